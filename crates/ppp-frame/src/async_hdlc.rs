@@ -1,0 +1,812 @@
+//! Async HDLC-like framing (RFC 1662 §4): octet stuffing, ACCM, FCS.
+
+use crate::fcs::{self, FCS16_GOOD, FCS16_INIT, FCS32_GOOD, FCS32_INIT};
+use crate::scan::{find_first, ByteSet};
+use crate::{FrameError, Protocol};
+
+/// The flag sequence that opens and closes every frame.
+pub const FLAG: u8 = 0x7E;
+/// The control escape octet: the next octet is sent XOR 0x20.
+pub const ESCAPE: u8 = 0x7D;
+/// The All-Stations address.
+pub const ALLSTATIONS: u8 = 0xFF;
+/// The Unnumbered Information control field.
+pub const UI: u8 = 0x03;
+
+/// The Frame Check Sequence in use (RFC 1662 §C, RFC 1570 FCS-Alternatives).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FcsKind {
+    /// The 16-bit FCS, the default.
+    #[default]
+    Fcs16,
+    /// The 32-bit FCS.
+    Fcs32,
+    /// No FCS at all (RFC 1570 "Null FCS").
+    Null,
+}
+
+impl FcsKind {
+    /// Bytes the FCS occupies at the end of a frame.
+    pub const fn len(self) -> usize {
+        match self {
+            FcsKind::Fcs16 => 2,
+            FcsKind::Fcs32 => 4,
+            FcsKind::Null => 0,
+        }
+    }
+
+    /// Whether the FCS occupies no bytes (the null FCS).
+    pub const fn is_empty(self) -> bool {
+        matches!(self, FcsKind::Null)
+    }
+}
+
+/// The transmit side of a link's framing, as LCP negotiated it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncoderConfig {
+    /// Control characters 0x00–0x1F to escape: bit n stands for character n. The peer's ACCM
+    /// option; 0xFFFFFFFF until LCP is Opened.
+    pub accm: u32,
+    /// Further bytes to escape whatever the ACCM says (pppd's `escape` option). 0x7D and 0x7E are
+    /// always escaped. Bytes 0x20–0x3F and 0x5E cannot be escaped (they would go out as control
+    /// characters or as 0x7E, which a receiver drops or takes as a flag before unescaping, RFC 1662
+    /// §4.2) and are ignored here, as pppd ignores them.
+    pub extra_escapes: ByteSet,
+    /// Omit the address and control fields (Address-and-Control-Field-Compression). Never applied
+    /// to LCP.
+    pub acfc: bool,
+    /// Send protocol numbers below 0x100 in one byte (Protocol-Field-Compression). Never applied
+    /// to LCP.
+    pub pfc: bool,
+    /// The FCS to append.
+    pub fcs: FcsKind,
+}
+
+impl Default for EncoderConfig {
+    /// The framing before any negotiation: ACCM 0xFFFFFFFF, no compression, FCS-16.
+    fn default() -> Self {
+        EncoderConfig {
+            accm: 0xFFFF_FFFF,
+            extra_escapes: ByteSet::EMPTY,
+            acfc: false,
+            pfc: false,
+            fcs: FcsKind::Fcs16,
+        }
+    }
+}
+
+/// The set of bytes that must always be escaped.
+const ALWAYS_ESCAPED: ByteSet = ByteSet::EMPTY.with(FLAG).with(ESCAPE);
+
+/// Encodes PPP frames for an asynchronous line.
+///
+/// Frames are appended to a caller-owned buffer. Back-to-back frames share one flag: a frame
+/// starts with an opening flag only after [`AsyncEncoder::line_idle`] (and for the first frame),
+/// since the closing flag of the previous frame opens the next one.
+///
+/// LCP packets always go out with address/control and an uncompressed protocol field, and LCP
+/// codes 1–7 (Configure-*, Terminate-*, Code-Reject) with every control character escaped, as if
+/// nothing had been negotiated (RFC 1661 §6.5, §6.6; RFC 1662 §7.1), so a renegotiation always gets
+/// through.
+///
+/// Nothing here panics.
+#[derive(Clone, Debug)]
+pub struct AsyncEncoder {
+    config: EncoderConfig,
+    escapes: ByteSet,
+    default_escapes: ByteSet,
+    open_flag: bool,
+}
+
+impl AsyncEncoder {
+    /// An encoder with `config`.
+    pub fn new(config: EncoderConfig) -> Self {
+        let mut encoder = AsyncEncoder {
+            escapes: ByteSet::EMPTY,
+            default_escapes: ByteSet::EMPTY,
+            config,
+            open_flag: true,
+        };
+        encoder.set_config(encoder.config.clone());
+        encoder
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration (for example when LCP reaches Opened).
+    pub fn set_config(&mut self, config: EncoderConfig) {
+        let mut extra = config.extra_escapes.bits();
+        extra[1] = 0; // 0x20..=0x3F
+        extra[2] &= !(1 << (0x5E - 0x40));
+        let mut bits = ALWAYS_ESCAPED.with_accm(config.accm).bits();
+        let mut default_bits = ALWAYS_ESCAPED.with_accm(0xFFFF_FFFF).bits();
+        for i in 0..8 {
+            bits[i] |= extra[i];
+            default_bits[i] |= extra[i];
+        }
+        self.escapes = ByteSet::from_bits(bits);
+        self.default_escapes = ByteSet::from_bits(default_bits);
+        self.config = config;
+    }
+
+    /// Marks the line as idle: the next frame starts with its own opening flag.
+    ///
+    /// Call this when nothing has been sent for a while (pppd and Linux use about 20 ms), so a
+    /// receiver that lost sync on line noise resynchronises on the opening flag.
+    pub fn line_idle(&mut self) {
+        self.open_flag = true;
+    }
+
+    /// The largest number of bytes [`encode`](Self::encode) can append for a payload of
+    /// `payload_len` bytes (every byte escaped, plus both flags).
+    pub fn max_encoded_len(&self, payload_len: usize) -> usize {
+        2 + 2 * (4 + payload_len + self.config.fcs.len())
+    }
+
+    /// Appends one frame carrying `payload` on `protocol` to `out`.
+    pub fn encode(&mut self, protocol: Protocol, payload: &[u8], out: &mut Vec<u8>) {
+        out.reserve(self.max_encoded_len(payload.len()));
+        let mut sink = VecSink(out);
+        self.encode_with(protocol, payload, &mut sink);
+    }
+
+    /// Writes one frame carrying `payload` on `protocol` into `out`, returning its length.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::BufferTooSmall`] when `out` is shorter than
+    /// [`max_encoded_len`](Self::max_encoded_len) and the frame does not fit; `out` may then hold a
+    /// partial frame and the encoder's flag state is unchanged.
+    pub fn encode_into(
+        &mut self,
+        protocol: Protocol,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, FrameError> {
+        let required = self.max_encoded_len(payload.len());
+        if out.len() < required {
+            // The exact length is known only after escaping; check that cheaply first.
+            let mut counter = CountSink(0);
+            let open_flag = self.open_flag;
+            self.encode_with(protocol, payload, &mut counter);
+            self.open_flag = open_flag;
+            if counter.0 > out.len() {
+                return Err(FrameError::BufferTooSmall {
+                    required: counter.0,
+                });
+            }
+        }
+        let mut sink = SliceSink { buf: out, pos: 0 };
+        self.encode_with(protocol, payload, &mut sink);
+        Ok(sink.pos)
+    }
+
+    fn encode_with<S: Sink>(&mut self, protocol: Protocol, payload: &[u8], sink: &mut S) {
+        let number = protocol.number();
+        let is_lcp = protocol == Protocol::Lcp;
+        let mut header = [0u8; 4];
+        let mut header_len = 0;
+        if is_lcp || !self.config.acfc {
+            header[0] = ALLSTATIONS;
+            header[1] = UI;
+            header_len = 2;
+        }
+        if !is_lcp && self.config.pfc && protocol.is_compressible() {
+            header[header_len] = number as u8;
+            header_len += 1;
+        } else {
+            header[header_len..header_len + 2].copy_from_slice(&number.to_be_bytes());
+            header_len += 2;
+        }
+        let header = &header[..header_len];
+        // LCP codes 1 to 7 go out as if nothing was negotiated.
+        let escapes = if is_lcp && matches!(payload.first(), Some(1..=7)) {
+            &self.default_escapes
+        } else {
+            &self.escapes
+        };
+        let mut trailer = [0u8; 4];
+        let trailer = match self.config.fcs {
+            FcsKind::Fcs16 => {
+                let fcs = fcs::fcs16_update(fcs::fcs16_update(FCS16_INIT, header), payload);
+                trailer[..2].copy_from_slice(&(!fcs).to_le_bytes());
+                &trailer[..2]
+            }
+            FcsKind::Fcs32 => {
+                let fcs = fcs::fcs32_update(fcs::fcs32_update(FCS32_INIT, header), payload);
+                trailer.copy_from_slice(&(!fcs).to_le_bytes());
+                &trailer[..4]
+            }
+            FcsKind::Null => &trailer[..0],
+        };
+        if self.open_flag {
+            sink.put_byte(FLAG);
+        }
+        stuff(sink, header, escapes);
+        stuff(sink, payload, escapes);
+        stuff(sink, trailer, escapes);
+        sink.put_byte(FLAG);
+        self.open_flag = false;
+    }
+}
+
+/// Where the encoder writes.
+trait Sink {
+    fn put_slice(&mut self, bytes: &[u8]);
+    fn put_byte(&mut self, byte: u8);
+    fn put_escaped(&mut self, byte: u8);
+}
+
+struct VecSink<'a>(&'a mut Vec<u8>);
+
+impl Sink for VecSink<'_> {
+    #[inline]
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        self.0.push(byte);
+    }
+    #[inline]
+    fn put_escaped(&mut self, byte: u8) {
+        self.0.extend_from_slice(&[ESCAPE, byte ^ 0x20]);
+    }
+}
+
+/// Writes into a slice that the caller checked is large enough.
+struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Sink for SliceSink<'_> {
+    #[inline]
+    fn put_slice(&mut self, bytes: &[u8]) {
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos += bytes.len();
+    }
+    #[inline]
+    fn put_byte(&mut self, byte: u8) {
+        if let Some(dst) = self.buf.get_mut(self.pos) {
+            *dst = byte;
+        }
+        self.pos += 1;
+    }
+    #[inline]
+    fn put_escaped(&mut self, byte: u8) {
+        self.put_slice(&[ESCAPE, byte ^ 0x20]);
+    }
+}
+
+/// Counts the bytes a frame needs.
+struct CountSink(usize);
+
+impl Sink for CountSink {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+    fn put_byte(&mut self, _: u8) {
+        self.0 += 1;
+    }
+    fn put_escaped(&mut self, _: u8) {
+        self.0 += 2;
+    }
+}
+
+/// Copies `data` to `sink`, escaping every byte in `escapes`.
+#[inline]
+fn stuff<S: Sink>(sink: &mut S, mut data: &[u8], escapes: &ByteSet) {
+    while !data.is_empty() {
+        let run = find_first(data, escapes);
+        let (plain, rest) = data.split_at(run);
+        sink.put_slice(plain);
+        data = rest;
+        // Escapes often come in clusters: handle them without another scan.
+        while let Some((&byte, rest)) = data.split_first() {
+            if !escapes.contains(byte) {
+                break;
+            }
+            sink.put_escaped(byte);
+            data = rest;
+        }
+    }
+}
+
+/// The receive side of a link's framing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecoderConfig {
+    /// Control characters that are dropped when they arrive unescaped, since a DCE may insert
+    /// them (bit n stands for character n). Our own ACCM option; 0xFFFFFFFF until LCP is Opened.
+    pub accm: u32,
+    /// The FCS the peer appends.
+    pub fcs: FcsKind,
+    /// The largest frame accepted, counted in unescaped bytes between the flags (address, control,
+    /// protocol, information and FCS). Longer frames are counted and dropped; the decoder never
+    /// holds more than this.
+    pub max_frame_len: usize,
+}
+
+impl DecoderConfig {
+    /// The `max_frame_len` that admits an information field of `mru` bytes with the largest
+    /// header and FCS.
+    pub const fn frame_len_for_mru(mru: u16) -> usize {
+        mru as usize + 2 + 2 + 4
+    }
+}
+
+impl Default for DecoderConfig {
+    /// The framing before any negotiation: ACCM 0xFFFFFFFF, FCS-16, room for a 1500-byte MRU.
+    fn default() -> Self {
+        DecoderConfig {
+            accm: 0xFFFF_FFFF,
+            fcs: FcsKind::Fcs16,
+            max_frame_len: DecoderConfig::frame_len_for_mru(1500),
+        }
+    }
+}
+
+/// What the decoder has seen. Every dropped frame is counted in exactly one field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DecoderStats {
+    /// Frames delivered.
+    pub frames: u64,
+    /// Payload bytes delivered (after the protocol field, before the FCS).
+    pub bytes: u64,
+    /// Frames dropped for a bad FCS.
+    pub bad_fcs: u64,
+    /// Frames dropped as too short to hold a protocol field and an FCS.
+    pub runts: u64,
+    /// Frames dropped for exceeding the maximum length.
+    pub too_long: u64,
+    /// Frames aborted by the sender (0x7D 0x7E).
+    pub aborted: u64,
+    /// Frames dropped for a bad address/control or protocol field.
+    pub bad_header: u64,
+    /// Unescaped control characters dropped because the receive ACCM covers them.
+    pub dropped_control_chars: u64,
+}
+
+/// One decoded frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The protocol field.
+    pub protocol: Protocol,
+    /// The information field (and any padding).
+    pub payload: &'a [u8],
+    /// Whether the frame carried the address and control fields.
+    pub address_control: bool,
+    /// Whether the protocol field was compressed to one byte.
+    pub protocol_compressed: bool,
+}
+
+/// Decodes a stream of async HDLC-like frames.
+///
+/// Feed it chunks of any size with [`decode`](Self::decode). Frames with a bad FCS, runts, aborted
+/// frames and frames longer than [`DecoderConfig::max_frame_len`] are counted in
+/// [`stats`](Self::stats) and dropped; the stream goes on with the next flag. Memory use is bounded
+/// by the maximum frame length. Nothing here panics.
+#[derive(Clone, Debug)]
+pub struct AsyncDecoder {
+    config: DecoderConfig,
+    special: ByteSet,
+    buf: Vec<u8>,
+    escaped: bool,
+    discarding: bool,
+    delivered: bool,
+    stats: DecoderStats,
+}
+
+impl AsyncDecoder {
+    /// A decoder with `config`.
+    pub fn new(config: DecoderConfig) -> Self {
+        AsyncDecoder {
+            special: ALWAYS_ESCAPED.with_accm(config.accm),
+            buf: Vec::with_capacity(config.max_frame_len.min(64 * 1024)),
+            config,
+            escaped: false,
+            discarding: false,
+            delivered: false,
+            stats: DecoderStats::default(),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration; a frame in progress continues under the new one.
+    pub fn set_config(&mut self, config: DecoderConfig) {
+        self.special = ALWAYS_ESCAPED.with_accm(config.accm);
+        self.config = config;
+    }
+
+    /// What the decoder has delivered and dropped so far.
+    pub fn stats(&self) -> &DecoderStats {
+        &self.stats
+    }
+
+    /// Consumes `input` up to the end of the next complete frame and returns it.
+    ///
+    /// Returns `None` once `input` is exhausted (it is then empty and a partial frame is kept for
+    /// the next call); call again until then. `Some(Err(..))` reports a frame that was dropped (it
+    /// is already counted); decoding goes on with the next call.
+    pub fn decode<'a>(&'a mut self, input: &mut &[u8]) -> Option<Result<Frame<'a>, FrameError>> {
+        if self.delivered {
+            self.buf.clear();
+            self.delivered = false;
+        }
+        while !input.is_empty() {
+            if self.discarding {
+                match memchr::memchr(FLAG, input) {
+                    Some(at) => {
+                        *input = &input[at + 1..];
+                        self.discarding = false;
+                        self.escaped = false;
+                        self.buf.clear();
+                        continue;
+                    }
+                    None => {
+                        *input = &[];
+                        return None;
+                    }
+                }
+            }
+            let run = find_first(input, &self.special);
+            if run > 0 {
+                let (plain, rest) = input.split_at(run);
+                *input = rest;
+                if self.buf.len() + plain.len() > self.config.max_frame_len {
+                    return Some(Err(self.too_long()));
+                }
+                self.buf.extend_from_slice(plain);
+                if self.escaped {
+                    let at = self.buf.len() - plain.len();
+                    if let Some(first) = self.buf.get_mut(at) {
+                        *first ^= 0x20;
+                    }
+                    self.escaped = false;
+                }
+                continue;
+            }
+            let (&byte, rest) = input.split_first()?;
+            *input = rest;
+            match byte {
+                FLAG if self.escaped => {
+                    self.escaped = false;
+                    self.buf.clear();
+                    self.stats.aborted += 1;
+                    return Some(Err(FrameError::Aborted));
+                }
+                FLAG if self.buf.is_empty() => {}
+                FLAG => return Some(self.finish_frame()),
+                ESCAPE => self.escaped = true,
+                _ => self.stats.dropped_control_chars += 1,
+            }
+        }
+        None
+    }
+
+    fn too_long(&mut self) -> FrameError {
+        self.buf.clear();
+        self.escaped = false;
+        self.discarding = true;
+        self.stats.too_long += 1;
+        FrameError::TooLong {
+            max: self.config.max_frame_len,
+        }
+    }
+
+    fn finish_frame(&mut self) -> Result<Frame<'_>, FrameError> {
+        self.delivered = true;
+        let fcs_len = self.config.fcs.len();
+        let len = self.buf.len();
+        if len < fcs_len + 1 {
+            self.stats.runts += 1;
+            return Err(FrameError::Runt { len });
+        }
+        let good = match self.config.fcs {
+            FcsKind::Fcs16 => fcs::fcs16_update(FCS16_INIT, &self.buf) == FCS16_GOOD,
+            FcsKind::Fcs32 => fcs::fcs32_update(FCS32_INIT, &self.buf) == FCS32_GOOD,
+            FcsKind::Null => true,
+        };
+        if !good && !cfg!(fuzzing) {
+            self.stats.bad_fcs += 1;
+            return Err(FrameError::BadFcs);
+        }
+        match parse_header(&self.buf[..len - fcs_len]) {
+            Ok(frame) => {
+                self.stats.frames += 1;
+                self.stats.bytes += frame.payload.len() as u64;
+                Ok(frame)
+            }
+            Err(e) => {
+                self.stats.bad_header += 1;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Splits the address/control and protocol fields off a frame (FCS already removed).
+fn parse_header(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
+    let (address_control, rest) = match frame {
+        [ALLSTATIONS, UI, rest @ ..] => (true, rest),
+        [ALLSTATIONS, control, ..] => {
+            return Err(FrameError::InvalidAddressControl {
+                address: ALLSTATIONS,
+                control: *control,
+            });
+        }
+        [ALLSTATIONS] => return Err(FrameError::Truncated),
+        rest => (false, rest),
+    };
+    let (protocol, protocol_compressed, payload) = crate::sync::split_protocol(rest)?;
+    Ok(Frame {
+        protocol,
+        payload,
+        address_control,
+        protocol_compressed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOLDEN_PAYLOAD: [u8; 14] = [
+        0x01, 0x01, 0x00, 0x0E, 0x01, 0x04, 0x05, 0xDC, 0x05, 0x06, 0x01, 0x02, 0x03, 0x04,
+    ];
+
+    /// The golden LCP Configure-Request of the issue, stuffed at ACCM 0xFFFFFFFF with FCS-16.
+    const GOLDEN_WIRE: [u8; 36] = [
+        0x7E, 0xFF, 0x7D, 0x23, 0xC0, 0x21, 0x7D, 0x21, 0x7D, 0x21, 0x7D, 0x20, 0x7D, 0x2E, 0x7D,
+        0x21, 0x7D, 0x24, 0x7D, 0x25, 0xDC, 0x7D, 0x25, 0x7D, 0x26, 0x7D, 0x21, 0x7D, 0x22, 0x7D,
+        0x23, 0x7D, 0x24, 0xD1, 0xEC, 0x7E,
+    ];
+
+    fn decode_all(decoder: &mut AsyncDecoder, mut input: &[u8]) -> Vec<(Protocol, Vec<u8>)> {
+        let mut frames = Vec::new();
+        while let Some(result) = decoder.decode(&mut input) {
+            if let Ok(frame) = result {
+                frames.push((frame.protocol, frame.payload.to_vec()));
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn golden_frame_fcs16() {
+        let mut encoder = AsyncEncoder::new(EncoderConfig::default());
+        let mut wire = Vec::new();
+        encoder.encode(Protocol::Lcp, &GOLDEN_PAYLOAD, &mut wire);
+        assert_eq!(wire, GOLDEN_WIRE);
+        let mut decoder = AsyncDecoder::new(DecoderConfig::default());
+        assert_eq!(
+            decode_all(&mut decoder, &wire),
+            vec![(Protocol::Lcp, GOLDEN_PAYLOAD.to_vec())]
+        );
+    }
+
+    #[test]
+    fn golden_frame_fcs32() {
+        let mut frame = vec![0xFF, 0x03, 0xC0, 0x21];
+        frame.extend_from_slice(&GOLDEN_PAYLOAD);
+        assert_eq!(fcs::fcs32(&frame).to_le_bytes(), [0x40, 0xB2, 0xF7, 0x2A]);
+        let config = EncoderConfig {
+            fcs: FcsKind::Fcs32,
+            accm: 0,
+            ..EncoderConfig::default()
+        };
+        let mut encoder = AsyncEncoder::new(config);
+        let mut wire = Vec::new();
+        encoder.encode(Protocol::Lcp, &GOLDEN_PAYLOAD, &mut wire);
+        assert_eq!(&wire[wire.len() - 5..], &[0x40, 0xB2, 0xF7, 0x2A, 0x7E]);
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            fcs: FcsKind::Fcs32,
+            ..DecoderConfig::default()
+        });
+        assert_eq!(
+            decode_all(&mut decoder, &wire),
+            vec![(Protocol::Lcp, GOLDEN_PAYLOAD.to_vec())]
+        );
+    }
+
+    #[test]
+    fn lcp_configure_packets_ignore_negotiated_options() {
+        let config = EncoderConfig {
+            accm: 0,
+            acfc: true,
+            pfc: true,
+            ..EncoderConfig::default()
+        };
+        let mut encoder = AsyncEncoder::new(config);
+        let mut wire = Vec::new();
+        encoder.encode(Protocol::Lcp, &GOLDEN_PAYLOAD, &mut wire);
+        assert_eq!(wire, GOLDEN_WIRE);
+        // An Echo-Request uses the negotiated ACCM but keeps address/control and the full protocol.
+        wire.clear();
+        encoder.line_idle();
+        encoder.encode(Protocol::Lcp, &[9, 1, 0, 8, 0, 0, 0, 1], &mut wire);
+        assert_eq!(
+            wire,
+            [0x7E, 0xFF, 0x03, 0xC0, 0x21, 9, 1, 0, 8, 0, 0, 0, 1, 0xE7, 0xE0, 0x7E]
+        );
+    }
+
+    #[test]
+    fn compression_and_flag_sharing() {
+        let config = EncoderConfig {
+            accm: 0,
+            acfc: true,
+            pfc: true,
+            ..EncoderConfig::default()
+        };
+        let mut encoder = AsyncEncoder::new(config);
+        let mut wire = Vec::new();
+        encoder.encode(Protocol::Ipv4, b"one", &mut wire);
+        encoder.encode(Protocol::Ipv6, b"two", &mut wire);
+        assert_eq!(wire.iter().filter(|&&b| b == FLAG).count(), 3);
+        assert_eq!(&wire[..5], &[0x7E, 0x21, b'o', b'n', b'e']);
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            accm: 0,
+            ..DecoderConfig::default()
+        });
+        assert_eq!(
+            decode_all(&mut decoder, &wire),
+            vec![
+                (Protocol::Ipv4, b"one".to_vec()),
+                (Protocol::Ipv6, b"two".to_vec())
+            ]
+        );
+        encoder.line_idle();
+        wire.clear();
+        encoder.encode(Protocol::Ipv4, b"", &mut wire);
+        assert_eq!(wire[0], FLAG);
+    }
+
+    #[test]
+    fn extra_escapes() {
+        let config = EncoderConfig {
+            accm: 0,
+            extra_escapes: ByteSet::EMPTY.with(0x11).with(0x93),
+            ..EncoderConfig::default()
+        };
+        let mut encoder = AsyncEncoder::new(config);
+        let mut wire = Vec::new();
+        encoder.encode(Protocol::Ipv4, &[0x11, 0x93, 0x13], &mut wire);
+        assert_eq!(
+            &wire[5..10],
+            &[0x7D, 0x31, 0x7D, 0xB3, 0x13],
+            "0x11 and 0x93 escaped, 0x13 not"
+        );
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            accm: 0,
+            ..DecoderConfig::default()
+        });
+        assert_eq!(
+            decode_all(&mut decoder, &wire),
+            vec![(Protocol::Ipv4, vec![0x11, 0x93, 0x13])]
+        );
+    }
+
+    #[test]
+    fn unescapable_extra_escapes_are_ignored() {
+        let config = EncoderConfig {
+            accm: 0,
+            extra_escapes: ByteSet::EMPTY.with(0x2F).with(0x5E).with(0x20),
+            ..EncoderConfig::default()
+        };
+        let mut wire = Vec::new();
+        AsyncEncoder::new(config).encode(Protocol::Ipv4, &[0x2F, 0x5E, 0x20], &mut wire);
+        assert_eq!(&wire[5..8], &[0x2F, 0x5E, 0x20]);
+    }
+
+    #[test]
+    fn encode_into_reports_required_size() {
+        let mut encoder = AsyncEncoder::new(EncoderConfig::default());
+        let mut small = [0u8; 10];
+        assert_eq!(
+            encoder.encode_into(Protocol::Lcp, &GOLDEN_PAYLOAD, &mut small),
+            Err(FrameError::BufferTooSmall { required: 36 })
+        );
+        let mut exact = [0u8; 36];
+        assert_eq!(
+            encoder.encode_into(Protocol::Lcp, &GOLDEN_PAYLOAD, &mut exact),
+            Ok(36)
+        );
+        assert_eq!(exact, GOLDEN_WIRE);
+    }
+
+    #[test]
+    fn inserted_control_characters_are_dropped() {
+        let mut wire = GOLDEN_WIRE.to_vec();
+        wire.insert(3, 0x11); // XON between the escape and the escaped byte
+        wire.insert(10, 0x13); // XOFF elsewhere
+        let mut decoder = AsyncDecoder::new(DecoderConfig::default());
+        assert_eq!(decode_all(&mut decoder, &wire).len(), 1);
+        assert_eq!(decoder.stats().dropped_control_chars, 2);
+        // With a receive ACCM of 0 the same characters are data, so the FCS fails.
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            accm: 0,
+            ..DecoderConfig::default()
+        });
+        assert!(decode_all(&mut decoder, &wire).is_empty());
+        assert_eq!(decoder.stats().bad_fcs, 1);
+    }
+
+    #[test]
+    fn errors_are_counted_and_skipped() {
+        let mut encoder = AsyncEncoder::new(EncoderConfig::default());
+        let mut good = Vec::new();
+        encoder.encode(Protocol::Ipv4, b"payload", &mut good);
+        let mut wire = Vec::new();
+        wire.extend_from_slice(&[0x7E, 0x41, 0x7E]); // runt
+        wire.extend_from_slice(&[0x41, 0x42, 0x43, 0x44, 0x7E]); // bad FCS
+        wire.extend_from_slice(&[0x41, 0x42, 0x7D, 0x7E]); // aborted
+        wire.extend_from_slice(&good);
+        let mut decoder = AsyncDecoder::new(DecoderConfig::default());
+        let mut input = &wire[..];
+        let mut results = Vec::new();
+        while let Some(result) = decoder.decode(&mut input) {
+            results.push(result.map(|f| f.payload.to_vec()));
+        }
+        assert_eq!(
+            results,
+            vec![
+                Err(FrameError::Runt { len: 1 }),
+                Err(FrameError::BadFcs),
+                Err(FrameError::Aborted),
+                Ok(b"payload".to_vec()),
+            ]
+        );
+        let stats = decoder.stats();
+        assert_eq!(
+            (stats.runts, stats.bad_fcs, stats.aborted, stats.frames),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn long_frames_are_dropped_with_bounded_memory() {
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            max_frame_len: 100,
+            ..DecoderConfig::default()
+        });
+        let noise = vec![0x55u8; 1 << 20];
+        let mut input = &noise[..];
+        assert_eq!(
+            decoder.decode(&mut input),
+            Some(Err(FrameError::TooLong { max: 100 }))
+        );
+        assert_eq!(decoder.decode(&mut input), None);
+        assert!(decoder.buf.capacity() <= 1024);
+        let mut encoder = AsyncEncoder::new(EncoderConfig::default());
+        let mut good = Vec::new();
+        encoder.encode(Protocol::Ipv4, b"after", &mut good);
+        assert_eq!(
+            decode_all(&mut decoder, &good),
+            vec![(Protocol::Ipv4, b"after".to_vec())]
+        );
+        assert_eq!(decoder.stats().too_long, 1);
+    }
+
+    #[test]
+    fn bad_headers() {
+        for (frame, error) in [
+            (&[0xFF, 0x05, 0x00, 0x21][..], FrameError::InvalidAddressControl { address: 0xFF, control: 0x05 }),
+            (&[0xFF, 0x03, 0x00, 0x20][..], FrameError::InvalidProtocol),
+            (&[0x02, 0x02][..], FrameError::InvalidProtocol),
+            (&[0xFF, 0x03, 0x00][..], FrameError::Truncated),
+        ] {
+            assert_eq!(parse_header(frame), Err(error), "{frame:02x?}");
+        }
+    }
+}

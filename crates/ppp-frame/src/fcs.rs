@@ -1,0 +1,545 @@
+//! Frame Check Sequences of RFC 1662 appendix C: FCS-16 and FCS-32.
+//!
+//! Both are reflected CRCs: FCS-16 is CRC-16/X-25 (polynomial 0x1021, reflected), FCS-32 is the
+//! CRC-32 of Ethernet (polynomial 0x04C11DB7, reflected). The `*_update` functions advance the raw
+//! register; start from [`FCS16_INIT`] / [`FCS32_INIT`], and a frame received intact (payload plus
+//! the transmitted FCS) leaves [`FCS16_GOOD`] / [`FCS32_GOOD`].
+//!
+//! # Speed
+//!
+//! [`fcs16_update`] and [`fcs32_update`] pick the fastest implementation for the running CPU:
+//!
+//! * on x86-64 with PCLMULQDQ (detected at run time, once), buffers of [`CLMUL_MIN_LEN`] bytes
+//!   or more are folded 16 bytes at a time with carry-less multiplication (64 bytes at a time with
+//!   VPCLMULQDQ on AVX-512 machines for long buffers) and reduced with a Barrett reduction;
+//! * everywhere else, and for short buffers and tails, the [`portable`] slice-by-16 tables
+//!   (16 bytes per step, no unsafe code).
+//!
+//! Every implementation returns exactly what the [`bytewise`] reference returns, for every input;
+//! the tests check all lengths up to 2048 at many alignments and initial registers.
+//!
+//! The folding constants are not copied from anywhere: [`FoldConstants::derive`] computes them at
+//! compile time from the generator polynomial (`x^n mod P` and the Barrett quotient
+//! `floor(x^(64+w) / P)`), see its documentation for the algebra.
+
+/// Initial FCS-16 register value.
+pub const FCS16_INIT: u16 = 0xFFFF;
+/// FCS-16 register value after a frame with a correct FCS has been run through it.
+pub const FCS16_GOOD: u16 = 0xF0B8;
+/// Initial FCS-32 register value.
+pub const FCS32_INIT: u32 = 0xFFFF_FFFF;
+/// FCS-32 register value after a frame with a correct FCS has been run through it.
+pub const FCS32_GOOD: u32 = 0xDEBB_20E3;
+
+/// Buffers at least this long use carry-less multiplication when the CPU has it; shorter ones use
+/// the [`portable`] tables, which are faster there.
+pub const CLMUL_MIN_LEN: usize = 64;
+
+/// The FCS-16 generator x^16 + x^12 + x^5 + 1, not reflected, with its x^16 term.
+const FCS16_POLY: u64 = 0x1_1021;
+/// The FCS-32 generator (x^32 + x^26 + ... + 1), not reflected, with its x^32 term.
+const FCS32_POLY: u64 = 0x1_04C1_1DB7;
+
+/// Folding constants of FCS-16, derived at compile time.
+pub(crate) static FCS16_FOLD: FoldConstants = FoldConstants::derive(FCS16_POLY, 16);
+/// Folding constants of FCS-32, derived at compile time.
+pub(crate) static FCS32_FOLD: FoldConstants = FoldConstants::derive(FCS32_POLY, 32);
+
+/// Advances the FCS-16 register over `data`.
+#[inline]
+pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
+    if data.len() >= CLMUL_MIN_LEN {
+        if let Some((register, done)) = crate::simd::crc_fold(&FCS16_FOLD, u32::from(fcs), data) {
+            // The folded register of a 16-bit CRC fits in 16 bits.
+            return portable::fcs16_update(register as u16, data.get(done..).unwrap_or_default());
+        }
+    }
+    portable::fcs16_update(fcs, data)
+}
+
+/// Advances the FCS-32 register over `data`.
+#[inline]
+pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
+    if data.len() >= CLMUL_MIN_LEN {
+        if let Some((register, done)) = crate::simd::crc_fold(&FCS32_FOLD, fcs, data) {
+            return portable::fcs32_update(register, data.get(done..).unwrap_or_default());
+        }
+    }
+    portable::fcs32_update(fcs, data)
+}
+
+/// The FCS-16 of `data` as transmitted: the complement of the register, sent low byte first.
+pub fn fcs16(data: &[u8]) -> u16 {
+    !fcs16_update(FCS16_INIT, data)
+}
+
+/// The FCS-32 of `data` as transmitted: the complement of the register, sent low byte first.
+pub fn fcs32(data: &[u8]) -> u32 {
+    !fcs32_update(FCS32_INIT, data)
+}
+
+/// The constants that carry-less-multiplication folding needs for one reflected CRC of width
+/// `w <= 32`, derived from its generator polynomial `P` (degree `w`).
+///
+/// # The algebra
+///
+/// A reflected CRC register `R` after a message `M` of `L` bits is `(R·x^L + M·x^w) mod P`, where
+/// the first bit on the wire is the highest-degree coefficient of `M`. A 16-byte block loaded
+/// little-endian into a 128-bit register holds the polynomial bit-reversed: bit `k` is the
+/// coefficient of `x^(127-k)`. Multiplying two such bit-reversed 64-bit halves with PCLMULQDQ
+/// yields the bit-reversed 127-bit product one position short of 128 bits, that is, the product
+/// times `x`. Hence every multiplier below is stored bit-reversed (`u64::reverse_bits`) and is
+/// `x^(n-1) mod P` where the algebra wants `x^n`.
+///
+/// * Folding a 128-bit accumulator `A = A_hi·x^64 + A_lo` forward over `D` bits of later data
+///   replaces `A·x^D` by `A_hi·(x^(D+63) mod P)·x + A_lo·(x^(D-1) mod P)·x`, which is congruent
+///   mod `P` and at most 96 bits long: [`Self::fold`] holds that pair for each distance `D`.
+/// * The final 128-bit accumulator `X` stands for `X·x^w mod P`. Two multiplications by
+///   `x^63 mod P` shrink `X` to a congruent 64-bit `T`; then Barrett reduction with
+///   `mu = floor(x^(64+w) / P)` (its `x^64` term implied) gives the quotient
+///   `q = T + floor(T·(mu - x^64) / x^64)` of `T·x^w` by `P`, and the register is the low `w`
+///   bits of `q·(P - x^w)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FoldConstants {
+    /// The CRC width `w` in bits (16 or 32).
+    pub(crate) width: u32,
+    /// `fold[i]` folds over `FOLD_DISTANCES[i]` bits: `[x^(D+63) mod P, x^(D-1) mod P]`, both
+    /// bit-reversed into 64 bits; lane 0 multiplies the earlier (low-address) half.
+    pub(crate) fold: [[u64; 2]; FOLD_DISTANCES.len()],
+    /// `x^63 mod P`, bit-reversed.
+    pub(crate) x63: u64,
+    /// `floor(x^(64+w) / P)` without its `x^64` term, bit-reversed.
+    pub(crate) mu: u64,
+    /// `P - x^w`, bit-reversed.
+    pub(crate) poly: u64,
+}
+
+/// The folding distances, in bits, that [`FoldConstants::fold`] has constants for.
+pub(crate) const FOLD_DISTANCES: [u32; 7] = [128, 256, 384, 512, 1024, 1536, 2048];
+
+/// Index into [`FoldConstants::fold`] of a folding distance in bits.
+pub(crate) const fn fold_index(distance: u32) -> usize {
+    let mut i = 0;
+    while i < FOLD_DISTANCES.len() {
+        if FOLD_DISTANCES[i] == distance {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("no folding constants for this distance")
+}
+
+impl FoldConstants {
+    /// Derives the constants of the reflected CRC with generator `poly` (not reflected, with its
+    /// `x^width` term) and width `width` (at most 32).
+    pub(crate) const fn derive(poly: u64, width: u32) -> Self {
+        assert!(width >= 8 && width <= 32);
+        assert!(poly >> width == 1);
+        let mut fold = [[0u64; 2]; FOLD_DISTANCES.len()];
+        let mut i = 0;
+        while i < FOLD_DISTANCES.len() {
+            let d = FOLD_DISTANCES[i];
+            fold[i] = [
+                xn_mod(d + 63, poly, width).reverse_bits(),
+                xn_mod(d - 1, poly, width).reverse_bits(),
+            ];
+            i += 1;
+        }
+        FoldConstants {
+            width,
+            fold,
+            x63: xn_mod(63, poly, width).reverse_bits(),
+            mu: barrett_quotient(poly, width).reverse_bits(),
+            poly: (poly & ((1u64 << width) - 1)).reverse_bits(),
+        }
+    }
+}
+
+/// `x^n mod poly` over GF(2), `poly` of degree `width` (bit `d` is the coefficient of `x^d`).
+const fn xn_mod(n: u32, poly: u64, width: u32) -> u64 {
+    let mut r: u64 = 1;
+    let mut i = 0;
+    while i < n {
+        r <<= 1;
+        if r >> width & 1 != 0 {
+            r ^= poly;
+        }
+        i += 1;
+    }
+    r
+}
+
+/// `floor(x^(64+width) / poly)` over GF(2) without its `x^64` term (the quotient has degree 64).
+const fn barrett_quotient(poly: u64, width: u32) -> u64 {
+    let mut rem: u128 = 1 << (64 + width);
+    let mut quotient: u128 = 0;
+    let mut bit = 65;
+    while bit > 0 {
+        bit -= 1;
+        if rem >> (bit + width) & 1 != 0 {
+            rem ^= (poly as u128) << bit;
+            quotient |= 1 << bit;
+        }
+    }
+    quotient as u64
+}
+
+/// Slice-by-16 table-driven FCS: 16 bytes per step with 16 lookup tables, safe code only.
+///
+/// This is what [`fcs16_update`] / [`fcs32_update`] use on CPUs without carry-less multiplication,
+/// and for short buffers and tails everywhere. Public so benches and fuzz targets can compare it
+/// with the dispatched path.
+pub mod portable {
+    use super::bytewise::{FCS16_TABLE, FCS32_TABLE};
+
+    const fn slice_tables16() -> [[u16; 256]; 16] {
+        let mut t = [[0u16; 256]; 16];
+        t[0] = FCS16_TABLE;
+        let mut k = 1;
+        while k < 16 {
+            let mut v = 0;
+            while v < 256 {
+                let prev = t[k - 1][v];
+                t[k][v] = (prev >> 8) ^ FCS16_TABLE[(prev & 0xFF) as usize];
+                v += 1;
+            }
+            k += 1;
+        }
+        t
+    }
+
+    const fn slice_tables32() -> [[u32; 256]; 16] {
+        let mut t = [[0u32; 256]; 16];
+        t[0] = FCS32_TABLE;
+        let mut k = 1;
+        while k < 16 {
+            let mut v = 0;
+            while v < 256 {
+                let prev = t[k - 1][v];
+                t[k][v] = (prev >> 8) ^ FCS32_TABLE[(prev & 0xFF) as usize];
+                v += 1;
+            }
+            k += 1;
+        }
+        t
+    }
+
+    /// `SLICE16[k][v]`: the FCS-16 register contribution of byte `v` followed by `k` zero bytes.
+    static SLICE16: [[u16; 256]; 16] = slice_tables16();
+    /// `SLICE32[k][v]`: the FCS-32 register contribution of byte `v` followed by `k` zero bytes.
+    static SLICE32: [[u32; 256]; 16] = slice_tables32();
+
+    /// Advances the FCS-16 register over `data`, 16 bytes per step.
+    pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
+        let t = &SLICE16;
+        let mut reg = fcs;
+        let (blocks, tail) = data.as_chunks::<16>();
+        for b in blocks {
+            let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                ^ u64::from(reg);
+            let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+            let mut acc = 0u16;
+            let mut i = 0;
+            while i < 8 {
+                acc ^= t[15 - i][((lo >> (8 * i)) & 0xFF) as usize]
+                    ^ t[7 - i][((hi >> (8 * i)) & 0xFF) as usize];
+                i += 1;
+            }
+            reg = acc;
+        }
+        let (words, tail) = tail.as_chunks::<8>();
+        for w in words {
+            let x = u64::from_le_bytes(*w) ^ u64::from(reg);
+            let mut acc = 0u16;
+            let mut i = 0;
+            while i < 8 {
+                acc ^= t[7 - i][((x >> (8 * i)) & 0xFF) as usize];
+                i += 1;
+            }
+            reg = acc;
+        }
+        super::bytewise::fcs16_update(reg, tail)
+    }
+
+    /// Advances the FCS-32 register over `data`, 16 bytes per step.
+    pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
+        let t = &SLICE32;
+        let mut reg = fcs;
+        let (blocks, tail) = data.as_chunks::<16>();
+        for b in blocks {
+            let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                ^ u64::from(reg);
+            let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+            let mut acc = 0u32;
+            let mut i = 0;
+            while i < 8 {
+                acc ^= t[15 - i][((lo >> (8 * i)) & 0xFF) as usize]
+                    ^ t[7 - i][((hi >> (8 * i)) & 0xFF) as usize];
+                i += 1;
+            }
+            reg = acc;
+        }
+        let (words, tail) = tail.as_chunks::<8>();
+        for w in words {
+            let x = u64::from_le_bytes(*w) ^ u64::from(reg);
+            let mut acc = 0u32;
+            let mut i = 0;
+            while i < 8 {
+                acc ^= t[7 - i][((x >> (8 * i)) & 0xFF) as usize];
+                i += 1;
+            }
+            reg = acc;
+        }
+        super::bytewise::fcs32_update(reg, tail)
+    }
+}
+
+/// The byte-at-a-time table-driven algorithm of RFC 1662 appendix C (and of Linux `ppp_async`).
+///
+/// Kept as the reference the fast paths are tested against and as the baseline of the benches.
+pub mod bytewise {
+    const fn table16() -> [u16; 256] {
+        let mut t = [0u16; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut v = i as u16;
+            let mut b = 0;
+            while b < 8 {
+                v = if v & 1 != 0 { (v >> 1) ^ 0x8408 } else { v >> 1 };
+                b += 1;
+            }
+            t[i] = v;
+            i += 1;
+        }
+        t
+    }
+    const fn table32() -> [u32; 256] {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut v = i as u32;
+            let mut b = 0;
+            while b < 8 {
+                v = if v & 1 != 0 { (v >> 1) ^ 0xEDB8_8320 } else { v >> 1 };
+                b += 1;
+            }
+            t[i] = v;
+            i += 1;
+        }
+        t
+    }
+    /// The 256-entry FCS-16 table.
+    pub static FCS16_TABLE: [u16; 256] = table16();
+    /// The 256-entry FCS-32 table.
+    pub static FCS32_TABLE: [u32; 256] = table32();
+
+    /// Advances the FCS-16 register one byte at a time.
+    pub fn fcs16_update(mut fcs: u16, data: &[u8]) -> u16 {
+        for &b in data {
+            fcs = (fcs >> 8) ^ FCS16_TABLE[((fcs ^ u16::from(b)) & 0xFF) as usize];
+        }
+        fcs
+    }
+
+    /// Advances the FCS-32 register one byte at a time.
+    pub fn fcs32_update(mut fcs: u32, data: &[u8]) -> u32 {
+        for &b in data {
+            fcs = (fcs >> 8) ^ FCS32_TABLE[((fcs ^ u32::from(b)) & 0xFF) as usize];
+        }
+        fcs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::{self, Tier};
+    use proptest::prelude::*;
+
+    /// A small deterministic generator (SplitMix64) so the exhaustive tests need no RNG crate.
+    struct SplitMix(u64);
+    impl SplitMix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    /// FCS-16 through one tier: SIMD fold (when the tier can) plus the portable tail.
+    fn fcs16_at(tier: Tier, fcs: u16, data: &[u8]) -> u16 {
+        match simd::crc_fold_up_to(tier, &FCS16_FOLD, u32::from(fcs), data) {
+            Some((reg, done)) => portable::fcs16_update(reg as u16, &data[done..]),
+            None => portable::fcs16_update(fcs, data),
+        }
+    }
+
+    fn fcs32_at(tier: Tier, fcs: u32, data: &[u8]) -> u32 {
+        match simd::crc_fold_up_to(tier, &FCS32_FOLD, fcs, data) {
+            Some((reg, done)) => portable::fcs32_update(reg, &data[done..]),
+            None => portable::fcs32_update(fcs, data),
+        }
+    }
+
+    #[test]
+    fn rfc1662_check_values() {
+        assert_eq!(fcs16(b"123456789"), 0x906E);
+        assert_eq!(fcs32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn good_residues() {
+        let mut frame = b"123456789".to_vec();
+        frame.extend_from_slice(&fcs16(b"123456789").to_le_bytes());
+        assert_eq!(fcs16_update(FCS16_INIT, &frame), FCS16_GOOD);
+        let mut frame = b"123456789".to_vec();
+        frame.extend_from_slice(&fcs32(b"123456789").to_le_bytes());
+        assert_eq!(fcs32_update(FCS32_INIT, &frame), FCS32_GOOD);
+    }
+
+    #[test]
+    fn good_residues_of_long_frames() {
+        let mut rng = SplitMix(7);
+        for len in [63, 64, 65, 255, 256, 257, 1500, 4000] {
+            let mut frame = rng.bytes(len);
+            frame.extend_from_slice(&fcs16(&frame).to_le_bytes());
+            assert_eq!(fcs16_update(FCS16_INIT, &frame), FCS16_GOOD, "len {len}");
+            let mut frame = rng.bytes(len);
+            frame.extend_from_slice(&fcs32(&frame).to_le_bytes());
+            assert_eq!(fcs32_update(FCS32_INIT, &frame), FCS32_GOOD, "len {len}");
+        }
+    }
+
+    /// The generator relations the constants must satisfy, recomputed independently: `x^n mod P`
+    /// must agree with multiplication, `mu·P` must equal `x^(64+w)` plus a remainder of degree
+    /// < w, and `x^n mod P` must agree with the byte tables.
+    #[test]
+    fn derived_constants_are_consistent() {
+        for (poly, width) in [(FCS16_POLY, 16u32), (FCS32_POLY, 32)] {
+            // x^(n+m) = x^n · x^m (mod P), with a bitwise polynomial multiply-and-reduce.
+            let mulmod = |a: u64, b: u64| -> u64 {
+                let mut r = 0u128;
+                for i in 0..64 {
+                    if b >> i & 1 != 0 {
+                        r ^= u128::from(a) << i;
+                    }
+                }
+                for bit in (width..128).rev() {
+                    if r >> bit & 1 != 0 {
+                        r ^= u128::from(poly) << (bit - width);
+                    }
+                }
+                r as u64
+            };
+            for n in [0u32, 1, 31, 63, 64, 127, 191, 575, 2111] {
+                for m in [0u32, 5, 64, 200] {
+                    assert_eq!(
+                        xn_mod(n + m, poly, width),
+                        mulmod(xn_mod(n, poly, width), xn_mod(m, poly, width))
+                    );
+                }
+            }
+            // mu·P + x^(64+w) has degree < w.
+            let mu = u128::from(barrett_quotient(poly, width)) | 1 << 64;
+            let mut prod = 0u128;
+            for i in 0..=64 {
+                if mu >> i & 1 != 0 {
+                    prod ^= u128::from(poly) << i;
+                }
+            }
+            prod ^= 1 << (64 + width);
+            assert!(prod >> width == 0, "Barrett quotient wrong for width {width}");
+        }
+        // Spot check against the byte tables: byte 0x80 is the polynomial 1 and byte 0x01 is x^7
+        // (reflected), so their entries are x^w and x^(w+7) mod P, reflected into w bits.
+        for (byte, n) in [(0x80usize, 0u32), (0x01, 7)] {
+            assert_eq!(
+                u64::from(bytewise::FCS32_TABLE[byte]),
+                xn_mod(32 + n, FCS32_POLY, 32).reverse_bits() >> 32
+            );
+            assert_eq!(
+                u64::from(bytewise::FCS16_TABLE[byte]),
+                xn_mod(16 + n, FCS16_POLY, 16).reverse_bits() >> 48
+            );
+        }
+    }
+
+    /// Every tier the CPU has (and the portable one) equals the byte-at-a-time reference for all
+    /// lengths 0..=2048, at random alignments and random initial registers.
+    #[test]
+    fn every_tier_matches_bytewise_for_all_lengths() {
+        let mut rng = SplitMix(0x5EED);
+        let buf = rng.bytes(2048 + 64);
+        for tier in simd::available_tiers() {
+            for len in 0..=2048usize {
+                let offset = (rng.next() % 64) as usize;
+                let data = &buf[offset..offset + len];
+                let init16 = rng.next() as u16;
+                let init32 = rng.next() as u32;
+                assert_eq!(
+                    fcs16_at(tier, init16, data),
+                    bytewise::fcs16_update(init16, data),
+                    "FCS-16 tier {tier:?} len {len} offset {offset}"
+                );
+                assert_eq!(
+                    fcs32_at(tier, init32, data),
+                    bytewise::fcs32_update(init32, data),
+                    "FCS-32 tier {tier:?} len {len} offset {offset}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dispatched_matches_bytewise_for_all_lengths() {
+        let mut rng = SplitMix(99);
+        let buf = rng.bytes(2048 + 64);
+        for len in 0..=2048usize {
+            let offset = (rng.next() % 64) as usize;
+            let data = &buf[offset..offset + len];
+            assert_eq!(fcs16_update(FCS16_INIT, data), bytewise::fcs16_update(FCS16_INIT, data));
+            assert_eq!(fcs32_update(FCS32_INIT, data), bytewise::fcs32_update(FCS32_INIT, data));
+        }
+    }
+
+    #[test]
+    fn special_patterns() {
+        for tier in simd::available_tiers() {
+            for fill in [0x00u8, 0xFF, 0x7E, 0x7D] {
+                for len in [16usize, 64, 256, 1500, 4096] {
+                    let data = vec![fill; len];
+                    for init in [0u32, 0xFFFF_FFFF, 0x8000_0001] {
+                        assert_eq!(
+                            fcs16_at(tier, init as u16, &data),
+                            bytewise::fcs16_update(init as u16, &data)
+                        );
+                        assert_eq!(fcs32_at(tier, init, &data), bytewise::fcs32_update(init, &data));
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_equals_bytewise(data in proptest::collection::vec(any::<u8>(), 0..5000),
+                                init16: u16, init32: u32, split in 0usize..5000) {
+            prop_assert_eq!(fcs16_update(init16, &data), bytewise::fcs16_update(init16, &data));
+            prop_assert_eq!(fcs32_update(init32, &data), bytewise::fcs32_update(init32, &data));
+            for tier in simd::available_tiers() {
+                prop_assert_eq!(fcs16_at(tier, init16, &data), bytewise::fcs16_update(init16, &data));
+                prop_assert_eq!(fcs32_at(tier, init32, &data), bytewise::fcs32_update(init32, &data));
+            }
+            // Incremental updates compose.
+            let split = split.min(data.len());
+            let (a, b) = data.split_at(split);
+            prop_assert_eq!(fcs32_update(fcs32_update(init32, a), b), fcs32_update(init32, &data));
+            prop_assert_eq!(fcs16_update(fcs16_update(init16, a), b), fcs16_update(init16, &data));
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! Finding the next byte that needs attention in a run of bytes.
+//!
+//! The encoder looks for bytes it must escape; the decoder looks for flags, escapes and control
+//! characters it must drop. Both are "first byte of `data` that is in this set", so both use
+//! [`ByteSet`] and [`find_first`].
+//!
+//! # Speed
+//!
+//! A [`ByteSet`] classifies itself when it is built (all constructors are `const fn`), so
+//! [`find_first`] picks its search without looking at the 256 bits again:
+//!
+//! * up to three members (ACCM 0: `{0x7D, 0x7E}`): the `memchr` crate's `memchr`/`memchr2`/
+//!   `memchr3`, vectorised;
+//! * anything else, for example all control characters plus `0x7D` and `0x7E` (ACCM 0xFFFFFFFF),
+//!   or an arbitrary 256-bit escape map: a SIMD nibble-table lookup (PSHUFB, 16 or 32 bytes per
+//!   step) on x86-64 with SSSE3/AVX2, detected at run time;
+//! * otherwise a portable loop: eight bytes per step (SWAR) for "all control characters plus at
+//!   most two more", one byte per step with the bit map for other sets.
+
+use crate::simd::{self, NibbleTables};
+
+/// A set of byte values, as a 256-bit map.
+///
+/// Besides the map it keeps what [`find_first`] needs to search fast (which kind of set it is, and
+/// its nibble tables), all computed when the set is built; sets are small (68 bytes) and `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ByteSet {
+    bits: [u32; 8],
+    kind: Kind,
+    nibbles: NibbleTables,
+}
+
+/// How [`find_first`] searches a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kind {
+    /// No member.
+    Empty,
+    /// One member.
+    One(u8),
+    /// Two members.
+    Two(u8, u8),
+    /// Three members.
+    Three(u8, u8, u8),
+    /// All of 0x00–0x1F plus these (possibly repeated or already in 0x00–0x1F) bytes.
+    ControlsPlus(u8, u8),
+    /// Anything else.
+    General,
+}
+
+impl ByteSet {
+    /// The empty set.
+    pub const EMPTY: ByteSet = ByteSet::from_bits([0; 8]);
+
+    /// A set from a 256-bit map: bit `b % 32` of word `b / 32` stands for byte `b`.
+    pub const fn from_bits(bits: [u32; 8]) -> Self {
+        ByteSet {
+            bits,
+            kind: classify(&bits),
+            nibbles: nibble_tables(&bits),
+        }
+    }
+
+    /// The 256-bit map.
+    pub const fn bits(&self) -> [u32; 8] {
+        self.bits
+    }
+
+    /// Adds `byte` to the set.
+    pub const fn with(self, byte: u8) -> Self {
+        let mut bits = self.bits;
+        bits[(byte / 32) as usize] |= 1 << (byte % 32);
+        ByteSet::from_bits(bits)
+    }
+
+    /// Adds every control character 0x00–0x1F whose bit is set in `accm` (bit n = character n).
+    pub const fn with_accm(self, accm: u32) -> Self {
+        let mut bits = self.bits;
+        bits[0] |= accm;
+        ByteSet::from_bits(bits)
+    }
+
+    /// Whether `byte` is in the set.
+    #[inline]
+    pub const fn contains(&self, byte: u8) -> bool {
+        self.bits[(byte / 32) as usize] & (1 << (byte % 32)) != 0
+    }
+
+    /// The number of bytes in the set.
+    pub const fn len(&self) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while i < 8 {
+            n += self.bits[i].count_ones() as usize;
+            i += 1;
+        }
+        n
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for ByteSet {
+    fn default() -> Self {
+        ByteSet::EMPTY
+    }
+}
+
+const fn bit_is_set(bits: &[u32; 8], byte: usize) -> bool {
+    bits[byte / 32] & (1 << (byte % 32)) != 0
+}
+
+/// The search strategy for the set `bits`.
+const fn classify(bits: &[u32; 8]) -> Kind {
+    // Up to three members of the whole set, and of the set without 0x00-0x1F.
+    let mut members = [0u8; 3];
+    let mut count = 0;
+    let mut upper = [0u8; 2];
+    let mut upper_count = 0;
+    let mut b = 0;
+    while b < 256 {
+        if bit_is_set(bits, b) {
+            if count < 3 {
+                members[count] = b as u8;
+            }
+            count += 1;
+            if b >= 0x20 {
+                if upper_count < 2 {
+                    upper[upper_count] = b as u8;
+                }
+                upper_count += 1;
+            }
+        }
+        b += 1;
+    }
+    match count {
+        0 => Kind::Empty,
+        1 => Kind::One(members[0]),
+        2 => Kind::Two(members[0], members[1]),
+        3 => Kind::Three(members[0], members[1], members[2]),
+        _ if bits[0] == u32::MAX && upper_count <= 2 => match upper_count {
+            0 => Kind::ControlsPlus(0, 0),
+            1 => Kind::ControlsPlus(upper[0], upper[0]),
+            _ => Kind::ControlsPlus(upper[0], upper[1]),
+        },
+        _ => Kind::General,
+    }
+}
+
+/// The set's rows for the nibble lookup (see [`NibbleTables`]).
+const fn nibble_tables(bits: &[u32; 8]) -> NibbleTables {
+    let mut low = [0u8; 16];
+    let mut high = [0u8; 16];
+    let mut b = 0;
+    while b < 256 {
+        if bit_is_set(bits, b) {
+            let (row, hi) = (b & 0x0F, b >> 4);
+            if hi < 8 {
+                low[row] |= 1 << hi;
+            } else {
+                high[row] |= 1 << (hi - 8);
+            }
+        }
+        b += 1;
+    }
+    NibbleTables { low, high }
+}
+
+impl core::fmt::Debug for ByteSet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        /// A member, printed in hex.
+        struct Hex(u8);
+        impl core::fmt::Debug for Hex {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{:#04x}", self.0)
+            }
+        }
+        f.debug_set()
+            .entries((0..=255u8).filter(|b| self.contains(*b)).map(Hex))
+            .finish()
+    }
+}
+
+/// The index of the first byte of `data` that is in `set`, or `data.len()` if there is none.
+#[inline]
+pub fn find_first(data: &[u8], set: &ByteSet) -> usize {
+    match set.kind {
+        Kind::Empty => data.len(),
+        Kind::One(a) => {
+            if memchr_vectorised() {
+                memchr::memchr(a, data)
+            } else {
+                memchr::arch::all::memchr::One::new(a).find(data)
+            }
+        }
+        .unwrap_or(data.len()),
+        Kind::Two(a, b) => {
+            if memchr_vectorised() {
+                memchr::memchr2(a, b, data)
+            } else {
+                memchr::arch::all::memchr::Two::new(a, b).find(data)
+            }
+        }
+        .unwrap_or(data.len()),
+        Kind::Three(a, b, c) => {
+            if memchr_vectorised() {
+                memchr::memchr3(a, b, c, data)
+            } else {
+                memchr::arch::all::memchr::Three::new(a, b, c).find(data)
+            }
+        }
+        .unwrap_or(data.len()),
+        Kind::ControlsPlus(a, b) => match simd::find_in_set(&set.nibbles, data) {
+            Some(at) => at,
+            None => portable::find_controls_plus(data, a, b),
+        },
+        Kind::General => match simd::find_in_set(&set.nibbles, data) {
+            Some(at) => at,
+            None => portable::find_in_bits(data, set),
+        },
+    }
+}
+
+/// Whether to use `memchr`'s own vectorised search: always, except when the SIMD kernels are
+/// switched off on x86-64 (`PPP_FRAME_PORTABLE`, to measure the portable path), where its
+/// word-at-a-time fallback stands in for a CPU without vector units.
+#[inline]
+fn memchr_vectorised() -> bool {
+    !cfg!(target_arch = "x86_64") || simd::tier() != simd::Tier::Portable
+}
+
+/// [`find_first`] without the SIMD kernels: safe code only. Public so benches and fuzz targets
+/// can compare it with the dispatched path.
+pub fn find_first_portable(data: &[u8], set: &ByteSet) -> usize {
+    match set.kind {
+        Kind::Empty => data.len(),
+        Kind::One(a) => memchr::arch::all::memchr::One::new(a)
+            .find(data)
+            .unwrap_or(data.len()),
+        Kind::Two(a, b) => memchr::arch::all::memchr::Two::new(a, b)
+            .find(data)
+            .unwrap_or(data.len()),
+        Kind::Three(a, b, c) => memchr::arch::all::memchr::Three::new(a, b, c)
+            .find(data)
+            .unwrap_or(data.len()),
+        Kind::ControlsPlus(a, b) => portable::find_controls_plus(data, a, b),
+        Kind::General => portable::find_in_bits(data, set),
+    }
+}
+
+mod portable {
+    use super::ByteSet;
+
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// High bit of each byte of `x` below `n` (`n <= 0x80`). Bytes above the lowest flagged one
+    /// may be flagged wrongly (borrows), the lowest flagged one is always right.
+    #[inline(always)]
+    const fn below(x: u64, n: u8) -> u64 {
+        x.wrapping_sub(ONES * n as u64) & !x & HIGHS
+    }
+
+    /// High bit of each byte of `x` equal to `b`, with the same caveat as [`below`].
+    #[inline(always)]
+    const fn equal(x: u64, b: u8) -> u64 {
+        below(x ^ (ONES * b as u64), 1)
+    }
+
+    /// First byte of `data` that is a control character or `a` or `b`, eight bytes per step.
+    pub(super) fn find_controls_plus(data: &[u8], a: u8, b: u8) -> usize {
+        let (words, tail) = data.as_chunks::<8>();
+        for (i, w) in words.iter().enumerate() {
+            let x = u64::from_le_bytes(*w);
+            // Each mask's lowest flag is exact, so the lowest flag of their union is too.
+            let hits = below(x, 0x20) | equal(x, a) | equal(x, b);
+            if hits != 0 {
+                return i * 8 + (hits.trailing_zeros() / 8) as usize;
+            }
+        }
+        let done = words.len() * 8;
+        done + tail
+            .iter()
+            .position(|&c| c < 0x20 || c == a || c == b)
+            .unwrap_or(tail.len())
+    }
+
+    /// First byte of `data` in `set`, one byte per step.
+    pub(super) fn find_in_bits(data: &[u8], set: &ByteSet) -> usize {
+        data.iter()
+            .position(|&c| set.contains(c))
+            .unwrap_or(data.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::Tier;
+    use proptest::prelude::*;
+
+    fn naive(data: &[u8], set: &ByteSet) -> usize {
+        data.iter()
+            .position(|&b| set.contains(b))
+            .unwrap_or(data.len())
+    }
+
+    /// The search through one tier of kernels, falling back like [`find_first`] does.
+    fn find_at(tier: Tier, data: &[u8], set: &ByteSet) -> usize {
+        match set.kind {
+            Kind::ControlsPlus(..) | Kind::General => {
+                simd::find_in_set_up_to(tier, &set.nibbles, data)
+                    .unwrap_or_else(|| find_first_portable(data, set))
+            }
+            _ => find_first(data, set),
+        }
+    }
+
+    fn accm_set(accm: u32) -> ByteSet {
+        ByteSet::EMPTY.with(0x7E).with(0x7D).with_accm(accm)
+    }
+
+    fn sets() -> Vec<(&'static str, ByteSet)> {
+        let mut arbitrary = ByteSet::EMPTY;
+        for b in [0x00u8, 0x11, 0x13, 0x7D, 0x7E, 0x80, 0x8F, 0x91, 0x93, 0xF0, 0xFF] {
+            arbitrary = arbitrary.with(b);
+        }
+        vec![
+            ("empty", ByteSet::EMPTY),
+            ("flag", ByteSet::EMPTY.with(0x7E)),
+            ("accm 0", accm_set(0)),
+            ("accm xon/xoff", accm_set(0x000A_0000)),
+            ("accm all", accm_set(u32::MAX)),
+            ("controls only", ByteSet::EMPTY.with_accm(u32::MAX)),
+            ("controls + one", ByteSet::EMPTY.with_accm(u32::MAX).with(0xFF)),
+            ("arbitrary", arbitrary),
+            ("full", ByteSet::from_bits([u32::MAX; 8])),
+            ("high half", ByteSet::from_bits([0, 0, 0, 0, u32::MAX, u32::MAX, u32::MAX, u32::MAX])),
+        ]
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(ByteSet::EMPTY.kind, Kind::Empty);
+        assert_eq!(accm_set(0).kind, Kind::Two(0x7D, 0x7E));
+        assert_eq!(accm_set(u32::MAX).kind, Kind::ControlsPlus(0x7D, 0x7E));
+        assert_eq!(accm_set(1).kind, Kind::Three(0x00, 0x7D, 0x7E));
+        assert_eq!(accm_set(0x000A_0000).kind, Kind::General);
+        assert_eq!(accm_set(u32::MAX).len(), 34);
+        assert!(ByteSet::default().is_empty());
+        // Built at compile time, too.
+        const SET: ByteSet = ByteSet::EMPTY.with(0x7E).with(0x7D).with_accm(u32::MAX);
+        assert_eq!(SET, accm_set(u32::MAX));
+        assert_eq!(ByteSet::from_bits(SET.bits()), SET);
+    }
+
+    #[test]
+    fn debug_lists_members_in_hex() {
+        assert_eq!(format!("{:?}", accm_set(0)), "{0x7d, 0x7e}");
+    }
+
+    /// Every kernel finds a member at every position of buffers of every length up to 300, at
+    /// every alignment modulo 32, with and without non-members around it.
+    #[test]
+    fn every_position_every_length_every_tier() {
+        for (name, set) in sets() {
+            let member = (0..=255u8).find(|b| set.contains(*b));
+            let non_member = (0..=255u8).rev().find(|b| !set.contains(*b));
+            let Some(filler) = non_member else {
+                // The full set: the first byte always matches.
+                for tier in simd::available_tiers() {
+                    assert_eq!(find_at(tier, &[1, 2, 3], &set), 0);
+                }
+                continue;
+            };
+            let mut buf = vec![filler; 300 + 32];
+            for tier in simd::available_tiers() {
+                for offset in 0..32 {
+                    for len in 0..=300usize {
+                        let data = &mut buf[offset..offset + len];
+                        assert_eq!(find_at(tier, data, &set), len, "{name} {tier:?} none {len}");
+                        assert_eq!(find_first(data, &set), len);
+                        let Some(member) = member else { continue };
+                        // A member at each position (every position for short buffers).
+                        let step = if len < 80 { 1 } else { 7 };
+                        for at in (0..len).step_by(step) {
+                            data[at] = member;
+                            assert_eq!(find_at(tier, data, &set), at, "{name} {tier:?} {len} {at}");
+                            assert_eq!(find_first(data, &set), at);
+                            assert_eq!(find_first_portable(data, &set), at);
+                            data[at] = filler;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_value_in_every_set() {
+        for (name, set) in sets() {
+            for tier in simd::available_tiers() {
+                for b in 0..=255u8 {
+                    let mut data = [0xAAu8; 64];
+                    data.iter_mut().for_each(|x| *x = if set.contains(0xAA) { b } else { 0xAA });
+                    data[40] = b;
+                    assert_eq!(find_at(tier, &data, &set), naive(&data, &set), "{name} {b:#x}");
+                    assert_eq!(find_first_portable(&data, &set), naive(&data, &set));
+                }
+            }
+        }
+    }
+
+    fn any_set() -> impl Strategy<Value = ByteSet> {
+        prop_oneof![
+            any::<[u32; 8]>().prop_map(ByteSet::from_bits),
+            any::<u32>().prop_map(accm_set),
+            proptest::collection::vec(any::<u8>(), 0..6)
+                .prop_map(|v| v.into_iter().fold(ByteSet::EMPTY, ByteSet::with)),
+            (any::<u8>(), any::<u8>())
+                .prop_map(|(a, b)| ByteSet::EMPTY.with_accm(u32::MAX).with(a).with(b)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn find_first_matches_naive(set in any_set(),
+                                    data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let expected = naive(&data, &set);
+            prop_assert_eq!(find_first(&data, &set), expected);
+            prop_assert_eq!(find_first_portable(&data, &set), expected);
+            for tier in simd::available_tiers() {
+                prop_assert_eq!(find_at(tier, &data, &set), expected);
+            }
+        }
+
+        /// Sparse sets on data drawn mostly from outside the set, so matches lie far in.
+        #[test]
+        fn find_first_matches_naive_sparse(
+            set in any_set(),
+            data in proptest::collection::vec(prop_oneof![20 => Just(0x41u8), 1 => any::<u8>()], 0..600),
+        ) {
+            let expected = naive(&data, &set);
+            prop_assert_eq!(find_first(&data, &set), expected);
+            prop_assert_eq!(find_first_portable(&data, &set), expected);
+            for tier in simd::available_tiers() {
+                prop_assert_eq!(find_at(tier, &data, &set), expected);
+            }
+        }
+
+        #[test]
+        fn bits_round_trip(bits: [u32; 8]) {
+            let set = ByteSet::from_bits(bits);
+            prop_assert_eq!(set.bits(), bits);
+            for b in 0..=255u8 {
+                prop_assert_eq!(set.contains(b), bits[(b / 32) as usize] >> (b % 32) & 1 != 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! IPCP and IPv6CP (work in progress).

@@ -1,0 +1,1 @@
+//! The RFC 1661 automaton and LCP (work in progress).
