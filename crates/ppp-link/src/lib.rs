@@ -1,0 +1,100 @@
+//! A whole PPP link, sans-IO: the phases of RFC 1661 §3 (Dead, Establish, Authenticate, Network,
+//! Terminate), LCP, the authentication hooks, IPCP and IPv6CP, over async HDLC-like framing
+//! (serial lines, modems) or sync framing (PPPoE).
+//!
+//! This crate exists because no protocol crate is the right home for the composition: `ppp-lcp`
+//! knows one automaton, `ppp-ipcp` the NCPs, `ppp-frame` the bytes; the link demultiplexes
+//! protocols, gates each phase on the one before (no NCP packet before the Network phase, no
+//! Network phase before every negotiated authentication succeeded, no datagram before its NCP is
+//! Opened), applies LCP's results to the framing at the right moment (the new ACCM only once LCP
+//! is Opened, RFC 1662 §7.1), keeps NCPs independent of each other (RFC 1661 §3.7), and merges all
+//! deadlines into one.
+//!
+//! # Run loop
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use ppp_link::{Link, LinkConfig, LinkEvent};
+//!
+//! # fn read_line() -> Vec<u8> { Vec::new() }
+//! # fn write_line(_: &[u8]) {}
+//! # fn sleep_until(_: Option<Instant>) {}
+//! let mut config = LinkConfig::default();
+//! config.lcp.allow.clear(); // no authentication in this example
+//! let mut link = Link::new(config);
+//! link.open(Instant::now());
+//! link.up(Instant::now()); // the serial line is connected
+//! loop {
+//!     while let Some(bytes) = link.poll_transmit() {
+//!         write_line(&bytes);
+//!     }
+//!     while let Some(event) = link.poll_event() {
+//!         if let LinkEvent::IpUp { local, peer, .. } = event {
+//!             println!("local IP address {local}, remote IP address {peer}");
+//!         }
+//!     }
+//!     while let Some(datagram) = link.poll_datagram() {
+//!         // hand it to the TUN device
+//!         # let _ = datagram;
+//!     }
+//!     sleep_until(link.poll_timeout()); // or until bytes arrive
+//!     let now = Instant::now();
+//!     link.handle_timeout(now);
+//!     link.handle_input(now, &read_line());
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod auth;
+mod link;
+
+pub use link::{
+    CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase,
+};
+
+use ppp_frame::{DecoderStats, Protocol};
+
+/// Why the link refused a request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The NCP for this datagram protocol is not Opened.
+    #[error("{0} is not up")]
+    NotReady(Protocol),
+    /// The datagram is longer than the link's MTU.
+    #[error("datagram of {len} bytes exceeds the MTU of {mtu}")]
+    TooBig {
+        /// Its length.
+        len: usize,
+        /// The MTU.
+        mtu: usize,
+    },
+}
+
+/// Counters of a link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkStats {
+    /// Frames received and delivered to a protocol (or rejected).
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Information-field bytes received.
+    pub bytes_in: u64,
+    /// Information-field bytes sent.
+    pub bytes_out: u64,
+    /// IP datagrams received.
+    pub datagrams_in: u64,
+    /// IP datagrams sent.
+    pub datagrams_out: u64,
+    /// Packets silently discarded: NCP packets before the Network phase, datagrams before their
+    /// NCP is Opened, anything but LCP before LCP is Opened.
+    pub discarded: u64,
+    /// Protocol-Rejects sent for protocols we do not run.
+    pub protocol_rejects_sent: u64,
+    /// Sync frames that did not parse.
+    pub bad_frames: u64,
+    /// The async decoder's counters (bad FCS, runts, too long, aborted, ...).
+    pub framing: DecoderStats,
+}

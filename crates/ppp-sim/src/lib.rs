@@ -1,0 +1,432 @@
+//! A test harness for sans-IO protocol endpoints: two endpoints on virtual time, joined by a
+//! simulated link that loses, duplicates, reorders, corrupts and delays what crosses it, all from
+//! one seed so every run can be replayed.
+//!
+//! It is a crate of its own because every layer of the stack (LCP and the NCPs, authentication,
+//! PPPoE discovery, Multilink) is tested with it; it is a dev-dependency only and is not published.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use ppp_sim::{Endpoint, Impairments, Pair};
+//!
+//! /// Sends "ping" once at start and counts what it receives.
+//! struct Pinger { sent: bool, received: usize }
+//! impl Endpoint for Pinger {
+//!     fn handle_input(&mut self, _now: Instant, _data: &[u8]) { self.received += 1; }
+//!     fn handle_timeout(&mut self, _now: Instant) {}
+//!     fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+//!         (!std::mem::replace(&mut self.sent, true)).then(|| b"ping".to_vec())
+//!     }
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//! }
+//!
+//! let link = Impairments { delay: Duration::from_millis(10), ..Impairments::default() };
+//! let mut pair = Pair::new(
+//!     Pinger { sent: false, received: 0 },
+//!     Pinger { sent: false, received: 0 },
+//!     link.clone(),
+//!     link,
+//!     7,
+//! );
+//! pair.run_until(Duration::from_secs(1), |a, b| a.received == 1 && b.received == 1);
+//! assert_eq!(pair.elapsed(), Duration::from_millis(10));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// A small, fast, seedable generator (SplitMix64): plenty for choosing impairments, and the same
+/// sequence on every platform.
+#[derive(Clone, Debug)]
+pub struct SimRng(u64);
+
+impl SimRng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SimRng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    /// A uniform number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    /// Fills `buf` with random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// What the simulated link does to each packet (or chunk of bytes) that crosses it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Impairments {
+    /// Probability that a packet is lost.
+    pub loss: f64,
+    /// Probability that a packet is delivered twice.
+    pub duplicate: f64,
+    /// Probability that one byte of a packet is changed.
+    pub corrupt: f64,
+    /// Probability that a packet is held back by up to `reorder_by`, letting later ones overtake.
+    pub reorder: f64,
+    /// How long a reordered packet is held back at most.
+    pub reorder_by: Duration,
+    /// Delay of every packet.
+    pub delay: Duration,
+    /// Extra random delay of up to this much (packets keep their order unless reordered).
+    pub jitter: Duration,
+}
+
+impl Impairments {
+    /// A perfect link with a fixed delay.
+    pub fn delay(delay: Duration) -> Self {
+        Impairments { delay, ..Impairments::default() }
+    }
+
+    /// A link that loses `loss` of all packets, with a fixed delay.
+    pub fn lossy(loss: f64, delay: Duration) -> Self {
+        Impairments { loss, delay, ..Impairments::default() }
+    }
+
+    /// Everything at once: loss, duplication, corruption and reordering at the given rate each.
+    pub fn chaos(rate: f64, delay: Duration) -> Self {
+        Impairments {
+            loss: rate,
+            duplicate: rate,
+            corrupt: rate,
+            reorder: rate,
+            reorder_by: delay * 3,
+            delay,
+            jitter: delay / 2,
+        }
+    }
+}
+
+/// Counts of what a [`Channel`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Packets handed to the channel.
+    pub sent: u64,
+    /// Packets delivered (duplicates included).
+    pub delivered: u64,
+    /// Packets lost.
+    pub lost: u64,
+    /// Extra copies made.
+    pub duplicated: u64,
+    /// Packets with a byte changed.
+    pub corrupted: u64,
+    /// Packets held back.
+    pub reordered: u64,
+}
+
+/// One direction of a simulated link.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    impairments: Impairments,
+    rng: SimRng,
+    in_flight: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>>,
+    last_delivery: Option<Instant>,
+    sequence: u64,
+    stats: ChannelStats,
+}
+
+impl Channel {
+    /// A channel with `impairments`, drawing its chances from `seed`.
+    pub fn new(impairments: Impairments, seed: u64) -> Self {
+        Channel {
+            impairments,
+            rng: SimRng::new(seed),
+            in_flight: BinaryHeap::new(),
+            last_delivery: None,
+            sequence: 0,
+            stats: ChannelStats::default(),
+        }
+    }
+
+    /// What the channel has done so far.
+    pub fn stats(&self) -> ChannelStats {
+        self.stats
+    }
+
+    /// Changes the impairments from now on (packets in flight keep their fate).
+    pub fn set_impairments(&mut self, impairments: Impairments) {
+        self.impairments = impairments;
+    }
+
+    /// Sends `packet` at `now`.
+    pub fn send(&mut self, now: Instant, mut packet: Vec<u8>) {
+        self.stats.sent += 1;
+        let imp = self.impairments.clone();
+        if self.rng.chance(imp.loss) {
+            self.stats.lost += 1;
+            return;
+        }
+        if !packet.is_empty() && self.rng.chance(imp.corrupt) {
+            let at = self.rng.below(packet.len() as u64) as usize;
+            let flip = (self.rng.below(255) + 1) as u8;
+            packet[at] ^= flip;
+            self.stats.corrupted += 1;
+        }
+        let copies = if self.rng.chance(imp.duplicate) {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let jitter = random_duration(&mut self.rng, imp.jitter);
+            let mut at = now + imp.delay + jitter;
+            if self.rng.chance(imp.reorder) {
+                self.stats.reordered += 1;
+                at += random_duration(&mut self.rng, imp.reorder_by);
+            } else if let Some(last) = self.last_delivery {
+                // Jitter alone does not reorder: a serial line or a switch keeps order.
+                at = at.max(last);
+            }
+            self.last_delivery = Some(self.last_delivery.map_or(at, |l| l.max(at)));
+            self.sequence += 1;
+            self.in_flight.push(Reverse((at, self.sequence, packet.clone())));
+        }
+    }
+
+    /// When the next packet arrives.
+    pub fn next_delivery(&self) -> Option<Instant> {
+        self.in_flight.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// The next packet that has arrived by `now`.
+    pub fn poll_deliver(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if self.next_delivery()? > now {
+            return None;
+        }
+        let Reverse((_, _, packet)) = self.in_flight.pop()?;
+        self.stats.delivered += 1;
+        Some(packet)
+    }
+
+    /// Packets still in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+fn random_duration(rng: &mut SimRng, max: Duration) -> Duration {
+    let nanos = max.as_nanos().min(u128::from(u64::MAX)) as u64;
+    Duration::from_nanos(rng.below(nanos.saturating_add(1)))
+}
+
+/// A sans-IO endpoint as the harness drives it: the verbs every state machine of the stack has.
+pub trait Endpoint {
+    /// Bytes (or a packet) arrived from the link.
+    fn handle_input(&mut self, now: Instant, data: &[u8]);
+    /// The time asked for by [`poll_timeout`](Self::poll_timeout) has come (or passed).
+    fn handle_timeout(&mut self, now: Instant);
+    /// Something to send, if any.
+    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+/// Two endpoints joined by a simulated link, on virtual time.
+#[derive(Debug)]
+pub struct Pair<A, B> {
+    /// The first endpoint.
+    pub a: A,
+    /// The second endpoint.
+    pub b: B,
+    /// The direction from `a` to `b`.
+    pub a_to_b: Channel,
+    /// The direction from `b` to `a`.
+    pub b_to_a: Channel,
+    start: Instant,
+    now: Instant,
+}
+
+impl<A: Endpoint, B: Endpoint> Pair<A, B> {
+    /// Joins `a` and `b`; the link's chances come from `seed`.
+    pub fn new(a: A, b: B, a_to_b: Impairments, b_to_a: Impairments, seed: u64) -> Self {
+        let mut rng = SimRng::new(seed);
+        let start = Instant::now();
+        Pair {
+            a,
+            b,
+            a_to_b: Channel::new(a_to_b, rng.next_u64()),
+            b_to_a: Channel::new(b_to_a, rng.next_u64()),
+            start,
+            now: start,
+        }
+    }
+
+    /// The virtual time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The virtual time the pair was created at; endpoints should be created with it.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Virtual time elapsed since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Moves what both endpoints want to send onto the link.
+    pub fn flush(&mut self) {
+        while let Some(packet) = self.a.poll_transmit() {
+            self.a_to_b.send(self.now, packet);
+        }
+        while let Some(packet) = self.b.poll_transmit() {
+            self.b_to_a.send(self.now, packet);
+        }
+    }
+
+    /// Advances to the next thing that happens (a delivery or a timeout) and does it. Returns
+    /// false when nothing is left to happen.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let next = [
+            self.a.poll_timeout(),
+            self.b.poll_timeout(),
+            self.a_to_b.next_delivery(),
+            self.b_to_a.next_delivery(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else {
+            return false;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        while let Some(packet) = self.a_to_b.poll_deliver(now) {
+            self.b.handle_input(now, &packet);
+        }
+        while let Some(packet) = self.b_to_a.poll_deliver(now) {
+            self.a.handle_input(now, &packet);
+        }
+        if self.a.poll_timeout().is_some_and(|t| t <= now) {
+            self.a.handle_timeout(now);
+        }
+        if self.b.poll_timeout().is_some_and(|t| t <= now) {
+            self.b.handle_timeout(now);
+        }
+        self.flush();
+        true
+    }
+
+    /// Steps until `done` holds (true), nothing is left to happen, or `limit` of virtual time has
+    /// passed since the start (false in both cases).
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&A, &B) -> bool) -> bool {
+        loop {
+            if done(&self.a, &self.b) {
+                return true;
+            }
+            if self.elapsed() > limit || !self.step() {
+                return done(&self.a, &self.b);
+            }
+        }
+    }
+
+    /// Steps until virtual time reaches `elapsed` since the start or nothing is left to happen.
+    pub fn run_for(&mut self, elapsed: Duration) {
+        let end = self.start + elapsed;
+        loop {
+            self.flush();
+            let next = [
+                self.a.poll_timeout(),
+                self.b.poll_timeout(),
+                self.a_to_b.next_delivery(),
+                self.b_to_a.next_delivery(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            match next {
+                Some(t) if t <= end => {
+                    self.step();
+                }
+                _ => {
+                    self.now = self.now.max(end);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_reproducible() {
+        let mut a = SimRng::new(1);
+        let mut b = SimRng::new(1);
+        assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
+        assert_ne!(SimRng::new(2).next_u64(), SimRng::new(1).next_u64());
+    }
+
+    #[test]
+    fn loss_rate_is_roughly_right() {
+        let now = Instant::now();
+        let mut channel = Channel::new(Impairments::lossy(0.3, Duration::ZERO), 9);
+        for i in 0..10_000u32 {
+            channel.send(now, i.to_le_bytes().to_vec());
+        }
+        let lost = channel.stats().lost;
+        assert!((2_700..3_300).contains(&lost), "lost {lost}");
+        assert_eq!(channel.in_flight() as u64, 10_000 - lost);
+    }
+
+    #[test]
+    fn order_is_kept_without_reordering() {
+        let now = Instant::now();
+        let imp = Impairments { jitter: Duration::from_millis(50), delay: Duration::from_millis(10), ..Impairments::default() };
+        let mut channel = Channel::new(imp, 3);
+        for i in 0..100u32 {
+            channel.send(now + Duration::from_millis(u64::from(i)), i.to_le_bytes().to_vec());
+        }
+        let mut got = Vec::new();
+        while let Some(p) = channel.poll_deliver(now + Duration::from_secs(10)) {
+            got.push(u32::from_le_bytes(p.try_into().unwrap()));
+        }
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn chaos_does_everything() {
+        let now = Instant::now();
+        let mut channel = Channel::new(Impairments::chaos(0.2, Duration::from_millis(5)), 5);
+        for i in 0..1000u32 {
+            channel.send(now, i.to_le_bytes().to_vec());
+        }
+        let s = channel.stats();
+        assert!(s.lost > 100 && s.duplicated > 100 && s.corrupted > 100 && s.reordered > 100, "{s:?}");
+    }
+}
