@@ -783,7 +783,7 @@ impl Link {
                 self.authenticatee = None;
                 self.stop_ncps(now);
                 if self.phase != Phase::Dead {
-                    self.set_phase(if self.lcp.state() == State::Closing {
+                    self.set_phase(if matches!(self.lcp.state(), State::Closing | State::Stopping) {
                         Phase::Terminate
                     } else {
                         Phase::Establish

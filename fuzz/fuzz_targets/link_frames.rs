@@ -1,0 +1,110 @@
+//! Arbitrary frames into a link in every phase: Establish, Authenticate and Network, on IPv4 and
+//! IPv6. Two links are first brought to the chosen phase by talking to each other; then the fuzzer's
+//! frames (any protocol, any bytes) and timer expiries are fed to one of them. Nothing may panic,
+//! and queues stay bounded.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use libfuzzer_sys::fuzz_target;
+use ppp_frame::Protocol;
+use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
+use ppp_lcp::lcp::AuthProtocol;
+use ppp_link::auth::{AuthProvider, AuthRole, AuthSession, AuthStatus};
+use ppp_link::{Framing, Link, LinkConfig};
+
+/// Holds the link in the Authenticate phase: it never finishes.
+struct Waiting(AuthProtocol, AuthRole);
+
+impl AuthSession for Waiting {
+    fn method(&self) -> AuthProtocol {
+        self.0
+    }
+    fn role(&self) -> AuthRole {
+        self.1
+    }
+    fn start(&mut self, _: Instant) {}
+    fn handle_input(&mut self, _: Instant, _: &[u8]) {}
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn status(&self) -> AuthStatus {
+        AuthStatus::Pending
+    }
+}
+
+struct WaitingProvider;
+
+impl AuthProvider for WaitingProvider {
+    fn session(&mut self, role: AuthRole, method: AuthProtocol) -> Option<Box<dyn AuthSession>> {
+        Some(Box::new(Waiting(method, role)))
+    }
+}
+
+fn config(seed: u64, server: bool, auth: bool) -> LinkConfig {
+    let mut config = LinkConfig { seed, framing: Framing::Sync, ..LinkConfig::default() };
+    config.ipv6cp = Some(Ipv6cpConfig::default());
+    if server {
+        config.ipcp = Some(IpcpConfig {
+            remote_address: Some([192, 0, 2, 2].into()),
+            ..IpcpConfig::server([192, 0, 2, 1].into(), [Some([198, 51, 100, 1].into()), None])
+        });
+        config.lcp.require = if auth { vec![AuthProtocol::Pap] } else { vec![] };
+    }
+    config.lcp.allow = if auth { vec![AuthProtocol::Pap] } else { vec![] };
+    config
+}
+
+fn drain(link: &mut Link) {
+    while link.poll_event().is_some() {}
+    while link.poll_datagram().is_some() {}
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, mut rest)) = data.split_first() else { return };
+    let now = Instant::now();
+    let auth = selector & 1 != 0;
+    let exchanges = usize::from(selector >> 1) % 16;
+    let mut us = Link::with_auth(config(1, false, auth), Box::new(WaitingProvider));
+    let mut peer = Link::with_auth(config(2, true, auth), Box::new(WaitingProvider));
+    for link in [&mut us, &mut peer] {
+        link.open(now);
+        link.up(now);
+    }
+    // Let the two links talk for a chosen number of exchanges: 0 leaves us in Establish, a few
+    // reach Authenticate (with auth) or Network.
+    for _ in 0..exchanges {
+        while let Some(frame) = us.poll_transmit() {
+            peer.handle_input(now, &frame);
+        }
+        while let Some(frame) = peer.poll_transmit() {
+            us.handle_input(now, &frame);
+        }
+    }
+    drain(&mut us);
+    let mut t = now;
+    // Frames: [protocol hi, protocol lo, length, bytes...], with a timer tick between them.
+    while let [hi, lo, len, tail @ ..] = rest {
+        let len = usize::from(*len).min(tail.len());
+        let (body, next) = tail.split_at(len);
+        rest = next;
+        let mut frame = Vec::new();
+        ppp_frame::sync::encode(Protocol::from(u16::from_be_bytes([*hi, *lo])), body, false, &mut frame);
+        us.handle_input(t, &frame);
+        t += Duration::from_millis(u64::from(*hi) * 40);
+        if us.poll_timeout().is_some_and(|deadline| deadline <= t) {
+            us.handle_timeout(t);
+        }
+        while us.poll_transmit().is_some() {}
+        drain(&mut us);
+        let _ = us.send_ipv4(t, body);
+        let _ = us.send_ipv6(t, body);
+    }
+    // A raw, possibly malformed frame too.
+    us.handle_input(t, rest);
+    drain(&mut us);
+});
