@@ -1,7 +1,7 @@
 //! Async HDLC-like framing (RFC 1662 §4): octet stuffing, ACCM, FCS.
 
 use crate::fcs::{self, FCS16_GOOD, FCS16_INIT, FCS32_GOOD, FCS32_INIT};
-use crate::scan::{find_first, ByteSet};
+use crate::scan::{ByteSet, find_first};
 use crate::{FrameError, Protocol};
 
 /// The flag sequence that opens and closes every frame.
@@ -487,6 +487,15 @@ impl AsyncDecoder {
                 }
                 FLAG if self.buf.is_empty() => {}
                 FLAG => return Some(self.finish_frame()),
+                // RFC 1662 §4.2: the octet after an escape is XORed with 0x20 whatever it is
+                // (but a flag), so 0x7D 0x7D is an escaped 0x5D.
+                ESCAPE if self.escaped => {
+                    if self.buf.len() >= self.config.max_frame_len {
+                        return Some(Err(self.too_long()));
+                    }
+                    self.buf.push(ESCAPE ^ 0x20);
+                    self.escaped = false;
+                }
                 ESCAPE => self.escaped = true,
                 _ => self.stats.dropped_control_chars += 1,
             }
@@ -637,7 +646,9 @@ mod tests {
         encoder.encode(Protocol::Lcp, &[9, 1, 0, 8, 0, 0, 0, 1], &mut wire);
         assert_eq!(
             wire,
-            [0x7E, 0xFF, 0x03, 0xC0, 0x21, 9, 1, 0, 8, 0, 0, 0, 1, 0xE7, 0xE0, 0x7E]
+            [
+                0x7E, 0xFF, 0x03, 0xC0, 0x21, 9, 1, 0, 8, 0, 0, 0, 1, 0xE7, 0xE0, 0x7E
+            ]
         );
     }
 
@@ -694,6 +705,26 @@ mod tests {
         assert_eq!(
             decode_all(&mut decoder, &wire),
             vec![(Protocol::Ipv4, vec![0x11, 0x93, 0x13])]
+        );
+    }
+
+    #[test]
+    fn an_escaped_escape_is_data() {
+        let config = EncoderConfig {
+            accm: 0,
+            extra_escapes: ByteSet::EMPTY.with(0x5D),
+            ..EncoderConfig::default()
+        };
+        let mut wire = Vec::new();
+        AsyncEncoder::new(config).encode(Protocol::Ipv4, &[0x5D, 0x5D, 0xCD], &mut wire);
+        assert_eq!(&wire[5..10], &[0x7D, 0x7D, 0x7D, 0x7D, 0xCD]);
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            accm: 0,
+            ..DecoderConfig::default()
+        });
+        assert_eq!(
+            decode_all(&mut decoder, &wire),
+            vec![(Protocol::Ipv4, vec![0x5D, 0x5D, 0xCD])]
         );
     }
 
@@ -801,7 +832,13 @@ mod tests {
     #[test]
     fn bad_headers() {
         for (frame, error) in [
-            (&[0xFF, 0x05, 0x00, 0x21][..], FrameError::InvalidAddressControl { address: 0xFF, control: 0x05 }),
+            (
+                &[0xFF, 0x05, 0x00, 0x21][..],
+                FrameError::InvalidAddressControl {
+                    address: 0xFF,
+                    control: 0x05,
+                },
+            ),
             (&[0xFF, 0x03, 0x00, 0x20][..], FrameError::InvalidProtocol),
             (&[0x02, 0x02][..], FrameError::InvalidProtocol),
             (&[0xFF, 0x03, 0x00][..], FrameError::Truncated),

@@ -100,9 +100,11 @@ impl Protocol {
 
     /// Whether the protocol field may be sent as one byte under Protocol-Field-Compression.
     ///
-    /// Only numbers below 0x0100 compress, and LCP never does (RFC 1661 §6.5).
+    /// Only numbers below 0x0100 compress (RFC 1661 §6.5), except 0x00FF, which is reserved as
+    /// "compression inefficient": one byte 0xFF would read as the address field.
     pub const fn is_compressible(self) -> bool {
-        self.number() < 0x0100
+        let n = self.number();
+        n < 0x0100 && n != 0x00FF
     }
 
     /// Whether this is a network-layer datagram protocol (0x0000–0x3FFF).
@@ -170,6 +172,7 @@ mod tests {
         assert_eq!(Protocol::Ipcp.to_string(), "IPCP");
         assert!(Protocol::Ipv4.is_compressible());
         assert!(!Protocol::Lcp.is_compressible());
+        assert!(!Protocol::Unknown(0x00FF).is_compressible());
         assert!(Protocol::Ipcp.is_network_control());
         assert!(Protocol::Chap.is_link_control());
         assert!(Protocol::Ipv6.is_network_layer());
