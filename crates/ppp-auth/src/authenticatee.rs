@@ -19,7 +19,7 @@ use crate::crypto::{
 use crate::mppe_keys::MsChapKeyMaterial;
 use crate::secret::Secret;
 use crate::wire::{ChapPacket, PapPacket};
-use crate::{AuthError, AuthProtocol};
+use crate::AuthProtocol;
 
 /// The last CHAP response we sent, to resend it for a repeated challenge and check the result.
 struct SentResponse {
@@ -78,12 +78,9 @@ impl Authenticatee {
         credentials: Credentials,
         config: AuthenticateeConfig,
         rng: Box<dyn RngCore + Send>,
-    ) -> Result<Self, AuthError> {
-        if !method.is_supported() {
-            return Err(AuthError::UnsupportedMethod(method));
-        }
+    ) -> Self {
         let retries_left = config.mschap_retries;
-        Ok(Authenticatee {
+        Authenticatee {
             method,
             config,
             credentials,
@@ -101,7 +98,7 @@ impl Authenticatee {
             retries_left,
             authenticator_name: String::new(),
             key_material: None,
-        })
+        }
     }
 
     /// The method.

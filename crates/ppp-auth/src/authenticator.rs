@@ -105,12 +105,9 @@ impl Authenticator {
         method: AuthProtocol,
         config: AuthenticatorConfig,
         rng: Box<dyn RngCore + Send>,
-    ) -> Result<Self, AuthError> {
-        if !method.is_supported() {
-            return Err(AuthError::UnsupportedMethod(method));
-        }
+    ) -> Self {
         let retries_left = config.mschap_retries;
-        Ok(Authenticator {
+        Authenticator {
             method,
             config,
             rng,
@@ -132,7 +129,7 @@ impl Authenticator {
             peer_name: None,
             key_material: None,
             retries_left,
-        })
+        }
     }
 
     /// The method.

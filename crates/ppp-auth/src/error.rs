@@ -41,9 +41,6 @@ pub enum AuthError {
         /// Its length.
         len: usize,
     },
-    /// A machine was asked for an authentication method this crate does not implement.
-    #[error("unsupported authentication method {0:?}")]
-    UnsupportedMethod(crate::AuthProtocol),
     /// [`provide_secret`](crate::Authenticator::provide_secret) was called with no lookup
     /// outstanding.
     #[error("no secret lookup is outstanding")]

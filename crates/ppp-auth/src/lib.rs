@@ -40,13 +40,13 @@
 //! let secrets = SecretsTable::parse_pppd("alice  server  \"correct horse\"  10.0.0.2\n")?;
 //! let rng = |seed| Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
 //! let method = AuthProtocol::MsChapV2;
-//! let mut server = Authenticator::new(method, AuthenticatorConfig::new("server"), rng(1))?;
+//! let mut server = Authenticator::new(method, AuthenticatorConfig::new("server"), rng(1));
 //! let mut client = Authenticatee::new(
 //!     method,
 //!     Credentials::new("alice", "correct horse"),
 //!     AuthenticateeConfig::default(),
 //!     rng(2),
-//! )?;
+//! );
 //!
 //! let now = Instant::now();
 //! server.start(now);

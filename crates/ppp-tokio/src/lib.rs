@@ -39,6 +39,10 @@
 #![deny(missing_docs)]
 
 pub mod icmp;
+pub mod netconfig;
+pub mod netns;
+pub mod packet;
+pub mod tun;
 
 use std::fs::File;
 use std::io::{self, BufWriter};

@@ -115,15 +115,20 @@ impl AuthProtocol {
         }
     }
 
+    /// The CHAP algorithm byte, if the method is a CHAP one.
+    pub const fn chap_algorithm(self) -> Option<u8> {
+        match self {
+            AuthProtocol::Pap => None,
+            AuthProtocol::ChapMd5 => Some(CHAP_MD5),
+            AuthProtocol::MsChapV1 => Some(CHAP_MICROSOFT_V1),
+            AuthProtocol::MsChapV2 => Some(CHAP_MICROSOFT_V2),
+        }
+    }
+
     /// The data of the Authentication-Protocol option naming this method.
     pub fn option_data(self) -> Vec<u8> {
         let mut data = self.protocol().number().to_be_bytes().to_vec();
-        match self {
-            AuthProtocol::Pap => {}
-            AuthProtocol::ChapMd5 => data.push(CHAP_MD5),
-            AuthProtocol::MsChapV1 => data.push(CHAP_MICROSOFT_V1),
-            AuthProtocol::MsChapV2 => data.push(CHAP_MICROSOFT_V2),
-        }
+        data.extend(self.chap_algorithm());
         data
     }
 

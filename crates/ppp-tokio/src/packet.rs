@@ -1,0 +1,622 @@
+//! Raw Ethernet for PPPoE: an `AF_PACKET` socket bound to one interface that sees only PPPoE.
+//!
+//! [`PacketSocket`] receives and sends whole Ethernet frames (destination, source, ethertype,
+//! payload; no FCS) on one interface. A classic BPF program attached with `SO_ATTACH_FILTER`
+//! lets only PPPoE Discovery (`0x8863`) and PPPoE Session (`0x8864`) frames reach user space and
+//! drops the copies of our own outgoing frames (`PACKET_OUTGOING`), so the kernel does the
+//! filtering and nothing else is ever copied out. [`pppoe_filter`] returns that program, and
+//! [`FilterVerdict::of`] evaluates it on a frame without a socket, which is what the unit tests
+//! (and a fuzzer, if one wants) exercise.
+//!
+//! The socket lives in the network namespace of the thread that created it, for its whole life;
+//! see [`crate::netns`] for creating it inside a test namespace.
+//!
+//! ```no_run
+//! use ppp_tokio::packet::{PacketSocket, ETHERTYPE_PPPOE_DISCOVERY};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let socket = PacketSocket::bind("eth0")?;
+//! let mut frame = vec![0xFF; 6]; // broadcast: a PADI
+//! frame.extend_from_slice(&socket.mac());
+//! frame.extend_from_slice(&ETHERTYPE_PPPOE_DISCOVERY.to_be_bytes());
+//! frame.extend_from_slice(&[0x11, 0x09, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00]);
+//! socket.send(&frame).await?;
+//! let mut buf = vec![0; socket.mtu() as usize + 18];
+//! let len = socket.recv(&mut buf).await?;
+//! println!("received {len} bytes of PPPoE");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Unsafe code
+//!
+//! What socket2 does not wrap is done with `libc`, in small `#[allow(unsafe_code)]` items, each
+//! block with its `SAFETY` argument: `bind(2)` with a `sockaddr_ll` on the stack; the
+//! `SIOCGIFINDEX`/`SIOCGIFHWADDR`/`SIOCGIFMTU` `ioctl(2)`s with a fixed-size, zero-initialised
+//! `ifreq` on the stack, and reading the union field each one wrote; tokio's
+//! `AsyncFd::register` (which wants the promise that the descriptor stays owned). No pointer
+//! outlives its call and no buffer size depends on input; the only input-dependent logic, the
+//! filter, is the pure [`pppoe_filter`] / [`FilterVerdict::of`].
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tracing::debug;
+
+/// The ethertype of PPPoE Discovery frames (PADI, PADO, PADR, PADS, PADT).
+pub const ETHERTYPE_PPPOE_DISCOVERY: u16 = 0x8863;
+/// The ethertype of PPPoE Session frames (PPP inside).
+pub const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// The length of an Ethernet header: destination, source, ethertype.
+pub const ETHERNET_HEADER_LEN: usize = 14;
+
+/// `ETH_P_ALL`: every protocol, in host order (the socket API wants it in network order).
+const ETH_P_ALL: u16 = 0x0003;
+/// `PACKET_OUTGOING`: a frame this host sent, looped back to packet taps.
+const PACKET_OUTGOING: u32 = 4;
+/// `ARPHRD_ETHER`: the hardware type of Ethernet-like interfaces.
+const ARPHRD_ETHER: u16 = 1;
+
+// Classic BPF opcodes (linux/bpf_common.h): class | size | mode, or class | op | source.
+const BPF_LD: u16 = 0x00;
+const BPF_JMP: u16 = 0x05;
+const BPF_RET: u16 = 0x06;
+const BPF_W: u16 = 0x00;
+const BPF_H: u16 = 0x08;
+const BPF_ABS: u16 = 0x20;
+const BPF_JEQ: u16 = 0x10;
+const BPF_K: u16 = 0x00;
+const BPF_LD_W_ABS: u16 = BPF_LD | BPF_W | BPF_ABS;
+const BPF_LD_H_ABS: u16 = BPF_LD | BPF_H | BPF_ABS;
+const BPF_JMP_JEQ_K: u16 = BPF_JMP | BPF_JEQ | BPF_K;
+const BPF_RET_K: u16 = BPF_RET | BPF_K;
+/// `SKF_AD_OFF + SKF_AD_PKTTYPE`: the offset that loads the packet type instead of data.
+const SKF_AD_PKTTYPE_OFFSET: u32 = (-0x1000_i32 + 4) as u32;
+/// How many bytes of an accepted frame to keep: all of them.
+const ACCEPT_ALL: u32 = 0x0004_0000;
+
+/// One classic BPF instruction (`struct sock_filter`): opcode, jump offsets if true and if
+/// false, constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BpfInstruction {
+    /// The opcode: class, size, mode or operation, source.
+    pub code: u16,
+    /// How many instructions to skip if the comparison holds.
+    pub jt: u8,
+    /// How many instructions to skip if it does not.
+    pub jf: u8,
+    /// The constant operand.
+    pub k: u32,
+}
+
+impl BpfInstruction {
+    /// The form socket2 attaches (for socket2 0.6: `socket2::SockFilter::new(..)`).
+    fn to_sock_filter(self) -> socket2::SockFilter {
+        socket2::SockFilter::new(self.code, self.jt, self.jf, self.k)
+    }
+}
+
+const fn insn(code: u16, jt: u8, jf: u8, k: u32) -> BpfInstruction {
+    BpfInstruction { code, jt, jf, k }
+}
+
+/// The classic BPF program attached to every [`PacketSocket`].
+///
+/// ```text
+/// (000) ld  #pktType               ; SKF_AD_PKTTYPE
+/// (001) jeq #4 (outgoing)  jt 6  jf 2
+/// (002) ldh [12]                   ; ethertype
+/// (003) jeq #0x8863        jt 5  jf 4
+/// (004) jeq #0x8864        jt 5  jf 6
+/// (005) ret #262144                ; accept the whole frame
+/// (006) ret #0                     ; drop
+/// ```
+pub fn pppoe_filter() -> [BpfInstruction; 7] {
+    [
+        insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE_OFFSET),
+        insn(BPF_JMP_JEQ_K, 4, 0, PACKET_OUTGOING),
+        insn(BPF_LD_H_ABS, 0, 0, 12),
+        insn(BPF_JMP_JEQ_K, 1, 0, u32::from(ETHERTYPE_PPPOE_DISCOVERY)),
+        insn(BPF_JMP_JEQ_K, 0, 1, u32::from(ETHERTYPE_PPPOE_SESSION)),
+        insn(BPF_RET_K, 0, 0, ACCEPT_ALL),
+        insn(BPF_RET_K, 0, 0, 0),
+    ]
+}
+
+/// What a classic BPF program decides about one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterVerdict {
+    /// Deliver up to this many bytes of the frame.
+    Accept(u32),
+    /// Drop the frame.
+    Drop,
+}
+
+impl FilterVerdict {
+    /// Runs `program` on `frame` the way the kernel would for a frame of packet type `pkttype`
+    /// (`PACKET_HOST` = 0, `PACKET_BROADCAST` = 1, `PACKET_OUTGOING` = 4, ...).
+    ///
+    /// Supports the instructions [`pppoe_filter`] uses (absolute loads of words and half-words,
+    /// `SKF_AD_PKTTYPE`, `jeq #k`, `ret #k`); anything else, a load past the end of the frame or
+    /// a jump out of the program drops the frame, as the kernel does. Never panics.
+    pub fn of(program: &[BpfInstruction], frame: &[u8], pkttype: u32) -> FilterVerdict {
+        let mut accumulator: u32 = 0;
+        let mut pc = 0usize;
+        // Classic BPF only jumps forward, so the program runs at most `len` instructions.
+        while let Some(instruction) = program.get(pc) {
+            pc += 1;
+            match instruction.code {
+                BPF_LD_W_ABS if instruction.k == SKF_AD_PKTTYPE_OFFSET => accumulator = pkttype,
+                BPF_LD_W_ABS => match load(frame, instruction.k, 4) {
+                    Some(bytes) => {
+                        accumulator = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                    }
+                    None => return FilterVerdict::Drop,
+                },
+                BPF_LD_H_ABS => match load(frame, instruction.k, 2) {
+                    Some(bytes) => {
+                        accumulator = u32::from(u16::from_be_bytes([bytes[0], bytes[1]]))
+                    }
+                    None => return FilterVerdict::Drop,
+                },
+                BPF_JMP_JEQ_K => {
+                    let offset = if accumulator == instruction.k {
+                        instruction.jt
+                    } else {
+                        instruction.jf
+                    };
+                    pc += usize::from(offset);
+                }
+                BPF_RET_K if instruction.k == 0 => return FilterVerdict::Drop,
+                BPF_RET_K => return FilterVerdict::Accept(instruction.k),
+                _ => return FilterVerdict::Drop,
+            }
+        }
+        FilterVerdict::Drop
+    }
+}
+
+fn load(frame: &[u8], offset: u32, len: usize) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    frame.get(start..start.checked_add(len)?)
+}
+
+/// What [`interface_info`] reads about a network interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// The interface index.
+    pub index: u32,
+    /// The hardware (MAC) address.
+    pub mac: [u8; 6],
+    /// The MTU: the largest payload of an Ethernet frame.
+    pub mtu: u32,
+}
+
+/// Reads the index, MAC address and MTU of the Ethernet interface `ifname` in the network
+/// namespace of the calling thread.
+///
+/// # Errors
+///
+/// `InvalidInput` if the name is empty, too long or contains a NUL; `NotFound`-like OS errors
+/// (`ENODEV`) if there is no such interface; `InvalidInput` if it is not an Ethernet interface.
+pub fn interface_info(ifname: &str) -> io::Result<InterfaceInfo> {
+    // Any socket will do for the SIOCGIF* ioctls, which act in the socket's namespace; a Unix
+    // datagram socket needs no privilege.
+    let socket = Socket::new(Domain::UNIX, Type::DGRAM.cloexec(), None)?;
+    InterfaceInfo::query(&socket, ifname)
+}
+
+impl InterfaceInfo {
+    #[allow(unsafe_code)]
+    fn query(socket: &Socket, ifname: &str) -> io::Result<InterfaceInfo> {
+        let fd = socket.as_raw_fd();
+        let request = interface_request(ifname)?;
+        let index = ifreq_ioctl(fd, libc::SIOCGIFINDEX, &request)?;
+        // SAFETY: SIOCGIFINDEX succeeded, so the kernel wrote `ifru_ifindex`; every bit pattern
+        // of a c_int is valid.
+        let index = unsafe { index.ifr_ifru.ifru_ifindex };
+        let hwaddr = ifreq_ioctl(fd, libc::SIOCGIFHWADDR, &request)?;
+        // SAFETY: SIOCGIFHWADDR succeeded, so the kernel wrote `ifru_hwaddr`, a plain `sockaddr`
+        // of integers.
+        let hwaddr = unsafe { hwaddr.ifr_ifru.ifru_hwaddr };
+        let mtu = ifreq_ioctl(fd, libc::SIOCGIFMTU, &request)?;
+        // SAFETY: SIOCGIFMTU succeeded, so the kernel wrote `ifru_mtu`, a c_int.
+        let mtu = unsafe { mtu.ifr_ifru.ifru_mtu };
+        if hwaddr.sa_family != ARPHRD_ETHER {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{ifname} is not an Ethernet interface (hardware type {})",
+                    hwaddr.sa_family
+                ),
+            ));
+        }
+        let mut mac = [0u8; 6];
+        for (byte, data) in mac.iter_mut().zip(hwaddr.sa_data) {
+            *byte = data as u8;
+        }
+        Ok(InterfaceInfo {
+            index: u32::try_from(index).map_err(|_| io::Error::other("negative ifindex"))?,
+            mac,
+            mtu: u32::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))?,
+        })
+    }
+}
+
+/// An `ifreq` naming `ifname`, everything else zero.
+pub(crate) fn interface_request(ifname: &str) -> io::Result<libc::ifreq> {
+    let bytes = ifname.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {ifname:?} (1 to 15 bytes, no NUL)"),
+        ));
+    }
+    // SAFETY: `ifreq` is plain old data (integers, arrays of integers, and a union of those
+    // and a raw pointer); all zeroes is a valid value of every field.
+    #[allow(unsafe_code)]
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(bytes) {
+        *slot = *byte as libc::c_char;
+    }
+    Ok(request)
+}
+
+/// The interface name in an `ifreq` the kernel filled in.
+pub(crate) fn interface_name(request: &libc::ifreq) -> String {
+    let bytes: Vec<u8> = request
+        .ifr_name
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Runs one of the `SIOCGIF*` ioctls that read into an `ifreq`.
+#[allow(unsafe_code)]
+fn ifreq_ioctl(fd: RawFd, request: libc::Ioctl, input: &libc::ifreq) -> io::Result<libc::ifreq> {
+    let mut output: libc::ifreq = *input;
+    // SAFETY: `fd` is an open socket owned by the caller for the duration of the call; the
+    // SIOCGIF* requests read and write exactly one `struct ifreq`, and `output` is a valid,
+    // exclusively borrowed `ifreq` on our stack with a NUL-terminated name.
+    let result = unsafe { libc::ioctl(fd, request, &mut output as *mut libc::ifreq) };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(output)
+}
+
+/// Registers a descriptor-owning `inner` with the current tokio runtime's reactor.
+///
+/// Only for `socket2::Socket` and `std::fs::File`: types that own their descriptor and always
+/// return the same one from `as_raw_fd`. Returns an error instead of panicking when there is no
+/// runtime.
+#[allow(unsafe_code)]
+pub(crate) fn register<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "no tokio runtime: create sockets and TUN devices inside one (Handle::enter)",
+        ));
+    }
+    // SAFETY: `inner` is a `Socket` or a `File`, which own an open descriptor that stays open
+    // and the same until they are dropped, and the `AsyncFd` owns `inner` from here on (we
+    // never call `into_inner` or hand out `&mut` access that could replace the descriptor).
+    unsafe { AsyncFd::register(inner) }.map_err(io::Error::from)
+}
+
+/// Binds the packet socket `fd` to interface `ifindex`, receiving every protocol (the BPF
+/// filter then selects).
+#[allow(unsafe_code)]
+fn bind_to_interface(fd: RawFd, ifindex: u32) -> io::Result<()> {
+    let ifindex = libc::c_int::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
+    let address = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as libc::c_ushort,
+        sll_protocol: ETH_P_ALL.to_be(),
+        sll_ifindex: ifindex,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `fd` is an open AF_PACKET socket; `address` is a fully initialised `sockaddr_ll`
+    // on our stack and `len` is exactly its size, which is what AF_PACKET's bind expects.
+    let result = unsafe {
+        libc::bind(
+            fd,
+            (&address as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An `AF_PACKET` raw socket bound to one Ethernet interface, seeing only PPPoE frames.
+///
+/// Both [`recv`](Self::recv) and [`send`](Self::send) take `&self`, so one socket can be shared
+/// (for instance in an `Arc`) between a receiving task and a sending task.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: AsyncFd<Socket>,
+    ifname: String,
+    info: InterfaceInfo,
+}
+
+impl PacketSocket {
+    /// Opens a raw packet socket on interface `ifname` of the calling thread's network
+    /// namespace, with the PPPoE filter attached, and reads the interface's MAC and MTU.
+    ///
+    /// Must be called within a tokio runtime (the socket registers with its reactor). Needs
+    /// `CAP_NET_RAW`.
+    ///
+    /// # Errors
+    ///
+    /// The interface does not exist or is not Ethernet, the process lacks `CAP_NET_RAW`, or there
+    /// is no tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// As tokio's `AsyncFd` does, if the current runtime was built without I/O enabled.
+    pub fn bind(ifname: &str) -> io::Result<PacketSocket> {
+        // Protocol 0: the socket receives nothing until it is bound, so no unfiltered frame can
+        // queue up before the filter is attached.
+        let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
+        let info = InterfaceInfo::query(&socket, ifname)?;
+        let filter = pppoe_filter().map(BpfInstruction::to_sock_filter);
+        socket.attach_filter(&filter)?;
+        bind_to_interface(socket.as_raw_fd(), info.index)?;
+        socket.set_nonblocking(true)?;
+        debug!(
+            "{ifname}: packet socket up, index {} mac {} mtu {}",
+            info.index,
+            format_mac(&info.mac),
+            info.mtu
+        );
+        Ok(PacketSocket {
+            fd: register(socket)?,
+            ifname: ifname.to_owned(),
+            info,
+        })
+    }
+
+    /// The MAC address of the interface, read when the socket was bound.
+    pub fn mac(&self) -> [u8; 6] {
+        self.info.mac
+    }
+
+    /// The MTU of the interface, read when the socket was bound: the largest Ethernet payload
+    /// [`send`](Self::send) accepts.
+    pub fn mtu(&self) -> u32 {
+        self.info.mtu
+    }
+
+    /// The interface index.
+    pub fn ifindex(&self) -> u32 {
+        self.info.index
+    }
+
+    /// The interface name the socket was bound with.
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    /// Waits for the next PPPoE frame and copies it, Ethernet header included, into `buf`.
+    /// Returns its length.
+    ///
+    /// A frame longer than `buf` is truncated to `buf.len()`: pass a buffer of at least
+    /// `mtu() + 14` bytes (`+ 18` if 802.1Q tags may arrive).
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no frame was consumed.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `recv(2)` other than `EAGAIN`.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| fd.get_ref().read(buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Sends one whole Ethernet frame (destination, source, ethertype, payload; the kernel adds
+    /// no header and the NIC the FCS).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the frame is shorter than an Ethernet header; `EMSGSIZE` if its payload
+    /// exceeds the MTU; other errors of `send(2)` (`ENETDOWN`, `ENXIO`, `ENOBUFS`).
+    pub async fn send(&self, frame: &[u8]) -> io::Result<()> {
+        if frame.len() < ETHERNET_HEADER_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("an Ethernet frame of {} bytes", frame.len()),
+            ));
+        }
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().write(frame)) {
+                Ok(Ok(sent)) if sent == frame.len() => return Ok(()),
+                Ok(Ok(sent)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("sent {sent} of {} bytes", frame.len()),
+                    ));
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    let [a, b, c, d, e, f] = mac;
+    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACKET_HOST: u32 = 0;
+    const PACKET_BROADCAST: u32 = 1;
+    const PACKET_OTHERHOST: u32 = 3;
+
+    fn frame(ethertype: u16) -> Vec<u8> {
+        let mut frame = vec![0xFF; 6];
+        frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1]);
+        frame.extend_from_slice(&ethertype.to_be_bytes());
+        frame.extend_from_slice(&[0x11, 0x09, 0, 0, 0, 0]);
+        frame
+    }
+
+    #[test]
+    fn filter_table() {
+        let program = pppoe_filter();
+        let cases: &[(&str, Vec<u8>, u32, FilterVerdict)] = &[
+            (
+                "PADI broadcast",
+                frame(0x8863),
+                PACKET_BROADCAST,
+                FilterVerdict::Accept(ACCEPT_ALL),
+            ),
+            (
+                "session to us",
+                frame(0x8864),
+                PACKET_HOST,
+                FilterVerdict::Accept(ACCEPT_ALL),
+            ),
+            (
+                "session to another host",
+                frame(0x8864),
+                PACKET_OTHERHOST,
+                FilterVerdict::Accept(ACCEPT_ALL),
+            ),
+            (
+                "our own discovery",
+                frame(0x8863),
+                PACKET_OUTGOING,
+                FilterVerdict::Drop,
+            ),
+            (
+                "our own session",
+                frame(0x8864),
+                PACKET_OUTGOING,
+                FilterVerdict::Drop,
+            ),
+            ("IPv4", frame(0x0800), PACKET_HOST, FilterVerdict::Drop),
+            ("ARP", frame(0x0806), PACKET_BROADCAST, FilterVerdict::Drop),
+            ("IPv6", frame(0x86DD), PACKET_HOST, FilterVerdict::Drop),
+            (
+                "local experimental",
+                frame(0x88B5),
+                PACKET_HOST,
+                FilterVerdict::Drop,
+            ),
+            (
+                "802.1Q tagged",
+                frame(0x8100),
+                PACKET_HOST,
+                FilterVerdict::Drop,
+            ),
+            ("runt", vec![0xFF; 13], PACKET_HOST, FilterVerdict::Drop),
+            ("empty", Vec::new(), PACKET_HOST, FilterVerdict::Drop),
+        ];
+        for (name, frame, pkttype, expected) in cases {
+            assert_eq!(
+                FilterVerdict::of(&program, frame, *pkttype),
+                *expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_golden_instructions() {
+        // The program as `tcpdump -dd` style tuples {code, jt, jf, k}.
+        let expected: [(u16, u8, u8, u32); 7] = [
+            (0x20, 0, 0, 0xFFFF_F004),
+            (0x15, 4, 0, 4),
+            (0x28, 0, 0, 12),
+            (0x15, 1, 0, 0x8863),
+            (0x15, 0, 1, 0x8864),
+            (0x06, 0, 0, 0x0004_0000),
+            (0x06, 0, 0, 0),
+        ];
+        let program = pppoe_filter();
+        for (instruction, (code, jt, jf, k)) in program.iter().zip(expected) {
+            assert_eq!(
+                (
+                    instruction.code,
+                    instruction.jt,
+                    instruction.jf,
+                    instruction.k
+                ),
+                (code, jt, jf, k)
+            );
+        }
+        // Every jump lands inside the program.
+        for (pc, instruction) in program.iter().enumerate() {
+            if instruction.code == BPF_JMP_JEQ_K {
+                assert!(pc + 1 + usize::from(instruction.jt.max(instruction.jf)) < program.len());
+            }
+        }
+    }
+
+    #[test]
+    fn interpreter_rejects_what_it_does_not_know() {
+        let program = [insn(0x07, 0, 0, 0), insn(BPF_RET_K, 0, 0, 1)];
+        assert_eq!(
+            FilterVerdict::of(&program, &frame(0x8863), 0),
+            FilterVerdict::Drop
+        );
+        let jump_out = [insn(BPF_JMP_JEQ_K, 200, 200, 0)];
+        assert_eq!(FilterVerdict::of(&jump_out, &[], 0), FilterVerdict::Drop);
+        let far_load = [insn(BPF_LD_W_ABS, 0, 0, u32::MAX), insn(BPF_RET_K, 0, 0, 1)];
+        assert_eq!(
+            FilterVerdict::of(&far_load, &frame(0x8863), 0),
+            FilterVerdict::Drop
+        );
+        assert_eq!(
+            FilterVerdict::of(&[], &frame(0x8863), 0),
+            FilterVerdict::Drop
+        );
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(interface_request("").is_err());
+        assert!(interface_request("sixteen-bytes-xx").is_err());
+        assert!(interface_request("a\0b").is_err());
+        let request = interface_request("fifteen-bytes-x").expect("15 bytes fit");
+        assert_eq!(interface_name(&request), "fifteen-bytes-x");
+    }
+
+    #[test]
+    fn mac_format() {
+        assert_eq!(
+            format_mac(&[0x02, 0, 0x5e, 0x10, 0xAB, 0xff]),
+            "02:00:5e:10:ab:ff"
+        );
+    }
+
+    #[test]
+    fn loopback_is_not_ethernet() {
+        // `lo` has hardware type ARPHRD_LOOPBACK (772).
+        let error = interface_info("lo").expect_err("lo is not Ethernet");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
+        let error = interface_info("no-such-if0").expect_err("no such interface");
+        assert_eq!(error.raw_os_error(), Some(libc::ENODEV), "{error}");
+    }
+}

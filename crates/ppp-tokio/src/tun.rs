@@ -1,0 +1,172 @@
+//! TUN devices: the kernel's side of a PPP link's IP traffic.
+//!
+//! [`TunDevice::create`] opens `/dev/net/tun` and asks for a layer-3 device without the
+//! packet-information prefix (`IFF_TUN | IFF_NO_PI`): every read returns one IPv4 or IPv6
+//! packet, every write injects one, which is exactly what a PPP link carries. The device exists
+//! as long as the `TunDevice` does. It is created in the network namespace of the calling
+//! thread; configure it (MTU, addresses, routes) with [`crate::netconfig`].
+//!
+//! The ioctl is done by hand rather than through a TUN crate: it is one `ioctl(2)` with a
+//! fixed-size `struct ifreq`, while the crates bring address management, platform layers and
+//! dependencies this stack does not use.
+//!
+//! ```no_run
+//! use ppp_tokio::{netconfig, tun::TunDevice};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let tun = TunDevice::create(Some("ppp0"))?;
+//! netconfig::set_mtu(tun.name(), 1492)?;
+//! netconfig::set_up(tun.name())?;
+//! let mut buf = vec![0; 65535];
+//! let len = tun.recv(&mut buf).await?;
+//! tun.send(&buf[..len]).await?; // reflect it
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use tokio::io::unix::AsyncFd;
+use tracing::debug;
+
+use crate::packet::{interface_name, interface_request, register};
+
+/// The clone device every TUN is created from.
+const TUN_CLONE_DEVICE: &str = "/dev/net/tun";
+
+/// A TUN device (`IFF_TUN | IFF_NO_PI`): IP packets in, IP packets out.
+///
+/// [`recv`](Self::recv) and [`send`](Self::send) take `&self`, so one device can be shared
+/// between a reading and a writing task.
+#[derive(Debug)]
+pub struct TunDevice {
+    fd: AsyncFd<File>,
+    name: String,
+}
+
+impl TunDevice {
+    /// Creates a TUN device called `name`, or with a name the kernel chooses (`tun0`, `tun1`...)
+    /// if `name` is `None`. The device is down and has no address.
+    ///
+    /// Must be called within a tokio runtime. Needs `CAP_NET_ADMIN` in the calling thread's
+    /// network namespace.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a name that is empty, longer than 15 bytes or has a NUL; `EBUSY` if an
+    /// interface of that name exists and is not a free TUN device; `EPERM` without the
+    /// capability; `ENOENT` if `/dev/net/tun` is missing.
+    ///
+    /// # Panics
+    ///
+    /// As tokio's `AsyncFd` does, if the current runtime was built without I/O enabled.
+    pub fn create(name: Option<&str>) -> io::Result<TunDevice> {
+        let mut request = match name {
+            Some(name) => interface_request(name)?,
+            None => interface_request("tun%d")?,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(TUN_CLONE_DEVICE)?;
+        request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        set_interface(&file, &mut request)?;
+        let name = interface_name(&request);
+        debug!("{name}: TUN device created");
+        Ok(TunDevice {
+            fd: register(file)?,
+            name,
+        })
+    }
+
+    /// The name of the interface.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits for the next IP packet the kernel routes into the device and copies it into `buf`.
+    /// Returns its length; a packet longer than `buf` is truncated, so pass at least the MTU.
+    ///
+    /// Cancel safe: if the future is dropped before it completes, no packet was consumed.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `read(2)` other than `EAGAIN`.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| fd.get_ref().read(buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Hands one IP packet to the kernel as if it had arrived on the interface.
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for a packet the kernel cannot take (empty, too long); `EIO` if the interface
+    /// is down; other errors of `write(2)`.
+    pub async fn send(&self, packet: &[u8]) -> io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().write(packet)) {
+                Ok(Ok(written)) if written == packet.len() => return Ok(()),
+                Ok(Ok(written)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("wrote {written} of {} bytes", packet.len()),
+                    ));
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// `TUNSETIFF`: attaches the open clone device to a new (or existing, free) TUN interface.
+#[allow(unsafe_code)]
+fn set_interface(file: &File, request: &mut libc::ifreq) -> io::Result<()> {
+    // SAFETY: `file` is an open `/dev/net/tun` descriptor; TUNSETIFF reads and writes exactly
+    // one `struct ifreq`, and `request` is a valid, exclusively borrowed `ifreq` with a
+    // NUL-terminated name (built by `interface_request`).
+    let result = unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            libc::TUNSETIFF,
+            request as *mut libc::ifreq,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_names_are_refused_before_any_syscall() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let _guard = runtime.enter();
+        for name in ["", "a-name-far-too-long", "nul\0"] {
+            let error = TunDevice::create(Some(name)).expect_err(name);
+            assert_eq!(
+                error.kind(),
+                io::ErrorKind::InvalidInput,
+                "{name:?}: {error}"
+            );
+        }
+    }
+}
