@@ -221,6 +221,13 @@ impl Ipcp {
         &self.config
     }
 
+    /// Sets the address the peer must use (for example the one its secrets entry assigns, learnt
+    /// during authentication). Takes effect from the next Configure-Request judged; set it before
+    /// IPCP starts.
+    pub fn set_remote_address(&mut self, address: Option<Ipv4Addr>) {
+        self.config.remote_address = address;
+    }
+
     /// The negotiated addresses, from This-Layer-Up until This-Layer-Down.
     #[must_use]
     pub fn negotiated(&self) -> Option<&IpcpNegotiated> {

@@ -1,103 +1,102 @@
-//! The hooks the link's Authenticate phase drives.
+//! The link's Authenticate phase: which credentials and secrets it uses.
 //!
-//! LCP decides which method each direction uses; the link then asks an [`AuthProvider`] for one
-//! [`AuthSession`] per direction that needs one, feeds it the PAP/CHAP packets of its role, and
-//! enters the Network phase only when every session has [`AuthStatus::Succeeded`]. A failed
-//! session ends the link with its reason.
+//! LCP decides which method each direction uses; the link then runs a `ppp_auth`
+//! [`Authenticator`](ppp_auth::Authenticator) (we check the peer) and/or
+//! [`Authenticatee`](ppp_auth::Authenticatee) (we prove ourselves), feeds each the PAP/CHAP
+//! packets of its role, and enters the Network phase only when every one of them succeeded.
+//! Secrets for checking the peer are asked for with [`crate::LinkEvent::SecretNeeded`] and given
+//! back with [`crate::Link::provide_secret`], so a lookup may take as long as a RADIUS round trip
+//! without the link doing any I/O.
 
-use std::time::Instant;
+use ppp_auth::{Credentials, Secret, SecretsTable};
 
-pub use ppp_lcp::lcp::AuthProtocol;
+pub use ppp_auth::{
+    AuthProtocol, AuthenticateeConfig, AuthenticatorConfig, FailureReason, MsChapKeyMaterial,
+    SecretEntry, SecretRequest,
+};
 
-/// Which side of an authentication exchange we are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AuthRole {
-    /// We check the peer (we asked for authentication in our Configure-Request).
-    Authenticator,
-    /// We prove ourselves to the peer (it asked for authentication).
-    Authenticatee,
+/// What we answer with when the peer asks us to authenticate (pppd `user` + `password`, or
+/// `user` + the client lines of `chap-secrets`).
+#[derive(Clone)]
+pub enum ClientCredentials {
+    /// One name and password for every authenticator.
+    Password {
+        /// Our name (pppd `user`).
+        user: String,
+        /// Our password.
+        password: Secret,
+    },
+    /// Our name, and the secret for each authenticator name from a secrets table (lines whose
+    /// client is `user`).
+    Table {
+        /// Our name (pppd `user`).
+        user: String,
+        /// The secrets.
+        table: SecretsTable,
+    },
 }
 
-/// How an authentication exchange stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuthStatus {
-    /// Still running.
-    Pending,
-    /// Done: the peer proved itself, or the peer accepted us.
-    Succeeded,
-    /// Done and failed; why, in words for the log and the user. Never contains a secret.
-    Failed(String),
+impl ClientCredentials {
+    /// A name and a password.
+    pub fn password(user: impl Into<String>, password: impl Into<Secret>) -> Self {
+        ClientCredentials::Password {
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Builds the `ppp_auth` credentials for one exchange.
+    pub(crate) fn credentials(&self) -> Credentials {
+        match self {
+            ClientCredentials::Password { user, password } => {
+                Credentials::new(user.clone(), password.clone())
+            }
+            ClientCredentials::Table { user, table } => {
+                let (user, table) = (user.clone(), table.clone());
+                Credentials::with_lookup(user.clone(), move |server| {
+                    table.lookup_now(&user, server).map(|entry| entry.secret)
+                })
+            }
+        }
+    }
 }
 
-/// A request for a secret that the owner of the link resolves (asynchronously, from a secrets
-/// file, a database or RADIUS) and answers with [`crate::Link::provide_secret`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecretRequest {
-    /// Which session asks.
-    pub role: AuthRole,
-    /// The name the peer gave (authenticator) or the authenticator's name (authenticatee).
-    pub peer_name: String,
-    /// Our own name in the exchange.
-    pub our_name: String,
-}
-
-/// The answer to a [`SecretRequest`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretAnswer {
-    /// The shared secret or password; `None` when the name is unknown.
-    pub secret: Option<Vec<u8>>,
-    /// The address the secrets entry assigns to the peer, for IPCP.
-    pub peer_address: Option<std::net::Ipv4Addr>,
-}
-
-impl core::fmt::Debug for SecretAnswer {
+impl core::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SecretAnswer")
-            .field("secret", &self.secret.as_ref().map(|_| "***"))
-            .field("peer_address", &self.peer_address)
-            .finish()
+        match self {
+            ClientCredentials::Password { user, .. } => f
+                .debug_struct("Password")
+                .field("user", user)
+                .finish_non_exhaustive(),
+            ClientCredentials::Table { user, .. } => f
+                .debug_struct("Table")
+                .field("user", user)
+                .finish_non_exhaustive(),
+        }
     }
 }
 
-/// One direction of authentication, sans-IO, with the verbs of every machine of the stack.
-pub trait AuthSession: Send {
-    /// The method this session runs.
-    fn method(&self) -> AuthProtocol;
-    /// Our role in it.
-    fn role(&self) -> AuthRole;
-    /// The Authenticate phase began.
-    fn start(&mut self, now: Instant);
-    /// A packet of the method's protocol, addressed to this role, arrived (the information field).
-    fn handle_input(&mut self, now: Instant, packet: &[u8]);
-    /// The time from [`poll_timeout`](Self::poll_timeout) has come; a spurious call is a no-op.
-    fn handle_timeout(&mut self, now: Instant);
-    /// Next packet to send on the method's protocol (the information field).
-    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Where the exchange stands.
-    fn status(&self) -> AuthStatus;
-    /// A secret the session needs before it can go on, if any (asked once per exchange).
-    fn poll_secret_request(&mut self) -> Option<SecretRequest> {
-        None
-    }
-    /// The answer to the last [`SecretRequest`].
-    fn provide_secret(&mut self, _now: Instant, _answer: SecretAnswer) {}
-    /// The name the peer authenticated as (authenticator role), once known.
-    fn peer_name(&self) -> Option<String> {
-        None
-    }
-    /// MPPE key material derived from the exchange (MS-CHAP), for CCP.
-    fn mppe_master_key(&self) -> Option<[u8; 16]> {
-        None
-    }
+/// Authentication settings of a link.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Our credentials when the peer authenticates us; `None`: we cannot be authenticated (set
+    /// `lcp.allow` empty too, so LCP refuses the peer's request).
+    pub credentials: Option<ClientCredentials>,
+    /// Retransmission and timeouts when we are authenticated.
+    pub authenticatee: AuthenticateeConfig,
+    /// Our name, challenge length, retransmission, re-challenge interval when we authenticate
+    /// the peer (pppd `name`, `chap-interval`).
+    pub authenticator: AuthenticatorConfig,
 }
 
-/// Makes authentication sessions for what LCP negotiated.
-pub trait AuthProvider: Send {
-    /// A session of `method` in `role`, or `None` if this provider cannot run it (the link then
-    /// fails with a clear reason).
-    fn session(&mut self, role: AuthRole, method: AuthProtocol) -> Option<Box<dyn AuthSession>>;
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            credentials: None,
+            authenticatee: AuthenticateeConfig::default(),
+            authenticator: AuthenticatorConfig::new("ppp"),
+        }
+    }
 }
 
 /// Whether a PAP or CHAP packet with `code` goes to our authenticator (true) or to our

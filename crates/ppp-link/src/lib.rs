@@ -14,13 +14,19 @@
 //!
 //! ```no_run
 //! use std::time::Instant;
+//! use ppp_auth::SecretsTable;
+//! use ppp_link::auth::{AuthProtocol, ClientCredentials};
 //! use ppp_link::{Link, LinkConfig, LinkEvent};
 //!
 //! # fn read_line() -> Vec<u8> { Vec::new() }
 //! # fn write_line(_: &[u8]) {}
 //! # fn sleep_until(_: Option<Instant>) {}
 //! let mut config = LinkConfig::default();
-//! config.lcp.allow.clear(); // no authentication in this example
+//! // We answer CHAP or PAP as "alice", and require the peer to prove itself with MS-CHAPv2.
+//! config.lcp.allow = vec![AuthProtocol::ChapMd5, AuthProtocol::Pap];
+//! config.lcp.require = vec![AuthProtocol::MsChapV2];
+//! config.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
+//! let secrets = SecretsTable::parse_pppd("server * \"server secret\"\n").unwrap();
 //! let mut link = Link::new(config);
 //! link.open(Instant::now());
 //! link.up(Instant::now()); // the serial line is connected
@@ -29,8 +35,16 @@
 //!         write_line(&bytes);
 //!     }
 //!     while let Some(event) = link.poll_event() {
-//!         if let LinkEvent::IpUp { local, peer, .. } = event {
-//!             println!("local IP address {local}, remote IP address {peer}");
+//!         match event {
+//!             LinkEvent::SecretNeeded(request) => {
+//!                 // Async backends (RADIUS) answer later; the link waits in Authenticate.
+//!                 let entry = secrets.lookup_now(&request.client, &request.server);
+//!                 link.provide_secret(Instant::now(), entry);
+//!             }
+//!             LinkEvent::IpUp { local, peer, .. } => {
+//!                 println!("local IP address {local}, remote IP address {peer}");
+//!             }
+//!             _ => {}
 //!         }
 //!     }
 //!     while let Some(datagram) = link.poll_datagram() {

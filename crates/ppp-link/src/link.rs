@@ -14,10 +14,11 @@ use ppp_lcp::fsm::{Fsm, FsmEvent, State};
 use ppp_lcp::lcp::{Lcp, LcpConfig, LcpEvent, LcpNegotiated, SplitMix64};
 use tracing::{debug, info};
 
-use crate::auth::{
-    AuthProvider, AuthRole, AuthSession, AuthStatus, SecretAnswer, SecretRequest,
-    is_for_authenticator,
-};
+use ppp_auth::{AuthEvent, AuthStatus, Authenticatee, Authenticator};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::auth::{AuthConfig, MsChapKeyMaterial, SecretEntry, SecretRequest, is_for_authenticator};
 use crate::{LinkError, LinkStats};
 
 /// How PPP frames travel on the lower layer.
@@ -54,6 +55,8 @@ pub struct LinkConfig {
     pub ipcp: Option<IpcpConfig>,
     /// IPv6CP options, or `None` to run no IPv6 (pppd without `+ipv6`).
     pub ipv6cp: Option<Ipv6cpConfig>,
+    /// Authentication: our credentials, our name, timers.
+    pub auth: AuthConfig,
     /// How frames travel.
     pub framing: Framing,
     /// Seed of the random numbers (Magic-Numbers, interface identifiers). The same seed and the
@@ -71,6 +74,7 @@ impl Default for LinkConfig {
             lcp: LcpConfig::default(),
             ipcp: Some(IpcpConfig::client()),
             ipv6cp: None,
+            auth: AuthConfig::default(),
             framing: Framing::serial(),
             seed: 0,
             flag_time: Duration::from_millis(20),
@@ -211,9 +215,9 @@ pub struct Link {
     ipcp: Option<Fsm<Ipcp>>,
     ipv6cp: Option<Fsm<Ipv6cp>>,
     ncps_started: bool,
-    provider: Option<Box<dyn AuthProvider>>,
-    authenticator: Option<Box<dyn AuthSession>>,
-    authenticatee: Option<Box<dyn AuthSession>>,
+    rng: SplitMix64,
+    authenticator: Option<Authenticator>,
+    authenticatee: Option<Authenticatee>,
     authenticated_peer: Option<String>,
     framer: Framer,
     last_transmit: Option<Instant>,
@@ -303,9 +307,7 @@ impl fmt::Debug for Link {
 }
 
 impl Link {
-    /// A link with `config` and no authentication provider: it refuses to authenticate (set
-    /// `config.lcp.allow` and `require` empty, or add a provider with
-    /// [`with_auth`](Self::with_auth)).
+    /// A link with `config`.
     pub fn new(config: LinkConfig) -> Self {
         let mut rng = SplitMix64::new(config.seed);
         let lcp = Lcp::with_seed(config.lcp.clone(), rng.next_u64());
@@ -328,7 +330,7 @@ impl Link {
             ipcp,
             ipv6cp,
             ncps_started: false,
-            provider: None,
+            rng,
             authenticator: None,
             authenticatee: None,
             authenticated_peer: None,
@@ -340,13 +342,6 @@ impl Link {
             down_reason: None,
             stats: LinkStats::default(),
         }
-    }
-
-    /// A link whose authentication sessions come from `provider`.
-    pub fn with_auth(config: LinkConfig, provider: Box<dyn AuthProvider>) -> Self {
-        let mut link = Link::new(config);
-        link.provider = Some(provider);
-        link
     }
 
     /// A link whose IPCP takes peer addresses from `ipcp` (for example one with an address
@@ -503,27 +498,43 @@ impl Link {
         if let Some(fsm) = self.ipv6cp.as_mut().filter(|f| due(f.poll_timeout(), now)) {
             fsm.handle_timeout(now);
         }
-        for session in [&mut self.authenticator, &mut self.authenticatee]
-            .into_iter()
-            .flatten()
-        {
-            if due(session.poll_timeout(), now) {
-                session.handle_timeout(now);
+        if let Some(machine) = self.authenticator.as_mut().filter(|m| due(m.poll_timeout(), now)) {
+            machine.handle_timeout(now);
+        }
+        if let Some(machine) = self.authenticatee.as_mut().filter(|m| due(m.poll_timeout(), now)) {
+            machine.handle_timeout(now);
+        }
+        self.process(now);
+    }
+
+    /// The answer to a [`LinkEvent::SecretNeeded`]: the peer's secrets entry, or `None` when the
+    /// name is unknown. An address the entry assigns becomes the peer's IPCP address.
+    pub fn provide_secret(&mut self, now: Instant, entry: Option<SecretEntry>) {
+        if let Some(address) = entry.as_ref().and_then(SecretEntry::assigned_address) {
+            if let Some(ipcp) = self.ipcp.as_mut() {
+                ipcp.protocol_mut().set_remote_address(Some(address));
+            }
+        }
+        if let Some(machine) = self.authenticator.as_mut() {
+            if let Err(error) = machine.provide_secret(now, entry.map(|e| e.secret)) {
+                debug!("secret not taken: {error}");
             }
         }
         self.process(now);
     }
 
-    /// The answer to a [`LinkEvent::SecretNeeded`].
-    pub fn provide_secret(&mut self, now: Instant, role: AuthRole, answer: SecretAnswer) {
-        let session = match role {
-            AuthRole::Authenticator => self.authenticator.as_mut(),
-            AuthRole::Authenticatee => self.authenticatee.as_mut(),
-        };
-        if let Some(session) = session {
-            session.provide_secret(now, answer);
-        }
-        self.process(now);
+    /// The name the peer authenticated as, once it has.
+    pub fn peer_name(&self) -> Option<&str> {
+        self.authenticated_peer.as_deref()
+    }
+
+    /// MS-CHAP key material for MPPE, once an MS-CHAP exchange succeeded (the one where we
+    /// authenticated the peer if both directions ran MS-CHAP).
+    pub fn mschap_key_material(&self) -> Option<&MsChapKeyMaterial> {
+        self.authenticator
+            .as_ref()
+            .and_then(Authenticator::key_material)
+            .or_else(|| self.authenticatee.as_ref().and_then(Authenticatee::key_material))
     }
 
     /// Sends an IPv4 packet.
@@ -594,8 +605,8 @@ impl Link {
             self.lcp.poll_timeout(),
             self.ipcp.as_ref().and_then(Fsm::poll_timeout),
             self.ipv6cp.as_ref().and_then(Fsm::poll_timeout),
-            self.authenticator.as_ref().and_then(|s| s.poll_timeout()),
-            self.authenticatee.as_ref().and_then(|s| s.poll_timeout()),
+            self.authenticator.as_ref().and_then(Authenticator::poll_timeout),
+            self.authenticatee.as_ref().and_then(Authenticatee::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -624,14 +635,16 @@ impl Link {
                 if matches!(self.phase, Phase::Authenticate | Phase::Network) =>
             {
                 let code = payload.first().copied().unwrap_or(0);
-                let session = if is_for_authenticator(protocol, code) {
-                    self.authenticator.as_mut()
+                if is_for_authenticator(protocol, code) {
+                    match self.authenticator.as_mut().filter(|m| m.protocol() == protocol) {
+                        Some(machine) => machine.handle_input(now, payload),
+                        None => self.stats.discarded += 1,
+                    }
                 } else {
-                    self.authenticatee.as_mut()
-                };
-                match session.filter(|s| s.method().protocol() == protocol) {
-                    Some(session) => session.handle_input(now, payload),
-                    None => self.protocol_reject(now, protocol, payload),
+                    match self.authenticatee.as_mut().filter(|m| m.protocol() == protocol) {
+                        Some(machine) => machine.handle_input(now, payload),
+                        None => self.stats.discarded += 1,
+                    }
                 }
             }
             Protocol::Ipcp if self.phase == Phase::Network && self.ipcp.is_some() => {
@@ -829,35 +842,35 @@ impl Link {
     }
 
     fn start_auth(&mut self, now: Instant, negotiated: &LcpNegotiated) {
-        let wanted = [
-            (AuthRole::Authenticator, negotiated.auth_we_require),
-            (AuthRole::Authenticatee, negotiated.auth_peer_requires),
-        ];
-        if wanted.iter().all(|(_, m)| m.is_none()) {
+        if negotiated.auth_we_require.is_none() && negotiated.auth_peer_requires.is_none() {
             self.enter_network(now);
             return;
         }
         self.set_phase(Phase::Authenticate);
-        for (role, method) in wanted {
-            let Some(method) = method else { continue };
-            let session = self
-                .provider
-                .as_mut()
-                .and_then(|provider| provider.session(role, method));
-            match session {
-                Some(mut session) => {
-                    session.start(now);
-                    match role {
-                        AuthRole::Authenticator => self.authenticator = Some(session),
-                        AuthRole::Authenticatee => self.authenticatee = Some(session),
-                    }
-                }
-                None => {
-                    let reason = format!("no {method:?} support for the {role:?} role");
-                    self.fail(now, &reason);
-                    return;
-                }
-            }
+        if let Some(method) = negotiated.auth_we_require {
+            let rng = ChaCha8Rng::seed_from_u64(self.rng.next_u64());
+            let mut machine =
+                Authenticator::new(method, self.config.auth.authenticator.clone(), Box::new(rng));
+            machine.start(now);
+            self.authenticator = Some(machine);
+        }
+        if let Some(method) = negotiated.auth_peer_requires {
+            let Some(credentials) = self.config.auth.credentials.as_ref() else {
+                self.fail(
+                    now,
+                    &format!("the peer requires {} authentication and we have no credentials", method.log_name()),
+                );
+                return;
+            };
+            let rng = ChaCha8Rng::seed_from_u64(self.rng.next_u64());
+            let mut machine = Authenticatee::new(
+                method,
+                credentials.credentials(),
+                self.config.auth.authenticatee.clone(),
+                Box::new(rng),
+            );
+            machine.start(now);
+            self.authenticatee = Some(machine);
         }
     }
 
@@ -865,43 +878,64 @@ impl Link {
     fn run_auth(&mut self, now: Instant) -> bool {
         let mut busy = false;
         let mut outgoing = Vec::new();
-        let mut requests = Vec::new();
         let mut failure = None;
-        for session in [&mut self.authenticator, &mut self.authenticatee]
-            .into_iter()
-            .flatten()
-        {
-            while let Some(packet) = session.poll_transmit() {
-                outgoing.push((session.method().protocol(), packet));
+        let mut secret_requests = Vec::new();
+        if let Some(machine) = self.authenticator.as_mut() {
+            while let Some(packet) = machine.poll_transmit() {
+                outgoing.push((machine.protocol(), packet));
             }
-            while let Some(request) = session.poll_secret_request() {
-                requests.push(request);
+            while let Some(event) = machine.poll_event() {
+                match event {
+                    AuthEvent::SecretNeeded(request) => secret_requests.push(request),
+                    AuthEvent::Succeeded { peer_name } => {
+                        info!("peer authenticated as {:?}", peer_name.as_deref().unwrap_or(""));
+                        self.authenticated_peer = peer_name;
+                    }
+                    AuthEvent::Failed(reason) => {
+                        failure.get_or_insert(format!("peer failed to authenticate: {reason}"));
+                    }
+                    _ => {}
+                }
             }
-            if let AuthStatus::Failed(reason) = session.status() {
-                failure.get_or_insert(reason);
+        }
+        if let Some(machine) = self.authenticatee.as_mut() {
+            while let Some(packet) = machine.poll_transmit() {
+                outgoing.push((machine.protocol(), packet));
+            }
+            while let Some(event) = machine.poll_event() {
+                match event {
+                    AuthEvent::Succeeded { .. } => info!("we authenticated to the peer"),
+                    AuthEvent::Failed(reason) => {
+                        failure.get_or_insert(format!("authentication to the peer failed: {reason}"));
+                    }
+                    _ => {}
+                }
             }
         }
         for (protocol, packet) in outgoing {
             busy = true;
             self.emit(now, protocol, &packet);
         }
-        for request in requests {
+        for request in secret_requests {
             busy = true;
             push_bounded(&mut self.events, LinkEvent::SecretNeeded(request));
         }
         if let Some(reason) = failure {
-            if self.phase == Phase::Authenticate || self.phase == Phase::Network {
-                self.fail(now, &format!("authentication failed: {reason}"));
+            if matches!(self.phase, Phase::Authenticate | Phase::Network) {
+                self.fail(now, &reason);
                 return true;
             }
         }
         if self.phase == Phase::Authenticate {
-            let done = [&self.authenticator, &self.authenticatee]
-                .into_iter()
-                .flatten()
-                .all(|s| s.status() == AuthStatus::Succeeded);
+            let done = self
+                .authenticator
+                .as_ref()
+                .is_none_or(|m| m.status() == &AuthStatus::Succeeded)
+                && self
+                    .authenticatee
+                    .as_ref()
+                    .is_none_or(|m| m.status() == &AuthStatus::Succeeded);
             if done {
-                self.authenticated_peer = self.authenticator.as_ref().and_then(|s| s.peer_name());
                 push_bounded(
                     &mut self.events,
                     LinkEvent::Authenticated {

@@ -1,14 +1,13 @@
 //! Two links in one process on virtual time, over the `ppp-sim` simulated line.
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ppp_frame::{AsyncEncoder, EncoderConfig, Protocol};
 use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
 use ppp_lcp::fsm::State;
-use ppp_lcp::lcp::AuthProtocol;
-use ppp_link::auth::{AuthProvider, AuthRole, AuthSession, AuthStatus};
+use ppp_auth::SecretsTable;
+use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
 use ppp_link::{Datagram, Framing, Link, LinkConfig, LinkEvent, Phase};
 use ppp_sim::{Endpoint, Impairments, Pair};
 
@@ -21,11 +20,17 @@ struct Peer {
     link: Link,
     events: Vec<LinkEvent>,
     datagrams: Vec<Datagram>,
+    /// Answers secret requests at once from this table.
+    secrets: Option<SecretsTable>,
+    /// Leaves secret requests unanswered (the test answers).
+    hold_secrets: bool,
+    /// The virtual time of the last input.
+    now: Instant,
 }
 
 impl Peer {
     fn new(link: Link, now: Instant) -> Self {
-        let mut peer = Peer { link, events: Vec::new(), datagrams: Vec::new() };
+        let mut peer = Peer { link, events: Vec::new(), datagrams: Vec::new(), secrets: None, hold_secrets: false, now };
         peer.link.open(now);
         peer.link.up(now);
         peer.collect();
@@ -34,6 +39,12 @@ impl Peer {
 
     fn collect(&mut self) {
         while let Some(event) = self.link.poll_event() {
+            if let (LinkEvent::SecretNeeded(request), Some(table), false) = (&event, &self.secrets, self.hold_secrets) {
+                let entry = table.lookup_now(&request.client, &request.server);
+                // Answering re-enters the link; its new events are collected in this loop.
+                let now = self.now;
+                self.link.provide_secret(now, entry);
+            }
             self.events.push(event);
         }
         while let Some(datagram) = self.link.poll_datagram() {
@@ -62,10 +73,12 @@ impl Peer {
 
 impl Endpoint for Peer {
     fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.now = now;
         self.link.handle_input(now, data);
         self.collect();
     }
     fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         self.link.handle_timeout(now);
         self.collect();
     }
@@ -99,8 +112,8 @@ fn server_config(seed: u64) -> LinkConfig {
 fn pair(client: LinkConfig, server: LinkConfig, line: Impairments, seed: u64) -> Pair<Peer, Peer> {
     // The peers are created at the pair's start so that virtual time begins there.
     let probe: Pair<Peer, Peer> = Pair::new(
-        Peer { link: Link::new(client.clone()), events: vec![], datagrams: vec![] },
-        Peer { link: Link::new(server.clone()), events: vec![], datagrams: vec![] },
+        Peer::new(Link::new(client.clone()), Instant::now()),
+        Peer::new(Link::new(server.clone()), Instant::now()),
         line.clone(),
         line,
         seed,
@@ -324,97 +337,164 @@ fn pppoe_framing_uses_whole_frames() {
     assert!(!n.pfc_tx && !n.acfc_tx);
 }
 
-/// A stand-in authentication session driven by the test: it holds the link in the Authenticate
-/// phase until the test decides the outcome.
-struct ScriptedSession {
-    method: AuthProtocol,
-    role: AuthRole,
-    outcome: Arc<Mutex<AuthStatus>>,
+fn secrets() -> SecretsTable {
+    SecretsTable::parse_pppd(
+        "# client  server  secret         addresses\n\
+         alice      *       \"correct horse\"  192.0.2.77\n\
+         server     *       \"server secret\"\n",
+    )
+    .unwrap()
 }
 
-impl AuthSession for ScriptedSession {
-    fn method(&self) -> AuthProtocol {
-        self.method
-    }
-    fn role(&self) -> AuthRole {
-        self.role
-    }
-    fn start(&mut self, _now: Instant) {}
-    fn handle_input(&mut self, _now: Instant, _packet: &[u8]) {}
-    fn handle_timeout(&mut self, _now: Instant) {}
-    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        None
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-    fn status(&self) -> AuthStatus {
-        self.outcome.lock().unwrap().clone()
-    }
-}
-
-struct ScriptedProvider(Arc<Mutex<AuthStatus>>);
-
-impl AuthProvider for ScriptedProvider {
-    fn session(&mut self, role: AuthRole, method: AuthProtocol) -> Option<Box<dyn AuthSession>> {
-        Some(Box::new(ScriptedSession { method, role, outcome: self.0.clone() }))
-    }
-}
-
-fn auth_pair(outcome: Arc<Mutex<AuthStatus>>) -> Pair<Peer, Peer> {
-    let mut pair = pair(client_config(20), server_config(21), Impairments::delay(Duration::from_millis(5)), 20);
-    let start = pair.start();
-    let mut client = client_config(20);
-    client.lcp.allow = vec![AuthProtocol::Pap];
-    let mut server = server_config(21);
-    server.lcp.require = vec![AuthProtocol::Pap];
-    pair.a = Peer::new(Link::with_auth(client, Box::new(ScriptedProvider(outcome.clone()))), start);
-    pair.b = Peer::new(Link::with_auth(server, Box::new(ScriptedProvider(outcome))), start);
+/// A client that authenticates as alice with `password`, and a server that requires `method`.
+fn auth_pair(method: AuthProtocol, password: &str, seed: u64) -> Pair<Peer, Peer> {
+    let mut client = client_config(seed);
+    client.lcp.allow = vec![method];
+    client.auth.credentials = Some(ClientCredentials::password("alice", password));
+    let mut server = server_config(seed + 1);
+    server.lcp.require = vec![method];
+    server.auth.authenticator = AuthenticatorConfig::new("server");
+    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), seed);
+    pair.b.secrets = Some(secrets());
     pair
 }
 
 #[test]
-fn network_phase_waits_for_authentication() {
-    let outcome = Arc::new(Mutex::new(AuthStatus::Pending));
-    let mut pair = auth_pair(outcome.clone());
-    pair.run_for(Duration::from_secs(5));
+fn every_method_authenticates_and_the_secrets_address_reaches_ipcp() {
+    for (i, method) in [AuthProtocol::Pap, AuthProtocol::ChapMd5, AuthProtocol::MsChapV1, AuthProtocol::MsChapV2]
+        .into_iter()
+        .enumerate()
+    {
+        let mut pair = auth_pair(method, "correct horse", 40 + i as u64 * 2);
+        assert!(
+            pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()),
+            "{method:?}: client {:?} server {:?}",
+            pair.a.events,
+            pair.b.events
+        );
+        assert_eq!(pair.b.link.lcp_negotiated().unwrap().auth_we_require, Some(method));
+        assert_eq!(pair.a.link.lcp_negotiated().unwrap().auth_peer_requires, Some(method));
+        assert_eq!(pair.b.link.peer_name(), Some("alice"), "{method:?}");
+        assert!(pair.b.events.contains(&LinkEvent::Authenticated { peer_name: Some("alice".into()) }));
+        // The secrets entry's address wins over the configured remote address.
+        assert_eq!(pair.a.ip_up().unwrap().0, Ipv4Addr::new(192, 0, 2, 77), "{method:?}");
+        let mschap = matches!(method, AuthProtocol::MsChapV1 | AuthProtocol::MsChapV2);
+        assert_eq!(pair.a.link.mschap_key_material().is_some(), mschap);
+        if mschap {
+            let (client_send, client_recv) = pair.a.link.mschap_key_material().unwrap().start_keys();
+            let (server_send, server_recv) = pair.b.link.mschap_key_material().unwrap().start_keys();
+            assert_eq!((client_send, client_recv), (server_recv, server_send));
+        }
+    }
+}
+
+#[test]
+fn a_wrong_password_ends_both_sides_with_a_reason() {
+    for (i, method) in [AuthProtocol::Pap, AuthProtocol::ChapMd5, AuthProtocol::MsChapV2].into_iter().enumerate() {
+        let mut pair = auth_pair(method, "battery staple", 60 + i as u64 * 2);
+        pair.run_for(Duration::from_secs(20));
+        let server = pair.b.down_reason().expect("server down");
+        let client = pair.a.down_reason().expect("client down");
+        assert!(server.contains("peer failed to authenticate"), "{method:?}: {server}");
+        assert!(client.contains("authentication to the peer failed"), "{method:?}: {client}");
+        assert!(!pair.a.network_ready() && !pair.b.network_ready());
+        assert_eq!(pair.a.link.stats().datagrams_in, 0);
+    }
+}
+
+#[test]
+fn an_unknown_user_is_refused() {
+    let mut pair = auth_pair(AuthProtocol::ChapMd5, "whatever", 70);
+    pair.b.secrets = Some(SecretsTable::new());
+    pair.run_for(Duration::from_secs(20));
+    let reason = pair.b.down_reason().expect("server down");
+    assert!(reason.contains("alice"), "{reason}");
+}
+
+#[test]
+fn network_phase_waits_for_the_secret_lookup() {
+    let mut pair = auth_pair(AuthProtocol::MsChapV2, "correct horse", 80);
+    pair.b.hold_secrets = true;
+    pair.run_for(Duration::from_secs(2));
     for peer in [&pair.a, &pair.b] {
         assert_eq!(peer.link.phase(), Phase::Authenticate);
         assert_eq!(peer.link.ipcp().unwrap().state(), State::Initial);
     }
-    let n = pair.b.link.lcp_negotiated().unwrap();
-    assert_eq!(n.auth_we_require, Some(AuthProtocol::Pap));
-    *outcome.lock().unwrap() = AuthStatus::Succeeded;
-    // The sessions are polled on the next input or timeout.
+    let request = pair.b.events.iter().find_map(|e| match e {
+        LinkEvent::SecretNeeded(r) => Some(r.clone()),
+        _ => None,
+    });
+    let request = request.expect("a secret request");
+    assert_eq!((request.client.as_str(), request.server.as_str()), ("alice", "server"));
+    // An IPCP request from the peer before authentication is over is discarded.
+    let discarded = pair.b.link.stats().discarded;
+    let mut encoder = AsyncEncoder::new(EncoderConfig { accm: 0, ..EncoderConfig::default() });
+    let mut wire = Vec::new();
+    encoder.encode(Protocol::Ipcp, &[1, 9, 0, 10, 3, 6, 0, 0, 0, 0], &mut wire);
     let now = pair.now();
-    pair.a.handle_timeout(now);
-    pair.b.handle_timeout(now);
+    pair.b.link.handle_input(now, &wire);
+    assert_eq!(pair.b.link.stats().discarded, discarded + 1);
+    // The lookup answers late; everything goes on.
+    let entry = secrets().lookup_now(&request.client, &request.server);
+    pair.b.link.provide_secret(now, entry);
+    pair.b.collect();
     assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
-    assert!(pair.a.events.iter().any(|e| matches!(e, LinkEvent::Authenticated { .. })));
 }
 
 #[test]
-fn failed_authentication_ends_the_link_with_the_reason() {
-    let outcome = Arc::new(Mutex::new(AuthStatus::Pending));
-    let mut pair = auth_pair(outcome.clone());
-    pair.run_for(Duration::from_secs(1));
-    *outcome.lock().unwrap() = AuthStatus::Failed("wrong password".into());
-    let now = pair.now();
-    pair.b.handle_timeout(now);
-    pair.run_for(pair.elapsed() + Duration::from_secs(10));
-    let reason = pair.b.down_reason().expect("server link down");
-    assert!(reason.contains("wrong password"), "{reason}");
-    assert!(!pair.a.network_ready() && !pair.b.network_ready());
+fn both_directions_authenticate_at_once() {
+    let mut client = client_config(90);
+    client.lcp.allow = vec![AuthProtocol::ChapMd5];
+    client.lcp.require = vec![AuthProtocol::MsChapV2];
+    client.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
+    client.auth.authenticator = AuthenticatorConfig::new("client");
+    let mut server = server_config(91);
+    server.lcp.allow = vec![AuthProtocol::MsChapV2];
+    server.lcp.require = vec![AuthProtocol::ChapMd5];
+    server.auth.credentials = Some(ClientCredentials::password("server", "server secret"));
+    server.auth.authenticator = AuthenticatorConfig::new("server");
+    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 90);
+    pair.a.secrets = Some(secrets());
+    pair.b.secrets = Some(secrets());
+    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
+    assert_eq!(pair.a.link.peer_name(), Some("server"));
+    assert_eq!(pair.b.link.peer_name(), Some("alice"));
 }
 
 #[test]
-fn without_an_auth_provider_a_required_method_fails_cleanly() {
+fn allow_lists_without_a_common_method_end_the_link() {
+    let mut client = client_config(100);
+    client.lcp.allow = vec![AuthProtocol::Pap];
+    client.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
+    let mut server = server_config(101);
+    server.lcp.require = vec![AuthProtocol::MsChapV2];
+    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 100);
+    pair.b.secrets = Some(secrets());
+    pair.run_for(Duration::from_secs(60));
+    assert!(pair.a.down_reason().is_some() && pair.b.down_reason().is_some());
+    assert!(!pair.a.network_ready());
+}
+
+#[test]
+fn authentication_survives_a_lossy_line() {
+    for seed in 0..50u64 {
+        let mut pair = auth_pair(AuthProtocol::MsChapV2, "correct horse", 200 + seed * 2);
+        for channel in [&mut pair.a_to_b, &mut pair.b_to_a] {
+            channel.set_impairments(Impairments::lossy(0.2, Duration::from_millis(10)));
+        }
+        let ok = pair.run_until(Duration::from_secs(300), |a, b| a.network_ready() && b.network_ready());
+        assert!(ok, "seed {seed}: {:?} {:?}", pair.a.events, pair.b.events);
+    }
+}
+
+#[test]
+fn without_credentials_a_required_method_fails_cleanly() {
     let mut client = client_config(30);
     client.lcp.allow = vec![AuthProtocol::ChapMd5];
     let mut server = server_config(31);
     server.lcp.require = vec![AuthProtocol::ChapMd5];
     let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 30);
     pair.run_for(Duration::from_secs(10));
-    let reason = pair.b.down_reason().expect("down");
-    assert!(reason.contains("ChapMd5"), "{reason}");
+    let reason = pair.a.down_reason().expect("down");
+    assert!(reason.contains("no credentials"), "{reason}");
 }
