@@ -108,19 +108,6 @@ pub fn initial_session_key(start_key: &[u8; 16], length: MppeKeyLength) -> [u8; 
     key
 }
 
-/// The next session key after a key change (RFC 3079 §2.4 / §3.4 "GetKey"): GetNewKeyFromSHA of
-/// the start key and the current key, salted. (MPPE then RC4-encrypts it with itself; that step
-/// belongs to the MPPE engine.)
-pub fn next_session_key_sha(
-    start_key: &[u8; 16],
-    current_key: &[u8; 16],
-    length: MppeKeyLength,
-) -> [u8; 16] {
-    let mut key = get_new_key_from_sha(start_key, current_key, length);
-    reduce_session_key(&mut key, length);
-    key
-}
-
 /// The MS-CHAP (v1) start key as pppd derives it for MPPE: the first 16 bytes of
 /// `SHA1(PasswordHashHash ‖ PasswordHashHash ‖ Challenge)` (RFC 3079 §2.4 GetStartKey for
 /// 128 bits; pppd uses it for 40 bits too, taking the first 8 bytes).

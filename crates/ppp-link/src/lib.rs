@@ -62,6 +62,7 @@
 
 pub mod auth;
 mod link;
+pub mod pppoe;
 
 pub use link::{
     CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase,

@@ -487,6 +487,13 @@ impl Link {
         self.process(now);
     }
 
+    /// One received frame already split into protocol and information field (sync framing:
+    /// PPPoE decapsulation does the split, so nothing is copied).
+    pub fn handle_frame(&mut self, now: Instant, protocol: Protocol, payload: &[u8]) {
+        self.dispatch(now, protocol, payload);
+        self.process(now);
+    }
+
     /// The time from [`poll_timeout`](Self::poll_timeout) has come. A spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.lcp.poll_timeout().is_some_and(|t| t <= now) {

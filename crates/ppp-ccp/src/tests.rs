@@ -1,0 +1,879 @@
+//! Two CCP sessions negotiating in one process, and the data path between them.
+
+use std::time::{Duration, Instant};
+
+use ppp_frame::Protocol;
+use ppp_lcp::fsm::{Fsm, FsmConfig, State};
+use ppp_lcp::packet::Code;
+
+use crate::{
+    Ccp, CcpConfig, CcpError, CcpEvent, CcpSession, CompressionMethod, Encryption, MppeKeyLength,
+    MppeKeys, MppeParams, Transmit,
+};
+
+/// A control packet: Code, Identifier, Length, Data.
+fn build(code: Code, identifier: u8, data: &[u8]) -> Vec<u8> {
+    let len = (4 + data.len()) as u16;
+    let mut out = vec![code.number(), identifier];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+const KEY_A: [u8; 16] = [
+    0x8B, 0x7C, 0xDC, 0x14, 0x9B, 0x99, 0x3A, 0x1B, 0xA1, 0x18, 0xCB, 0x15, 0x3F, 0x56, 0xDC, 0xCB,
+];
+const KEY_B: [u8; 16] = [
+    0xD5, 0xF0, 0xE9, 0x52, 0x1E, 0x3E, 0xA9, 0x58, 0x96, 0x45, 0xE8, 0x60, 0x51, 0xC8, 0x22, 0x26,
+];
+
+/// A deterministic xorshift generator for payloads and losses.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// A payload that compresses sometimes: text-like runs mixed with noise.
+    fn payload(&mut self) -> Vec<u8> {
+        let len = 1 + self.below(1400) as usize;
+        let text = self.below(3) != 0;
+        (0..len)
+            .map(|i| {
+                if text {
+                    b"the quick brown fox jumps over the lazy dog "[i % 44]
+                } else {
+                    self.next() as u8
+                }
+            })
+            .collect()
+    }
+}
+
+struct Pair {
+    a: CcpSession,
+    b: CcpSession,
+    now: Instant,
+    a_events: Vec<CcpEvent>,
+    b_events: Vec<CcpEvent>,
+    /// Every CCP packet exchanged: (from a, bytes).
+    wire: Vec<(bool, Vec<u8>)>,
+}
+
+impl Pair {
+    fn new(a: CcpConfig, b: CcpConfig, keys: bool) -> Self {
+        let mut a = CcpSession::new(a, FsmConfig::default());
+        let mut b = CcpSession::new(b, FsmConfig::default());
+        if keys {
+            a.set_mppe_keys(MppeKeys::new(KEY_A, KEY_B));
+            b.set_mppe_keys(MppeKeys::new(KEY_B, KEY_A));
+        }
+        Pair {
+            a,
+            b,
+            now: Instant::now(),
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+            wire: Vec::new(),
+        }
+    }
+
+    fn start(&mut self) {
+        self.a.open(self.now);
+        self.b.open(self.now);
+        self.a.up(self.now);
+        self.b.up(self.now);
+        self.run();
+    }
+
+    /// Deliver packets both ways until quiet, following timeouts, within a bounded time.
+    fn run(&mut self) {
+        for _ in 0..200 {
+            let mut moved = false;
+            while let Some(p) = self.a.poll_transmit() {
+                self.wire.push((true, p.clone()));
+                self.b.handle_input(self.now, &p);
+                moved = true;
+            }
+            while let Some(p) = self.b.poll_transmit() {
+                self.wire.push((false, p.clone()));
+                self.a.handle_input(self.now, &p);
+                moved = true;
+            }
+            self.a_events
+                .extend(std::iter::from_fn(|| self.a.poll_event()));
+            self.b_events
+                .extend(std::iter::from_fn(|| self.b.poll_event()));
+            if moved {
+                continue;
+            }
+            let opened = self.a.state() == State::Opened && self.b.state() == State::Opened;
+            let deadline = match (self.a.poll_timeout(), self.b.poll_timeout()) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            match deadline {
+                Some(deadline) if !opened => {
+                    self.now = self.now.max(deadline);
+                    self.a.handle_timeout(self.now);
+                    self.b.handle_timeout(self.now);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn link_failure(events: &[CcpEvent]) -> Option<&str> {
+        events.iter().find_map(|e| match e {
+            CcpEvent::LinkFailure { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+    }
+}
+
+fn mppe(key_length: MppeKeyLength, stateful: bool) -> Option<CompressionMethod> {
+    Some(CompressionMethod::Mppe(MppeParams {
+        key_length,
+        stateful,
+    }))
+}
+
+fn encryption(encryption: Encryption) -> CcpConfig {
+    CcpConfig {
+        encryption,
+        ..CcpConfig::default()
+    }
+}
+
+#[test]
+fn mppe_128_stateless_against_require_mppe_128() {
+    let mut pair = Pair::new(
+        encryption(Encryption::Yes),
+        CcpConfig::require_mppe_128(),
+        true,
+    );
+    pair.start();
+    // Our offer: 128 and 40 bits, stateless; pppd's require-mppe-128 request.
+    assert_eq!(
+        pair.wire[0],
+        (true, vec![1, 1, 0, 10, 0x12, 6, 0x01, 0, 0, 0x60])
+    );
+    assert_eq!(
+        pair.wire[1],
+        (false, vec![1, 1, 0, 10, 0x12, 6, 0x01, 0, 0, 0x40])
+    );
+    // b Naks the choice down to the strongest.
+    assert!(
+        pair.wire
+            .contains(&(false, vec![3, 1, 0, 10, 0x12, 6, 0x01, 0, 0, 0x40]))
+    );
+    let expected = mppe(MppeKeyLength::Bits128, false);
+    for session in [&pair.a, &pair.b] {
+        assert_eq!(session.state(), State::Opened);
+        let negotiated = session.negotiated().unwrap();
+        assert_eq!(
+            (negotiated.transmit, negotiated.receive),
+            (expected, expected)
+        );
+    }
+    assert!(Pair::link_failure(&pair.a_events).is_none());
+    assert!(Pair::link_failure(&pair.b_events).is_none());
+    round_trips(&mut pair, 300, 0);
+}
+
+#[test]
+fn mppe_stateful_and_40_bit() {
+    let config = CcpConfig {
+        encryption: Encryption::Yes,
+        mppe_stateful: true,
+        mppe_128: false,
+        ..CcpConfig::default()
+    };
+    let mut pair = Pair::new(config.clone(), config, true);
+    pair.start();
+    let expected = mppe(MppeKeyLength::Bits40, true);
+    let negotiated = pair.a.negotiated().unwrap();
+    assert_eq!(
+        (negotiated.transmit, negotiated.receive),
+        (expected, expected)
+    );
+    round_trips(&mut pair, 600, 0);
+}
+
+#[test]
+fn stateful_wanted_by_one_side_only_ends_stateless() {
+    let stateful = CcpConfig {
+        encryption: Encryption::Yes,
+        mppe_stateful: true,
+        ..CcpConfig::default()
+    };
+    let mut pair = Pair::new(stateful, CcpConfig::require_mppe_128(), true);
+    pair.start();
+    let expected = mppe(MppeKeyLength::Bits128, false);
+    let negotiated = pair.a.negotiated().unwrap();
+    assert_eq!(
+        (negotiated.transmit, negotiated.receive),
+        (expected, expected)
+    );
+}
+
+#[test]
+fn deflate_15() {
+    let mut pair = Pair::new(CcpConfig::deflate(15), CcpConfig::deflate(15), false);
+    pair.start();
+    assert_eq!(pair.wire[0], (true, vec![1, 1, 0, 8, 0x1a, 4, 0x78, 0]));
+    let expected = Some(CompressionMethod::Deflate { window_bits: 15 });
+    let negotiated = pair.b.negotiated().unwrap();
+    assert_eq!(
+        (negotiated.transmit, negotiated.receive),
+        (expected, expected)
+    );
+    round_trips(&mut pair, 400, 0);
+}
+
+#[test]
+fn deflate_windows_differ_per_direction() {
+    let mut pair = Pair::new(CcpConfig::deflate(9), CcpConfig::deflate(15), false);
+    pair.start();
+    let a = pair.a.negotiated().unwrap();
+    assert_eq!(
+        (a.transmit, a.receive),
+        (
+            Some(CompressionMethod::Deflate { window_bits: 15 }),
+            Some(CompressionMethod::Deflate { window_bits: 9 })
+        )
+    );
+    round_trips(&mut pair, 200, 0);
+}
+
+#[test]
+fn required_against_a_peer_that_refuses() {
+    let mut pair = Pair::new(CcpConfig::require_mppe_128(), CcpConfig::deflate(15), true);
+    // The peer has no MPPE at all.
+    pair.b = CcpSession::new(CcpConfig::deflate(15), FsmConfig::default());
+    pair.start();
+    assert_eq!(
+        Pair::link_failure(&pair.a_events),
+        Some("MPPE required but peer refused")
+    );
+    assert!(Pair::link_failure(&pair.b_events).is_none());
+    assert_ne!(pair.a.state(), State::Opened);
+    // Nothing unencrypted leaves a.
+    assert_eq!(pair.a.compress(Protocol::Ipv4, b"secret"), Transmit::Drop);
+    assert!(!pair.a.receive_uncompressed(Protocol::Ipv4, b"plain"));
+    assert!(pair.a.receive_uncompressed(Protocol::Ipcp, b"control"));
+}
+
+#[test]
+fn required_without_keys_fails_at_once() {
+    let mut pair = Pair::new(
+        CcpConfig::require_mppe_128(),
+        CcpConfig::require_mppe_128(),
+        false,
+    );
+    pair.start();
+    assert_eq!(
+        Pair::link_failure(&pair.a_events),
+        Some("MPPE required, but keys are not available")
+    );
+}
+
+#[test]
+fn encryption_no_rejects_mppe() {
+    let mut pair = Pair::new(
+        encryption(Encryption::No),
+        encryption(Encryption::Yes),
+        true,
+    );
+    pair.start();
+    // a Rejects b's MPPE option; b goes on without it.
+    assert!(
+        pair.wire
+            .contains(&(true, vec![4, 1, 0, 10, 0x12, 6, 0x01, 0, 0, 0x60]))
+    );
+    assert_eq!(pair.a.state(), State::Opened);
+    let negotiated = pair.a.negotiated().unwrap();
+    assert_eq!((negotiated.transmit, negotiated.receive), (None, None));
+    assert_eq!(
+        pair.a.compress(Protocol::Ipv4, b"x"),
+        Transmit::Uncompressed
+    );
+    assert!(Pair::link_failure(&pair.b_events).is_none());
+}
+
+#[test]
+fn optional_encryption_falls_back_to_deflate() {
+    let yes = CcpConfig {
+        encryption: Encryption::Yes,
+        compression: true,
+        ..CcpConfig::default()
+    };
+    let mut pair = Pair::new(yes, CcpConfig::deflate(15), false);
+    pair.b = CcpSession::new(CcpConfig::deflate(15), FsmConfig::default());
+    // a has keys, b does not: b rejects MPPE, a requests Deflate instead.
+    pair.a.set_mppe_keys(MppeKeys::new(KEY_A, KEY_B));
+    pair.start();
+    let a = pair.a.negotiated().unwrap();
+    assert_eq!(
+        a.receive,
+        Some(CompressionMethod::Deflate { window_bits: 15 })
+    );
+    assert!(Pair::link_failure(&pair.a_events).is_none());
+}
+
+#[test]
+fn bsd_compress_and_unknown_options_are_rejected() {
+    let mut fsm = Fsm::new(Ccp::new(CcpConfig::deflate(15)), FsmConfig::default());
+    let now = Instant::now();
+    fsm.open(now);
+    fsm.up(now);
+    let _ = std::iter::from_fn(|| fsm.poll_transmit()).count();
+    let request = [0x15, 3, 0x2f, 0x1a, 4, 0x78, 0, 0x99, 2];
+    fsm.handle_input(now, &build(Code::ConfigureRequest, 7, &request));
+    let out: Vec<_> = std::iter::from_fn(|| fsm.poll_transmit()).collect();
+    assert_eq!(
+        out,
+        vec![build(Code::ConfigureReject, 7, &[0x15, 3, 0x2f, 0x99, 2])]
+    );
+    // Deflate with a bad method is Nak'd to method 8; MPPC alone is Rejected (no keys).
+    let request = [0x1a, 4, 0x77, 0];
+    fsm.handle_input(now, &build(Code::ConfigureRequest, 8, &request));
+    let out: Vec<_> = std::iter::from_fn(|| fsm.poll_transmit()).collect();
+    assert_eq!(out, vec![build(Code::ConfigureNak, 8, &[0x1a, 4, 0x78, 0])]);
+}
+
+#[test]
+fn mppc_and_unknown_bits_are_cleared_in_naks() {
+    let mut fsm = Fsm::new(Ccp::new(encryption(Encryption::Yes)), FsmConfig::default());
+    fsm.protocol_mut().set_mppe_available(true);
+    let now = Instant::now();
+    fsm.open(now);
+    fsm.up(now);
+    let _ = std::iter::from_fn(|| fsm.poll_transmit()).count();
+    // Windows-style offer: MPPC + 128 + 40 + 56, stateful.
+    let request = [0x12, 6, 0x00, 0, 0, 0xe1];
+    fsm.handle_input(now, &build(Code::ConfigureRequest, 3, &request));
+    let out: Vec<_> = std::iter::from_fn(|| fsm.poll_transmit()).collect();
+    assert_eq!(
+        out,
+        vec![build(Code::ConfigureNak, 3, &[0x12, 6, 0x01, 0, 0, 0x40])]
+    );
+}
+
+/// Send `count` random datagrams from a to b and back, checking each one arrives intact.
+/// `loss` in 1/1000 drops 0x00FD packets on the way (reset handling must recover).
+fn round_trips(pair: &mut Pair, count: usize, loss: u64) -> (usize, usize) {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut delivered = 0;
+    let mut dropped = 0;
+    for i in 0..count {
+        let payload = rng.payload();
+        let protocol = if i % 7 == 0 {
+            Protocol::Ipv6
+        } else {
+            Protocol::Ipv4
+        };
+        let a_to_b = i % 2 == 0;
+        let (tx, rx) = if a_to_b {
+            (&mut pair.a, &mut pair.b)
+        } else {
+            (&mut pair.b, &mut pair.a)
+        };
+        match tx.compress(protocol, &payload) {
+            Transmit::Compressed(info) => {
+                if loss > 0 && rng.below(1000) < loss {
+                    dropped += 1;
+                    continue;
+                }
+                match rx.decompress(pair.now, &info) {
+                    Ok(got) => {
+                        assert_eq!(got, (protocol, payload), "datagram {i}");
+                        delivered += 1;
+                    }
+                    Err(error) => {
+                        assert!(loss > 0 || dropped > 0, "datagram {i}: {error}");
+                    }
+                }
+            }
+            Transmit::Uncompressed => {
+                if rx.receive_uncompressed(protocol, &payload) {
+                    delivered += 1;
+                }
+            }
+            Transmit::Drop => panic!("datagram {i} dropped"),
+        }
+        pair.run();
+    }
+    (delivered, dropped)
+}
+
+#[test]
+fn stateless_mppe_catches_up_after_losses() {
+    let mut pair = Pair::new(
+        CcpConfig::require_mppe_128(),
+        CcpConfig::require_mppe_128(),
+        true,
+    );
+    pair.start();
+    let (delivered, dropped) = round_trips(&mut pair, 400, 100);
+    assert!(dropped > 20);
+    // Stateless: every packet that arrives is decrypted, no Reset-Request needed.
+    assert_eq!(delivered + dropped, 400);
+    assert!(
+        !pair
+            .wire
+            .iter()
+            .any(|(_, p)| p[0] == Code::ResetRequest.number())
+    );
+}
+
+#[test]
+fn stateful_mppe_resynchronises_with_reset_request() {
+    let config = CcpConfig {
+        encryption: Encryption::Required,
+        mppe_stateful: true,
+        mppe_40: false,
+        ..CcpConfig::default()
+    };
+    let mut pair = Pair::new(config.clone(), config, true);
+    pair.start();
+    let wire_before = pair.wire.len();
+    let (delivered, dropped) = round_trips(&mut pair, 1000, 50);
+    assert!(dropped > 10);
+    let resets: Vec<_> = pair.wire[wire_before..]
+        .iter()
+        .filter(|(_, p)| p[0] == Code::ResetRequest.number())
+        .collect();
+    let acks = pair.wire[wire_before..]
+        .iter()
+        .filter(|(_, p)| p[0] == Code::ResetAck.number())
+        .count();
+    assert!(!resets.is_empty());
+    assert_eq!(resets.len(), acks);
+    // Each loss costs the packet lost and the ones up to the resynchronisation, no more.
+    assert!(delivered > 1000 - 3 * dropped, "{delivered} {dropped}");
+    // After the dust settles, everything flows again.
+    settle(&mut pair);
+    round_trips(&mut pair, 50, 0);
+}
+
+#[test]
+fn deflate_resets_after_losses() {
+    let mut pair = Pair::new(CcpConfig::deflate(15), CcpConfig::deflate(15), false);
+    pair.start();
+    let (delivered, dropped) = round_trips(&mut pair, 1000, 50);
+    assert!(dropped > 10);
+    assert!(delivered > 1000 - 3 * dropped, "{delivered} {dropped}");
+    assert!(
+        pair.wire
+            .iter()
+            .any(|(_, p)| p[0] == Code::ResetAck.number())
+    );
+    settle(&mut pair);
+    round_trips(&mut pair, 50, 0);
+}
+
+/// One datagram each way whose fate is not checked: a loss at the very end of a lossy run is
+/// noticed (and the Reset-Request exchanged) here.
+fn settle(pair: &mut Pair) {
+    for _ in 0..2 {
+        for a_to_b in [true, false] {
+            let (tx, rx) = if a_to_b {
+                (&mut pair.a, &mut pair.b)
+            } else {
+                (&mut pair.b, &mut pair.a)
+            };
+            match tx.compress(Protocol::Ipv4, b"settle settle settle settle") {
+                Transmit::Compressed(info) => {
+                    let _ = rx.decompress(pair.now, &info);
+                }
+                Transmit::Uncompressed => {
+                    rx.receive_uncompressed(Protocol::Ipv4, b"settle settle settle settle");
+                }
+                Transmit::Drop => {}
+            }
+            pair.run();
+        }
+    }
+}
+
+#[test]
+fn reset_request_waits_for_its_ack_and_repeats_once() {
+    let mut pair = Pair::new(CcpConfig::deflate(15), CcpConfig::deflate(15), false);
+    pair.start();
+    let t0 = pair.now;
+    let first = pair.a.compress(Protocol::Ipv4, &[1; 200]);
+    let second = pair.a.compress(Protocol::Ipv4, &[2; 200]);
+    let (Transmit::Compressed(_), Transmit::Compressed(second)) = (first, second) else {
+        panic!("not compressed");
+    };
+    assert!(matches!(
+        pair.b.decompress(t0, &second),
+        Err(CcpError::SequenceMismatch { .. })
+    ));
+    assert_eq!(pair.b.decompress(t0, &second), Err(CcpError::Discarding));
+    let sent: Vec<_> = std::iter::from_fn(|| pair.b.poll_transmit()).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0][0], Code::ResetRequest.number());
+    assert_eq!(pair.b.poll_timeout(), Some(t0 + Duration::from_secs(1)));
+    // The Reset-Request is lost; the timer repeats it once, with the same identifier.
+    pair.b.handle_timeout(t0 + Duration::from_secs(1));
+    let again: Vec<_> = std::iter::from_fn(|| pair.b.poll_transmit()).collect();
+    assert_eq!(again, sent);
+    pair.b.handle_timeout(t0 + Duration::from_secs(2));
+    assert!(pair.b.poll_transmit().is_none());
+    assert_eq!(pair.b.poll_timeout(), None);
+}
+
+#[test]
+fn reordered_duplicated_and_corrupted_packets() {
+    let mut pair = Pair::new(
+        CcpConfig::require_mppe_128(),
+        CcpConfig::require_mppe_128(),
+        true,
+    );
+    pair.start();
+    let mut packets = Vec::new();
+    for i in 0..20u8 {
+        let Transmit::Compressed(info) = pair.a.compress(Protocol::Ipv4, &[i; 64]) else {
+            panic!();
+        };
+        packets.push(info);
+    }
+    let now = pair.now;
+    // In order with a swap: the late one is dropped (RFC 3078 §8.1), the others decrypt.
+    assert_eq!(pair.b.decompress(now, &packets[1]).unwrap().1, vec![1; 64]);
+    assert!(matches!(
+        pair.b.decompress(now, &packets[0]),
+        Err(CcpError::StalePacket { .. })
+    ));
+    assert!(matches!(
+        pair.b.decompress(now, &packets[1]),
+        Err(CcpError::StalePacket { .. })
+    ));
+    assert_eq!(pair.b.decompress(now, &packets[2]).unwrap().1, vec![2; 64]);
+    // Corrupted ciphertext decrypts to garbage (no integrity in MPPE) but never panics.
+    let mut rng = Rng(42);
+    for packet in &packets[3..] {
+        let mut bad = packet.clone();
+        for _ in 0..3 {
+            let at = rng.below(bad.len() as u64) as usize;
+            bad[at] ^= 1 << rng.below(8);
+        }
+        let _ = pair.b.decompress(now, &bad);
+    }
+}
+
+#[test]
+fn arbitrary_packets_into_the_automaton() {
+    let mut rng = Rng(7);
+    let configs = [
+        CcpConfig::require_mppe_128(),
+        CcpConfig::deflate(12),
+        encryption(Encryption::Yes),
+    ];
+    for config in configs {
+        let mut session = CcpSession::new(config, FsmConfig::default());
+        session.set_mppe_keys(MppeKeys::new(KEY_A, KEY_B));
+        let now = Instant::now();
+        session.open(now);
+        session.up(now);
+        for _ in 0..3000 {
+            let len = rng.below(24) as usize;
+            let mut p: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if len >= 4 {
+                p[0] = 1 + (rng.below(16) as u8);
+                p[2] = 0;
+                p[3] = len as u8;
+            }
+            session.handle_input(now, &p);
+            let _ = std::iter::from_fn(|| session.poll_transmit()).count();
+            let _ = std::iter::from_fn(|| session.poll_event()).count();
+            let _ = session.decompress(now, &p);
+            let _ = session.compress(Protocol::Ipv4, &p);
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn transforms_round_trip(
+        payloads in proptest::collection::vec(
+            proptest::collection::vec(proptest::num::u8::ANY, 0..600), 1..20),
+        mode in 0u8..4,
+    ) {
+        use crate::{Compressor, Decompressor};
+        let method = match mode {
+            0 => CompressionMethod::Mppe(MppeParams { key_length: MppeKeyLength::Bits128, stateful: false }),
+            1 => CompressionMethod::Mppe(MppeParams { key_length: MppeKeyLength::Bits40, stateful: true }),
+            2 => CompressionMethod::Mppe(MppeParams { key_length: MppeKeyLength::Bits56, stateful: false }),
+            _ => CompressionMethod::Deflate { window_bits: 15 },
+        };
+        let keys = MppeKeys::new(KEY_A, KEY_A);
+        let mut tx = Compressor::new(method, Some(&keys)).unwrap();
+        let mut rx = Decompressor::new(method, Some(&keys)).unwrap();
+        for payload in payloads {
+            match tx.compress(Protocol::Ipv4, &payload) {
+                Some(info) => proptest::prop_assert_eq!(
+                    rx.decompress(&info).unwrap(), (Protocol::Ipv4, payload)),
+                None => rx.add_uncompressed(Protocol::Ipv4, &payload),
+            }
+        }
+    }
+
+    #[test]
+    fn decompressors_never_panic(
+        packets in proptest::collection::vec(
+            proptest::collection::vec(proptest::num::u8::ANY, 0..80), 1..30),
+        mode in 0u8..3,
+    ) {
+        use crate::Decompressor;
+        let method = match mode {
+            0 => CompressionMethod::Mppe(MppeParams { key_length: MppeKeyLength::Bits128, stateful: false }),
+            1 => CompressionMethod::Mppe(MppeParams { key_length: MppeKeyLength::Bits40, stateful: true }),
+            _ => CompressionMethod::Deflate { window_bits: 15 },
+        };
+        let keys = MppeKeys::new(KEY_A, KEY_A);
+        let mut rx = Decompressor::new(method, Some(&keys)).unwrap();
+        for packet in packets {
+            let _ = rx.decompress(&packet);
+            rx.add_uncompressed(Protocol::Ipv4, &packet);
+            rx.reset();
+        }
+    }
+
+    #[test]
+    fn ccp_automaton_never_panics(
+        packets in proptest::collection::vec(
+            proptest::collection::vec(proptest::num::u8::ANY, 0..40), 1..40),
+    ) {
+        let mut session = CcpSession::new(CcpConfig::require_mppe_128(), FsmConfig::default());
+        session.set_mppe_keys(MppeKeys::new(KEY_A, KEY_B));
+        let now = Instant::now();
+        session.open(now);
+        session.up(now);
+        for packet in packets {
+            session.handle_input(now, &packet);
+            let _ = std::iter::from_fn(|| session.poll_transmit()).count();
+            let _ = std::iter::from_fn(|| session.poll_event()).count();
+        }
+    }
+}
+
+/// An automaton with `config` (and MPPE keys), Up, its first Configure-Request drained.
+fn started(config: CcpConfig) -> (Fsm<Ccp>, Instant) {
+    let mut fsm = Fsm::new(Ccp::new(config), FsmConfig::default());
+    fsm.protocol_mut().set_mppe_available(true);
+    let now = Instant::now();
+    fsm.open(now);
+    fsm.up(now);
+    let _ = std::iter::from_fn(|| fsm.poll_transmit()).count();
+    (fsm, now)
+}
+
+fn answer(fsm: &mut Fsm<Ccp>, now: Instant, id: u8, options: &[u8]) -> Vec<Vec<u8>> {
+    fsm.handle_input(now, &build(Code::ConfigureRequest, id, options));
+    std::iter::from_fn(|| fsm.poll_transmit()).collect()
+}
+
+#[test]
+fn pppd_default_offer_against_deflate() {
+    let (mut fsm, now) = started(CcpConfig::deflate(15));
+    // pppd's default request: BSD-Compress 15, Deflate 15, Deflate (draft) 15.
+    let offer = [0x15, 3, 0x2f, 0x1a, 4, 0x78, 0, 0x18, 4, 0x78, 0];
+    assert_eq!(
+        answer(&mut fsm, now, 1, &offer),
+        vec![build(Code::ConfigureReject, 1, &[0x15, 3, 0x2f])]
+    );
+    assert_eq!(
+        answer(&mut fsm, now, 2, &offer[3..]),
+        vec![build(Code::ConfigureAck, 2, &offer[3..])]
+    );
+}
+
+#[test]
+fn optional_encryption_suggests_mppe_once() {
+    let (mut fsm, now) = started(encryption(Encryption::Yes));
+    assert_eq!(
+        answer(&mut fsm, now, 1, &[]),
+        vec![build(Code::ConfigureNak, 1, &[0x12, 6, 0x01, 0, 0, 0x60])]
+    );
+    assert_eq!(
+        answer(&mut fsm, now, 2, &[]),
+        vec![build(Code::ConfigureAck, 2, &[])]
+    );
+    // Required keeps asking, then fails.
+    let (mut fsm, now) = started(CcpConfig::require_mppe_128());
+    for id in 0..5 {
+        let out = answer(&mut fsm, now, id, &[]);
+        assert_eq!(out[0][0], Code::ConfigureNak.number());
+    }
+    let out = answer(&mut fsm, now, 9, &[]);
+    assert_eq!(out[0][0], Code::ConfigureReject.number());
+    assert_eq!(
+        fsm.protocol().failure().map(|f| f.0.as_str()),
+        Some("MPPE required but peer negotiation failed")
+    );
+}
+
+#[test]
+fn reset_request_in_opened_is_acked_and_resets_the_compressor() {
+    let mut pair = Pair::new(CcpConfig::deflate(15), CcpConfig::deflate(15), false);
+    pair.start();
+    let _ = pair.a.compress(Protocol::Ipv4, &[5; 300]);
+    let Transmit::Compressed(before) = pair.a.compress(Protocol::Ipv4, &[5; 300]) else {
+        panic!()
+    };
+    assert_eq!(&before[..2], &[0, 1]);
+    pair.a
+        .handle_input(pair.now, &build(Code::ResetRequest, 0x33, &[]));
+    assert_eq!(
+        pair.a.poll_transmit(),
+        Some(build(Code::ResetAck, 0x33, &[]))
+    );
+    let Transmit::Compressed(after) = pair.a.compress(Protocol::Ipv4, &[5; 300]) else {
+        panic!()
+    };
+    assert_eq!(&after[..2], &[0, 0]);
+}
+
+#[test]
+fn pppd_style_log_lines() {
+    let describe = |packet: &[u8]| {
+        ppp_lcp::describe_packet("CCP", packet, &|o| crate::describe_ccp_options(o))
+    };
+    assert_eq!(
+        describe(&build(
+            Code::ConfigureRequest,
+            1,
+            &[0x12, 6, 0x01, 0, 0, 0x40]
+        )),
+        "[CCP ConfReq id=0x1 <mppe +H -M +S -L -D -C>]"
+    );
+    assert_eq!(
+        describe(&build(Code::ConfigureAck, 2, &[0x1a, 4, 0x78, 0])),
+        "[CCP ConfAck id=0x2 <deflate 15>]"
+    );
+    assert_eq!(
+        describe(&build(Code::ResetRequest, 3, &[])),
+        "[CCP ResetReq id=0x3]"
+    );
+}
+
+#[test]
+fn protocol_reject_of_ccp_with_required_encryption_fails_the_link() {
+    let mut session = CcpSession::new(CcpConfig::require_mppe_128(), FsmConfig::default());
+    session.set_mppe_keys(MppeKeys::new(KEY_A, KEY_B));
+    let now = Instant::now();
+    session.open(now);
+    session.up(now);
+    let _ = std::iter::from_fn(|| session.poll_transmit()).count();
+    session.handle_protocol_reject(now);
+    let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(events.contains(&CcpEvent::LinkFailure {
+        reason: "CCP Protocol-Rejected by the peer".into()
+    }));
+    // Without required encryption the link goes on.
+    let mut session = CcpSession::new(CcpConfig::deflate(15), FsmConfig::default());
+    session.open(now);
+    session.up(now);
+    session.handle_protocol_reject(now);
+    let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, CcpEvent::LinkFailure { .. }))
+    );
+    assert_eq!(
+        session.compress(Protocol::Ipv4, b"x"),
+        Transmit::Uncompressed
+    );
+}
+
+/// Throughput of the transforms: `cargo test --release -p ppp-ccp -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_throughput() {
+    use crate::{Compressor, Decompressor};
+    let methods = [
+        (
+            "MPPE-128 stateless",
+            mppe(MppeKeyLength::Bits128, false).unwrap(),
+        ),
+        (
+            "MPPE-128 stateful",
+            mppe(MppeKeyLength::Bits128, true).unwrap(),
+        ),
+        ("Deflate 15", CompressionMethod::Deflate { window_bits: 15 }),
+    ];
+    let mut rng = Rng(99);
+    let payloads: Vec<Vec<u8>> = (0..2000)
+        .map(|_| {
+            let mut p = rng.payload();
+            p.resize(1400, b'x');
+            p
+        })
+        .collect();
+    let bytes: usize = payloads.iter().map(Vec::len).sum();
+    for (name, method) in methods {
+        let keys = MppeKeys::new(KEY_A, KEY_A);
+        let mut tx = Compressor::new(method, Some(&keys)).unwrap();
+        let mut rx = Decompressor::new(method, Some(&keys)).unwrap();
+        let start = std::time::Instant::now();
+        let mut wire = Vec::with_capacity(payloads.len());
+        for p in &payloads {
+            wire.push(tx.compress(Protocol::Ipv4, p));
+        }
+        let compress = start.elapsed();
+        let start = std::time::Instant::now();
+        let mut out = 0;
+        for (info, p) in wire.iter().zip(&payloads) {
+            match info {
+                Some(info) => out += rx.decompress(info).unwrap().1.len(),
+                None => rx.add_uncompressed(Protocol::Ipv4, p),
+            }
+        }
+        let decompress = start.elapsed();
+        let wire_bytes: usize = wire.iter().flatten().map(Vec::len).sum();
+        println!(
+            "{name}: compress {:.0} MB/s, decompress {:.0} MB/s, {} of {} packets transformed, {wire_bytes} bytes on the wire for {out} bytes",
+            bytes as f64 / compress.as_secs_f64() / 1e6,
+            bytes as f64 / decompress.as_secs_f64() / 1e6,
+            wire.iter().flatten().count(),
+            payloads.len(),
+        );
+    }
+}
+
+#[test]
+fn owner_close_is_not_a_link_failure() {
+    let mut session = CcpSession::new(CcpConfig::require_mppe_128(), FsmConfig::default());
+    session.set_mppe_keys(MppeKeys::new(KEY_A, KEY_B));
+    let mut now = Instant::now();
+    session.open(now);
+    session.up(now);
+    session.close(now, "link going down");
+    while let Some(deadline) = session.poll_timeout() {
+        now = deadline;
+        session.handle_timeout(now);
+    }
+    let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(events.contains(&CcpEvent::Finished {
+        reason: "link going down".into()
+    }));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, CcpEvent::LinkFailure { .. }))
+    );
+}
