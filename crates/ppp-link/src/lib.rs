@@ -64,9 +64,7 @@ pub mod auth;
 mod link;
 pub mod pppoe;
 
-pub use link::{
-    CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase,
-};
+pub use link::{CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase};
 
 use ppp_frame::{DecoderStats, Protocol};
 

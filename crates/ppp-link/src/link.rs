@@ -15,10 +15,13 @@ use ppp_lcp::lcp::{Lcp, LcpConfig, LcpEvent, LcpNegotiated, SplitMix64};
 use tracing::{debug, info};
 
 use ppp_auth::{AuthEvent, AuthStatus, Authenticatee, Authenticator};
+use ppp_ccp::{CcpEvent, CcpNegotiated, CcpSession, CompressionMethod, MppeKeys, Transmit};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::auth::{AuthConfig, MsChapKeyMaterial, SecretEntry, SecretRequest, is_for_authenticator};
+use crate::auth::{
+    AuthConfig, MsChapKeyMaterial, SecretEntry, SecretRequest, is_for_authenticator,
+};
 use crate::{LinkError, LinkStats};
 
 /// How PPP frames travel on the lower layer.
@@ -57,6 +60,9 @@ pub struct LinkConfig {
     pub ipv6cp: Option<Ipv6cpConfig>,
     /// Authentication: our credentials, our name, timers.
     pub auth: AuthConfig,
+    /// Compression and encryption (CCP with MPPE or Deflate; RouterOS `use-encryption`,
+    /// `use-compression`), or `None` to run no CCP (its packets are Protocol-Rejected).
+    pub ccp: Option<ppp_ccp::CcpConfig>,
     /// How frames travel.
     pub framing: Framing,
     /// Seed of the random numbers (Magic-Numbers, interface identifiers). The same seed and the
@@ -75,6 +81,7 @@ impl Default for LinkConfig {
             ipcp: Some(IpcpConfig::client()),
             ipv6cp: None,
             auth: AuthConfig::default(),
+            ccp: None,
             framing: Framing::serial(),
             seed: 0,
             flag_time: Duration::from_millis(20),
@@ -155,6 +162,11 @@ pub enum LinkEvent {
     },
     /// IPv6CP left Opened.
     Ipv6Down,
+    /// CCP is Opened: datagrams are compressed or encrypted as negotiated.
+    CcpUp(CcpNegotiated),
+    /// CCP left Opened or finished; datagrams go out as they are (or not at all if encryption is
+    /// required).
+    CcpDown,
     /// An NCP stopped for good (the peer rejected it, or negotiation failed); the link stays up
     /// while another NCP runs.
     NcpFinished {
@@ -214,6 +226,7 @@ pub struct Link {
     lcp_negotiated: Option<LcpNegotiated>,
     ipcp: Option<Fsm<Ipcp>>,
     ipv6cp: Option<Fsm<Ipv6cp>>,
+    ccp: Option<CcpSession>,
     ncps_started: bool,
     rng: SplitMix64,
     authenticator: Option<Authenticator>,
@@ -321,8 +334,13 @@ impl Link {
             let mut rng = SplitMix64::new(ipv6_seed);
             Fsm::new(Ipv6cp::new(c, move || rng.next_u64()), ncp_fsm.clone())
         });
+        let ccp = config
+            .ccp
+            .clone()
+            .map(|c| CcpSession::new(c, ncp_fsm.clone()));
         Link {
             framer: Framer::new(&config.framing),
+            ccp,
             config,
             phase: Phase::Dead,
             lcp,
@@ -413,9 +431,25 @@ impl Link {
         }
     }
 
-    /// The interface MTU: the peer's MRU capped by the configured MTU, once LCP is Opened.
+    /// The interface MTU: the peer's MRU capped by the configured MTU, once LCP is Opened; 4
+    /// bytes less while MPPE encrypts what we send (its header and the protocol field go inside
+    /// the peer's MRU), as pppd does.
     pub fn mtu(&self) -> Option<u16> {
-        self.lcp_negotiated.as_ref().map(|n| n.mtu)
+        let mtu = self.lcp_negotiated.as_ref()?.mtu;
+        let mppe = self
+            .ccp_negotiated()
+            .is_some_and(|n| matches!(n.transmit, Some(CompressionMethod::Mppe(_))));
+        Some(if mppe { mtu.saturating_sub(4) } else { mtu })
+    }
+
+    /// What CCP negotiated, while it is Opened.
+    pub fn ccp_negotiated(&self) -> Option<&CcpNegotiated> {
+        self.ccp.as_ref()?.negotiated()
+    }
+
+    /// The CCP machine, if CCP is configured.
+    pub fn ccp(&self) -> Option<&CcpSession> {
+        self.ccp.as_ref()
     }
 
     /// Starts recording every packet sent and received, for [`poll_capture`](Self::poll_capture).
@@ -505,10 +539,21 @@ impl Link {
         if let Some(fsm) = self.ipv6cp.as_mut().filter(|f| due(f.poll_timeout(), now)) {
             fsm.handle_timeout(now);
         }
-        if let Some(machine) = self.authenticator.as_mut().filter(|m| due(m.poll_timeout(), now)) {
+        if let Some(ccp) = self.ccp.as_mut().filter(|c| due(c.poll_timeout(), now)) {
+            ccp.handle_timeout(now);
+        }
+        if let Some(machine) = self
+            .authenticator
+            .as_mut()
+            .filter(|m| due(m.poll_timeout(), now))
+        {
             machine.handle_timeout(now);
         }
-        if let Some(machine) = self.authenticatee.as_mut().filter(|m| due(m.poll_timeout(), now)) {
+        if let Some(machine) = self
+            .authenticatee
+            .as_mut()
+            .filter(|m| due(m.poll_timeout(), now))
+        {
             machine.handle_timeout(now);
         }
         self.process(now);
@@ -541,7 +586,11 @@ impl Link {
         self.authenticator
             .as_ref()
             .and_then(Authenticator::key_material)
-            .or_else(|| self.authenticatee.as_ref().and_then(Authenticatee::key_material))
+            .or_else(|| {
+                self.authenticatee
+                    .as_ref()
+                    .and_then(Authenticatee::key_material)
+            })
     }
 
     /// Sends an IPv4 packet.
@@ -582,7 +631,14 @@ impl Link {
             });
         }
         self.stats.datagrams_out += 1;
-        self.emit(now, protocol, packet);
+        match self.ccp.as_mut().map(|ccp| ccp.compress(protocol, packet)) {
+            None | Some(Transmit::Uncompressed) => self.emit(now, protocol, packet),
+            Some(Transmit::Compressed(info)) => self.emit(now, Protocol::Compressed, &info),
+            Some(Transmit::Drop) => {
+                self.stats.datagrams_out -= 1;
+                self.stats.discarded += 1;
+            }
+        }
         Ok(())
     }
 
@@ -612,8 +668,13 @@ impl Link {
             self.lcp.poll_timeout(),
             self.ipcp.as_ref().and_then(Fsm::poll_timeout),
             self.ipv6cp.as_ref().and_then(Fsm::poll_timeout),
-            self.authenticator.as_ref().and_then(Authenticator::poll_timeout),
-            self.authenticatee.as_ref().and_then(Authenticatee::poll_timeout),
+            self.ccp.as_ref().and_then(CcpSession::poll_timeout),
+            self.authenticator
+                .as_ref()
+                .and_then(Authenticator::poll_timeout),
+            self.authenticatee
+                .as_ref()
+                .and_then(Authenticatee::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -643,12 +704,20 @@ impl Link {
             {
                 let code = payload.first().copied().unwrap_or(0);
                 if is_for_authenticator(protocol, code) {
-                    match self.authenticator.as_mut().filter(|m| m.protocol() == protocol) {
+                    match self
+                        .authenticator
+                        .as_mut()
+                        .filter(|m| m.protocol() == protocol)
+                    {
                         Some(machine) => machine.handle_input(now, payload),
                         None => self.stats.discarded += 1,
                     }
                 } else {
-                    match self.authenticatee.as_mut().filter(|m| m.protocol() == protocol) {
+                    match self
+                        .authenticatee
+                        .as_mut()
+                        .filter(|m| m.protocol() == protocol)
+                    {
                         Some(machine) => machine.handle_input(now, payload),
                         None => self.stats.discarded += 1,
                     }
@@ -664,17 +733,30 @@ impl Link {
                     fsm.handle_input(now, payload);
                 }
             }
+            Protocol::Ccp if self.phase == Phase::Network && self.ccp.is_some() => {
+                if let Some(ccp) = self.ccp.as_mut() {
+                    ccp.handle_input(now, payload);
+                }
+            }
+            Protocol::Compressed if self.ccp_negotiated().is_some() => {
+                let Some(ccp) = self.ccp.as_mut() else { return };
+                match ccp.decompress(now, payload) {
+                    Ok((inner, data)) => self.deliver(inner, &data, true),
+                    Err(error) => {
+                        self.stats.discarded += 1;
+                        debug!("dropped a compressed packet: {error}");
+                    }
+                }
+            }
             Protocol::Ipv4 if self.ipcp_negotiated().is_some() => {
-                self.stats.datagrams_in += 1;
-                push_bounded(&mut self.datagrams, Datagram::Ipv4(payload.to_vec()));
+                self.deliver(protocol, payload, false);
             }
             Protocol::Ipv6 if self.ipv6cp_negotiated().is_some() => {
-                self.stats.datagrams_in += 1;
-                push_bounded(&mut self.datagrams, Datagram::Ipv6(payload.to_vec()));
+                self.deliver(protocol, payload, false);
             }
             // Known protocols that are merely early (RFC 1661 §3: NCP and data packets before the
             // Network phase, datagrams before their NCP is Opened) are silently discarded.
-            Protocol::Pap | Protocol::Chap | Protocol::Ipcp | Protocol::Ipv6cp
+            Protocol::Pap | Protocol::Chap | Protocol::Ipcp | Protocol::Ipv6cp | Protocol::Ccp
                 if !self.rejects(protocol) =>
             {
                 self.stats.discarded += 1;
@@ -691,11 +773,37 @@ impl Link {
         }
     }
 
+    /// Hands a datagram (received as it is, or out of a compressed packet) to the owner if its
+    /// NCP is up and CCP lets it through.
+    fn deliver(&mut self, protocol: Protocol, payload: &[u8], decompressed: bool) {
+        let datagram = match protocol {
+            Protocol::Ipv4 if self.ipcp_negotiated().is_some() => Datagram::Ipv4(payload.to_vec()),
+            Protocol::Ipv6 if self.ipv6cp_negotiated().is_some() => {
+                Datagram::Ipv6(payload.to_vec())
+            }
+            _ => {
+                self.stats.discarded += 1;
+                return;
+            }
+        };
+        if !decompressed {
+            if let Some(ccp) = self.ccp.as_mut() {
+                if !ccp.receive_uncompressed(protocol, payload) {
+                    self.stats.discarded += 1;
+                    return;
+                }
+            }
+        }
+        self.stats.datagrams_in += 1;
+        push_bounded(&mut self.datagrams, datagram);
+    }
+
     /// Whether a known protocol is one we do not run at all (so it gets a Protocol-Reject).
     fn rejects(&self, protocol: Protocol) -> bool {
         match protocol {
             Protocol::Ipcp | Protocol::Ipv4 => self.ipcp.is_none(),
             Protocol::Ipv6cp | Protocol::Ipv6 => self.ipv6cp.is_none(),
+            Protocol::Ccp => self.ccp.is_none(),
             Protocol::Pap | Protocol::Chap => false,
             _ => true,
         }
@@ -773,6 +881,7 @@ impl Link {
             }
             busy |= self.run_auth(now);
             busy |= self.run_ncps(now);
+            busy |= self.run_ccp(now);
             if !busy {
                 break;
             }
@@ -803,11 +912,13 @@ impl Link {
                 self.authenticatee = None;
                 self.stop_ncps(now);
                 if self.phase != Phase::Dead {
-                    self.set_phase(if matches!(self.lcp.state(), State::Closing | State::Stopping) {
-                        Phase::Terminate
-                    } else {
-                        Phase::Establish
-                    });
+                    self.set_phase(
+                        if matches!(self.lcp.state(), State::Closing | State::Stopping) {
+                            Phase::Terminate
+                        } else {
+                            Phase::Establish
+                        },
+                    );
                 }
             }
             LcpEvent::Finished { reason } => {
@@ -834,6 +945,11 @@ impl Link {
                             fsm.handle_reject(now, false, &reason);
                         }
                     }
+                    Protocol::Ccp | Protocol::Compressed => {
+                        if let Some(ccp) = self.ccp.as_mut() {
+                            ccp.handle_protocol_reject(now);
+                        }
+                    }
                     _ => debug!("{reason}"),
                 }
             }
@@ -856,8 +972,11 @@ impl Link {
         self.set_phase(Phase::Authenticate);
         if let Some(method) = negotiated.auth_we_require {
             let rng = ChaCha8Rng::seed_from_u64(self.rng.next_u64());
-            let mut machine =
-                Authenticator::new(method, self.config.auth.authenticator.clone(), Box::new(rng));
+            let mut machine = Authenticator::new(
+                method,
+                self.config.auth.authenticator.clone(),
+                Box::new(rng),
+            );
             machine.start(now);
             self.authenticator = Some(machine);
         }
@@ -865,7 +984,10 @@ impl Link {
             let Some(credentials) = self.config.auth.credentials.as_ref() else {
                 self.fail(
                     now,
-                    &format!("the peer requires {} authentication and we have no credentials", method.log_name()),
+                    &format!(
+                        "the peer requires {} authentication and we have no credentials",
+                        method.log_name()
+                    ),
                 );
                 return;
             };
@@ -895,7 +1017,10 @@ impl Link {
                 match event {
                     AuthEvent::SecretNeeded(request) => secret_requests.push(request),
                     AuthEvent::Succeeded { peer_name } => {
-                        info!("peer authenticated as {:?}", peer_name.as_deref().unwrap_or(""));
+                        info!(
+                            "peer authenticated as {:?}",
+                            peer_name.as_deref().unwrap_or("")
+                        );
                         self.authenticated_peer = peer_name;
                     }
                     AuthEvent::Failed(reason) => {
@@ -913,7 +1038,8 @@ impl Link {
                 match event {
                     AuthEvent::Succeeded { .. } => info!("we authenticated to the peer"),
                     AuthEvent::Failed(reason) => {
-                        failure.get_or_insert(format!("authentication to the peer failed: {reason}"));
+                        failure
+                            .get_or_insert(format!("authentication to the peer failed: {reason}"));
                     }
                     _ => {}
                 }
@@ -970,6 +1096,17 @@ impl Link {
             return;
         }
         self.ncps_started = true;
+        let keys = self.mschap_key_material().map(|k| {
+            let (send, receive) = k.start_keys();
+            MppeKeys::new(send, receive)
+        });
+        if let Some(ccp) = self.ccp.as_mut() {
+            if let Some(keys) = keys {
+                ccp.set_mppe_keys(keys);
+            }
+            ccp.open(now);
+            ccp.up(now);
+        }
         if let Some(fsm) = self.ipcp.as_mut() {
             start_ncp(fsm, now);
         }
@@ -980,6 +1117,9 @@ impl Link {
 
     fn stop_ncps(&mut self, now: Instant) {
         self.ncps_started = false;
+        if let Some(ccp) = self.ccp.as_mut() {
+            ccp.down(now);
+        }
         if let Some(fsm) = self.ipcp.as_mut() {
             fsm.down(now);
         }
@@ -1025,10 +1165,50 @@ impl Link {
         busy
     }
 
+    /// Moves CCP's output and events along; true if anything happened.
+    fn run_ccp(&mut self, now: Instant) -> bool {
+        let Some(ccp) = self.ccp.as_mut() else {
+            return false;
+        };
+        let mut outgoing = Vec::new();
+        let mut events = Vec::new();
+        while let Some(packet) = ccp.poll_transmit() {
+            outgoing.push(packet);
+        }
+        while let Some(event) = ccp.poll_event() {
+            events.push(event);
+        }
+        let busy = !outgoing.is_empty() || !events.is_empty();
+        for packet in outgoing {
+            self.emit(now, Protocol::Ccp, &packet);
+        }
+        for event in events {
+            match event {
+                CcpEvent::Up(negotiated) => {
+                    info!(
+                        "CCP up: transmit {:?}, receive {:?}",
+                        negotiated.transmit, negotiated.receive
+                    );
+                    push_bounded(&mut self.events, LinkEvent::CcpUp(negotiated));
+                }
+                CcpEvent::Down => push_bounded(&mut self.events, LinkEvent::CcpDown),
+                CcpEvent::Finished { reason } => {
+                    info!("CCP finished: {reason}");
+                    push_bounded(&mut self.events, LinkEvent::CcpDown);
+                }
+                CcpEvent::LinkFailure { reason } => self.fail(now, &reason),
+                _ => {}
+            }
+        }
+        busy
+    }
+
     fn on_ipcp_event(&mut self, now: Instant, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
-                let Some(fsm) = self.ipcp.as_mut() else { return };
+                let Some(fsm) = self.ipcp.as_mut() else {
+                    return;
+                };
                 match fsm.protocol().negotiated().copied() {
                     Some(n) => {
                         info!("IPCP up: local {} remote {}", n.local, n.peer);
@@ -1059,7 +1239,9 @@ impl Link {
     fn on_ipv6cp_event(&mut self, now: Instant, event: FsmEvent) {
         match event {
             FsmEvent::Up => {
-                let Some(fsm) = self.ipv6cp.as_mut() else { return };
+                let Some(fsm) = self.ipv6cp.as_mut() else {
+                    return;
+                };
                 match fsm.protocol().negotiated().copied() {
                     Some(n) => {
                         info!(

@@ -61,7 +61,14 @@ fn encapsulate_all(
             continue;
         };
         let mut ethernet = Vec::with_capacity(frame.len() + 22);
-        match pppoe_discovery::encapsulate(dst, src, session_id, ppp.protocol, ppp.payload, &mut ethernet) {
+        match pppoe_discovery::encapsulate(
+            dst,
+            src,
+            session_id,
+            ppp.protocol,
+            ppp.payload,
+            &mut ethernet,
+        ) {
             Ok(()) => out.push_back(ethernet),
             Err(error) => debug!("session {session_id:#06x}: frame not sent: {error}"),
         }
@@ -319,7 +326,13 @@ impl PppoeClient {
             }
             let mut link_events = Vec::new();
             if let (Some(link), Some(session)) = (self.link.as_mut(), &self.session) {
-                encapsulate_all(link, session.ac_mac, self.mac, session.session_id, &mut self.transmit);
+                encapsulate_all(
+                    link,
+                    session.ac_mac,
+                    self.mac,
+                    session.session_id,
+                    &mut self.transmit,
+                );
                 while let Some(event) = link.poll_event() {
                     link_events.push(event);
                 }
@@ -532,7 +545,12 @@ impl PppoeServer {
     /// # Errors
     ///
     /// As [`Link::send_ipv4`]; [`LinkError::NotReady`] for an unknown session.
-    pub fn send_ipv4(&mut self, now: Instant, session_id: u16, packet: &[u8]) -> Result<(), LinkError> {
+    pub fn send_ipv4(
+        &mut self,
+        now: Instant,
+        session_id: u16,
+        packet: &[u8],
+    ) -> Result<(), LinkError> {
         let session = self
             .sessions
             .get_mut(&session_id)
@@ -547,7 +565,12 @@ impl PppoeServer {
     /// # Errors
     ///
     /// As [`Link::send_ipv6`]; [`LinkError::NotReady`] for an unknown session.
-    pub fn send_ipv6(&mut self, now: Instant, session_id: u16, packet: &[u8]) -> Result<(), LinkError> {
+    pub fn send_ipv6(
+        &mut self,
+        now: Instant,
+        session_id: u16,
+        packet: &[u8],
+    ) -> Result<(), LinkError> {
         let session = self
             .sessions
             .get_mut(&session_id)
@@ -614,7 +637,13 @@ impl PppoeServer {
             let mut ended = Vec::new();
             for (&session_id, session) in self.sessions.iter_mut() {
                 let client = session.discovery.client_mac;
-                encapsulate_all(&mut session.link, client, self.mac, session_id, &mut self.transmit);
+                encapsulate_all(
+                    &mut session.link,
+                    client,
+                    self.mac,
+                    session_id,
+                    &mut self.transmit,
+                );
                 while let Some(datagram) = session.link.poll_datagram() {
                     push_bounded(&mut self.datagrams, (session_id, datagram));
                 }
@@ -623,7 +652,10 @@ impl PppoeServer {
                     if let LinkEvent::LinkDown { reason } = &event {
                         ended.push((session_id, client, reason.clone()));
                     }
-                    push_bounded(&mut self.events, PppoeServerEvent::Link { session_id, event });
+                    push_bounded(
+                        &mut self.events,
+                        PppoeServerEvent::Link { session_id, event },
+                    );
                 }
             }
             for (session_id, client_mac, reason) in ended {
@@ -657,14 +689,17 @@ impl PppoeServer {
                     return;
                 };
                 let mtu = SessionMtu::for_session(discovery.max_payload);
-                let seed = self.seed.wrapping_add(u64::from(*session_id).wrapping_mul(0x9E37_79B9));
+                let seed = self
+                    .seed
+                    .wrapping_add(u64::from(*session_id).wrapping_mul(0x9E37_79B9));
                 let mut link = Link::new(session_link_config(&self.template, mtu, seed));
                 if let Some(factory) = self.ipcp_factory.as_mut() {
                     link.set_ipcp(factory(&discovery));
                 }
                 link.open(now);
                 link.up(now);
-                self.sessions.insert(*session_id, ServerSession { discovery, link });
+                self.sessions
+                    .insert(*session_id, ServerSession { discovery, link });
             }
             AcEvent::SessionDown {
                 session_id,

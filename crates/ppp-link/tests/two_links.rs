@@ -3,10 +3,10 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use ppp_auth::SecretsTable;
 use ppp_frame::{AsyncEncoder, EncoderConfig, Protocol};
 use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
 use ppp_lcp::fsm::State;
-use ppp_auth::SecretsTable;
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
 use ppp_link::{Datagram, Framing, Link, LinkConfig, LinkEvent, Phase};
 use ppp_sim::{Endpoint, Impairments, Pair};
@@ -30,7 +30,14 @@ struct Peer {
 
 impl Peer {
     fn new(link: Link, now: Instant) -> Self {
-        let mut peer = Peer { link, events: Vec::new(), datagrams: Vec::new(), secrets: None, hold_secrets: false, now };
+        let mut peer = Peer {
+            link,
+            events: Vec::new(),
+            datagrams: Vec::new(),
+            secrets: None,
+            hold_secrets: false,
+            now,
+        };
         peer.link.open(now);
         peer.link.up(now);
         peer.collect();
@@ -39,7 +46,9 @@ impl Peer {
 
     fn collect(&mut self) {
         while let Some(event) = self.link.poll_event() {
-            if let (LinkEvent::SecretNeeded(request), Some(table), false) = (&event, &self.secrets, self.hold_secrets) {
+            if let (LinkEvent::SecretNeeded(request), Some(table), false) =
+                (&event, &self.secrets, self.hold_secrets)
+            {
                 let entry = table.lookup_now(&request.client, &request.server);
                 // Answering re-enters the link; its new events are collected in this loop.
                 let now = self.now;
@@ -91,7 +100,10 @@ impl Endpoint for Peer {
 }
 
 fn client_config(seed: u64) -> LinkConfig {
-    let mut config = LinkConfig { seed, ..LinkConfig::default() };
+    let mut config = LinkConfig {
+        seed,
+        ..LinkConfig::default()
+    };
     config.lcp.allow.clear();
     config
 }
@@ -143,9 +155,21 @@ fn ping(src: Ipv4Addr, dst: Ipv4Addr, seq: u8) -> Vec<u8> {
 
 #[test]
 fn client_and_server_reach_network_phase_and_exchange_datagrams() {
-    let mut pair = pair(client_config(1), server_config(2), Impairments::delay(Duration::from_millis(5)), 1);
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
-    assert!(pair.elapsed() < Duration::from_millis(200), "took {:?}", pair.elapsed());
+    let mut pair = pair(
+        client_config(1),
+        server_config(2),
+        Impairments::delay(Duration::from_millis(5)),
+        1,
+    );
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
+    assert!(
+        pair.elapsed() < Duration::from_millis(200),
+        "took {:?}",
+        pair.elapsed()
+    );
 
     let (local, peer, dns) = pair.a.ip_up().expect("client IpUp");
     assert_eq!((local, peer, dns), (CLIENT_ADDR, SERVER_ADDR, vec![DNS]));
@@ -157,16 +181,35 @@ fn client_and_server_reach_network_phase_and_exchange_datagrams() {
         assert_eq!((n.our_accm, n.peer_accm), (0, 0));
         assert!(n.pfc_tx && n.acfc_tx && n.pfc_rx && n.acfc_rx);
         assert!(n.our_magic.is_some() && n.our_magic != n.peer_magic);
-        assert!(peer.events.iter().any(|e| matches!(e, LinkEvent::LinkUp(_))));
+        assert!(
+            peer.events
+                .iter()
+                .any(|e| matches!(e, LinkEvent::LinkUp(_)))
+        );
     }
 
     let now = pair.now();
-    pair.a.link.send_ipv4(now, &ping(CLIENT_ADDR, SERVER_ADDR, 1)).unwrap();
-    pair.b.link.send_ipv4(now, &ping(SERVER_ADDR, CLIENT_ADDR, 2)).unwrap();
+    pair.a
+        .link
+        .send_ipv4(now, &ping(CLIENT_ADDR, SERVER_ADDR, 1))
+        .unwrap();
+    pair.b
+        .link
+        .send_ipv4(now, &ping(SERVER_ADDR, CLIENT_ADDR, 2))
+        .unwrap();
     pair.run_for(pair.elapsed() + Duration::from_millis(50));
-    assert_eq!(pair.b.datagrams, vec![Datagram::Ipv4(ping(CLIENT_ADDR, SERVER_ADDR, 1))]);
-    assert_eq!(pair.a.datagrams, vec![Datagram::Ipv4(ping(SERVER_ADDR, CLIENT_ADDR, 2))]);
-    assert!(pair.a.link.send_ipv4(now, &vec![0x45; 1501]).is_err(), "MTU is enforced");
+    assert_eq!(
+        pair.b.datagrams,
+        vec![Datagram::Ipv4(ping(CLIENT_ADDR, SERVER_ADDR, 1))]
+    );
+    assert_eq!(
+        pair.a.datagrams,
+        vec![Datagram::Ipv4(ping(SERVER_ADDR, CLIENT_ADDR, 2))]
+    );
+    assert!(
+        pair.a.link.send_ipv4(now, &vec![0x45; 1501]).is_err(),
+        "MTU is enforced"
+    );
 
     // Administrative close: both sides go down with the reason, and the line falls silent.
     let now = pair.now();
@@ -186,16 +229,27 @@ fn ipv6cp_runs_beside_ipcp() {
     let mut server = server_config(4);
     client.ipv6cp = Some(Ipv6cpConfig::default());
     server.ipv6cp = Some(Ipv6cpConfig::default());
-    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 3);
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(5)),
+        3,
+    );
     assert!(pair.run_until(Duration::from_secs(10), |a, b| {
-        a.link.ipv6cp_negotiated().is_some() && b.link.ipv6cp_negotiated().is_some() && a.network_ready()
+        a.link.ipv6cp_negotiated().is_some()
+            && b.link.ipv6cp_negotiated().is_some()
+            && a.network_ready()
     }));
     let a = pair.a.link.ipv6cp_negotiated().unwrap();
     let b = pair.b.link.ipv6cp_negotiated().unwrap();
     assert_eq!(a.local_interface_id, b.peer_interface_id);
     assert_ne!(a.local_interface_id, a.peer_interface_id);
     let now = pair.now();
-    let v6 = [0x60u8, 0, 0, 0, 0, 0, 59, 64].iter().copied().chain([0u8; 32]).collect::<Vec<_>>();
+    let v6 = [0x60u8, 0, 0, 0, 0, 0, 59, 64]
+        .iter()
+        .copied()
+        .chain([0u8; 32])
+        .collect::<Vec<_>>();
     pair.a.link.send_ipv6(now, &v6).unwrap();
     pair.run_for(pair.elapsed() + Duration::from_millis(50));
     assert_eq!(pair.b.datagrams, vec![Datagram::Ipv6(v6)]);
@@ -205,12 +259,23 @@ fn ipv6cp_runs_beside_ipcp() {
 fn a_rejected_ipv6cp_leaves_ipcp_and_the_link_up() {
     let mut client = client_config(5);
     client.ipv6cp = Some(Ipv6cpConfig::default());
-    let mut pair = pair(client, server_config(6), Impairments::delay(Duration::from_millis(5)), 5);
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
+    let mut pair = pair(
+        client,
+        server_config(6),
+        Impairments::delay(Duration::from_millis(5)),
+        5,
+    );
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
     pair.run_for(pair.elapsed() + Duration::from_secs(5));
     assert!(pair.a.events.iter().any(|e| matches!(
         e,
-        LinkEvent::NcpFinished { protocol: Protocol::Ipv6cp, .. }
+        LinkEvent::NcpFinished {
+            protocol: Protocol::Ipv6cp,
+            ..
+        }
     )));
     assert!(pair.b.link.stats().protocol_rejects_sent >= 1);
     assert_eq!(pair.a.link.phase(), Phase::Network);
@@ -232,15 +297,26 @@ fn converges_with_thirty_percent_loss_on_a_thousand_seeds() {
             // Max-Failure of 5 would turn the Naks into Rejects on some seeds.
             config.lcp.fsm.max_failure = 20;
         }
-        let mut pair = pair(client, server, Impairments::lossy(0.3, Duration::from_millis(10)), seed);
-        let ok = pair.run_until(Duration::from_secs(300), |a, b| a.network_ready() && b.network_ready());
+        let mut pair = pair(
+            client,
+            server,
+            Impairments::lossy(0.3, Duration::from_millis(10)),
+            seed,
+        );
+        let ok = pair.run_until(Duration::from_secs(300), |a, b| {
+            a.network_ready() && b.network_ready()
+        });
         assert!(
             ok,
             "seed {seed}: client {:?} {:?} server {:?} {:?}",
             pair.a.link, pair.a.events, pair.b.link, pair.b.events
         );
         slowest = slowest.max(pair.elapsed());
-        assert_eq!(pair.a.ip_up().map(|x| x.0), Some(CLIENT_ADDR), "seed {seed}");
+        assert_eq!(
+            pair.a.ip_up().map(|x| x.0),
+            Some(CLIENT_ADDR),
+            "seed {seed}"
+        );
     }
     println!("slowest convergence at 30% loss: {slowest:?}");
 }
@@ -256,12 +332,31 @@ fn converges_through_loss_duplication_reordering_and_corruption() {
             // Max-Failure of 5 would turn the Naks into Rejects on some seeds.
             config.lcp.fsm.max_failure = 20;
         }
-        let mut pair = pair(client, server, Impairments::chaos(0.1, Duration::from_millis(10)), seed);
-        let ok = pair.run_until(Duration::from_secs(300), |a, b| a.network_ready() && b.network_ready());
-        assert!(ok, "seed {seed}: client {:?} server {:?}", pair.a.link, pair.b.link);
+        let mut pair = pair(
+            client,
+            server,
+            Impairments::chaos(0.1, Duration::from_millis(10)),
+            seed,
+        );
+        let ok = pair.run_until(Duration::from_secs(300), |a, b| {
+            a.network_ready() && b.network_ready()
+        });
+        assert!(
+            ok,
+            "seed {seed}: client {:?} server {:?}",
+            pair.a.link, pair.b.link
+        );
         // Corrupted frames were caught by the FCS, never taken for good ones.
-        assert_eq!(pair.a.ip_up(), Some((CLIENT_ADDR, SERVER_ADDR, vec![DNS])), "seed {seed}");
-        assert_eq!(pair.b.ip_up().map(|x| (x.0, x.1)), Some((SERVER_ADDR, CLIENT_ADDR)), "seed {seed}");
+        assert_eq!(
+            pair.a.ip_up(),
+            Some((CLIENT_ADDR, SERVER_ADDR, vec![DNS])),
+            "seed {seed}"
+        );
+        assert_eq!(
+            pair.b.ip_up().map(|x| (x.0, x.1)),
+            Some((SERVER_ADDR, CLIENT_ADDR)),
+            "seed {seed}"
+        );
     }
 }
 
@@ -270,13 +365,22 @@ fn a_dead_peer_is_detected_by_echo() {
     let mut client = client_config(8);
     client.lcp.echo_interval = Some(Duration::from_secs(5));
     client.lcp.echo_failure = 3;
-    let mut pair = pair(client, server_config(9), Impairments::delay(Duration::from_millis(5)), 8);
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
+    let mut pair = pair(
+        client,
+        server_config(9),
+        Impairments::delay(Duration::from_millis(5)),
+        8,
+    );
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
     // Echoes are answered while the peer lives.
     pair.run_for(pair.elapsed() + Duration::from_secs(30));
     assert_eq!(pair.a.down_reason(), None);
     // The peer goes silent.
-    pair.b_to_a.set_impairments(Impairments::lossy(1.0, Duration::ZERO));
+    pair.b_to_a
+        .set_impairments(Impairments::lossy(1.0, Duration::ZERO));
     let ok = pair.run_until(Duration::from_secs(120), |a, _| a.down_reason().is_some());
     assert!(ok);
     let reason = pair.a.down_reason().unwrap();
@@ -291,8 +395,16 @@ fn ncp_and_data_packets_before_network_phase_are_discarded() {
     link.up(now);
     let mut encoder = AsyncEncoder::new(EncoderConfig::default());
     let mut wire = Vec::new();
-    encoder.encode(Protocol::Ipcp, &[1, 1, 0, 10, 3, 6, 192, 0, 2, 9], &mut wire);
-    encoder.encode(Protocol::Ipv4, &ping(SERVER_ADDR, CLIENT_ADDR, 1), &mut wire);
+    encoder.encode(
+        Protocol::Ipcp,
+        &[1, 1, 0, 10, 3, 6, 192, 0, 2, 9],
+        &mut wire,
+    );
+    encoder.encode(
+        Protocol::Ipv4,
+        &ping(SERVER_ADDR, CLIENT_ADDR, 1),
+        &mut wire,
+    );
     encoder.encode(Protocol::Unknown(0x8235), &[1, 1, 0, 4], &mut wire);
     link.handle_input(now, &wire);
     assert_eq!(link.stats().discarded, 3);
@@ -303,9 +415,20 @@ fn ncp_and_data_packets_before_network_phase_are_discarded() {
 
 #[test]
 fn unknown_protocols_are_rejected_once_lcp_is_opened() {
-    let mut pair = pair(client_config(11), server_config(12), Impairments::delay(Duration::from_millis(5)), 11);
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
-    let mut encoder = AsyncEncoder::new(EncoderConfig { accm: 0, ..EncoderConfig::default() });
+    let mut pair = pair(
+        client_config(11),
+        server_config(12),
+        Impairments::delay(Duration::from_millis(5)),
+        11,
+    );
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
+    let mut encoder = AsyncEncoder::new(EncoderConfig {
+        accm: 0,
+        ..EncoderConfig::default()
+    });
     let mut wire = Vec::new();
     encoder.encode(Protocol::Ecp, &[1, 1, 0, 4], &mut wire);
     let now = pair.now();
@@ -326,12 +449,29 @@ fn unknown_protocols_are_rejected_once_lcp_is_opened() {
 
 #[test]
 fn pppoe_framing_uses_whole_frames() {
-    let mut client = LinkConfig { seed: 13, ..LinkConfig::pppoe() };
+    let mut client = LinkConfig {
+        seed: 13,
+        ..LinkConfig::pppoe()
+    };
     client.lcp.allow.clear();
-    let mut server = LinkConfig { framing: Framing::Sync, ..server_config(14) };
-    server.lcp = ppp_lcp::lcp::LcpConfig { allow: vec![], ..ppp_lcp::lcp::LcpConfig::pppoe() };
-    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(1)), 13);
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
+    let mut server = LinkConfig {
+        framing: Framing::Sync,
+        ..server_config(14)
+    };
+    server.lcp = ppp_lcp::lcp::LcpConfig {
+        allow: vec![],
+        ..ppp_lcp::lcp::LcpConfig::pppoe()
+    };
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(1)),
+        13,
+    );
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
     let n = pair.a.link.lcp_negotiated().unwrap();
     assert_eq!((n.our_mru, n.peer_mru, n.mtu), (1492, 1492, 1492));
     assert!(!n.pfc_tx && !n.acfc_tx);
@@ -354,35 +494,60 @@ fn auth_pair(method: AuthProtocol, password: &str, seed: u64) -> Pair<Peer, Peer
     let mut server = server_config(seed + 1);
     server.lcp.require = vec![method];
     server.auth.authenticator = AuthenticatorConfig::new("server");
-    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), seed);
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(5)),
+        seed,
+    );
     pair.b.secrets = Some(secrets());
     pair
 }
 
 #[test]
 fn every_method_authenticates_and_the_secrets_address_reaches_ipcp() {
-    for (i, method) in [AuthProtocol::Pap, AuthProtocol::ChapMd5, AuthProtocol::MsChapV1, AuthProtocol::MsChapV2]
-        .into_iter()
-        .enumerate()
+    for (i, method) in [
+        AuthProtocol::Pap,
+        AuthProtocol::ChapMd5,
+        AuthProtocol::MsChapV1,
+        AuthProtocol::MsChapV2,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut pair = auth_pair(method, "correct horse", 40 + i as u64 * 2);
         assert!(
-            pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()),
+            pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+                && b.network_ready()),
             "{method:?}: client {:?} server {:?}",
             pair.a.events,
             pair.b.events
         );
-        assert_eq!(pair.b.link.lcp_negotiated().unwrap().auth_we_require, Some(method));
-        assert_eq!(pair.a.link.lcp_negotiated().unwrap().auth_peer_requires, Some(method));
+        assert_eq!(
+            pair.b.link.lcp_negotiated().unwrap().auth_we_require,
+            Some(method)
+        );
+        assert_eq!(
+            pair.a.link.lcp_negotiated().unwrap().auth_peer_requires,
+            Some(method)
+        );
         assert_eq!(pair.b.link.peer_name(), Some("alice"), "{method:?}");
-        assert!(pair.b.events.contains(&LinkEvent::Authenticated { peer_name: Some("alice".into()) }));
+        assert!(pair.b.events.contains(&LinkEvent::Authenticated {
+            peer_name: Some("alice".into())
+        }));
         // The secrets entry's address wins over the configured remote address.
-        assert_eq!(pair.a.ip_up().unwrap().0, Ipv4Addr::new(192, 0, 2, 77), "{method:?}");
+        assert_eq!(
+            pair.a.ip_up().unwrap().0,
+            Ipv4Addr::new(192, 0, 2, 77),
+            "{method:?}"
+        );
         let mschap = matches!(method, AuthProtocol::MsChapV1 | AuthProtocol::MsChapV2);
         assert_eq!(pair.a.link.mschap_key_material().is_some(), mschap);
         if mschap {
-            let (client_send, client_recv) = pair.a.link.mschap_key_material().unwrap().start_keys();
-            let (server_send, server_recv) = pair.b.link.mschap_key_material().unwrap().start_keys();
+            let (client_send, client_recv) =
+                pair.a.link.mschap_key_material().unwrap().start_keys();
+            let (server_send, server_recv) =
+                pair.b.link.mschap_key_material().unwrap().start_keys();
             assert_eq!((client_send, client_recv), (server_recv, server_send));
         }
     }
@@ -390,13 +555,26 @@ fn every_method_authenticates_and_the_secrets_address_reaches_ipcp() {
 
 #[test]
 fn a_wrong_password_ends_both_sides_with_a_reason() {
-    for (i, method) in [AuthProtocol::Pap, AuthProtocol::ChapMd5, AuthProtocol::MsChapV2].into_iter().enumerate() {
+    for (i, method) in [
+        AuthProtocol::Pap,
+        AuthProtocol::ChapMd5,
+        AuthProtocol::MsChapV2,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut pair = auth_pair(method, "battery staple", 60 + i as u64 * 2);
         pair.run_for(Duration::from_secs(20));
         let server = pair.b.down_reason().expect("server down");
         let client = pair.a.down_reason().expect("client down");
-        assert!(server.contains("peer failed to authenticate"), "{method:?}: {server}");
-        assert!(client.contains("authentication to the peer failed"), "{method:?}: {client}");
+        assert!(
+            server.contains("peer failed to authenticate"),
+            "{method:?}: {server}"
+        );
+        assert!(
+            client.contains("authentication to the peer failed"),
+            "{method:?}: {client}"
+        );
         assert!(!pair.a.network_ready() && !pair.b.network_ready());
         assert_eq!(pair.a.link.stats().datagrams_in, 0);
     }
@@ -425,10 +603,16 @@ fn network_phase_waits_for_the_secret_lookup() {
         _ => None,
     });
     let request = request.expect("a secret request");
-    assert_eq!((request.client.as_str(), request.server.as_str()), ("alice", "server"));
+    assert_eq!(
+        (request.client.as_str(), request.server.as_str()),
+        ("alice", "server")
+    );
     // An IPCP request from the peer before authentication is over is discarded.
     let discarded = pair.b.link.stats().discarded;
-    let mut encoder = AsyncEncoder::new(EncoderConfig { accm: 0, ..EncoderConfig::default() });
+    let mut encoder = AsyncEncoder::new(EncoderConfig {
+        accm: 0,
+        ..EncoderConfig::default()
+    });
     let mut wire = Vec::new();
     encoder.encode(Protocol::Ipcp, &[1, 9, 0, 10, 3, 6, 0, 0, 0, 0], &mut wire);
     let now = pair.now();
@@ -438,7 +622,10 @@ fn network_phase_waits_for_the_secret_lookup() {
     let entry = secrets().lookup_now(&request.client, &request.server);
     pair.b.link.provide_secret(now, entry);
     pair.b.collect();
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
 }
 
 #[test]
@@ -453,10 +640,18 @@ fn both_directions_authenticate_at_once() {
     server.lcp.require = vec![AuthProtocol::ChapMd5];
     server.auth.credentials = Some(ClientCredentials::password("server", "server secret"));
     server.auth.authenticator = AuthenticatorConfig::new("server");
-    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 90);
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(5)),
+        90,
+    );
     pair.a.secrets = Some(secrets());
     pair.b.secrets = Some(secrets());
-    assert!(pair.run_until(Duration::from_secs(10), |a, b| a.network_ready() && b.network_ready()));
+    assert!(
+        pair.run_until(Duration::from_secs(10), |a, b| a.network_ready()
+            && b.network_ready())
+    );
     assert_eq!(pair.a.link.peer_name(), Some("server"));
     assert_eq!(pair.b.link.peer_name(), Some("alice"));
 }
@@ -468,7 +663,12 @@ fn allow_lists_without_a_common_method_end_the_link() {
     client.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
     let mut server = server_config(101);
     server.lcp.require = vec![AuthProtocol::MsChapV2];
-    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 100);
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(5)),
+        100,
+    );
     pair.b.secrets = Some(secrets());
     pair.run_for(Duration::from_secs(60));
     assert!(pair.a.down_reason().is_some() && pair.b.down_reason().is_some());
@@ -482,7 +682,9 @@ fn authentication_survives_a_lossy_line() {
         for channel in [&mut pair.a_to_b, &mut pair.b_to_a] {
             channel.set_impairments(Impairments::lossy(0.2, Duration::from_millis(10)));
         }
-        let ok = pair.run_until(Duration::from_secs(300), |a, b| a.network_ready() && b.network_ready());
+        let ok = pair.run_until(Duration::from_secs(300), |a, b| {
+            a.network_ready() && b.network_ready()
+        });
         assert!(ok, "seed {seed}: {:?} {:?}", pair.a.events, pair.b.events);
     }
 }
@@ -493,8 +695,103 @@ fn without_credentials_a_required_method_fails_cleanly() {
     client.lcp.allow = vec![AuthProtocol::ChapMd5];
     let mut server = server_config(31);
     server.lcp.require = vec![AuthProtocol::ChapMd5];
-    let mut pair = pair(client, server, Impairments::delay(Duration::from_millis(5)), 30);
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(5)),
+        30,
+    );
     pair.run_for(Duration::from_secs(10));
     let reason = pair.a.down_reason().expect("down");
     assert!(reason.contains("no credentials"), "{reason}");
+}
+
+fn ping_across(pair: &mut Pair<Peer, Peer>) {
+    let now = pair.now();
+    let before = (pair.a.datagrams.len(), pair.b.datagrams.len());
+    pair.a
+        .link
+        .send_ipv4(now, &ping(CLIENT_ADDR, SERVER_ADDR, 7))
+        .unwrap();
+    pair.b
+        .link
+        .send_ipv4(now, &ping(SERVER_ADDR, CLIENT_ADDR, 8))
+        .unwrap();
+    pair.run_for(pair.elapsed() + Duration::from_millis(100));
+    assert_eq!(pair.b.datagrams.len(), before.1 + 1);
+    assert_eq!(pair.a.datagrams.len(), before.0 + 1);
+    assert_eq!(
+        pair.b.datagrams.last(),
+        Some(&Datagram::Ipv4(ping(CLIENT_ADDR, SERVER_ADDR, 7)))
+    );
+    assert_eq!(
+        pair.a.datagrams.last(),
+        Some(&Datagram::Ipv4(ping(SERVER_ADDR, CLIENT_ADDR, 8)))
+    );
+}
+
+#[test]
+fn mppe_128_encrypts_the_data_path() {
+    let mut pair = auth_pair(AuthProtocol::MsChapV2, "correct horse", 300);
+    let start = pair.start();
+    let mut client = pair.a.link.config().clone();
+    let mut server = pair.b.link.config().clone();
+    client.ccp = Some(ppp_ccp::CcpConfig::require_mppe_128());
+    server.ccp = Some(ppp_ccp::CcpConfig::require_mppe_128());
+    pair.a = Peer::new(Link::new(client), start);
+    pair.b = Peer::new(Link::new(server), start);
+    pair.b.secrets = Some(secrets());
+    assert!(pair.run_until(Duration::from_secs(10), |a, b| {
+        a.link.ccp_negotiated().is_some() && b.link.ccp_negotiated().is_some() && a.network_ready()
+    }));
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, LinkEvent::CcpUp(_)))
+    );
+    assert_eq!(pair.a.link.mtu(), Some(1496));
+    let sent_before = pair.a.link.stats().frames_out;
+    ping_across(&mut pair);
+    assert!(pair.a.link.ccp_negotiated().unwrap().fully_encrypted());
+    assert!(pair.a.link.stats().frames_out > sent_before);
+}
+
+#[test]
+fn deflate_compresses_the_data_path() {
+    let mut client = client_config(310);
+    let mut server = server_config(311);
+    client.ccp = Some(ppp_ccp::CcpConfig::deflate(15));
+    server.ccp = Some(ppp_ccp::CcpConfig::deflate(15));
+    let mut pair = pair(
+        client,
+        server,
+        Impairments::delay(Duration::from_millis(5)),
+        310,
+    );
+    assert!(pair.run_until(Duration::from_secs(10), |a, b| {
+        a.link.ccp_negotiated().is_some()
+            && b.link.ccp_negotiated().is_some()
+            && a.network_ready()
+            && b.network_ready()
+    }));
+    ping_across(&mut pair);
+    ping_across(&mut pair);
+}
+
+#[test]
+fn required_encryption_against_a_peer_without_ccp_ends_the_link() {
+    let mut pair = auth_pair(AuthProtocol::MsChapV2, "correct horse", 320);
+    let start = pair.start();
+    let mut client = pair.a.link.config().clone();
+    client.ccp = Some(ppp_ccp::CcpConfig::require_mppe_128());
+    pair.a = Peer::new(Link::new(client), start);
+    pair.run_for(Duration::from_secs(30));
+    let reason = pair.a.down_reason().expect("the client gives up");
+    println!("{reason}");
+    assert!(
+        reason.contains("MPPE") || reason.contains("CCP") || reason.contains("encrypt"),
+        "{reason}"
+    );
+    assert_eq!(pair.b.datagrams.len(), 0);
 }
