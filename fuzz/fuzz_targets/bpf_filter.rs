@@ -1,0 +1,15 @@
+//! The classic BPF program the AF_PACKET socket attaches, run by its interpreter on arbitrary
+//! frames: it accepts exactly the PPPoE frames that were not sent by us.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ppp_tokio::packet::{FilterVerdict, pppoe_filter};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pkttype, frame)) = data.split_first() else { return };
+    let pkttype = u32::from(pkttype % 8);
+    let verdict = FilterVerdict::of(&pppoe_filter(), frame, pkttype);
+    let ethertype = frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]));
+    let wanted = matches!(ethertype, Some(0x8863 | 0x8864)) && pkttype != 4;
+    assert_eq!(matches!(verdict, FilterVerdict::Accept(_)), wanted, "{verdict:?} for type {ethertype:?} pkttype {pkttype}");
+});
