@@ -634,6 +634,11 @@ impl PppoeServer {
                 self.on_discovery(now, &event);
                 push_bounded(&mut self.events, PppoeServerEvent::Discovery(event));
             }
+            // The PADS goes out before the new session's first LCP packet.
+            while let Some(frame) = self.ac.poll_transmit() {
+                busy = true;
+                self.transmit.push_back(frame);
+            }
             let mut ended = Vec::new();
             for (&session_id, session) in self.sessions.iter_mut() {
                 let client = session.discovery.client_mac;
