@@ -1,108 +1,168 @@
-//! The in-process demo: no hardware, no root, about a second of virtual time.
+//! The in-process demo: no hardware, no root, well under a second.
 //!
-//! A dial-out client and a server run the whole PPP stack against each other over a simulated
-//! serial line (async HDLC framing, 9 ms of delay each way): LCP, IPCP with DNS, IPv6CP, then ICMP
-//! pings both ways, then a Terminate. Each side logs pppd-style packet summaries
-//! (`-v` for every packet), and `--pcap FILE` writes the client's view for Wireshark.
+//! A PPPoE client and an access concentrator run the whole stack against each other over a
+//! simulated Ethernet segment (0.5 ms each way), on virtual time: PPPoE discovery (PADI, PADO,
+//! PADR, PADS), LCP, MS-CHAPv2 against the AC's secrets, CCP with 128-bit MPPE, IPCP with an
+//! address from the AC's pool and DNS, then ICMP pings both ways through the encrypted session,
+//! then the client hangs up (LCP Terminate, PADT). It prints the session summary; `-v` shows
+//! every packet pppd-style, `--pcap FILE` writes the Ethernet frames for Wireshark.
 
+use std::io::BufWriter;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ppp_frame::pcap::{Direction, LinkType, PcapWriter};
-use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
-use ppp_link::{Datagram, Link, LinkConfig, LinkEvent};
+use ppp_auth::SecretsTable;
+use ppp_ccp::{CcpConfig, CompressionMethod};
+use ppp_frame::pcap::{LinkType, PcapWriter};
+use ppp_ipcp::{AddressRange, Ipcp, IpcpConfig};
+use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
+use ppp_link::pppoe::{ClientStatus, PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent};
+use ppp_link::{Datagram, LinkConfig, LinkEvent};
 use ppp_sim::{Endpoint, Impairments, Pair};
 use ppp_tokio::icmp;
+use pppoe_discovery::{AcConfig, ClientConfig, MacAddr};
 
-const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
-const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const DNS: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 51, 100, 53), Ipv4Addr::new(198, 51, 100, 54)];
+const AC_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const DNS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 53);
+const CLIENT_MAC: MacAddr = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x53, 0x01]);
+const AC_MAC: MacAddr = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x53, 0xac]);
 
-struct Side {
-    name: &'static str,
-    link: Link,
-    address: Option<Ipv4Addr>,
-    peer: Option<Ipv4Addr>,
-    replies: u16,
-    down: Option<String>,
+/// Everything that crossed the segment, for `--pcap`.
+type Tap = Vec<(Instant, Vec<u8>)>;
+
+struct Client {
+    inner: PppoeClient,
     start: Instant,
+    address: Option<Ipv4Addr>,
+    replies: u16,
+    tap: Tap,
 }
 
-impl Side {
+struct Server {
+    inner: PppoeServer,
+    start: Instant,
+    secrets: SecretsTable,
+    replies: u16,
+    tap: Tap,
+}
+
+fn stamp(start: Instant, now: Instant) -> String {
+    format!("{:7.1} ms", (now - start).as_secs_f64() * 1000.0)
+}
+
+impl Client {
     fn report(&mut self, now: Instant) {
-        let t = (now - self.start).as_secs_f64();
-        while let Some(event) = self.link.poll_event() {
+        let t = stamp(self.start, now);
+        while let Some(event) = self.inner.poll_event() {
             match event {
-                LinkEvent::Phase(phase) => println!("{t:7.3}s {:>6}: phase {phase}", self.name),
-                LinkEvent::LinkUp(n) => println!(
-                    "{t:7.3}s {:>6}: LCP up: mru {} peer mru {} accm {:#x} pcomp {} accomp {} magic {:#010x}",
-                    self.name,
-                    n.our_mru,
-                    n.peer_mru,
-                    n.peer_accm,
-                    n.pfc_tx,
-                    n.acfc_tx,
-                    n.our_magic.unwrap_or(0)
-                ),
-                LinkEvent::IpUp { local, peer, dns } => {
-                    println!("{t:7.3}s {:>6}: local  IP address {local}", self.name);
-                    println!("{t:7.3}s {:>6}: remote IP address {peer}", self.name);
-                    for (i, server) in dns.iter().enumerate() {
-                        println!("{t:7.3}s {:>6}: {} DNS address {server}", self.name, ["primary", "secondary"][i.min(1)]);
-                    }
+                PppoeClientEvent::Discovery(event) => println!("{t}  client: {event:?}"),
+                PppoeClientEvent::Link(LinkEvent::Phase(phase)) => println!("{t}  client: phase {phase}"),
+                PppoeClientEvent::Link(LinkEvent::Authenticated { .. }) => println!("{t}  client: authenticated"),
+                PppoeClientEvent::Link(LinkEvent::CcpUp(n)) => println!("{t}  client: CCP up: {:?}", n.transmit),
+                PppoeClientEvent::Link(LinkEvent::IpUp { local, peer, dns }) => {
+                    println!("{t}  client: local  IP address {local}");
+                    println!("{t}  client: remote IP address {peer}");
+                    println!("{t}  client: primary   DNS address {}", dns.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED));
                     self.address = Some(local);
-                    self.peer = Some(peer);
                 }
-                LinkEvent::Ipv6Up { local, peer } => {
-                    println!("{t:7.3}s {:>6}: local  LL address {local}", self.name);
-                    println!("{t:7.3}s {:>6}: remote LL address {peer}", self.name);
-                }
-                LinkEvent::LinkDown { reason } => {
-                    println!("{t:7.3}s {:>6}: link down: {reason}", self.name);
-                    self.down = Some(reason);
-                }
-                other => println!("{t:7.3}s {:>6}: {other:?}", self.name),
+                PppoeClientEvent::Down { reason } => println!("{t}  client: down: {reason}"),
+                PppoeClientEvent::Link(_) | _ => {}
             }
         }
-        while let Some(datagram) = self.link.poll_datagram() {
-            let Datagram::Ipv4(packet) = datagram else { continue };
-            let us = self.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            if let Some(reply) = icmp::echo_reply(&packet, us) {
-                println!("{t:7.3}s {:>6}: ICMP echo request from {}, replying", self.name, src(&packet));
-                let _ = self.link.send_ipv4(now, &reply);
-            } else if let Some((from, _, seq)) = icmp::parse_echo_reply(&packet) {
-                self.replies += 1;
-                println!("{t:7.3}s {:>6}: ICMP echo reply from {from} seq {seq}", self.name);
+        while let Some(datagram) = self.inner.poll_datagram() {
+            if let Datagram::Ipv4(packet) = datagram {
+                let us = self.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                if let Some(reply) = icmp::echo_reply(&packet, us) {
+                    println!("{t}  client: echo request from the AC, replying");
+                    let _ = self.inner.send_ipv4(now, &reply);
+                } else if let Some((from, _, seq)) = icmp::parse_echo_reply(&packet) {
+                    self.replies += 1;
+                    println!("{t}  client: echo reply from {from} seq={seq}");
+                }
             }
         }
     }
 }
 
-fn src(packet: &[u8]) -> Ipv4Addr {
-    Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15])
+impl Server {
+    fn report(&mut self, now: Instant) {
+        let t = stamp(self.start, now);
+        while let Some(event) = self.inner.poll_event() {
+            match event {
+                PppoeServerEvent::Discovery(event) => println!("{t}      ac: {event:?}"),
+                PppoeServerEvent::Link { session_id, event: LinkEvent::SecretNeeded(request) } => {
+                    println!("{t}      ac: session {session_id:#06x}: looking up the secret of {:?}", request.client);
+                    let entry = self.secrets.lookup_now(&request.client, &request.server);
+                    self.inner.provide_secret(now, session_id, entry);
+                }
+                PppoeServerEvent::Link { session_id, event: LinkEvent::Authenticated { peer_name } } => {
+                    println!("{t}      ac: session {session_id:#06x}: peer authenticated as {:?}", peer_name.unwrap_or_default());
+                }
+                PppoeServerEvent::Link { session_id, event: LinkEvent::IpUp { local, peer, .. } } => {
+                    println!("{t}      ac: session {session_id:#06x}: IPCP up, {local} <-> {peer}");
+                    let ping = icmp::echo_request(local, peer, 0xac, 1, b"from the AC");
+                    let _ = self.inner.send_ipv4(now, session_id, &ping);
+                }
+                PppoeServerEvent::SessionDown { session_id, reason, .. } => {
+                    println!("{t}      ac: session {session_id:#06x} down: {reason}");
+                }
+                _ => {}
+            }
+        }
+        while let Some((session_id, datagram)) = self.inner.poll_datagram() {
+            if let Datagram::Ipv4(packet) = datagram {
+                if let Some(reply) = icmp::echo_reply(&packet, AC_ADDR) {
+                    println!("{t}      ac: session {session_id:#06x}: echo request, replying");
+                    let _ = self.inner.send_ipv4(now, session_id, &reply);
+                } else if icmp::parse_echo_reply(&packet).is_some() {
+                    self.replies += 1;
+                    println!("{t}      ac: session {session_id:#06x}: echo reply");
+                }
+            }
+        }
+    }
 }
 
-impl Endpoint for Side {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        let _span = tracing::info_span!("", side = self.name).entered();
-        self.link.handle_input(now, data);
+impl Endpoint for Client {
+    fn handle_input(&mut self, now: Instant, frame: &[u8]) {
+        let _span = tracing::info_span!("client").entered();
+        self.inner.handle_input(now, frame);
         self.report(now);
     }
     fn handle_timeout(&mut self, now: Instant) {
-        let _span = tracing::info_span!("", side = self.name).entered();
-        self.link.handle_timeout(now);
+        let _span = tracing::info_span!("client").entered();
+        self.inner.handle_timeout(now);
         self.report(now);
     }
     fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.link.poll_transmit()
+        let frame = self.inner.poll_transmit()?;
+        self.tap.push((Instant::now(), frame.clone()));
+        Some(frame)
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        self.link.poll_timeout()
+        self.inner.poll_timeout()
     }
 }
 
-fn ping(src: Ipv4Addr, dst: Ipv4Addr, seq: u16) -> Vec<u8> {
-    icmp::echo_request(src, dst, 0x1234, seq, b"ppp-demo")
+impl Endpoint for Server {
+    fn handle_input(&mut self, now: Instant, frame: &[u8]) {
+        let _span = tracing::info_span!("ac").entered();
+        self.inner.handle_input(now, frame);
+        self.report(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        let _span = tracing::info_span!("ac").entered();
+        self.inner.handle_timeout(now);
+        self.report(now);
+    }
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        let frame = self.inner.poll_transmit()?;
+        self.tap.push((Instant::now(), frame.clone()));
+        Some(frame)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -121,97 +181,115 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .without_time()
         .with_target(false)
         .init();
+    let wall_start = Instant::now();
 
-    let mut client = LinkConfig { seed: 0x5eed_0001, ..LinkConfig::default() };
-    client.lcp.allow.clear();
-    client.ipv6cp = Some(Ipv6cpConfig::default());
-    let mut server = LinkConfig {
-        seed: 0x5eed_0002,
-        ipcp: Some(IpcpConfig {
-            remote_address: Some(CLIENT_ADDR),
-            ..IpcpConfig::server(SERVER_ADDR, [Some(DNS[0]), Some(DNS[1])])
-        }),
-        ipv6cp: Some(Ipv6cpConfig::default()),
-        ..LinkConfig::default()
+    // The client: pppd's `user alice` with MS-CHAPv2 and required 128-bit MPPE.
+    let mut client_link = LinkConfig { seed: 0x5eed_c11e, ..LinkConfig::pppoe() };
+    client_link.lcp.allow = vec![AuthProtocol::MsChapV2, AuthProtocol::ChapMd5];
+    client_link.auth.credentials = Some(ClientCredentials::password("alice", "correct horse battery staple"));
+    client_link.ccp = Some(CcpConfig::require_mppe_128());
+    // The AC: requires MS-CHAPv2, hands out addresses from a pool and a DNS server.
+    let mut ac_link = LinkConfig { seed: 0x5eed_00ac, ..LinkConfig::pppoe() };
+    ac_link.lcp.allow.clear();
+    ac_link.lcp.require = vec![AuthProtocol::MsChapV2];
+    ac_link.auth.authenticator = AuthenticatorConfig::new("demo-ac");
+    ac_link.ccp = Some(CcpConfig::require_mppe_128());
+    let ac_config = AcConfig {
+        ac_name: "demo-ac".into(),
+        services: vec!["internet".into()],
+        ..AcConfig::default()
     };
-    server.lcp.allow.clear();
 
-    let line = Impairments::delay(Duration::from_millis(9));
-    let mut pair = Pair::new(dummy(), dummy(), line.clone(), line, 42);
-    let start = pair.start();
-    pair.a = Side { name: "client", link: Link::new(client), ..dummy_at(start) };
-    pair.b = Side { name: "server", link: Link::new(server), ..dummy_at(start) };
-    pair.a.link.enable_capture();
-    println!("client and server over a simulated serial line, 9 ms each way");
-    for side in [&mut pair.a, &mut pair.b] {
-        let _span = tracing::info_span!("", side = side.name).entered();
-        side.link.open(start);
-        side.link.up(start);
-        side.report(start);
-    }
-
-    let ready = pair.run_until(Duration::from_secs(30), |a, b| {
-        a.link.ipcp_negotiated().is_some()
-            && b.link.ipcp_negotiated().is_some()
-            && a.link.ipv6cp_negotiated().is_some()
-            && b.link.ipv6cp_negotiated().is_some()
-    });
-    if !ready {
-        return Err("the link did not come up".into());
-    }
-    let now = pair.now();
-    for seq in 1..=3 {
-        pair.a.link.send_ipv4(now, &ping(CLIENT_ADDR, SERVER_ADDR, seq))?;
-    }
-    pair.b.link.send_ipv4(now, &ping(SERVER_ADDR, CLIENT_ADDR, 9))?;
-    pair.run_until(Duration::from_secs(30), |a, b| a.replies == 3 && b.replies == 1);
-    let now = pair.now();
-    pair.a.link.close(now, "demo finished");
-    pair.a.report(now);
-    pair.run_until(Duration::from_secs(60), |a, b| a.down.is_some() && b.down.is_some());
-
-    let stats = pair.a.link.stats();
-    println!(
-        "\nsummary: {} pings answered, link up and down in {:.3} s of virtual time; client sent {} frames ({} bytes), received {} frames, {} bad FCS",
-        pair.a.replies + pair.b.replies,
-        pair.elapsed().as_secs_f64(),
-        stats.frames_out,
-        stats.bytes_out,
-        stats.frames_in,
-        stats.framing.bad_fcs
+    let line = Impairments::delay(Duration::from_micros(500));
+    let start = Instant::now();
+    let client = PppoeClient::new(
+        ClientConfig { service_name: "internet".into(), ..ClientConfig::default() },
+        client_link,
+        CLIENT_MAC,
     );
-    if pair.a.replies != 3 || pair.b.replies != 1 || pair.a.down.is_none() || pair.b.down.is_none() {
+    let mut server = PppoeServer::new(ac_config, ac_link, AC_MAC, start);
+    let pool = AddressRange::new(Ipv4Addr::new(192, 0, 2, 100), Ipv4Addr::new(192, 0, 2, 199));
+    server.set_ipcp_factory(Box::new(move |_| {
+        Ipcp::with_address_pool(IpcpConfig::server(AC_ADDR, [Some(DNS), None]), pool.clone())
+    }));
+    let secrets = SecretsTable::parse_pppd("# client  server  secret\nalice  demo-ac  \"correct horse battery staple\"\n")?;
+    let mut pair = Pair::new_at(
+        start,
+        Client { inner: client, start, address: None, replies: 0, tap: Vec::new() },
+        Server { inner: server, start, secrets, replies: 0, tap: Vec::new() },
+        line.clone(),
+        line,
+        7,
+    );
+
+    println!("PPPoE client {CLIENT_MAC} and access concentrator {AC_MAC} on a simulated segment, 0.5 ms each way\n");
+    {
+        let _span = tracing::info_span!("client").entered();
+        pair.a.inner.start(start);
+    }
+    pair.a.report(start);
+    let up = pair.run_until(Duration::from_secs(10), |c, _| c.inner.status() == &ClientStatus::Connected);
+    if !up {
+        return Err(format!("the session did not come up: {}", pair.a.inner.status()).into());
+    }
+    let connected_at = pair.elapsed();
+    let now = pair.now();
+    let address = pair.a.address.ok_or("no address")?;
+    for seq in 1..=3 {
+        pair.a.inner.send_ipv4(now, &icmp::echo_request(address, AC_ADDR, 0xc1, seq, b"from the client"))?;
+    }
+    pair.run_until(Duration::from_secs(10), |c, s| c.replies == 3 && s.replies == 1);
+    let session = pair.a.inner.session().ok_or("no session")?.clone();
+    let link = pair.a.inner.link().ok_or("no link")?;
+    let lcp = link.lcp_negotiated().ok_or("LCP not open")?.clone();
+    let encoding = match link.ccp_negotiated().and_then(|n| n.transmit.clone()) {
+        Some(CompressionMethod::Mppe(p)) => format!("MPPE {:?}{}", p.key_length, if p.stateful { " stateful" } else { " stateless" }),
+        Some(other) => format!("{other:?}"),
+        None => "none".into(),
+    };
+    let mtu = link.mtu().unwrap_or(0);
+    let ip = link.ipcp_negotiated().copied().ok_or("IPCP not open")?;
+    let now = pair.now();
+    pair.a.inner.close(now, "demo finished");
+    pair.a.report(now);
+    pair.run_until(Duration::from_secs(10), |c, s| {
+        matches!(c.inner.status(), ClientStatus::Disconnected(_)) && s.inner.sessions().count() == 0
+    });
+    let (client_replies, ac_replies) = (pair.a.replies, pair.b.replies);
+
+    println!("\nsession summary (monitor):");
+    println!("          status: {}", pair.a.inner.status());
+    println!("         ac-name: {}", session.ac_name);
+    println!("          ac-mac: {}", session.ac_mac);
+    println!("    service-name: {}", session.service_name);
+    println!("      session-id: {:#06x}", session.session_id);
+    println!("   local-address: {}", ip.local);
+    println!("  remote-address: {}", ip.peer);
+    println!("      dns-server: {}", ip.dns[0].map_or("-".into(), |d| d.to_string()));
+    println!("             mtu: {mtu}");
+    println!("             mru: {}", lcp.our_mru);
+    println!("  authentication: {:?}", lcp.auth_peer_requires.ok_or("no auth")?);
+    println!("        encoding: {encoding}");
+    println!("           pings: {client_replies}/3 answered by the AC, {ac_replies}/1 answered by the client");
+    println!(
+        "      connected after {:.1} ms of virtual time; whole run {:.1} ms of wall time",
+        connected_at.as_secs_f64() * 1000.0,
+        wall_start.elapsed().as_secs_f64() * 1000.0
+    );
+    if client_replies != 3 || ac_replies != 1 || pair.b.inner.sessions().count() != 0 {
         return Err("the session did not complete".into());
     }
 
     if let Some(path) = pcap_path {
-        let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        let mut pcap = PcapWriter::new(file, LinkType::PppWithDirection)?;
-        let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-        let mut count = 0;
-        while let Some(packet) = pair.a.link.poll_capture() {
-            let direction = if packet.sent { Direction::Sent } else { Direction::Received };
-            pcap.write_ppp(base + (packet.at - start), direction, packet.protocol, &packet.payload)?;
-            count += 1;
+        let mut frames: Vec<(Instant, Vec<u8>)> = pair.a.tap.drain(..).chain(pair.b.tap.drain(..)).collect();
+        frames.sort_by_key(|(at, _)| *at);
+        let mut pcap = PcapWriter::new(BufWriter::new(std::fs::File::create(&path)?), LinkType::Ethernet)?;
+        let base = SystemTime::now().duration_since(UNIX_EPOCH)?;
+        for (i, (_, frame)) in frames.iter().enumerate() {
+            pcap.write_packet(base + Duration::from_micros(i as u64 * 100), frame)?;
         }
         pcap.flush()?;
-        println!("wrote {count} packets to {path}");
+        println!("wrote {} Ethernet frames to {path}", frames.len());
     }
     Ok(())
-}
-
-fn dummy() -> Side {
-    dummy_at(Instant::now())
-}
-
-fn dummy_at(start: Instant) -> Side {
-    Side {
-        name: "",
-        link: Link::new(LinkConfig::default()),
-        address: None,
-        peer: None,
-        replies: 0,
-        down: None,
-        start,
-    }
 }

@@ -104,12 +104,19 @@ pub struct Impairments {
 impl Impairments {
     /// A perfect link with a fixed delay.
     pub fn delay(delay: Duration) -> Self {
-        Impairments { delay, ..Impairments::default() }
+        Impairments {
+            delay,
+            ..Impairments::default()
+        }
     }
 
     /// A link that loses `loss` of all packets, with a fixed delay.
     pub fn lossy(loss: f64, delay: Duration) -> Self {
-        Impairments { loss, delay, ..Impairments::default() }
+        Impairments {
+            loss,
+            delay,
+            ..Impairments::default()
+        }
     }
 
     /// Everything at once: loss, duplication, corruption and reordering at the given rate each.
@@ -209,7 +216,8 @@ impl Channel {
             }
             self.last_delivery = Some(self.last_delivery.map_or(at, |l| l.max(at)));
             self.sequence += 1;
-            self.in_flight.push(Reverse((at, self.sequence, packet.clone())));
+            self.in_flight
+                .push(Reverse((at, self.sequence, packet.clone())));
         }
     }
 
@@ -267,10 +275,22 @@ pub struct Pair<A, B> {
 }
 
 impl<A: Endpoint, B: Endpoint> Pair<A, B> {
-    /// Joins `a` and `b`; the link's chances come from `seed`.
+    /// Joins `a` and `b`; the link's chances come from `seed`; virtual time starts now.
     pub fn new(a: A, b: B, a_to_b: Impairments, b_to_a: Impairments, seed: u64) -> Self {
+        Self::new_at(Instant::now(), a, b, a_to_b, b_to_a, seed)
+    }
+
+    /// Joins `a` and `b`, with virtual time starting at `start` (the instant the endpoints were
+    /// created with).
+    pub fn new_at(
+        start: Instant,
+        a: A,
+        b: B,
+        a_to_b: Impairments,
+        b_to_a: Impairments,
+        seed: u64,
+    ) -> Self {
         let mut rng = SimRng::new(seed);
-        let start = Instant::now();
         Pair {
             a,
             b,
@@ -407,10 +427,17 @@ mod tests {
     #[test]
     fn order_is_kept_without_reordering() {
         let now = Instant::now();
-        let imp = Impairments { jitter: Duration::from_millis(50), delay: Duration::from_millis(10), ..Impairments::default() };
+        let imp = Impairments {
+            jitter: Duration::from_millis(50),
+            delay: Duration::from_millis(10),
+            ..Impairments::default()
+        };
         let mut channel = Channel::new(imp, 3);
         for i in 0..100u32 {
-            channel.send(now + Duration::from_millis(u64::from(i)), i.to_le_bytes().to_vec());
+            channel.send(
+                now + Duration::from_millis(u64::from(i)),
+                i.to_le_bytes().to_vec(),
+            );
         }
         let mut got = Vec::new();
         while let Some(p) = channel.poll_deliver(now + Duration::from_secs(10)) {
@@ -427,6 +454,9 @@ mod tests {
             channel.send(now, i.to_le_bytes().to_vec());
         }
         let s = channel.stats();
-        assert!(s.lost > 100 && s.duplicated > 100 && s.corrupted > 100 && s.reordered > 100, "{s:?}");
+        assert!(
+            s.lost > 100 && s.duplicated > 100 && s.corrupted > 100 && s.reordered > 100,
+            "{s:?}"
+        );
     }
 }
