@@ -8,6 +8,7 @@ use rand_core::RngCore;
 use subtle::ConstantTimeEq;
 use tracing::debug;
 
+use crate::AuthProtocol;
 use crate::common::{
     AuthEvent, AuthStatus, AuthenticateeConfig, Credentials, FailureReason, MsChapFailure, Timer,
     Timers,
@@ -19,7 +20,6 @@ use crate::crypto::{
 use crate::mppe_keys::MsChapKeyMaterial;
 use crate::secret::Secret;
 use crate::wire::{ChapPacket, PapPacket};
-use crate::AuthProtocol;
 
 /// The last CHAP response we sent, to resend it for a repeated challenge and check the result.
 struct SentResponse {

@@ -24,6 +24,9 @@ mod tests {
         assert_eq!(AuthProtocol::from_option_data(&[0xc2, 0x23, 6]), None);
         assert_eq!(AuthProtocol::from_option_data(&[0xc2, 0x27]), None);
         assert_eq!(AuthProtocol::MsChapV2.protocol(), Protocol::Chap);
-        assert_eq!(AuthProtocol::MsChapV2.chap_algorithm(), Some(CHAP_MICROSOFT_V2));
+        assert_eq!(
+            AuthProtocol::MsChapV2.chap_algorithm(),
+            Some(CHAP_MICROSOFT_V2)
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! assert_eq!((decoded.protocol, decoded.payload), (Protocol::Ipv4, &b"datagram"[..]));
 //! ```
 
-use crate::{FrameError, Frame, Protocol};
+use crate::{Frame, FrameError, Protocol};
 
 /// The protocol field for `protocol`: its bytes and how many of them are used.
 ///

@@ -7,7 +7,11 @@ use ppp_frame::{
 use proptest::prelude::*;
 
 fn fcs_kind() -> impl Strategy<Value = FcsKind> {
-    prop_oneof![Just(FcsKind::Fcs16), Just(FcsKind::Fcs32), Just(FcsKind::Null)]
+    prop_oneof![
+        Just(FcsKind::Fcs16),
+        Just(FcsKind::Fcs32),
+        Just(FcsKind::Null)
+    ]
 }
 
 fn protocol() -> impl Strategy<Value = Protocol> {

@@ -43,13 +43,25 @@ fn tshark_decodes_our_frames_without_malformed_packets() {
     }
     let frames: Vec<(Direction, Protocol, Vec<u8>)> = vec![
         // LCP Configure-Request: MRU 1500, magic 0x01020304 (the RFC 1662 golden frame).
-        (Direction::Sent, Protocol::Lcp, vec![1, 1, 0, 14, 1, 4, 5, 0xDC, 5, 6, 1, 2, 3, 4]),
+        (
+            Direction::Sent,
+            Protocol::Lcp,
+            vec![1, 1, 0, 14, 1, 4, 5, 0xDC, 5, 6, 1, 2, 3, 4],
+        ),
         // LCP Configure-Ack of it.
-        (Direction::Received, Protocol::Lcp, vec![2, 1, 0, 14, 1, 4, 5, 0xDC, 5, 6, 1, 2, 3, 4]),
+        (
+            Direction::Received,
+            Protocol::Lcp,
+            vec![2, 1, 0, 14, 1, 4, 5, 0xDC, 5, 6, 1, 2, 3, 4],
+        ),
         // LCP Echo-Request with magic.
         (Direction::Sent, Protocol::Lcp, vec![9, 2, 0, 8, 1, 2, 3, 4]),
         // IPCP Configure-Request: IP-Address 192.0.2.1.
-        (Direction::Sent, Protocol::Ipcp, vec![1, 1, 0, 10, 3, 6, 192, 0, 2, 1]),
+        (
+            Direction::Sent,
+            Protocol::Ipcp,
+            vec![1, 1, 0, 10, 3, 6, 192, 0, 2, 1],
+        ),
         // IPv4 ping, with bytes that need escaping in the stream.
         (Direction::Sent, Protocol::Ipv4, ipv4_ping()),
     ];
@@ -66,8 +78,13 @@ fn tshark_decodes_our_frames_without_malformed_packets() {
     while let Some(result) = decoder.decode(&mut input) {
         let frame = result.expect("our own frames decode");
         let direction = directions.next().unwrap();
-        pcap.write_ppp(Duration::from_millis(1_000 + count), direction, frame.protocol, frame.payload)
-            .unwrap();
+        pcap.write_ppp(
+            Duration::from_millis(1_000 + count),
+            direction,
+            frame.protocol,
+            frame.payload,
+        )
+        .unwrap();
         count += 1;
     }
     assert_eq!(count, frames.len() as u64);
@@ -83,8 +100,15 @@ fn tshark_decodes_our_frames_without_malformed_packets() {
         .output()
         .expect("tshark runs");
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "tshark failed: {}", String::from_utf8_lossy(&output.stderr));
-    assert!(!text.contains("Malformed"), "tshark reports a malformed packet:\n{text}");
+    assert!(
+        output.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !text.contains("Malformed"),
+        "tshark reports a malformed packet:\n{text}"
+    );
     for expected in [
         "PPP Link Control Protocol",
         "Configuration Request",
@@ -96,7 +120,10 @@ fn tshark_decodes_our_frames_without_malformed_packets() {
         "Internet Control Message Protocol",
         "Echo (ping) request",
     ] {
-        assert!(text.contains(expected), "tshark output lacks {expected:?}:\n{text}");
+        assert!(
+            text.contains(expected),
+            "tshark output lacks {expected:?}:\n{text}"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -14,11 +14,17 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 #[tokio::test]
 async fn links_over_a_duplex_stream_ping_each_other() {
     let (a, b) = tokio::io::duplex(4096);
-    let mut client_config = LinkConfig { seed: 1, ..LinkConfig::default() };
+    let mut client_config = LinkConfig {
+        seed: 1,
+        ..LinkConfig::default()
+    };
     client_config.lcp.allow.clear();
     let mut server_config = LinkConfig {
         seed: 2,
-        ipcp: Some(IpcpConfig { remote_address: Some(CLIENT), ..IpcpConfig::server(SERVER, [None, None]) }),
+        ipcp: Some(IpcpConfig {
+            remote_address: Some(CLIENT),
+            ..IpcpConfig::server(SERVER, [None, None])
+        }),
         ..LinkConfig::default()
     };
     server_config.lcp.allow.clear();
@@ -55,7 +61,8 @@ async fn links_over_a_duplex_stream_ping_each_other() {
                     assert_eq!((local, peer), (CLIENT, SERVER));
                     for seq in 1..=3 {
                         let now = std::time::Instant::now();
-                        let ping = icmp::echo_request(CLIENT, SERVER, 0x77, seq, b"across the link");
+                        let ping =
+                            icmp::echo_request(CLIENT, SERVER, 0x77, seq, b"across the link");
                         driver.link_mut().send_ipv4(now, &ping).unwrap();
                     }
                 }
@@ -78,15 +85,30 @@ async fn links_over_a_duplex_stream_ping_each_other() {
     drop(driver);
     server.await.unwrap();
 
-    if std::process::Command::new("tshark").arg("--version").output().is_err() {
+    if std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         println!("skipped the tshark check: tshark is not installed");
         return;
     }
-    let out = std::process::Command::new("tshark").arg("-r").arg(&pcap).output().unwrap();
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&pcap)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(!text.contains("Malformed"), "{text}");
-    for expected in ["Configuration Request", "Configuration Ack", "IPCP", "Echo (ping) request", "Echo (ping) reply", "Termination Request"] {
+    for expected in [
+        "Configuration Request",
+        "Configuration Ack",
+        "IPCP",
+        "Echo (ping) request",
+        "Echo (ping) reply",
+        "Termination Request",
+    ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
     std::fs::remove_dir_all(&dir).ok();
