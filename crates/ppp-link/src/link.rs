@@ -242,6 +242,8 @@ pub struct Link {
     stats: LinkStats,
 }
 
+// One per link, so the size of the async variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Framer {
     Async {
         encoder: AsyncEncoder,
@@ -562,15 +564,15 @@ impl Link {
     /// The answer to a [`LinkEvent::SecretNeeded`]: the peer's secrets entry, or `None` when the
     /// name is unknown. An address the entry assigns becomes the peer's IPCP address.
     pub fn provide_secret(&mut self, now: Instant, entry: Option<SecretEntry>) {
-        if let Some(address) = entry.as_ref().and_then(SecretEntry::assigned_address) {
-            if let Some(ipcp) = self.ipcp.as_mut() {
-                ipcp.protocol_mut().set_remote_address(Some(address));
-            }
+        if let Some(address) = entry.as_ref().and_then(SecretEntry::assigned_address)
+            && let Some(ipcp) = self.ipcp.as_mut()
+        {
+            ipcp.protocol_mut().set_remote_address(Some(address));
         }
-        if let Some(machine) = self.authenticator.as_mut() {
-            if let Err(error) = machine.provide_secret(now, entry.map(|e| e.secret)) {
-                debug!("secret not taken: {error}");
-            }
+        if let Some(machine) = self.authenticator.as_mut()
+            && let Err(error) = machine.provide_secret(now, entry.map(|e| e.secret))
+        {
+            debug!("secret not taken: {error}");
         }
         self.process(now);
     }
@@ -786,13 +788,12 @@ impl Link {
                 return;
             }
         };
-        if !decompressed {
-            if let Some(ccp) = self.ccp.as_mut() {
-                if !ccp.receive_uncompressed(protocol, payload) {
-                    self.stats.discarded += 1;
-                    return;
-                }
-            }
+        if !decompressed
+            && let Some(ccp) = self.ccp.as_mut()
+            && !ccp.receive_uncompressed(protocol, payload)
+        {
+            self.stats.discarded += 1;
+            return;
         }
         self.stats.datagrams_in += 1;
         push_bounded(&mut self.datagrams, datagram);
@@ -1053,11 +1054,11 @@ impl Link {
             busy = true;
             push_bounded(&mut self.events, LinkEvent::SecretNeeded(request));
         }
-        if let Some(reason) = failure {
-            if matches!(self.phase, Phase::Authenticate | Phase::Network) {
-                self.fail(now, &reason);
-                return true;
-            }
+        if let Some(reason) = failure
+            && matches!(self.phase, Phase::Authenticate | Phase::Network)
+        {
+            self.fail(now, &reason);
+            return true;
         }
         if self.phase == Phase::Authenticate {
             let done = self

@@ -216,10 +216,10 @@ impl PppoeClient {
         if self.discovery.poll_timeout().is_some_and(|t| t <= now) {
             self.discovery.handle_timeout(now);
         }
-        if let Some(link) = self.link.as_mut() {
-            if link.poll_timeout().is_some_and(|t| t <= now) {
-                link.handle_timeout(now);
-            }
+        if let Some(link) = self.link.as_mut()
+            && link.poll_timeout().is_some_and(|t| t <= now)
+        {
+            link.handle_timeout(now);
         }
         self.process(now);
     }
