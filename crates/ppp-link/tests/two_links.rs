@@ -122,26 +122,15 @@ fn server_config(seed: u64) -> LinkConfig {
 }
 
 fn pair(client: LinkConfig, server: LinkConfig, line: Impairments, seed: u64) -> Pair<Peer, Peer> {
-    // The peers are created at the pair's start so that virtual time begins there.
-    let probe: Pair<Peer, Peer> = Pair::new(
-        Peer::new(Link::new(client.clone()), Instant::now()),
-        Peer::new(Link::new(server.clone()), Instant::now()),
+    let start = Instant::now();
+    Pair::new_at(
+        start,
+        Peer::new(Link::new(client), start),
+        Peer::new(Link::new(server), start),
         line.clone(),
         line,
         seed,
-    );
-    let start = probe.start();
-    let Pair { a_to_b, b_to_a, .. } = probe;
-    let mut pair = Pair::new(
-        Peer::new(Link::new(client), start),
-        Peer::new(Link::new(server), start),
-        Impairments::default(),
-        Impairments::default(),
-        seed,
-    );
-    pair.a_to_b = a_to_b;
-    pair.b_to_a = b_to_a;
-    pair
+    )
 }
 
 /// An IPv4 ICMP echo request from `src` to `dst` (checksums are not checked by PPP).
