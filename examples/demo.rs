@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ppp_auth::SecretsTable;
-use ppp_ccp::{CcpConfig, CompressionMethod};
+use ppp_ccp::CcpConfig;
 use ppp_frame::pcap::{LinkType, PcapWriter};
 use ppp_ipcp::{AddressRange, Ipcp, IpcpConfig};
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
@@ -242,11 +242,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let session = pair.a.inner.session().ok_or("no session")?.clone();
     let link = pair.a.inner.link().ok_or("no link")?;
     let lcp = link.lcp_negotiated().ok_or("LCP not open")?.clone();
-    let encoding = match link.ccp_negotiated().and_then(|n| n.transmit.clone()) {
-        Some(CompressionMethod::Mppe(p)) => format!("MPPE {:?}{}", p.key_length, if p.stateful { " stateful" } else { " stateless" }),
-        Some(other) => format!("{other:?}"),
-        None => "none".into(),
-    };
+    let encoding = ppp_tokio::pppoe::link_encoding(link);
     let mtu = link.mtu().unwrap_or(0);
     let ip = link.ipcp_negotiated().copied().ok_or("IPCP not open")?;
     let now = pair.now();

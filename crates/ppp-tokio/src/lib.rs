@@ -42,6 +42,8 @@ pub mod icmp;
 pub mod netconfig;
 pub mod netns;
 pub mod packet;
+pub mod pppoe;
+pub mod serial;
 pub mod tun;
 
 use std::fs::File;

@@ -1,0 +1,230 @@
+//! A PPPoE access concentrator: discovery on one or more interfaces, PPP with CHAP/MS-CHAP/PAP
+//! against the configuration's secrets or a pppd `chap-secrets` file, each session's addresses
+//! from the user's profile (an address or a pool), one TUN device per session (`ppp0`, `ppp1`,
+//! ...), TCP MSS clamping; `sessions` lists the active sessions of a running instance.
+//!
+//! ```text
+//! access-concentrator --config examples/pppoe/access-concentrator.toml --control /run/ac.sock -v
+//! access-concentrator --control /run/ac.sock sessions
+//! ```
+//!
+//! See docs/pppoe.md for every flag and configuration key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use clap::{Parser, Subcommand};
+use ppp_auth::SecretsBackend;
+use ppp_stack::pppoe::config::{self, AcFile};
+use ppp_stack::pppoe::policy::ProfilePolicy;
+use ppp_stack::pppoe::{ConfigError, control, format};
+use ppp_tokio::pppoe::{self, ServerStatus};
+use tokio::sync::watch;
+
+/// A PPPoE access concentrator configured by a TOML file (and a few flags).
+#[derive(Debug, Parser)]
+#[command(name = "access-concentrator", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The TOML configuration (see examples/pppoe/access-concentrator.toml).
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
+    /// Debug logs (pppd-like packet summaries).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// The unix control socket (created by `run`, used by `sessions`).
+    #[arg(long, global = true)]
+    control: Option<PathBuf>,
+    /// Interfaces to serve (repeat, or comma-separated), instead of the file's.
+    #[arg(short, long, global = true, value_delimiter = ',')]
+    interface: Vec<String>,
+    /// The AC-Name, instead of the file's.
+    #[arg(long, global = true)]
+    ac_name: Option<String>,
+    /// The services, instead of the file's.
+    #[arg(long, global = true, value_delimiter = ',')]
+    service: Vec<String>,
+    /// Most sessions at once per interface, instead of the file's.
+    #[arg(long, global = true)]
+    max_sessions: Option<usize>,
+    /// A pppd chap-secrets file, instead of the file's.
+    #[arg(long, global = true)]
+    chap_secrets: Option<PathBuf>,
+    /// Record every Ethernet frame into this pcap file (with several interfaces, the
+    /// interface's name is appended).
+    #[arg(long, global = true)]
+    pcap: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Run,
+    /// List the sessions of the instance running with the same --control socket.
+    Sessions,
+    /// Check the configuration and exit.
+    Check,
+}
+
+impl Cli {
+    fn file(&self) -> Result<AcFile, ConfigError> {
+        let mut file = match &self.config {
+            Some(path) => config::load::<AcFile>(path)?,
+            None => AcFile::default(),
+        };
+        if !self.interface.is_empty() {
+            file.interfaces.clone_from(&self.interface);
+        }
+        if let Some(name) = &self.ac_name {
+            file.ac_name.clone_from(name);
+        }
+        if !self.service.is_empty() {
+            file.services.clone_from(&self.service);
+        }
+        if let Some(max) = self.max_sessions {
+            file.max_sessions = max;
+        }
+        if let Some(path) = &self.chap_secrets {
+            file.chap_secrets = Some(path.clone());
+        }
+        if let Some(path) = &self.pcap {
+            file.pcap = Some(path.clone());
+        }
+        if let Some(path) = &self.control {
+            file.control = Some(path.clone());
+        }
+        Ok(file)
+    }
+}
+
+fn init_logs(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = sigterm => {}
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.verbose);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("access-concentrator: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let file = cli.file()?;
+    match cli.command.as_ref().unwrap_or(&Command::Run) {
+        Command::Sessions => {
+            let path = file.control.ok_or("sessions needs --control PATH")?;
+            print!("{}", control::query(&path, "sessions").await?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Check => {
+            file.validate()?;
+            ProfilePolicy::from_file(&file)?;
+            let table = file.secrets_table()?;
+            println!(
+                "configuration is valid: {} interface(s), {} secret(s), {} profile(s), {} pool(s)",
+                file.interfaces.len(),
+                table.lines().len(),
+                file.profiles.len(),
+                file.pools.len()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Run => {}
+    }
+    file.validate()?;
+    let policy = ProfilePolicy::from_file(&file)?;
+    let secrets: Arc<dyn SecretsBackend> = Arc::new(file.secrets_table()?);
+    let statuses: Vec<ServerStatus> = file
+        .interfaces
+        .iter()
+        .map(|_| Arc::new(Mutex::new(Vec::new())))
+        .collect();
+    let _control = match &file.control {
+        Some(path) => {
+            let statuses = statuses.clone();
+            let handler: control::Handler = Arc::new(move |command: &str| {
+                if command != "sessions" {
+                    return format!("unknown command {command:?}\n");
+                }
+                let all: Vec<_> = statuses
+                    .iter()
+                    .flat_map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+                    .collect();
+                format::sessions(&all, SystemTime::now())
+            });
+            Some(control::ControlServer::bind(path, handler)?)
+        }
+        None => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let several = file.interfaces.len() > 1;
+    let mut servers = tokio::task::JoinSet::new();
+    for (interface, status) in file.interfaces.iter().zip(&statuses) {
+        let mut options = file.to_options(interface)?;
+        if several {
+            options.pcap = options
+                .pcap
+                .map(|p| PathBuf::from(format!("{}.{interface}", p.display())));
+            options.tun_prefix = format!("{}{}-", options.tun_prefix, servers.len());
+        }
+        let secrets = Arc::clone(&secrets);
+        let policy = Box::new(policy.clone());
+        let status = Arc::clone(status);
+        let mut stop = stop_rx.clone();
+        servers.spawn(async move {
+            let shutdown = async move {
+                stop.wait_for(|stopped| *stopped).await.ok();
+            };
+            pppoe::run_server(options, secrets, policy, status, shutdown).await
+        });
+    }
+    tokio::select! {
+        () = terminated() => {
+            stop_tx.send(true).ok();
+            while let Some(result) = servers.join_next().await {
+                result??;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(result) = servers.join_next() => {
+            stop_tx.send(true).ok();
+            result??;
+            Err("an interface's server stopped".into())
+        }
+    }
+}

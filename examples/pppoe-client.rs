@@ -1,0 +1,265 @@
+//! A PPPoE client in the manner of RouterOS's `/interface pppoe-client`: discovery, PPP with
+//! PAP/CHAP/MS-CHAP, IPCP, a TUN device with the negotiated addresses, optional default route and
+//! DNS file, reconnection; `scan` lists the access concentrators answering, `monitor` asks a
+//! running client for its status over its control socket.
+//!
+//! ```text
+//! pppoe-client --interface eth0 --user alice --password secret --add-default-route \
+//!     --control /run/pppoe-client.sock --pcap /tmp/pppoe.pcap -v
+//! pppoe-client --interface eth0 scan
+//! pppoe-client --control /run/pppoe-client.sock monitor
+//! ```
+//!
+//! See docs/pppoe.md for every flag and configuration key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use ppp_stack::pppoe::config::{self, ClientFile, UseCompression, UseEncryption};
+use ppp_stack::pppoe::{control, format};
+use ppp_tokio::pppoe::{self, ClientSnapshot};
+
+/// A PPPoE client (RouterOS pppoe-client properties as flags or a TOML file).
+#[derive(Debug, Parser)]
+#[command(name = "pppoe-client", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Connect and keep the session up (the default).
+    Run,
+    /// List every access concentrator and service answering a PADI.
+    Scan {
+        /// How long to collect offers, in seconds.
+        #[arg(long, default_value_t = 3)]
+        duration: u64,
+    },
+    /// Print the status of the client running with the same --control socket.
+    Monitor,
+}
+
+/// Settings; each overrides the configuration file's value.
+#[derive(Debug, Args)]
+struct Settings {
+    /// A TOML file with the settings below (kebab-case keys).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Debug logs (pppd-like packet summaries).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// The unix control socket (created by `run`, used by `monitor`).
+    #[arg(long, global = true)]
+    control: Option<PathBuf>,
+    /// The Ethernet interface.
+    #[arg(short, long, global = true)]
+    interface: Option<String>,
+    /// The service to ask for (empty: any).
+    #[arg(long, global = true)]
+    service_name: Option<String>,
+    /// Only accept this access concentrator.
+    #[arg(long, global = true)]
+    ac_name: Option<String>,
+    /// Our user name.
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// Our password (prefer the configuration file: flags show in `ps`).
+    #[arg(long, global = true)]
+    password: Option<String>,
+    /// Methods we authenticate with: mschap2,mschap1,chap,pap.
+    #[arg(long, global = true, value_delimiter = ',')]
+    allow: Option<Vec<String>>,
+    /// Largest MRU.
+    #[arg(long, global = true)]
+    max_mru: Option<u16>,
+    /// Largest MTU.
+    #[arg(long, global = true)]
+    max_mtu: Option<u16>,
+    /// Multilink MRRU to request.
+    #[arg(long, global = true)]
+    mrru: Option<u16>,
+    /// Add a default route through the session.
+    #[arg(long, global = true)]
+    add_default_route: bool,
+    /// The default route's metric.
+    #[arg(long, global = true)]
+    default_route_distance: Option<u32>,
+    /// Write the peer's DNS servers to --resolv-conf.
+    #[arg(long, global = true)]
+    use_peer_dns: bool,
+    /// The file the peer's DNS servers go to.
+    #[arg(long, global = true)]
+    resolv_conf: Option<PathBuf>,
+    /// Seconds without LCP echo replies before the link is dead (0: no keepalive).
+    #[arg(long, global = true)]
+    keepalive_timeout: Option<u64>,
+    /// MPPE (profile use-encryption).
+    #[arg(long, global = true, value_enum)]
+    use_encryption: Option<UseEncryption>,
+    /// Deflate (profile use-compression).
+    #[arg(long, global = true, value_enum)]
+    use_compression: Option<UseCompression>,
+    /// The TUN device's name.
+    #[arg(long, global = true)]
+    tun_name: Option<String>,
+    /// Stop when the session ends instead of reconnecting.
+    #[arg(long, global = true)]
+    no_reconnect: bool,
+    /// Record every Ethernet frame into this pcap file.
+    #[arg(long, global = true)]
+    pcap: Option<PathBuf>,
+}
+
+impl Settings {
+    fn file(&self) -> Result<ClientFile, ppp_stack::pppoe::ConfigError> {
+        let mut file = match &self.config {
+            Some(path) => config::load::<ClientFile>(path)?,
+            None => ClientFile::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(value) = &self.$field {
+                    file.$field = value.clone().into();
+                }
+            )*};
+        }
+        set!(
+            interface,
+            service_name,
+            ac_name,
+            user,
+            password,
+            allow,
+            max_mru,
+            max_mtu
+        );
+        set!(
+            default_route_distance,
+            keepalive_timeout,
+            tun_name,
+            pcap,
+            control
+        );
+        if let Some(mrru) = self.mrru {
+            file.mrru = Some(mrru);
+        }
+        if let Some(path) = &self.resolv_conf {
+            file.resolv_conf = Some(path.clone());
+        }
+        if let Some(value) = self.use_encryption {
+            file.profile.use_encryption = value;
+        }
+        if let Some(value) = self.use_compression {
+            file.profile.use_compression = value;
+        }
+        file.add_default_route |= self.add_default_route;
+        file.use_peer_dns |= self.use_peer_dns;
+        if self.no_reconnect {
+            file.reconnect = false;
+        }
+        Ok(file)
+    }
+}
+
+fn init_logs(verbose: bool) {
+    let level = if verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = sigterm => {}
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.settings.verbose);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("pppoe-client: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let file = cli.settings.file()?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Monitor => {
+            let path = file.control.ok_or("monitor needs --control PATH")?;
+            print!("{}", control::query(&path, "monitor").await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan { duration } => {
+            let options = file.to_options()?;
+            let results = pppoe::scan(
+                &options.interface,
+                options.discovery,
+                Duration::from_secs(duration),
+            )
+            .await?;
+            print!("{}", format::scan(&results));
+            Ok(if results.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Run => {
+            let options = file.to_options()?;
+            let status = Arc::new(Mutex::new(ClientSnapshot::default()));
+            let _control = match &file.control {
+                Some(path) => {
+                    let status = Arc::clone(&status);
+                    let handler: control::Handler = Arc::new(move |command: &str| {
+                        if command != "monitor" {
+                            return format!("unknown command {command:?}\n");
+                        }
+                        let snapshot = status
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .clone();
+                        format::monitor(&snapshot, SystemTime::now())
+                    });
+                    Some(control::ControlServer::bind(path, handler)?)
+                }
+                None => None,
+            };
+            let exit = pppoe::run_client(options, status, terminated()).await?;
+            tracing::info!("pppoe-client: {exit}");
+            Ok(match exit {
+                pppoe::ClientExit::Shutdown => ExitCode::SUCCESS,
+                pppoe::ClientExit::Disconnected(_) => ExitCode::from(2),
+            })
+        }
+    }
+}

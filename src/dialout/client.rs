@@ -1,0 +1,596 @@
+//! The dial-out client's run loop: dial (built-in sequence or chat script), run PPP, hand
+//! datagrams to the host side, hang up, and redial with backoff under `persist`.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use ppp_link::{Datagram, Link, LinkEvent};
+use ppp_modem::{
+    AnswerConfig, Answerer, ChatRunner, ChatScript, Dialer, DialerConfig, DialerState, Event,
+    ModemDriver, ModemError,
+};
+use ppp_tokio::Capture;
+use ppp_tokio::serial::{self, ModemControl, ModemMachine, ModemPort, SerialError, SessionEvent};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::DialOutError;
+use super::config::ClientConfig;
+use super::status::SharedStatus;
+
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long to wait for the peer's Terminate-Ack when hanging up.
+const TERMINATE_LIMIT: Duration = Duration::from_secs(4);
+/// How long the modem may take to confirm a hang-up (two guard times, `ATH`).
+const HANGUP_LIMIT: Duration = Duration::from_secs(10);
+
+/// What the client tells the host side (network setup, tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// A call attempt starts.
+    Dialing {
+        /// Its number, from 1.
+        attempt: u32,
+    },
+    /// The attempt failed before `CONNECT` (or the link never came up).
+    AttemptFailed {
+        /// Why.
+        error: String,
+        /// The wait before the next attempt, if there is one.
+        retry_in: Option<Duration>,
+    },
+    /// The modem connected.
+    Connected {
+        /// The rate from `CONNECT`.
+        rate: Option<u32>,
+    },
+    /// IPCP is up: configure the interface.
+    IpUp {
+        /// Our address.
+        local: Ipv4Addr,
+        /// The peer's address.
+        peer: Ipv4Addr,
+        /// The peer's DNS servers.
+        dns: Vec<Ipv4Addr>,
+        /// The MTU to set.
+        mtu: u16,
+    },
+    /// IPCP went down.
+    IpDown,
+    /// The call ended.
+    CallEnded {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// The client's connection to the host: packets both ways, events, and a stop switch.
+#[derive(Debug)]
+pub struct ClientIo {
+    /// IPv4 packets to send (from the TUN device). With dial-on-demand the first one dials.
+    pub outbound: mpsc::Receiver<Vec<u8>>,
+    /// Datagrams received on the link (for the TUN device).
+    pub inbound: mpsc::Sender<Datagram>,
+    /// Events for the host side.
+    pub events: mpsc::UnboundedSender<ClientEvent>,
+    /// Set to true to hang up and return.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// How the client ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientExit {
+    /// Asked to stop.
+    Shutdown,
+    /// One call was made and ended (no `persist`).
+    CallEnded(String),
+}
+
+/// The modem side: the built-in dialer or a chat script, with the dial status kept up to date.
+pub struct DialMachine {
+    inner: DialInner,
+    status: SharedStatus,
+}
+
+enum DialInner {
+    Dialer(Box<Dialer>),
+    Chat(Box<ChatRunner>),
+    Direct(Box<Answerer>),
+}
+
+impl std::fmt::Debug for DialMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialMachine").finish_non_exhaustive()
+    }
+}
+
+impl DialMachine {
+    /// The built-in sequence.
+    ///
+    /// # Errors
+    ///
+    /// An unusable configuration.
+    pub fn dialer(config: DialerConfig, status: SharedStatus) -> Result<Self, ModemError> {
+        Ok(DialMachine {
+            inner: DialInner::Dialer(Box::new(Dialer::new(config)?)),
+            status,
+        })
+    }
+
+    /// A chat script.
+    pub fn chat(script: ChatScript, status: SharedStatus) -> Self {
+        DialMachine {
+            inner: DialInner::Chat(Box::new(ChatRunner::new(script))),
+            status,
+        }
+    }
+
+    /// No modem: a direct cable, connected at once.
+    pub fn direct(status: SharedStatus) -> Self {
+        let mut config = AnswerConfig::default();
+        config.null_modem = true;
+        DialMachine {
+            inner: DialInner::Direct(Box::new(Answerer::new(config))),
+            status,
+        }
+    }
+
+    /// Starts the sequence.
+    ///
+    /// # Errors
+    ///
+    /// The machine is busy.
+    pub fn start(&mut self, now: Instant) -> Result<(), ModemError> {
+        match &mut self.inner {
+            DialInner::Dialer(dialer) => dialer.start(now)?,
+            DialInner::Chat(chat) => chat.start(now),
+            DialInner::Direct(direct) => direct.start(now)?,
+        }
+        self.track();
+        Ok(())
+    }
+
+    fn driver(&mut self) -> &mut dyn ModemDriver {
+        match &mut self.inner {
+            DialInner::Dialer(dialer) => dialer.as_mut(),
+            DialInner::Chat(chat) => chat.as_mut(),
+            DialInner::Direct(direct) => direct.as_mut(),
+        }
+    }
+
+    fn track(&self) {
+        let text = match &self.inner {
+            DialInner::Dialer(dialer) => match dialer.state() {
+                DialerState::Idle => "idle",
+                DialerState::Initializing => "initializing",
+                DialerState::CheckingSim => "checking SIM",
+                DialerState::WaitingForRegistration => "waiting for registration",
+                DialerState::QueryingStatus => "querying status",
+                DialerState::SettingApn => "setting APN",
+                DialerState::Dialing => "dialing",
+                DialerState::Online => "connected",
+                DialerState::HangingUp => "hanging up",
+                DialerState::Disconnected => "disconnected",
+                DialerState::Failed => "failed",
+                _ => "busy",
+            },
+            DialInner::Chat(chat) => match chat.state() {
+                ppp_modem::ChatState::Running => "running chat script",
+                ppp_modem::ChatState::Online => "connected",
+                ppp_modem::ChatState::HangingUp => "hanging up",
+                ppp_modem::ChatState::Idle => "idle",
+                _ => "disconnected",
+            },
+            DialInner::Direct(direct) => {
+                if direct.is_online() {
+                    "connected"
+                } else {
+                    "idle"
+                }
+            }
+        };
+        let mut status = self.status.lock();
+        if status.dial_status != text {
+            text.clone_into(&mut status.dial_status);
+        }
+    }
+}
+
+impl ModemDriver for DialMachine {
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        self.driver().handle_input(now, bytes);
+        self.track();
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.driver().handle_timeout(now);
+        self.track();
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.driver().poll_transmit()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        let event = self.driver().poll_event();
+        if let Some(Event::StatusUpdated(modem)) = &event {
+            self.status.lock().update_modem(modem);
+        }
+        self.track();
+        event
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.inner {
+            DialInner::Dialer(dialer) => dialer.poll_timeout(),
+            DialInner::Chat(chat) => chat.poll_timeout(),
+            DialInner::Direct(direct) => direct.poll_timeout(),
+        }
+    }
+
+    fn is_online(&self) -> bool {
+        match &self.inner {
+            DialInner::Dialer(dialer) => dialer.is_online(),
+            DialInner::Chat(chat) => chat.is_online(),
+            DialInner::Direct(direct) => direct.is_online(),
+        }
+    }
+}
+
+impl ModemMachine for DialMachine {
+    fn hang_up(&mut self, now: Instant) {
+        match &mut self.inner {
+            DialInner::Dialer(dialer) => dialer.hang_up(now),
+            DialInner::Chat(chat) => chat.hang_up(now),
+            DialInner::Direct(direct) => direct.hang_up(now),
+        }
+        self.track();
+    }
+
+    fn carrier_lost(&mut self, now: Instant) {
+        match &mut self.inner {
+            DialInner::Dialer(dialer) => dialer.carrier_lost(now),
+            DialInner::Chat(chat) => chat.hang_up(now),
+            DialInner::Direct(direct) => direct.carrier_lost(now),
+        }
+        self.track();
+    }
+}
+
+/// Whether an error is worth retrying: a wrong PIN, a blocked SIM or a bad configuration is not
+/// (retrying a wrong PIN would block the SIM).
+pub fn is_retryable(error: &SerialError) -> bool {
+    match error {
+        SerialError::Modem(error) => !matches!(
+            error,
+            ModemError::WrongPin
+                | ModemError::PinRequired
+                | ModemError::PukRequired
+                | ModemError::UnsupportedPinState { .. }
+                | ModemError::InvalidConfig { .. }
+                | ModemError::ChatSyntax { .. }
+                | ModemError::ChatUnsupported { .. }
+        ),
+        SerialError::Closed | SerialError::Open { .. } | SerialError::InvalidFlowControl(_) => {
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Options of one run that are not in the file.
+#[derive(Debug, Default)]
+pub struct ClientOptions {
+    /// Record packets here (`--pcap`); one file per run, calls appended in order.
+    pub pcap: Option<std::path::PathBuf>,
+    /// The RNG seed of the first link (then +1 per call); `None`: from the clock.
+    pub seed: Option<u64>,
+}
+
+/// Runs the client on `port` until it is told to stop, a non-retryable error happens,
+/// `max-fail` is reached, or (without `persist`) the call ends.
+///
+/// # Errors
+///
+/// [`DialOutError::Serial`] for the failure that ended it, [`DialOutError::Config`] for a bad
+/// configuration.
+pub async fn run_client<S>(
+    config: &ClientConfig,
+    mut port: S,
+    mut io: ClientIo,
+    status: SharedStatus,
+    options: ClientOptions,
+) -> Result<ClientExit, DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+{
+    let dialer_config = config.dialer_config()?;
+    let script = config.chat_script()?;
+    let mut seed = options.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    // Validate the link settings before dialing.
+    config.link_config(seed)?;
+    let mut capture = match &options.pcap {
+        Some(path) => Some(Capture::create(path)?),
+        None => None,
+    };
+    let mut backoff = config.holdoff();
+    let mut attempt = 0u32;
+    let mut pending: Option<Vec<u8>> = None;
+    let events = io.events.clone();
+    let emit = move |event: ClientEvent| {
+        let _ = events.send(event);
+    };
+    loop {
+        if *io.shutdown.borrow() {
+            return Ok(ClientExit::Shutdown);
+        }
+        if config.dial_on_demand && pending.is_none() {
+            status.set_state("waiting for traffic", "idle");
+            info!("dial-on-demand: waiting for the first packet");
+            tokio::select! {
+                packet = io.outbound.recv() => match packet {
+                    Some(packet) => pending = Some(packet),
+                    None => return Ok(ClientExit::Shutdown),
+                },
+                _ = io.shutdown.changed() => return Ok(ClientExit::Shutdown),
+            }
+            info!("dial-on-demand: outbound packet, dialing");
+        }
+        attempt += 1;
+        {
+            let mut guard = status.lock();
+            guard.attempts = attempt;
+            "dialing".clone_into(&mut guard.status);
+        }
+        emit(ClientEvent::Dialing { attempt });
+        info!("dialing (attempt {attempt})");
+        let mut machine = match &script {
+            _ if config.null_modem => DialMachine::direct(status.clone()),
+            Some(script) => DialMachine::chat(script.clone(), status.clone()),
+            None => DialMachine::dialer(dialer_config.clone(), status.clone())?,
+        };
+        machine.start(serial::now())?;
+        let mut modem = ModemPort::new(port, machine);
+        let mut observe = |event: &Event| log_modem_event(event);
+        let result = tokio::select! {
+            result = modem.run_until_connected(&mut observe) => Some(result),
+            _ = io.shutdown.changed() => None,
+        };
+        let failure = match result {
+            None => {
+                let _ = modem.hang_up(HANGUP_LIMIT, &mut observe).await;
+                return Ok(ClientExit::Shutdown);
+            }
+            Some(Err(error)) => {
+                port = modem.into_parts().0;
+                Some(Failure::Modem(error))
+            }
+            Some(Ok(connected)) => {
+                info!(
+                    "connected{}",
+                    connected
+                        .rate
+                        .map(|r| format!(" at {r}"))
+                        .unwrap_or_default()
+                );
+                {
+                    let mut guard = status.lock();
+                    "connected".clone_into(&mut guard.status);
+                    guard.rate = connected.rate;
+                }
+                emit(ClientEvent::Connected {
+                    rate: connected.rate,
+                });
+                let link = Link::new(config.link_config(seed)?);
+                seed = seed.wrapping_add(1);
+                let mut session = modem.into_session(link, connected);
+                if let Some(capture) = capture.take() {
+                    session.set_capture(capture);
+                }
+                // The session reads the host's packets itself while the call is up (so that its
+                // `next` is never cancelled in the middle of writing a frame); the channel
+                // comes back after the call.
+                let (_, placeholder) = mpsc::channel(1);
+                session.set_outbound(std::mem::replace(&mut io.outbound, placeholder));
+                let mut ip_up = false;
+                let mut ever_up = false;
+                let mut stopping = false;
+                let reason = loop {
+                    let next = tokio::select! {
+                        next = session.next() => next,
+                        _ = io.shutdown.changed(), if !stopping => {
+                            stopping = true;
+                            break "shutdown".to_owned();
+                        }
+                    };
+                    match next {
+                        Err(error) => break format!("serial line error: {error}"),
+                        Ok(SessionEvent::Link(event)) => match event {
+                            LinkEvent::IpUp { local, peer, dns } => {
+                                let mtu = session.link().mtu().unwrap_or(config.max_mtu);
+                                info!("local  IP address {local}");
+                                info!("remote IP address {peer}");
+                                for (i, server) in dns.iter().enumerate() {
+                                    let which = if i == 0 { "primary" } else { "secondary" };
+                                    info!("{which}   DNS address {server}");
+                                }
+                                {
+                                    let mut guard = status.lock();
+                                    guard.address = Some(local);
+                                    guard.peer_address = Some(peer);
+                                    guard.dns.clone_from(&dns);
+                                    guard.mtu = Some(mtu);
+                                    guard.mru = session.link().lcp_negotiated().map(|n| n.our_mru);
+                                    guard.connected_since = Some(serial::now());
+                                    guard.failures = 0;
+                                    guard.last_error = None;
+                                }
+                                emit(ClientEvent::IpUp {
+                                    local,
+                                    peer,
+                                    dns,
+                                    mtu,
+                                });
+                                backoff = config.holdoff();
+                                ip_up = true;
+                                ever_up = true;
+                                // The idle clock runs from IPCP up, not from CONNECT.
+                                session.set_idle_timeout(config.idle_timeout());
+                                if let Some(packet) = pending.take()
+                                    && let Err(error) =
+                                        session.link_mut().send_ipv4(serial::now(), &packet)
+                                {
+                                    debug!("the packet that dialed was dropped: {error}");
+                                }
+                            }
+                            LinkEvent::IpDown => {
+                                ip_up = false;
+                                emit(ClientEvent::IpDown);
+                            }
+                            LinkEvent::LinkDown { reason } => break reason,
+                            LinkEvent::Phase(phase) => debug!("phase {phase}"),
+                            LinkEvent::LinkUp(n) => info!(
+                                "LCP up: mru {} peer mru {} magic {:#010x}",
+                                n.our_mru,
+                                n.peer_mru,
+                                n.our_magic.unwrap_or(0)
+                            ),
+                            other => debug!("{other:?}"),
+                        },
+                        Ok(SessionEvent::Datagram(datagram)) => {
+                            let _ = io.inbound.try_send(datagram);
+                        }
+                        Ok(SessionEvent::CarrierLost(reason)) => {
+                            warn!("carrier lost ({reason:?})");
+                        }
+                        Ok(SessionEvent::IdleTimeout) => {
+                            info!("idle timeout: hanging up");
+                            break "idle timeout".to_owned();
+                        }
+                        Ok(SessionEvent::Closed) => break "carrier lost".to_owned(),
+                        Ok(SessionEvent::Modem(event)) => log_modem_event(&event),
+                        Ok(_) => {}
+                    }
+                };
+                if let Some(outbound) = session.take_outbound() {
+                    io.outbound = outbound;
+                }
+                if ip_up {
+                    emit(ClientEvent::IpDown);
+                }
+                status.lock().call_ended();
+                status.set_state("hanging up", "hanging up");
+                let hung_up = session
+                    .hang_up(&reason, TERMINATE_LIMIT, HANGUP_LIMIT, &mut observe)
+                    .await;
+                capture = hung_up.capture;
+                let modem = hung_up.port;
+                if let Err(error) = hung_up.result {
+                    warn!("hang-up: {error}");
+                }
+                info!("call ended: {reason}");
+                emit(ClientEvent::CallEnded {
+                    reason: reason.clone(),
+                });
+                status.set_state("disconnected", "disconnected");
+                port = modem.into_parts().0;
+                if stopping || *io.shutdown.borrow() {
+                    return Ok(ClientExit::Shutdown);
+                }
+                if !config.persist && !config.dial_on_demand {
+                    return Ok(ClientExit::CallEnded(reason));
+                }
+                if reason == "idle timeout" {
+                    // Dial again on the next packet, at once.
+                    continue;
+                }
+                if ever_up {
+                    None
+                } else {
+                    // A call whose link never came up counts as a failure (max-fail).
+                    Some(Failure::Link(reason))
+                }
+            }
+        };
+        let retry_in = failure.as_ref().map_or(Some(config.holdoff()), |error| {
+            let mut guard = status.lock();
+            guard.failures += 1;
+            guard.last_error = Some(error.to_string());
+            "disconnected".clone_into(&mut guard.status);
+            let exhausted = config.max_fail > 0 && guard.failures >= config.max_fail;
+            (config.persist && error.is_retryable() && !exhausted).then_some(backoff)
+        });
+        if let Some(error) = failure {
+            warn!("attempt {attempt} failed: {error}");
+            emit(ClientEvent::AttemptFailed {
+                error: error.to_string(),
+                retry_in,
+            });
+            let Some(wait) = retry_in else {
+                return Err(match error {
+                    Failure::Modem(error) => DialOutError::Serial(error),
+                    Failure::Link(reason) => DialOutError::Link(reason),
+                });
+            };
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            info!("redialing in {wait:?}");
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = io.shutdown.changed() => return Ok(ClientExit::Shutdown),
+            }
+        } else if let Some(wait) = retry_in {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = io.shutdown.changed() => return Ok(ClientExit::Shutdown),
+            }
+        }
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+enum Failure {
+    /// Before `CONNECT`.
+    Modem(SerialError),
+    /// After `CONNECT`, the link never reached IPCP up.
+    Link(String),
+}
+
+impl Failure {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Failure::Modem(error) => is_retryable(error),
+            Failure::Link(_) => true,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Modem(error) => write!(f, "{error}"),
+            Failure::Link(reason) => write!(f, "link failed: {reason}"),
+        }
+    }
+}
+
+/// Logs a modem event, pppd/chat style (secrets are never in events).
+fn log_modem_event(event: &Event) {
+    match event {
+        Event::StatusUpdated(status) => debug!(
+            "modem status: signal {:?} dBm, operator {:?}",
+            status.signal_dbm, status.operator
+        ),
+        Event::Failed(error) => debug!("modem: {error}"),
+        Event::Say(text) => info!("{text}"),
+        other => debug!("modem: {other:?}"),
+    }
+}

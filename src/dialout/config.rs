@@ -1,0 +1,691 @@
+//! The configuration of the dial-out client and of the ppp-server, from a TOML file (keys named
+//! after RouterOS's `/interface ppp-client` and `ppp-server` properties), and its translation
+//! into the stack's configurations ([`DialerConfig`], [`AnswerConfig`], [`LinkConfig`]).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
+use ppp_ccp::{CcpConfig, Encryption};
+use ppp_ipcp::IpcpConfig;
+use ppp_link::LinkConfig;
+use ppp_link::auth::{AuthProtocol, ClientCredentials};
+use ppp_modem::{AnswerConfig, ChatScript, DialTarget, DialerConfig, HangupMethod};
+use ppp_tokio::serial::{FlowControl, PortConfig};
+use serde::Deserialize;
+
+use super::DialOutError;
+
+/// RouterOS `use-encryption`: `no`, `yes` (if the peer agrees) or `required`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UseEncryption {
+    /// No MPPE.
+    #[default]
+    No,
+    /// MPPE if the peer agrees.
+    Yes,
+    /// MPPE-128 or no link.
+    Required,
+}
+
+/// The profile: RouterOS `/ppp profile` settings that matter on a serial link.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Profile {
+    /// `use-encryption`.
+    pub use_encryption: UseEncryption,
+    /// `use-compression` (Deflate).
+    pub use_compression: bool,
+    /// Server: our address (`local-address`).
+    pub local_address: Option<Ipv4Addr>,
+    /// Server: the address handed to the peer (`remote-address`).
+    pub remote_address: Option<Ipv4Addr>,
+    /// Server: DNS servers handed to the peer (`dns-server`).
+    pub dns_server: Vec<Ipv4Addr>,
+}
+
+impl Profile {
+    /// The CCP configuration, or `None` when neither encryption nor compression is on.
+    pub fn ccp(&self) -> Option<CcpConfig> {
+        let mut ccp = match self.use_encryption {
+            UseEncryption::No if !self.use_compression => return None,
+            UseEncryption::No => CcpConfig::deflate(15),
+            UseEncryption::Yes => CcpConfig {
+                encryption: Encryption::Yes,
+                ..CcpConfig::default()
+            },
+            UseEncryption::Required => CcpConfig::require_mppe_128(),
+        };
+        ccp.compression = self.use_compression && self.use_encryption != UseEncryption::Required;
+        Some(ccp)
+    }
+}
+
+fn default_baud_rate() -> u32 {
+    115_200
+}
+
+fn default_allow() -> Vec<String> {
+    ["pap", "chap", "mschap1", "mschap2"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_holdoff() -> f64 {
+    1.0
+}
+
+fn default_mru() -> u16 {
+    1500
+}
+
+/// Parses RouterOS/pppd authentication names: `pap`, `chap`, `mschap1`, `mschap2`.
+///
+/// # Errors
+///
+/// An unknown name.
+pub fn parse_auth_list(names: &[String]) -> Result<Vec<AuthProtocol>, DialOutError> {
+    names
+        .iter()
+        .map(|name| match name.to_ascii_lowercase().as_str() {
+            "pap" => Ok(AuthProtocol::Pap),
+            "chap" | "chap-md5" => Ok(AuthProtocol::ChapMd5),
+            "mschap1" | "mschap" | "ms-chap" => Ok(AuthProtocol::MsChapV1),
+            "mschap2" | "ms-chap-v2" | "mschapv2" => Ok(AuthProtocol::MsChapV2),
+            other => Err(DialOutError::Config(format!(
+                "unknown authentication {other:?} (pap, chap, mschap1, mschap2)"
+            ))),
+        })
+        .collect()
+}
+
+/// The dial-out client's settings (RouterOS `/interface ppp-client`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// The serial port (`port`).
+    pub port: String,
+    /// The baud rate.
+    #[serde(default = "default_baud_rate")]
+    pub baud_rate: u32,
+    /// `none`, `hardware` or `software`.
+    pub flow_control: String,
+    /// The APN (`apn`); set with `AT+CGDCONT`.
+    pub apn: Option<String>,
+    /// The SIM PIN (`pin`). Never logged.
+    pub pin: Option<String>,
+    /// The number to dial (`phone`); default `*99#`.
+    pub phone: Option<String>,
+    /// Our name for PAP/CHAP (`user`).
+    pub user: Option<String>,
+    /// Our password (`password`). Never logged.
+    pub password: Option<String>,
+    /// The methods we accept being authenticated with (`allow`).
+    #[serde(default = "default_allow")]
+    pub allow: Vec<String>,
+    /// The profile (`use-encryption`, `use-compression`).
+    pub profile: Profile,
+    /// `add-default-route`.
+    pub add_default_route: bool,
+    /// `default-route-distance`: the metric of the default route.
+    pub default_route_distance: u32,
+    /// `dial-on-demand`: the interface is up before dialing; the first packet dials.
+    pub dial_on_demand: bool,
+    /// `idle-timeout` in seconds (0: never): hang up after this long without traffic.
+    pub idle_timeout: u64,
+    /// `max-mru`.
+    #[serde(default = "default_mru")]
+    pub max_mru: u16,
+    /// `max-mtu`.
+    #[serde(default = "default_mru")]
+    pub max_mtu: u16,
+    /// `mrru` (Multilink MRRU; not used by a single link, announced when set).
+    pub mrru: Option<u16>,
+    /// `use-peer-dns`: write the peer's DNS servers to `resolv-conf`.
+    pub use_peer_dns: bool,
+    /// Where `use-peer-dns` writes (never `/etc/resolv.conf` unless named here).
+    pub resolv_conf: Option<PathBuf>,
+    /// `modem-init`: an extra init string sent after the built-in ones.
+    pub modem_init: Option<String>,
+    /// A pppd `chat` script file to run instead of the built-in sequence.
+    pub chat_script: Option<PathBuf>,
+    /// No modem: a direct (null-modem) cable, the line is up at once (pppd `local` without a
+    /// connect script).
+    pub null_modem: bool,
+    /// Reconnect after a failure or a lost call (pppd `persist`).
+    pub persist: bool,
+    /// Give up after this many consecutive failed attempts (pppd `maxfail`; 0: never).
+    pub max_fail: u32,
+    /// The first wait before redialing, in seconds; doubled after each failure, at most 60 s
+    /// (pppd `holdoff`).
+    #[serde(default = "default_holdoff")]
+    pub holdoff: f64,
+    /// How long to wait for network registration, in seconds (default 60).
+    pub registration_timeout: Option<u64>,
+    /// Hang up by dropping DTR instead of `+++`/`ATH` (needs a real serial port).
+    pub hangup_dtr: bool,
+    /// The escape guard time in seconds (the modem's `S12`/50; default 1).
+    pub escape_guard_time: Option<f64>,
+    /// The TUN interface name (default: the kernel's choice).
+    pub interface: Option<String>,
+    /// The control socket for `monitor`.
+    pub control_socket: Option<PathBuf>,
+    /// A second AT port for signal and operator while online (RouterOS `info-channel`).
+    pub info_port: Option<String>,
+    /// LCP echo interval in seconds (0: none).
+    pub lcp_echo_interval: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            port: String::new(),
+            baud_rate: default_baud_rate(),
+            flow_control: "hardware".into(),
+            apn: None,
+            pin: None,
+            phone: None,
+            user: None,
+            password: None,
+            allow: default_allow(),
+            profile: Profile::default(),
+            add_default_route: false,
+            default_route_distance: 0,
+            dial_on_demand: false,
+            idle_timeout: 0,
+            max_mru: default_mru(),
+            max_mtu: default_mru(),
+            mrru: None,
+            use_peer_dns: false,
+            resolv_conf: None,
+            modem_init: None,
+            chat_script: None,
+            null_modem: false,
+            persist: false,
+            max_fail: 0,
+            holdoff: default_holdoff(),
+            registration_timeout: None,
+            hangup_dtr: false,
+            escape_guard_time: None,
+            interface: None,
+            control_socket: None,
+            info_port: None,
+            lcp_echo_interval: 0,
+        }
+    }
+}
+
+/// Reads and parses a TOML file.
+fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, DialOutError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| DialOutError::Config(format!("{}: {error}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|error| DialOutError::Config(format!("{}: {error}", path.display())))
+}
+
+impl ClientConfig {
+    /// Reads a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`DialOutError::Config`] when the file cannot be read or has unknown keys or bad values.
+    pub fn load(path: &Path) -> Result<Self, DialOutError> {
+        read_toml(path)
+    }
+
+    /// Parses TOML text.
+    ///
+    /// # Errors
+    ///
+    /// [`DialOutError::Config`] for unknown keys or bad values.
+    pub fn parse(text: &str) -> Result<Self, DialOutError> {
+        toml::from_str(text).map_err(|error| DialOutError::Config(error.to_string()))
+    }
+
+    /// The serial port settings.
+    ///
+    /// # Errors
+    ///
+    /// An unknown flow control.
+    pub fn port_config(&self) -> Result<PortConfig, DialOutError> {
+        let flow: FlowControl =
+            self.flow_control
+                .parse()
+                .map_err(|error: ppp_tokio::serial::SerialError| {
+                    DialOutError::Config(error.to_string())
+                })?;
+        Ok(PortConfig::new(&self.port, self.baud_rate, flow))
+    }
+
+    /// The idle timeout, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout))
+    }
+
+    /// The first wait before redialing.
+    pub fn holdoff(&self) -> Duration {
+        Duration::try_from_secs_f64(self.holdoff.clamp(0.0, 3600.0))
+            .unwrap_or(Duration::from_secs(1))
+    }
+
+    /// The built-in dial sequence: cellular (`ATD*99#` or the `phone` given, with PIN,
+    /// registration and APN) unless `phone` is a plain number and there is neither APN nor PIN
+    /// (an analog modem: `ATDT<phone>`).
+    ///
+    /// # Errors
+    ///
+    /// A value that cannot be sent to the modem (quotes, control characters).
+    pub fn dialer_config(&self) -> Result<DialerConfig, DialOutError> {
+        let phone = self.phone.as_deref().unwrap_or("*99#");
+        let analog = self.apn.is_none()
+            && self.pin.is_none()
+            && phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ',' || c == 'W');
+        let mut config = if analog {
+            DialerConfig::phone(phone)
+        } else {
+            let mut config = DialerConfig::cellular(self.apn.as_deref());
+            if phone != "*99#" {
+                config.target = DialTarget::Raw(phone.to_owned());
+            }
+            config.pin.clone_from(&self.pin);
+            config
+        };
+        if let Some(init) = &self.modem_init {
+            config.init.push(init.clone());
+        }
+        if let Some(seconds) = self.registration_timeout {
+            config.registration_timeout = Duration::from_secs(seconds);
+        }
+        if self.hangup_dtr {
+            config.engine.hangup_method = HangupMethod::Dtr;
+        }
+        if let Some(seconds) = self.escape_guard_time {
+            config.engine.guard_time = Duration::try_from_secs_f64(seconds.clamp(0.0, 10.0))
+                .unwrap_or(config.engine.guard_time);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The chat script, if one is configured.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or does not parse.
+    pub fn chat_script(&self) -> Result<Option<ChatScript>, DialOutError> {
+        let Some(path) = &self.chat_script else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| DialOutError::Config(format!("{}: {error}", path.display())))?;
+        Ok(Some(ChatScript::parse(&text)?))
+    }
+
+    /// The link: LCP with `max-mru`/`max-mtu`/`mrru`, `allow`, our credentials, IPCP asking
+    /// for an address and DNS, CCP from the profile.
+    ///
+    /// # Errors
+    ///
+    /// An unknown authentication name.
+    pub fn link_config(&self, seed: u64) -> Result<LinkConfig, DialOutError> {
+        let mut config = LinkConfig::default();
+        config.lcp.mru = self.max_mru;
+        config.lcp.max_mru = self.max_mru.max(config.lcp.max_mru);
+        config.lcp.mtu = Some(self.max_mtu);
+        config.lcp.mrru = self.mrru;
+        if self.lcp_echo_interval > 0 {
+            config.lcp.echo_interval = Some(Duration::from_secs(self.lcp_echo_interval));
+            config.lcp.echo_failure = 4;
+        }
+        match &self.user {
+            Some(user) => {
+                config.lcp.allow = parse_auth_list(&self.allow)?;
+                let password = self.password.clone().unwrap_or_default();
+                config.auth.credentials = Some(ClientCredentials::password(
+                    user.as_str(),
+                    password.into_bytes(),
+                ));
+            }
+            None => config.lcp.allow.clear(),
+        }
+        let mut ipcp = IpcpConfig::client();
+        ipcp.request_dns = true;
+        config.ipcp = Some(ipcp);
+        config.ccp = self.profile.ccp();
+        config.seed = seed;
+        Ok(config)
+    }
+}
+
+/// One user of the ppp-server (a TOML `[[secret]]` table).
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SecretConfig {
+    /// The name the peer authenticates as.
+    pub name: String,
+    /// The password.
+    pub password: String,
+    /// The address to give this peer (RouterOS `remote-address` of the secret).
+    pub address: Option<Ipv4Addr>,
+}
+
+impl std::fmt::Debug for SecretConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretConfig")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ppp-server's settings (RouterOS `/interface ppp-server`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The serial port.
+    pub port: String,
+    /// The baud rate.
+    #[serde(default = "default_baud_rate")]
+    pub baud_rate: u32,
+    /// `none`, `hardware` or `software`.
+    pub flow_control: String,
+    /// Our name in CHAP challenges (pppd `name`).
+    pub name: String,
+    /// The methods we require from the peer (`authentication`); empty: none.
+    pub authentication: Vec<String>,
+    /// A pppd `chap-secrets` file.
+    pub chap_secrets: Option<PathBuf>,
+    /// Users, as an alternative or in addition to `chap-secrets`.
+    pub secret: Vec<SecretConfig>,
+    /// The profile: addresses, DNS, encryption, compression.
+    pub profile: Profile,
+    /// RINGs before answering (`ring-count`).
+    pub ring_count: u32,
+    /// Extra init string (`modem-init`).
+    pub modem_init: Option<String>,
+    /// No modem: the line is connected from the start (`null-modem`).
+    pub null_modem: bool,
+    /// `max-mru`.
+    #[serde(default = "default_mru")]
+    pub max_mru: u16,
+    /// `max-mtu`.
+    #[serde(default = "default_mru")]
+    pub max_mtu: u16,
+    /// LCP echo interval in seconds (0: none); the way a null-modem server notices a dead peer.
+    pub lcp_echo_interval: u64,
+    /// Answer pings to our own address ourselves (when there is no TUN device).
+    pub answer_ping: bool,
+    /// The control socket for `monitor`.
+    pub control_socket: Option<PathBuf>,
+    /// Serve one call, then exit.
+    pub once: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            port: String::new(),
+            baud_rate: default_baud_rate(),
+            flow_control: "hardware".into(),
+            name: "ppp-server".into(),
+            authentication: ["mschap2", "chap"].map(String::from).to_vec(),
+            chap_secrets: None,
+            secret: Vec::new(),
+            profile: Profile {
+                local_address: Some(Ipv4Addr::new(10, 64, 0, 1)),
+                remote_address: Some(Ipv4Addr::new(10, 64, 0, 2)),
+                ..Profile::default()
+            },
+            ring_count: 1,
+            modem_init: None,
+            null_modem: false,
+            max_mru: default_mru(),
+            max_mtu: default_mru(),
+            lcp_echo_interval: 10,
+            answer_ping: true,
+            control_socket: None,
+            once: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`DialOutError::Config`] when the file cannot be read or has unknown keys or bad values.
+    pub fn load(path: &Path) -> Result<Self, DialOutError> {
+        read_toml(path)
+    }
+
+    /// Parses TOML text.
+    ///
+    /// # Errors
+    ///
+    /// [`DialOutError::Config`] for unknown keys or bad values.
+    pub fn parse(text: &str) -> Result<Self, DialOutError> {
+        toml::from_str(text).map_err(|error| DialOutError::Config(error.to_string()))
+    }
+
+    /// The serial port settings.
+    ///
+    /// # Errors
+    ///
+    /// An unknown flow control.
+    pub fn port_config(&self) -> Result<PortConfig, DialOutError> {
+        let flow: FlowControl =
+            self.flow_control
+                .parse()
+                .map_err(|error: ppp_tokio::serial::SerialError| {
+                    DialOutError::Config(error.to_string())
+                })?;
+        Ok(PortConfig::new(&self.port, self.baud_rate, flow))
+    }
+
+    /// The answer sequence.
+    pub fn answer_config(&self) -> AnswerConfig {
+        let mut config = AnswerConfig::default();
+        config.ring_count = self.ring_count.max(1);
+        config.null_modem = self.null_modem;
+        if let Some(init) = &self.modem_init {
+            config.init.push(init.clone());
+        }
+        config
+    }
+
+    /// The secrets: the `chap-secrets` file, then the `[[secret]]` tables.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read or parsed.
+    pub fn secrets(&self) -> Result<SecretsTable, DialOutError> {
+        let mut table = match &self.chap_secrets {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    DialOutError::Config(format!("{}: {error}", path.display()))
+                })?;
+                SecretsTable::parse_pppd(&text)
+                    .map_err(|error| DialOutError::Config(format!("{}: {error}", path.display())))?
+            }
+            None => SecretsTable::new(),
+        };
+        for secret in &self.secret {
+            let mut entry = SecretEntry::new(secret.password.clone().into_bytes());
+            if let Some(address) = secret.address {
+                entry.addresses = vec![AllowedAddress::Exact(address)];
+            }
+            table.insert(&secret.name, "*", entry);
+        }
+        Ok(table)
+    }
+
+    /// The link: LCP requiring `authentication`, silent and passive (a server waits for its
+    /// caller), IPCP
+    /// handing out the profile's addresses and DNS, CCP from the profile.
+    ///
+    /// # Errors
+    ///
+    /// An unknown authentication name, or no local address.
+    pub fn link_config(&self, seed: u64) -> Result<LinkConfig, DialOutError> {
+        let mut config = LinkConfig::default();
+        config.lcp.mru = self.max_mru;
+        config.lcp.max_mru = self.max_mru.max(config.lcp.max_mru);
+        config.lcp.mtu = Some(self.max_mtu);
+        config.lcp.allow.clear();
+        config.lcp.require = parse_auth_list(&self.authentication)?;
+        // pppd `silent` + `passive`: send nothing until the caller's Configure-Request arrives
+        // (anything sent before the call is up would be lost), then never give up waiting.
+        config.lcp.passive = true;
+        config.lcp.silent = true;
+        if self.lcp_echo_interval > 0 {
+            config.lcp.echo_interval = Some(Duration::from_secs(self.lcp_echo_interval));
+            config.lcp.echo_failure = 3;
+        }
+        config.auth.authenticator = ppp_link::auth::AuthenticatorConfig::new(self.name.as_str());
+        let local = self
+            .profile
+            .local_address
+            .ok_or_else(|| DialOutError::Config("the profile needs a local-address".into()))?;
+        let dns = [
+            self.profile.dns_server.first().copied(),
+            self.profile.dns_server.get(1).copied(),
+        ];
+        let mut ipcp = IpcpConfig::server(local, dns);
+        ipcp.remote_address = self.profile.remote_address;
+        config.ipcp = Some(ipcp);
+        config.ccp = self.profile.ccp();
+        config.seed = seed;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/dialout")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_example_files_parse() {
+        for name in ["lte.toml", "on-demand.toml", "analog.toml"] {
+            let config = ClientConfig::parse(&example(name)).expect(name);
+            config.dialer_config().expect(name);
+            config.link_config(1).expect(name);
+            config.port_config().expect(name);
+        }
+        let server = ServerConfig::parse(&example("server.toml")).expect("server.toml");
+        server.link_config(1).expect("server link");
+        assert_eq!(server.answer_config().ring_count, 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        for text in [
+            "prot = \"/dev/ttyS0\"",
+            "persist = \"yes\"",
+            "[profile]\nuse-encryption = \"maybe\"",
+        ] {
+            assert!(ClientConfig::parse(text).is_err(), "{text}");
+        }
+        let config = ClientConfig::parse("flow-control = \"sideways\"").expect("parses");
+        assert!(config.port_config().is_err());
+        let config = ClientConfig::parse("user = \"u\"\nallow = [\"kerberos\"]").expect("parses");
+        assert!(config.link_config(1).is_err());
+        let config = ClientConfig::parse("apn = \"a\\\"b\"").expect("parses");
+        assert!(config.dialer_config().is_err(), "a quote in the APN");
+    }
+
+    #[test]
+    fn dial_sequences() {
+        let cellular = ClientConfig::parse("apn = \"internet\"\npin = \"1234\"").expect("parses");
+        let dialer = cellular.dialer_config().expect("dialer");
+        assert_eq!(dialer.dial_command(), "ATD*99#");
+        assert_eq!(dialer.pin.as_deref(), Some("1234"));
+        assert_eq!(dialer.apn.as_deref(), Some("internet"));
+        let other = ClientConfig::parse("apn = \"x\"\nphone = \"*99***2#\"").expect("parses");
+        assert_eq!(
+            other.dialer_config().expect("dialer").dial_command(),
+            "ATD*99***2#"
+        );
+        let analog =
+            ClientConfig::parse("phone = \"5551234\"\nmodem-init = \"AT&D2\"").expect("parses");
+        let dialer = analog.dialer_config().expect("dialer");
+        assert_eq!(dialer.dial_command(), "ATDT5551234");
+        assert!(dialer.registration.is_empty());
+        assert_eq!(dialer.init.last().map(String::as_str), Some("AT&D2"));
+    }
+
+    #[test]
+    fn link_settings() {
+        let config = ClientConfig::parse(
+            "user = \"u\"\npassword = \"p\"\nallow = [\"mschap2\"]\nmax-mru = 1400\nmax-mtu = 1300\nmrru = 1600\n[profile]\nuse-encryption = \"required\"",
+        )
+        .expect("parses");
+        let link = config.link_config(9).expect("link");
+        assert_eq!(link.lcp.mru, 1400);
+        assert_eq!(link.lcp.mtu, Some(1300));
+        assert_eq!(link.lcp.mrru, Some(1600));
+        assert_eq!(link.lcp.allow, vec![AuthProtocol::MsChapV2]);
+        assert_eq!(link.ccp.map(|c| c.encryption), Some(Encryption::Required));
+        assert!(link.ipcp.is_some_and(|ipcp| ipcp.request_dns));
+        // Without a user we refuse to be authenticated.
+        let anonymous = ClientConfig::default().link_config(1).expect("link");
+        assert!(anonymous.lcp.allow.is_empty());
+        assert!(anonymous.ccp.is_none());
+    }
+
+    #[test]
+    fn profiles_map_to_ccp() {
+        for (encryption, compression, expected) in [
+            (UseEncryption::No, false, None),
+            (UseEncryption::No, true, Some((Encryption::No, true))),
+            (UseEncryption::Yes, false, Some((Encryption::Yes, false))),
+            (UseEncryption::Yes, true, Some((Encryption::Yes, true))),
+            (
+                UseEncryption::Required,
+                true,
+                Some((Encryption::Required, false)),
+            ),
+        ] {
+            let profile = Profile {
+                use_encryption: encryption,
+                use_compression: compression,
+                ..Profile::default()
+            };
+            let ccp = profile.ccp().map(|c| (c.encryption, c.compression));
+            assert_eq!(ccp, expected, "{encryption:?} {compression}");
+        }
+    }
+
+    #[test]
+    fn server_secrets_from_toml_and_chap_secrets() {
+        let dir = std::env::temp_dir().join(format!("dialout-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("chap-secrets");
+        std::fs::write(&file, "bob * builder 10.0.0.5\n").expect("write");
+        let server = ServerConfig::parse(&format!(
+            "chap-secrets = \"{}\"\n[[secret]]\nname = \"alice\"\npassword = \"w\"\naddress = \"10.0.0.9\"\n",
+            file.display()
+        ))
+        .expect("parses");
+        let table = server.secrets().expect("secrets");
+        let bob = table.lookup_now("bob", "dialin").expect("bob");
+        assert_eq!(bob.assigned_address(), Some(Ipv4Addr::new(10, 0, 0, 5)));
+        let alice = table.lookup_now("alice", "dialin").expect("alice");
+        assert_eq!(alice.assigned_address(), Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert!(table.lookup_now("mallory", "dialin").is_none());
+        let debug = format!("{:?}", server.secret);
+        assert!(!debug.contains("\"w\""), "{debug}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,204 @@
+//! `ppp-server` mode: answer calls on a serial line (after `ring-count` RINGs, or at once on a
+//! null-modem cable), authenticate the caller from `chap-secrets` or the TOML secrets, hand out
+//! the profile's addresses, and serve until the call ends; then wait for the next one.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use ppp_link::{Datagram, Link, LinkEvent};
+use ppp_modem::{Answerer, Event};
+use ppp_tokio::icmp;
+use ppp_tokio::serial::{self, ModemControl, ModemPort, SessionEvent};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::DialOutError;
+use super::client::is_retryable;
+use super::config::ServerConfig;
+use super::status::SharedStatus;
+
+/// What the server tells the host side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A call was answered.
+    Answered {
+        /// The rate from `CONNECT`.
+        rate: Option<u32>,
+    },
+    /// The caller authenticated.
+    Authenticated {
+        /// As whom.
+        peer_name: Option<String>,
+    },
+    /// IPCP is up.
+    IpUp {
+        /// Our address.
+        local: Ipv4Addr,
+        /// The caller's address.
+        peer: Ipv4Addr,
+    },
+    /// The call ended.
+    CallEnded {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The server's connection to the host.
+#[derive(Debug)]
+pub struct ServerIo {
+    /// IPv4 packets to send to the caller (from a TUN device), if any.
+    pub outbound: Option<mpsc::Receiver<Vec<u8>>>,
+    /// Datagrams from the caller (to a TUN device); without it only pings to our own address
+    /// are answered (`answer-ping`).
+    pub inbound: Option<mpsc::Sender<Datagram>>,
+    /// Events.
+    pub events: mpsc::UnboundedSender<ServerEvent>,
+    /// Set to true to hang up and return.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Serves calls on `port` until told to stop (or after one call with `once`).
+///
+/// # Errors
+///
+/// A bad configuration, or a modem failure that retrying cannot fix.
+pub async fn run_server<S>(
+    config: &ServerConfig,
+    mut port: S,
+    mut io: ServerIo,
+    status: SharedStatus,
+    seed: u64,
+) -> Result<(), DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+{
+    let secrets = config.secrets()?;
+    let mut seed = seed;
+    config.link_config(seed)?;
+    let emit = |event: ServerEvent| {
+        let _ = io.events.send(event);
+    };
+    let mut observe = |event: &Event| match event {
+        Event::Urc(urc) => debug!("modem: {urc:?}"),
+        other => debug!("modem: {other:?}"),
+    };
+    loop {
+        if *io.shutdown.borrow() {
+            return Ok(());
+        }
+        status.set_state("waiting for call", "waiting for ring");
+        let mut answerer = Answerer::new(config.answer_config());
+        answerer.start(serial::now())?;
+        let mut modem = ModemPort::new(port, answerer);
+        let result = tokio::select! {
+            result = modem.run_until_connected(&mut observe) => result,
+            _ = io.shutdown.changed() => return Ok(()),
+        };
+        let connected = match result {
+            Ok(connected) => connected,
+            Err(error) => {
+                warn!("answering failed: {error}");
+                status.lock().last_error = Some(error.to_string());
+                if !is_retryable(&error) {
+                    return Err(DialOutError::Serial(error));
+                }
+                port = modem.into_parts().0;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        info!("answered a call");
+        status.set_state("connected", "connected");
+        status.lock().rate = connected.rate;
+        emit(ServerEvent::Answered {
+            rate: connected.rate,
+        });
+        let link = Link::new(config.link_config(seed)?);
+        seed = seed.wrapping_add(1);
+        let mut session = modem.into_session(link, connected);
+        if let Some(outbound) = io.outbound.take() {
+            session.set_outbound(outbound);
+        }
+        let mut local = Ipv4Addr::UNSPECIFIED;
+        let reason = loop {
+            let next = tokio::select! {
+                next = session.next() => next,
+                _ = io.shutdown.changed() => break "shutdown".to_owned(),
+            };
+            match next {
+                Err(error) => break format!("serial line error: {error}"),
+                Ok(SessionEvent::Link(event)) => match event {
+                    LinkEvent::SecretNeeded(request) => {
+                        let entry = secrets.lookup_now(&request.client, &request.server);
+                        if entry.is_none() {
+                            warn!("no secret for {:?}", request.client);
+                        }
+                        session.link_mut().provide_secret(serial::now(), entry);
+                    }
+                    LinkEvent::Authenticated { peer_name } => {
+                        info!("peer authenticated as {peer_name:?}");
+                        status.lock().peer_name.clone_from(&peer_name);
+                        emit(ServerEvent::Authenticated { peer_name });
+                    }
+                    LinkEvent::IpUp {
+                        local: ours, peer, ..
+                    } => {
+                        info!("local  IP address {ours}");
+                        info!("remote IP address {peer}");
+                        local = ours;
+                        {
+                            let mut guard = status.lock();
+                            guard.address = Some(ours);
+                            guard.peer_address = Some(peer);
+                            guard.mtu = session.link().mtu();
+                            guard.mru = session.link().lcp_negotiated().map(|n| n.our_mru);
+                            guard.connected_since = Some(serial::now());
+                        }
+                        emit(ServerEvent::IpUp { local: ours, peer });
+                    }
+                    LinkEvent::LinkDown { reason } => break reason,
+                    LinkEvent::Phase(phase) => debug!("phase {phase}"),
+                    other => debug!("{other:?}"),
+                },
+                Ok(SessionEvent::Datagram(datagram)) => {
+                    if let Some(inbound) = &io.inbound {
+                        let _ = inbound.try_send(datagram);
+                    } else if let Datagram::Ipv4(packet) = datagram
+                        && config.answer_ping
+                        && let Some(reply) = icmp::echo_reply(&packet, local)
+                    {
+                        let _ = session.link_mut().send_ipv4(serial::now(), &reply);
+                    }
+                }
+                Ok(SessionEvent::CarrierLost(reason)) => warn!("carrier lost ({reason:?})"),
+                Ok(SessionEvent::Closed) => break "carrier lost".to_owned(),
+                Ok(_) => {}
+            }
+        };
+        io.outbound = session.take_outbound();
+        status.lock().call_ended();
+        let hung_up = session
+            .hang_up(
+                &reason,
+                Duration::from_secs(4),
+                Duration::from_secs(10),
+                &mut observe,
+            )
+            .await;
+        let modem = hung_up.port;
+        if let Err(error) = hung_up.result {
+            warn!("hang-up: {error}");
+        }
+        info!("call ended: {reason}");
+        emit(ServerEvent::CallEnded {
+            reason: reason.clone(),
+        });
+        port = modem.into_parts().0;
+        if config.once || reason == "shutdown" {
+            return Ok(());
+        }
+    }
+}

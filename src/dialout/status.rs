@@ -1,0 +1,294 @@
+//! What `monitor` shows: the state of the dial-out client or the server, shared between the run
+//! loop and the control socket.
+//!
+//! The control socket is a Unix stream socket; a client writes one line (`monitor`) and reads
+//! the answer, `key: value` lines in RouterOS's `monitor` style, until EOF.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use ppp_modem::ModemStatus;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::debug;
+
+/// The values `monitor` prints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// The overall state: `disconnected`, `dialing`, `connected`, `waiting for traffic`, ...
+    pub status: String,
+    /// Where the modem sequence is: `initializing`, `checking SIM`, `waiting for registration`,
+    /// `dialing`, `connected`, `hanging up`, ...
+    pub dial_status: String,
+    /// When the current call came up (IPCP Opened).
+    pub connected_since: Option<Instant>,
+    /// Our address.
+    pub address: Option<Ipv4Addr>,
+    /// The peer's address.
+    pub peer_address: Option<Ipv4Addr>,
+    /// DNS servers from the peer.
+    pub dns: Vec<Ipv4Addr>,
+    /// The interface MTU.
+    pub mtu: Option<u16>,
+    /// Our MRU.
+    pub mru: Option<u16>,
+    /// The signal strength in dBm (`AT+CSQ`).
+    pub signal_dbm: Option<i16>,
+    /// The operator (`AT+COPS?`).
+    pub operator: Option<String>,
+    /// The rate from `CONNECT`.
+    pub rate: Option<u32>,
+    /// Call attempts so far.
+    pub attempts: u32,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Server: the name the peer authenticated as.
+    pub peer_name: Option<String>,
+}
+
+impl Status {
+    /// Takes in the modem's status (signal, operator).
+    pub fn update_modem(&mut self, modem: &ModemStatus) {
+        if modem.signal_dbm.is_some() {
+            self.signal_dbm = modem.signal_dbm;
+        }
+        if modem.operator.is_some() {
+            self.operator.clone_from(&modem.operator);
+        }
+    }
+
+    /// The call went down: clears what belonged to it.
+    pub fn call_ended(&mut self) {
+        self.connected_since = None;
+        self.address = None;
+        self.peer_address = None;
+        self.dns.clear();
+        self.rate = None;
+        self.peer_name = None;
+    }
+
+    /// The `monitor` text at `now`.
+    pub fn render(&self, now: Instant) -> String {
+        let mut out = String::new();
+        let mut line = |key: &str, value: &dyn std::fmt::Display| {
+            let _ = writeln!(out, "{key:>12}: {value}");
+        };
+        line("status", &self.status);
+        line("dial-status", &self.dial_status);
+        if let Some(since) = self.connected_since {
+            line(
+                "uptime",
+                &format_uptime(now.saturating_duration_since(since).as_secs()),
+            );
+        }
+        if let Some(address) = self.address {
+            line("ipaddress", &address);
+        }
+        if let Some(peer) = self.peer_address {
+            line("remote", &peer);
+        }
+        if !self.dns.is_empty() {
+            let list: Vec<String> = self.dns.iter().map(ToString::to_string).collect();
+            line("dns-server", &list.join(","));
+        }
+        if let Some(mtu) = self.mtu {
+            line("mtu", &mtu);
+        }
+        if let Some(mru) = self.mru {
+            line("mru", &mru);
+        }
+        if let Some(rate) = self.rate {
+            line("rate", &rate);
+        }
+        if let Some(dbm) = self.signal_dbm {
+            line("signal", &format!("{dbm}dBm"));
+        }
+        if let Some(operator) = &self.operator {
+            line("operator", operator);
+        }
+        if let Some(name) = &self.peer_name {
+            line("peer-name", name);
+        }
+        line("attempts", &self.attempts);
+        if let Some(error) = &self.last_error {
+            line("last-error", error);
+        }
+        out
+    }
+}
+
+/// `1h2m3s`, RouterOS style.
+fn format_uptime(seconds: u64) -> String {
+    let (h, m, s) = (seconds / 3600, (seconds / 60) % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}
+
+/// A [`Status`] shared between tasks.
+#[derive(Clone, Debug, Default)]
+pub struct SharedStatus(Arc<Mutex<Status>>);
+
+impl SharedStatus {
+    /// A new, empty status.
+    pub fn new() -> Self {
+        SharedStatus::default()
+    }
+
+    /// Locks it (a poisoned lock is taken over: the status is plain data).
+    pub fn lock(&self) -> MutexGuard<'_, Status> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A copy.
+    pub fn snapshot(&self) -> Status {
+        self.lock().clone()
+    }
+
+    /// Sets both state strings.
+    pub fn set_state(&self, status: &str, dial_status: &str) {
+        let mut guard = self.lock();
+        status.clone_into(&mut guard.status);
+        dial_status.clone_into(&mut guard.dial_status);
+    }
+
+    /// The `monitor` text now.
+    pub fn render(&self) -> String {
+        self.lock().render(ppp_tokio::serial::now())
+    }
+}
+
+/// Serves `monitor` on a Unix socket at `path` (replacing a stale socket file) until the task
+/// is dropped.
+///
+/// # Errors
+///
+/// The socket cannot be bound.
+pub fn serve_control(path: &Path, status: SharedStatus) -> std::io::Result<ControlServer> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let status = status.clone();
+            tokio::spawn(async move {
+                if let Err(error) = answer(stream, &status).await {
+                    debug!("control socket: {error}");
+                }
+            });
+        }
+    });
+    Ok(ControlServer {
+        path: path.to_owned(),
+        task,
+    })
+}
+
+async fn answer(stream: UnixStream, status: &SharedStatus) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut request = String::new();
+    // Bounded: one short line.
+    let mut reader = BufReader::new(read.take(256));
+    reader.read_line(&mut request).await?;
+    let reply = match request.trim() {
+        "" | "monitor" | "print" => status.render(),
+        other => format!("unknown command {other:?} (monitor)\n"),
+    };
+    write.write_all(reply.as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// The running control socket; removes the socket file when dropped.
+#[derive(Debug)]
+pub struct ControlServer {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Asks the program behind the control socket at `path` for its `monitor` text.
+///
+/// # Errors
+///
+/// Connecting, writing or reading fails.
+pub async fn query_control(path: &Path) -> std::io::Result<String> {
+    let mut stream = UnixStream::connect(path).await?;
+    stream.write_all(b"monitor\n").await?;
+    let mut reply = String::new();
+    stream.take(64 * 1024).read_to_string(&mut reply).await?;
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn render_in_monitor_style() {
+        let start = Instant::now();
+        let status = Status {
+            status: "connected".into(),
+            dial_status: "connected".into(),
+            connected_since: Some(start),
+            address: Some(Ipv4Addr::new(10, 64, 0, 2)),
+            dns: vec![Ipv4Addr::new(10, 64, 0, 53), Ipv4Addr::new(10, 64, 0, 54)],
+            mtu: Some(1500),
+            signal_dbm: Some(-73),
+            operator: Some("SimNet".into()),
+            attempts: 2,
+            ..Status::default()
+        };
+        let text = status.render(start + Duration::from_secs(3723));
+        for line in [
+            "      status: connected",
+            "      uptime: 1h2m3s",
+            "   ipaddress: 10.64.0.2",
+            "  dns-server: 10.64.0.53,10.64.0.54",
+            "         mtu: 1500",
+            "      signal: -73dBm",
+            "    operator: SimNet",
+            "    attempts: 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from\n{text}"
+            );
+        }
+        assert!(!text.contains("remote"), "no peer address, no line");
+    }
+
+    #[tokio::test]
+    async fn the_control_socket_answers_monitor() {
+        let path = std::env::temp_dir().join(format!("dialout-status-{}.sock", std::process::id()));
+        let status = SharedStatus::new();
+        status.set_state("dialing", "waiting for registration");
+        let server = serve_control(&path, status.clone()).expect("bind");
+        let reply = query_control(&path).await.expect("query");
+        assert!(
+            reply.contains(" dial-status: waiting for registration"),
+            "{reply}"
+        );
+        drop(server);
+        assert!(!path.exists(), "the socket file is removed");
+    }
+}

@@ -1,0 +1,738 @@
+//! The TOML configuration of the PPPoE client and of the access concentrator, with RouterOS's
+//! property names (`service-name`, `max-mru`, `add-default-route`, `use-peer-dns`, profiles,
+//! secrets, pools, ...), and how each becomes the options of a runtime.
+//!
+//! Every key is optional; the programs' command-line flags override the file's values.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
+use ppp_ccp::{CcpConfig, Encryption};
+use ppp_ipcp::IpcpConfig;
+use ppp_link::LinkConfig;
+use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
+use ppp_tokio::pppoe::{Backoff, ClientOptions, ServerOptions};
+use pppoe_discovery::{AcConfig, ClientConfig};
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// Reads a TOML file into `T`.
+///
+/// # Errors
+///
+/// The file cannot be read, or is not valid TOML for `T` (unknown keys included).
+pub fn load<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses TOML text into `T`; `origin` names it in errors.
+///
+/// # Errors
+///
+/// Not valid TOML for `T`.
+pub fn parse<T: for<'de> Deserialize<'de>>(text: &str, origin: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|error| ConfigError::Parse {
+        path: origin.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+/// A password from a configuration file; its `Debug` does not show it.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<hidden>"
+        })
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Password(password)
+    }
+}
+
+/// An authentication method by its RouterOS name: `mschap2`, `mschap1`, `chap`, `pap`.
+///
+/// # Errors
+///
+/// Any other name.
+pub fn auth_method(name: &str) -> Result<AuthProtocol, ConfigError> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "mschap2" | "mschap-v2" | "ms-chap-v2" => Ok(AuthProtocol::MsChapV2),
+        "mschap1" | "mschap" | "ms-chap" => Ok(AuthProtocol::MsChapV1),
+        "chap" => Ok(AuthProtocol::ChapMd5),
+        "pap" => Ok(AuthProtocol::Pap),
+        other => Err(ConfigError::invalid(
+            "allow",
+            format!("unknown method {other:?} (mschap2, mschap1, chap, pap)"),
+        )),
+    }
+}
+
+/// The methods of a list, in order.
+///
+/// # Errors
+///
+/// An unknown name.
+pub fn auth_methods(names: &[String]) -> Result<Vec<AuthProtocol>, ConfigError> {
+    names.iter().map(|n| auth_method(n)).collect()
+}
+
+/// RouterOS `use-encryption`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UseEncryption {
+    /// No MPPE (RouterOS `default` means `no` on a client profile).
+    #[default]
+    Default,
+    /// No MPPE.
+    No,
+    /// MPPE if the peer agrees and MS-CHAP provided keys.
+    Yes,
+    /// MPPE or no link.
+    Required,
+}
+
+/// RouterOS `use-compression`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UseCompression {
+    /// No compression.
+    #[default]
+    Default,
+    /// No compression.
+    No,
+    /// Deflate.
+    Yes,
+}
+
+/// The CCP configuration for a profile's `use-encryption` and `use-compression`; `None` when
+/// neither is on (no CCP at all).
+pub fn ccp_config(encryption: UseEncryption, compression: UseCompression) -> Option<CcpConfig> {
+    let encryption = match encryption {
+        UseEncryption::Default | UseEncryption::No => Encryption::No,
+        UseEncryption::Yes => Encryption::Yes,
+        UseEncryption::Required => Encryption::Required,
+    };
+    let compression = compression == UseCompression::Yes;
+    if encryption == Encryption::No && !compression {
+        return None;
+    }
+    Some(CcpConfig {
+        encryption,
+        compression,
+        ..CcpConfig::default()
+    })
+}
+
+/// LCP echo for a RouterOS `keepalive-timeout` in seconds: an Echo-Request every
+/// `timeout / 6` seconds (at least 1), the peer declared dead after `timeout` seconds without
+/// answer. 0 turns keepalives off.
+pub fn keepalive(timeout_secs: u64) -> (Option<Duration>, u32) {
+    if timeout_secs == 0 {
+        return (None, 0);
+    }
+    let interval = (timeout_secs / 6).max(1);
+    let failures = u32::try_from(timeout_secs.div_ceil(interval)).unwrap_or(u32::MAX);
+    (Some(Duration::from_secs(interval)), failures)
+}
+
+/// A client profile (RouterOS `/ppp profile` as a client uses it).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClientProfile {
+    /// MPPE.
+    pub use_encryption: UseEncryption,
+    /// Deflate.
+    pub use_compression: UseCompression,
+}
+
+/// The client's configuration file: RouterOS `/interface pppoe-client` properties.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClientFile {
+    /// The Ethernet interface.
+    pub interface: Option<String>,
+    /// The service to ask for (empty: any).
+    pub service_name: String,
+    /// The AC to accept (empty: any).
+    pub ac_name: String,
+    /// Our user name.
+    pub user: String,
+    /// Our password.
+    pub password: Password,
+    /// Methods we accept to authenticate with, preferred first.
+    pub allow: Vec<String>,
+    /// Largest MRU (above 1492 asks for RFC 4638 PPP-Max-Payload).
+    pub max_mru: u16,
+    /// Largest MTU.
+    pub max_mtu: u16,
+    /// Multilink MRRU to ask for.
+    pub mrru: Option<u16>,
+    /// Add a default route through the session.
+    pub add_default_route: bool,
+    /// The metric of that route.
+    pub default_route_distance: u32,
+    /// Write the peer's DNS servers to `resolv-conf`.
+    pub use_peer_dns: bool,
+    /// Where the peer's DNS servers go (never `/etc/resolv.conf` unless named here).
+    pub resolv_conf: Option<PathBuf>,
+    /// Seconds without an answer to LCP echo before the link is declared dead (0: off).
+    pub keepalive_timeout: u64,
+    /// Compression and encryption.
+    pub profile: ClientProfile,
+    /// The TUN device's name.
+    pub tun_name: Option<String>,
+    /// Reconnect after the session ends.
+    pub reconnect: bool,
+    /// Record every Ethernet frame here.
+    pub pcap: Option<PathBuf>,
+    /// The control socket for `monitor`.
+    pub control: Option<PathBuf>,
+}
+
+impl Default for ClientFile {
+    fn default() -> Self {
+        ClientFile {
+            interface: None,
+            service_name: String::new(),
+            ac_name: String::new(),
+            user: String::new(),
+            password: Password::default(),
+            allow: ["mschap2", "mschap1", "chap", "pap"]
+                .map(str::to_owned)
+                .to_vec(),
+            max_mru: 1492,
+            max_mtu: 1492,
+            mrru: None,
+            add_default_route: false,
+            default_route_distance: 1,
+            use_peer_dns: false,
+            resolv_conf: None,
+            keepalive_timeout: 60,
+            profile: ClientProfile::default(),
+            tun_name: None,
+            reconnect: true,
+            pcap: None,
+            control: None,
+        }
+    }
+}
+
+impl ClientFile {
+    /// The runtime options.
+    ///
+    /// # Errors
+    ///
+    /// No interface, an unknown method in `allow`, `use-peer-dns` without `resolv-conf`.
+    pub fn to_options(&self) -> Result<ClientOptions, ConfigError> {
+        let interface = self
+            .interface
+            .as_deref()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| ConfigError::invalid("interface", "no interface given"))?;
+        let mut options = ClientOptions::new(interface);
+        options.discovery = ClientConfig {
+            ac_name: self.ac_name.clone(),
+            service_name: self.service_name.clone(),
+            max_payload: self.max_mru,
+            ..ClientConfig::default()
+        };
+        let mut link = LinkConfig::pppoe();
+        link.lcp.mru = self.max_mru;
+        link.lcp.max_mru = self.max_mru;
+        link.lcp.mtu = Some(self.max_mtu);
+        link.lcp.mrru = self.mrru;
+        link.lcp.allow = if self.user.is_empty() {
+            Vec::new()
+        } else {
+            auth_methods(&self.allow)?
+        };
+        link.lcp.require = Vec::new();
+        let (interval, failures) = keepalive(self.keepalive_timeout);
+        link.lcp.echo_interval = interval;
+        link.lcp.echo_failure = failures;
+        if !self.user.is_empty() {
+            link.auth.credentials = Some(ClientCredentials::password(
+                self.user.clone(),
+                self.password.0.clone(),
+            ));
+        }
+        let mut ipcp = IpcpConfig::client();
+        ipcp.request_dns = self.use_peer_dns;
+        link.ipcp = Some(ipcp);
+        link.ccp = ccp_config(self.profile.use_encryption, self.profile.use_compression);
+        options.link = link;
+        options.tun_name.clone_from(&self.tun_name);
+        options.default_route_metric = self
+            .add_default_route
+            .then_some(self.default_route_distance);
+        if self.use_peer_dns {
+            let path = self.resolv_conf.clone().ok_or_else(|| {
+                ConfigError::invalid("use-peer-dns", "needs resolv-conf (a file to write)")
+            })?;
+            options.resolv_conf = Some(path);
+        }
+        options.reconnect = self.reconnect.then(Backoff::default);
+        options.pcap.clone_from(&self.pcap);
+        Ok(options)
+    }
+}
+
+/// One PPP secret of the access concentrator (RouterOS `/ppp secret`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SecretConfig {
+    /// The user name.
+    pub name: String,
+    /// The password.
+    pub password: Password,
+    /// The profile (default: the file's `default-profile`).
+    pub profile: Option<String>,
+    /// The client's address (wins over the profile's).
+    pub remote_address: Option<Ipv4Addr>,
+    /// The PPPoE service this user may use (default: any).
+    pub service: Option<String>,
+}
+
+/// A profile of the access concentrator (RouterOS `/ppp profile`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Our address on the sessions.
+    pub local_address: Option<Ipv4Addr>,
+    /// The client's address: an address, or the name of a pool.
+    pub remote_address: Option<String>,
+    /// DNS servers handed to clients (at most two).
+    pub dns_server: Vec<Ipv4Addr>,
+    /// MPPE.
+    pub use_encryption: UseEncryption,
+    /// Deflate.
+    pub use_compression: UseCompression,
+}
+
+/// A range of a pool: `"192.0.2.100-192.0.2.199"`, `"192.0.2.0/25"` or one address.
+pub fn parse_range(text: &str) -> Result<(Ipv4Addr, Ipv4Addr), ConfigError> {
+    let invalid = || ConfigError::invalid("pools", format!("bad range {text:?}"));
+    let text = text.trim();
+    if let Some((first, last)) = text.split_once('-') {
+        let first: Ipv4Addr = first.trim().parse().map_err(|_| invalid())?;
+        let last: Ipv4Addr = last.trim().parse().map_err(|_| invalid())?;
+        if u32::from(last) < u32::from(first) {
+            return Err(invalid());
+        }
+        Ok((first, last))
+    } else if let Some((net, bits)) = text.split_once('/') {
+        let net: Ipv4Addr = net.trim().parse().map_err(|_| invalid())?;
+        let bits: u32 = bits.trim().parse().map_err(|_| invalid())?;
+        if bits > 32 {
+            return Err(invalid());
+        }
+        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+        let first = u32::from(net) & mask;
+        let last = first | !mask;
+        Ok((Ipv4Addr::from(first), Ipv4Addr::from(last)))
+    } else {
+        let address: Ipv4Addr = text.parse().map_err(|_| invalid())?;
+        Ok((address, address))
+    }
+}
+
+/// The access concentrator's configuration file.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AcFile {
+    /// The Ethernet interfaces to serve.
+    pub interfaces: Vec<String>,
+    /// The AC-Name.
+    pub ac_name: String,
+    /// The services offered.
+    pub services: Vec<String>,
+    /// Most sessions at once (per interface).
+    pub max_sessions: usize,
+    /// A new session from a MAC address closes its old one.
+    pub one_session_per_host: bool,
+    /// Milliseconds to wait before each PADO.
+    pub pado_delay: u64,
+    /// Seconds without an answer to LCP echo before a session is declared dead (0: off).
+    pub keepalive_timeout: u64,
+    /// Methods clients must authenticate with, preferred first.
+    pub authentication: Vec<String>,
+    /// A pppd `chap-secrets` file, used where `secrets` has no entry.
+    pub chap_secrets: Option<PathBuf>,
+    /// The profile of secrets that name none (and of `chap-secrets` users).
+    pub default_profile: String,
+    /// TUN devices are named PREFIX0, PREFIX1, ...
+    pub tun_prefix: String,
+    /// Clamp TCP MSS.
+    pub clamp_mss: bool,
+    /// Record every Ethernet frame here.
+    pub pcap: Option<PathBuf>,
+    /// The control socket for `sessions`.
+    pub control: Option<PathBuf>,
+    /// Users.
+    pub secrets: Vec<SecretConfig>,
+    /// Profiles by name.
+    pub profiles: BTreeMap<String, ProfileConfig>,
+    /// Address pools by name: lists of ranges.
+    pub pools: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for AcFile {
+    fn default() -> Self {
+        AcFile {
+            interfaces: Vec::new(),
+            ac_name: "pppoe-ac".to_owned(),
+            services: vec!["internet".to_owned()],
+            max_sessions: 64,
+            one_session_per_host: false,
+            pado_delay: 0,
+            keepalive_timeout: 60,
+            authentication: ["mschap2", "mschap1", "chap", "pap"]
+                .map(str::to_owned)
+                .to_vec(),
+            chap_secrets: None,
+            default_profile: "default".to_owned(),
+            tun_prefix: "ppp".to_owned(),
+            clamp_mss: true,
+            pcap: None,
+            control: None,
+            secrets: Vec::new(),
+            profiles: BTreeMap::new(),
+            pools: BTreeMap::new(),
+        }
+    }
+}
+
+impl AcFile {
+    /// Checks what can be checked without running: methods, pools, profiles' pool names,
+    /// secrets' profile names.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.interfaces.is_empty() {
+            return Err(ConfigError::invalid("interfaces", "no interface given"));
+        }
+        if auth_methods(&self.authentication)?.is_empty() {
+            return Err(ConfigError::invalid(
+                "authentication",
+                "at least one method is needed",
+            ));
+        }
+        for ranges in self.pools.values() {
+            for range in ranges {
+                parse_range(range)?;
+            }
+        }
+        for (name, profile) in &self.profiles {
+            if profile.dns_server.len() > 2 {
+                return Err(ConfigError::invalid(
+                    &format!("profiles.{name}.dns-server"),
+                    "at most two servers",
+                ));
+            }
+            if let Some(remote) = &profile.remote_address
+                && remote.parse::<Ipv4Addr>().is_err()
+                && !self.pools.contains_key(remote)
+            {
+                return Err(ConfigError::invalid(
+                    &format!("profiles.{name}.remote-address"),
+                    format!("{remote:?} is neither an address nor a pool"),
+                ));
+            }
+        }
+        for secret in &self.secrets {
+            if let Some(profile) = &secret.profile
+                && !self.profiles.contains_key(profile)
+            {
+                return Err(ConfigError::invalid(
+                    &format!("secrets.{}.profile", secret.name),
+                    format!("no profile {profile:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The secrets: the file's `secrets` first, then the lines of `chap-secrets` (read now).
+    /// Each entry carries its profile name and its remote address.
+    ///
+    /// # Errors
+    ///
+    /// `chap-secrets` cannot be read or parsed.
+    pub fn secrets_table(&self) -> Result<SecretsTable, ConfigError> {
+        let mut table = SecretsTable::new();
+        for secret in &self.secrets {
+            let mut entry = SecretEntry::new(secret.password.0.clone());
+            entry.profile = Some(
+                secret
+                    .profile
+                    .clone()
+                    .unwrap_or_else(|| self.default_profile.clone()),
+            );
+            if let Some(address) = secret.remote_address {
+                entry.addresses = vec![AllowedAddress::Exact(address)];
+            }
+            table.insert(&secret.name, "*", entry);
+        }
+        if let Some(path) = &self.chap_secrets {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let file = SecretsTable::parse_pppd(&text).map_err(|error| ConfigError::Parse {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            })?;
+            for line in file.lines() {
+                table.insert(&line.client, &line.server, line.entry.clone());
+            }
+        }
+        Ok(table)
+    }
+
+    /// The runtime options for one interface. Each session's IPCP comes from the
+    /// [`ProfilePolicy`](super::policy::ProfilePolicy); the default profile's compression and
+    /// encryption apply to every session.
+    ///
+    /// # Errors
+    ///
+    /// An unknown authentication method.
+    pub fn to_options(&self, interface: &str) -> Result<ServerOptions, ConfigError> {
+        let mut options = ServerOptions::new(interface);
+        options.ac = AcConfig {
+            ac_name: self.ac_name.clone(),
+            services: self.services.clone(),
+            max_sessions: self.max_sessions,
+            one_session_per_host: self.one_session_per_host,
+            pado_delay: Duration::from_millis(self.pado_delay),
+            ..AcConfig::default()
+        };
+        let mut link = LinkConfig::pppoe();
+        link.lcp.allow = Vec::new();
+        link.lcp.require = auth_methods(&self.authentication)?;
+        let (interval, failures) = keepalive(self.keepalive_timeout);
+        link.lcp.echo_interval = interval;
+        link.lcp.echo_failure = failures;
+        link.auth.credentials = None;
+        link.auth.authenticator = AuthenticatorConfig::new(self.ac_name.clone());
+        let default = self.profiles.get(&self.default_profile);
+        let local = default
+            .and_then(|p| p.local_address)
+            .unwrap_or(Ipv4Addr::new(192, 0, 2, 1));
+        link.ipcp = Some(IpcpConfig::server(local, [None, None]));
+        link.ccp = default.and_then(|p| ccp_config(p.use_encryption, p.use_compression));
+        options.link = link;
+        options.tun_prefix.clone_from(&self.tun_prefix);
+        options.clamp_mss = self.clamp_mss;
+        options.pcap.clone_from(&self.pcap);
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let file: ClientFile =
+            parse("user = \"alice\"\npassword = \"s3cret\"", "t").expect("parse");
+        let text = format!("{file:?}");
+        assert!(
+            !text.contains("s3cret") && text.contains("<hidden>"),
+            "{text}"
+        );
+        let options = ClientFile {
+            interface: Some("eth0".into()),
+            ..file
+        }
+        .to_options()
+        .expect("options");
+        assert!(!format!("{options:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn method_names() {
+        let table = [
+            ("mschap2", AuthProtocol::MsChapV2),
+            ("MSCHAP1", AuthProtocol::MsChapV1),
+            ("chap", AuthProtocol::ChapMd5),
+            ("pap", AuthProtocol::Pap),
+        ];
+        for (name, method) in table {
+            assert_eq!(auth_method(name).expect(name), method);
+        }
+        assert!(auth_method("eap").is_err());
+    }
+
+    #[test]
+    fn keepalive_table() {
+        let table = [
+            (0, None, 0),
+            (60, Some(10), 6),
+            (10, Some(1), 10),
+            (3, Some(1), 3),
+            (25, Some(4), 7),
+        ];
+        for (timeout, interval, failures) in table {
+            assert_eq!(
+                keepalive(timeout),
+                (interval.map(Duration::from_secs), failures),
+                "{timeout}"
+            );
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        let table = [
+            ("192.0.2.10-192.0.2.20", (10, 20)),
+            ("192.0.2.0/28", (0, 15)),
+            ("192.0.2.7", (7, 7)),
+        ];
+        for (text, (first, last)) in table {
+            assert_eq!(
+                parse_range(text).expect(text),
+                (
+                    Ipv4Addr::new(192, 0, 2, first),
+                    Ipv4Addr::new(192, 0, 2, last)
+                )
+            );
+        }
+        for bad in ["192.0.2.20-192.0.2.10", "x", "192.0.2.0/33", ""] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ccp_from_profile() {
+        assert_eq!(ccp_config(UseEncryption::Default, UseCompression::No), None);
+        let required = ccp_config(UseEncryption::Required, UseCompression::Default).expect("ccp");
+        assert_eq!(required.encryption, Encryption::Required);
+        let deflate = ccp_config(UseEncryption::No, UseCompression::Yes).expect("ccp");
+        assert!(deflate.compression);
+    }
+
+    #[test]
+    fn client_file_to_options() {
+        let file: ClientFile = parse(
+            r#"
+            interface = "veth0"
+            service-name = "internet"
+            ac-name = "ac1"
+            user = "alice"
+            password = "secret"
+            allow = ["mschap2", "chap"]
+            max-mru = 1480
+            max-mtu = 1480
+            add-default-route = true
+            default-route-distance = 5
+            use-peer-dns = true
+            resolv-conf = "/tmp/resolv.conf"
+            keepalive-timeout = 30
+            reconnect = false
+            [profile]
+            use-encryption = "yes"
+            "#,
+            "test",
+        )
+        .expect("parse");
+        let options = file.to_options().expect("options");
+        assert_eq!(options.interface, "veth0");
+        assert_eq!(options.discovery.service_name, "internet");
+        assert_eq!(options.discovery.ac_name, "ac1");
+        assert_eq!(options.discovery.max_payload, 1480);
+        assert_eq!(
+            options.link.lcp.allow,
+            vec![AuthProtocol::MsChapV2, AuthProtocol::ChapMd5]
+        );
+        assert_eq!(options.link.lcp.mtu, Some(1480));
+        assert_eq!(options.link.lcp.echo_interval, Some(Duration::from_secs(5)));
+        assert_eq!(options.default_route_metric, Some(5));
+        assert_eq!(
+            options.resolv_conf.as_deref(),
+            Some(Path::new("/tmp/resolv.conf"))
+        );
+        assert!(options.reconnect.is_none());
+        assert_eq!(
+            options.link.ccp.map(|c| c.encryption),
+            Some(Encryption::Yes)
+        );
+    }
+
+    #[test]
+    fn client_file_errors() {
+        assert!(parse::<ClientFile>("no-such-key = 1", "t").is_err());
+        let no_interface = ClientFile::default();
+        assert!(no_interface.to_options().is_err());
+        let dns_without_file = ClientFile {
+            interface: Some("eth0".into()),
+            use_peer_dns: true,
+            ..ClientFile::default()
+        };
+        assert!(dns_without_file.to_options().is_err());
+    }
+
+    #[test]
+    fn sample_ac_config_is_valid() {
+        let text = include_str!("../../examples/pppoe/access-concentrator.toml");
+        let file: AcFile = parse(text, "sample").expect("parse");
+        file.validate().expect("valid");
+        let options = file.to_options("eth1").expect("options");
+        assert_eq!(options.ac.ac_name, file.ac_name);
+        assert!(!options.link.lcp.require.is_empty());
+        let table = file.secrets_table().expect("secrets");
+        assert!(!table.lines().is_empty());
+    }
+
+    #[test]
+    fn sample_client_config_is_valid() {
+        let text = include_str!("../../examples/pppoe/pppoe-client.toml");
+        let file: ClientFile = parse(text, "sample").expect("parse");
+        file.to_options().expect("options");
+    }
+
+    #[test]
+    fn ac_validation() {
+        let mut file = AcFile {
+            interfaces: vec!["eth1".into()],
+            ..AcFile::default()
+        };
+        file.validate().expect("defaults are valid");
+        file.profiles.insert(
+            "p".into(),
+            ProfileConfig {
+                remote_address: Some("nopool".into()),
+                ..ProfileConfig::default()
+            },
+        );
+        assert!(file.validate().is_err());
+        file.pools
+            .insert("nopool".into(), vec!["192.0.2.2-192.0.2.9".into()]);
+        file.validate().expect("pool exists now");
+        file.secrets.push(SecretConfig {
+            name: "u".into(),
+            profile: Some("missing".into()),
+            ..SecretConfig::default()
+        });
+        assert!(file.validate().is_err());
+    }
+}

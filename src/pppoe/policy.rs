@@ -1,0 +1,291 @@
+//! The access concentrator's session policy: a user's secret picks a profile, the profile gives
+//! the session's IPCP (local address, remote address or address pool, DNS servers), and a
+//! secret limited to one PPPoE service refuses the others.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ppp_auth::SecretEntry;
+use ppp_ipcp::{AddressPool, AddressRange, Ipcp, IpcpConfig};
+use ppp_tokio::pppoe::{SessionDecision, SessionPolicy, SessionRequest};
+
+use super::ConfigError;
+use super::config::{AcFile, parse_range};
+
+/// An address pool of several ranges (RouterOS `/ip pool` with `ranges=a-b,c-d`); clones share
+/// the addresses in use.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    ranges: Vec<AddressRange>,
+}
+
+impl Pool {
+    /// The pool of `ranges`, each `(first, last)`.
+    pub fn new(ranges: &[(Ipv4Addr, Ipv4Addr)]) -> Self {
+        Pool {
+            ranges: ranges
+                .iter()
+                .map(|&(first, last)| AddressRange::new(first, last))
+                .collect(),
+        }
+    }
+
+    /// How many addresses are handed out.
+    pub fn in_use(&self) -> usize {
+        self.ranges.iter().map(AddressRange::in_use).sum()
+    }
+}
+
+impl AddressPool for Pool {
+    fn allocate(&mut self) -> Option<Ipv4Addr> {
+        self.ranges.iter_mut().find_map(AddressPool::allocate)
+    }
+
+    fn release(&mut self, address: Ipv4Addr) {
+        for range in &mut self.ranges {
+            range.release(address);
+        }
+    }
+}
+
+/// A profile ready for sessions.
+#[derive(Clone, Debug)]
+struct Profile {
+    local: Ipv4Addr,
+    remote: Remote,
+    dns: [Option<Ipv4Addr>; 2],
+}
+
+#[derive(Clone, Debug)]
+enum Remote {
+    None,
+    Address(Ipv4Addr),
+    Pool(Pool),
+}
+
+/// The policy of an access concentrator configured by an [`AcFile`]. Clones share the pools,
+/// so one policy per interface hands out addresses from the same pools.
+#[derive(Clone, Debug)]
+pub struct ProfilePolicy {
+    profiles: BTreeMap<String, Profile>,
+    default_profile: String,
+    services: BTreeMap<String, String>,
+    pools: BTreeMap<String, Pool>,
+}
+
+impl ProfilePolicy {
+    /// The policy of `file` (validate it first).
+    ///
+    /// # Errors
+    ///
+    /// A bad pool range, or a profile's remote address that is neither an address nor a pool.
+    pub fn from_file(file: &AcFile) -> Result<Self, ConfigError> {
+        let mut pools = BTreeMap::new();
+        for (name, ranges) in &file.pools {
+            let ranges = ranges
+                .iter()
+                .map(|r| parse_range(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            pools.insert(name.clone(), Pool::new(&ranges));
+        }
+        let mut profiles = BTreeMap::new();
+        for (name, config) in &file.profiles {
+            let remote = match config.remote_address.as_deref() {
+                None => Remote::None,
+                Some(text) => match text.parse::<Ipv4Addr>() {
+                    Ok(address) => Remote::Address(address),
+                    Err(_) => Remote::Pool(pools.get(text).cloned().ok_or_else(|| {
+                        ConfigError::invalid(
+                            &format!("profiles.{name}.remote-address"),
+                            format!("no pool {text:?}"),
+                        )
+                    })?),
+                },
+            };
+            profiles.insert(
+                name.clone(),
+                Profile {
+                    local: config.local_address.unwrap_or(Ipv4Addr::new(192, 0, 2, 1)),
+                    remote,
+                    dns: [
+                        config.dns_server.first().copied(),
+                        config.dns_server.get(1).copied(),
+                    ],
+                },
+            );
+        }
+        let services = file
+            .secrets
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.service.clone()?)))
+            .collect();
+        Ok(ProfilePolicy {
+            profiles,
+            default_profile: file.default_profile.clone(),
+            services,
+            pools,
+        })
+    }
+
+    /// Addresses in use per pool.
+    pub fn pool_usage(&self) -> BTreeMap<String, usize> {
+        self.pools
+            .iter()
+            .map(|(name, pool)| (name.clone(), pool.in_use()))
+            .collect()
+    }
+
+    fn ipcp_for(&self, profile: Option<&str>) -> Option<Ipcp> {
+        let name = profile.unwrap_or(&self.default_profile);
+        let profile = self
+            .profiles
+            .get(name)
+            .or_else(|| self.profiles.get(&self.default_profile))?;
+        let mut config = IpcpConfig::server(profile.local, profile.dns);
+        Some(match &profile.remote {
+            Remote::None => Ipcp::new(config),
+            Remote::Address(address) => {
+                config.remote_address = Some(*address);
+                Ipcp::new(config)
+            }
+            Remote::Pool(pool) => Ipcp::with_address_pool(config, pool.clone()),
+        })
+    }
+}
+
+impl SessionPolicy for ProfilePolicy {
+    fn decide(&mut self, request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision {
+        if let Some(service) = self.services.get(&request.secret.client)
+            && !service.is_empty()
+            && *service != request.service_name
+        {
+            tracing::info!(
+                "user \"{}\" may not use service \"{}\"",
+                request.secret.client,
+                request.service_name
+            );
+            return SessionDecision::default();
+        }
+        let ipcp = entry
+            .as_ref()
+            .and_then(|e| self.ipcp_for(e.profile.as_deref()));
+        SessionDecision { entry, ipcp }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pppoe::config::{ProfileConfig, SecretConfig, parse};
+    use ppp_auth::SecretRequest;
+    use ppp_link::auth::AuthProtocol;
+    use pppoe_discovery::MacAddr;
+
+    fn file() -> AcFile {
+        parse(
+            r#"
+            interfaces = ["eth1"]
+            [[secrets]]
+            name = "alice"
+            password = "a"
+            service = "internet"
+            [[secrets]]
+            name = "bob"
+            password = "b"
+            profile = "static"
+            [profiles.default]
+            local-address = "192.0.2.1"
+            remote-address = "pool1"
+            dns-server = ["198.51.100.53"]
+            [profiles.static]
+            local-address = "192.0.2.1"
+            remote-address = "192.0.2.50"
+            [pools]
+            pool1 = ["192.0.2.100-192.0.2.100", "192.0.2.200/31"]
+            "#,
+            "test",
+        )
+        .expect("parse")
+    }
+
+    fn request(user: &str, service: &str) -> SessionRequest {
+        SessionRequest {
+            session_id: 1,
+            client_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            service_name: service.into(),
+            secret: SecretRequest {
+                client: user.into(),
+                server: "ac".into(),
+                method: AuthProtocol::ChapMd5,
+            },
+        }
+    }
+
+    #[test]
+    fn pool_hands_out_every_range_then_none() {
+        let mut pool = Pool::new(&[
+            (Ipv4Addr::new(192, 0, 2, 100), Ipv4Addr::new(192, 0, 2, 100)),
+            (Ipv4Addr::new(192, 0, 2, 200), Ipv4Addr::new(192, 0, 2, 201)),
+        ]);
+        let got: Vec<_> = std::iter::from_fn(|| pool.allocate()).take(5).collect();
+        assert_eq!(
+            got,
+            vec![
+                Ipv4Addr::new(192, 0, 2, 100),
+                Ipv4Addr::new(192, 0, 2, 200),
+                Ipv4Addr::new(192, 0, 2, 201)
+            ]
+        );
+        pool.release(Ipv4Addr::new(192, 0, 2, 200));
+        assert_eq!(pool.in_use(), 2);
+        assert_eq!(pool.allocate(), Some(Ipv4Addr::new(192, 0, 2, 200)));
+    }
+
+    #[test]
+    fn service_restriction_and_profiles() {
+        let file = file();
+        file.validate().expect("valid");
+        let table = file.secrets_table().expect("table");
+        let mut policy = ProfilePolicy::from_file(&file).expect("policy");
+        let alice = table.lookup_now("alice", "ac");
+        assert_eq!(
+            alice.as_ref().and_then(|e| e.profile.as_deref()),
+            Some("default")
+        );
+        let refused = policy.decide(&request("alice", "other"), alice.clone());
+        assert!(refused.entry.is_none() && refused.ipcp.is_none());
+        let accepted = policy.decide(&request("alice", "internet"), alice);
+        assert!(accepted.entry.is_some());
+        let ipcp = accepted.ipcp.expect("ipcp from profile");
+        assert_eq!(
+            ipcp.config().local_address,
+            Some(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        assert_eq!(
+            ipcp.config().dns_servers[0],
+            Some(Ipv4Addr::new(198, 51, 100, 53))
+        );
+        let bob = table.lookup_now("bob", "ac");
+        let decision = policy.decide(&request("bob", ""), bob);
+        assert_eq!(
+            decision.ipcp.expect("ipcp").config().remote_address,
+            Some(Ipv4Addr::new(192, 0, 2, 50))
+        );
+        let nobody = policy.decide(&request("mallory", "internet"), None);
+        assert!(nobody.entry.is_none());
+    }
+
+    #[test]
+    fn unknown_pool_is_an_error() {
+        let mut file = file();
+        file.profiles.insert(
+            "broken".into(),
+            ProfileConfig {
+                remote_address: Some("nope".into()),
+                ..ProfileConfig::default()
+            },
+        );
+        assert!(ProfilePolicy::from_file(&file).is_err());
+        let _ = SecretConfig::default();
+    }
+}

@@ -1,0 +1,760 @@
+//! End-to-end tests of the PPPoE programs and runtimes, in network namespaces joined by veth
+//! pairs: our client against our access concentrator (CHAP and MS-CHAPv2, IPCP, a real `ping`
+//! through the TUN devices, `monitor`, `sessions`, pcap captures checked by tshark), rp-pppoe's
+//! discovery tools against our AC, `max-sessions` and `one-session-per-host`.
+//!
+//! They need root (namespaces, AF_PACKET, TUN): without it they print why and pass, unless
+//! `PPP_NETNS_REQUIRED=1`, where they fail. Tools that may be missing (tshark, rp-pppoe's
+//! `pppoe-discovery` and `pppoe`, `ping`) make only their part skip, with a message.
+//!
+//! The program binaries are built by `cargo build -p ppp-stack --example pppoe-client
+//! --example access-concentrator` from the test itself (a no-op after `cargo test`, which builds
+//! the examples anyway), into the `examples/` folder next to this test's `deps/` folder.
+//! Everything else drives `ppp_tokio::pppoe` in-process on threads inside the namespaces.
+
+use std::future::Future;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use ppp_auth::SecretsBackend;
+use ppp_stack::pppoe::config::{
+    AcFile, ClientFile, UseCompression, UseEncryption, ccp_config, parse,
+};
+use ppp_stack::pppoe::control;
+use ppp_stack::pppoe::format;
+use ppp_stack::pppoe::policy::ProfilePolicy;
+use ppp_tokio::netns::{self, NetNs};
+use ppp_tokio::pppoe::{
+    Backoff, ClientExit, ClientOptions, ClientSnapshot, ClientStatus, ServerOptions, ServerStatus,
+    run_client, run_server,
+};
+use pppoe_discovery::MacAddr;
+use tokio::sync::watch;
+
+/// Our access concentrator's address on every session.
+const AC_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+fn ac_config(method: &str, extra: &str) -> AcFile {
+    parse(
+        &format!(
+            r#"
+            interfaces = ["veth-s"]
+            ac-name = "test-ac"
+            services = ["internet", "voip"]
+            authentication = ["{method}"]
+            keepalive-timeout = 30
+            {extra}
+            [[secrets]]
+            name = "alice"
+            password = "alice secret"
+            [profiles.default]
+            local-address = "192.0.2.1"
+            remote-address = "clients"
+            dns-server = ["198.51.100.53"]
+            [pools]
+            clients = ["192.0.2.100-192.0.2.199"]
+            "#
+        ),
+        "test",
+    )
+    .expect("AC config")
+}
+
+fn client_options(method: &str) -> ClientOptions {
+    let file = ClientFile {
+        interface: Some("veth-c".into()),
+        user: "alice".into(),
+        password: String::from("alice secret").into(),
+        allow: vec![method.into()],
+        keepalive_timeout: 30,
+        reconnect: false,
+        ..ClientFile::default()
+    };
+    file.to_options().expect("client options")
+}
+
+/// Debug logs of the runtimes into the test output when `PPPOE_TEST_LOG=1`.
+fn logs() {
+    if std::env::var("PPPOE_TEST_LOG").is_ok_and(|v| v == "1") {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Two namespaces joined by veth-c (client side) and veth-s (server side).
+fn pair(name: &str) -> (Arc<NetNs>, Arc<NetNs>) {
+    logs();
+    let client = NetNs::create(&format!("{name}-c")).expect("client namespace");
+    let server = NetNs::create(&format!("{name}-s")).expect("server namespace");
+    netns::veth_pair(&client, "veth-c", &server, "veth-s").expect("veth pair");
+    (Arc::new(client), Arc::new(server))
+}
+
+/// Runs `f` on a thread inside `ns` with its own runtime.
+fn spawn_in<F, Fut>(ns: &Arc<NetNs>, f: F) -> JoinHandle<Fut::Output>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future,
+    Fut::Output: Send + 'static,
+{
+    let ns = Arc::clone(ns);
+    std::thread::spawn(move || ns.run_async(f).expect("enter namespace"))
+}
+
+/// A shutdown future for a runtime, and the sender that triggers it (also on drop).
+fn stop_signal() -> (
+    watch::Sender<bool>,
+    impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+) {
+    let (tx, rx) = watch::channel(false);
+    let make = move || {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            rx.wait_for(|stop| *stop).await.ok();
+        }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+    };
+    (tx, make)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn snapshot(status: &ClientStatus) -> ClientSnapshot {
+    status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Starts our AC in-process in `ns`.
+fn start_server(
+    ns: &Arc<NetNs>,
+    file: &AcFile,
+    customize: impl FnOnce(&mut ServerOptions) + Send + 'static,
+) -> (
+    ServerStatus,
+    watch::Sender<bool>,
+    JoinHandle<io::Result<()>>,
+) {
+    file.validate().expect("valid AC config");
+    let mut options = file.to_options("veth-s").expect("server options");
+    customize(&mut options);
+    let policy = Box::new(ProfilePolicy::from_file(file).expect("policy"));
+    let secrets: Arc<dyn SecretsBackend> = Arc::new(file.secrets_table().expect("secrets"));
+    let status: ServerStatus = Arc::new(Mutex::new(Vec::new()));
+    let (stop, shutdown) = stop_signal();
+    let server_status = Arc::clone(&status);
+    let handle = spawn_in(ns, move || async move {
+        run_server(options, secrets, policy, server_status, shutdown()).await
+    });
+    (status, stop, handle)
+}
+
+/// Starts our client in-process in `ns`.
+fn start_client(
+    ns: &Arc<NetNs>,
+    options: ClientOptions,
+) -> (
+    ClientStatus,
+    watch::Sender<bool>,
+    JoinHandle<io::Result<ClientExit>>,
+) {
+    let status: ClientStatus = Arc::new(Mutex::new(ClientSnapshot::default()));
+    let (stop, shutdown) = stop_signal();
+    let client_status = Arc::clone(&status);
+    let handle = spawn_in(ns, move || async move {
+        run_client(options, client_status, shutdown()).await
+    });
+    (status, stop, handle)
+}
+
+fn ping(ns: &NetNs, address: Ipv4Addr) {
+    if !netns::has_program("ping") {
+        eprintln!("no ping: the ping part is skipped");
+        return;
+    }
+    let output = ns
+        .exec(&["ping", "-c", "3", "-W", "2", &address.to_string()])
+        .expect("run ping");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "ping failed:\n{text}");
+    assert!(text.contains("3 received"), "{text}");
+}
+
+/// Our client and AC in-process: MS-CHAPv2, IPCP from the profile's pool, ping both ways,
+/// monitor and sessions text, a clean shutdown with the session removed on both sides.
+#[test]
+fn in_process_mschapv2_session_carries_pings() {
+    if netns::skip_without_netns("in_process_mschapv2_session_carries_pings") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-ms");
+    let (server_status, server_stop, server) =
+        start_server(&server_ns, &ac_config("mschap2", ""), |_| {});
+    let (status, client_stop, client) = start_client(&client_ns, client_options("mschap2"));
+    wait_until("the session", Duration::from_secs(20), || {
+        snapshot(&status).active_links == 1 && snapshot(&status).interface.is_some()
+    });
+    let connected = snapshot(&status);
+    assert_eq!(connected.status, "connected");
+    assert_eq!(connected.remote_address, Some(AC_ADDRESS));
+    let local = connected.local_address.expect("local address");
+    assert_eq!(
+        local,
+        Ipv4Addr::new(192, 0, 2, 100),
+        "first address of the pool"
+    );
+    assert_eq!(connected.ac_name.as_deref(), Some("test-ac"));
+    ping(&client_ns, AC_ADDRESS);
+    wait_until("the server's TUN device", Duration::from_secs(5), || {
+        server_status
+            .lock()
+            .unwrap()
+            .first()
+            .is_some_and(|s| s.interface.is_some())
+    });
+    ping(&server_ns, local);
+
+    let monitor = format::monitor(&connected, SystemTime::now());
+    for line in [
+        "status: connected",
+        "active-links: 1",
+        "ac-name: test-ac",
+        "local-address: 192.0.2.100",
+        "remote-address: 192.0.2.1",
+        "mtu: 1492",
+        "mru: 1492",
+        "encoding: none",
+    ] {
+        assert!(monitor.contains(line), "{line:?} missing from\n{monitor}");
+    }
+    let sessions = server_status.lock().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].user.as_deref(), Some("alice"));
+    assert_eq!(sessions[0].address, Some(local));
+    assert_eq!(sessions[0].interface.as_deref(), Some("ppp0"));
+    let listing = format::sessions(&sessions, SystemTime::now());
+    assert!(
+        listing.contains("alice") && listing.contains("192.0.2.100"),
+        "{listing}"
+    );
+
+    client_stop.send(true).ok();
+    let exit = client.join().expect("client thread").expect("client");
+    assert_eq!(exit, ClientExit::Shutdown);
+    wait_until(
+        "the server to drop the session",
+        Duration::from_secs(5),
+        || server_status.lock().unwrap().is_empty(),
+    );
+    server_stop.send(true).ok();
+    server.join().expect("server thread").expect("server");
+}
+
+/// MS-CHAPv2 with `use-encryption = required` on both sides: MPPE-128 stateless, pings
+/// through the encrypted session, and `encoding` says so.
+#[test]
+fn in_process_mppe_session_carries_pings() {
+    if netns::skip_without_netns("in_process_mppe_session_carries_pings") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-mppe");
+    let mut file = ac_config("mschap2", "");
+    if let Some(profile) = file.profiles.get_mut("default") {
+        profile.use_encryption = UseEncryption::Required;
+    }
+    let (server_status, server_stop, server) = start_server(&server_ns, &file, |_| {});
+    let mut options = client_options("mschap2");
+    options.link.ccp = ccp_config(UseEncryption::Required, UseCompression::No);
+    let (status, client_stop, client) = start_client(&client_ns, options);
+    wait_until("the encrypted session", Duration::from_secs(20), || {
+        let s = snapshot(&status);
+        s.interface.is_some() && s.encoding != "none" && !s.encoding.is_empty()
+    });
+    assert_eq!(snapshot(&status).encoding, "MPPE128 stateless");
+    ping(&client_ns, AC_ADDRESS);
+    let sessions = server_status.lock().unwrap().clone();
+    assert_eq!(sessions[0].encoding, "MPPE128 stateless");
+    assert_eq!(
+        snapshot(&status).mtu,
+        Some(1488),
+        "MPPE takes 4 bytes of the MTU"
+    );
+    client_stop.send(true).ok();
+    assert_eq!(
+        client.join().expect("client thread").expect("client"),
+        ClientExit::Shutdown
+    );
+    server_stop.send(true).ok();
+    server.join().expect("server thread").expect("server");
+}
+
+/// A reconnecting client: its AC shuts down (PADT), the client keeps dialing with backoff, and
+/// connects again when an AC is back.
+#[test]
+fn client_reconnects_after_its_access_concentrator_returns() {
+    if netns::skip_without_netns("client_reconnects_after_its_access_concentrator_returns") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-re");
+    let file = ac_config("chap", "");
+    let (_, first_stop, first_server) = start_server(&server_ns, &file, |o| o.no_tun = true);
+    let mut options = client_options("chap");
+    options.no_tun = true;
+    options.reconnect = Some(Backoff {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(1),
+    });
+    options.discovery.initial_timeout = Duration::from_millis(300);
+    options.discovery.padi_attempts = 2;
+    let (status, client_stop, client) = start_client(&client_ns, options);
+    wait_until("the first session", Duration::from_secs(20), || {
+        snapshot(&status).active_links == 1
+    });
+    first_stop.send(true).ok();
+    first_server.join().expect("server thread").expect("server");
+    wait_until("the client to notice", Duration::from_secs(10), || {
+        snapshot(&status).active_links == 0
+    });
+    assert!(!client.is_finished(), "a reconnecting client keeps running");
+    let (_, second_stop, second_server) = start_server(&server_ns, &file, |o| o.no_tun = true);
+    wait_until("the second session", Duration::from_secs(20), || {
+        let s = snapshot(&status);
+        s.active_links == 1 && s.sessions_started == 2
+    });
+    client_stop.send(true).ok();
+    assert_eq!(
+        client.join().expect("client thread").expect("client"),
+        ClientExit::Shutdown
+    );
+    second_stop.send(true).ok();
+    second_server
+        .join()
+        .expect("server thread")
+        .expect("server");
+}
+
+/// rp-pppoe's user-space discovery tools see our AC and its services.
+#[test]
+fn rp_pppoe_tools_list_our_access_concentrator() {
+    if netns::skip_without_netns("rp_pppoe_tools_list_our_access_concentrator") {
+        return;
+    }
+    let tools: Vec<&str> = ["pppoe-discovery", "pppoe"]
+        .into_iter()
+        .filter(|tool| {
+            let found = netns::has_program(tool) || Path::new("/usr/sbin").join(tool).exists();
+            if !found {
+                eprintln!("skipping the {tool} part: not installed (apt-get install pppoe)");
+            }
+            found
+        })
+        .collect();
+    if tools.is_empty() {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-rp");
+    let (_status, server_stop, server) = start_server(&server_ns, &ac_config("chap", ""), |_| {});
+    std::thread::sleep(Duration::from_millis(300));
+    for tool in tools {
+        let args: &[&str] = if tool == "pppoe" {
+            &["pppoe", "-I", "veth-c", "-A"]
+        } else {
+            &["pppoe-discovery", "-I", "veth-c", "-t", "1", "-a", "3"]
+        };
+        let output = client_ns.exec(args).expect("run the rp-pppoe tool");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            text.contains("test-ac"),
+            "{tool} did not list our AC:\n{text}"
+        );
+        assert!(
+            text.contains("internet") && text.contains("voip"),
+            "{tool}:\n{text}"
+        );
+    }
+    server_stop.send(true).ok();
+    server.join().expect("server thread").expect("server");
+}
+
+/// Six clients (distinct MAC addresses on one interface) against `max-sessions = 4`: four
+/// sessions, two clients refused with AC-System-Error. Then `one-session-per-host`: a second
+/// session from the same MAC replaces the first, whose client is told with a PADT.
+#[test]
+fn max_sessions_and_one_session_per_host() {
+    if netns::skip_without_netns("max_sessions_and_one_session_per_host") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-max");
+    let file = ac_config("chap", "max-sessions = 4\none-session-per-host = true");
+    let (server_status, server_stop, server) = start_server(&server_ns, &file, |options| {
+        options.no_tun = true;
+    });
+    let mut clients = Vec::new();
+    for n in 0..6u8 {
+        let mut options = client_options("chap");
+        options.no_tun = true;
+        let mac = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x10, n]);
+        options.mac = Some(mac);
+        options.discovery.padi_attempts = 2;
+        options.discovery.padr_attempts = 2;
+        let (status, stop, handle) = start_client(&client_ns, options);
+        clients.push((status, stop, handle, mac));
+    }
+    wait_until(
+        "four sessions and two refusals",
+        Duration::from_secs(30),
+        || {
+            let up = clients
+                .iter()
+                .filter(|(s, _, _, _)| snapshot(s).active_links == 1)
+                .count();
+            let refused = clients
+                .iter()
+                .filter(|(_, _, h, _)| h.is_finished())
+                .count();
+            up == 4 && refused == 2
+        },
+    );
+    assert_eq!(server_status.lock().unwrap().len(), 4);
+    let mut refused = 0;
+    let mut running = Vec::new();
+    for (status, stop, handle, mac) in clients {
+        if handle.is_finished() {
+            let exit = handle.join().expect("client thread").expect("client");
+            match exit {
+                ClientExit::Disconnected(reason) => {
+                    assert!(reason.contains("AcSystemError"), "{reason}");
+                    refused += 1;
+                }
+                ClientExit::Shutdown => panic!("a refused client shut down"),
+            }
+        } else {
+            running.push((status, stop, handle, mac));
+        }
+    }
+    assert_eq!(refused, 2);
+
+    // One session per host: a new client with the MAC of a connected one.
+    let (first_status, _first_stop, first, first_mac) = running.remove(0);
+    let mut options = client_options("chap");
+    options.no_tun = true;
+    options.mac = Some(first_mac);
+    let (second_status, second_stop, second) = start_client(&client_ns, options);
+    wait_until("the replacing session", Duration::from_secs(20), || {
+        snapshot(&second_status).active_links == 1
+    });
+    let exit = first
+        .join()
+        .expect("first client thread")
+        .expect("first client");
+    match exit {
+        ClientExit::Disconnected(reason) => {
+            assert!(
+                reason.contains("PeerTerminated"),
+                "the old session ends by PADT: {reason}"
+            );
+        }
+        ClientExit::Shutdown => panic!("the replaced client was not told"),
+    }
+    assert_eq!(snapshot(&first_status).active_links, 0);
+    assert_eq!(server_status.lock().unwrap().len(), 4);
+
+    second_stop.send(true).ok();
+    second.join().expect("client thread").expect("client");
+    for (_, stop, handle, _) in running {
+        stop.send(true).ok();
+        handle.join().expect("client thread").expect("client");
+    }
+    server_stop.send(true).ok();
+    server.join().expect("server thread").expect("server");
+}
+
+/// The program binaries, built once.
+fn programs() -> (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "-p",
+                    "ppp-stack",
+                    "--example",
+                    "pppoe-client",
+                    "--example",
+                    "access-concentrator",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the example programs failed");
+            // target/debug/deps/pppoe_netns-HASH -> target/debug/examples
+            let exe = std::env::current_exe().expect("test executable");
+            let examples = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("examples");
+            (
+                examples.join("pppoe-client"),
+                examples.join("access-concentrator"),
+            )
+        })
+        .clone()
+}
+
+/// Kills a child on drop (so a failing test leaves nothing behind).
+struct Program(Child);
+
+impl Program {
+    fn terminate(&mut self) -> String {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.0.kill().ok();
+        let output = std::mem::replace(&mut self.0, Command::new("true").spawn().expect("true"))
+            .wait_with_output()
+            .expect("output");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn tshark_check(pcap: &Path, expected: &[&str]) {
+    if !netns::has_program("tshark") {
+        eprintln!(
+            "no tshark: the capture of {} is not dissected",
+            pcap.display()
+        );
+        return;
+    }
+    let verbose = Command::new("tshark")
+        .args(["-r"])
+        .arg(pcap)
+        .arg("-V")
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark -V");
+    let text = String::from_utf8_lossy(&verbose.stdout);
+    assert!(
+        verbose.status.success(),
+        "tshark failed on {}",
+        pcap.display()
+    );
+    assert!(
+        !text.contains("Malformed"),
+        "malformed packets in {}",
+        pcap.display()
+    );
+    let summary = Command::new("tshark")
+        .args(["-r"])
+        .arg(pcap)
+        .stderr(Stdio::null())
+        .output()
+        .expect("tshark");
+    let summary = String::from_utf8_lossy(&summary.stdout);
+    for word in expected {
+        assert!(
+            summary.contains(word),
+            "{word} missing from {}:\n{summary}",
+            pcap.display()
+        );
+    }
+}
+
+/// The real programs: `access-concentrator` and `pppoe-client` as child processes in their
+/// namespaces, CHAP, a ping, `monitor`, `sessions`, `scan`, and both captures dissected.
+#[test]
+fn programs_chap_ping_monitor_sessions_and_captures() {
+    if netns::skip_without_netns("programs_chap_ping_monitor_sessions_and_captures") {
+        return;
+    }
+    let (client_bin, ac_bin) = programs();
+    let (client_ns, server_ns) = pair("pppoe-prog");
+    let dir = std::env::temp_dir().join(format!("pppoe-programs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ac_toml = dir.join("ac.toml");
+    std::fs::write(
+        &ac_toml,
+        r#"
+        interfaces = ["veth-s"]
+        ac-name = "test-ac"
+        services = ["internet", "voip"]
+        authentication = ["chap"]
+        chap-secrets = "CHAP_SECRETS"
+        [profiles.default]
+        local-address = "192.0.2.1"
+        remote-address = "clients"
+        dns-server = ["198.51.100.53"]
+        [pools]
+        clients = ["192.0.2.100-192.0.2.199"]
+        "#
+        .replace(
+            "CHAP_SECRETS",
+            &dir.join("chap-secrets").display().to_string(),
+        ),
+    )
+    .expect("write ac.toml");
+    std::fs::write(
+        dir.join("chap-secrets"),
+        "# client server secret addresses\nalice * \"alice secret\" *\n",
+    )
+    .expect("write chap-secrets");
+    let ac_control = dir.join("ac.sock");
+    let client_control = dir.join("client.sock");
+    let ac_pcap = dir.join("ac.pcap");
+    let client_pcap = dir.join("client.pcap");
+    let resolv = dir.join("resolv.conf");
+
+    let mut ac = Program(
+        server_ns
+            .command(&ac_bin)
+            .arg("--config")
+            .arg(&ac_toml)
+            .arg("--control")
+            .arg(&ac_control)
+            .arg("--pcap")
+            .arg(&ac_pcap)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the access concentrator"),
+    );
+    wait_until("the AC's control socket", Duration::from_secs(10), || {
+        ac_control.exists()
+    });
+
+    let scan = client_ns
+        .command(&client_bin)
+        .args(["--interface", "veth-c", "scan", "--duration", "1"])
+        .output()
+        .expect("scan");
+    let scan_text = String::from_utf8_lossy(&scan.stdout);
+    assert!(scan.status.success(), "scan failed: {scan_text}");
+    assert!(
+        scan_text.contains("test-ac") && scan_text.contains("voip"),
+        "{scan_text}"
+    );
+
+    let mut client = Program(
+        client_ns
+            .command(&client_bin)
+            .args([
+                "--interface",
+                "veth-c",
+                "--user",
+                "alice",
+                "--password",
+                "alice secret",
+            ])
+            .args([
+                "--allow",
+                "chap",
+                "--service-name",
+                "internet",
+                "--no-reconnect",
+            ])
+            .args([
+                "--add-default-route",
+                "--default-route-distance",
+                "7",
+                "--use-peer-dns",
+            ])
+            .arg("--resolv-conf")
+            .arg(&resolv)
+            .arg("--control")
+            .arg(&client_control)
+            .arg("--pcap")
+            .arg(&client_pcap)
+            .arg("-v")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client"),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let query = |path: &Path, command: &str| {
+        runtime
+            .block_on(control::query(path, command))
+            .unwrap_or_default()
+    };
+    wait_until("the client to connect", Duration::from_secs(20), || {
+        query(&client_control, "monitor").contains("status: connected")
+    });
+    ping(&client_ns, AC_ADDRESS);
+    let monitor = query(&client_control, "monitor");
+    for line in [
+        "status: connected",
+        "uptime: ",
+        "active-links: 1",
+        "ac-name: test-ac",
+        "ac-mac: ",
+        "service-name: internet",
+        "local-address: 192.0.2.100",
+        "remote-address: 192.0.2.1",
+        "mtu: 1492",
+        "mru: 1492",
+        "encoding: none",
+    ] {
+        assert!(monitor.contains(line), "{line:?} missing from\n{monitor}");
+    }
+    let sessions = query(&ac_control, "sessions");
+    assert!(sessions.contains("alice"), "{sessions}");
+    assert!(sessions.contains("192.0.2.100"), "{sessions}");
+    assert!(sessions.contains("internet"), "{sessions}");
+    let routes = client_ns.ip(&["route", "show", "default"]).expect("routes");
+    assert!(routes.contains("metric 7"), "no default route: {routes}");
+    let dns = std::fs::read_to_string(&resolv).expect("resolv.conf written");
+    assert!(dns.contains("nameserver 198.51.100.53"), "{dns}");
+
+    let client_log = client.terminate();
+    assert!(
+        client_log.contains("sent [PADT"),
+        "the client sent no PADT:\n{client_log}"
+    );
+    assert!(!resolv.exists(), "the DNS file outlived the session");
+    wait_until("the AC to drop the session", Duration::from_secs(5), || {
+        !query(&ac_control, "sessions").contains("alice")
+    });
+    let ac_log = ac.terminate();
+    assert!(ac_log.contains("user \"alice\" up"), "{ac_log}");
+    assert!(ac_log.contains("user \"alice\" down"), "{ac_log}");
+
+    let expected = [
+        "PADI", "PADO", "PADR", "PADS", "PADT", "LCP", "CHAP", "IPCP", "ICMP",
+    ];
+    tshark_check(&client_pcap, &expected);
+    tshark_check(&ac_pcap, &expected);
+    std::fs::remove_dir_all(&dir).ok();
+}
