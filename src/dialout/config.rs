@@ -101,8 +101,9 @@ pub fn parse_auth_list(names: &[String]) -> Result<Vec<AuthProtocol>, DialOutErr
         .collect()
 }
 
-/// The dial-out client's settings (RouterOS `/interface ppp-client`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// The dial-out client's settings (RouterOS `/interface ppp-client`). `Debug` hides the PIN
+/// and the password.
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct ClientConfig {
     /// The serial port (`port`).
@@ -176,6 +177,32 @@ pub struct ClientConfig {
     pub info_port: Option<String>,
     /// LCP echo interval in seconds (0: none).
     pub lcp_echo_interval: u64,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |value: &Option<String>| value.as_ref().map(|_| "<hidden>");
+        f.debug_struct("ClientConfig")
+            .field("port", &self.port)
+            .field("baud_rate", &self.baud_rate)
+            .field("flow_control", &self.flow_control)
+            .field("apn", &self.apn)
+            .field("pin", &hidden(&self.pin))
+            .field("phone", &self.phone)
+            .field("user", &self.user)
+            .field("password", &hidden(&self.password))
+            .field("allow", &self.allow)
+            .field("profile", &self.profile)
+            .field("null_modem", &self.null_modem)
+            .field("chat_script", &self.chat_script)
+            .field("persist", &self.persist)
+            .field("max_fail", &self.max_fail)
+            .field("dial_on_demand", &self.dial_on_demand)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("add_default_route", &self.add_default_route)
+            .field("default_route_distance", &self.default_route_distance)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ClientConfig {
@@ -603,6 +630,17 @@ mod tests {
         assert!(config.link_config(1).is_err());
         let config = ClientConfig::parse("apn = \"a\\\"b\"").expect("parses");
         assert!(config.dialer_config().is_err(), "a quote in the APN");
+    }
+
+    #[test]
+    fn debug_hides_the_pin_and_the_password() {
+        let config = ClientConfig::parse("pin = \"4321\"\npassword = \"hunter2\"").expect("parses");
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("4321") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("<hidden>"), "{text}");
     }
 
     #[test]

@@ -1,0 +1,562 @@
+//! `dial-out`: a RouterOS-style `ppp-client` for serial modems, its `ppp-server` counterpart and
+//! a `monitor` command. See `docs/dial-out.md`.
+//!
+//! ```text
+//! dial-out dial --config examples/dialout/lte.toml -v
+//! dial-out server --config examples/dialout/server.toml
+//! dial-out monitor --control-socket /run/dial-out.sock
+//! dial-out sim-modem --link /tmp/simmodem --peer-unix /tmp/guest-ttyS1.sock   # test tool
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ppp_link::Datagram;
+use ppp_modem::{MonitorConfig, StatusMonitor};
+use ppp_stack::dialout::net::{DEMAND_LOCAL, DEMAND_PEER, TunLink};
+use ppp_stack::dialout::status::{query_control, serve_control};
+use ppp_stack::dialout::{
+    ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, ServerConfig, ServerIo,
+    SharedStatus, run_client, run_server,
+};
+use ppp_tokio::icmp;
+use ppp_tokio::serial::{self, FlowControl, PortConfig, SimulatedModem, bridge_modem};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dial-out",
+    about = "PPP over serial modems: dial out, answer, monitor"
+)]
+struct Cli {
+    /// Verbose logs: every AT command and PPP packet, pppd style.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Dial out and bring the link up (RouterOS ppp-client).
+    Dial(DialArgs),
+    /// Answer incoming calls (RouterOS ppp-server).
+    Server(ServerArgs),
+    /// Test tool: a simulated AT modem on a new pty (for `dial --port` or pppd), whose calls
+    /// connect to a Unix socket (a QEMU guest's serial port, or `server` on another pty).
+    SimModem(SimModemArgs),
+    /// Show the status of a running dial-out or server.
+    Monitor {
+        /// The control socket of the running program.
+        #[arg(long, default_value = "/run/dial-out.sock")]
+        control_socket: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct DialArgs {
+    /// A TOML file with the settings (keys as in RouterOS: apn, pin, user, ...).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The serial port.
+    #[arg(long)]
+    port: Option<String>,
+    /// The baud rate.
+    #[arg(long)]
+    baud_rate: Option<u32>,
+    /// none, hardware or software.
+    #[arg(long)]
+    flow_control: Option<String>,
+    /// The APN.
+    #[arg(long)]
+    apn: Option<String>,
+    /// The SIM PIN.
+    #[arg(long)]
+    pin: Option<String>,
+    /// The number to dial (default *99#).
+    #[arg(long)]
+    phone: Option<String>,
+    /// Our PPP user name.
+    #[arg(long)]
+    user: Option<String>,
+    /// Our PPP password.
+    #[arg(long)]
+    password: Option<String>,
+    /// A pppd chat script to run instead of the built-in sequence.
+    #[arg(long)]
+    chat_script: Option<PathBuf>,
+    /// Redial after failures and lost calls.
+    #[arg(long)]
+    persist: bool,
+    /// Give up after this many consecutive failures (0: never).
+    #[arg(long)]
+    max_fail: Option<u32>,
+    /// Bring the interface up first; the first packet dials.
+    #[arg(long)]
+    dial_on_demand: bool,
+    /// Hang up after this many seconds without traffic.
+    #[arg(long)]
+    idle_timeout: Option<u64>,
+    /// Add a default route through the link.
+    #[arg(long)]
+    add_default_route: bool,
+    /// Write the peer's DNS servers here (use-peer-dns).
+    #[arg(long)]
+    resolv_conf: Option<PathBuf>,
+    /// Write a pcap of the PPP packets.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
+    /// The control socket for `monitor`.
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+    /// No TUN device (no root needed): only bring the link up, and ping the peer `--ping`
+    /// times.
+    #[arg(long)]
+    no_tun: bool,
+    /// With --no-tun: ping the peer this many times after IPCP is up, then hang up and exit.
+    #[arg(long, default_value_t = 0)]
+    ping: u16,
+}
+
+#[derive(Args, Debug)]
+struct SimModemArgs {
+    /// Where to make a symlink to the pty the host opens as its modem.
+    #[arg(long)]
+    link: PathBuf,
+    /// The far end of every call: a Unix stream socket to connect to.
+    #[arg(long)]
+    peer_unix: PathBuf,
+    /// The SIM PIN the modem wants (none: no PIN).
+    #[arg(long)]
+    pin: Option<String>,
+    /// Seconds from power-on to registration.
+    #[arg(long, default_value_t = 0.0)]
+    registration_delay: f64,
+    /// What ATD does: connect, busy, no-carrier, no-answer.
+    #[arg(long, default_value = "connect")]
+    dial: String,
+    /// Drop every call (NO CARRIER) after this many seconds.
+    #[arg(long)]
+    drop_after: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// A TOML file with the settings.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The serial port.
+    #[arg(long)]
+    port: Option<String>,
+    /// The baud rate.
+    #[arg(long)]
+    baud_rate: Option<u32>,
+    /// none, hardware or software.
+    #[arg(long)]
+    flow_control: Option<String>,
+    /// No modem: the line is connected from the start.
+    #[arg(long)]
+    null_modem: bool,
+    /// A pppd chap-secrets file.
+    #[arg(long)]
+    chap_secrets: Option<PathBuf>,
+    /// RINGs before answering.
+    #[arg(long)]
+    ring_count: Option<u32>,
+    /// Serve one call, then exit.
+    #[arg(long)]
+    once: bool,
+    /// The control socket for `monitor`.
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(if cli.verbose { "debug" } else { "info" })
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dial-out: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Dial(args) => dial(args).await,
+            Command::Server(args) => server(args).await,
+            Command::SimModem(args) => sim_modem(args).await,
+            Command::Monitor { control_socket } => {
+                let text = query_control(&control_socket).await?;
+                print!("{text}");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dial-out: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A stop switch, thrown by Ctrl-C (or by the program itself).
+fn shutdown_switch() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
+    let (shutdown, receiver) = watch::channel(false);
+    let shutdown = Arc::new(shutdown);
+    let on_signal = Arc::clone(&shutdown);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("interrupted: hanging up");
+        let _ = on_signal.send(true);
+    });
+    (shutdown, receiver)
+}
+
+async fn dial(args: DialArgs) -> Result<(), DialOutError> {
+    let mut config = match &args.config {
+        Some(path) => ClientConfig::load(path)?,
+        None => ClientConfig::default(),
+    };
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(value) = args.$field.clone() { config.$field = value.into(); } )* };
+    }
+    set!(port, baud_rate, flow_control, max_fail, idle_timeout);
+    if args.apn.is_some() {
+        config.apn.clone_from(&args.apn);
+    }
+    if args.pin.is_some() {
+        config.pin.clone_from(&args.pin);
+    }
+    if args.phone.is_some() {
+        config.phone.clone_from(&args.phone);
+    }
+    if args.user.is_some() {
+        config.user.clone_from(&args.user);
+    }
+    if args.password.is_some() {
+        config.password.clone_from(&args.password);
+    }
+    if args.chat_script.is_some() {
+        config.chat_script.clone_from(&args.chat_script);
+    }
+    if args.resolv_conf.is_some() {
+        config.resolv_conf.clone_from(&args.resolv_conf);
+        config.use_peer_dns = true;
+    }
+    if args.control_socket.is_some() {
+        config.control_socket.clone_from(&args.control_socket);
+    }
+    config.persist |= args.persist;
+    config.dial_on_demand |= args.dial_on_demand;
+    config.add_default_route |= args.add_default_route;
+    if config.port.is_empty() {
+        return Err(DialOutError::Config(
+            "no port (--port or `port` in the file)".into(),
+        ));
+    }
+    let port = serial::open_port(&config.port_config()?)?;
+    let status = SharedStatus::new();
+    status.set_state("disconnected", "idle");
+    let _control = match &config.control_socket {
+        Some(path) => Some(serve_control(path, status.clone())?),
+        None => None,
+    };
+    if let Some(info_port) = &config.info_port {
+        let info = PortConfig::new(info_port, config.baud_rate, FlowControl::None);
+        tokio::spawn(info_channel(info, status.clone()));
+    }
+    let (shutdown_tx, shutdown) = shutdown_switch();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let replies = Arc::new(AtomicU16::new(0));
+    let (outbound_tx_local, outbound_rx_local) = mpsc::channel(64);
+    let (outbound, inbound, mut tun) = if args.no_tun {
+        let (inbound_tx, inbound_rx) = mpsc::channel(64);
+        tokio::spawn(count_replies(
+            args.ping,
+            inbound_rx,
+            Arc::clone(&replies),
+            Arc::clone(&shutdown_tx),
+        ));
+        (outbound_rx_local, inbound_tx, None)
+    } else {
+        let (mut tun, outbound, inbound) =
+            TunLink::create(config.interface.as_deref(), config.max_mtu)?;
+        info!("interface {}", tun.name());
+        if config.dial_on_demand {
+            tun.set_addresses(DEMAND_LOCAL, DEMAND_PEER, config.max_mtu)?;
+            if config.add_default_route {
+                tun.add_default_route(config.default_route_distance)?;
+            }
+        }
+        (outbound, inbound, Some(tun))
+    };
+    let io = ClientIo {
+        outbound,
+        inbound,
+        events: events_tx,
+        shutdown,
+    };
+    let network = {
+        let config = config.clone();
+        let ping = args.ping;
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    ClientEvent::IpUp {
+                        local,
+                        peer,
+                        dns,
+                        mtu,
+                    } => {
+                        if ping > 0 {
+                            let outbound = outbound_tx_local.clone();
+                            tokio::spawn(async move {
+                                for seq in 1..=ping {
+                                    let request =
+                                        icmp::echo_request(local, peer, 0x0d1a, seq, b"dial-out");
+                                    if outbound.send(request).await.is_err() {
+                                        return;
+                                    }
+                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                }
+                            });
+                        }
+                        if let Some(tun) = tun.as_mut() {
+                            if let Err(error) = tun.set_addresses(local, peer, mtu) {
+                                warn!("setting the addresses: {error}");
+                            }
+                            if config.add_default_route
+                                && let Err(error) =
+                                    tun.add_default_route(config.default_route_distance)
+                            {
+                                warn!("default route: {error}");
+                            }
+                            if config.use_peer_dns
+                                && let Some(path) = &config.resolv_conf
+                                && let Err(error) = tun.write_resolv_conf(path.clone(), &dns)
+                            {
+                                warn!("{}: {error}", path.display());
+                            }
+                        }
+                    }
+                    ClientEvent::CallEnded { .. } | ClientEvent::IpDown => {
+                        if let Some(tun) = tun.as_mut() {
+                            if config.dial_on_demand {
+                                let _ =
+                                    tun.set_addresses(DEMAND_LOCAL, DEMAND_PEER, config.max_mtu);
+                            } else {
+                                tun.clear_addresses();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            drop(tun);
+        })
+    };
+    let options = ClientOptions {
+        pcap: args.pcap.clone(),
+        seed: None,
+    };
+    let result = run_client(&config, port, io, status, options).await;
+    let _ = network.await;
+    let exit = result?;
+    info!("exit: {exit:?}");
+    let answered = replies.load(Ordering::Relaxed);
+    if args.ping > 0 && answered < args.ping {
+        return Err(DialOutError::Link(format!(
+            "{answered} of {} pings answered",
+            args.ping
+        )));
+    }
+    Ok(())
+}
+
+/// `--no-tun`: counts echo replies; after `count` of them, hangs up (`count` 0: never).
+async fn count_replies(
+    count: u16,
+    mut inbound: mpsc::Receiver<Datagram>,
+    replies: Arc<AtomicU16>,
+    shutdown: Arc<watch::Sender<bool>>,
+) {
+    while let Some(datagram) = inbound.recv().await {
+        if let Datagram::Ipv4(packet) = datagram
+            && let Some((from, _, seq)) = icmp::parse_echo_reply(&packet)
+        {
+            let answered = replies.fetch_add(1, Ordering::Relaxed) + 1;
+            println!("reply from {from}: icmp_seq={seq}");
+            if count > 0 && answered >= count {
+                println!("{answered} pings answered, hanging up");
+                let _ = shutdown.send(true);
+            }
+        }
+    }
+}
+
+/// Signal and operator from a second AT port (RouterOS `info-channel`).
+async fn info_channel(port: PortConfig, status: SharedStatus) {
+    let mut stream = match serial::open_port(&port) {
+        Ok(stream) => stream,
+        Err(error) => {
+            warn!("info port: {error}");
+            return;
+        }
+    };
+    let mut monitor = StatusMonitor::new(MonitorConfig::default());
+    monitor.start(serial::now());
+    let mut buf = [0u8; 1024];
+    loop {
+        while let Some(bytes) = monitor.poll_transmit() {
+            if stream.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        while let Some(event) = monitor.poll_event() {
+            if let ppp_modem::Event::StatusUpdated(modem) = event {
+                status.lock().update_modem(&modem);
+            }
+        }
+        let deadline = monitor.poll_timeout();
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => monitor.handle_input(serial::now(), &buf[..n]),
+            },
+            () = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => tokio::time::sleep(Duration::from_secs(5)).await,
+                }
+            } => monitor.handle_timeout(serial::now()),
+        }
+    }
+}
+
+async fn server(args: ServerArgs) -> Result<(), DialOutError> {
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(baud_rate) = args.baud_rate {
+        config.baud_rate = baud_rate;
+    }
+    if let Some(flow) = args.flow_control {
+        config.flow_control = flow;
+    }
+    if args.chap_secrets.is_some() {
+        config.chap_secrets = args.chap_secrets;
+    }
+    if let Some(count) = args.ring_count {
+        config.ring_count = count;
+    }
+    if args.control_socket.is_some() {
+        config.control_socket = args.control_socket;
+    }
+    config.null_modem |= args.null_modem;
+    config.once |= args.once;
+    if config.port.is_empty() {
+        return Err(DialOutError::Config(
+            "no port (--port or `port` in the file)".into(),
+        ));
+    }
+    let port = serial::open_port(&config.port_config()?)?;
+    let status = SharedStatus::new();
+    let _control = match &config.control_socket {
+        Some(path) => Some(serve_control(path, status.clone())?),
+        None => None,
+    };
+    let (events, mut events_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move { while events_rx.recv().await.is_some() {} });
+    let io = ServerIo {
+        outbound: None,
+        inbound: None,
+        events,
+        shutdown: shutdown_switch().1,
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    run_server(&config, port, io, status, seed).await
+}
+
+/// `SimModem` (from `ppp-modem`'s `sim` feature, a dev-dependency of this example) as a
+/// [`SimulatedModem`] for the bridge.
+struct Sim(ppp_modem::sim::SimModem);
+
+impl SimulatedModem for Sim {
+    fn handle_input(&mut self, now: std::time::Instant, bytes: &[u8]) {
+        self.0.handle_input(now, bytes);
+    }
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        self.0.handle_timeout(now);
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.0.poll_timeout()
+    }
+    fn poll_output(&mut self) -> Option<Vec<u8>> {
+        self.0.poll_output()
+    }
+    fn send_from_peer(&mut self, bytes: &[u8]) {
+        self.0.send_from_peer(bytes);
+    }
+    fn take_peer_data(&mut self) -> Vec<u8> {
+        self.0.take_peer_data()
+    }
+    fn set_dtr(&mut self, now: std::time::Instant, level: bool) {
+        self.0.set_dtr(now, level);
+    }
+}
+
+async fn sim_modem(args: SimModemArgs) -> Result<(), DialOutError> {
+    use ppp_modem::sim::{CallBehaviour, SimConfig, SimModem};
+    use tokio_serial::SerialPort as _;
+    let seconds = |value: f64| Duration::try_from_secs_f64(value.max(0.0)).unwrap_or_default();
+    let mut config = SimConfig::default();
+    config.pin.clone_from(&args.pin);
+    config.registration_delay = seconds(args.registration_delay);
+    config.drop_call_after = args.drop_after.map(seconds);
+    config.dial = match args.dial.as_str() {
+        "connect" => CallBehaviour::Connect(Some("115200".into())),
+        "busy" => CallBehaviour::Busy,
+        "no-carrier" => CallBehaviour::NoCarrier,
+        "no-answer" => CallBehaviour::NoAnswer,
+        other => return Err(DialOutError::Config(format!("--dial {other:?}"))),
+    };
+    let (master, slave) = tokio_serial::SerialStream::pair()
+        .map_err(|error| DialOutError::Io(std::io::Error::other(error)))?;
+    let name = slave
+        .name()
+        .ok_or_else(|| DialOutError::Config("the pty has no name".into()))?;
+    let _ = std::fs::remove_file(&args.link);
+    std::os::unix::fs::symlink(&name, &args.link)?;
+    info!(
+        "simulated modem on {name} ({}), calls go to {}",
+        args.link.display(),
+        args.peer_unix.display()
+    );
+    let peer = tokio::net::UnixStream::connect(&args.peer_unix).await?;
+    let result = tokio::select! {
+        result = bridge_modem(Sim(SimModem::new(config)), master, peer, None) => result.map(|_| ()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    let _ = std::fs::remove_file(&args.link);
+    drop(slave);
+    Ok(result?)
+}

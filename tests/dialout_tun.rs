@@ -1,0 +1,136 @@
+//! Root only (skips otherwise): the real `dial-out` binary in a network namespace with a TUN
+//! device, on a pty to the simulated modem and our ppp-server; the real `ping` through the TUN,
+//! the default route with `default-route-distance` as its metric, the peer's DNS servers in the
+//! `--resolv-conf` file, and a clean hang-up on SIGINT.
+
+#[path = "dialout_support.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ppp_stack::dialout::{ServerEvent, ServerIo, SharedStatus, run_server};
+use ppp_tokio::netns::{NetNs, skip_without_netns};
+use ppp_tokio::serial::bridge_modem;
+use support::{ScriptedSim, server_config, sim_config};
+use tokio::sync::{mpsc, watch};
+use tokio_serial::SerialPort as _;
+
+fn example(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+#[tokio::test]
+async fn dial_out_tun_ping_in_a_namespace() {
+    if skip_without_netns("dial_out_tun_ping_in_a_namespace") {
+        return;
+    }
+    let Some(dial_out) = example("dial-out") else {
+        eprintln!(
+            "skipping dial_out_tun_ping_in_a_namespace: build the example first (cargo build --example dial-out)"
+        );
+        return;
+    };
+    let netns = NetNs::create("dialout").expect("namespace");
+    let (master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let slave_path = slave.name().expect("pty name");
+    let (modem_peer, server_line) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(bridge_modem(
+        ScriptedSim::new(vec![sim_config(Some("1234"))]),
+        master,
+        modem_peer,
+        None,
+    ));
+    let (events, mut server_events) = mpsc::unbounded_channel();
+    let (_shutdown, shutdown_rx) = watch::channel(false);
+    let server = server_config();
+    tokio::spawn(async move {
+        let io = ServerIo {
+            outbound: None,
+            inbound: None,
+            events,
+            shutdown: shutdown_rx,
+        };
+        run_server(&server, server_line, io, SharedStatus::new(), 5).await
+    });
+
+    let dir = std::env::temp_dir().join(format!("dial-out-tun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let resolv = dir.join("resolv.conf");
+    let config = dir.join("client.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "port = \"{slave_path}\"\nflow-control = \"none\"\napn = \"internet\"\npin = \"1234\"\n\
+             user = \"alice\"\npassword = \"wonderland\"\ninterface = \"ppp-test0\"\n\
+             add-default-route = true\ndefault-route-distance = 7\nuse-peer-dns = true\n\
+             resolv-conf = \"{}\"\n",
+            resolv.display()
+        ),
+    )
+    .expect("config file");
+    let child = tokio::process::Command::from(netns.command(&dial_out))
+        .args(["dial", "-v", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn dial-out");
+
+    let up = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = server_events.recv().await {
+            if matches!(event, ServerEvent::IpUp { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(up, Ok(true), "the link did not come up");
+    // Give the program a moment to configure the interface after IPCP.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ping = tokio::process::Command::from(netns.command("ping"))
+        .args(["-c", "2", "-W", "2", "10.64.0.1"])
+        .output()
+        .await
+        .expect("ping");
+    let ping_out = String::from_utf8_lossy(&ping.stdout).into_owned();
+    let route = netns.ip(&["route", "show", "default"]).unwrap_or_default();
+    let addr = netns
+        .ip(&["addr", "show", "dev", "ppp-test0"])
+        .unwrap_or_default();
+    let resolv_text = std::fs::read_to_string(&resolv).unwrap_or_default();
+
+    // Hang up with SIGINT, as a user would with Ctrl-C.
+    let pid = child.id().expect("pid").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("dial-out did not stop")
+        .expect("dial-out output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!(
+        "--- ping ---\n{ping_out}\n--- route ---\n{route}\n--- addr ---\n{addr}\n--- resolv.conf ---\n{resolv_text}\n--- dial-out stderr ---\n{stderr}"
+    );
+    assert!(ping.status.success(), "ping failed:\n{ping_out}");
+    assert!(ping_out.contains("2 received"), "{ping_out}");
+    assert!(
+        route.contains("dev ppp-test0") && route.contains("metric 7"),
+        "{route}"
+    );
+    assert!(addr.contains("inet 10.64.0.2 peer 10.64.0.1"), "{addr}");
+    assert!(
+        resolv_text.contains("nameserver 10.64.0.53"),
+        "{resolv_text}"
+    );
+    assert!(output.status.success(), "dial-out exit: {}", output.status);
+    assert!(!resolv.exists(), "resolv.conf must be removed on exit");
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(slave);
+}
