@@ -31,9 +31,17 @@
 //! [`Scenario::run`] prints why it skips (no QEMU, image cannot be built, not root for TAP
 //! scenarios) and returns, unless `PPP_INTEROP_REQUIRED=1` is set, which turns a skip into a
 //! failure. Logs of a failed scenario are kept under `target/interop/logs/<scenario>-<suite>/`.
+//!
+//! [`run_our_link`] runs this stack's `ppp_link::Link` against the guest's pppd on the serial
+//! port (see [`our_link`]).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod our_link;
+pub mod pppoe_peer;
+
+pub use our_link::{OurLinkPlan, OurLinkReport, pppd_session_script, run_our_link};
 
 use std::collections::HashMap;
 use std::fmt;

@@ -228,6 +228,8 @@ pub struct Link {
     ipv6cp: Option<Fsm<Ipv6cp>>,
     ccp: Option<CcpSession>,
     ncps_started: bool,
+    /// The NCPs start when CCP comes up (encryption is required).
+    ncps_wait_for_ccp: bool,
     rng: SplitMix64,
     authenticator: Option<Authenticator>,
     authenticatee: Option<Authenticatee>,
@@ -350,6 +352,7 @@ impl Link {
             ipcp,
             ipv6cp,
             ncps_started: false,
+            ncps_wait_for_ccp: false,
             rng,
             authenticator: None,
             authenticatee: None,
@@ -498,27 +501,36 @@ impl Link {
 
     /// Received bytes (async framing: any chunk of the stream; sync framing: one whole frame).
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        let mut frames: Vec<(Protocol, Vec<u8>)> = Vec::new();
-        match &mut self.framer {
-            Framer::Async { decoder, .. } => {
-                let mut input = data;
-                while let Some(result) = decoder.decode(&mut input) {
-                    match result {
-                        Ok(frame) => frames.push((frame.protocol, frame.payload.to_vec())),
-                        Err(error) => debug!("dropped a frame: {error}"),
-                    }
+        // Each frame is dispatched and its consequences run before the next one is decoded: a
+        // chunk may hold an LCP Configure-Ack followed by frames that already use the new ACCM
+        // (RFC 1662 §7.1), or an authentication Failure followed by the peer's
+        // Terminate-Request, whose LCP Down must not drop the failure before it is reported.
+        if let Framer::Sync { .. } = self.framer {
+            match ppp_frame::sync::decode(data) {
+                Ok(frame) => {
+                    let (protocol, payload) = (frame.protocol, frame.payload.to_vec());
+                    self.dispatch(now, protocol, &payload);
                 }
-            }
-            Framer::Sync { .. } => match ppp_frame::sync::decode(data) {
-                Ok(frame) => frames.push((frame.protocol, frame.payload.to_vec())),
                 Err(error) => {
                     self.stats.bad_frames += 1;
                     debug!("dropped a frame: {error}");
                 }
-            },
+            }
+            self.process(now);
+            return;
         }
-        for (protocol, payload) in frames {
+        let mut input = data;
+        while let Framer::Async { decoder, .. } = &mut self.framer {
+            let (protocol, payload) = match decoder.decode(&mut input) {
+                None => break,
+                Some(Ok(frame)) => (frame.protocol, frame.payload.to_vec()),
+                Some(Err(error)) => {
+                    debug!("dropped a frame: {error}");
+                    continue;
+                }
+            };
             self.dispatch(now, protocol, &payload);
+            self.process(now);
         }
         self.process(now);
     }
@@ -1108,6 +1120,22 @@ impl Link {
             ccp.open(now);
             ccp.up(now);
         }
+        // With encryption required, the NCPs start once CCP is Opened, as pppd does
+        // (`continue_networks`): pppd keeps its IPCP Closed until then and answers an early
+        // IPCP Configure-Request with a Terminate-Ack, which would cost a restart interval.
+        if self
+            .ccp
+            .as_ref()
+            .is_some_and(|ccp| ccp.ccp().requires_encryption())
+        {
+            debug!("encryption required: the NCPs wait for CCP");
+            self.ncps_wait_for_ccp = true;
+            return;
+        }
+        self.start_ncps(now);
+    }
+
+    fn start_ncps(&mut self, now: Instant) {
         if let Some(fsm) = self.ipcp.as_mut() {
             start_ncp(fsm, now);
         }
@@ -1118,13 +1146,17 @@ impl Link {
 
     fn stop_ncps(&mut self, now: Instant) {
         self.ncps_started = false;
-        if let Some(ccp) = self.ccp.as_mut() {
+        self.ncps_wait_for_ccp = false;
+        // A control protocol that never saw its lower layer come up (Initial, Starting) gets
+        // no Down: that is an illegal event in RFC 1661's table.
+        let was_up = |state: State| !matches!(state, State::Initial | State::Starting);
+        if let Some(ccp) = self.ccp.as_mut().filter(|ccp| was_up(ccp.state())) {
             ccp.down(now);
         }
-        if let Some(fsm) = self.ipcp.as_mut() {
+        if let Some(fsm) = self.ipcp.as_mut().filter(|fsm| was_up(fsm.state())) {
             fsm.down(now);
         }
-        if let Some(fsm) = self.ipv6cp.as_mut() {
+        if let Some(fsm) = self.ipv6cp.as_mut().filter(|fsm| was_up(fsm.state())) {
             fsm.down(now);
         }
     }
@@ -1191,6 +1223,10 @@ impl Link {
                         negotiated.transmit, negotiated.receive
                     );
                     push_bounded(&mut self.events, LinkEvent::CcpUp(negotiated));
+                    if self.ncps_wait_for_ccp && self.phase == Phase::Network {
+                        self.ncps_wait_for_ccp = false;
+                        self.start_ncps(now);
+                    }
                 }
                 CcpEvent::Down => push_bounded(&mut self.events, LinkEvent::CcpDown),
                 CcpEvent::Finished { reason } => {
