@@ -368,8 +368,12 @@ impl PppoeClient {
             }
             ClientEvent::SessionDown { reason, .. } => {
                 let reason = format!("session ended: {reason:?}");
+                // The session is gone (PADT): the lower layer is down for good, so LCP goes
+                // from Starting to Initial instead of waiting there for an Up that never comes.
+                // Nothing is sent (RFC 1661: Down, then Close in Starting is tlf/Initial).
                 if let Some(link) = self.link.as_mut() {
                     link.down(now);
+                    link.close(now, &reason);
                 }
                 self.finish(reason);
             }
@@ -379,6 +383,11 @@ impl PppoeClient {
     }
 
     fn on_link(&mut self, now: Instant, event: &LinkEvent) {
+        if matches!(self.status, ClientStatus::Disconnected(_)) {
+            // The session already ended (PADT): the link's last events (its phase dropping to
+            // Establish, then Dead) must not make the client look alive again.
+            return;
+        }
         match event {
             LinkEvent::Phase(Phase::Establish) => self.status = ClientStatus::Establishing,
             LinkEvent::Phase(Phase::Authenticate) => self.status = ClientStatus::VerifyingPassword,
@@ -754,5 +763,106 @@ impl std::fmt::Debug for PppoeClient {
             .field("session", &self.session)
             .field("link", &self.link)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use ppp_ipcp::IpcpConfig;
+
+    use super::*;
+    use crate::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
+
+    const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x10]);
+    const AC_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x20]);
+
+    /// A CHAP client and AC with the AC's SecretNeeded answered, frames exchanged at once.
+    fn connected_pair(start: Instant) -> (PppoeClient, PppoeServer, Instant) {
+        let mut client_link = LinkConfig::pppoe();
+        client_link.auth.credentials = Some(ClientCredentials::password("alice", "secret"));
+        let mut server_link = LinkConfig {
+            seed: 7,
+            ipcp: Some(IpcpConfig {
+                remote_address: Some(Ipv4Addr::new(192, 0, 2, 10)),
+                ..IpcpConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None])
+            }),
+            ..LinkConfig::pppoe()
+        };
+        server_link.lcp.allow.clear();
+        server_link.lcp.require = vec![AuthProtocol::ChapMd5];
+        server_link.auth.authenticator = AuthenticatorConfig::new("ac");
+        let mut client = PppoeClient::new(ClientConfig::default(), client_link, CLIENT_MAC);
+        let mut server = PppoeServer::new(AcConfig::default(), server_link, AC_MAC, start);
+        let secrets = ppp_auth::SecretsTable::parse_pppd("alice * secret\n").expect("secrets");
+        client.start(start);
+        let mut now = start;
+        for _ in 0..200 {
+            let mut moved = false;
+            while let Some(frame) = client.poll_transmit() {
+                moved = true;
+                server.handle_input(now, &frame);
+            }
+            while let Some(frame) = server.poll_transmit() {
+                moved = true;
+                client.handle_input(now, &frame);
+            }
+            while let Some(event) = server.poll_event() {
+                if let PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::SecretNeeded(request),
+                } = event
+                {
+                    let entry = secrets.lookup_now(&request.client, &request.server);
+                    server.provide_secret(now, session_id, entry);
+                    moved = true;
+                }
+            }
+            if client.status() == &ClientStatus::Connected {
+                return (client, server, now);
+            }
+            if !moved {
+                now += Duration::from_millis(100);
+                client.handle_timeout(now);
+                server.handle_timeout(now);
+            }
+        }
+        panic!("no session: {client:?}");
+    }
+
+    #[test]
+    fn a_padt_leaves_the_client_disconnected_with_a_dead_link() {
+        let start = Instant::now();
+        let (mut client, _server, now) = connected_pair(start);
+        let session_id = client.session().expect("a session").session_id;
+        while client.poll_event().is_some() {}
+        // A bare PADT from the AC (RFC 2516 §5.5), as rp-pppoe sends when its pppd exits.
+        let mut padt = Vec::new();
+        padt.extend_from_slice(&CLIENT_MAC.0);
+        padt.extend_from_slice(&AC_MAC.0);
+        padt.extend_from_slice(&ETHERTYPE_DISCOVERY.to_be_bytes());
+        padt.extend_from_slice(&[0x11, 0xA7]);
+        padt.extend_from_slice(&session_id.to_be_bytes());
+        padt.extend_from_slice(&[0, 0]);
+        client.handle_input(now, &padt);
+        let events: Vec<_> = std::iter::from_fn(|| client.poll_event()).collect();
+        let downs = events
+            .iter()
+            .filter(|e| matches!(e, PppoeClientEvent::Down { .. }))
+            .count();
+        assert_eq!(downs, 1, "{events:?}");
+        assert!(matches!(client.status(), ClientStatus::Disconnected(_)));
+        assert_eq!(client.link().map(Link::phase), Some(Phase::Dead));
+        assert_eq!(
+            client.poll_transmit(),
+            None,
+            "nothing goes to a dead session"
+        );
+        let later = now + Duration::from_secs(30);
+        client.handle_timeout(later);
+        assert!(matches!(client.status(), ClientStatus::Disconnected(_)));
+        assert_eq!(client.poll_transmit(), None);
+        assert_eq!(client.poll_timeout(), None);
     }
 }
