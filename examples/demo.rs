@@ -56,13 +56,22 @@ impl Client {
         while let Some(event) = self.inner.poll_event() {
             match event {
                 PppoeClientEvent::Discovery(event) => println!("{t}  client: {event:?}"),
-                PppoeClientEvent::Link(LinkEvent::Phase(phase)) => println!("{t}  client: phase {phase}"),
-                PppoeClientEvent::Link(LinkEvent::Authenticated { .. }) => println!("{t}  client: authenticated"),
-                PppoeClientEvent::Link(LinkEvent::CcpUp(n)) => println!("{t}  client: CCP up: {:?}", n.transmit),
+                PppoeClientEvent::Link(LinkEvent::Phase(phase)) => {
+                    println!("{t}  client: phase {phase}")
+                }
+                PppoeClientEvent::Link(LinkEvent::Authenticated { .. }) => {
+                    println!("{t}  client: authenticated")
+                }
+                PppoeClientEvent::Link(LinkEvent::CcpUp(n)) => {
+                    println!("{t}  client: CCP up: {:?}", n.transmit)
+                }
                 PppoeClientEvent::Link(LinkEvent::IpUp { local, peer, dns }) => {
                     println!("{t}  client: local  IP address {local}");
                     println!("{t}  client: remote IP address {peer}");
-                    println!("{t}  client: primary   DNS address {}", dns.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED));
+                    println!(
+                        "{t}  client: primary   DNS address {}",
+                        dns.first().copied().unwrap_or(Ipv4Addr::UNSPECIFIED)
+                    );
                     self.address = Some(local);
                 }
                 PppoeClientEvent::Down { reason } => println!("{t}  client: down: {reason}"),
@@ -90,20 +99,37 @@ impl Server {
         while let Some(event) = self.inner.poll_event() {
             match event {
                 PppoeServerEvent::Discovery(event) => println!("{t}      ac: {event:?}"),
-                PppoeServerEvent::Link { session_id, event: LinkEvent::SecretNeeded(request) } => {
-                    println!("{t}      ac: session {session_id:#06x}: looking up the secret of {:?}", request.client);
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::SecretNeeded(request),
+                } => {
+                    println!(
+                        "{t}      ac: session {session_id:#06x}: looking up the secret of {:?}",
+                        request.client
+                    );
                     let entry = self.secrets.lookup_now(&request.client, &request.server);
                     self.inner.provide_secret(now, session_id, entry);
                 }
-                PppoeServerEvent::Link { session_id, event: LinkEvent::Authenticated { peer_name } } => {
-                    println!("{t}      ac: session {session_id:#06x}: peer authenticated as {:?}", peer_name.unwrap_or_default());
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::Authenticated { peer_name },
+                } => {
+                    println!(
+                        "{t}      ac: session {session_id:#06x}: peer authenticated as {:?}",
+                        peer_name.unwrap_or_default()
+                    );
                 }
-                PppoeServerEvent::Link { session_id, event: LinkEvent::IpUp { local, peer, .. } } => {
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::IpUp { local, peer, .. },
+                } => {
                     println!("{t}      ac: session {session_id:#06x}: IPCP up, {local} <-> {peer}");
                     let ping = icmp::echo_request(local, peer, 0xac, 1, b"from the AC");
                     let _ = self.inner.send_ipv4(now, session_id, &ping);
                 }
-                PppoeServerEvent::SessionDown { session_id, reason, .. } => {
+                PppoeServerEvent::SessionDown {
+                    session_id, reason, ..
+                } => {
                     println!("{t}      ac: session {session_id:#06x} down: {reason}");
                 }
                 _ => {}
@@ -173,7 +199,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--pcap" => pcap_path = Some(args.next().ok_or("--pcap needs a file name")?),
             "-v" | "--verbose" => verbose = true,
-            other => return Err(format!("unknown argument {other:?} (usage: demo [-v] [--pcap FILE])").into()),
+            other => {
+                return Err(
+                    format!("unknown argument {other:?} (usage: demo [-v] [--pcap FILE])").into(),
+                );
+            }
         }
     }
     tracing_subscriber::fmt()
@@ -184,12 +214,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall_start = Instant::now();
 
     // The client: pppd's `user alice` with MS-CHAPv2 and required 128-bit MPPE.
-    let mut client_link = LinkConfig { seed: 0x5eed_c11e, ..LinkConfig::pppoe() };
+    let mut client_link = LinkConfig {
+        seed: 0x5eed_c11e,
+        ..LinkConfig::pppoe()
+    };
     client_link.lcp.allow = vec![AuthProtocol::MsChapV2, AuthProtocol::ChapMd5];
-    client_link.auth.credentials = Some(ClientCredentials::password("alice", "correct horse battery staple"));
+    client_link.auth.credentials = Some(ClientCredentials::password(
+        "alice",
+        "correct horse battery staple",
+    ));
     client_link.ccp = Some(CcpConfig::require_mppe_128());
     // The AC: requires MS-CHAPv2, hands out addresses from a pool and a DNS server.
-    let mut ac_link = LinkConfig { seed: 0x5eed_00ac, ..LinkConfig::pppoe() };
+    let mut ac_link = LinkConfig {
+        seed: 0x5eed_00ac,
+        ..LinkConfig::pppoe()
+    };
     ac_link.lcp.allow.clear();
     ac_link.lcp.require = vec![AuthProtocol::MsChapV2];
     ac_link.auth.authenticator = AuthenticatorConfig::new("demo-ac");
@@ -203,7 +242,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let line = Impairments::delay(Duration::from_micros(500));
     let start = Instant::now();
     let client = PppoeClient::new(
-        ClientConfig { service_name: "internet".into(), ..ClientConfig::default() },
+        ClientConfig {
+            service_name: "internet".into(),
+            ..ClientConfig::default()
+        },
         client_link,
         CLIENT_MAC,
     );
@@ -212,23 +254,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.set_ipcp_factory(Box::new(move |_| {
         Ipcp::with_address_pool(IpcpConfig::server(AC_ADDR, [Some(DNS), None]), pool.clone())
     }));
-    let secrets = SecretsTable::parse_pppd("# client  server  secret\nalice  demo-ac  \"correct horse battery staple\"\n")?;
+    let secrets = SecretsTable::parse_pppd(
+        "# client  server  secret\nalice  demo-ac  \"correct horse battery staple\"\n",
+    )?;
     let mut pair = Pair::new_at(
         start,
-        Client { inner: client, start, address: None, replies: 0, tap: Vec::new() },
-        Server { inner: server, start, secrets, replies: 0, tap: Vec::new() },
+        Client {
+            inner: client,
+            start,
+            address: None,
+            replies: 0,
+            tap: Vec::new(),
+        },
+        Server {
+            inner: server,
+            start,
+            secrets,
+            replies: 0,
+            tap: Vec::new(),
+        },
         line.clone(),
         line,
         7,
     );
 
-    println!("PPPoE client {CLIENT_MAC} and access concentrator {AC_MAC} on a simulated segment, 0.5 ms each way\n");
+    println!(
+        "PPPoE client {CLIENT_MAC} and access concentrator {AC_MAC} on a simulated segment, 0.5 ms each way\n"
+    );
     {
         let _span = tracing::info_span!("client").entered();
         pair.a.inner.start(start);
     }
     pair.a.report(start);
-    let up = pair.run_until(Duration::from_secs(10), |c, _| c.inner.status() == &ClientStatus::Connected);
+    let up = pair.run_until(Duration::from_secs(10), |c, _| {
+        c.inner.status() == &ClientStatus::Connected
+    });
     if !up {
         return Err(format!("the session did not come up: {}", pair.a.inner.status()).into());
     }
@@ -236,9 +296,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = pair.now();
     let address = pair.a.address.ok_or("no address")?;
     for seq in 1..=3 {
-        pair.a.inner.send_ipv4(now, &icmp::echo_request(address, AC_ADDR, 0xc1, seq, b"from the client"))?;
+        pair.a.inner.send_ipv4(
+            now,
+            &icmp::echo_request(address, AC_ADDR, 0xc1, seq, b"from the client"),
+        )?;
     }
-    pair.run_until(Duration::from_secs(10), |c, s| c.replies == 3 && s.replies == 1);
+    pair.run_until(Duration::from_secs(10), |c, s| {
+        c.replies == 3 && s.replies == 1
+    });
     let session = pair.a.inner.session().ok_or("no session")?.clone();
     let link = pair.a.inner.link().ok_or("no link")?;
     let lcp = link.lcp_negotiated().ok_or("LCP not open")?.clone();
@@ -261,12 +326,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("      session-id: {:#06x}", session.session_id);
     println!("   local-address: {}", ip.local);
     println!("  remote-address: {}", ip.peer);
-    println!("      dns-server: {}", ip.dns[0].map_or("-".into(), |d| d.to_string()));
+    println!(
+        "      dns-server: {}",
+        ip.dns[0].map_or("-".into(), |d| d.to_string())
+    );
     println!("             mtu: {mtu}");
     println!("             mru: {}", lcp.our_mru);
-    println!("  authentication: {:?}", lcp.auth_peer_requires.ok_or("no auth")?);
+    println!(
+        "  authentication: {:?}",
+        lcp.auth_peer_requires.ok_or("no auth")?
+    );
     println!("        encoding: {encoding}");
-    println!("           pings: {client_replies}/3 answered by the AC, {ac_replies}/1 answered by the client");
+    println!(
+        "           pings: {client_replies}/3 answered by the AC, {ac_replies}/1 answered by the client"
+    );
     println!(
         "      connected after {:.1} ms of virtual time; whole run {:.1} ms of wall time",
         connected_at.as_secs_f64() * 1000.0,
@@ -277,9 +350,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     if let Some(path) = pcap_path {
-        let mut frames: Vec<(Instant, Vec<u8>)> = pair.a.tap.drain(..).chain(pair.b.tap.drain(..)).collect();
+        let mut frames: Vec<(Instant, Vec<u8>)> =
+            pair.a.tap.drain(..).chain(pair.b.tap.drain(..)).collect();
         frames.sort_by_key(|(at, _)| *at);
-        let mut pcap = PcapWriter::new(BufWriter::new(std::fs::File::create(&path)?), LinkType::Ethernet)?;
+        let mut pcap = PcapWriter::new(
+            BufWriter::new(std::fs::File::create(&path)?),
+            LinkType::Ethernet,
+        )?;
         let base = SystemTime::now().duration_since(UNIX_EPOCH)?;
         for (i, (_, frame)) in frames.iter().enumerate() {
             pcap.write_packet(base + Duration::from_micros(i as u64 * 100), frame)?;
