@@ -496,7 +496,18 @@ impl AsyncDecoder {
                     self.buf.push(ESCAPE ^ 0x20);
                     self.escaped = false;
                 }
-                ESCAPE => self.escaped = true,
+                ESCAPE => match input.split_first() {
+                    // Unescape the next octet here, without another scan and a one-byte copy;
+                    // flags, escapes and dropped control characters take the general path.
+                    Some((&next, rest)) if !self.special.contains(next) => {
+                        if self.buf.len() >= self.config.max_frame_len {
+                            return Some(Err(self.too_long()));
+                        }
+                        self.buf.push(next ^ 0x20);
+                        *input = rest;
+                    }
+                    _ => self.escaped = true,
+                },
                 _ => self.stats.dropped_control_chars += 1,
             }
         }

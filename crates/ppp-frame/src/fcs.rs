@@ -18,9 +18,12 @@
 //! Every implementation returns exactly what the [`bytewise`] reference returns, for every input;
 //! the tests check all lengths up to 2048 at many alignments and initial registers.
 //!
-//! The folding constants are not copied from anywhere: [`FoldConstants::derive`] computes them at
-//! compile time from the generator polynomial (`x^n mod P` and the Barrett quotient
-//! `floor(x^(64+w) / P)`), see its documentation for the algebra.
+//! The folding constants are not copied from anywhere: a `const fn` computes them at compile time
+//! from the generator polynomial (`x^n mod P` and the Barrett quotient `floor(x^(64+w) / P)`);
+//! the algebra is written down next to it, and a test re-derives the relations independently.
+//!
+//! Setting the environment variable `PPP_FRAME_PORTABLE` (to anything) before the first call
+//! switches the SIMD kernels off for the whole process, to measure or fuzz the portable paths.
 
 /// Initial FCS-16 register value.
 pub const FCS16_INIT: u16 = 0xFFFF;
@@ -48,11 +51,12 @@ pub(crate) static FCS32_FOLD: FoldConstants = FoldConstants::derive(FCS32_POLY, 
 /// Advances the FCS-16 register over `data`.
 #[inline]
 pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
-    if data.len() >= CLMUL_MIN_LEN {
-        if let Some((register, done)) = crate::simd::crc_fold(&FCS16_FOLD, u32::from(fcs), data) {
-            // The folded register of a 16-bit CRC fits in 16 bits.
-            return portable::fcs16_update(register as u16, data.get(done..).unwrap_or_default());
-        }
+    if data.len() >= CLMUL_MIN_LEN
+        && let Some((register, done)) = crate::simd::crc_fold(&FCS16_FOLD, u32::from(fcs), data)
+    {
+        // The folded register of a 16-bit CRC fits in 16 bits.
+        let rest = data.get(done..).unwrap_or_default();
+        return portable::fcs16_update(register as u16, rest);
     }
     portable::fcs16_update(fcs, data)
 }
@@ -60,10 +64,11 @@ pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
 /// Advances the FCS-32 register over `data`.
 #[inline]
 pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
-    if data.len() >= CLMUL_MIN_LEN {
-        if let Some((register, done)) = crate::simd::crc_fold(&FCS32_FOLD, fcs, data) {
-            return portable::fcs32_update(register, data.get(done..).unwrap_or_default());
-        }
+    if data.len() >= CLMUL_MIN_LEN
+        && let Some((register, done)) = crate::simd::crc_fold(&FCS32_FOLD, fcs, data)
+    {
+        let rest = data.get(done..).unwrap_or_default();
+        return portable::fcs32_update(register, rest);
     }
     portable::fcs32_update(fcs, data)
 }
@@ -238,7 +243,7 @@ pub mod portable {
             let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
                 ^ u64::from(reg);
             let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-            let mut acc = 0u16;
+            let mut acc = 0;
             let mut i = 0;
             while i < 8 {
                 acc ^= t[15 - i][((lo >> (8 * i)) & 0xFF) as usize]
@@ -250,7 +255,7 @@ pub mod portable {
         let (words, tail) = tail.as_chunks::<8>();
         for w in words {
             let x = u64::from_le_bytes(*w) ^ u64::from(reg);
-            let mut acc = 0u16;
+            let mut acc = 0;
             let mut i = 0;
             while i < 8 {
                 acc ^= t[7 - i][((x >> (8 * i)) & 0xFF) as usize];
@@ -270,7 +275,7 @@ pub mod portable {
             let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
                 ^ u64::from(reg);
             let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-            let mut acc = 0u32;
+            let mut acc = 0;
             let mut i = 0;
             while i < 8 {
                 acc ^= t[15 - i][((lo >> (8 * i)) & 0xFF) as usize]
@@ -282,7 +287,7 @@ pub mod portable {
         let (words, tail) = tail.as_chunks::<8>();
         for w in words {
             let x = u64::from_le_bytes(*w) ^ u64::from(reg);
-            let mut acc = 0u32;
+            let mut acc = 0;
             let mut i = 0;
             while i < 8 {
                 acc ^= t[7 - i][((x >> (8 * i)) & 0xFF) as usize];
@@ -305,7 +310,11 @@ pub mod bytewise {
             let mut v = i as u16;
             let mut b = 0;
             while b < 8 {
-                v = if v & 1 != 0 { (v >> 1) ^ 0x8408 } else { v >> 1 };
+                v = if v & 1 != 0 {
+                    (v >> 1) ^ 0x8408
+                } else {
+                    v >> 1
+                };
                 b += 1;
             }
             t[i] = v;
@@ -320,7 +329,11 @@ pub mod bytewise {
             let mut v = i as u32;
             let mut b = 0;
             while b < 8 {
-                v = if v & 1 != 0 { (v >> 1) ^ 0xEDB8_8320 } else { v >> 1 };
+                v = if v & 1 != 0 {
+                    (v >> 1) ^ 0xEDB8_8320
+                } else {
+                    v >> 1
+                };
                 b += 1;
             }
             t[i] = v;
@@ -453,7 +466,10 @@ mod tests {
                 }
             }
             prod ^= 1 << (64 + width);
-            assert!(prod >> width == 0, "Barrett quotient wrong for width {width}");
+            assert!(
+                prod >> width == 0,
+                "Barrett quotient wrong for width {width}"
+            );
         }
         // Spot check against the byte tables: byte 0x80 is the polynomial 1 and byte 0x01 is x^7
         // (reflected), so their entries are x^w and x^(w+7) mod P, reflected into w bits.
@@ -502,8 +518,14 @@ mod tests {
         for len in 0..=2048usize {
             let offset = (rng.next() % 64) as usize;
             let data = &buf[offset..offset + len];
-            assert_eq!(fcs16_update(FCS16_INIT, data), bytewise::fcs16_update(FCS16_INIT, data));
-            assert_eq!(fcs32_update(FCS32_INIT, data), bytewise::fcs32_update(FCS32_INIT, data));
+            assert_eq!(
+                fcs16_update(FCS16_INIT, data),
+                bytewise::fcs16_update(FCS16_INIT, data)
+            );
+            assert_eq!(
+                fcs32_update(FCS32_INIT, data),
+                bytewise::fcs32_update(FCS32_INIT, data)
+            );
         }
     }
 
@@ -518,7 +540,10 @@ mod tests {
                             fcs16_at(tier, init as u16, &data),
                             bytewise::fcs16_update(init as u16, &data)
                         );
-                        assert_eq!(fcs32_at(tier, init, &data), bytewise::fcs32_update(init, &data));
+                        assert_eq!(
+                            fcs32_at(tier, init, &data),
+                            bytewise::fcs32_update(init, &data)
+                        );
                     }
                 }
             }

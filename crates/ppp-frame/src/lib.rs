@@ -51,8 +51,8 @@ mod simd;
 pub mod sync;
 
 pub use async_hdlc::{
-    AsyncDecoder, AsyncEncoder, DecoderConfig, DecoderStats, EncoderConfig, FcsKind, Frame,
-    ALLSTATIONS, ESCAPE, FLAG, UI,
+    ALLSTATIONS, AsyncDecoder, AsyncEncoder, DecoderConfig, DecoderStats, ESCAPE, EncoderConfig,
+    FLAG, FcsKind, Frame, UI,
 };
 pub use error::FrameError;
 pub use protocol::Protocol;

@@ -81,9 +81,9 @@ pub(crate) fn available_tiers() -> Vec<Tier> {
         .collect()
 }
 
-/// Folds as much of `data` as the tier's kernel handles (a multiple of 16 bytes) into the CRC
-/// register `register`; returns the new register and the number of bytes consumed, or `None` if
-/// no kernel applies (portable tier or too little data). The caller finishes the rest.
+/// Folds `data` into the CRC register `register`; returns the new register and the number of
+/// bytes consumed (all of them, as the kernels handle partial blocks), or `None` if no kernel
+/// applies (portable tier or fewer than 16 bytes). The caller finishes anything left.
 #[inline]
 pub(crate) fn crc_fold(k: &FoldConstants, register: u32, data: &[u8]) -> Option<(u32, usize)> {
     crc_fold_up_to(tier(), k, register, data)
@@ -267,7 +267,7 @@ mod x86 {
         ((lane1 >> (63 - k.width)) & ((1u64 << k.width) - 1)) as u32
     }
 
-    /// Folds all whole 16-byte blocks of `data` (at least one) with 128-bit PCLMULQDQ.
+    /// Folds `data` (at least 16 bytes) with 128-bit PCLMULQDQ.
     #[target_feature(enable = "pclmulqdq,sse4.1")]
     fn fold_sse(k: &FoldConstants, register: u32, data: &[u8]) -> (u32, usize) {
         let (blocks, _) = data.as_chunks::<16>();
@@ -299,7 +299,51 @@ mod x86 {
         for b in rest {
             x = _mm_xor_si128(fold128(x, k128), load128(b));
         }
-        (reduce128(k, x), blocks.len() * 16)
+        finish(k, x, data, blocks.len() * 16)
+    }
+
+    /// Shuffle masks for [`finish`]: `[0x80; 16]`, then `0..16`, then `[0x80; 16]`. PSHUFB
+    /// zeroes lanes whose mask byte has bit 7 set.
+    const SHIFT_MASKS: [u8; 48] = {
+        let mut t = [0x80u8; 48];
+        let mut i = 0;
+        while i < 16 {
+            t[16 + i] = i as u8;
+            i += 1;
+        }
+        t
+    };
+
+    /// Folds in the last `data.len() - done` (< 16) bytes, which follow the accumulator `x`, and
+    /// reduces; returns the register and `data.len()`, or `done` if nothing was left.
+    ///
+    /// The accumulator stands for a 16-byte message block `X`, so the data is `X ++ tail`, with
+    /// `r` tail bytes. That is the same as `(zeros(16 - r) ++ X[..r]) ++ (X[r..] ++ tail)`: two
+    /// whole blocks, the first folded forward over the second. The tail is taken from the last 16
+    /// bytes of `data`, whose first `16 - r` bytes were folded already and are masked out.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse4.1")]
+    fn finish(k: &FoldConstants, x: __m128i, data: &[u8], done: usize) -> (u32, usize) {
+        let r = data.len() - done;
+        let masks = (
+            SHIFT_MASKS.get(r..).and_then(|m| m.first_chunk::<16>()),
+            SHIFT_MASKS
+                .get(16 + r..)
+                .and_then(|m| m.first_chunk::<16>()),
+            data.last_chunk::<16>(),
+        );
+        let (true, (Some(first_mask), Some(second_mask), Some(last))) = (r > 0, masks) else {
+            return (reduce128(k, x), done);
+        };
+        let first_mask = load128(first_mask);
+        let first = _mm_shuffle_epi8(x, first_mask);
+        let tail_lanes = _mm_cmpgt_epi8(first_mask, _mm_set1_epi8(-1));
+        let second = _mm_or_si128(
+            _mm_shuffle_epi8(x, load128(second_mask)),
+            _mm_and_si128(load128(last), tail_lanes),
+        );
+        let x = _mm_xor_si128(fold128(first, pair::<128>(k)), second);
+        (reduce128(k, x), data.len())
     }
 
     /// `z` folded forward over the distance of `pair` (broadcast to the four lanes), xor `next`.
@@ -314,7 +358,7 @@ mod x86 {
         )
     }
 
-    /// Folds all whole 16-byte blocks of `data` (at least 256 bytes) with 512-bit VPCLMULQDQ.
+    /// Folds `data` (at least 256 bytes) with 512-bit VPCLMULQDQ.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq,sse4.1")]
     fn fold_avx512(k: &FoldConstants, register: u32, data: &[u8]) -> (u32, usize) {
         let (wide, _) = data.as_chunks::<64>();
@@ -338,9 +382,17 @@ mod x86 {
             z3 = fold512(z3, k2048, load512(&q[3]));
         }
         rest = tail;
-        let z = fold512(z0, _mm512_broadcast_i32x4(pair::<1536>(k)), _mm512_setzero_si512());
+        let z = fold512(
+            z0,
+            _mm512_broadcast_i32x4(pair::<1536>(k)),
+            _mm512_setzero_si512(),
+        );
         let z = fold512(z1, _mm512_broadcast_i32x4(pair::<1024>(k)), z);
-        let mut z = fold512(z2, _mm512_broadcast_i32x4(pair::<512>(k)), _mm512_xor_si512(z, z3));
+        let mut z = fold512(
+            z2,
+            _mm512_broadcast_i32x4(pair::<512>(k)),
+            _mm512_xor_si512(z, z3),
+        );
         let k512 = _mm512_broadcast_i32x4(pair::<512>(k));
         for b in rest {
             z = fold512(z, k512, load512(b));
@@ -362,7 +414,7 @@ mod x86 {
         for b in blocks {
             x = _mm_xor_si128(fold128(x, k128), load128(b));
         }
-        (reduce128(k, x), done + blocks.len() * 16)
+        finish(k, x, data, done + blocks.len() * 16)
     }
 
     /// `tier` must not exceed what the CPU supports (the callers clamp it).

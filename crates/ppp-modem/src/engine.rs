@@ -438,6 +438,13 @@ impl AtEngine {
                     let (used, line) = self.reader.feed(rest);
                     rest = &rest[used..];
                     let Some(line) = line else { continue };
+                    if matches!(self.mode, Mode::GuardAfter { .. }) && line.trim() == "OK" {
+                        // The modem took the escape: it is in command mode now, so ATH goes
+                        // at once and its own OK answers the ATH, not this one.
+                        debug!("rcvd [OK] (escape accepted)");
+                        self.send_hangup_command(now);
+                        continue;
+                    }
                     if let Some(text) = self.handle_line(now, &line) {
                         if rest.first() == Some(&b'\n') {
                             rest = &rest[1..];
@@ -642,8 +649,11 @@ impl AtEngine {
                 debug!("sent [+++]");
                 self.transmit.push_back(b"+++".to_vec());
                 self.reader.clear();
+                // The modem answers OK one guard time after the last `+` it received; ATH goes
+                // on that OK. Without one (some modems stay silent), it goes after a second
+                // guard time, by which the modem's own guard time has surely run out.
                 self.mode = Mode::GuardAfter {
-                    deadline: now + self.config.guard_time,
+                    deadline: now + self.config.guard_time * 2,
                 };
             }
             Mode::GuardAfter { deadline } if deadline <= now => self.send_hangup_command(now),
@@ -912,11 +922,18 @@ mod tests {
         assert_eq!(engine.poll_timeout(), Some(t1 + SEC));
         engine.handle_timeout(t1 + SEC);
         assert_eq!(sent(&mut engine), ["+++"]);
-        assert_eq!(engine.poll_timeout(), Some(t1 + 2 * SEC));
-        engine.handle_input(t1 + 2 * SEC, b"\r\nOK\r\n");
-        engine.handle_timeout(t1 + 2 * SEC);
+        // Without an answer ATH would go after two guard times.
+        assert_eq!(engine.poll_timeout(), Some(t1 + 3 * SEC));
+        // The modem accepts the escape one guard time after the last `+`: ATH goes on its OK,
+        // and the next OK answers the ATH.
+        let accepted = t1 + 2 * SEC + Duration::from_millis(100);
+        engine.handle_input(accepted, b"\r\nOK\r\n");
         assert_eq!(sent(&mut engine), ["ATH\r"]);
-        engine.handle_input(t1 + 2 * SEC, b"\r\nOK\r\n");
+        assert!(
+            events(&mut engine).is_empty(),
+            "the escape's OK does not answer ATH"
+        );
+        engine.handle_input(accepted, b"\r\nOK\r\n");
         assert_eq!(
             events(&mut engine),
             [Event::Disconnected {
@@ -924,6 +941,27 @@ mod tests {
             }]
         );
         assert!(engine.is_idle());
+    }
+
+    #[test]
+    fn escape_hang_up_without_an_answer_sends_ath_after_two_guard_times() {
+        let t0 = Instant::now();
+        let mut engine = AtEngine::default();
+        engine
+            .enqueue(t0, AtCommand::connect("ATD*99#", SEC))
+            .unwrap();
+        engine.handle_input(t0, b"CONNECT\r\n");
+        let _ = (sent(&mut engine), events(&mut engine));
+        engine.hang_up(t0);
+        engine.handle_timeout(t0 + SEC);
+        assert_eq!(sent(&mut engine), ["+++"]);
+        engine.handle_timeout(t0 + 2 * SEC);
+        assert!(
+            sent(&mut engine).is_empty(),
+            "still inside the modem's guard time"
+        );
+        engine.handle_timeout(t0 + 3 * SEC);
+        assert_eq!(sent(&mut engine), ["ATH\r"]);
     }
 
     #[test]
