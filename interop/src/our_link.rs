@@ -182,15 +182,16 @@ impl OurLinkReport {
     }
 }
 
-/// Lines written by the scoped `tracing` subscriber, shared with the run loop.
+/// Lines written by a scoped `tracing` subscriber (a `MakeWriter`), shared with a run loop that
+/// takes them line by line into a scenario's trace.
 #[derive(Clone, Default)]
-struct LogBuffer {
+pub struct LogBuffer {
     pending: Arc<Mutex<Vec<u8>>>,
 }
 
 impl LogBuffer {
     /// The complete lines written so far.
-    fn take_lines(&self) -> Vec<String> {
+    pub fn take_lines(&self) -> Vec<String> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
             return Vec::new();

@@ -15,9 +15,8 @@
 //! summary of every Ethernet frame go to the scenario's `trace.log`; the frames themselves to
 //! `ethernet.pcap` in its log directory.
 
-use std::io::{self, Write};
+use crate::our_link::LogBuffer;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ppp_auth::SecretsTable;
@@ -232,8 +231,8 @@ pub fn run_pppoe_server(
 
 /// Runs `body` with a `tracing` subscriber (debug level, no time, no colours) scoped to this
 /// thread, so scenarios running in parallel keep their logs apart.
-fn with_our_logs<T>(body: impl FnOnce(&LineBuffer) -> T) -> T {
-    let logs = LineBuffer::default();
+fn with_our_logs<T>(body: impl FnOnce(&LogBuffer) -> T) -> T {
+    let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
         .with_ansi(false)
@@ -242,49 +241,6 @@ fn with_our_logs<T>(body: impl FnOnce(&LineBuffer) -> T) -> T {
         .with_max_level(tracing::Level::DEBUG)
         .finish();
     tracing::subscriber::with_default(subscriber, || body(&logs))
-}
-
-/// Lines written by the scoped `tracing` subscriber.
-#[derive(Clone, Default)]
-struct LineBuffer {
-    pending: Arc<Mutex<Vec<u8>>>,
-}
-
-impl LineBuffer {
-    /// The complete lines written so far.
-    fn take_lines(&self) -> Vec<String> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
-            return Vec::new();
-        };
-        let rest = pending.split_off(end + 1);
-        let text = String::from_utf8_lossy(&pending).into_owned();
-        *pending = rest;
-        text.lines().map(str::to_owned).collect()
-    }
-}
-
-impl Write for LineBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: a runaway logger cannot eat the machine's memory.
-        if pending.len() < 16 << 20 {
-            pending.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LineBuffer {
-    type Writer = LineBuffer;
-
-    fn make_writer(&'a self) -> LineBuffer {
-        self.clone()
-    }
 }
 
 /// What the loop needs of a client or a server.
@@ -645,7 +601,7 @@ fn drive(
     run: &mut ScenarioRun,
     endpoint: &mut dyn Endpoint,
     plan: &PppoePlan,
-    logs: &LineBuffer,
+    logs: &LogBuffer,
 ) -> Result<PppoeReport, String> {
     let mut eth = run.ethernet_link()?;
     let mut serial: Option<SerialLink> = if plan.release_guest {
@@ -808,7 +764,7 @@ mod tests {
 
     #[test]
     fn line_buffer_yields_complete_lines_only() {
-        let mut buffer = LineBuffer::default();
+        let mut buffer = LogBuffer::default();
         buffer.write_all(b"one\ntwo\nthr").unwrap();
         assert_eq!(buffer.take_lines(), ["one", "two"]);
         assert!(buffer.take_lines().is_empty());

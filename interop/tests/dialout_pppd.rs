@@ -16,11 +16,11 @@
 //! first bytes arrived on the socket, so pppd has the tty in raw mode (without echo) before any
 //! byte of ours can reach the guest.
 
-use std::io::{self, Read, Write};
+use ppp_interop::our_link::LogBuffer;
+use std::io::{self, Read};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ppp_interop::our_link::{GUEST_PING_MARKER, GUEST_PPPD_MARKER, console_marker_code};
@@ -677,49 +677,6 @@ impl Pinger {
             self.outstanding = None;
             report.echo_replies += 1;
         }
-    }
-}
-
-/// Lines written by the scoped `tracing` subscriber, shared with the run loop.
-#[derive(Clone, Default)]
-struct LogBuffer {
-    pending: Arc<Mutex<Vec<u8>>>,
-}
-
-impl LogBuffer {
-    /// The complete lines written so far.
-    fn take_lines(&self) -> Vec<String> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
-            return Vec::new();
-        };
-        let rest = pending.split_off(end + 1);
-        let text = String::from_utf8_lossy(&pending).into_owned();
-        *pending = rest;
-        text.lines().map(str::to_owned).collect()
-    }
-}
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: a runaway logger cannot eat the machine's memory.
-        if pending.len() < 16 << 20 {
-            pending.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> LogBuffer {
-        self.clone()
     }
 }
 
