@@ -763,16 +763,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_buffer_yields_complete_lines_only() {
-        let mut buffer = LogBuffer::default();
-        buffer.write_all(b"one\ntwo\nthr").unwrap();
-        assert_eq!(buffer.take_lines(), ["one", "two"]);
-        assert!(buffer.take_lines().is_empty());
-        buffer.write_all(b"ee\n").unwrap();
-        assert_eq!(buffer.take_lines(), ["three"]);
-    }
-
-    #[test]
     fn frames_are_summarised() {
         let mut padt = vec![0x52, 0x54, 0, 0x12, 0x34, 0x57, 2, 0, 0, 0, 0, 1];
         padt.extend_from_slice(&[0x88, 0x63, 0x11, 0xA7, 0x00, 0x05, 0x00, 0x00]);
