@@ -141,8 +141,9 @@ pub fn ccp_config(encryption: UseEncryption, compression: UseCompression) -> Opt
 }
 
 /// LCP echo for a RouterOS `keepalive-timeout` in seconds: an Echo-Request every
-/// `timeout / 6` seconds (at least 1), the peer declared dead after `timeout` seconds without
-/// answer. 0 turns keepalives off.
+/// `timeout / 6` seconds (at least 1) but only after an interval in which nothing arrived from
+/// the peer (adaptive, like pppd's `lcp-echo-adaptive`), the peer declared dead after `timeout`
+/// seconds without any traffic or reply. 0 turns keepalives off.
 pub fn keepalive(timeout_secs: u64) -> (Option<Duration>, u32) {
     if timeout_secs == 0 {
         return (None, 0);
@@ -150,6 +151,20 @@ pub fn keepalive(timeout_secs: u64) -> (Option<Duration>, u32) {
     let interval = (timeout_secs / 6).max(1);
     let failures = u32::try_from(timeout_secs.div_ceil(interval)).unwrap_or(u32::MAX);
     (Some(Duration::from_secs(interval)), failures)
+}
+
+/// Applies a `keepalive-timeout` to a link. A server waits twice as long as a client before
+/// declaring the peer dead, as RouterOS does (2 × `keepalive-timeout` without traffic or replies).
+pub fn apply_keepalive(link: &mut LinkConfig, timeout_secs: u64, server: bool) {
+    let timeout_secs = if server {
+        timeout_secs.saturating_mul(2)
+    } else {
+        timeout_secs
+    };
+    let (interval, failures) = keepalive(timeout_secs);
+    link.lcp.echo_interval = interval;
+    link.lcp.echo_failure = failures;
+    link.lcp.echo_adaptive = true;
 }
 
 /// A client profile (RouterOS `/ppp profile` as a client uses it).
@@ -264,9 +279,7 @@ impl ClientFile {
             auth_methods(&self.allow)?
         };
         link.lcp.require = Vec::new();
-        let (interval, failures) = keepalive(self.keepalive_timeout);
-        link.lcp.echo_interval = interval;
-        link.lcp.echo_failure = failures;
+        apply_keepalive(&mut link, self.keepalive_timeout, false);
         if !self.user.is_empty() {
             link.auth.credentials = Some(ClientCredentials::password(
                 self.user.clone(),
@@ -528,9 +541,7 @@ impl AcFile {
         let mut link = LinkConfig::pppoe();
         link.lcp.allow = Vec::new();
         link.lcp.require = auth_methods(&self.authentication)?;
-        let (interval, failures) = keepalive(self.keepalive_timeout);
-        link.lcp.echo_interval = interval;
-        link.lcp.echo_failure = failures;
+        apply_keepalive(&mut link, self.keepalive_timeout, true);
         link.auth.credentials = None;
         link.auth.authenticator = AuthenticatorConfig::new(self.ac_name.clone());
         let default = self.profiles.get(&self.default_profile);
@@ -599,6 +610,19 @@ mod tests {
                 "{timeout}"
             );
         }
+    }
+
+    #[test]
+    fn a_server_waits_twice_the_keepalive_timeout() {
+        let mut client = LinkConfig::pppoe();
+        apply_keepalive(&mut client, 60, false);
+        let mut server = LinkConfig::pppoe();
+        apply_keepalive(&mut server, 60, true);
+        let dead_after =
+            |link: &LinkConfig| link.lcp.echo_interval.unwrap() * link.lcp.echo_failure;
+        assert_eq!(dead_after(&client), Duration::from_secs(60));
+        assert_eq!(dead_after(&server), Duration::from_secs(120));
+        assert!(client.lcp.echo_adaptive && server.lcp.echo_adaptive);
     }
 
     #[test]

@@ -698,6 +698,7 @@ impl Link {
     /// Hands one received frame to the protocol it belongs to.
     fn dispatch(&mut self, now: Instant, protocol: Protocol, payload: &[u8]) {
         self.stats.frames_in += 1;
+        self.lcp.note_traffic();
         self.stats.bytes_in += payload.len() as u64;
         if let Some(capture) = self.capture.as_mut() {
             push_bounded(

@@ -363,6 +363,11 @@ pub struct LcpConfig {
     /// Declare the peer dead after this many unanswered Echo-Requests (pppd
     /// `lcp-echo-failure`); 0: never.
     pub echo_failure: u32,
+    /// Send an Echo-Request only when nothing arrived from the peer during the last interval,
+    /// and count only such silent intervals toward `echo_failure` (pppd `lcp-echo-adaptive`;
+    /// RouterOS `keepalive-timeout` behaves so). The link reports traffic with
+    /// [`Lcp::note_traffic`](super::Lcp::note_traffic).
+    pub echo_adaptive: bool,
     /// Restart timer and counters.
     pub fsm: FsmConfig,
     /// pppd `passive`: when our Configure-Requests go unanswered, keep waiting for the peer.
@@ -399,6 +404,7 @@ impl Default for LcpConfig {
             endpoint_discriminator: None,
             echo_interval: None,
             echo_failure: 0,
+            echo_adaptive: false,
             fsm: FsmConfig::default(),
             passive: false,
             silent: false,

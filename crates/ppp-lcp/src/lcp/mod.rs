@@ -66,6 +66,10 @@ struct Echo {
     pending: u32,
     /// The peer Code-Rejected Echo-Request: stop sending them.
     rejected: bool,
+    /// Only silent intervals send an Echo-Request (`LcpConfig::echo_adaptive`).
+    adaptive: bool,
+    /// Something arrived from the peer since the last echo tick.
+    traffic: bool,
 }
 
 /// The Link Control Protocol, sans-IO.
@@ -90,6 +94,7 @@ impl Lcp {
         let echo = Echo {
             interval: config.echo_interval.filter(|i| !i.is_zero()),
             failure: config.echo_failure,
+            adaptive: config.echo_adaptive,
             ..Echo::default()
         };
         let (fsm_config, passive, silent) = (config.fsm.clone(), config.passive, config.silent);
@@ -254,6 +259,13 @@ impl Lcp {
         true
     }
 
+    /// Something arrived from the peer (any frame of any protocol): with
+    /// [`LcpConfig::echo_adaptive`] the next Echo-Request is skipped and the failure count starts
+    /// over. Cheap: call it for every received frame.
+    pub fn note_traffic(&mut self) {
+        self.echo.traffic = true;
+    }
+
     /// The Magic-Number field of Echo/Discard/Identification packets: ours once negotiated, else 0.
     fn magic_for_packets(&self) -> u32 {
         self.negotiated().and_then(|n| n.our_magic).unwrap_or(0)
@@ -266,6 +278,12 @@ impl Lcp {
         };
         if self.fsm.state() != State::Opened || self.echo.rejected {
             self.echo.deadline = None;
+            return;
+        }
+        if self.echo.adaptive && std::mem::take(&mut self.echo.traffic) {
+            // The peer is alive: no Echo-Request this interval.
+            self.echo.pending = 0;
+            self.echo.deadline = now.checked_add(interval);
             return;
         }
         if self.echo.failure > 0 && self.echo.pending >= self.echo.failure {
@@ -873,6 +891,42 @@ mod tests {
         }
         assert_eq!(a.state(), State::Opened);
         assert!(!events(&mut a).contains(&LcpEvent::EchoTimeout));
+        assert_eq!(now - t0, Duration::from_secs(100));
+    }
+
+    #[test]
+    fn adaptive_echo_stays_quiet_while_traffic_flows_and_counts_only_silence() {
+        let config = LcpConfig {
+            echo_interval: Some(Duration::from_secs(10)),
+            echo_failure: 3,
+            echo_adaptive: true,
+            ..LcpConfig::default()
+        };
+        let (mut a, mut b, t0) = opened_pair(config);
+        // The Echo-Request at opening is answered.
+        exchange(&mut a, &mut b, t0);
+        let _ = events(&mut a);
+        let mut now = t0;
+        // Traffic in every interval: no Echo-Request for a minute.
+        for _ in 0..6 {
+            a.note_traffic();
+            now = a.poll_timeout().unwrap();
+            a.handle_timeout(now);
+            assert!(a.poll_transmit().is_none(), "no echo while traffic flows");
+        }
+        // The peer goes silent: three Echo-Requests go unanswered, then the link closes.
+        let mut sent = 0;
+        while a.state() == State::Opened {
+            now = a.poll_timeout().unwrap();
+            a.handle_timeout(now);
+            while let Some(packet) = a.poll_transmit() {
+                if packet[0] == 9 {
+                    sent += 1;
+                }
+            }
+        }
+        assert_eq!(sent, 3);
+        assert!(events(&mut a).contains(&LcpEvent::EchoTimeout));
         assert_eq!(now - t0, Duration::from_secs(100));
     }
 
