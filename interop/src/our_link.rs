@@ -263,8 +263,9 @@ pub fn run_our_link(run: &mut ScenarioRun, plan: OurLinkPlan) -> Result<OurLinkR
     })
 }
 
-/// Waits for the first bytes pppd sends (blocking, up to `timeout`).
-fn first_bytes(stream: &mut UnixStream, timeout: Duration) -> Result<Vec<u8>, String> {
+/// Waits for the first bytes pppd sends on the serial socket (blocking, up to `timeout`): they
+/// prove pppd has the guest's tty in raw mode, so nothing we send is echoed back.
+pub fn first_bytes(stream: &mut UnixStream, timeout: Duration) -> Result<Vec<u8>, String> {
     let start = Instant::now();
     let mut buf = [0u8; 4096];
     loop {

@@ -16,8 +16,7 @@
 //! first bytes arrived on the socket, so pppd has the tty in raw mode (without echo) before any
 //! byte of ours can reach the guest.
 
-use ppp_interop::our_link::LogBuffer;
-use std::io::{self, Read};
+use ppp_interop::our_link::{LogBuffer, first_bytes};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -442,35 +441,6 @@ fn drive(run: &mut ScenarioRun, case: &Case) -> Result<Report, String> {
     tracing::subscriber::with_default(subscriber, || {
         runtime.block_on(dial(run, stream, console, config, case.seed, logs))
     })
-}
-
-/// Waits for the first bytes pppd sends (blocking, up to `timeout`).
-fn first_bytes(stream: &mut UnixStream, timeout: Duration) -> Result<Vec<u8>, String> {
-    let start = Instant::now();
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
-            return Err(format!(
-                "pppd sent nothing on the serial line within {timeout:?}"
-            ));
-        }
-        stream
-            .set_read_timeout(Some(left.min(Duration::from_millis(500))))
-            .map_err(|e| format!("serial socket: {e}"))?;
-        match stream.read(&mut buf) {
-            Ok(0) => return Err("the serial socket closed before pppd sent anything".into()),
-            Ok(n) => return Ok(buf[..n].to_vec()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(format!("reading the serial socket: {e}")),
-        }
-    }
 }
 
 /// The dial-out run: modem bridge and client tasks, pings both ways, the stop once our pings
