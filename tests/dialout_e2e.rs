@@ -14,8 +14,8 @@ use ppp_stack::dialout::{ClientEvent, DialOutError, ServerEvent};
 use ppp_tokio::serial::SerialError;
 use support::{client_config, expect_client_event, ping, rig, server_config, sim_config};
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 64, 0, 2);
-const SERVER: Ipv4Addr = Ipv4Addr::new(10, 64, 0, 1);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
 fn init_logs() {
     let _ = tracing_subscriber::fmt()
@@ -73,7 +73,7 @@ async fn registration_busy_redial_ping_no_carrier_redial_ping() {
         ClientEvent::IpUp {
             local: CLIENT,
             peer: SERVER,
-            dns: vec![Ipv4Addr::new(10, 64, 0, 53)],
+            dns: vec![Ipv4Addr::new(198, 51, 100, 53)],
             mtu: 1500
         }
     );
@@ -85,8 +85,8 @@ async fn registration_busy_redial_ping_no_carrier_redial_ping() {
     for expected in [
         "status: connected",
         "dial-status: connected",
-        "ipaddress: 10.64.0.2",
-        "dns-server: 10.64.0.53",
+        "ipaddress: 198.51.100.2",
+        "dns-server: 198.51.100.53",
         "mtu: 1500",
         "signal: -73dBm",
         "operator: SimNet",
@@ -290,12 +290,12 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
     let secrets = dir.join("chap-secrets");
     std::fs::write(
         &secrets,
-        "# client server secret addresses\nbob * \"builder\" 10.64.0.77\n",
+        "# client server secret addresses\nbob * \"builder\" 198.51.100.77\n",
     )
     .unwrap();
     let server = ServerConfig::parse(&format!(
         "port = \"sim\"\nring-count = 2\nauthentication = [\"mschap2\"]\nchap-secrets = \"{}\"\n\
-         lcp-echo-interval = 0\nonce = true\n[profile]\nlocal-address = \"10.64.0.1\"\n",
+         lcp-echo-interval = 0\nonce = true\n[profile]\nlocal-address = \"198.51.100.1\"\n",
         secrets.display()
     ))
     .unwrap();
@@ -351,7 +351,7 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
     .await
     .expect("no IPCP up");
     // The address comes from the chap-secrets line.
-    assert_eq!(up, Ipv4Addr::new(10, 64, 0, 77));
+    assert_eq!(up, Ipv4Addr::new(198, 51, 100, 77));
     let request = ppp_tokio::icmp::echo_request(up, SERVER, 9, 1, b"x");
     outbound.send(request).await.unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(5), inbound.recv())

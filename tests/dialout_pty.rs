@@ -103,7 +103,10 @@ async fn dial_out_binary_over_a_pty() {
         output.status
     );
     assert!(stdout.contains("3 pings answered"), "{stdout}");
-    assert!(stderr.contains("local  IP address 10.64.0.2"), "{stderr}");
+    assert!(
+        stderr.contains("local  IP address 198.51.100.2"),
+        "{stderr}"
+    );
     assert!(stderr.contains("sent [LCP ConfReq"), "{stderr}");
     assert!(!stderr.contains("1234\""), "the PIN must not be logged");
     assert!(
@@ -112,7 +115,7 @@ async fn dial_out_binary_over_a_pty() {
     );
     for expected in [
         "status: connected",
-        "ipaddress: 10.64.0.2",
+        "ipaddress: 198.51.100.2",
         "signal: -73dBm",
         "operator: SimNet",
     ] {
@@ -143,12 +146,12 @@ async fn server_binary_on_a_pty_null_modem() {
     let dir = std::env::temp_dir().join(format!("dial-out-server-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let secrets = dir.join("chap-secrets");
-    std::fs::write(&secrets, "carol * \"s3cret\" 10.64.0.33\n").expect("secrets");
+    std::fs::write(&secrets, "carol * \"s3cret\" 198.51.100.33\n").expect("secrets");
     let config = dir.join("server.toml");
     std::fs::write(
         &config,
         "flow-control = \"none\"\nauthentication = [\"mschap2\", \"chap\"]\n\
-         [profile]\nlocal-address = \"10.64.0.1\"\ndns-server = [\"10.64.0.53\"]\n",
+         [profile]\nlocal-address = \"198.51.100.1\"\ndns-server = [\"198.51.100.53\"]\n",
     )
     .expect("config");
     let server = tokio::process::Command::new(&dial_out)
@@ -204,8 +207,8 @@ async fn server_binary_on_a_pty_null_modem() {
     .await
     .expect("no IPCP up")
     .expect("client gone");
-    assert_eq!(local, std::net::Ipv4Addr::new(10, 64, 0, 33));
-    let server_addr = std::net::Ipv4Addr::new(10, 64, 0, 1);
+    assert_eq!(local, std::net::Ipv4Addr::new(198, 51, 100, 33));
+    let server_addr = std::net::Ipv4Addr::new(198, 51, 100, 1);
     outbound
         .send(ppp_tokio::icmp::echo_request(
             local,

@@ -139,7 +139,7 @@ pub fn client_config() -> ClientConfig {
     .expect("client config")
 }
 
-/// A null-modem server requiring CHAP, 10.64.0.1 handing out 10.64.0.2.
+/// A null-modem server requiring CHAP, 198.51.100.1 handing out 198.51.100.2.
 pub fn server_config() -> ServerConfig {
     ServerConfig::parse(
         r#"
@@ -149,9 +149,9 @@ pub fn server_config() -> ServerConfig {
         authentication = ["chap"]
         lcp-echo-interval = 0
         [profile]
-        local-address = "10.64.0.1"
-        remote-address = "10.64.0.2"
-        dns-server = ["10.64.0.53"]
+        local-address = "198.51.100.1"
+        remote-address = "198.51.100.2"
+        dns-server = ["198.51.100.53"]
         [[secret]]
         name = "alice"
         password = "wonderland"

@@ -94,7 +94,7 @@ async fn dial_out_tun_ping_in_a_namespace() {
     // Give the program a moment to configure the interface after IPCP.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ping = tokio::process::Command::from(netns.command("ping"))
-        .args(["-c", "2", "-W", "2", "10.64.0.1"])
+        .args(["-c", "2", "-W", "2", "198.51.100.1"])
         .output()
         .await
         .expect("ping");
@@ -124,9 +124,12 @@ async fn dial_out_tun_ping_in_a_namespace() {
         route.contains("dev ppp-test0") && route.contains("metric 7"),
         "{route}"
     );
-    assert!(addr.contains("inet 10.64.0.2 peer 10.64.0.1"), "{addr}");
     assert!(
-        resolv_text.contains("nameserver 10.64.0.53"),
+        addr.contains("inet 198.51.100.2 peer 198.51.100.1"),
+        "{addr}"
+    );
+    assert!(
+        resolv_text.contains("nameserver 198.51.100.53"),
         "{resolv_text}"
     );
     assert!(output.status.success(), "dial-out exit: {}", output.status);

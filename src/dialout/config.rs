@@ -463,8 +463,8 @@ impl Default for ServerConfig {
             chap_secrets: None,
             secret: Vec::new(),
             profile: Profile {
-                local_address: Some(Ipv4Addr::new(10, 64, 0, 1)),
-                remote_address: Some(Ipv4Addr::new(10, 64, 0, 2)),
+                local_address: Some(Ipv4Addr::new(198, 51, 100, 1)),
+                remote_address: Some(Ipv4Addr::new(198, 51, 100, 2)),
                 ..Profile::default()
             },
             ring_count: 1,
@@ -710,17 +710,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dialout-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let file = dir.join("chap-secrets");
-        std::fs::write(&file, "bob * builder 10.0.0.5\n").expect("write");
+        std::fs::write(&file, "bob * builder 192.0.2.5\n").expect("write");
         let server = ServerConfig::parse(&format!(
-            "chap-secrets = \"{}\"\n[[secret]]\nname = \"alice\"\npassword = \"w\"\naddress = \"10.0.0.9\"\n",
+            "chap-secrets = \"{}\"\n[[secret]]\nname = \"alice\"\npassword = \"w\"\naddress = \"192.0.2.9\"\n",
             file.display()
         ))
         .expect("parses");
         let table = server.secrets().expect("secrets");
         let bob = table.lookup_now("bob", "dialin").expect("bob");
-        assert_eq!(bob.assigned_address(), Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert_eq!(bob.assigned_address(), Some(Ipv4Addr::new(192, 0, 2, 5)));
         let alice = table.lookup_now("alice", "dialin").expect("alice");
-        assert_eq!(alice.assigned_address(), Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(alice.assigned_address(), Some(Ipv4Addr::new(192, 0, 2, 9)));
         assert!(table.lookup_now("mallory", "dialin").is_none());
         let debug = format!("{:?}", server.secret);
         assert!(!debug.contains("\"w\""), "{debug}");

@@ -37,7 +37,7 @@
 //! };
 //! use rand_core::SeedableRng;
 //!
-//! let secrets = SecretsTable::parse_pppd("alice  server  \"correct horse\"  10.0.0.2\n")?;
+//! let secrets = SecretsTable::parse_pppd("alice  server  \"correct horse\"  192.0.2.2\n")?;
 //! let rng = |seed| Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
 //! let method = AuthProtocol::MsChapV2;
 //! let mut server = Authenticator::new(method, AuthenticatorConfig::new("server"), rng(1));

@@ -30,7 +30,7 @@ fn rng(seed: u64) -> Box<ChaCha8Rng> {
 fn table() -> SecretsTable {
     SecretsTable::parse_pppd(
         "# client server secret addresses\n\
-         alice server \"correct horse\" 10.0.0.2\n\
+         alice server \"correct horse\" 192.0.2.2\n\
          CORP\\\\bob * bobpass\n\
          carol * carolpass\n",
     )
@@ -229,7 +229,7 @@ fn every_method_succeeds() {
                 .unwrap();
         assert_eq!(
             entry.assigned_address(),
-            Some(std::net::Ipv4Addr::new(10, 0, 0, 2))
+            Some(std::net::Ipv4Addr::new(192, 0, 2, 2))
         );
     }
 }

@@ -400,8 +400,8 @@ mod tests {
     const FILE: &str = r#"
 # Secrets for authentication using CHAP
 # client	server	secret			IP addresses
-alice		*	"pass word"		10.0.0.5
-alice		gw1	exact#hash		10.0.0.6 10.1.0.0/16 !10.1.2.3
+alice		*	"pass word"		192.0.2.5
+alice		gw1	exact#hash		192.0.2.6 198.51.100.0/24 !198.51.100.3
 *		gw1	anybody			-
 "bob smith"	*	'it''s'  # trailing comment
 carol * \"quoted\" *
@@ -420,15 +420,15 @@ eve * pw -- ms-dns 1.2.3.4
         assert_eq!(lines[0].entry.secret, Secret::new("pass word"));
         assert_eq!(
             lines[0].entry.assigned_address(),
-            Some(Ipv4Addr::new(10, 0, 0, 5))
+            Some(Ipv4Addr::new(192, 0, 2, 5))
         );
         assert_eq!(lines[1].entry.secret, Secret::new("exact#hash"));
         assert_eq!(
             lines[1].entry.addresses,
             [
-                AllowedAddress::Exact(Ipv4Addr::new(10, 0, 0, 6)),
-                AllowedAddress::Subnet(Ipv4Addr::new(10, 1, 0, 0), 16),
-                AllowedAddress::Excluded(Ipv4Addr::new(10, 1, 2, 3), 32),
+                AllowedAddress::Exact(Ipv4Addr::new(192, 0, 2, 6)),
+                AllowedAddress::Subnet(Ipv4Addr::new(198, 51, 100, 0), 24),
+                AllowedAddress::Excluded(Ipv4Addr::new(198, 51, 100, 3), 32),
             ]
         );
         assert_eq!(lines[2].entry.addresses, [AllowedAddress::Nothing]);
@@ -495,10 +495,10 @@ eve * pw -- ms-dns 1.2.3.4
     fn allows_checks_the_list() {
         let table = SecretsTable::parse_pppd(FILE).unwrap();
         let e = &table.lines()[1].entry;
-        assert!(e.allows(Ipv4Addr::new(10, 0, 0, 6)));
-        assert!(e.allows(Ipv4Addr::new(10, 1, 9, 9)));
-        assert!(!e.allows(Ipv4Addr::new(10, 1, 2, 3)));
-        assert!(!e.allows(Ipv4Addr::new(10, 2, 0, 1)));
+        assert!(e.allows(Ipv4Addr::new(192, 0, 2, 6)));
+        assert!(e.allows(Ipv4Addr::new(198, 51, 100, 99)));
+        assert!(!e.allows(Ipv4Addr::new(198, 51, 100, 3)));
+        assert!(!e.allows(Ipv4Addr::new(198, 51, 101, 1)));
         assert!(!table.lines()[2].entry.allows(Ipv4Addr::new(1, 2, 3, 4)));
         assert!(SecretEntry::new("x").allows(Ipv4Addr::new(1, 2, 3, 4)));
     }
