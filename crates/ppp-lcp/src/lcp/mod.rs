@@ -1115,61 +1115,6 @@ mod tests {
         assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
     }
 
-    /// A subscriber that keeps the messages of debug events.
-    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-    struct MessageVisitor<'a>(&'a mut String);
-
-    impl tracing::field::Visit for MessageVisitor<'_> {
-        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-            if field.name() == "message" {
-                use std::fmt::Write as _;
-                let _ = write!(self.0, "{value:?}");
-            }
-        }
-    }
-
-    impl tracing::Subscriber for Recorder {
-        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let mut message = String::new();
-            event.record(&mut MessageVisitor(&mut message));
-            if let Ok(mut lines) = self.0.lock() {
-                lines.push(message);
-            }
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
-    }
-
-    #[test]
-    fn logs_pppd_style_summaries_at_debug_level() {
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        tracing::subscriber::with_default(Recorder(lines.clone()), || {
-            let now = Instant::now();
-            let mut lcp = Lcp::new(LcpConfig::default(), magics(&[0x5d3c_1a2b]));
-            start(&mut lcp, now);
-            lcp.handle_input(now, &pkt(5, 2, b"User request"));
-        });
-        let lines = lines.lock().unwrap().clone();
-        assert!(
-            lines.contains(
-                &"sent [LCP ConfReq id=0x1 <asyncmap 0x0> <magic 0x5d3c1a2b> <pcomp> <accomp>]"
-                    .to_string()
-            ),
-            "{lines:#?}"
-        );
-        assert!(lines.contains(&"rcvd [LCP TermReq id=0x2 \"User request\"]".to_string()));
-        assert!(lines.contains(&"sent [LCP TermAck id=0x2]".to_string()));
-    }
-
     /// Not a correctness test: `cargo test --release -p ppp-lcp -- --ignored --nocapture
     /// negotiation_throughput` prints how long a full in-process negotiation takes.
     #[test]
