@@ -236,21 +236,54 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
 /// When the guest is gone, pppd sent nothing within 60 s, or the runtime or capture cannot be
 /// set up.
 pub fn run_our_link(run: &mut ScenarioRun, plan: OurLinkPlan) -> Result<OurLinkReport, String> {
+    let PppdSerial {
+        stream,
+        first,
+        console,
+    } = pppd_serial(run, "starting our link")?;
+    block_on_with_our_logs(|logs| drive(run, stream, first, console, plan, logs))?
+}
+
+/// The guest's serial line once pppd talks on it.
+#[derive(Debug)]
+pub struct PppdSerial {
+    /// The line, nonblocking, ready for `tokio::net::UnixStream::from_std`.
+    pub stream: UnixStream,
+    /// What pppd sent first.
+    pub first: Vec<u8>,
+    /// The guest's console log.
+    pub console: PathBuf,
+}
+
+/// Waits (up to 60 s) for pppd's first bytes on the guest's serial line (see [`first_bytes`]),
+/// notes in the trace that the run goes on (`then`), and hands the line over nonblocking.
+///
+/// # Errors
+///
+/// When the guest is gone, pppd sent nothing in time, or the socket fails.
+pub fn pppd_serial(run: &mut ScenarioRun, then: &str) -> Result<PppdSerial, String> {
     let guest = run.guest().ok_or("the guest already exited")?;
     let mut stream = guest.serial()?;
     let console = guest.console_path().to_owned();
     let first = first_bytes(&mut stream, FIRST_BYTES_TIMEOUT)?;
     run.trace(format!(
-        "first {} bytes from pppd arrived; starting our link",
+        "first {} bytes from pppd arrived; {then}",
         first.len()
     ));
     stream
         .set_nonblocking(true)
         .map_err(|e| format!("serial socket: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+    Ok(PppdSerial {
+        stream,
+        first,
+        console,
+    })
+}
+
+/// Runs `body` with a `tracing` subscriber (debug level, no time, no colours) scoped to this
+/// thread, so scenarios running in parallel keep their logs apart; the lines land in the
+/// [`LogBuffer`] `body` is given.
+pub fn with_our_logs<T>(body: impl FnOnce(&LogBuffer) -> T) -> T {
     let logs = LogBuffer::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
@@ -258,9 +291,22 @@ pub fn run_our_link(run: &mut ScenarioRun, plan: OurLinkPlan) -> Result<OurLinkR
         .without_time()
         .with_max_level(tracing::Level::DEBUG)
         .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(drive(run, stream, first, console, plan, logs))
-    })
+    tracing::subscriber::with_default(subscriber, || body(&logs))
+}
+
+/// Runs the future `make` builds on a current-thread tokio runtime, inside [`with_our_logs`].
+///
+/// # Errors
+///
+/// When the runtime cannot be built.
+pub fn block_on_with_our_logs<F: std::future::Future>(
+    make: impl FnOnce(LogBuffer) -> F,
+) -> Result<F::Output, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    Ok(with_our_logs(|logs| runtime.block_on(make(logs.clone()))))
 }
 
 /// Waits for the first bytes pppd sends on the serial socket (blocking, up to `timeout`): they

@@ -15,7 +15,7 @@
 //! summary of every Ethernet frame go to the scenario's `trace.log`; the frames themselves to
 //! `ethernet.pcap` in its log directory.
 
-use crate::our_link::LogBuffer;
+use crate::our_link::{LogBuffer, with_our_logs};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -227,20 +227,6 @@ pub fn run_pppoe_server(
         session: None,
     };
     with_our_logs(|logs| drive(run, &mut endpoint, plan, logs))
-}
-
-/// Runs `body` with a `tracing` subscriber (debug level, no time, no colours) scoped to this
-/// thread, so scenarios running in parallel keep their logs apart.
-fn with_our_logs<T>(body: impl FnOnce(&LogBuffer) -> T) -> T {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || body(&logs))
 }
 
 /// What the loop needs of a client or a server.

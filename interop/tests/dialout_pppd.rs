@@ -16,7 +16,7 @@
 //! first bytes arrived on the socket, so pppd has the tty in raw mode (without echo) before any
 //! byte of ours can reach the guest.
 
-use ppp_interop::our_link::{LogBuffer, first_bytes};
+use ppp_interop::our_link::{LogBuffer, PppdSerial, block_on_with_our_logs, pppd_serial};
 use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -88,8 +88,6 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long after IpUp our first echo request waits (pppd configures `ppp0` only after the
 /// last IPCP Configure-Ack).
 const FIRST_PING_DELAY: Duration = Duration::from_millis(500);
-/// How long to wait for pppd's first bytes on the serial line.
-const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most the dial, the session and the hang-up may take together.
 const DIAL_OUT_LIMIT: Duration = Duration::from_secs(75);
 /// How long the client may take to hang up once told to stop (Terminate-Ack within 4 s, then
@@ -416,31 +414,10 @@ impl SimulatedModem for Modem {
 /// the scenario's trace).
 fn drive(run: &mut ScenarioRun, case: &Case) -> Result<Report, String> {
     let config = client_config(case)?;
-    let guest = run.guest().ok_or("the guest already exited")?;
-    let mut stream = guest.serial()?;
-    let console = guest.console_path().to_owned();
-    let first = first_bytes(&mut stream, FIRST_BYTES_TIMEOUT)?;
-    run.trace(format!(
-        "first {} bytes from pppd arrived (dropped: no call yet); dialing",
-        first.len()
-    ));
-    stream
-        .set_nonblocking(true)
-        .map_err(|e| format!("serial socket: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .without_time()
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(dial(run, stream, console, config, case.seed, logs))
-    })
+    let PppdSerial {
+        stream, console, ..
+    } = pppd_serial(run, "dropped: no call yet; dialing")?;
+    block_on_with_our_logs(|logs| dial(run, stream, console, config, case.seed, logs))?
 }
 
 /// The dial-out run: modem bridge and client tasks, pings both ways, the stop once our pings
