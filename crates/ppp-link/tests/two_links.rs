@@ -272,33 +272,41 @@ fn a_rejected_ipv6cp_leaves_ipcp_and_the_link_up() {
     assert_eq!(pair.a.down_reason(), None);
 }
 
+/// Runs a client and a server over `line` until both are in the Network phase, with restart
+/// counters that ride out heavy loss; panics with both sides' state if they do not get there.
+fn converge(
+    mut client: LinkConfig,
+    mut server: LinkConfig,
+    line: Impairments,
+    seed: u64,
+) -> Pair<Peer, Peer> {
+    for config in [&mut client, &mut server] {
+        config.lcp.fsm.max_configure = 40;
+        // Lost Naks make the peer repeat its request, and each repeat costs a Nak: RFC 1661's
+        // Max-Failure of 5 would turn the Naks into Rejects on some seeds.
+        config.lcp.fsm.max_failure = 20;
+    }
+    let mut pair = pair(client, server, line, seed);
+    let ok = pair.run_until(Duration::from_secs(300), |a, b| {
+        a.network_ready() && b.network_ready()
+    });
+    assert!(
+        ok,
+        "seed {seed}: client {:?} {:?} server {:?} {:?}",
+        pair.a.link, pair.a.events, pair.b.link, pair.b.events
+    );
+    pair
+}
+
 #[test]
 fn converges_with_thirty_percent_loss_on_a_thousand_seeds() {
     let mut slowest = Duration::ZERO;
     for seed in 0..1000u64 {
-        let mut client = client_config(seed);
-        let mut server = server_config(seed.wrapping_mul(31) + 7);
-        // Plenty of restarts: at 30% loss a request and its answer both survive about half the
-        // time, and pppd's default of 10 requests gives up on some seeds.
-        for config in [&mut client, &mut server] {
-            config.lcp.fsm.max_configure = 40;
-            // Lost Naks make the peer repeat its request, and each repeat costs a Nak: RFC 1661's
-            // Max-Failure of 5 would turn the Naks into Rejects on some seeds.
-            config.lcp.fsm.max_failure = 20;
-        }
-        let mut pair = pair(
-            client,
-            server,
+        let pair = converge(
+            client_config(seed),
+            server_config(seed.wrapping_mul(31) + 7),
             Impairments::lossy(0.3, Duration::from_millis(10)),
             seed,
-        );
-        let ok = pair.run_until(Duration::from_secs(300), |a, b| {
-            a.network_ready() && b.network_ready()
-        });
-        assert!(
-            ok,
-            "seed {seed}: client {:?} {:?} server {:?} {:?}",
-            pair.a.link, pair.a.events, pair.b.link, pair.b.events
         );
         slowest = slowest.max(pair.elapsed());
         assert_eq!(
@@ -313,27 +321,11 @@ fn converges_with_thirty_percent_loss_on_a_thousand_seeds() {
 #[test]
 fn converges_through_loss_duplication_reordering_and_corruption() {
     for seed in 0..300u64 {
-        let mut client = client_config(seed);
-        let mut server = server_config(seed + 1000);
-        for config in [&mut client, &mut server] {
-            config.lcp.fsm.max_configure = 40;
-            // Lost Naks make the peer repeat its request, and each repeat costs a Nak: RFC 1661's
-            // Max-Failure of 5 would turn the Naks into Rejects on some seeds.
-            config.lcp.fsm.max_failure = 20;
-        }
-        let mut pair = pair(
-            client,
-            server,
+        let pair = converge(
+            client_config(seed),
+            server_config(seed + 1000),
             Impairments::chaos(0.1, Duration::from_millis(10)),
             seed,
-        );
-        let ok = pair.run_until(Duration::from_secs(300), |a, b| {
-            a.network_ready() && b.network_ready()
-        });
-        assert!(
-            ok,
-            "seed {seed}: client {:?} server {:?}",
-            pair.a.link, pair.b.link
         );
         // Corrupted frames were caught by the FCS, never taken for good ones.
         assert_eq!(
