@@ -8,21 +8,13 @@
 #[path = "dialout_support.rs"]
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ppp_stack::dialout::{ServerEvent, ServerIo, SharedStatus, run_server};
-use ppp_tokio::serial::bridge_modem;
-use support::{ScriptedSim, server_config, sim_config};
+use ppp_stack::dialout::{ServerEvent, SharedStatus};
+use support::{PtyRig, example, pty_rig};
 use tokio::sync::{mpsc, watch};
 use tokio_serial::SerialPort as _;
-
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?.join("examples").join(name);
-    dir.exists().then_some(dir)
-}
 
 #[tokio::test]
 async fn dial_out_binary_over_a_pty() {
@@ -32,27 +24,12 @@ async fn dial_out_binary_over_a_pty() {
         );
         return;
     };
-    let (master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
-    let slave_path = slave.name().expect("pty name");
-    let (modem_peer, server_line) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(bridge_modem(
-        ScriptedSim::new(vec![sim_config(Some("1234"))]),
-        master,
-        modem_peer,
-        None,
-    ));
-    let (events, mut server_events) = mpsc::unbounded_channel();
-    let (_shutdown, shutdown_rx) = watch::channel(false);
-    let server = server_config();
-    tokio::spawn(async move {
-        let io = ServerIo {
-            outbound: None,
-            inbound: None,
-            events,
-            shutdown: shutdown_rx,
-        };
-        run_server(&server, server_line, io, SharedStatus::new(), 3).await
-    });
+    let PtyRig {
+        slave,
+        slave_path,
+        mut server_events,
+        shutdown: _shutdown,
+    } = pty_rig(3);
 
     let socket = std::env::temp_dir().join(format!("dial-out-test-{}.sock", std::process::id()));
     let pcap = std::env::temp_dir().join(format!("dial-out-test-{}.pcap", std::process::id()));

@@ -15,6 +15,7 @@ use ppp_stack::dialout::{
 use ppp_tokio::serial::{SimulatedModem, bridge_modem, dtr_line};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_serial::SerialPort as _;
 
 /// A [`SimModem`] that takes the next [`SimConfig`] from a list whenever the host starts a new
 /// attempt (sends `ATZ` while on-hook); the last configuration repeats.
@@ -270,4 +271,56 @@ pub async fn ping(rig: &mut Rig, local: std::net::Ipv4Addr, peer: std::net::Ipv4
     .expect("no echo reply within 5 s")
     .expect("client gone");
     assert_eq!(reply, (peer, 0x4242, seq));
+}
+
+/// The `dial-out` example binary next to the test binary, if it was built.
+pub fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+/// A pty whose master side is the simulated modem (PIN 1234), bridged after CONNECT to our
+/// ppp-server in null-modem mode; the program under test opens `slave_path`.
+pub struct PtyRig {
+    /// Kept open so the pty stays up while the program runs.
+    pub slave: tokio_serial::SerialStream,
+    /// The pty's path for the program's `--port`.
+    pub slave_path: String,
+    /// What the server reports.
+    pub server_events: mpsc::UnboundedReceiver<ServerEvent>,
+    /// Dropping it stops the server.
+    pub shutdown: watch::Sender<bool>,
+}
+
+/// Spawns the modem bridge and the server (it handles `calls` calls). Must run inside a tokio
+/// runtime.
+pub fn pty_rig(calls: u64) -> PtyRig {
+    let (master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let slave_path = slave.name().expect("pty name");
+    let (modem_peer, server_line) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(bridge_modem(
+        ScriptedSim::new(vec![sim_config(Some("1234"))]),
+        master,
+        modem_peer,
+        None,
+    ));
+    let (events, server_events) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let server = server_config();
+    tokio::spawn(async move {
+        let io = ServerIo {
+            outbound: None,
+            inbound: None,
+            events,
+            shutdown: shutdown_rx,
+        };
+        run_server(&server, server_line, io, SharedStatus::new(), calls).await
+    });
+    PtyRig {
+        slave,
+        slave_path,
+        server_events,
+        shutdown,
+    }
 }

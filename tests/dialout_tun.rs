@@ -6,22 +6,12 @@
 #[path = "dialout_support.rs"]
 mod support;
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ppp_stack::dialout::{ServerEvent, ServerIo, SharedStatus, run_server};
+use ppp_stack::dialout::ServerEvent;
 use ppp_tokio::netns::{NetNs, skip_without_netns};
-use ppp_tokio::serial::bridge_modem;
-use support::{ScriptedSim, server_config, sim_config};
-use tokio::sync::{mpsc, watch};
-use tokio_serial::SerialPort as _;
-
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
+use support::{PtyRig, example, pty_rig};
 
 #[tokio::test]
 async fn dial_out_tun_ping_in_a_namespace() {
@@ -35,27 +25,12 @@ async fn dial_out_tun_ping_in_a_namespace() {
         return;
     };
     let netns = NetNs::create("dialout").expect("namespace");
-    let (master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
-    let slave_path = slave.name().expect("pty name");
-    let (modem_peer, server_line) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(bridge_modem(
-        ScriptedSim::new(vec![sim_config(Some("1234"))]),
-        master,
-        modem_peer,
-        None,
-    ));
-    let (events, mut server_events) = mpsc::unbounded_channel();
-    let (_shutdown, shutdown_rx) = watch::channel(false);
-    let server = server_config();
-    tokio::spawn(async move {
-        let io = ServerIo {
-            outbound: None,
-            inbound: None,
-            events,
-            shutdown: shutdown_rx,
-        };
-        run_server(&server, server_line, io, SharedStatus::new(), 5).await
-    });
+    let PtyRig {
+        slave,
+        slave_path,
+        mut server_events,
+        shutdown: _shutdown,
+    } = pty_rig(5);
 
     let dir = std::env::temp_dir().join(format!("dial-out-tun-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
