@@ -70,6 +70,9 @@ pub struct LinkConfig {
     pub seed: u64,
     /// Time without transmission after which the next frame gets its own opening flag (async).
     pub flag_time: Duration,
+    /// Sync framing: bytes left free at the front of every frame [`Link::poll_transmit`] gives,
+    /// for the lower layer's headers (PPPoE fills its 20 there), so no frame is copied again.
+    pub headroom: usize,
 }
 
 impl Default for LinkConfig {
@@ -85,6 +88,7 @@ impl Default for LinkConfig {
             framing: Framing::serial(),
             seed: 0,
             flag_time: Duration::from_millis(20),
+            headroom: 0,
         }
     }
 }
@@ -861,6 +865,8 @@ impl Link {
             }
             Framer::Sync { pfc } => {
                 let pfc = *pfc && protocol != Protocol::Lcp;
+                out.reserve(self.config.headroom + 2 + payload.len());
+                out.resize(self.config.headroom, 0);
                 ppp_frame::sync::encode(protocol, payload, pfc, &mut out);
             }
         }

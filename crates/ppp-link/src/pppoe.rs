@@ -41,6 +41,7 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, item: T) {
 fn session_link_config(template: &LinkConfig, mtu: SessionMtu, seed: u64) -> LinkConfig {
     let mut config = template.clone();
     config.framing = Framing::Sync;
+    config.headroom = pppoe_discovery::wire::HEADER_LEN;
     config.seed = seed;
     config.lcp.mru = config.lcp.mru.min(mtu.ppp_mtu);
     config.lcp.max_mru = config.lcp.max_mru.min(mtu.ppp_mtu);
@@ -48,7 +49,8 @@ fn session_link_config(template: &LinkConfig, mtu: SessionMtu, seed: u64) -> Lin
     config
 }
 
-/// Moves a link's output into Ethernet frames for a session.
+/// Moves a link's output into Ethernet frames for a session: the link leaves room for the
+/// headers in front of each frame (see [`session_link_config`]), filled here in place.
 fn encapsulate_all(
     link: &mut Link,
     dst: MacAddr,
@@ -56,20 +58,9 @@ fn encapsulate_all(
     session_id: u16,
     out: &mut VecDeque<Vec<u8>>,
 ) {
-    while let Some(frame) = link.poll_transmit() {
-        let Ok(ppp) = ppp_frame::sync::decode(&frame) else {
-            continue;
-        };
-        let mut ethernet = Vec::with_capacity(frame.len() + 22);
-        match pppoe_discovery::encapsulate(
-            dst,
-            src,
-            session_id,
-            ppp.protocol,
-            ppp.payload,
-            &mut ethernet,
-        ) {
-            Ok(()) => out.push_back(ethernet),
+    while let Some(mut frame) = link.poll_transmit() {
+        match pppoe_discovery::write_session_header(&mut frame, dst, src, session_id) {
+            Ok(()) => out.push_back(frame),
             Err(error) => debug!("session {session_id:#06x}: frame not sent: {error}"),
         }
     }

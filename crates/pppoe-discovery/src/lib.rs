@@ -76,7 +76,7 @@ pub use client::{
 };
 pub use cookie::COOKIE_LEN;
 pub use error::Error;
-pub use session::{SessionFrame, SessionMtu, decapsulate, encapsulate};
+pub use session::{SessionFrame, SessionMtu, decapsulate, encapsulate, write_session_header};
 pub use wire::{Code, DiscoveryRepr, MacAddr, Packet, Tag, TagType};
 
 /// A source of random 64-bit numbers, injected so runs are reproducible (e.g.

@@ -53,10 +53,36 @@ pub fn encapsulate(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let ppp_len = payload.len() + 2;
-    let length = u16::try_from(ppp_len).map_err(|_| Error::TooLong { len: ppp_len })?;
+    u16::try_from(ppp_len).map_err(|_| Error::TooLong { len: ppp_len })?;
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
-    let mut packet = Packet::new_unchecked(&mut out[start..]);
+    sync::encode(protocol, payload, false, out);
+    write_session_header(&mut out[start..], dst, src, session_id)
+}
+
+/// Fills the Ethernet and PPPoE headers of a session frame whose first [`HEADER_LEN`] bytes were
+/// left free in front of the PPP frame (protocol field and information), so a frame built with
+/// that headroom goes out without another copy.
+///
+/// # Errors
+///
+/// [`Error::Truncated`] when `frame` is shorter than the headers, [`Error::TooLong`] when the
+/// PPP frame does not fit the 16-bit LENGTH field (the frame is left as it was).
+pub fn write_session_header(
+    frame: &mut [u8],
+    dst: MacAddr,
+    src: MacAddr,
+    session_id: u16,
+) -> Result<(), Error> {
+    let ppp_len = frame
+        .len()
+        .checked_sub(HEADER_LEN)
+        .ok_or(Error::Truncated {
+            len: frame.len(),
+            required: HEADER_LEN,
+        })?;
+    let length = u16::try_from(ppp_len).map_err(|_| Error::TooLong { len: ppp_len })?;
+    let mut packet = Packet::new_unchecked(frame);
     packet.set_dst_addr(dst);
     packet.set_src_addr(src);
     packet.set_ethertype(ETHERTYPE_SESSION);
@@ -64,7 +90,6 @@ pub fn encapsulate(
     packet.set_code(Code::Session);
     packet.set_session_id(session_id);
     packet.set_payload_len(length);
-    sync::encode(protocol, payload, false, out);
     Ok(())
 }
 
@@ -180,6 +205,24 @@ mod tests {
         assert_eq!(
             decapsulate(&no_protocol),
             Err(Error::Ppp(ppp_frame::FrameError::Truncated))
+        );
+    }
+
+    #[test]
+    fn headers_written_in_place_match_encapsulate() {
+        let (dst, src) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
+        let mut expected = Vec::new();
+        encapsulate(dst, src, 0x1234, Protocol::Ipv4, b"datagram", &mut expected).unwrap();
+        let mut frame = vec![0; HEADER_LEN];
+        sync::encode(Protocol::Ipv4, b"datagram", false, &mut frame);
+        write_session_header(&mut frame, dst, src, 0x1234).unwrap();
+        assert_eq!(frame, expected);
+        assert_eq!(
+            write_session_header(&mut [0; 19], dst, src, 1),
+            Err(Error::Truncated {
+                len: 19,
+                required: HEADER_LEN
+            })
         );
     }
 
