@@ -225,33 +225,15 @@ fn find_in_short(data: &[u8], set: &ByteSet) -> usize {
 fn find_long(data: &[u8], set: &ByteSet) -> usize {
     match set.kind {
         Kind::Empty => data.len(),
-        Kind::One(a) => {
-            if memchr_vectorised() {
-                memchr::memchr(a, data)
-            } else {
-                memchr::arch::all::memchr::One::new(a).find(data)
-            }
+        Kind::One(a) if memchr_vectorised() => memchr::memchr(a, data).unwrap_or(data.len()),
+        Kind::Two(a, b) if memchr_vectorised() => memchr::memchr2(a, b, data).unwrap_or(data.len()),
+        Kind::Three(a, b, c) if memchr_vectorised() => {
+            memchr::memchr3(a, b, c, data).unwrap_or(data.len())
         }
-        .unwrap_or(data.len()),
-        Kind::Two(a, b) => {
-            if memchr_vectorised() {
-                memchr::memchr2(a, b, data)
-            } else {
-                memchr::arch::all::memchr::Two::new(a, b).find(data)
-            }
-        }
-        .unwrap_or(data.len()),
-        Kind::Three(a, b, c) => {
-            if memchr_vectorised() {
-                memchr::memchr3(a, b, c, data)
-            } else {
-                memchr::arch::all::memchr::Three::new(a, b, c).find(data)
-            }
-        }
-        .unwrap_or(data.len()),
-        Kind::ControlsPlus(a, b) => match simd::find_in_set(&set.nibbles, data) {
+        Kind::One(_) | Kind::Two(..) | Kind::Three(..) => find_first_portable(data, set),
+        Kind::ControlsPlus(..) => match simd::find_in_set(&set.nibbles, data) {
             Some(at) => at,
-            None => portable::find_controls_plus(data, a, b),
+            None => find_first_portable(data, set),
         },
         Kind::General => match simd::find_in_set(&set.nibbles, data) {
             Some(at) => at,
@@ -273,16 +255,16 @@ fn memchr_vectorised() -> bool {
 pub fn find_first_portable(data: &[u8], set: &ByteSet) -> usize {
     match set.kind {
         Kind::Empty => data.len(),
-        Kind::One(a) => memchr::arch::all::memchr::One::new(a)
-            .find(data)
-            .unwrap_or(data.len()),
-        Kind::Two(a, b) => memchr::arch::all::memchr::Two::new(a, b)
-            .find(data)
-            .unwrap_or(data.len()),
-        Kind::Three(a, b, c) => memchr::arch::all::memchr::Three::new(a, b, c)
-            .find(data)
-            .unwrap_or(data.len()),
-        Kind::ControlsPlus(a, b) => portable::find_controls_plus(data, a, b),
+        Kind::One(a) => portable::find_words(data, |x| portable::equal(x, a)),
+        Kind::Two(a, b) => {
+            portable::find_words(data, |x| portable::equal(x, a) | portable::equal(x, b))
+        }
+        Kind::Three(a, b, c) => portable::find_words(data, |x| {
+            portable::equal(x, a) | portable::equal(x, b) | portable::equal(x, c)
+        }),
+        Kind::ControlsPlus(a, b) => portable::find_words(data, |x| {
+            portable::below(x, 0x20) | portable::equal(x, a) | portable::equal(x, b)
+        }),
         Kind::General => portable::find_in_bits(data, set),
     }
 }
@@ -306,22 +288,49 @@ mod portable {
         below(x ^ (ONES * b as u64), 1)
     }
 
-    /// First byte of `data` that is a control character or `a` or `b`, eight bytes per step.
-    pub(super) fn find_controls_plus(data: &[u8], a: u8, b: u8) -> usize {
-        let (words, tail) = data.as_chunks::<8>();
-        for (i, w) in words.iter().enumerate() {
-            let x = u64::from_le_bytes(*w);
-            // Each mask's lowest flag is exact, so the lowest flag of their union is too.
-            let hits = below(x, 0x20) | equal(x, a) | equal(x, b);
-            if hits != 0 {
-                return i * 8 + (hits.trailing_zeros() / 8) as usize;
+    /// First byte of `data` whose flag `hits` sets (see [`below`] and [`equal`]), 32 bytes per
+    /// step: four words are tested at once, and only a step with a hit looks at the words one by
+    /// one.
+    #[inline(always)]
+    pub(super) fn find_words(data: &[u8], hits: impl Fn(u64) -> u64) -> usize {
+        let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or_default());
+        let (blocks, tail) = data.as_chunks::<32>();
+        let mut done = 0;
+        for block in blocks {
+            let (a, b, c, d) = (
+                hits(word(&block[..8])),
+                hits(word(&block[8..16])),
+                hits(word(&block[16..24])),
+                hits(word(&block[24..])),
+            );
+            if a | b | c | d != 0 {
+                // Each mask's lowest flag is exact, and a mask is zero exactly when its word has
+                // no member.
+                let (at, mask) = [(0, a), (8, b), (16, c)]
+                    .into_iter()
+                    .find(|(_, m)| *m != 0)
+                    .unwrap_or((24, d));
+                return done + at + (mask.trailing_zeros() / 8) as usize;
             }
+            done += 32;
         }
-        let done = words.len() * 8;
-        done + tail
-            .iter()
-            .position(|&c| c < 0x20 || c == a || c == b)
-            .unwrap_or(tail.len())
+        let (words, tail) = tail.as_chunks::<8>();
+        for w in words {
+            let mask = hits(u64::from_le_bytes(*w));
+            if mask != 0 {
+                return done + (mask.trailing_zeros() / 8) as usize;
+            }
+            done += 8;
+        }
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        // Padding bytes could match (zero is a control character): mask them off.
+        let mask = hits(u64::from_le_bytes(last)) & ((1u64 << (8 * tail.len())) - 1);
+        if mask != 0 {
+            done + (mask.trailing_zeros() / 8) as usize
+        } else {
+            data.len()
+        }
     }
 
     /// First byte of `data` in `set`, one byte per step.
