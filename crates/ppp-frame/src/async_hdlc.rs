@@ -496,17 +496,28 @@ impl AsyncDecoder {
                     self.buf.push(ESCAPE ^ 0x20);
                     self.escaped = false;
                 }
-                ESCAPE => match input.split_first() {
-                    // Unescape the next octet here, without another scan and a one-byte copy;
-                    // flags, escapes and dropped control characters take the general path.
-                    Some((&next, rest)) if !self.special.contains(next) => {
-                        if self.buf.len() >= self.config.max_frame_len {
-                            return Some(Err(self.too_long()));
+                // Unescape the next octet here, without another scan and a one-byte copy, and
+                // go on while escapes follow each other (escape-heavy data: every control
+                // character at ACCM 0xFFFFFFFF, runs of flag or escape octets); flags, escaped
+                // escapes and dropped control characters take the general path.
+                ESCAPE => loop {
+                    match input.split_first() {
+                        Some((&next, rest)) if !self.special.contains(next) => {
+                            if self.buf.len() >= self.config.max_frame_len {
+                                return Some(Err(self.too_long()));
+                            }
+                            self.buf.push(next ^ 0x20);
+                            *input = rest;
                         }
-                        self.buf.push(next ^ 0x20);
-                        *input = rest;
+                        _ => {
+                            self.escaped = true;
+                            break;
+                        }
                     }
-                    _ => self.escaped = true,
+                    match input.split_first() {
+                        Some((&ESCAPE, rest)) => *input = rest,
+                        _ => break,
+                    }
                 },
                 _ => self.stats.dropped_control_chars += 1,
             }
