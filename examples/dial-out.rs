@@ -352,6 +352,13 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
                             }
                         }
                     }
+                    ClientEvent::MtuChanged { mtu } => {
+                        if let Some(tun) = tun.as_ref()
+                            && let Err(error) = tun.set_mtu(mtu)
+                        {
+                            warn!("setting the mtu: {error}");
+                        }
+                    }
                     ClientEvent::CallEnded { .. } | ClientEvent::IpDown => {
                         if let Some(tun) = tun.as_mut() {
                             if config.dial_on_demand {

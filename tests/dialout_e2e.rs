@@ -295,12 +295,14 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
     .unwrap();
     let server = ServerConfig::parse(&format!(
         "port = \"sim\"\nring-count = 2\nauthentication = [\"mschap2\"]\nchap-secrets = \"{}\"\n\
-         lcp-echo-interval = 0\nonce = true\n[profile]\nlocal-address = \"198.51.100.1\"\n",
+         lcp-echo-interval = 0\nonce = true\n[profile]\nlocal-address = \"198.51.100.1\"\n\
+         use-encryption = \"yes\"\n",
         secrets.display()
     ))
     .unwrap();
     let client = ClientConfig::parse(
-        "port = \"sim\"\nnull-modem = true\nuser = \"bob\"\npassword = \"builder\"\nallow = [\"mschap2\"]\n",
+        "port = \"sim\"\nnull-modem = true\nuser = \"bob\"\npassword = \"builder\"\nallow = [\"mschap2\"]\n\
+         [profile]\nuse-encryption = \"yes\"\n",
     )
     .unwrap();
     let (server_line, modem_host) = tokio::io::duplex(64 * 1024);
@@ -340,18 +342,31 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
         ppp_stack::dialout::run_client(&client, client_line, io, SharedStatus::new(), options).await
     });
 
-    let up = tokio::time::timeout(Duration::from_secs(15), async {
+    let (up, mut mtu) = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(event) = events.recv().await {
-            if let ClientEvent::IpUp { local, .. } = event {
-                return local;
+            if let ClientEvent::IpUp { local, mtu, .. } = event {
+                return (local, mtu);
             }
         }
-        Ipv4Addr::UNSPECIFIED
+        (Ipv4Addr::UNSPECIFIED, 0)
     })
     .await
     .expect("no IPCP up");
     // The address comes from the chap-secrets line.
     assert_eq!(up, Ipv4Addr::new(198, 51, 100, 77));
+    // Both sides allow MPPE: it takes 4 bytes of the MTU, whether CCP opened before IPCP (the
+    // MTU of IpUp) or after it (a MtuChanged event).
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while mtu != 1496 {
+            match events.recv().await {
+                Some(ClientEvent::MtuChanged { mtu: changed }) => mtu = changed,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    })
+    .await
+    .expect("the MTU follows MPPE");
     let request = ppp_tokio::icmp::echo_request(up, SERVER, 9, 1, b"x");
     outbound.send(request).await.unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(5), inbound.recv())

@@ -267,14 +267,59 @@ fn in_process_mppe_session_carries_pings() {
     if netns::skip_without_netns("in_process_mppe_session_carries_pings") {
         return;
     }
-    let (client_ns, server_ns) = pair("pppoe-mppe");
-    let mut file = ac_config("mschap2", "");
-    if let Some(profile) = file.profiles.get_mut("default") {
-        profile.use_encryption = UseEncryption::Required;
+    mppe_session("pppoe-mppe", UseEncryption::Required, |file| {
+        if let Some(profile) = file.profiles.get_mut("default") {
+            profile.use_encryption = UseEncryption::Required;
+        }
+    });
+}
+
+/// With `use-encryption = yes` the NCPs do not wait for CCP, so IPCP usually comes up (and the
+/// TUN devices are configured) before MPPE is agreed: the devices' MTU must follow the link's
+/// when CCP opens.
+#[test]
+fn in_process_optional_mppe_lowers_the_interface_mtu() {
+    if netns::skip_without_netns("in_process_optional_mppe_lowers_the_interface_mtu") {
+        return;
     }
+    mppe_session("pppoe-mppe-yes", UseEncryption::Yes, |file| {
+        if let Some(profile) = file.profiles.get_mut("default") {
+            profile.use_encryption = UseEncryption::Yes;
+        }
+    });
+}
+
+/// Encryption from the user's profile, not the default one: the default profile has none, and
+/// alice's profile requires it.
+#[test]
+fn in_process_encryption_follows_the_users_profile() {
+    if netns::skip_without_netns("in_process_encryption_follows_the_users_profile") {
+        return;
+    }
+    mppe_session("pppoe-mppe-prof", UseEncryption::Yes, |file| {
+        let mut secure = file.profiles.get("default").cloned().expect("default");
+        secure.use_encryption = UseEncryption::Required;
+        file.profiles.insert("secure".into(), secure);
+        file.secrets[0].profile = Some("secure".into());
+    });
+}
+
+/// The MTU of the device `name` in `ns`, from `ip link`.
+fn device_mtu(ns: &NetNs, name: &str) -> Option<u32> {
+    let text = ns.ip(&["-o", "link", "show", "dev", name]).ok()?;
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "mtu")?;
+    words.next()?.parse().ok()
+}
+
+/// A session with MPPE: the client asks for `encryption`, `configure` sets up the AC's.
+fn mppe_session(name: &str, encryption: UseEncryption, configure: impl FnOnce(&mut AcFile)) {
+    let (client_ns, server_ns) = pair(name);
+    let mut file = ac_config("mschap2", "");
+    configure(&mut file);
     let (server_status, server_stop, server) = start_server(&server_ns, &file, |_| {});
     let mut options = client_options("mschap2");
-    options.link.ccp = ccp_config(UseEncryption::Required, UseCompression::No);
+    options.link.ccp = ccp_config(encryption, UseCompression::No);
     let (status, client_stop, client) = start_client(&client_ns, options);
     wait_until("the encrypted session", Duration::from_secs(20), || {
         let s = snapshot(&status);
@@ -289,6 +334,12 @@ fn in_process_mppe_session_carries_pings() {
         Some(1488),
         "MPPE takes 4 bytes of the MTU"
     );
+    let client_device = snapshot(&status).interface.expect("client device");
+    let server_device = sessions[0].interface.clone().expect("session device");
+    wait_until("both devices at MTU 1488", Duration::from_secs(5), || {
+        device_mtu(&client_ns, &client_device) == Some(1488)
+            && device_mtu(&server_ns, &server_device) == Some(1488)
+    });
     client_stop.send(true).ok();
     assert_eq!(
         client.join().expect("client thread").expect("client"),

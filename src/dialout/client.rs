@@ -58,6 +58,12 @@ pub enum ClientEvent {
         /// The MTU to set.
         mtu: u16,
     },
+    /// The link's MTU changed while IPCP was up (MPPE, which takes 4 bytes, came up or went
+    /// down after IPCP): set it on the interface.
+    MtuChanged {
+        /// The MTU to set.
+        mtu: u16,
+    },
     /// IPCP went down.
     IpDown,
     /// The call ended.
@@ -449,6 +455,14 @@ where
                                         session.link_mut().send_ipv4(serial::now(), &packet)
                                 {
                                     debug!("the packet that dialed was dropped: {error}");
+                                }
+                            }
+                            LinkEvent::CcpUp(_) | LinkEvent::CcpDown if ip_up => {
+                                let mtu = session.link().mtu().unwrap_or(config.max_mtu);
+                                if status.lock().mtu != Some(mtu) {
+                                    info!("mtu {mtu}");
+                                    status.lock().mtu = Some(mtu);
+                                    emit(ClientEvent::MtuChanged { mtu });
                                 }
                             }
                             LinkEvent::IpDown => {

@@ -115,6 +115,15 @@ impl TunLink {
         netconfig::set_mtu(&self.name, u32::from(mtu))
     }
 
+    /// Sets the MTU.
+    ///
+    /// # Errors
+    ///
+    /// `ip` failures.
+    pub fn set_mtu(&self, mtu: u16) -> std::io::Result<()> {
+        netconfig::set_mtu(&self.name, u32::from(mtu))
+    }
+
     /// Removes the addresses set.
     pub fn clear_addresses(&mut self) {
         if let Some((local, peer)) = self.addresses.take() {

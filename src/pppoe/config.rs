@@ -521,9 +521,9 @@ impl AcFile {
         Ok(table)
     }
 
-    /// The runtime options for one interface. Each session's IPCP comes from the
-    /// [`ProfilePolicy`](super::policy::ProfilePolicy); the default profile's compression and
-    /// encryption apply to every session.
+    /// The runtime options for one interface. The link template carries the default profile's
+    /// IPCP and CCP; once a user is known, the [`ProfilePolicy`](super::policy::ProfilePolicy)
+    /// replaces them with those of the user's profile.
     ///
     /// # Errors
     ///

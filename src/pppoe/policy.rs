@@ -1,16 +1,18 @@
 //! The access concentrator's session policy: a user's secret picks a profile, the profile gives
-//! the session's IPCP (local address, remote address or address pool, DNS servers), and a
-//! secret limited to one PPPoE service refuses the others.
+//! the session's IPCP (local address, remote address or address pool, DNS servers) and CCP
+//! (`use-encryption`, `use-compression`; `default` takes the default profile's, as RouterOS
+//! does), and a secret limited to one PPPoE service refuses the others.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ppp_auth::SecretEntry;
+use ppp_ccp::CcpConfig;
 use ppp_ipcp::{AddressPool, AddressRange, Ipcp, IpcpConfig};
 use ppp_tokio::pppoe::{SessionDecision, SessionPolicy, SessionRequest};
 
 use super::ConfigError;
-use super::config::{AcFile, parse_range};
+use super::config::{AcFile, UseCompression, UseEncryption, ccp_config, parse_range};
 
 /// An address pool of several ranges (RouterOS `/ip pool` with `ranges=a-b,c-d`); clones share
 /// the addresses in use.
@@ -54,6 +56,8 @@ struct Profile {
     local: Ipv4Addr,
     remote: Remote,
     dns: [Option<Ipv4Addr>; 2],
+    /// Encryption and compression (`None`: no CCP).
+    ccp: Option<CcpConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -89,7 +93,16 @@ impl ProfilePolicy {
             pools.insert(name.clone(), Pool::new(&ranges));
         }
         let mut profiles = BTreeMap::new();
+        let default = file.profiles.get(&file.default_profile);
         for (name, config) in &file.profiles {
+            let encryption = match (config.use_encryption, default) {
+                (UseEncryption::Default, Some(default)) => default.use_encryption,
+                (own, _) => own,
+            };
+            let compression = match (config.use_compression, default) {
+                (UseCompression::Default, Some(default)) => default.use_compression,
+                (own, _) => own,
+            };
             let remote = match config.remote_address.as_deref() {
                 None => Remote::None,
                 Some(text) => match text.parse::<Ipv4Addr>() {
@@ -111,6 +124,7 @@ impl ProfilePolicy {
                         config.dns_server.first().copied(),
                         config.dns_server.get(1).copied(),
                     ],
+                    ccp: ccp_config(encryption, compression),
                 },
             );
         }
@@ -135,12 +149,16 @@ impl ProfilePolicy {
             .collect()
     }
 
-    fn ipcp_for(&self, profile: Option<&str>) -> Option<Ipcp> {
-        let name = profile.unwrap_or(&self.default_profile);
-        let profile = self
-            .profiles
+    /// The profile called `name`, or the default one.
+    fn profile(&self, name: Option<&str>) -> Option<&Profile> {
+        let name = name.unwrap_or(&self.default_profile);
+        self.profiles
             .get(name)
-            .or_else(|| self.profiles.get(&self.default_profile))?;
+            .or_else(|| self.profiles.get(&self.default_profile))
+    }
+
+    fn ipcp_for(&self, profile: Option<&str>) -> Option<Ipcp> {
+        let profile = self.profile(profile)?;
         let mut config = IpcpConfig::server(profile.local, profile.dns);
         Some(match &profile.remote {
             Remote::None => Ipcp::new(config),
@@ -166,10 +184,15 @@ impl SessionPolicy for ProfilePolicy {
             );
             return SessionDecision::default();
         }
+        let profile = entry.as_ref().and_then(|e| e.profile.clone());
         let ipcp = entry
             .as_ref()
-            .and_then(|e| self.ipcp_for(e.profile.as_deref()));
-        SessionDecision { entry, ipcp }
+            .and_then(|_| self.ipcp_for(profile.as_deref()));
+        let ccp = entry
+            .as_ref()
+            .and_then(|_| self.profile(profile.as_deref()))
+            .map(|p| p.ccp.clone());
+        SessionDecision { entry, ipcp, ccp }
     }
 }
 
@@ -273,6 +296,60 @@ mod tests {
         );
         let nobody = policy.decide(&request("mallory", "internet"), None);
         assert!(nobody.entry.is_none());
+    }
+
+    /// Each user's session gets the CCP of its profile; `default` inherits the default
+    /// profile's setting, and a profile saying `no` turns CCP off for its users.
+    #[test]
+    fn encryption_and_compression_per_profile() {
+        use ppp_ccp::Encryption;
+        let mut file = file();
+        if let Some(default) = file.profiles.get_mut("default") {
+            default.use_encryption = UseEncryption::Yes;
+        }
+        if let Some(static_profile) = file.profiles.get_mut("static") {
+            static_profile.use_compression = UseCompression::Yes;
+        }
+        file.profiles.insert(
+            "secure".into(),
+            ProfileConfig {
+                use_encryption: UseEncryption::Required,
+                ..ProfileConfig::default()
+            },
+        );
+        file.profiles.insert(
+            "plain".into(),
+            ProfileConfig {
+                use_encryption: UseEncryption::No,
+                ..ProfileConfig::default()
+            },
+        );
+        let mut policy = ProfilePolicy::from_file(&file).expect("policy");
+        let decide = |policy: &mut ProfilePolicy, profile: &str| {
+            let entry = SecretEntry {
+                profile: Some(profile.into()),
+                ..SecretEntry::new("c")
+            };
+            policy.decide(&request("carol", ""), Some(entry)).ccp
+        };
+        let ccp = |encryption, compression| {
+            Some(Some(CcpConfig {
+                encryption,
+                compression,
+                ..CcpConfig::default()
+            }))
+        };
+        assert_eq!(decide(&mut policy, "default"), ccp(Encryption::Yes, false));
+        // `static` says nothing about encryption: the default profile's `yes`.
+        assert_eq!(decide(&mut policy, "static"), ccp(Encryption::Yes, true));
+        assert_eq!(
+            decide(&mut policy, "secure"),
+            ccp(Encryption::Required, false)
+        );
+        assert_eq!(decide(&mut policy, "plain"), Some(None));
+        // An unknown profile falls back to the default one; a refused user gets nothing.
+        assert_eq!(decide(&mut policy, "nosuch"), ccp(Encryption::Yes, false));
+        assert_eq!(policy.decide(&request("carol", ""), None).ccp, None);
     }
 
     #[test]

@@ -377,6 +377,20 @@ impl Link {
         self.ipcp = Some(Fsm::new(ipcp, self.config.lcp.fsm.clone()));
     }
 
+    /// Replaces the CCP configuration (`None`: no CCP on this link), for example with a per-user
+    /// one once the authenticator knows who the peer is. CCP starts with the Network phase, so
+    /// this works until then; afterwards it changes nothing and returns `false`.
+    pub fn set_ccp(&mut self, ccp: Option<ppp_ccp::CcpConfig>) -> bool {
+        if self.ncps_started || self.phase == Phase::Network {
+            return false;
+        }
+        self.ccp = ccp
+            .clone()
+            .map(|c| CcpSession::new(c, self.config.lcp.fsm.clone()));
+        self.config.ccp = ccp;
+        true
+    }
+
     /// The configuration.
     pub fn config(&self) -> &LinkConfig {
         &self.config

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend};
-use ppp_ccp::{CompressionMethod, MppeKeyLength};
+use ppp_ccp::{CcpConfig, CompressionMethod, MppeKeyLength};
 use ppp_frame::pcap::{LinkType, PcapWriter};
 use ppp_ipcp::Ipcp;
 use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent};
@@ -446,6 +446,14 @@ pub async fn run_client(
                         sessions_started += 1;
                         lock(&status).connected_since = Some(SystemTime::now());
                     }
+                    // MPPE takes 4 bytes of the MTU; CCP may open after IPCP.
+                    PppoeClientEvent::Link(LinkEvent::CcpUp(_) | LinkEvent::CcpDown) => {
+                        if let (Some(interface), Some(mtu)) =
+                            (interface.as_ref(), client.link().and_then(Link::mtu))
+                        {
+                            follow_mtu(interface.tun.name(), mtu);
+                        }
+                    }
                     PppoeClientEvent::Link(LinkEvent::IpDown) => {
                         if let Some(old) = interface.take() {
                             old.tear_down();
@@ -692,10 +700,13 @@ pub struct SessionDecision {
     /// The session's IPCP (from the user's profile: local address, remote address or pool, DNS
     /// servers); `None` keeps the one of the server's link template.
     pub ipcp: Option<Ipcp>,
+    /// The session's CCP (from the user's profile: encryption and compression): `None` keeps the
+    /// server's link template, `Some(None)` turns CCP off for this session.
+    pub ccp: Option<Option<CcpConfig>>,
 }
 
 /// What a server does with a user once the secrets backend answered: applies restrictions
-/// (service) and builds the session's IPCP from the user's profile.
+/// (service) and builds the session's IPCP and CCP from the user's profile.
 pub trait SessionPolicy: Send {
     /// The decision for `request`, whose lookup found `entry`.
     fn decide(&mut self, request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision;
@@ -707,7 +718,10 @@ pub struct PlainPolicy;
 
 impl SessionPolicy for PlainPolicy {
     fn decide(&mut self, _request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision {
-        SessionDecision { entry, ipcp: None }
+        SessionDecision {
+            entry,
+            ..SessionDecision::default()
+        }
     }
 }
 
@@ -936,6 +950,16 @@ pub async fn run_server(
                 }
                 PppoeServerEvent::Link {
                     session_id,
+                    event: LinkEvent::CcpUp(_) | LinkEvent::CcpDown,
+                } => {
+                    let mtu = server.session(session_id).and_then(|s| s.link.mtu());
+                    let interface = extras.get(&session_id).and_then(|e| e.interface.as_ref());
+                    if let (Some(interface), Some(mtu)) = (interface, mtu) {
+                        follow_mtu(interface.tun.name(), mtu);
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
                     event: LinkEvent::IpDown,
                 } => {
                     if let Some(old) = extras.get_mut(&session_id).and_then(|e| e.interface.take())
@@ -1052,7 +1076,7 @@ pub async fn run_server(
     }
 }
 
-/// Sets the session's IPCP from the policy, then answers its secret request.
+/// Sets the session's IPCP and CCP from the policy, then answers its secret request.
 fn answer_secret(
     server: &mut PppoeServer,
     policy: &mut dyn SessionPolicy,
@@ -1073,10 +1097,24 @@ fn answer_secret(
             request.session_id, request.secret.client
         );
     }
-    if let (Some(ipcp), Some(link)) = (decision.ipcp, server.link_mut(request.session_id)) {
-        link.set_ipcp(ipcp);
+    if let Some(link) = server.link_mut(request.session_id) {
+        if let Some(ipcp) = decision.ipcp {
+            link.set_ipcp(ipcp);
+        }
+        if let Some(ccp) = decision.ccp {
+            link.set_ccp(ccp);
+        }
     }
     server.provide_secret(now, request.session_id, decision.entry);
+}
+
+/// Sets a session interface's MTU again after the link's changed (MPPE came or went after the
+/// interface was configured at IPCP up).
+fn follow_mtu(name: &str, mtu: u16) {
+    match netconfig::set_mtu(name, u32::from(mtu)) {
+        Ok(()) => info!("{name}: mtu {mtu}"),
+        Err(error) => warn!("{name}: setting mtu {mtu} failed: {error}"),
+    }
 }
 
 fn create_session_interface(
