@@ -47,11 +47,15 @@ struct Pair<P: ControlProtocol + Failure> {
 
 impl<P: ControlProtocol + Failure> Pair<P> {
     fn new(a: P, b: P) -> Self {
+        Self::with_config(a, b, FsmConfig::default())
+    }
+
+    fn with_config(a: P, b: P, config: FsmConfig) -> Self {
         let now = Instant::now();
         let mut pair = Self {
             now,
-            a: Fsm::new(a, FsmConfig::default()),
-            b: Fsm::new(b, FsmConfig::default()),
+            a: Fsm::new(a, config.clone()),
+            b: Fsm::new(b, config),
             events_a: Vec::new(),
             events_b: Vec::new(),
         };
@@ -275,7 +279,7 @@ fn insisting_peer_gets_rejected_after_max_failure() {
             0x01, id, 0x00, 0x10, 0x03, 0x06, 192, 0, 2, 55, 0x81, 0x06, 0, 0, 0, 0,
         ];
         server.handle_input(now, &request);
-        let reply = server.poll_transmit().unwrap();
+        let reply = next_reply(&mut server).unwrap();
         if id == 1 {
             assert_eq!(
                 reply,
@@ -291,6 +295,12 @@ fn insisting_peer_gets_rejected_after_max_failure() {
         codes.push(reply[0]);
     }
     assert_eq!(codes, [3, 3, 3, 3, 3, 4, 4]);
+}
+
+/// The next packet `fsm` sends that is not its own Configure-Request (ours is sent again when the
+/// peer's first request arrives before any answer to it).
+fn next_reply<P: ControlProtocol>(fsm: &mut Fsm<P>) -> Option<Vec<u8>> {
+    std::iter::from_fn(|| fsm.poll_transmit()).find(|p| p[0] != 1)
 }
 
 /// A pppd client's first request against our pool server, byte for byte.
@@ -319,13 +329,13 @@ fn pppd_client_request_golden_exchange() {
         ],
         &mut expected,
     );
-    assert_eq!(server.poll_transmit().unwrap(), expected);
+    assert_eq!(next_reply(&mut server).unwrap(), expected);
     // The client retries with the suggested values: Ack echoes them.
     let mut retry = expected.clone();
     retry[0] = 0x01;
     retry[1] = 0x02;
     server.handle_input(now, &retry);
-    let ack = server.poll_transmit().unwrap();
+    let ack = next_reply(&mut server).unwrap();
     assert_eq!(ack[0], 0x02);
     assert_eq!(&ack[1..], &retry[1..]);
 }
@@ -475,11 +485,18 @@ fn sessions_share_an_address_range() {
     assert_eq!(spare.allocate(), None);
 }
 
+/// 30% loss each way. With RFC 1661's Max-Configure of 10 about one negotiation in a hundred
+/// gives up by chance (ten requests in a row without an Ack getting through: measured 43 and 54
+/// of 6000 seeds), so this allows 20, as a link configured for a bad line would.
 #[test]
 fn negotiation_survives_a_lossy_link() {
+    let config = FsmConfig {
+        max_configure: 20,
+        ..FsmConfig::default()
+    };
     for seed in 1..=20 {
         let server = pool_server(IpcpConfig::server(SERVER, [Some(DNS1), Some(DNS2)]));
-        let mut pair = Pair::new(Ipcp::new(IpcpConfig::client()), server);
+        let mut pair = Pair::with_config(Ipcp::new(IpcpConfig::client()), server, config.clone());
         pair.run_lossy(seed, 30);
         assert_eq!(pair.states(), (State::Opened, State::Opened), "seed {seed}");
         let client = pair.a.protocol().negotiated().copied().unwrap();
@@ -488,9 +505,10 @@ fn negotiation_survives_a_lossy_link() {
             (POOL_FIRST, [Some(DNS1), Some(DNS2)])
         );
 
-        let mut pair = Pair::new(
+        let mut pair = Pair::with_config(
             ipv6cp(InterfaceIdSource::Random, seed),
             ipv6cp(InterfaceIdSource::FromPeer, seed + 100),
+            config.clone(),
         );
         pair.run_lossy(seed, 30);
         assert_ipv6cp_up(&pair);

@@ -15,6 +15,14 @@
 //!   counted and discarded.
 //! - The identifier changes whenever the request's options change or a valid reply was received;
 //!   a plain retransmission keeps it.
+//! - When the peer's first Configure-Request arrives while ours is unanswered (Req-Sent) and
+//!   nothing else came from the peer since we sent it, our request was most likely sent before
+//!   the peer listened (PPPoE: the AC's request reaches a client whose session socket is not
+//!   connected yet; a peer whose pppd is still starting). Ours is sent again at once, before the
+//!   answer to the peer's, instead of one restart interval (3 s) later. It is safe when the first
+//!   copy did arrive: the peer, then in Ack-Sent, answers the copy again and stays there
+//!   (RCR+ in Ack-Sent), our Ack follows the copy on the wire, and the second answer to our
+//!   request is discarded as a duplicate.
 //! - Footnotes of the table: `r` (restart option, [`Fsm::set_restart_option`]), `p` (passive
 //!   option, [`Fsm::set_passive`]), `x` (crossed connection, nothing special to do).
 
@@ -465,6 +473,9 @@ pub struct FsmCounters {
     pub illegal_events: u64,
     /// Packets dropped because the transmit queue was full (nobody polled).
     pub transmit_overflow: u64,
+    /// Our Configure-Request sent again at once because the peer's first one arrived while ours
+    /// was unanswered (see the module docs).
+    pub early_retransmissions: u64,
 }
 
 /// Packets kept waiting for `poll_transmit` at most; beyond this new packets are dropped.
@@ -509,6 +520,8 @@ pub struct Fsm<P: ControlProtocol> {
     request_options: Vec<u8>,
     /// Whether the last request still awaits its (single) answer.
     request_unanswered: bool,
+    /// Whether any packet came from the peer since this negotiation's first request.
+    heard_from_peer: bool,
     /// Data of our Terminate-Requests (the close reason).
     terminate_data: Vec<u8>,
     finish_reason: Option<String>,
@@ -550,6 +563,7 @@ impl<P: ControlProtocol> Fsm<P> {
             request_identifier: 0,
             request_options: Vec::new(),
             request_unanswered: false,
+            heard_from_peer: false,
             terminate_data: Vec::new(),
             finish_reason: None,
             passive: false,
@@ -728,11 +742,16 @@ impl<P: ControlProtocol> Fsm<P> {
             self.counters.discarded += 1;
             return;
         }
-        let mut context = Context {
+        let context = Context {
             raw: &packet[..parsed.buffer_len()],
             identifier: parsed.identifier,
             ..Context::default()
         };
+        self.dispatch(now, parsed, context);
+        self.heard_from_peer = true;
+    }
+
+    fn dispatch<'a>(&mut self, now: Instant, parsed: ControlPacket<'a>, mut context: Context<'a>) {
         match parsed.code {
             Code::ConfigureRequest => self.receive_configure_request(now, parsed, context),
             Code::ConfigureAck => self.receive_configure_ack(now, parsed, context),
@@ -916,6 +935,20 @@ impl<P: ControlProtocol> Fsm<P> {
         }
         context.options = parsed.data;
         let old = self.state;
+        if old == State::RequestSent && self.request_unanswered && !self.heard_from_peer {
+            debug!(
+                "{}: the peer's first Configure-Request: ours may have been lost, sent again",
+                self.protocol.name()
+            );
+            let bytes = packet::build(
+                Code::ConfigureRequest,
+                self.request_identifier,
+                &self.request_options,
+            );
+            self.queue(bytes);
+            self.restart_deadline = now.checked_add(self.config.restart_interval);
+            self.counters.early_retransmissions += 1;
+        }
         let checks = matches!(
             old,
             State::Stopped
@@ -1183,6 +1216,7 @@ impl<P: ControlProtocol> Fsm<P> {
         if fresh {
             self.terminate_data.clear();
             self.finish_reason = None;
+            self.heard_from_peer = false;
         }
         let mut options = Vec::new();
         self.protocol.build_request(&mut options);
@@ -1565,9 +1599,15 @@ mod tests {
         assert_eq!(request, [1, 1, 0, 8, 1, 4, 0, 0]);
         assert_eq!(fsm.poll_timeout(), Some(t0 + Duration::from_secs(3)));
 
-        // The peer's request: Acked with its options echoed.
+        // The peer's request: Acked with its options echoed. It is the first thing we hear
+        // from the peer, so ours goes out again first (same identifier), in case the peer was
+        // not listening yet when it was sent.
         fsm.handle_input(t0, &pkt(1, 0x42, &[1, 4, 0, 7]));
-        assert_eq!(sent(&mut fsm), vec![pkt(2, 0x42, &[1, 4, 0, 7])]);
+        assert_eq!(
+            sent(&mut fsm),
+            vec![request.clone(), pkt(2, 0x42, &[1, 4, 0, 7])]
+        );
+        assert_eq!(fsm.counters().early_retransmissions, 1);
         assert_eq!(fsm.state(), State::AckSent);
 
         // The peer's Ack of our request.
@@ -1581,6 +1621,86 @@ mod tests {
         fsm.handle_input(t0, &pkt(2, 1, &[1, 4, 0, 0]));
         assert_eq!(fsm.state(), State::Opened);
         assert_eq!(fsm.counters().unexpected_identifier, 1);
+    }
+
+    /// Delivers everything `from` has queued to `to`, in order.
+    fn deliver(from: &mut Fsm<TestProtocol>, to: &mut Fsm<TestProtocol>, now: Instant) -> usize {
+        let packets = sent(from);
+        for packet in &packets {
+            to.handle_input(now, packet);
+        }
+        packets.len()
+    }
+
+    /// Moves packets both ways until neither side has anything to send.
+    fn settle(a: &mut Fsm<TestProtocol>, b: &mut Fsm<TestProtocol>, now: Instant) {
+        for _ in 0..20 {
+            if deliver(a, b, now) + deliver(b, a, now) == 0 {
+                return;
+            }
+        }
+        panic!("the automata never went quiet");
+    }
+
+    /// A request sent before the peer listened is lost; the peer's first request makes us send
+    /// ours again, so both sides open without waiting for the restart timer.
+    #[test]
+    fn request_lost_before_the_peer_listened_is_sent_again_at_its_first_request() {
+        let (mut a, t0) = fsm();
+        let (mut b, _) = fsm();
+        let lost = start(&mut a, t0);
+        let later = t0 + Duration::from_millis(200);
+        let first_of_b = start(&mut b, later);
+        a.handle_input(later, &first_of_b);
+        let out = sent(&mut a);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0], lost,
+            "our request again, same identifier, before the Ack"
+        );
+        assert_eq!(out[1][0], 2);
+        for packet in &out {
+            b.handle_input(later, packet);
+        }
+        settle(&mut a, &mut b, later);
+        assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+        assert_eq!((a.protocol().ups, b.protocol().ups), (1, 1));
+        assert_eq!(a.counters().early_retransmissions, 1);
+    }
+
+    /// Both requests crossed and both arrived: both sides send theirs again, and the copies
+    /// cause no renegotiation: each peer answers the copy in Ack-Sent and stays there, and the
+    /// second Ack of each request is discarded as a duplicate.
+    #[test]
+    fn crossed_first_requests_open_once_despite_the_copies() {
+        let (mut a, t0) = fsm();
+        let (mut b, _) = fsm();
+        let from_a = start(&mut a, t0);
+        let from_b = start(&mut b, t0);
+        b.handle_input(t0, &from_a);
+        a.handle_input(t0, &from_b);
+        settle(&mut a, &mut b, t0);
+        assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+        assert_eq!((a.protocol().ups, b.protocol().ups), (1, 1));
+        assert_eq!((a.protocol().downs, b.protocol().downs), (0, 0));
+        assert_eq!(a.counters().unexpected_identifier, 1);
+        assert_eq!(b.counters().unexpected_identifier, 1);
+        // Nothing is left to retransmit.
+        assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
+    }
+
+    /// Only the peer's first packet triggers the copy: once anything was heard (here a Nak of
+    /// our request), a Configure-Request is just answered.
+    #[test]
+    fn no_copy_once_the_peer_was_heard() {
+        let (mut fsm, t0) = fsm();
+        start(&mut fsm, t0);
+        fsm.handle_input(t0, &pkt(3, 1, &[1, 4, 0, 9]));
+        let renewed = sent(&mut fsm);
+        assert_eq!(renewed.len(), 1);
+        fsm.handle_input(t0, &pkt(1, 7, &[1, 4, 0, 7]));
+        assert_eq!(sent(&mut fsm), vec![pkt(2, 7, &[1, 4, 0, 7])]);
+        assert_eq!(fsm.counters().early_retransmissions, 0);
     }
 
     #[test]
@@ -1799,7 +1919,7 @@ mod tests {
         start(&mut fsm, t0);
         for id in 0..7u8 {
             fsm.handle_input(t0, &pkt(1, id, &[1, 4, 0, 1]));
-            let out = sent(&mut fsm);
+            let out: Vec<_> = sent(&mut fsm).into_iter().filter(|p| p[0] != 1).collect();
             let expected_code = if id < 5 { 3 } else { 4 };
             assert_eq!(out.len(), 1);
             assert_eq!(out[0][0], expected_code, "request {id}");
