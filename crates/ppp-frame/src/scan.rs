@@ -15,8 +15,9 @@
 //! * anything else, for example all control characters plus `0x7D` and `0x7E` (ACCM 0xFFFFFFFF),
 //!   or an arbitrary 256-bit escape map: a SIMD nibble-table lookup (PSHUFB, 16 or 32 bytes per
 //!   step) on x86-64 with SSSE3/AVX2, detected at run time;
-//! * otherwise a portable loop: eight bytes per step (SWAR) for "all control characters plus at
-//!   most two more", one byte per step with the bit map for other sets.
+//! * otherwise (no SIMD, or `PPP_FRAME_PORTABLE`) a portable loop: 32 bytes per step, four
+//!   64-bit words tested at once (SWAR), for sets of up to three bytes and for "all control
+//!   characters plus at most two more"; one byte per step with the bit map for other sets.
 
 use crate::simd::{self, NibbleTables};
 
