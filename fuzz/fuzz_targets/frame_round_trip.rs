@@ -1,5 +1,6 @@
 //! Any payload under any transmit configuration encodes to a stream that decodes to it, whole and
-//! chunked, and the FCS fast paths agree with the byte-at-a-time reference.
+//! chunked, and the FCS and scan fast paths (SIMD and portable) agree with the byte-at-a-time
+//! references.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,9 +16,21 @@ fuzz_target!(|data: &[u8]| {
         fcs::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload),
         bytewise::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload)
     );
+    // The portable (safe, no SIMD) paths too, whatever the CPU has.
+    assert_eq!(fcs::portable::fcs16_update(u16::from_le_bytes([b, c]), payload), bytewise::fcs16_update(u16::from_le_bytes([b, c]), payload));
+    assert_eq!(
+        fcs::portable::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload),
+        bytewise::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload)
+    );
     let set = ByteSet::EMPTY.with(f).with(g).with_accm(u32::from_le_bytes([b, c, d, e]));
     let naive = payload.iter().position(|x| set.contains(*x)).unwrap_or(payload.len());
     assert_eq!(ppp_frame::scan::find_first(payload, &set), naive);
+    assert_eq!(ppp_frame::scan::find_first_portable(payload, &set), naive);
+    // Sets of one to three bytes (ACCM 0 is {0x7D, 0x7E}) take other searches than the above.
+    let small = ByteSet::EMPTY.with(f).with(g);
+    let naive = payload.iter().position(|x| small.contains(*x)).unwrap_or(payload.len());
+    assert_eq!(ppp_frame::scan::find_first(payload, &small), naive);
+    assert_eq!(ppp_frame::scan::find_first_portable(payload, &small), naive);
 
     let fcs = match a % 3 {
         0 => FcsKind::Fcs16,
