@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
-use ppp_stack::pppoe::config::{self, ClientFile, UseCompression, UseEncryption};
+use ppp_stack::pppoe::config::{self, ClientFile, UseCompression, UseEncryption, UseIpv6};
 use ppp_stack::pppoe::{control, format};
 use ppp_tokio::pppoe::{self, ClientSnapshot};
 
@@ -106,6 +106,9 @@ struct Settings {
     /// Deflate (profile use-compression).
     #[arg(long, global = true, value_enum)]
     use_compression: Option<UseCompression>,
+    /// IPv6CP and link-local addresses (profile use-ipv6).
+    #[arg(long, global = true, value_enum)]
+    use_ipv6: Option<UseIpv6>,
     /// The TUN device's name.
     #[arg(long, global = true)]
     tun_name: Option<String>,
@@ -158,6 +161,9 @@ impl Settings {
         }
         if let Some(value) = self.use_compression {
             file.profile.use_compression = value;
+        }
+        if let Some(value) = self.use_ipv6 {
+            file.profile.use_ipv6 = value;
         }
         file.add_default_route |= self.add_default_route;
         file.use_peer_dns |= self.use_peer_dns;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ppp_auth::SecretsBackend;
 use ppp_stack::pppoe::config::{
-    AcFile, ClientFile, UseCompression, UseEncryption, ccp_config, parse,
+    AcFile, ClientFile, UseCompression, UseEncryption, UseIpv6, ccp_config, ipv6cp_config, parse,
 };
 use ppp_stack::pppoe::control;
 use ppp_stack::pppoe::format;
@@ -310,6 +310,93 @@ fn device_mtu(ns: &NetNs, name: &str) -> Option<u32> {
     let mut words = text.split_whitespace();
     words.find(|w| *w == "mtu")?;
     words.next()?.parse().ok()
+}
+
+/// The link-local address pair IPv6CP put on `device` in `ns` (from `ip -6 addr`): ours and the
+/// peer's.
+fn link_local_pair(ns: &NetNs, device: &str) -> Option<(String, String)> {
+    let text = ns.ip(&["-6", "-o", "addr", "show", "dev", device]).ok()?;
+    let mut words = text.split_whitespace();
+    words.find(|w| *w == "inet6")?;
+    let local = words.next()?.split('/').next()?.to_owned();
+    words.find(|w| *w == "peer")?;
+    let peer = words.next()?.split('/').next()?.to_owned();
+    Some((local, peer))
+}
+
+/// `use-ipv6` on both sides: IPv6CP opens next to IPCP, both TUN devices get the negotiated
+/// link-local pair, and IPv6 pings cross the session (the AC's profile gives it by default;
+/// here a user's profile that says `default` inherits it).
+#[test]
+fn in_process_ipv6_link_local_pings() {
+    if netns::skip_without_netns("in_process_ipv6_link_local_pings") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-ipv6");
+    let mut file = ac_config("chap", "");
+    if let Some(profile) = file.profiles.get_mut("default") {
+        profile.use_ipv6 = UseIpv6::Yes;
+    }
+    let (server_status, server_stop, server) = start_server(&server_ns, &file, |_| {});
+    let mut options = client_options("chap");
+    options.link.ipv6cp = ipv6cp_config(UseIpv6::Yes);
+    let (status, client_stop, client) = start_client(&client_ns, options);
+    wait_until("the session", Duration::from_secs(20), || {
+        snapshot(&status).interface.is_some()
+    });
+    let client_device = snapshot(&status).interface.expect("client device");
+    wait_until(
+        "the client's link-local pair",
+        Duration::from_secs(10),
+        || link_local_pair(&client_ns, &client_device).is_some(),
+    );
+    let (ours, theirs) = link_local_pair(&client_ns, &client_device).expect("pair");
+    assert!(
+        ours.starts_with("fe80::") && theirs.starts_with("fe80::"),
+        "{ours} {theirs}"
+    );
+    let shown = snapshot(&status);
+    assert_eq!(
+        (shown.local_ipv6, shown.remote_ipv6),
+        (ours.parse().ok(), theirs.parse().ok()),
+        "the monitor shows the pair"
+    );
+    let monitor = format::monitor(&shown, SystemTime::now());
+    assert!(
+        monitor.contains(&format!("remote-ipv6: {theirs}")),
+        "{monitor}"
+    );
+    let server_device = server_status.lock().unwrap()[0]
+        .interface
+        .clone()
+        .expect("session device");
+    wait_until("the AC's link-local pair", Duration::from_secs(10), || {
+        link_local_pair(&server_ns, &server_device) == Some((theirs.clone(), ours.clone()))
+    });
+    ping(&client_ns, AC_ADDRESS);
+    if netns::has_program("ping") {
+        // The address may need a moment to leave duplicate address detection.
+        let target = format!("{theirs}%{client_device}");
+        let mut last = String::new();
+        let answered = (0..20).any(|_| {
+            let output = client_ns
+                .exec(&["ping", "-6", "-c", "1", "-W", "1", &target])
+                .expect("run ping");
+            last = String::from_utf8_lossy(&output.stdout).into_owned();
+            output.status.success() || {
+                std::thread::sleep(Duration::from_millis(250));
+                false
+            }
+        });
+        assert!(answered, "ping -6 {target} failed:\n{last}");
+    }
+    client_stop.send(true).ok();
+    assert_eq!(
+        client.join().expect("client thread").expect("client"),
+        ClientExit::Shutdown
+    );
+    server_stop.send(true).ok();
+    server.join().expect("server thread").expect("server");
 }
 
 /// A session with MPPE: the client asks for `encryption`, `configure` sets up the AC's.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use ppp_auth::SecretsTable;
 use ppp_interop::pppoe_peer::{PppoePlan, PppoeReport, run_pppoe_client, run_pppoe_server};
 use ppp_interop::{GuestOutcome, Scenario, ScenarioRun, Suite};
-use ppp_ipcp::{AddressRange, Ipcp, IpcpConfig};
+use ppp_ipcp::{AddressRange, Ipcp, IpcpConfig, Ipv6cpConfig};
 use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
 use ppp_link::pppoe::{PppoeClient, PppoeServer};
@@ -421,7 +421,7 @@ fn pppd_plugin_script() -> String {
         "ip link set eth0 up
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 ppptest-run pppd pppd plugin rp-pppoe.so nic-eth0 rp_pppoe_service {SERVICE} \
-rp_pppoe_ac {OUR_AC} user {USER} password {PASSWORD} noipdefault usepeerdns noauth \
+rp_pppoe_ac {OUR_AC} user {USER} password {PASSWORD} noipdefault usepeerdns noauth +ipv6 \
 nodetach debug logfd 2 maxfail 1 lcp-echo-interval 2 lcp-echo-failure 4 &
 i=0
 while [ $i -lt 60 ]; do
@@ -474,6 +474,8 @@ fn pppd_plugin_client_vs_our_ac(suite: Suite, method: AuthProtocol) {
             link.lcp.echo_interval = Some(Duration::from_secs(2));
             link.lcp.echo_failure = 4;
             link.auth.authenticator = AuthenticatorConfig::new(OUR_AC);
+            // IPv6CP next to IPCP (the AC's `use-ipv6`): pppd runs with `+ipv6`.
+            link.ipv6cp = Some(Ipv6cpConfig::default());
             let ac = AcConfig {
                 ac_name: OUR_AC.to_owned(),
                 services: vec![SERVICE.to_owned()],
@@ -559,6 +561,9 @@ fn check_server(
         dns.as_str(),
         offered,
         "sent [LCP TermReq",
+        // IPv6CP opened with our AC: pppd printed both link-local addresses.
+        "local  LL address fe80::",
+        "remote LL address fe80::",
     ] {
         if !log_has(&pppd_log, needle) {
             return fail(&format!("pppd did not log `{needle}`"));

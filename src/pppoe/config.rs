@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
 use ppp_ccp::{CcpConfig, Encryption};
-use ppp_ipcp::IpcpConfig;
+use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
 use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
 use ppp_tokio::pppoe::{Backoff, ClientOptions, ServerOptions};
@@ -121,6 +121,26 @@ pub enum UseCompression {
     Yes,
 }
 
+/// RouterOS `use-ipv6`: IPv6CP on the link, link-local addresses on the TUN device (pppd
+/// `+ipv6`). Global addresses are not negotiated by PPP; they come from router advertisements or
+/// DHCPv6 over the link, as with pppd.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum UseIpv6 {
+    /// No IPv6 (an access concentrator's profile: the default profile's setting).
+    #[default]
+    Default,
+    /// No IPv6.
+    No,
+    /// IPv6CP alongside IPCP; the link stays up without it if the peer refuses.
+    Yes,
+}
+
+/// The IPv6CP configuration for a profile's `use-ipv6`; `None` when it is off.
+pub fn ipv6cp_config(use_ipv6: UseIpv6) -> Option<Ipv6cpConfig> {
+    (use_ipv6 == UseIpv6::Yes).then(Ipv6cpConfig::default)
+}
+
 /// The CCP configuration for a profile's `use-encryption` and `use-compression`; `None` when
 /// neither is on (no CCP at all).
 pub fn ccp_config(encryption: UseEncryption, compression: UseCompression) -> Option<CcpConfig> {
@@ -175,6 +195,8 @@ pub struct ClientProfile {
     pub use_encryption: UseEncryption,
     /// Deflate.
     pub use_compression: UseCompression,
+    /// IPv6CP.
+    pub use_ipv6: UseIpv6,
 }
 
 /// The client's configuration file: RouterOS `/interface pppoe-client` properties.
@@ -290,6 +312,7 @@ impl ClientFile {
         ipcp.request_dns = self.use_peer_dns;
         link.ipcp = Some(ipcp);
         link.ccp = ccp_config(self.profile.use_encryption, self.profile.use_compression);
+        link.ipv6cp = ipv6cp_config(self.profile.use_ipv6);
         options.link = link;
         options.tun_name.clone_from(&self.tun_name);
         options.default_route_metric = self
@@ -337,6 +360,8 @@ pub struct ProfileConfig {
     pub use_encryption: UseEncryption,
     /// Deflate.
     pub use_compression: UseCompression,
+    /// IPv6CP.
+    pub use_ipv6: UseIpv6,
 }
 
 /// A range of a pool: `"192.0.2.100-192.0.2.199"`, `"192.0.2.0/25"` or one address.
@@ -550,6 +575,7 @@ impl AcFile {
             .unwrap_or(Ipv4Addr::new(192, 0, 2, 1));
         link.ipcp = Some(IpcpConfig::server(local, [None, None]));
         link.ccp = default.and_then(|p| ccp_config(p.use_encryption, p.use_compression));
+        link.ipv6cp = default.and_then(|p| ipv6cp_config(p.use_ipv6));
         options.link = link;
         options.tun_prefix.clone_from(&self.tun_prefix);
         options.clamp_mss = self.clamp_mss;

@@ -74,6 +74,12 @@ pub fn monitor(snapshot: &ClientSnapshot, now: SystemTime) -> String {
         if let Some(address) = snapshot.remote_address {
             pairs.push(("remote-address", address.to_string()));
         }
+        if let Some(address) = snapshot.local_ipv6 {
+            pairs.push(("local-ipv6", address.to_string()));
+        }
+        if let Some(address) = snapshot.remote_ipv6 {
+            pairs.push(("remote-ipv6", address.to_string()));
+        }
         if let Some(mtu) = snapshot.mtu {
             pairs.push(("mtu", mtu.to_string()));
         }

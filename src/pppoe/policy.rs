@@ -1,18 +1,22 @@
 //! The access concentrator's session policy: a user's secret picks a profile, the profile gives
-//! the session's IPCP (local address, remote address or address pool, DNS servers) and CCP
-//! (`use-encryption`, `use-compression`; `default` takes the default profile's, as RouterOS
-//! does), and a secret limited to one PPPoE service refuses the others.
+//! the session's IPCP (local address, remote address or address pool, DNS servers), CCP
+//! (`use-encryption`, `use-compression`) and IPv6CP (`use-ipv6`), where `default` takes the
+//! default profile's setting as RouterOS does, and a secret limited to one PPPoE service refuses
+//! the others.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use ppp_auth::SecretEntry;
 use ppp_ccp::CcpConfig;
+use ppp_ipcp::Ipv6cpConfig;
 use ppp_ipcp::{AddressPool, AddressRange, Ipcp, IpcpConfig};
 use ppp_tokio::pppoe::{SessionDecision, SessionPolicy, SessionRequest};
 
 use super::ConfigError;
-use super::config::{AcFile, UseCompression, UseEncryption, ccp_config, parse_range};
+use super::config::{
+    AcFile, UseCompression, UseEncryption, UseIpv6, ccp_config, ipv6cp_config, parse_range,
+};
 
 /// An address pool of several ranges (RouterOS `/ip pool` with `ranges=a-b,c-d`); clones share
 /// the addresses in use.
@@ -58,6 +62,8 @@ struct Profile {
     dns: [Option<Ipv4Addr>; 2],
     /// Encryption and compression (`None`: no CCP).
     ccp: Option<CcpConfig>,
+    /// IPv6CP (`None`: no IPv6).
+    ipv6cp: Option<Ipv6cpConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -103,6 +109,10 @@ impl ProfilePolicy {
                 (UseCompression::Default, Some(default)) => default.use_compression,
                 (own, _) => own,
             };
+            let ipv6 = match (config.use_ipv6, default) {
+                (UseIpv6::Default, Some(default)) => default.use_ipv6,
+                (own, _) => own,
+            };
             let remote = match config.remote_address.as_deref() {
                 None => Remote::None,
                 Some(text) => match text.parse::<Ipv4Addr>() {
@@ -125,6 +135,7 @@ impl ProfilePolicy {
                         config.dns_server.get(1).copied(),
                     ],
                     ccp: ccp_config(encryption, compression),
+                    ipv6cp: ipv6cp_config(ipv6),
                 },
             );
         }
@@ -188,11 +199,17 @@ impl SessionPolicy for ProfilePolicy {
         let ipcp = entry
             .as_ref()
             .and_then(|_| self.ipcp_for(profile.as_deref()));
-        let ccp = entry
+        let chosen = entry
             .as_ref()
-            .and_then(|_| self.profile(profile.as_deref()))
-            .map(|p| p.ccp.clone());
-        SessionDecision { entry, ipcp, ccp }
+            .and_then(|_| self.profile(profile.as_deref()));
+        let ccp = chosen.map(|p| p.ccp.clone());
+        let ipv6cp = chosen.map(|p| p.ipv6cp.clone());
+        SessionDecision {
+            entry,
+            ipcp,
+            ccp,
+            ipv6cp,
+        }
     }
 }
 
@@ -350,6 +367,33 @@ mod tests {
         // An unknown profile falls back to the default one; a refused user gets nothing.
         assert_eq!(decide(&mut policy, "nosuch"), ccp(Encryption::Yes, false));
         assert_eq!(policy.decide(&request("carol", ""), None).ccp, None);
+    }
+
+    /// `use-ipv6` per profile, `default` inheriting the default profile's.
+    #[test]
+    fn ipv6_per_profile() {
+        let mut file = file();
+        if let Some(default) = file.profiles.get_mut("default") {
+            default.use_ipv6 = UseIpv6::Yes;
+        }
+        file.profiles.insert(
+            "v4only".into(),
+            ProfileConfig {
+                use_ipv6: UseIpv6::No,
+                ..ProfileConfig::default()
+            },
+        );
+        let mut policy = ProfilePolicy::from_file(&file).expect("policy");
+        let mut decide = |profile: &str| {
+            let entry = SecretEntry {
+                profile: Some(profile.into()),
+                ..SecretEntry::new("d")
+            };
+            policy.decide(&request("dave", ""), Some(entry)).ipv6cp
+        };
+        assert_eq!(decide("default"), Some(Some(Ipv6cpConfig::default())));
+        assert_eq!(decide("static"), Some(Some(Ipv6cpConfig::default())));
+        assert_eq!(decide("v4only"), Some(None));
     }
 
     #[test]

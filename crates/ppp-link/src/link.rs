@@ -391,6 +391,25 @@ impl Link {
         true
     }
 
+    /// Replaces the IPv6CP configuration (`None`: no IPv6 on this link), for example from the
+    /// user's profile once the authenticator knows who the peer is. Works until the Network
+    /// phase begins; afterwards it changes nothing and returns `false`.
+    pub fn set_ipv6cp(&mut self, ipv6cp: Option<Ipv6cpConfig>) -> bool {
+        if self.ncps_started || self.phase == Phase::Network {
+            return false;
+        }
+        let seed = self.rng.next_u64();
+        self.ipv6cp = ipv6cp.clone().map(|c| {
+            let mut rng = SplitMix64::new(seed);
+            Fsm::new(
+                Ipv6cp::new(c, move || rng.next_u64()),
+                self.config.lcp.fsm.clone(),
+            )
+        });
+        self.config.ipv6cp = ipv6cp;
+        true
+    }
+
     /// The configuration.
     pub fn config(&self) -> &LinkConfig {
         &self.config

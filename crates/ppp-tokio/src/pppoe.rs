@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufWriter};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -44,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend};
 use ppp_ccp::{CcpConfig, CompressionMethod, MppeKeyLength};
 use ppp_frame::pcap::{LinkType, PcapWriter};
-use ppp_ipcp::Ipcp;
+use ppp_ipcp::{Ipcp, Ipv6cpConfig};
 use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent};
 use ppp_link::{Datagram, Link, LinkConfig, LinkEvent};
 use pppoe_discovery::mss::{clamp_mss, mss_for_mtu_v4, mss_for_mtu_v6};
@@ -244,6 +244,10 @@ pub struct ClientSnapshot {
     pub local_address: Option<Ipv4Addr>,
     /// The peer's address.
     pub remote_address: Option<Ipv4Addr>,
+    /// Our IPv6 link-local address, while IPv6CP is up.
+    pub local_ipv6: Option<Ipv6Addr>,
+    /// The peer's IPv6 link-local address, while IPv6CP is up.
+    pub remote_ipv6: Option<Ipv6Addr>,
     /// DNS servers the peer gave.
     pub dns: Vec<Ipv4Addr>,
     /// The interface MTU.
@@ -413,6 +417,8 @@ pub async fn run_client(
             ^ seed_from_clock();
         let mut client = PppoeClient::new(options.discovery.clone(), link_config, mac);
         let mut interface: Option<ClientInterface> = None;
+        // IPv6CP's link-local pair, kept to (re)apply when the TUN device exists.
+        let mut ipv6: Option<(Ipv6Addr, Ipv6Addr)> = None;
         let mut closing_since: Option<Instant> = None;
         let mut shutting_down = false;
         client.start(Instant::now());
@@ -437,7 +443,14 @@ pub async fn run_client(
                             ClientInterface::create(&options, local, peer, &dns, mtu).map(Some)
                         };
                         match created {
-                            Ok(created) => interface = created,
+                            Ok(created) => {
+                                interface = created;
+                                if let (Some(interface), Some((local, peer))) =
+                                    (interface.as_ref(), ipv6)
+                                {
+                                    add_link_local(interface.tun.name(), local, peer);
+                                }
+                            }
                             Err(error) => {
                                 warn!("configuring the interface failed: {error}");
                                 client.close(Instant::now(), "interface configuration failed");
@@ -445,6 +458,23 @@ pub async fn run_client(
                         }
                         sessions_started += 1;
                         lock(&status).connected_since = Some(SystemTime::now());
+                    }
+                    PppoeClientEvent::Link(LinkEvent::Ipv6Up { local, peer }) => {
+                        ipv6 = Some((local, peer));
+                        match interface.as_ref() {
+                            Some(interface) => add_link_local(interface.tun.name(), local, peer),
+                            None => info!(
+                                "local  LL address {local}, remote LL address {peer} (set when \
+                                 the interface exists)"
+                            ),
+                        }
+                    }
+                    PppoeClientEvent::Link(LinkEvent::Ipv6Down) => {
+                        if let (Some(interface), Some((local, peer))) = (interface.as_ref(), ipv6) {
+                            netconfig::remove_ipv6_link_local(interface.tun.name(), local, peer)
+                                .ok();
+                        }
+                        ipv6 = None;
                     }
                     // MPPE takes 4 bytes of the MTU; CCP may open after IPCP.
                     PppoeClientEvent::Link(LinkEvent::CcpUp(_) | LinkEvent::CcpDown) => {
@@ -563,6 +593,8 @@ pub async fn run_client(
             snapshot.connected_since = None;
             snapshot.local_address = None;
             snapshot.remote_address = None;
+            snapshot.local_ipv6 = None;
+            snapshot.remote_ipv6 = None;
             snapshot.interface = None;
         }
         if shutting_down {
@@ -620,6 +652,9 @@ fn update_client_status(
     let negotiated = link.and_then(Link::ipcp_negotiated);
     snapshot.local_address = negotiated.map(|n| n.local);
     snapshot.remote_address = negotiated.map(|n| n.peer);
+    let ipv6 = link.and_then(Link::ipv6cp_negotiated);
+    snapshot.local_ipv6 = ipv6.map(|n| n.local_link_local());
+    snapshot.remote_ipv6 = ipv6.map(|n| n.peer_link_local());
     snapshot.dns = negotiated
         .map(|n| n.dns.iter().flatten().copied().collect())
         .unwrap_or_default();
@@ -703,6 +738,9 @@ pub struct SessionDecision {
     /// The session's CCP (from the user's profile: encryption and compression): `None` keeps the
     /// server's link template, `Some(None)` turns CCP off for this session.
     pub ccp: Option<Option<CcpConfig>>,
+    /// The session's IPv6CP (from the user's profile): `None` keeps the server's link template,
+    /// `Some(None)` turns IPv6 off for this session.
+    pub ipv6cp: Option<Option<Ipv6cpConfig>>,
 }
 
 /// What a server does with a user once the secrets backend answered: applies restrictions
@@ -808,6 +846,8 @@ struct SessionExtra {
     user: Option<String>,
     started: SystemTime,
     interface: Option<SessionInterface>,
+    /// IPv6CP's link-local pair, kept to apply when the TUN device exists.
+    ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
 }
 
 /// Runs an access concentrator on `options.interface` until `shutdown` completes (then every
@@ -869,6 +909,7 @@ pub async fn run_server(
                             user: None,
                             started: SystemTime::now(),
                             interface: None,
+                            ipv6: None,
                         },
                     );
                 }
@@ -932,10 +973,13 @@ pub async fn run_server(
                                 tun_tx.clone(),
                             ));
                             let interface = SessionInterface { tun, reader, index };
-                            if let Some(extra) = extras.get_mut(&session_id)
-                                && let Some(old) = extra.interface.replace(interface)
-                            {
-                                old.tear_down();
+                            if let Some(extra) = extras.get_mut(&session_id) {
+                                if let Some((local, peer)) = extra.ipv6 {
+                                    add_link_local(interface.tun.name(), local, peer);
+                                }
+                                if let Some(old) = extra.interface.replace(interface) {
+                                    old.tear_down();
+                                }
                             }
                         }
                         Err(error) => {
@@ -946,6 +990,31 @@ pub async fn run_server(
                                 "interface configuration failed",
                             );
                         }
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::Ipv6Up { local, peer },
+                } => {
+                    if let Some(extra) = extras.get_mut(&session_id) {
+                        extra.ipv6 = Some((local, peer));
+                        if let Some(interface) = extra.interface.as_ref() {
+                            add_link_local(interface.tun.name(), local, peer);
+                        }
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::Ipv6Down,
+                } => {
+                    if let Some(extra) = extras.get_mut(&session_id) {
+                        if let (Some(interface), Some((local, peer))) =
+                            (extra.interface.as_ref(), extra.ipv6)
+                        {
+                            netconfig::remove_ipv6_link_local(interface.tun.name(), local, peer)
+                                .ok();
+                        }
+                        extra.ipv6 = None;
                     }
                 }
                 PppoeServerEvent::Link {
@@ -1076,7 +1145,7 @@ pub async fn run_server(
     }
 }
 
-/// Sets the session's IPCP and CCP from the policy, then answers its secret request.
+/// Sets the session's IPCP, IPv6CP and CCP from the policy, then answers its secret request.
 fn answer_secret(
     server: &mut PppoeServer,
     policy: &mut dyn SessionPolicy,
@@ -1104,8 +1173,19 @@ fn answer_secret(
         if let Some(ccp) = decision.ccp {
             link.set_ccp(ccp);
         }
+        if let Some(ipv6cp) = decision.ipv6cp {
+            link.set_ipv6cp(ipv6cp);
+        }
     }
     server.provide_secret(now, request.session_id, decision.entry);
+}
+
+/// Adds IPv6CP's link-local addresses to a session's TUN device.
+fn add_link_local(name: &str, local: Ipv6Addr, peer: Ipv6Addr) {
+    match netconfig::add_ipv6_link_local(name, local, peer) {
+        Ok(()) => info!("{name}: local  LL address {local}, remote LL address {peer}"),
+        Err(error) => warn!("{name}: adding the IPv6 link-local addresses failed: {error}"),
+    }
 }
 
 /// Sets a session interface's MTU again after the link's changed (MPPE came or went after the
