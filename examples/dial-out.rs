@@ -352,6 +352,18 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
                             }
                         }
                     }
+                    ClientEvent::Ipv6Up { local, peer } => {
+                        if let Some(tun) = tun.as_mut()
+                            && let Err(error) = tun.set_ipv6_link_local(local, peer)
+                        {
+                            warn!("setting the IPv6 link-local addresses: {error}");
+                        }
+                    }
+                    ClientEvent::Ipv6Down => {
+                        if let Some(tun) = tun.as_mut() {
+                            tun.clear_ipv6_link_local();
+                        }
+                    }
                     ClientEvent::MtuChanged { mtu } => {
                         if let Some(tun) = tun.as_ref()
                             && let Err(error) = tun.set_mtu(mtu)
@@ -361,6 +373,9 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
                     }
                     ClientEvent::CallEnded { .. } | ClientEvent::IpDown => {
                         if let Some(tun) = tun.as_mut() {
+                            if matches!(event, ClientEvent::CallEnded { .. }) {
+                                tun.clear_ipv6_link_local();
+                            }
                             if config.dial_on_demand {
                                 let _ =
                                     tun.set_addresses(DEMAND_LOCAL, DEMAND_PEER, config.max_mtu);

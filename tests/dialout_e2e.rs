@@ -296,13 +296,13 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
     let server = ServerConfig::parse(&format!(
         "port = \"sim\"\nring-count = 2\nauthentication = [\"mschap2\"]\nchap-secrets = \"{}\"\n\
          lcp-echo-interval = 0\nonce = true\n[profile]\nlocal-address = \"198.51.100.1\"\n\
-         use-encryption = \"yes\"\n",
+         use-encryption = \"yes\"\nuse-ipv6 = true\n",
         secrets.display()
     ))
     .unwrap();
     let client = ClientConfig::parse(
         "port = \"sim\"\nnull-modem = true\nuser = \"bob\"\npassword = \"builder\"\nallow = [\"mschap2\"]\n\
-         [profile]\nuse-encryption = \"yes\"\n",
+         [profile]\nuse-encryption = \"yes\"\nuse-ipv6 = true\n",
     )
     .unwrap();
     let (server_line, modem_host) = tokio::io::duplex(64 * 1024);
@@ -342,10 +342,13 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
         ppp_stack::dialout::run_client(&client, client_line, io, SharedStatus::new(), options).await
     });
 
+    let mut ipv6 = None;
     let (up, mut mtu) = tokio::time::timeout(Duration::from_secs(15), async {
         while let Some(event) = events.recv().await {
-            if let ClientEvent::IpUp { local, mtu, .. } = event {
-                return (local, mtu);
+            match event {
+                ClientEvent::IpUp { local, mtu, .. } => return (local, mtu),
+                ClientEvent::Ipv6Up { local, peer } => ipv6 = Some((local, peer)),
+                _ => {}
             }
         }
         (Ipv4Addr::UNSPECIFIED, 0)
@@ -356,17 +359,22 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
     assert_eq!(up, Ipv4Addr::new(198, 51, 100, 77));
     // Both sides allow MPPE: it takes 4 bytes of the MTU, whether CCP opened before IPCP (the
     // MTU of IpUp) or after it (a MtuChanged event).
+    // Both have use-ipv6: IPv6CP opens too, before or after IPCP.
     tokio::time::timeout(Duration::from_secs(5), async {
-        while mtu != 1496 {
+        while mtu != 1496 || ipv6.is_none() {
             match events.recv().await {
                 Some(ClientEvent::MtuChanged { mtu: changed }) => mtu = changed,
+                Some(ClientEvent::Ipv6Up { local, peer }) => ipv6 = Some((local, peer)),
                 Some(_) => {}
                 None => break,
             }
         }
     })
     .await
-    .expect("the MTU follows MPPE");
+    .expect("the MTU follows MPPE and IPv6CP opens");
+    let (local6, peer6) = ipv6.expect("IPv6CP up");
+    assert!(local6.is_unicast_link_local() && peer6.is_unicast_link_local());
+    assert_ne!(local6, peer6);
     let request = ppp_tokio::icmp::echo_request(up, SERVER, 9, 1, b"x");
     outbound.send(request).await.unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(5), inbound.recv())

@@ -108,6 +108,8 @@ struct Case {
     credentials: Option<(&'static str, &'static str)>,
     /// Lines pppd must log besides its addresses.
     pppd_needles: Vec<&'static str>,
+    /// IPv6CP too: pppd with `+ipv6`, our client with `use-ipv6`.
+    ipv6: bool,
     /// The seed of our link's RNG.
     seed: u64,
 }
@@ -118,14 +120,18 @@ fn dialout_noauth(suite: Suite) {
         &Case {
             name: "dialout-pppd-noauth",
             setup: String::new(),
-            pppd_auth: "noauth",
+            pppd_auth: "noauth +ipv6",
             credentials: None,
             pppd_needles: vec![
                 "rcvd [LCP ConfAck",
                 "rcvd [LCP EchoRep",
                 "rcvd [IPCP ConfAck",
+                "rcvd [IPV6CP ConfAck",
+                "local  LL address fe80::",
+                "remote LL address fe80::",
                 "rcvd [LCP TermReq",
             ],
+            ipv6: true,
             seed: 0x7001,
         },
     );
@@ -153,6 +159,7 @@ fn dialout_chap(suite: Suite) {
             pppd_auth: "require-chap name pppdserver",
             credentials: Some((USER, PASSWORD)),
             pppd_needles,
+            ipv6: false,
             seed: 0x7002,
         },
     );
@@ -362,6 +369,9 @@ fn client_config(case: &Case) -> Result<ClientConfig, String> {
         text.push_str(&format!(
             "user = \"{user}\"\npassword = \"{password}\"\nallow = [\"chap\"]\n"
         ));
+    }
+    if case.ipv6 {
+        text.push_str("[profile]\nuse-ipv6 = true\n");
     }
     ClientConfig::parse(&text).map_err(|e| format!("client configuration: {e}"))
 }
@@ -638,6 +648,7 @@ fn dialout_pppd_configurations_parse() {
             pppd_auth: "noauth",
             credentials,
             pppd_needles: Vec::new(),
+            ipv6: true,
             seed: 1,
         };
         let config = client_config(&case).expect("client configuration");
@@ -647,6 +658,7 @@ fn dialout_pppd_configurations_parse() {
         config.dialer_config().expect("dialer configuration");
         let link = config.link_config(case.seed).expect("link configuration");
         assert_eq!(link.lcp.allow.is_empty(), credentials.is_none());
+        assert!(link.ipv6cp.is_some(), "use-ipv6 in the profile");
     }
     let script = pppd_session_script("", &format!("noauth {PPPD_COMMON}"), OURS);
     assert!(script.contains("ms-dns 198.51.100.53 192.0.2.1:192.0.2.2 &"));

@@ -1,7 +1,7 @@
 //! The dial-out client's run loop: dial (built-in sequence or chat script), run PPP, hand
 //! datagrams to the host side, hang up, and redial with backoff under `persist`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use ppp_link::{Datagram, Link, LinkEvent};
@@ -66,6 +66,15 @@ pub enum ClientEvent {
     },
     /// IPCP went down.
     IpDown,
+    /// IPv6CP is up (`use-ipv6`): put the link-local pair on the interface.
+    Ipv6Up {
+        /// Our link-local address.
+        local: Ipv6Addr,
+        /// The peer's link-local address.
+        peer: Ipv6Addr,
+    },
+    /// IPv6CP went down.
+    Ipv6Down,
     /// The call ended.
     CallEnded {
         /// Why, in words.
@@ -450,7 +459,8 @@ where
                                 ever_up = true;
                                 // The idle clock runs from IPCP up, not from CONNECT.
                                 session.set_idle_timeout(config.idle_timeout());
-                                if let Some(packet) = pending.take()
+                                if let Some(packet) =
+                                    pending.take_if(|p| p.first().is_some_and(|b| b >> 4 == 4))
                                     && let Err(error) =
                                         session.link_mut().send_ipv4(serial::now(), &packet)
                                 {
@@ -469,6 +479,20 @@ where
                                 ip_up = false;
                                 emit(ClientEvent::IpDown);
                             }
+                            LinkEvent::Ipv6Up { local, peer } => {
+                                info!("local  LL address {local}");
+                                info!("remote LL address {peer}");
+                                emit(ClientEvent::Ipv6Up { local, peer });
+                                ever_up = true;
+                                if let Some(packet) =
+                                    pending.take_if(|p| p.first().is_some_and(|b| b >> 4 == 6))
+                                    && let Err(error) =
+                                        session.link_mut().send_ipv6(serial::now(), &packet)
+                                {
+                                    debug!("the packet that dialed was dropped: {error}");
+                                }
+                            }
+                            LinkEvent::Ipv6Down => emit(ClientEvent::Ipv6Down),
                             LinkEvent::LinkDown { reason } => break reason,
                             LinkEvent::Phase(phase) => debug!("phase {phase}"),
                             LinkEvent::LinkUp(n) => info!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
 use ppp_ccp::{CcpConfig, Encryption};
-use ppp_ipcp::IpcpConfig;
+use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
 use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthProtocol, ClientCredentials};
 use ppp_modem::{AnswerConfig, ChatScript, DialTarget, DialerConfig, HangupMethod};
@@ -38,6 +38,9 @@ pub struct Profile {
     pub use_encryption: UseEncryption,
     /// `use-compression` (Deflate).
     pub use_compression: bool,
+    /// `use-ipv6`: IPv6CP next to IPCP (pppd `+ipv6`); the client puts the negotiated
+    /// link-local pair on its TUN device.
+    pub use_ipv6: bool,
     /// Server: our address (`local-address`).
     pub local_address: Option<Ipv4Addr>,
     /// Server: the address handed to the peer (`remote-address`).
@@ -47,6 +50,11 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// The IPv6CP configuration, or `None` without `use-ipv6`.
+    pub fn ipv6cp(&self) -> Option<Ipv6cpConfig> {
+        self.use_ipv6.then(Ipv6cpConfig::default)
+    }
+
     /// The CCP configuration, or `None` when neither encryption nor compression is on.
     pub fn ccp(&self) -> Option<CcpConfig> {
         let mut ccp = match self.use_encryption {
@@ -382,6 +390,7 @@ impl ClientConfig {
         let mut ipcp = IpcpConfig::client();
         ipcp.request_dns = true;
         config.ipcp = Some(ipcp);
+        config.ipv6cp = self.profile.ipv6cp();
         config.ccp = self.profile.ccp();
         config.seed = seed;
         Ok(config)
@@ -585,6 +594,7 @@ impl ServerConfig {
         let mut ipcp = IpcpConfig::server(local, dns);
         ipcp.remote_address = self.profile.remote_address;
         config.ipcp = Some(ipcp);
+        config.ipv6cp = self.profile.ipv6cp();
         config.ccp = self.profile.ccp();
         config.seed = seed;
         Ok(config)

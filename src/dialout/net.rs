@@ -2,7 +2,7 @@
 //! MTU, the default route (`default-route-distance` as metric) and the peer's DNS servers in a
 //! `resolv.conf` the user named. Needs `CAP_NET_ADMIN`.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ pub const DEMAND_PEER: Ipv4Addr = Ipv4Addr::new(10, 64, 64, 64);
 pub struct TunLink {
     name: String,
     addresses: Option<(Ipv4Addr, Ipv4Addr)>,
+    ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
     default_route: Option<u32>,
     resolv_conf: Option<PathBuf>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -53,7 +54,7 @@ impl TunLink {
                 let mut buf = vec![0u8; 65_536];
                 loop {
                     match device.recv(&mut buf).await {
-                        Ok(n) if n > 0 && buf[0] >> 4 == 4 => {
+                        Ok(n) if n > 0 && matches!(buf[0] >> 4, 4 | 6) => {
                             if outbound_tx.send(buf[..n].to_vec()).await.is_err() {
                                 return;
                             }
@@ -81,6 +82,7 @@ impl TunLink {
             TunLink {
                 name,
                 addresses: None,
+                ipv6: None,
                 default_route: None,
                 resolv_conf: None,
                 tasks: vec![reader, writer],
@@ -122,6 +124,28 @@ impl TunLink {
     /// `ip` failures.
     pub fn set_mtu(&self, mtu: u16) -> std::io::Result<()> {
         netconfig::set_mtu(&self.name, u32::from(mtu))
+    }
+
+    /// Sets IPv6CP's link-local pair (replacing an earlier one).
+    ///
+    /// # Errors
+    ///
+    /// `ip` failures.
+    pub fn set_ipv6_link_local(&mut self, local: Ipv6Addr, peer: Ipv6Addr) -> std::io::Result<()> {
+        if self.ipv6 == Some((local, peer)) {
+            return Ok(());
+        }
+        self.clear_ipv6_link_local();
+        netconfig::add_ipv6_link_local(&self.name, local, peer)?;
+        self.ipv6 = Some((local, peer));
+        Ok(())
+    }
+
+    /// Removes what [`set_ipv6_link_local`](Self::set_ipv6_link_local) set.
+    pub fn clear_ipv6_link_local(&mut self) {
+        if let Some((local, peer)) = self.ipv6.take() {
+            netconfig::remove_ipv6_link_local(&self.name, local, peer).ok();
+        }
     }
 
     /// Removes the addresses set.

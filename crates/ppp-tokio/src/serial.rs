@@ -769,7 +769,11 @@ where
                     match packet {
                         Some(packet) => {
                             self.last_activity = now();
-                            if let Err(error) = self.link.send_ipv4(now(), &packet) {
+                            let sent = match packet.first().map(|b| b >> 4) {
+                                Some(6) => self.link.send_ipv6(now(), &packet),
+                                _ => self.link.send_ipv4(now(), &packet),
+                            };
+                            if let Err(error) = sent {
                                 debug!("outbound packet dropped: {error}");
                             }
                         }
