@@ -482,6 +482,11 @@ where
                             LinkEvent::Ipv6Up { local, peer } => {
                                 info!("local  LL address {local}");
                                 info!("remote LL address {peer}");
+                                {
+                                    let mut guard = status.lock();
+                                    guard.ipv6_address = Some(local);
+                                    guard.ipv6_peer = Some(peer);
+                                }
                                 emit(ClientEvent::Ipv6Up { local, peer });
                                 ever_up = true;
                                 if let Some(packet) =
@@ -492,7 +497,14 @@ where
                                     debug!("the packet that dialed was dropped: {error}");
                                 }
                             }
-                            LinkEvent::Ipv6Down => emit(ClientEvent::Ipv6Down),
+                            LinkEvent::Ipv6Down => {
+                                {
+                                    let mut guard = status.lock();
+                                    guard.ipv6_address = None;
+                                    guard.ipv6_peer = None;
+                                }
+                                emit(ClientEvent::Ipv6Down);
+                            }
                             LinkEvent::LinkDown { reason } => break reason,
                             LinkEvent::Phase(phase) => debug!("phase {phase}"),
                             LinkEvent::LinkUp(n) => info!(

@@ -5,7 +5,7 @@
 //! the answer, `key: value` lines in RouterOS's `monitor` style, until EOF.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -30,6 +30,10 @@ pub struct Status {
     pub address: Option<Ipv4Addr>,
     /// The peer's address.
     pub peer_address: Option<Ipv4Addr>,
+    /// Our IPv6 link-local address, while IPv6CP is up.
+    pub ipv6_address: Option<Ipv6Addr>,
+    /// The peer's IPv6 link-local address, while IPv6CP is up.
+    pub ipv6_peer: Option<Ipv6Addr>,
     /// DNS servers from the peer.
     pub dns: Vec<Ipv4Addr>,
     /// The interface MTU.
@@ -68,6 +72,8 @@ impl Status {
         self.connected_since = None;
         self.address = None;
         self.peer_address = None;
+        self.ipv6_address = None;
+        self.ipv6_peer = None;
         self.dns.clear();
         self.rate = None;
         self.peer_name = None;
@@ -92,6 +98,12 @@ impl Status {
         }
         if let Some(peer) = self.peer_address {
             line("remote", &peer);
+        }
+        if let Some(address) = self.ipv6_address {
+            line("ipv6-local", &address);
+        }
+        if let Some(peer) = self.ipv6_peer {
+            line("ipv6-remote", &peer);
         }
         if !self.dns.is_empty() {
             let list: Vec<String> = self.dns.iter().map(ToString::to_string).collect();
@@ -256,6 +268,7 @@ mod tests {
                 Ipv4Addr::new(198, 51, 100, 54),
             ],
             mtu: Some(1500),
+            ipv6_peer: Some("fe80::1".parse().unwrap()),
             signal_dbm: Some(-73),
             operator: Some("SimNet".into()),
             attempts: 2,
@@ -268,6 +281,7 @@ mod tests {
             "   ipaddress: 198.51.100.2",
             "  dns-server: 198.51.100.53,198.51.100.54",
             "         mtu: 1500",
+            " ipv6-remote: fe80::1",
             "      signal: -73dBm",
             "    operator: SimNet",
             "    attempts: 2",
@@ -277,7 +291,10 @@ mod tests {
                 "{line:?} missing from\n{text}"
             );
         }
-        assert!(!text.contains("remote"), "no peer address, no line");
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("remote:")),
+            "no peer address, no line"
+        );
     }
 
     #[tokio::test]
