@@ -808,61 +808,6 @@ fn protocol_reject_of_ccp_with_required_encryption_fails_the_link() {
     );
 }
 
-/// Throughput of the transforms: `cargo test --release -p ppp-ccp -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn measure_throughput() {
-    use crate::{Compressor, Decompressor};
-    let methods = [
-        (
-            "MPPE-128 stateless",
-            mppe(MppeKeyLength::Bits128, false).unwrap(),
-        ),
-        (
-            "MPPE-128 stateful",
-            mppe(MppeKeyLength::Bits128, true).unwrap(),
-        ),
-        ("Deflate 15", CompressionMethod::Deflate { window_bits: 15 }),
-    ];
-    let mut rng = Rng(99);
-    let payloads: Vec<Vec<u8>> = (0..2000)
-        .map(|_| {
-            let mut p = rng.payload();
-            p.resize(1400, b'x');
-            p
-        })
-        .collect();
-    let bytes: usize = payloads.iter().map(Vec::len).sum();
-    for (name, method) in methods {
-        let keys = MppeKeys::new(KEY_A, KEY_A);
-        let mut tx = Compressor::new(method, Some(&keys)).unwrap();
-        let mut rx = Decompressor::new(method, Some(&keys)).unwrap();
-        let start = std::time::Instant::now();
-        let mut wire = Vec::with_capacity(payloads.len());
-        for p in &payloads {
-            wire.push(tx.compress(Protocol::Ipv4, p));
-        }
-        let compress = start.elapsed();
-        let start = std::time::Instant::now();
-        let mut out = 0;
-        for (info, p) in wire.iter().zip(&payloads) {
-            match info {
-                Some(info) => out += rx.decompress(info).unwrap().1.len(),
-                None => rx.add_uncompressed(Protocol::Ipv4, p),
-            }
-        }
-        let decompress = start.elapsed();
-        let wire_bytes: usize = wire.iter().flatten().map(Vec::len).sum();
-        println!(
-            "{name}: compress {:.0} MB/s, decompress {:.0} MB/s, {} of {} packets transformed, {wire_bytes} bytes on the wire for {out} bytes",
-            bytes as f64 / compress.as_secs_f64() / 1e6,
-            bytes as f64 / decompress.as_secs_f64() / 1e6,
-            wire.iter().flatten().count(),
-            payloads.len(),
-        );
-    }
-}
-
 #[test]
 fn owner_close_is_not_a_link_failure() {
     let mut session = CcpSession::new(CcpConfig::require_mppe_128(), FsmConfig::default());
