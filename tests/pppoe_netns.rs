@@ -267,11 +267,20 @@ fn in_process_mppe_session_carries_pings() {
     if netns::skip_without_netns("in_process_mppe_session_carries_pings") {
         return;
     }
-    mppe_session("pppoe-mppe", UseEncryption::Required, |file| {
+    mppe_session(
+        "pppoe-mppe",
+        UseEncryption::Required,
+        encryption_by_default(UseEncryption::Required),
+    );
+}
+
+/// An AC whose default profile has `use-encryption = encryption`.
+fn encryption_by_default(encryption: UseEncryption) -> impl FnOnce(&mut AcFile) {
+    move |file| {
         if let Some(profile) = file.profiles.get_mut("default") {
-            profile.use_encryption = UseEncryption::Required;
+            profile.use_encryption = encryption;
         }
-    });
+    }
 }
 
 /// With `use-encryption = yes` the NCPs do not wait for CCP, so IPCP usually comes up (and the
@@ -282,11 +291,11 @@ fn in_process_optional_mppe_lowers_the_interface_mtu() {
     if netns::skip_without_netns("in_process_optional_mppe_lowers_the_interface_mtu") {
         return;
     }
-    mppe_session("pppoe-mppe-yes", UseEncryption::Yes, |file| {
-        if let Some(profile) = file.profiles.get_mut("default") {
-            profile.use_encryption = UseEncryption::Yes;
-        }
-    });
+    mppe_session(
+        "pppoe-mppe-yes",
+        UseEncryption::Yes,
+        encryption_by_default(UseEncryption::Yes),
+    );
 }
 
 /// Encryption from the user's profile, not the default one: the default profile has none, and
