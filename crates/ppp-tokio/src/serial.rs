@@ -4,12 +4,15 @@
 //! modem for the hang-up.
 //!
 //! - [`open_port`] opens a real port ([`PortConfig`]: path, baud rate, flow control).
-//! - [`ModemControl`] is "set DTR": the serial port implements it; pipes, sockets and in-memory
-//!   streams ignore it; [`DtrStream`] reports the levels on a channel (for a simulated modem).
+//! - [`ModemControl`] is "set DTR, read DCD": the serial port implements it; pipes, sockets and
+//!   in-memory streams ignore it; [`DtrStream`] reports the DTR levels on a channel (for a
+//!   simulated modem).
 //! - [`ModemPort`] runs a [`ModemMachine`] on a stream: [`ModemPort::run_until_connected`],
 //!   [`ModemPort::hang_up`].
 //! - [`OnlineSession`] runs the [`Link`] after `CONNECT`, with the modem still listening for
-//!   `NO CARRIER`; carrier loss (or EOF) takes the link down ([`SessionEvent::CarrierLost`]).
+//!   `NO CARRIER` and DCD read every second where the port has it (pppd's `modem`: a drop after
+//!   DCD was seen high ends the call); carrier loss (or EOF) takes the link down
+//!   ([`SessionEvent::CarrierLost`]).
 //! - [`bridge_modem`] puts a [`SimulatedModem`] between two streams: the host side (our dial-out
 //!   client, or pppd) speaks AT to it and, once online, PPP to whatever is on the peer side.
 //!
@@ -52,7 +55,7 @@ use ppp_link::{Datagram, Link, LinkEvent};
 use ppp_modem::{Answerer, ChatRunner, Dialer, DisconnectReason, Event, ModemDriver, ModemError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::Capture;
 
@@ -192,9 +195,10 @@ pub fn open_port(config: &PortConfig) -> Result<tokio_serial::SerialStream, Seri
     Ok(port)
 }
 
-/// The modem-control lines of a transport: "set DTR". A serial port sets the line; streams
-/// without modem-control lines (ptys, sockets, in-memory pipes) ignore it, and the modem
-/// machines fall back to the `+++`/`ATH` escape.
+/// The modem-control lines of a transport: "set DTR", "read DCD". A serial port has them;
+/// streams without modem-control lines (ptys, sockets, in-memory pipes) ignore DTR, and the
+/// modem machines fall back to the `+++`/`ATH` escape, and report no DCD, so only `NO CARRIER`
+/// and EOF end a call there.
 pub trait ModemControl {
     /// Sets DTR to `level` (false drops it: a hang-up for a modem set to `AT&D2`).
     ///
@@ -209,6 +213,12 @@ pub trait ModemControl {
     /// Whether [`set_dtr`](Self::set_dtr) really does something on this transport.
     fn has_modem_lines(&self) -> bool {
         false
+    }
+
+    /// The level of DCD (Data Carrier Detect), or `None` where the transport has no such line
+    /// or cannot read it.
+    fn carrier_detect(&mut self) -> Option<bool> {
+        None
     }
 }
 
@@ -227,6 +237,12 @@ impl ModemControl for tokio_serial::SerialStream {
     fn has_modem_lines(&self) -> bool {
         true
     }
+
+    /// DCD from the port; `None` where it cannot be read (a pty).
+    fn carrier_detect(&mut self) -> Option<bool> {
+        use tokio_serial::SerialPort as _;
+        self.read_carrier_detect().ok()
+    }
 }
 
 impl ModemControl for tokio::io::DuplexStream {}
@@ -240,6 +256,10 @@ impl<T: ModemControl + ?Sized> ModemControl for Box<T> {
 
     fn has_modem_lines(&self) -> bool {
         (**self).has_modem_lines()
+    }
+
+    fn carrier_detect(&mut self) -> Option<bool> {
+        (**self).carrier_detect()
     }
 }
 
@@ -552,8 +572,13 @@ where
             idle_timeout: None,
             last_activity: now(),
             ended: None,
+            next_dcd_poll: None,
+            dcd_seen_high: false,
         };
         let now = now();
+        if session.port.stream.has_modem_lines() {
+            session.next_dcd_poll = Some(now);
+        }
         session.link.open(now);
         session.link.up(now);
         if !connected.initial_data.is_empty() {
@@ -597,7 +622,15 @@ pub struct OnlineSession<S, M> {
     idle_timeout: Option<Duration>,
     last_activity: Instant,
     ended: Option<DisconnectReason>,
+    /// When DCD is read next (every [`DCD_POLL_INTERVAL`]); `None` on transports without it.
+    next_dcd_poll: Option<Instant>,
+    /// Whether DCD was seen high during this call: only a drop after that ends the call, so a
+    /// modem or cable that never raises DCD (`AT&C0` wiring aside) does not hang up at once.
+    dcd_seen_high: bool,
 }
+
+/// How often an online session reads DCD on a port with modem-control lines.
+pub const DCD_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl<S, M> fmt::Debug for OnlineSession<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -639,8 +672,9 @@ where
         self.capture.take()
     }
 
-    /// IPv4 packets to send on the link (from a TUN device, or a test); each counts as activity
-    /// for the idle timeout. Packets while IPCP is not up are dropped.
+    /// IP packets (IPv4 or IPv6, by their version) to send on the link (from a TUN device, or a
+    /// test); each counts as activity for the idle timeout. Packets while their NCP is not up
+    /// are dropped.
     pub fn set_outbound(&mut self, outbound: mpsc::Receiver<Vec<u8>>) {
         self.outbound = Some(outbound);
     }
@@ -677,6 +711,37 @@ where
             capture.flush()?;
         }
         Ok(())
+    }
+
+    /// Reads DCD; true when it dropped after having been high in this call (the call is then
+    /// over: the modem machine and the link are told, as for EOF).
+    fn dcd_dropped(&mut self) -> bool {
+        let now = now();
+        match self.port.stream.carrier_detect() {
+            None => {
+                debug!("DCD cannot be read on this port: not watched");
+                self.next_dcd_poll = None;
+                false
+            }
+            Some(true) => {
+                self.dcd_seen_high = true;
+                self.next_dcd_poll = Some(now + DCD_POLL_INTERVAL);
+                false
+            }
+            Some(false) if self.dcd_seen_high => {
+                info!("DCD dropped: carrier lost");
+                self.next_dcd_poll = None;
+                self.port.machine.carrier_lost(now);
+                self.lose_carrier(DisconnectReason::CarrierLost);
+                // The machine's own Disconnected is swallowed: report ours.
+                while self.port.machine.poll_event().is_some() {}
+                true
+            }
+            Some(false) => {
+                self.next_dcd_poll = Some(now + DCD_POLL_INTERVAL);
+                false
+            }
+        }
     }
 
     fn lose_carrier(&mut self, reason: DisconnectReason) {
@@ -728,6 +793,9 @@ where
             if self.ended.is_some() {
                 return Ok(SessionEvent::Closed);
             }
+            if self.next_dcd_poll.is_some_and(|at| at <= now()) && self.dcd_dropped() {
+                return Ok(SessionEvent::CarrierLost(DisconnectReason::CarrierLost));
+            }
             let idle_at = self.idle_timeout.map(|idle| self.last_activity + idle);
             if idle_at.is_some_and(|at| at <= now()) {
                 self.last_activity = now();
@@ -737,6 +805,7 @@ where
                 self.link.poll_timeout(),
                 self.port.machine.poll_timeout(),
                 idle_at,
+                self.next_dcd_poll,
             ]
             .into_iter()
             .flatten()
@@ -953,6 +1022,10 @@ mod tests {
     use super::*;
     use ppp_link::LinkConfig;
     use ppp_modem::{DialerConfig, HangupMethod};
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use tokio::io::ReadBuf;
 
     #[test]
     fn flow_control_names() {
@@ -1050,6 +1123,102 @@ mod tests {
         // LCP never opened here, so the link has no LinkDown to report; it is told all the same.
         let _ = link_down;
         assert_eq!(session.ended(), Some(DisconnectReason::NoCarrier));
+    }
+
+    /// An in-memory line with a DCD level the test sets.
+    struct DcdLine {
+        inner: tokio::io::DuplexStream,
+        dcd: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl ModemControl for DcdLine {
+        fn has_modem_lines(&self) -> bool {
+            true
+        }
+        fn carrier_detect(&mut self) -> Option<bool> {
+            Some(self.dcd.load(std::sync::atomic::Ordering::Relaxed))
+        }
+    }
+
+    impl AsyncRead for DcdLine {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for DcdLine {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, data)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// DCD low from the start (a modem that does not drive it) ends nothing; DCD seen high and
+    /// then dropped ends the call as carrier loss, with no `NO CARRIER` from the modem.
+    #[tokio::test]
+    async fn dcd_drop_while_online_is_carrier_loss() {
+        let (host, modem) = tokio::io::duplex(4096);
+        tokio::spawn(scripted_modem(modem, b""));
+        let dcd = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let line = DcdLine {
+            inner: host,
+            dcd: Arc::clone(&dcd),
+        };
+        let mut port = ModemPort::new(line, phone_dialer());
+        port.machine_mut().start(now()).expect("start");
+        let connected = port
+            .run_until_connected(&mut |_| {})
+            .await
+            .expect("connected");
+        let mut session = port.into_session(Link::new(LinkConfig::default()), connected);
+        let quiet =
+            tokio::time::timeout(DCD_POLL_INTERVAL * 2 + Duration::from_millis(500), async {
+                loop {
+                    if let SessionEvent::CarrierLost(reason) =
+                        session.next().await.expect("no error")
+                    {
+                        return reason;
+                    }
+                }
+            })
+            .await;
+        assert!(
+            quiet.is_err(),
+            "DCD never high: the call goes on ({quiet:?})"
+        );
+        assert_eq!(session.ended(), None);
+        dcd.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = tokio::time::timeout(DCD_POLL_INTERVAL * 2, async {
+            loop {
+                session.next().await.expect("no error");
+            }
+        })
+        .await;
+        dcd.store(false, std::sync::atomic::Ordering::Relaxed);
+        let lost = tokio::time::timeout(DCD_POLL_INTERVAL * 3, async {
+            loop {
+                if let SessionEvent::CarrierLost(reason) = session.next().await.expect("no error") {
+                    return reason;
+                }
+            }
+        })
+        .await
+        .expect("DCD drop noticed");
+        assert_eq!(lost, DisconnectReason::CarrierLost);
+        assert_eq!(session.ended(), Some(DisconnectReason::CarrierLost));
     }
 
     #[tokio::test]
