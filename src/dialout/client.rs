@@ -407,6 +407,7 @@ where
                 let link = Link::new(config.link_config(seed)?);
                 seed = seed.wrapping_add(1);
                 let mut session = modem.into_session(link, connected);
+                session.watch_dcd(!config.ignore_dcd);
                 if let Some(capture) = capture.take() {
                     session.set_capture(capture);
                 }

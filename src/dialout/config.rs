@@ -175,6 +175,9 @@ pub struct ClientConfig {
     pub registration_timeout: Option<u64>,
     /// Hang up by dropping DTR instead of `+++`/`ATH` (needs a real serial port).
     pub hangup_dtr: bool,
+    /// Do not end the call when DCD drops (pppd `local`); by default a real serial port's DCD
+    /// is watched once it was seen high.
+    pub ignore_dcd: bool,
     /// The escape guard time in seconds (the modem's `S12`/50; default 1).
     pub escape_guard_time: Option<f64>,
     /// The TUN interface name (default: the kernel's choice).
@@ -243,6 +246,7 @@ impl Default for ClientConfig {
             holdoff: default_holdoff(),
             registration_timeout: None,
             hangup_dtr: false,
+            ignore_dcd: false,
             escape_guard_time: None,
             interface: None,
             control_socket: None,
@@ -445,6 +449,8 @@ pub struct ServerConfig {
     pub modem_init: Option<String>,
     /// No modem: the line is connected from the start (`null-modem`).
     pub null_modem: bool,
+    /// Do not end the call when DCD drops (pppd `local`).
+    pub ignore_dcd: bool,
     /// `max-mru`.
     #[serde(default = "default_mru")]
     pub max_mru: u16,
@@ -479,6 +485,7 @@ impl Default for ServerConfig {
             ring_count: 1,
             modem_init: None,
             null_modem: false,
+            ignore_dcd: false,
             max_mru: default_mru(),
             max_mtu: default_mru(),
             lcp_echo_interval: 10,
@@ -676,10 +683,16 @@ mod tests {
     #[test]
     fn link_settings() {
         let config = ClientConfig::parse(
-            "user = \"u\"\npassword = \"p\"\nallow = [\"mschap2\"]\nmax-mru = 1400\nmax-mtu = 1300\nmrru = 1600\n[profile]\nuse-encryption = \"required\"",
+            "user = \"u\"\npassword = \"p\"\nallow = [\"mschap2\"]\nmax-mru = 1400\nmax-mtu = 1300\nmrru = 1600\nignore-dcd = true\n[profile]\nuse-encryption = \"required\"\nuse-ipv6 = true",
         )
         .expect("parses");
+        assert!(config.ignore_dcd);
+        assert!(
+            !ClientConfig::default().ignore_dcd,
+            "DCD is watched by default"
+        );
         let link = config.link_config(9).expect("link");
+        assert_eq!(link.ipv6cp, Some(Ipv6cpConfig::default()));
         assert_eq!(link.lcp.mru, 1400);
         assert_eq!(link.lcp.mtu, Some(1300));
         assert_eq!(link.lcp.mrru, Some(1600));

@@ -684,6 +684,12 @@ where
         self.outbound.take()
     }
 
+    /// Whether DCD is watched (the default on ports with modem-control lines); `false` is pppd's
+    /// `local`: only `NO CARRIER` and EOF end the call.
+    pub fn watch_dcd(&mut self, watch: bool) {
+        self.next_dcd_poll = (watch && self.port.stream.has_modem_lines()).then(now);
+    }
+
     /// Reports [`SessionEvent::IdleTimeout`] after this long without datagrams.
     pub fn set_idle_timeout(&mut self, idle_timeout: Option<Duration>) {
         self.idle_timeout = idle_timeout;
@@ -1219,6 +1225,37 @@ mod tests {
         .expect("DCD drop noticed");
         assert_eq!(lost, DisconnectReason::CarrierLost);
         assert_eq!(session.ended(), Some(DisconnectReason::CarrierLost));
+    }
+
+    /// `watch_dcd(false)` (pppd `local`): a DCD drop ends nothing.
+    #[tokio::test]
+    async fn dcd_ignored_when_not_watched() {
+        let (host, modem) = tokio::io::duplex(4096);
+        tokio::spawn(scripted_modem(modem, b""));
+        let dcd = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let line = DcdLine {
+            inner: host,
+            dcd: Arc::clone(&dcd),
+        };
+        let mut port = ModemPort::new(line, phone_dialer());
+        port.machine_mut().start(now()).expect("start");
+        let connected = port
+            .run_until_connected(&mut |_| {})
+            .await
+            .expect("connected");
+        let mut session = port.into_session(Link::new(LinkConfig::default()), connected);
+        session.watch_dcd(false);
+        dcd.store(false, std::sync::atomic::Ordering::Relaxed);
+        let quiet = tokio::time::timeout(DCD_POLL_INTERVAL * 2, async {
+            loop {
+                if let SessionEvent::CarrierLost(reason) = session.next().await.expect("no error") {
+                    return reason;
+                }
+            }
+        })
+        .await;
+        assert!(quiet.is_err(), "{quiet:?}");
+        assert_eq!(session.ended(), None);
     }
 
     #[tokio::test]
