@@ -470,9 +470,9 @@ where
                             }
                             LinkEvent::CcpUp(_) | LinkEvent::CcpDown if ip_up => {
                                 let mtu = session.link().mtu().unwrap_or(config.max_mtu);
-                                if status.lock().mtu != Some(mtu) {
+                                let changed = status.lock().mtu.replace(mtu) != Some(mtu);
+                                if changed {
                                     info!("mtu {mtu}");
-                                    status.lock().mtu = Some(mtu);
                                     emit(ClientEvent::MtuChanged { mtu });
                                 }
                             }

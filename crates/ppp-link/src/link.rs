@@ -10,7 +10,7 @@ use ppp_frame::{
     AsyncDecoder, AsyncEncoder, ByteSet, DecoderConfig, DecoderStats, EncoderConfig, Protocol,
 };
 use ppp_ipcp::{Ipcp, IpcpConfig, IpcpNegotiated, Ipv6cp, Ipv6cpConfig, Ipv6cpNegotiated};
-use ppp_lcp::fsm::{Fsm, FsmEvent, State};
+use ppp_lcp::fsm::{Fsm, FsmConfig, FsmEvent, State};
 use ppp_lcp::lcp::{Lcp, LcpConfig, LcpEvent, LcpNegotiated, SplitMix64};
 use tracing::{debug, info};
 
@@ -338,10 +338,10 @@ impl Link {
             .clone()
             .map(|c| Fsm::new(Ipcp::new(c), ncp_fsm.clone()));
         let ipv6_seed = rng.next_u64();
-        let ipv6cp = config.ipv6cp.clone().map(|c| {
-            let mut rng = SplitMix64::new(ipv6_seed);
-            Fsm::new(Ipv6cp::new(c, move || rng.next_u64()), ncp_fsm.clone())
-        });
+        let ipv6cp = config
+            .ipv6cp
+            .clone()
+            .map(|c| ipv6cp_fsm(c, &ncp_fsm, ipv6_seed));
         let ccp = config
             .ccp
             .clone()
@@ -381,7 +381,7 @@ impl Link {
     /// one once the authenticator knows who the peer is. CCP starts with the Network phase, so
     /// this works until then; afterwards it changes nothing and returns `false`.
     pub fn set_ccp(&mut self, ccp: Option<ppp_ccp::CcpConfig>) -> bool {
-        if self.ncps_started || self.phase == Phase::Network {
+        if !self.before_network() {
             return false;
         }
         self.ccp = ccp
@@ -395,19 +395,20 @@ impl Link {
     /// user's profile once the authenticator knows who the peer is. Works until the Network
     /// phase begins; afterwards it changes nothing and returns `false`.
     pub fn set_ipv6cp(&mut self, ipv6cp: Option<Ipv6cpConfig>) -> bool {
-        if self.ncps_started || self.phase == Phase::Network {
+        if !self.before_network() {
             return false;
         }
         let seed = self.rng.next_u64();
-        self.ipv6cp = ipv6cp.clone().map(|c| {
-            let mut rng = SplitMix64::new(seed);
-            Fsm::new(
-                Ipv6cp::new(c, move || rng.next_u64()),
-                self.config.lcp.fsm.clone(),
-            )
-        });
+        self.ipv6cp = ipv6cp
+            .clone()
+            .map(|c| ipv6cp_fsm(c, &self.config.lcp.fsm, seed));
         self.config.ipv6cp = ipv6cp;
         true
+    }
+
+    /// Whether the Network phase has not begun yet (the NCPs and CCP can still be replaced).
+    fn before_network(&self) -> bool {
+        !self.ncps_started && self.phase != Phase::Network
     }
 
     /// The configuration.
@@ -1396,4 +1397,11 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, item: T) {
         queue.pop_front();
     }
     queue.push_back(item);
+}
+
+/// The IPv6CP automaton for `config`, its interface identifiers drawn from a generator seeded
+/// with `seed`.
+fn ipv6cp_fsm(config: Ipv6cpConfig, fsm: &FsmConfig, seed: u64) -> Fsm<Ipv6cp> {
+    let mut rng = SplitMix64::new(seed);
+    Fsm::new(Ipv6cp::new(config, move || rng.next_u64()), fsm.clone())
 }
