@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use ppp_core::{Machine, Random};
 use ppp_frame::Protocol;
-use rand_core::RngCore;
 use subtle::ConstantTimeEq;
 use tracing::debug;
 
@@ -43,7 +43,7 @@ pub struct Authenticatee {
     method: AuthProtocol,
     config: AuthenticateeConfig,
     credentials: Credentials,
-    rng: Box<dyn RngCore + Send>,
+    random: Random,
     status: AuthStatus,
     started: bool,
     timers: Timers,
@@ -72,19 +72,19 @@ impl std::fmt::Debug for Authenticatee {
 }
 
 impl Authenticatee {
-    /// A machine for `method`. `rng` supplies PAP identifiers and the MS-CHAP-V2 peer challenge.
+    /// A machine for `method`. `random` supplies PAP identifiers and the MS-CHAP-V2 peer challenge.
     pub fn new(
         method: AuthProtocol,
         credentials: Credentials,
         config: AuthenticateeConfig,
-        rng: Box<dyn RngCore + Send>,
+        random: Random,
     ) -> Self {
         let retries_left = config.mschap_retries;
         Authenticatee {
             method,
             config,
             credentials,
-            rng,
+            random,
             status: AuthStatus::Pending,
             started: false,
             timers: Timers::default(),
@@ -123,7 +123,7 @@ impl Authenticatee {
 
     /// Begins: PAP sends the first Authenticate-Request; CHAP waits for a challenge. A second call
     /// does nothing.
-    pub fn start(&mut self, now: Instant) {
+    pub fn open(&mut self, now: Instant) {
         if self.started {
             return;
         }
@@ -135,7 +135,7 @@ impl Authenticatee {
                 });
                 return;
             };
-            self.pap_first_id = (self.rng.next_u32() & 0xff) as u8;
+            self.pap_first_id = self.random.bytes::<1>()[0];
             self.pap_request = Some(PapPacket::Request {
                 id: self.pap_first_id,
                 peer_id: self.credentials.name().as_bytes().to_vec(),
@@ -149,11 +149,11 @@ impl Authenticatee {
 
     /// A PAP or CHAP packet (the PPP information field) arrived. Malformed packets and packets
     /// that do not fit the exchange are logged and dropped. Input before
-    /// [`start`](Self::start) starts the machine first (a peer's challenge may arrive before the
+    /// [`open`](Self::open) starts the machine first (a peer's challenge may arrive before the
     /// link has told us authentication begins).
     pub fn handle_input(&mut self, now: Instant, packet: &[u8]) {
         if !self.started {
-            self.start(now);
+            self.open(now);
         }
         if self.method == AuthProtocol::Pap {
             match PapPacket::parse(packet) {
@@ -375,7 +375,7 @@ impl Authenticatee {
                     return;
                 };
                 let mut peer_challenge = [0u8; 16];
-                self.rng.fill_bytes(&mut peer_challenge);
+                self.random.fill(&mut peer_challenge);
                 let hashed_user = strip_domain(&user);
                 let nt = generate_nt_response_v2(&c, &peer_challenge, hashed_user, secret.expose());
                 expected_authenticator_response = Some(generate_authenticator_response(
@@ -515,6 +515,30 @@ fn authenticator_response_matches(message: &[u8], expected: &[u8; 20]) -> bool {
     let tail = &rest[40..];
     let tail_ok = tail.is_empty() || tail.starts_with(b" M=") || tail.starts_with(b"M=");
     bool::from(got.ct_eq(expected)) && tail_ok
+}
+
+impl Machine for Authenticatee {
+    type Event = AuthEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        Authenticatee::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Authenticatee::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        Authenticatee::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<AuthEvent> {
+        Authenticatee::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Authenticatee::poll_timeout(self)
+    }
 }
 
 #[cfg(test)]

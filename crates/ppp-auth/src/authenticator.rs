@@ -3,13 +3,14 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use ppp_core::{Machine, Random};
 use ppp_frame::Protocol;
-use rand_core::RngCore;
 use subtle::ConstantTimeEq;
 use tracing::debug;
 
 use crate::common::{
-    AuthEvent, AuthStatus, AuthenticatorConfig, FailureReason, SecretRequest, Timer, Timers,
+    AuthEvent, AuthStatus, AuthenticatorConfig, FailureReason, SecretRequest, SecretToken, Timer,
+    Timers,
 };
 use crate::crypto::{
     authenticator_response_text, chap_md5_response, generate_authenticator_response,
@@ -61,7 +62,7 @@ enum Verdict {
 pub struct Authenticator {
     method: AuthProtocol,
     config: AuthenticatorConfig,
-    rng: Box<dyn RngCore + Send>,
+    random: Random,
     status: AuthStatus,
     started: bool,
     timers: Timers,
@@ -100,17 +101,13 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// A machine for `method`; `rng` supplies challenges and identifiers.
-    pub fn new(
-        method: AuthProtocol,
-        config: AuthenticatorConfig,
-        rng: Box<dyn RngCore + Send>,
-    ) -> Self {
+    /// A machine for `method`; `random` supplies challenges and identifiers.
+    pub fn new(method: AuthProtocol, config: AuthenticatorConfig, random: Random) -> Self {
         let retries_left = config.mschap_retries;
         Authenticator {
             method,
             config,
-            rng,
+            random,
             status: AuthStatus::Pending,
             started: false,
             timers: Timers::default(),
@@ -164,7 +161,7 @@ impl Authenticator {
 
     /// Begins: CHAP sends the first Challenge; PAP waits for an Authenticate-Request. A second
     /// call does nothing.
-    pub fn start(&mut self, now: Instant) {
+    pub fn open(&mut self, now: Instant) {
         if self.started {
             return;
         }
@@ -173,17 +170,17 @@ impl Authenticator {
             self.timers
                 .set(Timer::GiveUp, now + self.config.request_timeout);
         } else {
-            self.id = (self.rng.next_u32() & 0xff) as u8;
+            self.id = self.random.bytes::<1>()[0];
             self.send_challenge(now);
         }
     }
 
     /// A PAP or CHAP packet (the PPP information field) arrived. Malformed packets and packets
     /// that do not fit the exchange are logged and dropped. Input before
-    /// [`start`](Self::start) starts the machine first.
+    /// [`open`](Self::open) starts the machine first.
     pub fn handle_input(&mut self, now: Instant, packet: &[u8]) {
         if !self.started {
-            self.start(now);
+            self.open(now);
         }
         if self.method == AuthProtocol::Pap {
             match PapPacket::parse(packet) {
@@ -204,14 +201,23 @@ impl Authenticator {
         }
     }
 
-    /// The answer to the outstanding [`SecretRequest`]: the peer's secret, or `None` when the
-    /// peer is unknown (which fails it). Fails with [`AuthError::NoSecretRequest`] when no
-    /// lookup is outstanding (for instance after it timed out).
+    /// The answer to the outstanding [`SecretRequest`] whose [`token`](SecretRequest::token) is
+    /// `token`: the peer's secret, or `None` when the peer is unknown (which fails it).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NoSecretRequest`] when no lookup is outstanding (for instance after it timed
+    /// out), [`AuthError::StaleSecretAnswer`] when `token` belongs to an earlier request: a late
+    /// answer never lands on a later exchange.
     pub fn provide_secret(
         &mut self,
         now: Instant,
+        token: SecretToken,
         secret: Option<Secret>,
     ) -> Result<(), AuthError> {
+        if self.request.as_ref().is_some_and(|r| r.token != token) {
+            return Err(AuthError::StaleSecretAnswer);
+        }
         let pending = self.pending.take().ok_or(AuthError::NoSecretRequest)?;
         self.request = None;
         self.timers.stop(Timer::SecretLookup);
@@ -337,6 +343,7 @@ impl Authenticator {
             client: String::from_utf8_lossy(client).into_owned(),
             server: self.config.our_name.clone(),
             method: self.method,
+            token: SecretToken(self.random.u64()),
         };
         self.pending = Some(pending);
         self.request = Some(request.clone());
@@ -414,7 +421,7 @@ impl Authenticator {
 
     fn new_challenge_value(&mut self) {
         let mut value = vec![0u8; self.challenge_len()];
-        self.rng.fill_bytes(&mut value);
+        self.random.fill(&mut value);
         self.challenge = value;
     }
 
@@ -642,5 +649,29 @@ impl Authenticator {
             self.last_result = Some((packet.id(), bytes.clone()));
             self.transmit.push_back(bytes);
         }
+    }
+}
+
+impl Machine for Authenticator {
+    type Event = AuthEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        Authenticator::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Authenticator::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        Authenticator::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<AuthEvent> {
+        Authenticator::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Authenticator::poll_timeout(self)
     }
 }

@@ -118,7 +118,14 @@ pub struct SecretRequest {
     pub server: String,
     /// The method being checked.
     pub method: AuthProtocol,
+    /// Identifies this request: give it back with the answer, so that a late answer never
+    /// lands on a later request (of this machine, or of another session that reused an id).
+    pub token: SecretToken,
 }
+
+/// Identifies one [`SecretRequest`]: random, so answers to different requests never match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SecretToken(pub u64);
 
 impl SecretRequest {
     /// Looks the request up in `backend`.

@@ -45,6 +45,10 @@ pub enum AuthError {
     /// outstanding.
     #[error("no secret lookup is outstanding")]
     NoSecretRequest,
+    /// [`provide_secret`](crate::Authenticator::provide_secret) answered an earlier request
+    /// (its token is not the outstanding request's).
+    #[error("the answer is for an earlier secret lookup")]
+    StaleSecretAnswer,
     /// A line of a pppd secrets file could not be read.
     #[error("secrets file line {line}: {problem}")]
     SecretsSyntax {

@@ -9,8 +9,8 @@
 //!   `poll_event()`, and sleep until `poll_timeout()`. [`status()`](Authenticator::status) says
 //!   where things stand.
 //! - Time and randomness come in from outside: every call takes `now`, challenges, identifiers
-//!   and the MS-CHAP-V2 peer challenge come from the `RngCore` given at construction. A seeded
-//!   generator makes every run reproducible.
+//!   and the MS-CHAP-V2 peer challenge come from the [`Random`] given at construction
+//!   (`Random::from_os()` in programs). A seeded one makes every run reproducible.
 //! - The authenticator never looks secrets up itself: it emits [`AuthEvent::SecretNeeded`] and
 //!   waits for [`Authenticator::provide_secret`]. The caller resolves the request however it
 //!   likes, typically with an async [`SecretsBackend`] such as [`SecretsTable`] (which also reads
@@ -33,12 +33,12 @@
 //! use std::time::Instant;
 //! use ppp_auth::{
 //!     AuthEvent, AuthProtocol, AuthStatus, Authenticatee, AuthenticateeConfig, Authenticator,
-//!     AuthenticatorConfig, Credentials, SecretsTable,
+//!     AuthenticatorConfig, Credentials, Random, SecretsTable,
 //! };
-//! use rand_core::SeedableRng;
 //!
 //! let secrets = SecretsTable::parse_pppd("alice  server  \"correct horse\"  192.0.2.2\n")?;
-//! let rng = |seed| Box::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+//! // Programs use `Random::from_os()`; a seeded generator replays a run byte for byte.
+//! let rng = Random::seeded;
 //! let method = AuthProtocol::MsChapV2;
 //! let mut server = Authenticator::new(method, AuthenticatorConfig::new("server"), rng(1));
 //! let mut client = Authenticatee::new(
@@ -49,8 +49,8 @@
 //! );
 //!
 //! let now = Instant::now();
-//! server.start(now);
-//! client.start(now);
+//! server.open(now);
+//! client.open(now);
 //! // The run loop: feed input, then drain every poll_* until it is empty.
 //! for _ in 0..4 {
 //!     while let Some(packet) = server.poll_transmit() {
@@ -63,7 +63,7 @@
 //!         if let AuthEvent::SecretNeeded(request) = event {
 //!             // In async code: `request.resolve(&backend).await`.
 //!             let entry = secrets.lookup_now(&request.client, &request.server);
-//!             server.provide_secret(now, entry.map(|e| e.secret.clone()))?;
+//!             server.provide_secret(now, request.token, entry.map(|e| e.secret.clone()))?;
 //!         }
 //!     }
 //! }
@@ -97,10 +97,11 @@ pub use authenticatee::Authenticatee;
 pub use authenticator::Authenticator;
 pub use common::{
     AuthEvent, AuthStatus, AuthenticateeConfig, AuthenticatorConfig, Credentials, FailureReason,
-    MsChapFailure, SecretRequest,
+    MsChapFailure, SecretRequest, SecretToken,
 };
 pub use error::AuthError;
 pub use method::{AuthProtocol, CHAP_MD5, CHAP_MICROSOFT_V1, CHAP_MICROSOFT_V2};
 pub use mppe_keys::MsChapKeyMaterial;
+pub use ppp_core::{Machine, Random};
 pub use secret::{AllowedAddress, Secret, SecretEntry, SecretsBackend, SecretsTable};
 pub use wire::{ChapCode, ChapPacket, PapCode, PapPacket, parse_chap_packet, parse_pap_packet};

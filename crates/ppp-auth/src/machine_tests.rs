@@ -4,10 +4,8 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ppp_sim::{Endpoint, Impairments, Pair};
+use ppp_sim::{Impairments, Machine, Pair};
 use proptest::prelude::*;
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
 
 use crate::*;
 
@@ -23,8 +21,8 @@ const CHAP_METHODS: [AuthProtocol; 3] = [
     AuthProtocol::MsChapV2,
 ];
 
-fn rng(seed: u64) -> Box<ChaCha8Rng> {
-    Box::new(ChaCha8Rng::seed_from_u64(seed))
+fn rng(seed: u64) -> Random {
+    Random::seeded(seed)
 }
 
 fn table() -> SecretsTable {
@@ -64,7 +62,7 @@ impl Server {
                 if self.answer {
                     let entry = block_on(req.resolve(&self.table));
                     self.m
-                        .provide_secret(now, entry.map(|e| e.secret.clone()))
+                        .provide_secret(now, req.token, entry.map(|e| e.secret.clone()))
                         .unwrap();
                 }
             }
@@ -73,7 +71,12 @@ impl Server {
     }
 }
 
-impl Endpoint for Server {
+impl Machine for Server {
+    type Event = ();
+
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
     fn handle_input(&mut self, now: Instant, data: &[u8]) {
         self.m.handle_input(now, data);
         self.drain(now);
@@ -116,7 +119,12 @@ impl Client {
     }
 }
 
-impl Endpoint for Client {
+impl Machine for Client {
+    type Event = ();
+
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
     fn handle_input(&mut self, now: Instant, data: &[u8]) {
         self.m.handle_input(now, data);
         self.drain();
@@ -156,8 +164,8 @@ fn pair(
     let server = Server::new(method, server_config, seed.wrapping_mul(7).wrapping_add(1));
     let mut pair = Pair::new(client, server, link.clone(), link, seed);
     let now = pair.start();
-    pair.a.m.start(now);
-    pair.b.m.start(now);
+    pair.a.m.open(now);
+    pair.b.m.open(now);
     pair.b.drain(now);
     pair
 }
@@ -310,7 +318,7 @@ fn silent_peer_times_out() {
     for method in ALL {
         let mut s = Server::new(method, AuthenticatorConfig::new("server"), 5);
         let t0 = Instant::now();
-        s.m.start(t0);
+        s.m.open(t0);
         let mut sent = 0;
         let mut now = t0;
         while let Some(at) = s.m.poll_timeout() {
@@ -340,7 +348,7 @@ fn silent_peer_times_out() {
     for method in ALL {
         let mut c = Client::new(method, alice(), AuthenticateeConfig::default(), 6);
         let t0 = Instant::now();
-        c.m.start(t0);
+        c.m.open(t0);
         let mut sent = 0;
         let mut now = t0;
         while let Some(at) = c.m.poll_timeout() {
@@ -435,8 +443,8 @@ fn replayed_response_does_not_authenticate() {
         config.rechallenge_interval = Some(Duration::from_secs(60));
         let mut s = Server::new(method, config, 10);
         let mut c = Client::new(method, alice(), AuthenticateeConfig::default(), 11);
-        s.m.start(t0);
-        c.m.start(t0);
+        s.m.open(t0);
+        c.m.open(t0);
         let old = exchange(&mut s, &mut c, t0);
         assert_eq!(s.m.status(), &AuthStatus::Succeeded);
         // A repeat of the same response only repeats the decision: no new lookup.
@@ -468,7 +476,7 @@ fn replayed_response_does_not_authenticate() {
         );
         // A different authenticator (another challenge) does not accept it either.
         let mut other = Server::new(method, AuthenticatorConfig::new("server"), 12);
-        other.m.start(t0);
+        other.m.open(t0);
         let challenge = other.m.poll_transmit().unwrap();
         let mut forged = old.clone();
         forged[1] = challenge[1];
@@ -517,8 +525,8 @@ fn rechallenges_keep_the_link_up_and_catch_a_name_change() {
         config.rechallenge_interval = Some(Duration::from_secs(10));
         let mut s = Server::new(method, config, 14);
         let mut c = Client::new(method, alice(), AuthenticateeConfig::default(), 15);
-        s.m.start(t0);
-        c.m.start(t0);
+        s.m.open(t0);
+        c.m.open(t0);
         exchange(&mut s, &mut c, t0);
         let t1 = t0 + Duration::from_secs(10);
         s.handle_timeout(t1);
@@ -528,7 +536,7 @@ fn rechallenges_keep_the_link_up_and_catch_a_name_change() {
             AuthenticateeConfig::default(),
             16,
         );
-        carol.m.start(t1);
+        carol.m.open(t1);
         let challenge = s.m.poll_transmit().unwrap();
         carol.handle_input(t1, &challenge);
         s.handle_input(t1, &carol.m.poll_transmit().unwrap());
@@ -606,7 +614,7 @@ fn mschap_v2_wrong_authenticator_response_fails() {
         AuthenticateeConfig::default(),
         19,
     );
-    c.m.start(t0);
+    c.m.open(t0);
     let challenge = ChapPacket::Challenge {
         id: 9,
         value: vec![7; 16],
@@ -646,7 +654,7 @@ fn mschap_v2_wrong_authenticator_response_fails() {
         AuthenticateeConfig::default(),
         19,
     );
-    c.m.start(t0);
+    c.m.open(t0);
     c.handle_input(t0, &challenge.to_bytes().unwrap());
     c.handle_input(t0, &success(9, "Access granted"));
     assert_eq!(
@@ -670,8 +678,8 @@ fn secret_lookup_timeout_and_late_answer() {
         21,
     );
     let t0 = Instant::now();
-    s.m.start(t0);
-    c.m.start(t0);
+    s.m.open(t0);
+    c.m.open(t0);
     c.handle_input(t0, &s.m.poll_transmit().unwrap());
     s.handle_input(t0, &c.m.poll_transmit().unwrap());
     let request = s.m.secret_request().cloned().unwrap();
@@ -680,10 +688,11 @@ fn secret_lookup_timeout_and_late_answer() {
         SecretRequest {
             client: "alice".into(),
             server: "server".into(),
-            method: AuthProtocol::ChapMd5
+            method: AuthProtocol::ChapMd5,
+            token: request.token,
         }
     );
-    assert_eq!(s.events, [AuthEvent::SecretNeeded(request)]);
+    assert_eq!(s.events, [AuthEvent::SecretNeeded(request.clone())]);
     // Repeated responses while the lookup runs are ignored.
     s.handle_input(t0, &c.m.poll_transmit().unwrap_or_default());
     assert_eq!(s.lookups, 1);
@@ -693,9 +702,55 @@ fn secret_lookup_timeout_and_late_answer() {
         &AuthStatus::Failed(FailureReason::SecretLookupTimeout)
     );
     assert_eq!(
-        s.m.provide_secret(t0, None),
+        s.m.provide_secret(t0, request.token, None),
         Err(AuthError::NoSecretRequest)
     );
+}
+
+/// A late answer to an earlier lookup never settles the current one.
+#[test]
+fn stale_secret_answers_are_refused() {
+    let mut s = Server::new(AuthProtocol::Pap, AuthenticatorConfig::new("server"), 30);
+    s.answer = false;
+    let mut c = Client::new(
+        AuthProtocol::Pap,
+        alice(),
+        AuthenticateeConfig::default(),
+        31,
+    );
+    let t0 = Instant::now();
+    s.m.open(t0);
+    c.m.open(t0);
+    s.handle_input(t0, &c.m.poll_transmit().unwrap());
+    let request = s.m.secret_request().cloned().unwrap();
+    let stale = SecretToken(request.token.0 ^ 1);
+    assert_eq!(
+        s.m.provide_secret(t0, stale, Some(Secret::new("correct horse"))),
+        Err(AuthError::StaleSecretAnswer)
+    );
+    assert_eq!(s.m.status(), &AuthStatus::Pending);
+    assert_eq!(
+        s.m.provide_secret(t0, request.token, Some(Secret::new("correct horse"))),
+        Ok(())
+    );
+    assert_eq!(s.m.status(), &AuthStatus::Succeeded);
+}
+
+/// Two authenticators with the same configuration and independent generators issue different
+/// challenges; the same seed reproduces the challenge byte for byte.
+#[test]
+fn challenges_come_from_the_generator() {
+    let challenge = |random: Random| {
+        let mut m = Authenticator::new(
+            AuthProtocol::ChapMd5,
+            AuthenticatorConfig::new("server"),
+            random,
+        );
+        m.open(Instant::now());
+        m.poll_transmit().unwrap()
+    };
+    assert_ne!(challenge(Random::seeded(1)), challenge(Random::seeded(2)));
+    assert_eq!(challenge(Random::seeded(3)), challenge(Random::seeded(3)));
 }
 
 #[test]
@@ -755,8 +810,8 @@ proptest! {
         let mut s = Authenticator::new(method, config, rng(seed));
         let cc = AuthenticateeConfig { mschap_retries: 2, ..AuthenticateeConfig::default() };
         let mut c = Authenticatee::new(method, alice(), cc, rng(seed ^ 1));
-        s.start(t0);
-        c.start(t0);
+        s.open(t0);
+        c.open(t0);
         let mut now = t0;
         for (kind, bytes) in soup {
             now += Duration::from_millis(700);
@@ -773,7 +828,8 @@ proptest! {
                     c.handle_timeout(now);
                 }
                 _ => {
-                    let _ = s.provide_secret(now, Some(Secret::new(bytes)));
+                    let token = s.secret_request().map_or(SecretToken(0), |r| r.token);
+                    let _ = s.provide_secret(now, token, Some(Secret::new(bytes)));
                 }
             }
             while s.poll_transmit().is_some() {}

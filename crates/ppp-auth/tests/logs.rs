@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use ppp_auth::{
     AuthEvent, AuthProtocol, Authenticatee, AuthenticateeConfig, Authenticator,
-    AuthenticatorConfig, Credentials, SecretsTable,
+    AuthenticatorConfig, Credentials, Random, SecretsTable,
 };
-use rand_chacha::ChaCha8Rng;
-use rand_core::SeedableRng;
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -32,16 +30,16 @@ fn exchange(method: AuthProtocol, password: &str, secrets: &SecretsTable) {
     let mut server = Authenticator::new(
         method,
         AuthenticatorConfig::new("server"),
-        Box::new(ChaCha8Rng::seed_from_u64(1)),
+        Random::seeded(1),
     );
     let mut client = Authenticatee::new(
         method,
         Credentials::new("alice", password),
         AuthenticateeConfig::default(),
-        Box::new(ChaCha8Rng::seed_from_u64(2)),
+        Random::seeded(2),
     );
-    server.start(now);
-    client.start(now);
+    server.open(now);
+    client.open(now);
     for step in 0..20u64 {
         let t = now + Duration::from_millis(step);
         while let Some(packet) = server.poll_transmit() {
@@ -54,7 +52,7 @@ fn exchange(method: AuthProtocol, password: &str, secrets: &SecretsTable) {
             if let AuthEvent::SecretNeeded(request) = event {
                 let entry = secrets.lookup_now(&request.client, &request.server);
                 server
-                    .provide_secret(t, entry.map(|e| e.secret))
+                    .provide_secret(t, request.token, entry.map(|e| e.secret))
                     .expect("a lookup was outstanding");
             }
         }

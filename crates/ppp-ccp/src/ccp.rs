@@ -5,6 +5,8 @@
 //! the method of what we receive, the peer's request (once we Ack it) the method of what we
 //! send.
 
+use std::fmt;
+
 use ppp_auth::mppe_keys::MppeKeyLength;
 use ppp_frame::Protocol;
 use ppp_lcp::fsm::{ControlProtocol, Fsm, NegotiationFailure, OtherCode, RequestVerdict, State};
@@ -102,6 +104,21 @@ pub struct CcpNegotiated {
     pub receive: Option<CompressionMethod>,
 }
 
+impl fmt::Display for CcpNegotiated {
+    /// "transmit MPPE 128-bit stateless, receive none": plain words for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let describe = |m: Option<CompressionMethod>| {
+            m.map_or_else(|| "none".to_owned(), CompressionMethod::describe)
+        };
+        write!(
+            f,
+            "transmit {}, receive {}",
+            describe(self.transmit),
+            describe(self.receive)
+        )
+    }
+}
+
 impl CcpNegotiated {
     /// Whether both directions are MPPE-encrypted.
     pub fn fully_encrypted(&self) -> bool {
@@ -134,9 +151,6 @@ pub struct Ccp {
     decompressor_reset_due: bool,
     mppe_suggested: bool,
 }
-
-const REQUIRED_FAILED: &str = "MPPE required but peer negotiation failed";
-const REQUIRED_REFUSED: &str = "MPPE required but peer refused";
 
 /// The strongest key strength among `bits` (S, then M, then L), as a single bit.
 fn strongest(bits: u32) -> Option<u32> {
@@ -315,10 +329,9 @@ impl Ccp {
     }
 
     /// Stop requesting MPPE; fails when it is required.
-    fn give_up_mppe(&mut self, reason: &str) -> Result<(), NegotiationFailure> {
+    fn give_up_mppe(&mut self, failure: NegotiationFailure) -> Result<(), NegotiationFailure> {
         if self.config.encryption == Encryption::Required {
-            debug!("CCP: {reason}");
-            let failure = NegotiationFailure(reason.to_owned());
+            debug!("CCP: {failure}");
             self.failure = Some(failure.clone());
             return Err(failure);
         }
@@ -421,7 +434,7 @@ impl ControlProtocol for Ccp {
                 // Suggest what the peer did not ask for (RFC 1661 §5.3 allows it).
                 naks.push((None, CcpOption::Mppe(self.mppe_offer())));
             } else {
-                self.failure = Some(NegotiationFailure(REQUIRED_FAILED.to_owned()));
+                self.failure = Some(NegotiationFailure::EncryptionNotAgreed);
             }
         } else if !required
             && rejects.is_empty()
@@ -487,7 +500,7 @@ impl ControlProtocol for Ccp {
                             let stateless = bits.0 & MppeBits::STATELESS;
                             self.request_mppe = Some(MppeBits(stateless | strength));
                         }
-                        None => self.give_up_mppe(REQUIRED_FAILED)?,
+                        None => self.give_up_mppe(NegotiationFailure::EncryptionNotAgreed)?,
                     }
                 }
                 CcpOption::Deflate(suggested) => {
@@ -511,7 +524,7 @@ impl ControlProtocol for Ccp {
         for option in parse_options(options).unwrap_or_default() {
             match option {
                 CcpOption::Mppe(_) if self.request_mppe.is_some() => {
-                    self.give_up_mppe(REQUIRED_REFUSED)?;
+                    self.give_up_mppe(NegotiationFailure::EncryptionRefused)?;
                 }
                 CcpOption::Deflate(_) => self.request_deflate = None,
                 _ => {}
@@ -553,7 +566,7 @@ impl ControlProtocol for Ccp {
         }
     }
 
-    fn this_layer_up(&mut self) {
+    fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
         let negotiated = CcpNegotiated {
             transmit: self.transmit,
             receive: self.receive,
@@ -567,9 +580,11 @@ impl ControlProtocol for Ccp {
             describe(negotiated.receive)
         );
         if self.config.encryption == Encryption::Required && !negotiated.fully_encrypted() {
-            self.failure = Some(NegotiationFailure(REQUIRED_FAILED.to_owned()));
+            self.failure = Some(NegotiationFailure::EncryptionNotAgreed);
+            return Err(NegotiationFailure::EncryptionNotAgreed);
         }
         self.negotiated = Some(negotiated);
+        Ok(())
     }
 
     fn this_layer_down(&mut self) {
@@ -590,9 +605,7 @@ impl ControlProtocol for Ccp {
         if self.config.encryption != Encryption::Required || self.mppe_enabled() {
             self.failure = None;
         } else {
-            self.failure = Some(NegotiationFailure(
-                "MPPE required, but keys are not available".to_owned(),
-            ));
+            self.failure = Some(NegotiationFailure::EncryptionUnavailable);
         }
     }
 

@@ -93,7 +93,7 @@ pub use error::CcpError;
 pub use mppe::{MppeKeys, MppeParams};
 pub use option::{CcpOption, DeflateOption, MppeBits, OptionType, describe_ccp_options};
 pub use ppp_auth::mppe_keys::MppeKeyLength;
-pub use session::{CcpEvent, CcpSession, RESET_ACK_TIMEOUT, Transmit};
+pub use session::{CcpEvent, CcpFailure, CcpSession, RESET_ACK_TIMEOUT, Transmit};
 pub use transform::{CompressionMethod, Compressor, Decompressor};
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use ppp_core::{CloseReason, Machine};
 use ppp_frame::Protocol;
-use ppp_lcp::fsm::{Fsm, FsmConfig, FsmEvent, State};
+use ppp_lcp::fsm::{FinishReason, Fsm, FsmConfig, FsmEvent, NegotiationFailure, State};
 use ppp_lcp::packet::Code;
 use tracing::debug;
 
@@ -33,14 +34,38 @@ pub enum CcpEvent {
     /// link goes on without compression.
     Finished {
         /// Why.
-        reason: String,
+        reason: FinishReason,
     },
     /// The link must go down (pppd closes LCP): encryption is required and could not be
     /// negotiated, or MPPE lost sync beyond repair.
     LinkFailure {
-        /// Why, for logs and the LCP Terminate-Request.
-        reason: String,
+        /// Why; its words go into the LCP Terminate-Request.
+        reason: CcpFailure,
     },
+}
+
+/// Why CCP takes the link down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CcpFailure {
+    /// Encryption is required and could not be agreed.
+    NegotiationFailed(NegotiationFailure),
+    /// Encryption is required and CCP finished.
+    Finished(FinishReason),
+    /// The compressor or decompressor failed beyond repair (MPPE lost sync, keys missing).
+    DataPath(CcpError),
+}
+
+impl fmt::Display for CcpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CcpFailure::NegotiationFailed(failure) => write!(f, "{failure}"),
+            CcpFailure::Finished(reason) => {
+                write!(f, "CCP finished ({reason}), encryption required")
+            }
+            CcpFailure::DataPath(error) => write!(f, "{error}"),
+        }
+    }
 }
 
 /// What to do with an outgoing datagram.
@@ -180,7 +205,7 @@ impl CcpSession {
     }
 
     /// Administrative Close (no [`CcpEvent::LinkFailure`] follows from it).
-    pub fn close(&mut self, now: Instant, reason: &str) {
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
         self.closed_by_owner = true;
         self.fsm.close(now, reason);
         self.after_input(now);
@@ -188,8 +213,7 @@ impl CcpSession {
 
     /// LCP received a Protocol-Reject of CCP: the peer does not do CCP.
     pub fn handle_protocol_reject(&mut self, now: Instant) {
-        self.fsm
-            .handle_reject(now, false, "CCP Protocol-Rejected by the peer");
+        self.fsm.handle_reject(now, false);
         self.after_input(now);
     }
 
@@ -271,8 +295,9 @@ impl CcpSession {
         if let Err(error) = &result {
             debug!("CCP: dropped compressed packet: {error}");
             if error.is_fatal() {
-                self.link_failure("Too many MPPE errors");
-                self.fsm.close(now, "Lost compression sync");
+                self.link_failure(CcpFailure::DataPath(error.clone()));
+                self.fsm
+                    .close(now, CloseReason::Other("Lost compression sync".into()));
                 self.after_input(now);
             } else if error.needs_reset_request() {
                 self.request_reset(now);
@@ -319,15 +344,13 @@ impl CcpSession {
         self.events.push_back(event);
     }
 
-    fn link_failure(&mut self, reason: &str) {
+    fn link_failure(&mut self, reason: CcpFailure) {
         if self.link_failed {
             return;
         }
         self.link_failed = true;
         debug!("CCP: {reason}: the link must go down");
-        self.push_event(CcpEvent::LinkFailure {
-            reason: reason.to_owned(),
-        });
+        self.push_event(CcpEvent::LinkFailure { reason });
     }
 
     fn after_input(&mut self, _now: Instant) {
@@ -355,7 +378,7 @@ impl CcpSession {
                             self.decompressor = decompressor;
                         }
                         (Err(error), _) | (_, Err(error)) => {
-                            self.link_failure(&error.to_string());
+                            self.link_failure(CcpFailure::DataPath(error));
                         }
                     }
                     self.push_event(CcpEvent::Up(negotiated));
@@ -371,7 +394,7 @@ impl CcpSession {
                     self.compressor = None;
                     self.decompressor = None;
                     if self.fsm.protocol().requires_encryption() && !self.closed_by_owner {
-                        self.link_failure(&reason);
+                        self.link_failure(CcpFailure::Finished(reason.clone()));
                     }
                     self.push_event(CcpEvent::Finished { reason });
                 }
@@ -398,7 +421,31 @@ impl CcpSession {
         }
         let lower_layer_up = !matches!(self.fsm.state(), State::Initial | State::Starting);
         if lower_layer_up && let Some(failure) = self.fsm.protocol().failure().cloned() {
-            self.link_failure(&failure.0);
+            self.link_failure(CcpFailure::NegotiationFailed(failure));
         }
+    }
+}
+
+impl Machine for CcpSession {
+    type Event = CcpEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        CcpSession::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        CcpSession::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        CcpSession::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<CcpEvent> {
+        CcpSession::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        CcpSession::poll_timeout(self)
     }
 }

@@ -2,13 +2,14 @@
 
 use std::time::{Duration, Instant};
 
+use ppp_core::CloseReason;
 use ppp_frame::Protocol;
-use ppp_lcp::fsm::{Fsm, FsmConfig, State};
+use ppp_lcp::fsm::{FinishReason, Fsm, FsmConfig, NegotiationFailure, State};
 use ppp_lcp::packet::Code;
 
 use crate::{
-    Ccp, CcpConfig, CcpError, CcpEvent, CcpSession, CompressionMethod, Encryption, MppeKeyLength,
-    MppeKeys, MppeParams, Transmit,
+    Ccp, CcpConfig, CcpError, CcpEvent, CcpFailure, CcpSession, CompressionMethod, Encryption,
+    MppeKeyLength, MppeKeys, MppeParams, Transmit,
 };
 
 /// A control packet: Code, Identifier, Length, Data.
@@ -131,9 +132,9 @@ impl Pair {
         }
     }
 
-    fn link_failure(events: &[CcpEvent]) -> Option<&str> {
+    fn link_failure(events: &[CcpEvent]) -> Option<String> {
         events.iter().find_map(|e| match e {
-            CcpEvent::LinkFailure { reason } => Some(reason.as_str()),
+            CcpEvent::LinkFailure { reason } => Some(reason.to_string()),
             _ => None,
         })
     }
@@ -262,7 +263,7 @@ fn required_against_a_peer_that_refuses() {
     pair.start();
     assert_eq!(
         Pair::link_failure(&pair.a_events),
-        Some("MPPE required but peer refused")
+        Some(NegotiationFailure::EncryptionRefused.to_string())
     );
     assert!(Pair::link_failure(&pair.b_events).is_none());
     assert_ne!(pair.a.state(), State::Opened);
@@ -282,7 +283,7 @@ fn required_without_keys_fails_at_once() {
     pair.start();
     assert_eq!(
         Pair::link_failure(&pair.a_events),
-        Some("MPPE required, but keys are not available")
+        Some(NegotiationFailure::EncryptionUnavailable.to_string())
     );
 }
 
@@ -729,8 +730,8 @@ fn optional_encryption_suggests_mppe_once() {
     let out = answer(&mut fsm, now, 9, &[]);
     assert_eq!(out[0][0], Code::ConfigureReject.number());
     assert_eq!(
-        fsm.protocol().failure().map(|f| f.0.as_str()),
-        Some("MPPE required but peer negotiation failed")
+        fsm.protocol().failure(),
+        Some(&NegotiationFailure::EncryptionNotAgreed)
     );
 }
 
@@ -789,7 +790,7 @@ fn protocol_reject_of_ccp_with_required_encryption_fails_the_link() {
     session.handle_protocol_reject(now);
     let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
     assert!(events.contains(&CcpEvent::LinkFailure {
-        reason: "CCP Protocol-Rejected by the peer".into()
+        reason: CcpFailure::Finished(FinishReason::ProtocolRejected)
     }));
     // Without required encryption the link goes on.
     let mut session = CcpSession::new(CcpConfig::deflate(15), FsmConfig::default());
@@ -815,14 +816,14 @@ fn owner_close_is_not_a_link_failure() {
     let mut now = Instant::now();
     session.open(now);
     session.up(now);
-    session.close(now, "link going down");
+    session.close(now, CloseReason::from("link going down"));
     while let Some(deadline) = session.poll_timeout() {
         now = deadline;
         session.handle_timeout(now);
     }
     let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
     assert!(events.contains(&CcpEvent::Finished {
-        reason: "link going down".into()
+        reason: FinishReason::Closed(CloseReason::from("link going down"))
     }));
     assert!(
         !events

@@ -5,7 +5,7 @@
 /// Small and `Copy`: it says where decoding stopped and why, never carries the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum IpcpError {
     /// An option header (type and length) is cut short by the end of the list.
     #[error(
         "option list truncated at offset {offset}: {remaining} byte(s) left, an option needs at least 2"

@@ -162,6 +162,11 @@ pub struct Ipcp {
     // The peer's side.
     allocation: Allocation,
     peer_address: Option<Ipv4Addr>,
+    /// The peer's acked request carried an IP-Address: it agreed to `peer_address`.
+    peer_agreed: bool,
+    /// The peer asked for an address of its own that we did not give it (Nak, then Reject after
+    /// Max-Failure): if its final request has no address, it did not agree to ours.
+    peer_insisted: bool,
     missing_address_nak_sent: bool,
     // Results.
     negotiated: Option<IpcpNegotiated>,
@@ -198,6 +203,8 @@ impl Ipcp {
             acked: None,
             allocation: Allocation::NotAsked,
             peer_address: None,
+            peer_agreed: false,
+            peer_insisted: false,
             missing_address_nak_sent: false,
             negotiated: None,
             failure: None,
@@ -270,9 +277,8 @@ impl Ipcp {
             || (self.config.remote_address.and_then(nonzero).is_none() && self.pool.is_none())
     }
 
-    fn fail(&mut self, reason: String) -> NegotiationFailure {
-        debug!("IPCP: {reason}");
-        let failure = NegotiationFailure(reason);
+    fn fail(&mut self, failure: NegotiationFailure) -> NegotiationFailure {
+        debug!("IPCP: {failure}");
         self.failure = Some(failure.clone());
         failure
     }
@@ -298,9 +304,17 @@ impl Ipcp {
         self.nbns = [Ipv4Addr::UNSPECIFIED; 2];
         self.acked = None;
         self.peer_address = None;
+        self.peer_agreed = false;
+        self.peer_insisted = false;
         self.missing_address_nak_sent = false;
         self.negotiated = None;
         self.failure = None;
+    }
+
+    /// Whether we have an address for the peer (configured, or allocated from the pool).
+    fn has_address_for_peer(&self) -> bool {
+        self.config.remote_address.and_then(nonzero).is_some()
+            || matches!(self.allocation, Allocation::Allocated(_))
     }
 
     /// The address the peer should use: the configured remote address, else one from the pool
@@ -323,7 +337,7 @@ impl Ipcp {
                     }
                     None => {
                         self.allocation = Allocation::Exhausted;
-                        let _ = self.fail("address pool exhausted: no address for the peer".into());
+                        let _ = self.fail(NegotiationFailure::AddressPoolExhausted);
                         None
                     }
                 }
@@ -343,7 +357,10 @@ impl Ipcp {
                         *peer_address = Some(requested);
                         Judgement::Ack
                     }
-                    Some(ours) => Judgement::Nak(IpcpOption::IpAddress(ours)),
+                    Some(ours) => {
+                        self.peer_insisted |= !requested.is_unspecified();
+                        Judgement::Nak(IpcpOption::IpAddress(ours))
+                    }
                     // Neither side knows the peer's address (pppd: never Ack 0.0.0.0), or the
                     // pool is exhausted.
                     None => Judgement::Reject,
@@ -392,9 +409,9 @@ impl Ipcp {
                     // The automaton only hands us well-formed lists; be safe anyway.
                     debug!("IPCP: malformed request: {error}");
                     let start = options.len().min(match error {
-                        crate::Error::TruncatedHeader { offset, .. }
-                        | crate::Error::BadOptionLength { offset, .. } => offset,
-                        crate::Error::WrongDataLength { .. } => options.len(),
+                        crate::IpcpError::TruncatedHeader { offset, .. }
+                        | crate::IpcpError::BadOptionLength { offset, .. } => offset,
+                        crate::IpcpError::WrongDataLength { .. } => options.len(),
                     });
                     rejected.extend_from_slice(&options[start..]);
                     break;
@@ -432,6 +449,7 @@ impl Ipcp {
             reply.extend_from_slice(&naked);
             RequestVerdict::Nak
         } else {
+            self.peer_agreed = saw_address;
             self.peer_address = match peer_address {
                 Some(address) => Some(address),
                 None => self.address_for_peer(),
@@ -454,10 +472,10 @@ impl Ipcp {
                         continue;
                     }
                     if !self.accept_local() {
-                        return Err(self.fail(format!(
-                            "peer wants us to use {suggested} instead of our configured address {} (accept-local is off)",
-                            self.local
-                        )));
+                        return Err(self.fail(NegotiationFailure::LocalAddressRefused {
+                            configured: self.local,
+                            suggested,
+                        }));
                     }
                     debug!("IPCP: peer assigns us {suggested}");
                     self.local = suggested;
@@ -479,10 +497,7 @@ impl Ipcp {
                 3 if self.request_address => {
                     self.request_address = false;
                     if self.local.is_unspecified() {
-                        return Err(self.fail(
-                            "peer rejected the IP-Address option and we have no local address"
-                                .into(),
-                        ));
+                        return Err(self.fail(NegotiationFailure::NoLocalAddress));
                     }
                     debug!("IPCP: peer rejected IP-Address; keeping {}", self.local);
                 }
@@ -506,7 +521,7 @@ impl Ipcp {
         Ok(())
     }
 
-    fn come_up(&mut self) {
+    fn come_up(&mut self) -> Result<(), NegotiationFailure> {
         let mut local = (!self.request_address).then_some(self.local);
         let mut dns = [None; 2];
         let mut nbns = [None; 2];
@@ -522,13 +537,19 @@ impl Ipcp {
         }
         let Some(local) = local.and_then(nonzero) else {
             self.negotiated = None;
-            let _ = self.fail("could not determine local IP address".into());
-            return;
+            return Err(self.fail(NegotiationFailure::NoLocalAddress));
         };
-        if self.failure.is_some() {
+        if let Some(failure) = self.failure.clone() {
             // E.g. the pool ran dry but the peer went on with an address of its own choosing.
             self.negotiated = None;
-            return;
+            return Err(failure);
+        }
+        if !self.peer_agreed && self.peer_insisted && self.has_address_for_peer() {
+            // The peer asked for another address, we refused it (Naks, then a Reject after
+            // Max-Failure) and it went on without one: it never agreed to ours. (A peer that
+            // simply asks for none is assumed to take ours, as pppd does.)
+            self.negotiated = None;
+            return Err(self.fail(NegotiationFailure::NoPeerAddress));
         }
         let peer = self.peer_address.unwrap_or(Ipv4Addr::UNSPECIFIED);
         debug!("IPCP: local IP address {local}, remote IP address {peer}");
@@ -543,6 +564,7 @@ impl Ipcp {
             dns,
             nbns,
         });
+        Ok(())
     }
 }
 
@@ -605,8 +627,8 @@ impl ControlProtocol for Ipcp {
         self.adopt_reject(options)
     }
 
-    fn this_layer_up(&mut self) {
-        self.come_up();
+    fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
+        self.come_up()
     }
 
     fn this_layer_down(&mut self) {
@@ -877,8 +899,14 @@ mod tests {
         let failure = client
             .on_nak(&bytes(&[IpcpOption::IpAddress(CLIENT)]))
             .unwrap_err();
-        assert!(failure.0.contains("192.0.2.100"), "{failure:?}");
-        assert!(failure.0.contains("accept-local"), "{failure:?}");
+        assert_eq!(
+            failure,
+            NegotiationFailure::LocalAddressRefused {
+                configured: OTHER,
+                suggested: CLIENT
+            }
+        );
+        assert!(failure.to_string().contains("accept-local"), "{failure}");
         // With accept-local the suggestion is taken.
         let mut flexible = Ipcp::new(IpcpConfig {
             accept_local: true,
@@ -907,7 +935,7 @@ mod tests {
         let failure = client
             .on_reject(&bytes(&[IpcpOption::IpAddress(ZERO)]))
             .unwrap_err();
-        assert!(failure.0.contains("no local address"));
+        assert_eq!(failure, NegotiationFailure::NoLocalAddress);
         assert_eq!(client.failure(), Some(&failure));
         // A fresh negotiation asks for everything again.
         client.reset();
@@ -925,7 +953,7 @@ mod tests {
         server.build_request(&mut out);
         assert!(out.is_empty());
         server.on_ack(&out);
-        server.this_layer_up();
+        let _ = server.this_layer_up();
         assert_eq!(server.negotiated().unwrap().local, SERVER);
     }
 
@@ -933,13 +961,14 @@ mod tests {
     fn ack_of_zero_address_is_a_failure_at_up() {
         let mut client = Ipcp::new(IpcpConfig::default());
         client.on_ack(&bytes(&[IpcpOption::IpAddress(ZERO)]));
-        client.this_layer_up();
+        assert_eq!(
+            client.this_layer_up(),
+            Err(NegotiationFailure::NoLocalAddress)
+        );
         assert!(client.negotiated().is_none());
         assert_eq!(
             client.take_failure(),
-            Some(NegotiationFailure(
-                "could not determine local IP address".into()
-            ))
+            Some(NegotiationFailure::NoLocalAddress)
         );
         assert!(client.failure().is_none());
     }
@@ -984,7 +1013,10 @@ mod tests {
         let verdict =
             second.check_request(&bytes(&[IpcpOption::IpAddress(ZERO)]), true, &mut reply);
         assert_eq!(verdict, RequestVerdict::Reject);
-        assert!(second.failure().unwrap().0.contains("pool exhausted"));
+        assert_eq!(
+            second.failure(),
+            Some(&NegotiationFailure::AddressPoolExhausted)
+        );
 
         // Renegotiation keeps the address.
         server.reset();

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::Error;
+use crate::IpcpError;
 use crate::tlv::{self, Hex};
 
 /// The IP-Compression-Protocol value of Van Jacobson TCP/IP header compression (RFC 1332 §3.2).
@@ -83,7 +83,7 @@ impl fmt::Debug for IpcpOptionKind {
 ///
 /// [`IpcpOption::parse`] and [`IpcpOption::emit`] are inverse: every option that parses emits
 /// the same bytes. Parsing never panics; a known type with a data field of the wrong size is an
-/// [`Error::WrongDataLength`].
+/// [`IpcpError::WrongDataLength`].
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum IpcpOption {
     /// 1: IP-Addresses, deprecated: the sender's and the receiver's addresses. Always rejected.
@@ -121,8 +121,8 @@ pub enum IpcpOption {
     },
 }
 
-fn address(kind: u8, data: &[u8]) -> Result<Ipv4Addr, Error> {
-    let octets: [u8; 4] = data.try_into().map_err(|_| Error::WrongDataLength {
+fn address(kind: u8, data: &[u8]) -> Result<Ipv4Addr, IpcpError> {
+    let octets: [u8; 4] = data.try_into().map_err(|_| IpcpError::WrongDataLength {
         kind,
         expected: 4,
         actual: data.len(),
@@ -147,11 +147,11 @@ impl IpcpOption {
     }
 
     /// Decode one option from its type and data field (the bytes after type and length).
-    pub fn parse(kind: u8, data: &[u8]) -> Result<Self, Error> {
+    pub fn parse(kind: u8, data: &[u8]) -> Result<Self, IpcpError> {
         Ok(match IpcpOptionKind::from(kind) {
             IpcpOptionKind::IpAddresses => {
                 if data.len() != 8 {
-                    return Err(Error::WrongDataLength {
+                    return Err(IpcpError::WrongDataLength {
                         kind,
                         expected: 8,
                         actual: data.len(),
@@ -168,7 +168,7 @@ impl IpcpOption {
                     data: rest.to_vec(),
                 },
                 _ => {
-                    return Err(Error::WrongDataLength {
+                    return Err(IpcpError::WrongDataLength {
                         kind,
                         expected: 2,
                         actual: data.len(),
@@ -188,7 +188,7 @@ impl IpcpOption {
     }
 
     /// Decode a whole option list (the data of a Configure-* packet).
-    pub fn parse_list(list: &[u8]) -> Result<Vec<Self>, Error> {
+    pub fn parse_list(list: &[u8]) -> Result<Vec<Self>, IpcpError> {
         tlv::iter(list)
             .map(|item| item.and_then(|t| Self::parse(t.kind, t.data)))
             .collect()
@@ -323,7 +323,7 @@ pub fn describe_ipcp_options(options: &[u8]) -> String {
             Ok(option) => text.push_str(&format!("<{option}>")),
             Err(error) => {
                 text.push_str(&format!("<malformed: {error}>"));
-                if !matches!(error, Error::WrongDataLength { .. }) {
+                if !matches!(error, IpcpError::WrongDataLength { .. }) {
                     break;
                 }
             }
@@ -396,10 +396,10 @@ mod tests {
 
     #[test]
     fn wrong_sizes_are_typed_errors() {
-        let cases: &[(&[u8], Error)] = &[
+        let cases: &[(&[u8], IpcpError)] = &[
             (
                 &[0x03, 0x05, 1, 2, 3],
-                Error::WrongDataLength {
+                IpcpError::WrongDataLength {
                     kind: 3,
                     expected: 4,
                     actual: 3,
@@ -407,7 +407,7 @@ mod tests {
             ),
             (
                 &[0x81, 0x07, 1, 2, 3, 4, 5],
-                Error::WrongDataLength {
+                IpcpError::WrongDataLength {
                     kind: 0x81,
                     expected: 4,
                     actual: 5,
@@ -415,7 +415,7 @@ mod tests {
             ),
             (
                 &[0x01, 0x06, 1, 2, 3, 4],
-                Error::WrongDataLength {
+                IpcpError::WrongDataLength {
                     kind: 1,
                     expected: 8,
                     actual: 4,
@@ -423,7 +423,7 @@ mod tests {
             ),
             (
                 &[0x02, 0x03, 0],
-                Error::WrongDataLength {
+                IpcpError::WrongDataLength {
                     kind: 2,
                     expected: 2,
                     actual: 1,
@@ -431,7 +431,7 @@ mod tests {
             ),
             (
                 &[0x03, 0x00],
-                Error::BadOptionLength {
+                IpcpError::BadOptionLength {
                     offset: 0,
                     kind: 3,
                     length: 0,
@@ -440,7 +440,7 @@ mod tests {
             ),
             (
                 &[0x03, 0x06, 1, 2],
-                Error::BadOptionLength {
+                IpcpError::BadOptionLength {
                     offset: 0,
                     kind: 3,
                     length: 6,

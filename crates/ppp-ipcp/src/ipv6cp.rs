@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
+use ppp_core::Random;
 use ppp_frame::Protocol;
 use ppp_lcp::fsm::{ControlProtocol, NegotiationFailure, RequestVerdict};
 use tracing::debug;
@@ -62,24 +63,20 @@ impl Ipv6cpNegotiated {
     }
 }
 
-/// A source of random 64-bit values (an RNG or a closure; never the OS directly, so runs are
-/// reproducible with a seeded generator).
-pub type RandomSource = Box<dyn FnMut() -> u64 + Send>;
-
 /// How many random draws are tried before falling back to a deterministic choice.
 const RANDOM_ATTEMPTS: usize = 16;
 
 /// The IPv6 Control Protocol.
 ///
-/// Run it on the automaton: `ppp_lcp::Fsm::new(Ipv6cp::new(config, rng), fsm_config)`. After
-/// `FsmEvent::Up`, [`Ipv6cp::negotiated`] holds both identifiers; if it is `None`,
-/// [`Ipv6cp::failure`] says why (as pppd: unknown or equal identifiers) and the owner should close
-/// the automaton with that reason.
+/// Run it on the automaton: `ppp_lcp::Fsm::new(Ipv6cp::new(config, random), fsm_config)`. After
+/// `FsmEvent::Up`, [`Ipv6cp::negotiated`] holds both identifiers; when they could not be agreed
+/// (as pppd: unknown or equal identifiers) the automaton never reports Up and closes with
+/// [`NegotiationFailure::NoInterfaceIds`].
 ///
 /// IPv6-Compression-Protocol is not implemented: never requested, always Configure-Rejected.
 pub struct Ipv6cp {
     config: Ipv6cpConfig,
-    random: RandomSource,
+    random: Random,
     /// Our identifier at the start of each negotiation (drawn once for `Random`).
     initial_local: InterfaceId,
     // What our next Configure-Request carries.
@@ -110,9 +107,9 @@ impl fmt::Debug for Ipv6cp {
 
 /// Set on random identifiers: clear the universal/local bit (0x02 of the first byte in the
 /// modified EUI-64 format of RFC 4291), marking them as not globally unique.
-fn random_id(random: &mut RandomSource, avoid: &[InterfaceId]) -> InterfaceId {
+fn random_id(random: &Random, avoid: &[InterfaceId]) -> InterfaceId {
     for _ in 0..RANDOM_ATTEMPTS {
-        let mut id = InterfaceId::from_u64(random());
+        let mut id = InterfaceId::from_u64(random.u64());
         id.0[0] &= !0x02;
         if !id.is_zero() && !avoid.contains(&id) {
             return id;
@@ -130,11 +127,10 @@ fn random_id(random: &mut RandomSource, avoid: &[InterfaceId]) -> InterfaceId {
 impl Ipv6cp {
     /// IPv6CP with `config`, drawing random identifiers from `random`.
     #[must_use]
-    pub fn new(config: Ipv6cpConfig, random: impl FnMut() -> u64 + Send + 'static) -> Self {
-        let mut random: RandomSource = Box::new(random);
+    pub fn new(config: Ipv6cpConfig, random: Random) -> Self {
         let initial_local = match config.local {
             InterfaceIdSource::Fixed(id) if !id.is_zero() => id,
-            InterfaceIdSource::Fixed(_) | InterfaceIdSource::Random => random_id(&mut random, &[]),
+            InterfaceIdSource::Fixed(_) | InterfaceIdSource::Random => random_id(&random, &[]),
             InterfaceIdSource::FromPeer => InterfaceId::ZERO,
         };
         let mut ipv6cp = Self {
@@ -178,9 +174,8 @@ impl Ipv6cp {
         self.failure.take()
     }
 
-    fn fail(&mut self, reason: String) -> NegotiationFailure {
-        debug!("IPV6CP: {reason}");
-        let failure = NegotiationFailure(reason);
+    fn fail(&mut self, failure: NegotiationFailure) -> NegotiationFailure {
+        debug!("IPV6CP: {failure}");
         self.failure = Some(failure.clone());
         failure
     }
@@ -206,7 +201,7 @@ impl Ipv6cp {
         }
         let id = match self.config.remote.filter(usable) {
             Some(id) => id,
-            None => random_id(&mut self.random, &[ours]),
+            None => random_id(&self.random, &[ours]),
         };
         self.suggested_for_peer = Some(id);
         id
@@ -242,9 +237,9 @@ impl Ipv6cp {
                 Err(error) => {
                     debug!("IPV6CP: malformed request: {error}");
                     let start = options.len().min(match error {
-                        crate::Error::TruncatedHeader { offset, .. }
-                        | crate::Error::BadOptionLength { offset, .. } => offset,
-                        crate::Error::WrongDataLength { .. } => options.len(),
+                        crate::IpcpError::TruncatedHeader { offset, .. }
+                        | crate::IpcpError::BadOptionLength { offset, .. } => offset,
+                        crate::IpcpError::WrongDataLength { .. } => options.len(),
                     });
                     rejected.extend_from_slice(&options[start..]);
                     break;
@@ -292,14 +287,14 @@ impl Ipv6cp {
             }
             let fixed = matches!(self.config.local, InterfaceIdSource::Fixed(id) if !id.is_zero());
             if fixed && !self.config.accept_local {
-                return Err(self.fail(format!(
-                    "peer wants us to use interface identifier {suggested} instead of our configured {} (accept-local is off)",
-                    self.local
-                )));
+                return Err(self.fail(NegotiationFailure::InterfaceIdRefused {
+                    configured: self.local.to_u64(),
+                    suggested: suggested.to_u64(),
+                }));
             }
             let avoid: Vec<InterfaceId> = self.peer.into_iter().collect();
             self.local = if suggested.is_zero() || avoid.contains(&suggested) {
-                random_id(&mut self.random, &avoid)
+                random_id(&self.random, &avoid)
             } else {
                 suggested
             };
@@ -314,7 +309,7 @@ impl Ipv6cp {
                 self.request_id = false;
                 if self.local.is_zero() {
                     let avoid: Vec<InterfaceId> = self.peer.into_iter().collect();
-                    self.local = random_id(&mut self.random, &avoid);
+                    self.local = random_id(&self.random, &avoid);
                 }
                 debug!(
                     "IPV6CP: peer rejected Interface-Identifier; using {} unnegotiated",
@@ -324,7 +319,7 @@ impl Ipv6cp {
         }
     }
 
-    fn come_up(&mut self) {
+    fn come_up(&mut self) -> Result<(), NegotiationFailure> {
         let local = if self.request_id {
             self.acked_local
         } else {
@@ -336,34 +331,27 @@ impl Ipv6cp {
             .peer
             .or(self.peer_requested.filter(|id| !id.is_zero()))
             .or(self.config.remote);
-        let reason = match (local, peer) {
-            (None, _) => Some("could not determine local interface identifier"),
-            (Some(l), _) if l.is_zero() => Some("could not determine local interface identifier"),
-            (_, None) => Some("could not determine remote interface identifier"),
-            (_, Some(p)) if p.is_zero() => Some("could not determine remote interface identifier"),
-            (Some(l), Some(p)) if l == p => {
-                Some("local and remote interface identifiers are equal")
+        let agreed = match (local, peer) {
+            (Some(local), Some(peer)) if !local.is_zero() && !peer.is_zero() && local != peer => {
+                Some((local, peer))
             }
             _ => None,
         };
-        match (reason, local, peer) {
-            (None, Some(local_interface_id), Some(peer_interface_id)) => {
-                let negotiated = Ipv6cpNegotiated {
-                    local_interface_id,
-                    peer_interface_id,
-                };
-                debug!(
-                    "IPV6CP: local LL address {}, remote LL address {}",
-                    negotiated.local_link_local(),
-                    negotiated.peer_link_local()
-                );
-                self.negotiated = Some(negotiated);
-            }
-            (reason, _, _) => {
-                self.negotiated = None;
-                let _ = self.fail(reason.unwrap_or("no interface identifiers").into());
-            }
-        }
+        let Some((local_interface_id, peer_interface_id)) = agreed else {
+            self.negotiated = None;
+            return Err(self.fail(NegotiationFailure::NoInterfaceIds));
+        };
+        let negotiated = Ipv6cpNegotiated {
+            local_interface_id,
+            peer_interface_id,
+        };
+        debug!(
+            "IPV6CP: local LL address {}, remote LL address {}",
+            negotiated.local_link_local(),
+            negotiated.peer_link_local()
+        );
+        self.negotiated = Some(negotiated);
+        Ok(())
     }
 }
 
@@ -410,8 +398,8 @@ impl ControlProtocol for Ipv6cp {
         Ok(())
     }
 
-    fn this_layer_up(&mut self) {
-        self.come_up();
+    fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
+        self.come_up()
     }
 
     fn this_layer_down(&mut self) {
@@ -446,15 +434,9 @@ mod tests {
         bytes(&[Ipv6cpOption::InterfaceIdentifier(id)])
     }
 
-    /// A deterministic "random" source yielding `values` in turn, then repeating the last.
-    fn scripted(values: &[u64]) -> impl FnMut() -> u64 + Send + 'static {
-        let values = values.to_vec();
-        let mut i = 0;
-        move || {
-            let v = values[i.min(values.len() - 1)];
-            i += 1;
-            v
-        }
+    /// A generator yielding `values` in turn (then counting up from the last).
+    fn scripted(values: &[u64]) -> Random {
+        Random::scripted(values)
     }
 
     fn fixed(local: InterfaceId) -> Ipv6cpConfig {
@@ -633,7 +615,13 @@ mod tests {
         );
         assert!(strict.on_nak(&id(A)).is_ok());
         let failure = strict.on_nak(&id(B)).unwrap_err();
-        assert!(failure.0.contains("accept-local"), "{failure:?}");
+        assert_eq!(
+            failure,
+            NegotiationFailure::InterfaceIdRefused {
+                configured: A.to_u64(),
+                suggested: B.to_u64()
+            }
+        );
 
         // Rejected while asking the peer to pick: choose one ourselves, negotiate no more.
         let mut from_peer = Ipv6cp::new(
@@ -683,13 +671,7 @@ mod tests {
         ipv6cp.on_ack(&id(A));
         ipv6cp.this_layer_up();
         assert!(ipv6cp.negotiated().is_none());
-        assert!(
-            ipv6cp
-                .failure()
-                .unwrap()
-                .0
-                .contains("remote interface identifier")
-        );
+        assert_eq!(ipv6cp.failure(), Some(&NegotiationFailure::NoInterfaceIds));
         ipv6cp.reset();
         assert!(ipv6cp.failure().is_none());
     }
@@ -707,15 +689,9 @@ mod tests {
                 1 => InterfaceIdSource::Random,
                 _ => InterfaceIdSource::FromPeer,
             };
-            let mut state = seed;
             let mut ipv6cp = Ipv6cp::new(
                 Ipv6cpConfig { local, ..Ipv6cpConfig::default() },
-                move || {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state
-                },
+                Random::seeded(seed),
             );
             let mut reply = Vec::new();
             match ipv6cp.check_request(&list, allow_nak, &mut reply) {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use crate::Error;
+use crate::IpcpError;
 use crate::tlv::{self, Hex};
 
 /// A 64-bit IPv6 interface identifier (RFC 5072 §4.1), in network byte order.
@@ -142,10 +142,10 @@ impl Ipv6cpOption {
     }
 
     /// Decode one option from its type and data field (the bytes after type and length).
-    pub fn parse(kind: u8, data: &[u8]) -> Result<Self, Error> {
+    pub fn parse(kind: u8, data: &[u8]) -> Result<Self, IpcpError> {
         Ok(match Ipv6cpOptionKind::from(kind) {
             Ipv6cpOptionKind::InterfaceIdentifier => {
-                let id: [u8; 8] = data.try_into().map_err(|_| Error::WrongDataLength {
+                let id: [u8; 8] = data.try_into().map_err(|_| IpcpError::WrongDataLength {
                     kind,
                     expected: 8,
                     actual: data.len(),
@@ -158,7 +158,7 @@ impl Ipv6cpOption {
                     data: rest.to_vec(),
                 },
                 _ => {
-                    return Err(Error::WrongDataLength {
+                    return Err(IpcpError::WrongDataLength {
                         kind,
                         expected: 2,
                         actual: data.len(),
@@ -173,7 +173,7 @@ impl Ipv6cpOption {
     }
 
     /// Decode a whole option list (the data of a Configure-* packet).
-    pub fn parse_list(list: &[u8]) -> Result<Vec<Self>, Error> {
+    pub fn parse_list(list: &[u8]) -> Result<Vec<Self>, IpcpError> {
         tlv::iter(list)
             .map(|item| item.and_then(|t| Self::parse(t.kind, t.data)))
             .collect()
@@ -267,7 +267,7 @@ pub fn describe_ipv6cp_options(options: &[u8]) -> String {
             Ok(option) => text.push_str(&format!("<{option}>")),
             Err(error) => {
                 text.push_str(&format!("<malformed: {error}>"));
-                if !matches!(error, Error::WrongDataLength { .. }) {
+                if !matches!(error, IpcpError::WrongDataLength { .. }) {
                     break;
                 }
             }
@@ -323,7 +323,7 @@ mod tests {
     fn wrong_sizes_are_typed_errors() {
         assert_eq!(
             Ipv6cpOption::parse_list(&[0x01, 0x06, 1, 2, 3, 4]),
-            Err(Error::WrongDataLength {
+            Err(IpcpError::WrongDataLength {
                 kind: 1,
                 expected: 8,
                 actual: 4
@@ -331,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             Ipv6cpOption::parse_list(&[0x02, 0x02]),
-            Err(Error::WrongDataLength {
+            Err(IpcpError::WrongDataLength {
                 kind: 2,
                 expected: 2,
                 actual: 0
@@ -339,7 +339,7 @@ mod tests {
         );
         assert_eq!(
             Ipv6cpOption::parse_list(&[0x01, 0x0a, 0]),
-            Err(Error::BadOptionLength {
+            Err(IpcpError::BadOptionLength {
                 offset: 0,
                 kind: 1,
                 length: 10,

@@ -77,9 +77,10 @@ mod tlv;
 #[cfg(test)]
 mod tests;
 
-pub use error::Error;
+pub use error::IpcpError;
 pub use ipcp::{AddressPool, Ipcp, IpcpConfig, IpcpNegotiated};
 pub use ipcp_option::{IpcpOption, IpcpOptionKind, VAN_JACOBSON, describe_ipcp_options};
-pub use ipv6cp::{InterfaceIdSource, Ipv6cp, Ipv6cpConfig, Ipv6cpNegotiated, RandomSource};
+pub use ipv6cp::{InterfaceIdSource, Ipv6cp, Ipv6cpConfig, Ipv6cpNegotiated};
 pub use ipv6cp_option::{InterfaceId, Ipv6cpOption, Ipv6cpOptionKind, describe_ipv6cp_options};
 pub use pool::AddressRange;
+pub use ppp_core::Random;

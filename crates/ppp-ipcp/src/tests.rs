@@ -4,7 +4,10 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use ppp_lcp::fsm::{ControlProtocol, Fsm, FsmConfig, FsmEvent, NegotiationFailure, State};
+use ppp_core::{CloseReason, Random};
+use ppp_lcp::fsm::{
+    ControlProtocol, FinishReason, Fsm, FsmConfig, FsmEvent, NegotiationFailure, State,
+};
 
 use proptest::prelude::*;
 
@@ -19,25 +22,8 @@ const OTHER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 55);
 const DNS1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 53);
 const DNS2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 54);
 
-/// What the owner of an NCP automaton checks after Up (see `Ipcp::failure`).
-trait Failure {
-    fn failure(&self) -> Option<&NegotiationFailure>;
-}
-
-impl Failure for Ipcp {
-    fn failure(&self) -> Option<&NegotiationFailure> {
-        Ipcp::failure(self)
-    }
-}
-
-impl Failure for Ipv6cp {
-    fn failure(&self) -> Option<&NegotiationFailure> {
-        Ipv6cp::failure(self)
-    }
-}
-
 /// Two automata and a virtual clock.
-struct Pair<P: ControlProtocol + Failure> {
+struct Pair<P: ControlProtocol> {
     now: Instant,
     a: Fsm<P>,
     b: Fsm<P>,
@@ -45,7 +31,7 @@ struct Pair<P: ControlProtocol + Failure> {
     events_b: Vec<FsmEvent>,
 }
 
-impl<P: ControlProtocol + Failure> Pair<P> {
+impl<P: ControlProtocol> Pair<P> {
     fn new(a: P, b: P) -> Self {
         Self::with_config(a, b, FsmConfig::default())
     }
@@ -66,16 +52,10 @@ impl<P: ControlProtocol + Failure> Pair<P> {
         pair
     }
 
-    /// Drain events; on Up, close if the protocol could not produce usable results.
-    fn owner(now: Instant, fsm: &mut Fsm<P>, log: &mut Vec<FsmEvent>) {
-        while let Some(event) = fsm.poll_event() {
-            if event == FsmEvent::Up
-                && let Some(failure) = fsm.protocol().failure().cloned()
-            {
-                fsm.close(now, &failure.0);
-            }
-            log.push(event);
-        }
+    /// Drain events (an automaton whose protocol could not produce usable results at Up closes
+    /// by itself, without reporting Up).
+    fn owner(fsm: &mut Fsm<P>, log: &mut Vec<FsmEvent>) {
+        log.extend(std::iter::from_fn(|| fsm.poll_event()));
     }
 
     /// Run until nothing moves and no timer is pending, or two minutes of virtual time pass.
@@ -86,8 +66,8 @@ impl<P: ControlProtocol + Failure> Pair<P> {
     /// Like `run`, losing `loss_percent` of the packets (in each direction), chosen by a
     /// generator seeded with `seed`.
     fn run_lossy(&mut self, seed: u64, loss_percent: u64) {
-        let mut random = xorshift(seed);
-        let mut lost = move || random() % 100 < loss_percent;
+        let random = Random::seeded(seed);
+        let lost = move || random.u64() % 100 < loss_percent;
         let deadline = self.now + Duration::from_secs(120);
         loop {
             let mut moved = false;
@@ -97,14 +77,14 @@ impl<P: ControlProtocol + Failure> Pair<P> {
                 }
                 moved = true;
             }
-            Self::owner(self.now, &mut self.a, &mut self.events_a);
+            Self::owner(&mut self.a, &mut self.events_a);
             while let Some(packet) = self.b.poll_transmit() {
                 if !lost() {
                     self.a.handle_input(self.now, &packet);
                 }
                 moved = true;
             }
-            Self::owner(self.now, &mut self.b, &mut self.events_b);
+            Self::owner(&mut self.b, &mut self.events_b);
             if moved {
                 continue;
             }
@@ -128,9 +108,9 @@ impl<P: ControlProtocol + Failure> Pair<P> {
     }
 }
 
-fn finished_reason(events: &[FsmEvent]) -> Option<&str> {
+fn finished_reason(events: &[FsmEvent]) -> Option<String> {
     events.iter().find_map(|e| match e {
-        FsmEvent::Finished { reason } => Some(reason.as_str()),
+        FsmEvent::Finished { reason } => Some(reason.to_string()),
         _ => None,
     })
 }
@@ -156,7 +136,7 @@ fn client_gets_address_and_dns_from_pool_server() {
     assert!(pair.events_a.contains(&FsmEvent::Up));
 
     // Closing brings both down and forgets the results.
-    pair.a.close(pair.now, "user request");
+    pair.a.close(pair.now, CloseReason::UserRequest);
     pair.run();
     assert!(pair.a.protocol().negotiated().is_none());
     assert!(pair.b.protocol().negotiated().is_none());
@@ -230,10 +210,12 @@ fn pool_exhaustion_fails_both_sides() {
     let mut pair = Pair::new(Ipcp::new(IpcpConfig::client()), server);
     pair.run();
     assert_ne!(pair.a.state(), State::Opened);
-    let reason = finished_reason(&pair.events_a).unwrap();
-    assert!(reason.contains("no local address"), "{reason}");
+    assert_eq!(
+        finished_reason(&pair.events_a),
+        Some(NegotiationFailure::NoLocalAddress.to_string())
+    );
     let failure = pair.b.protocol().failure().unwrap();
-    assert!(failure.0.contains("pool exhausted"), "{failure}");
+    assert_eq!(failure, &NegotiationFailure::AddressPoolExhausted);
 }
 
 /// Both sides know nothing about the other's address; the client asks for one and the peer
@@ -246,10 +228,9 @@ fn nobody_has_an_address() {
     );
     pair.run();
     assert_ne!(pair.a.state(), State::Opened);
-    assert!(
-        finished_reason(&pair.events_a)
-            .unwrap()
-            .contains("no local address")
+    assert_eq!(
+        finished_reason(&pair.events_a),
+        Some(NegotiationFailure::NoLocalAddress.to_string())
     );
 }
 
@@ -295,6 +276,34 @@ fn insisting_peer_gets_rejected_after_max_failure() {
         codes.push(reply[0]);
     }
     assert_eq!(codes, [3, 3, 3, 3, 3, 4, 4]);
+
+    // The peer gives up its address option and asks for nothing: Acked (Max-Failure), but it
+    // never agreed to the address we have for it, so IPCP must not come up: it closes at once,
+    // with the reason, instead of reporting a remote address the peer refused.
+    server.handle_input(now, &[0x01, 8, 0x00, 0x0a, 0x81, 0x06, 0, 0, 0, 0]);
+    assert_eq!(next_reply(&mut server).unwrap()[0], 0x04); // ms-dns1 0.0.0.0 Nak'd no more
+    server.handle_input(now, &[0x01, 9, 0x00, 0x04]);
+    assert_eq!(next_reply(&mut server).unwrap()[0], 0x02);
+    server.handle_input(now, &[0x02, 0x01, 0x00, 0x0a, 0x03, 0x06, 192, 0, 2, 1]);
+    assert_eq!(server.state(), State::Closing);
+    let events: Vec<FsmEvent> = std::iter::from_fn(|| server.poll_event()).collect();
+    assert!(!events.contains(&FsmEvent::Up), "{events:?}");
+    assert!(server.protocol().negotiated().is_none());
+    let terminate = std::iter::from_fn(|| server.poll_transmit())
+        .last()
+        .unwrap();
+    assert_eq!(terminate[0], 0x05);
+    assert_eq!(
+        &terminate[4..],
+        NegotiationFailure::NoPeerAddress.to_string().as_bytes()
+    );
+    server.handle_input(now, &[0x06, terminate[1], 0x00, 0x04]);
+    assert_eq!(
+        std::iter::from_fn(|| server.poll_event()).collect::<Vec<_>>(),
+        [FsmEvent::Finished {
+            reason: FinishReason::NegotiationFailed(NegotiationFailure::NoPeerAddress)
+        }]
+    );
 }
 
 /// The next packet `fsm` sends that is not its own Configure-Request (ours is sent again when the
@@ -340,17 +349,6 @@ fn pppd_client_request_golden_exchange() {
     assert_eq!(&ack[1..], &retry[1..]);
 }
 
-/// A tiny xorshift generator standing in for a seeded RNG.
-fn xorshift(seed: u64) -> impl FnMut() -> u64 + Send + 'static {
-    let mut state = seed.max(1);
-    move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    }
-}
-
 fn ipv6cp(local: InterfaceIdSource, seed: u64) -> Ipv6cp {
     Ipv6cp::new(
         Ipv6cpConfig {
@@ -358,7 +356,7 @@ fn ipv6cp(local: InterfaceIdSource, seed: u64) -> Ipv6cp {
             accept_local: true,
             ..Ipv6cpConfig::default()
         },
-        xorshift(seed),
+        Random::seeded(seed),
     )
 }
 
@@ -425,7 +423,7 @@ fn ipv6cp_zero_id_gets_one_from_peer() {
             remote: Some(for_client),
             ..Ipv6cpConfig::default()
         },
-        xorshift(5),
+        Random::seeded(5),
     );
     let mut pair = Pair::new(ipv6cp(InterfaceIdSource::FromPeer, 6), server);
     pair.run();
@@ -584,8 +582,8 @@ proptest! {
             accept_remote: false,
         };
         let mut pair = Pair::new(
-            Ipv6cp::new(config(a), xorshift(seed)),
-            Ipv6cp::new(config(b), xorshift(seed ^ 0x5555)),
+            Ipv6cp::new(config(a), Random::seeded(seed)),
+            Ipv6cp::new(config(b), Random::seeded(seed ^ 0x5555)),
         );
         pair.run();
         for side in [&pair.a, &pair.b] {

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::Error;
+use crate::IpcpError;
 
 /// One option of a list, with its header.
 #[derive(Clone, Copy, Debug)]
@@ -32,7 +32,7 @@ pub(crate) fn iter(list: &[u8]) -> TlvIter<'_> {
 }
 
 impl<'a> Iterator for TlvIter<'a> {
-    type Item = Result<Tlv<'a>, Error>;
+    type Item = Result<Tlv<'a>, IpcpError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
@@ -47,7 +47,7 @@ impl<'a> Iterator for TlvIter<'a> {
             [kind, length, ..] => (*kind, *length),
             _ => {
                 self.failed = true;
-                return Some(Err(Error::TruncatedHeader {
+                return Some(Err(IpcpError::TruncatedHeader {
                     offset,
                     remaining: rest.len(),
                 }));
@@ -56,7 +56,7 @@ impl<'a> Iterator for TlvIter<'a> {
         let len = usize::from(length);
         if len < 2 || len > rest.len() {
             self.failed = true;
-            return Some(Err(Error::BadOptionLength {
+            return Some(Err(IpcpError::BadOptionLength {
                 offset,
                 kind,
                 length,
@@ -120,17 +120,17 @@ mod tests {
 
     #[test]
     fn malformed_lists_yield_one_error() {
-        let cases: &[(&[u8], Error)] = &[
+        let cases: &[(&[u8], IpcpError)] = &[
             (
                 &[3],
-                Error::TruncatedHeader {
+                IpcpError::TruncatedHeader {
                     offset: 0,
                     remaining: 1,
                 },
             ),
             (
                 &[3, 1, 0],
-                Error::BadOptionLength {
+                IpcpError::BadOptionLength {
                     offset: 0,
                     kind: 3,
                     length: 1,
@@ -139,7 +139,7 @@ mod tests {
             ),
             (
                 &[3, 2, 3, 7, 0],
-                Error::BadOptionLength {
+                IpcpError::BadOptionLength {
                     offset: 2,
                     kind: 3,
                     length: 7,

@@ -5,7 +5,7 @@
 /// Decoding errors never reach the link: the automaton counts the packet and drops it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum LcpError {
     /// Fewer than the 4 header bytes (Code, Identifier, Length).
     #[error("control packet shorter than its 4-byte header ({len} bytes)")]
     Truncated {

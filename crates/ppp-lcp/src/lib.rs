@@ -20,38 +20,45 @@
 //! # Run loop
 //!
 //! Feed an input, drain `poll_transmit` and `poll_event` until both return `None`, then sleep until
-//! `poll_timeout` (or until the next packet arrives):
+//! `poll_timeout` (or until the next packet arrives). Here two LCP instances talk to each other in
+//! memory:
 //!
-//! ```no_run
+//! ```
 //! use std::time::Instant;
-//! use ppp_lcp::{Lcp, LcpConfig, LcpEvent};
+//! use ppp_lcp::{Lcp, LcpConfig, LcpEvent, Random, State};
 //!
-//! # fn receive_lcp_packet(_deadline: Option<Instant>) -> Option<Vec<u8>> { None }
-//! # fn send_lcp_packet(_information: &[u8]) {}
-//! let seed = 0x5eed; // from the application's seedable RNG
-//! let mut lcp = Lcp::with_seed(LcpConfig::default(), seed);
-//! lcp.open(Instant::now());
-//! lcp.up(Instant::now()); // the serial line or PPPoE session is ready
+//! // Programs draw from the OS (`Random::from_os()`, ppp-core's `os` feature); tests use seeds.
+//! let mut client = Lcp::new(LcpConfig::default(), Random::seeded(1));
+//! let mut server = Lcp::new(LcpConfig { mru: 1400, ..LcpConfig::default() }, Random::seeded(2));
+//! let now = Instant::now();
+//! for lcp in [&mut client, &mut server] {
+//!     lcp.open(now);
+//!     lcp.up(now); // the serial line is connected
+//! }
+//! let mut up = Vec::new();
 //! loop {
-//!     while let Some(information) = lcp.poll_transmit() {
-//!         send_lcp_packet(&information); // a PPP frame with protocol 0xC021
+//!     let mut moved = false;
+//!     while let Some(packet) = client.poll_transmit() {
+//!         server.handle_input(now, &packet); // protocol 0xC021 on the wire
+//!         moved = true;
 //!     }
-//!     while let Some(event) = lcp.poll_event() {
-//!         match event {
-//!             LcpEvent::Up(negotiated) => println!("LCP up, MTU {}", negotiated.mtu),
-//!             LcpEvent::Finished { reason } => {
-//!                 println!("LCP finished: {reason}");
-//!                 return;
+//!     while let Some(packet) = server.poll_transmit() {
+//!         client.handle_input(now, &packet);
+//!         moved = true;
+//!     }
+//!     for lcp in [&mut client, &mut server] {
+//!         while let Some(event) = lcp.poll_event() {
+//!             if let LcpEvent::Up(negotiated) = event {
+//!                 up.push(negotiated.mtu);
 //!             }
-//!             _ => {}
 //!         }
 //!     }
-//!     // Wait for a packet, at most until the next deadline.
-//!     match receive_lcp_packet(lcp.poll_timeout()) {
-//!         Some(packet) => lcp.handle_input(Instant::now(), &packet),
-//!         None => lcp.handle_timeout(Instant::now()),
+//!     if !moved {
+//!         break; // otherwise: sleep until `poll_timeout()`, then `handle_timeout(now)`
 //!     }
 //! }
+//! assert_eq!((client.state(), server.state()), (State::Opened, State::Opened));
+//! assert_eq!(up, [1400, 1500]); // each side's MTU is the other's MRU
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -64,14 +71,16 @@ pub mod options;
 pub mod packet;
 
 pub use describe::describe_packet;
-pub use error::Error;
+pub use error::LcpError;
 pub use fsm::{
-    ControlProtocol, Fsm, FsmConfig, FsmCounters, FsmEvent, NegotiationFailure, OtherCode,
-    RequestVerdict, State,
+    ControlProtocol, FinishReason, Fsm, FsmConfig, FsmCounters, FsmEvent, NegotiationFailure,
+    OtherCode, RequestVerdict, State,
 };
 pub use lcp::{
     AuthProtocol, EndpointDiscriminator, FcsAlternatives, Lcp, LcpConfig, LcpEvent, LcpNegotiated,
-    LcpOptionType, LcpProtocol, SplitMix64, describe_lcp_options,
+    LcpOptionType, LcpProtocol, describe_lcp_options,
 };
 pub use options::{RawOption, iter_options, push_option, validate_options};
 pub use packet::{Code, ControlPacket};
+pub use ppp_core::{CloseReason, Machine, Random};
+pub use ppp_frame::Protocol;

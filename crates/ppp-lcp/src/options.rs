@@ -3,7 +3,7 @@
 //! An option list is a sequence of type-length-value items: one type byte, one length byte
 //! counting the type, length and data bytes, then `length - 2` data bytes.
 
-use crate::Error;
+use crate::LcpError;
 
 /// One option of a Configure-* packet, borrowed from the list it came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -48,14 +48,14 @@ pub struct OptionIter<'a> {
 }
 
 impl<'a> Iterator for OptionIter<'a> {
-    type Item = Result<RawOption<'a>, Error>;
+    type Item = Result<RawOption<'a>, LcpError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.offset >= self.list.len() {
             return None;
         }
         let rest = &self.list[self.offset..];
-        let malformed = Error::MalformedOption {
+        let malformed = LcpError::MalformedOption {
             offset: self.offset,
         };
         let (kind, len) = match rest {
@@ -79,7 +79,7 @@ impl<'a> Iterator for OptionIter<'a> {
 
 /// Iterate a TLV option list.
 ///
-/// Yields `Err(Error::MalformedOption)` once (for a length below 2 or past the end of the list)
+/// Yields `Err(LcpError::MalformedOption)` once (for a length below 2 or past the end of the list)
 /// and then stops. Never panics.
 pub fn iter_options(list: &[u8]) -> OptionIter<'_> {
     OptionIter {
@@ -90,7 +90,7 @@ pub fn iter_options(list: &[u8]) -> OptionIter<'_> {
 }
 
 /// Whether the whole list is well-formed.
-pub fn validate_options(list: &[u8]) -> Result<(), Error> {
+pub fn validate_options(list: &[u8]) -> Result<(), LcpError> {
     iter_options(list).try_for_each(|option| option.map(|_| ()))
 }
 
@@ -167,7 +167,7 @@ mod tests {
             assert_eq!(items.len(), good + 1, "{list:?}");
             assert_eq!(
                 items[good],
-                Err(Error::MalformedOption { offset }),
+                Err(LcpError::MalformedOption { offset }),
                 "{list:?}"
             );
             assert!(validate_options(list).is_err());

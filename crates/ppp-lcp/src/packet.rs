@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::Error;
+use crate::LcpError;
 
 macro_rules! codes {
     ($( $(#[$doc:meta])* $name:ident = $value:literal, $label:literal; )*) => {
@@ -130,14 +130,14 @@ impl<'a> ControlPacket<'a> {
     pub const MAX_DATA_LEN: usize = u16::MAX as usize - HEADER_LEN;
 
     /// Parse a packet, checking its Length field; bytes past `Length` are padding and ignored.
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, LcpError> {
         let [code, identifier, hi, lo, ..] = *bytes else {
-            return Err(Error::Truncated { len: bytes.len() });
+            return Err(LcpError::Truncated { len: bytes.len() });
         };
         let length = u16::from_be_bytes([hi, lo]);
         let end = usize::from(length);
         if end < HEADER_LEN || end > bytes.len() {
-            return Err(Error::BadLength {
+            return Err(LcpError::BadLength {
                 length,
                 available: bytes.len(),
             });
@@ -213,24 +213,24 @@ mod tests {
 
     #[test]
     fn parse_table() {
-        type Parsed = Result<(u8, u8, &'static [u8]), Error>;
+        type Parsed = Result<(u8, u8, &'static [u8]), LcpError>;
         let cases: &[(&[u8], Parsed)] = &[
-            (&[], Err(Error::Truncated { len: 0 })),
-            (&[9, 1, 0], Err(Error::Truncated { len: 3 })),
+            (&[], Err(LcpError::Truncated { len: 0 })),
+            (&[9, 1, 0], Err(LcpError::Truncated { len: 3 })),
             (&[6, 1, 0, 4], Ok((6, 1, &[]))),
             // Padding past Length is ignored.
             (&[6, 1, 0, 4, 0xff, 0xff], Ok((6, 1, &[]))),
             (&[5, 2, 0, 6, b'h', b'i', 0], Ok((5, 2, b"hi"))),
             (
                 &[5, 2, 0, 3],
-                Err(Error::BadLength {
+                Err(LcpError::BadLength {
                     length: 3,
                     available: 4,
                 }),
             ),
             (
                 &[5, 2, 0, 9, 1],
-                Err(Error::BadLength {
+                Err(LcpError::BadLength {
                     length: 9,
                     available: 5,
                 }),

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use ppp_lcp::Random;
 use ppp_lcp::lcp::{Lcp, LcpConfig};
 
 #[derive(Clone, Default)]
@@ -45,7 +46,7 @@ fn packets_are_logged_like_pppd() {
     let recorder = Recorder::default();
     tracing::subscriber::with_default(recorder.clone(), || {
         let now = Instant::now();
-        let mut lcp = Lcp::new(LcpConfig::default(), || 0x5d3c_1a2b);
+        let mut lcp = Lcp::new(LcpConfig::default(), Random::scripted(&[0x5d3c_1a2b]));
         lcp.open(now);
         lcp.up(now);
         let mut terminate = vec![5, 2, 0, 16];

@@ -4,15 +4,17 @@
 //! [`Authenticator`](ppp_auth::Authenticator) (we check the peer) and/or
 //! [`Authenticatee`](ppp_auth::Authenticatee) (we prove ourselves), feeds each the PAP/CHAP
 //! packets of its role, and enters the Network phase only when every one of them succeeded.
-//! Secrets for checking the peer are asked for with [`crate::LinkEvent::SecretNeeded`] and given
-//! back with [`crate::Link::provide_secret`], so a lookup may take as long as a RADIUS round trip
-//! without the link doing any I/O.
+//! Secrets for checking the peer come from a table ([`AuthConfig::secrets`]), or are asked for
+//! with [`crate::LinkEvent::SecretNeeded`] and given back with [`crate::Link::provide_secret`],
+//! so a lookup may take as long as a RADIUS round trip without the link doing any I/O.
 
-use ppp_auth::{Credentials, Secret, SecretsTable};
+use std::sync::Arc;
+
+use ppp_auth::{Credentials, Secret};
 
 pub use ppp_auth::{
     AuthProtocol, AuthenticateeConfig, AuthenticatorConfig, FailureReason, MsChapKeyMaterial,
-    SecretEntry, SecretRequest,
+    SecretEntry, SecretRequest, SecretToken, SecretsTable,
 };
 
 /// What we answer with when the peer asks us to authenticate (pppd `user` + `password`, or
@@ -87,6 +89,10 @@ pub struct AuthConfig {
     /// Our name, challenge length, retransmission, re-challenge interval when we authenticate
     /// the peer (pppd `name`, `chap-interval`).
     pub authenticator: AuthenticatorConfig,
+    /// Where the peers' secrets come from: a table the link looks them up in at once (pppd's
+    /// `chap-secrets`), or `None` to ask the owner with
+    /// [`LinkEvent::SecretNeeded`](crate::LinkEvent::SecretNeeded) (a RADIUS server, a database).
+    pub secrets: Option<Arc<SecretsTable>>,
 }
 
 impl Default for AuthConfig {
@@ -95,6 +101,7 @@ impl Default for AuthConfig {
             credentials: None,
             authenticatee: AuthenticateeConfig::default(),
             authenticator: AuthenticatorConfig::new("ppp"),
+            secrets: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! A whole PPP link, sans-IO: the phases of RFC 1661 §3 (Dead, Establish, Authenticate, Network,
-//! Terminate), LCP, the authentication hooks, IPCP and IPv6CP, over async HDLC-like framing
+//! Terminate), LCP, the authentication hooks, IPCP, IPv6CP and CCP, over async HDLC-like framing
 //! (serial lines, modems) or sync framing (PPPoE).
 //!
 //! This crate exists because no protocol crate is the right home for the composition: `ppp-lcp`
@@ -10,24 +10,33 @@
 //! is Opened, RFC 1662 §7.1), keeps NCPs independent of each other (RFC 1661 §3.7), and merges all
 //! deadlines into one.
 //!
+//! Along the seam Multilink needs (RFC 1990 §2): [`LinkControl`] is what each link has on its own
+//! (framing, LCP, authentication), [`NetworkLayer`] what a link or a bundle has once (IPCP,
+//! IPv6CP, CCP, datagrams), and [`Link`] one of each. `pppoe` runs links over PPPoE sessions.
+//!
 //! # Run loop
+//!
+//! Every machine here speaks the verbs of [`Machine`]: feed input (`handle_input`,
+//! `handle_timeout`, `open`, `close`, `up`, `down`, answers such as `provide_secret`), then drain
+//! `poll_transmit`, `poll_event` and `poll_datagram` until they return `None`, then sleep until
+//! `poll_timeout` or the next input. [`Link`] has a complete example with two links in memory.
 //!
 //! ```no_run
 //! use std::time::Instant;
-//! use ppp_auth::SecretsTable;
 //! use ppp_link::auth::{AuthProtocol, ClientCredentials};
-//! use ppp_link::{Link, LinkConfig, LinkEvent};
+//! use ppp_link::{Link, LinkConfig, LinkEvent, Random};
 //!
 //! # fn read_line() -> Vec<u8> { Vec::new() }
 //! # fn write_line(_: &[u8]) {}
 //! # fn sleep_until(_: Option<Instant>) {}
+//! # fn ask_radius(_: &ppp_link::auth::SecretRequest) -> Option<ppp_link::auth::SecretEntry> { None }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = LinkConfig::default();
 //! // We answer CHAP or PAP as "alice", and require the peer to prove itself with MS-CHAPv2.
 //! config.lcp.allow = vec![AuthProtocol::ChapMd5, AuthProtocol::Pap];
 //! config.lcp.require = vec![AuthProtocol::MsChapV2];
 //! config.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
-//! let secrets = SecretsTable::parse_pppd("server * \"server secret\"\n").unwrap();
-//! let mut link = Link::new(config);
+//! let mut link = Link::new(config, Random::from_os()?);
 //! link.open(Instant::now());
 //! link.up(Instant::now()); // the serial line is connected
 //! loop {
@@ -38,11 +47,15 @@
 //!         match event {
 //!             LinkEvent::SecretNeeded(request) => {
 //!                 // Async backends (RADIUS) answer later; the link waits in Authenticate.
-//!                 let entry = secrets.lookup_now(&request.client, &request.server);
-//!                 link.provide_secret(Instant::now(), entry);
+//!                 let entry = ask_radius(&request);
+//!                 link.provide_secret(Instant::now(), request.token, entry)?;
 //!             }
 //!             LinkEvent::IpUp { local, peer, .. } => {
 //!                 println!("local IP address {local}, remote IP address {peer}");
+//!             }
+//!             LinkEvent::LinkDown { reason } => {
+//!                 println!("link down: {reason}");
+//!                 return Ok(());
 //!             }
 //!             _ => {}
 //!         }
@@ -56,15 +69,25 @@
 //!     link.handle_timeout(now);
 //!     link.handle_input(now, &read_line());
 //! }
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod control;
+mod framer;
 mod link;
-pub mod pppoe;
+pub mod network;
+// pub mod pppoe; (being moved to the new discovery API)
+mod reason;
 
+pub use control::{ControlEvent, LinkControl, Received};
 pub use link::{CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase};
+pub use network::{Handled, NetworkEvent, NetworkLayer, NetworkStats};
+pub use ppp_auth::AuthError;
+pub use ppp_core::{CloseReason, Machine, Random};
+pub use reason::{AuthFailure, AuthSide, DownReason};
 
 use ppp_frame::{DecoderStats, Protocol};
 

@@ -3,11 +3,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use ppp_core::CloseReason;
 use tracing::debug;
 
 use crate::engine::{AtCommand, AtEngine, CommandId, EngineConfig, EngineState};
 use crate::error::ModemError;
-use crate::event::{DisconnectReason, Event, Urc, impl_modem_driver};
+use crate::event::{DisconnectReason, ModemEvent, Urc, impl_modem_driver};
 
 /// The answer settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,15 +61,15 @@ pub enum AnswererState {
     Online,
     /// Hanging up.
     HangingUp,
-    /// An init string failed ([`Event::Failed`] says why); `start` may be called again.
+    /// An init string failed ([`ModemEvent::Failed`] says why); `start` may be called again.
     Failed,
 }
 
 /// The answer state machine, on an [`AtEngine`].
 ///
 /// [`start`](Self::start) sends the init strings, then waits for [`AnswerConfig::ring_count`]
-/// `RING`s, sends `ATA` and at `CONNECT` emits [`Event::Connected`]. If the answer fails
-/// (`NO CARRIER`, timeout) it goes back to waiting; when a call ends ([`Event::Disconnected`])
+/// `RING`s, sends `ATA` and at `CONNECT` emits [`ModemEvent::Connected`]. If the answer fails
+/// (`NO CARRIER`, timeout) it goes back to waiting; when a call ends ([`ModemEvent::Disconnected`])
 /// it re-runs the init strings and waits for the next call. With
 /// [`AnswerConfig::null_modem`] there is no AT at all: `start` connects at once, and
 /// `hang_up` drops DTR and ends in the idle state.
@@ -82,7 +83,7 @@ pub struct Answerer {
     last_ring: Option<Instant>,
     null_online: bool,
     dtr_up_at: Option<Instant>,
-    events: VecDeque<Event>,
+    events: VecDeque<ModemEvent>,
 }
 
 impl Answerer {
@@ -103,7 +104,7 @@ impl Answerer {
 
     /// Starts: init then wait for rings (or, null-modem, connect at once). Possible when idle
     /// or failed.
-    pub fn start(&mut self, now: Instant) -> Result<(), ModemError> {
+    pub fn open(&mut self, now: Instant) -> Result<(), ModemError> {
         if !matches!(self.state, AnswererState::Idle | AnswererState::Failed)
             || self.engine.state() != EngineState::Command
         {
@@ -116,7 +117,7 @@ impl Answerer {
             debug!("answerer: null modem, connected");
             self.state = AnswererState::Online;
             self.null_online = true;
-            self.events.push_back(Event::Connected {
+            self.events.push_back(ModemEvent::Connected {
                 rate: None,
                 text: None,
                 initial_data: Vec::new(),
@@ -130,11 +131,12 @@ impl Answerer {
 
     /// Hangs up the current call (see [`AtEngine::hang_up`]); afterwards the answerer waits for
     /// the next call (null modem: drops DTR, then idles).
-    pub fn hang_up(&mut self, now: Instant) {
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
+        debug!("answerer: closing: {reason}");
         if self.null_online {
             self.null_online = false;
             self.state = AnswererState::HangingUp;
-            self.events.push_back(Event::SetDtr(false));
+            self.events.push_back(ModemEvent::SetDtr(false));
             self.dtr_up_at = Some(now + self.config.engine.dtr_low_time);
             return;
         }
@@ -151,7 +153,7 @@ impl Answerer {
         if self.null_online {
             self.null_online = false;
             self.state = AnswererState::Idle;
-            self.events.push_back(Event::Disconnected {
+            self.events.push_back(ModemEvent::Disconnected {
                 reason: DisconnectReason::CarrierLost,
             });
             return;
@@ -195,8 +197,8 @@ impl Answerer {
         if self.dtr_up_at.is_some_and(|at| at <= now) {
             self.dtr_up_at = None;
             self.state = AnswererState::Idle;
-            self.events.push_back(Event::SetDtr(true));
-            self.events.push_back(Event::Disconnected {
+            self.events.push_back(ModemEvent::SetDtr(true));
+            self.events.push_back(ModemEvent::Disconnected {
                 reason: DisconnectReason::HangUp,
             });
         }
@@ -212,7 +214,7 @@ impl Answerer {
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ModemEvent> {
         self.events.pop_front()
     }
 
@@ -251,7 +253,7 @@ impl Answerer {
         self.state = AnswererState::Failed;
         self.pending = None;
         self.engine.cancel_all();
-        self.events.push_back(Event::Failed(error));
+        self.events.push_back(ModemEvent::Failed(error));
     }
 
     fn on_ring(&mut self, now: Instant) {
@@ -280,7 +282,7 @@ impl Answerer {
     fn pump(&mut self, now: Instant) {
         while let Some(event) = self.engine.poll_event() {
             match event {
-                Event::CommandDone {
+                ModemEvent::CommandDone {
                     id,
                     command,
                     result,
@@ -312,16 +314,16 @@ impl Answerer {
                         }
                     }
                 }
-                Event::Urc(Urc::Ring) => {
-                    self.events.push_back(Event::Urc(Urc::Ring));
+                ModemEvent::Urc(Urc::Ring) => {
+                    self.events.push_back(ModemEvent::Urc(Urc::Ring));
                     self.on_ring(now);
                 }
-                Event::Connected { .. } => {
+                ModemEvent::Connected { .. } => {
                     debug!("answerer: connected");
                     self.state = AnswererState::Online;
                     self.events.push_back(event);
                 }
-                Event::Disconnected { .. } => {
+                ModemEvent::Disconnected { .. } => {
                     self.events.push_back(event);
                     // Ready for the next call.
                     self.init_step(now, 0);
@@ -344,7 +346,7 @@ mod tests {
     fn harness(config: AnswerConfig, sim: SimConfig) -> Harness<Answerer> {
         let t0 = Instant::now();
         let mut answerer = Answerer::new(config);
-        answerer.start(t0).unwrap();
+        answerer.open(t0).unwrap();
         let mut h = Harness::new(answerer, SimModem::new(sim), t0);
         h.run_until(t0 + SEC);
         h
@@ -353,7 +355,7 @@ mod tests {
     fn rings(h: &Harness<Answerer>) -> usize {
         h.event_list()
             .iter()
-            .filter(|e| matches!(e, Event::Urc(Urc::Ring)))
+            .filter(|e| matches!(e, ModemEvent::Urc(Urc::Ring)))
             .count()
     }
 
@@ -368,11 +370,11 @@ mod tests {
         let now = h.now;
         h.modem.ring(now, 5);
         let event = h
-            .run_until_event(60 * SEC, |e| matches!(e, Event::Connected { .. }))
+            .run_until_event(60 * SEC, |e| matches!(e, ModemEvent::Connected { .. }))
             .unwrap();
         assert_eq!(
             event,
-            Event::Connected {
+            ModemEvent::Connected {
                 rate: Some(33600),
                 text: Some("33600".into()),
                 initial_data: Vec::new()
@@ -405,7 +407,7 @@ mod tests {
         // ...but two are.
         let now = h.now;
         h.modem.ring(now, 2);
-        let event = h.run_until_event(30 * SEC, |e| matches!(e, Event::Connected { .. }));
+        let event = h.run_until_event(30 * SEC, |e| matches!(e, ModemEvent::Connected { .. }));
         assert!(event.is_some());
     }
 
@@ -423,7 +425,11 @@ mod tests {
         h.run_until(now + SEC);
         assert_eq!(h.machine.state(), AnswererState::WaitingForRing);
         assert_eq!(h.machine.rings(), 0);
-        assert!(!h.event_list().iter().any(|e| matches!(e, Event::Failed(_))));
+        assert!(
+            !h.event_list()
+                .iter()
+                .any(|e| matches!(e, ModemEvent::Failed(_)))
+        );
     }
 
     #[test]
@@ -437,15 +443,15 @@ mod tests {
         );
         let now = h.now;
         h.modem.ring(now, 1);
-        h.run_until_event(10 * SEC, |e| matches!(e, Event::Connected { .. }))
+        h.run_until_event(10 * SEC, |e| matches!(e, ModemEvent::Connected { .. }))
             .unwrap();
-        h.run_until_event(20 * SEC, |e| matches!(e, Event::Disconnected { .. }))
+        h.run_until_event(20 * SEC, |e| matches!(e, ModemEvent::Disconnected { .. }))
             .unwrap();
         h.run_until(h.now + SEC);
         assert_eq!(h.machine.state(), AnswererState::WaitingForRing);
         let now = h.now;
         h.modem.ring(now, 1);
-        let event = h.run_until_event(10 * SEC, |e| matches!(e, Event::Connected { .. }));
+        let event = h.run_until_event(10 * SEC, |e| matches!(e, ModemEvent::Connected { .. }));
         assert!(event.is_some());
         assert_eq!(h.modem.calls(), 2);
     }
@@ -457,11 +463,11 @@ mod tests {
             null_modem: true,
             ..AnswerConfig::default()
         });
-        answerer.start(t0).unwrap();
+        answerer.open(t0).unwrap();
         assert!(answerer.is_online());
         assert_eq!(
             answerer.poll_event(),
-            Some(Event::Connected {
+            Some(ModemEvent::Connected {
                 rate: None,
                 text: None,
                 initial_data: Vec::new()
@@ -470,14 +476,14 @@ mod tests {
         assert_eq!(answerer.poll_transmit(), None);
         answerer.handle_input(t0, b"\r\nNO CARRIER\r\n");
         assert!(answerer.is_online(), "no AT interpretation on a null modem");
-        answerer.hang_up(t0);
-        assert_eq!(answerer.poll_event(), Some(Event::SetDtr(false)));
+        answerer.close(t0, CloseReason::UserRequest);
+        assert_eq!(answerer.poll_event(), Some(ModemEvent::SetDtr(false)));
         let at = answerer.poll_timeout().unwrap();
         answerer.handle_timeout(at);
-        assert_eq!(answerer.poll_event(), Some(Event::SetDtr(true)));
+        assert_eq!(answerer.poll_event(), Some(ModemEvent::SetDtr(true)));
         assert!(matches!(
             answerer.poll_event(),
-            Some(Event::Disconnected { .. })
+            Some(ModemEvent::Disconnected { .. })
         ));
         assert_eq!(answerer.state(), AnswererState::Idle);
     }
@@ -489,12 +495,12 @@ mod tests {
             init: vec!["AT+BOGUS".into()],
             ..AnswerConfig::default()
         });
-        answerer.start(t0).unwrap();
+        answerer.open(t0).unwrap();
         let mut h = Harness::new(answerer, SimModem::new(SimConfig::default()), t0);
-        let event = h.run_until_event(10 * SEC, |e| matches!(e, Event::Failed(_)));
+        let event = h.run_until_event(10 * SEC, |e| matches!(e, ModemEvent::Failed(_)));
         assert!(matches!(
             event,
-            Some(Event::Failed(ModemError::CommandFailed { .. }))
+            Some(ModemEvent::Failed(ModemError::CommandFailed { .. }))
         ));
     }
 }

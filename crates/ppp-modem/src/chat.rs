@@ -14,10 +14,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use ppp_core::CloseReason;
 use tracing::debug;
 
 use crate::error::ModemError;
-use crate::event::{DisconnectReason, Event, impl_modem_driver};
+use crate::event::{DisconnectReason, ModemEvent, impl_modem_driver};
 use crate::line::CarrierWatch;
 use crate::response::connect_rate;
 
@@ -94,7 +95,7 @@ pub enum ChatStep {
     ClearAbort(Vec<u8>),
     /// `TIMEOUT <seconds>`: the timeout for the following expects.
     Timeout(Duration),
-    /// `SAY <string>`: an [`Event::Say`] for the user.
+    /// `SAY <string>`: an [`ModemEvent::Say`] for the user.
     Say(String),
     /// `ECHO ON|OFF`: accepted; received text is logged at debug level either way.
     Echo(bool),
@@ -500,11 +501,11 @@ enum Phase {
 
 /// Runs a [`ChatScript`] against the modem: the same verbs as the other machines.
 ///
-/// When the last step is done it emits [`Event::Connected`] (with the rest of the input as
+/// When the last step is done it emits [`ModemEvent::Connected`] (with the rest of the input as
 /// `initial_data`, after skipping the remainder of the matched line if it ends before any PPP
 /// flag). ABORT strings end the run with [`ModemError::ChatAborted`], an expect that never
-/// arrives (after its alternatives) with [`ModemError::ChatTimeout`], both as [`Event::Failed`].
-/// Online, a `NO CARRIER` line gives [`Event::Disconnected`]; [`hang_up`](Self::hang_up) drops
+/// arrives (after its alternatives) with [`ModemError::ChatTimeout`], both as [`ModemEvent::Failed`].
+/// Online, a `NO CARRIER` line gives [`ModemEvent::Disconnected`]; [`hang_up`](Self::hang_up) drops
 /// DTR for `dtr_low_time`.
 #[derive(Debug)]
 pub struct ChatRunner {
@@ -516,7 +517,7 @@ pub struct ChatRunner {
     recent: VecDeque<u8>,
     inbox: Vec<u8>,
     transmit: VecDeque<Vec<u8>>,
-    events: VecDeque<Event>,
+    events: VecDeque<ModemEvent>,
     dtr_low_time: Duration,
 }
 
@@ -545,7 +546,7 @@ impl ChatRunner {
     }
 
     /// Starts (or restarts) the script from its first step.
-    pub fn start(&mut self, now: Instant) {
+    pub fn open(&mut self, now: Instant) {
         self.step = 0;
         self.timeout = DEFAULT_TIMEOUT;
         self.aborts.clear();
@@ -555,15 +556,16 @@ impl ChatRunner {
         self.drive(now);
     }
 
-    /// Drops DTR to hang up (or abort the script); ends with [`Event::Disconnected`].
-    pub fn hang_up(&mut self, now: Instant) {
+    /// Drops DTR to hang up (or abort the script); ends with [`ModemEvent::Disconnected`].
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
+        debug!("chat script: closing: {reason}");
         if matches!(
             self.phase,
             Phase::Idle | Phase::Finished | Phase::DtrLow { .. }
         ) {
             return;
         }
-        self.events.push_back(Event::SetDtr(false));
+        self.events.push_back(ModemEvent::SetDtr(false));
         self.phase = Phase::DtrLow {
             deadline: now + self.dtr_low_time,
         };
@@ -593,7 +595,7 @@ impl ChatRunner {
                 if carrier_lost {
                     debug!("chat: NO CARRIER while online");
                     self.phase = Phase::Finished;
-                    self.events.push_back(Event::Disconnected {
+                    self.events.push_back(ModemEvent::Disconnected {
                         reason: DisconnectReason::NoCarrier,
                     });
                 }
@@ -655,8 +657,8 @@ impl ChatRunner {
             }
             Phase::DtrLow { deadline } if *deadline <= now => {
                 self.phase = Phase::Finished;
-                self.events.push_back(Event::SetDtr(true));
-                self.events.push_back(Event::Disconnected {
+                self.events.push_back(ModemEvent::SetDtr(true));
+                self.events.push_back(ModemEvent::Disconnected {
                     reason: DisconnectReason::HangUp,
                 });
             }
@@ -672,7 +674,7 @@ impl ChatRunner {
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ModemEvent> {
         self.events.pop_front()
     }
 
@@ -689,7 +691,7 @@ impl ChatRunner {
     fn fail(&mut self, error: ModemError) {
         debug!("chat: failed: {error}");
         self.phase = Phase::Finished;
-        self.events.push_back(Event::Failed(error));
+        self.events.push_back(ModemEvent::Failed(error));
     }
 
     fn log_send(&self, send: &SendString) {
@@ -752,7 +754,7 @@ impl ChatRunner {
                         ChatStep::Abort(pattern) => self.aborts.push(pattern),
                         ChatStep::ClearAbort(pattern) => self.aborts.retain(|p| *p != pattern),
                         ChatStep::Timeout(timeout) => self.timeout = timeout,
-                        ChatStep::Say(text) => self.events.push_back(Event::Say(text)),
+                        ChatStep::Say(text) => self.events.push_back(ModemEvent::Say(text)),
                         ChatStep::Echo(_) | ChatStep::Hangup(_) => {}
                         ChatStep::Exchange { .. } => {
                             self.start_expect(now, 0);
@@ -771,7 +773,7 @@ impl ChatRunner {
                     }
                     match parts.pop_front() {
                         Some(SendPart::Bytes(bytes)) => self.transmit.push_back(bytes),
-                        Some(SendPart::Break) => self.events.push_back(Event::SendBreak),
+                        Some(SendPart::Break) => self.events.push_back(ModemEvent::SendBreak),
                         Some(SendPart::Delay(delay)) => {
                             *wait_until = Some(now + delay);
                             return;
@@ -849,7 +851,7 @@ impl ChatRunner {
         let text = text.filter(|t| !t.is_empty());
         debug!("chat: script done, online");
         self.phase = Phase::Online(CarrierWatch::default());
-        self.events.push_back(Event::Connected {
+        self.events.push_back(ModemEvent::Connected {
             rate: text.as_deref().and_then(connect_rate),
             text,
             initial_data: data,
@@ -1002,12 +1004,12 @@ mod tests {
     fn run(script: &str, sim: SimConfig) -> Harness<ChatRunner> {
         let t0 = Instant::now();
         let mut runner = ChatRunner::new(ChatScript::parse(script).unwrap());
-        runner.start(t0);
+        runner.open(t0);
         Harness::new(runner, SimModem::new(sim), t0)
     }
 
-    fn is_final(event: &Event) -> bool {
-        matches!(event, Event::Connected { .. } | Event::Failed(_))
+    fn is_final(event: &ModemEvent) -> bool {
+        matches!(event, ModemEvent::Connected { .. } | ModemEvent::Failed(_))
     }
 
     #[test]
@@ -1016,13 +1018,13 @@ mod tests {
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
         assert_eq!(
             event,
-            Event::Connected {
+            ModemEvent::Connected {
                 rate: Some(115_200),
                 text: Some("115200".into()),
                 initial_data: Vec::new()
             }
         );
-        assert_eq!(h.event_list()[0], Event::Say("dialling\n".into()));
+        assert_eq!(h.event_list()[0], ModemEvent::Say("dialling\n".into()));
         let commands: Vec<_> = h.modem.commands().iter().map(|(_, c)| c.clone()).collect();
         assert_eq!(commands, ["ATZ", "ATE0V1", "ATDT5551234"]);
         assert_eq!(h.machine.state(), ChatState::Online);
@@ -1032,7 +1034,7 @@ mod tests {
         h.settle();
         assert_eq!(
             h.events.last().unwrap().1,
-            Event::Disconnected {
+            ModemEvent::Disconnected {
                 reason: DisconnectReason::NoCarrier
             }
         );
@@ -1050,7 +1052,7 @@ mod tests {
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
         assert_eq!(
             event,
-            Event::Failed(ModemError::ChatAborted {
+            ModemEvent::Failed(ModemError::ChatAborted {
                 matched: "BUSY".into()
             })
         );
@@ -1061,26 +1063,29 @@ mod tests {
         let t0 = Instant::now();
         let script = ChatScript::parse("TIMEOUT 5 ogin:-BREAK-ogin: ppp word: \\qsecret").unwrap();
         let mut runner = ChatRunner::new(script);
-        runner.start(t0);
+        runner.open(t0);
         assert_eq!(runner.poll_timeout(), Some(t0 + 5 * SEC));
         runner.handle_input(t0, b"welcome\r\n");
         runner.handle_timeout(t0 + 5 * SEC);
-        assert_eq!(runner.poll_event(), Some(Event::SendBreak));
+        assert_eq!(runner.poll_event(), Some(ModemEvent::SendBreak));
         assert_eq!(runner.poll_timeout(), Some(t0 + 10 * SEC));
         runner.handle_input(t0 + 6 * SEC, b"\r\nlog");
         runner.handle_input(t0 + 6 * SEC, b"in: ");
         assert_eq!(runner.poll_transmit(), Some(b"ppp\r".to_vec()));
         runner.handle_input(t0 + 7 * SEC, b"Password: ");
         assert_eq!(runner.poll_transmit(), Some(b"secret\r".to_vec()));
-        assert!(matches!(runner.poll_event(), Some(Event::Connected { .. })));
+        assert!(matches!(
+            runner.poll_event(),
+            Some(ModemEvent::Connected { .. })
+        ));
 
         // No alternative left: a timeout error naming the expect string.
         let mut runner = ChatRunner::new(ChatScript::parse("TIMEOUT 2 OK AT").unwrap());
-        runner.start(t0);
+        runner.open(t0);
         runner.handle_timeout(t0 + 2 * SEC);
         assert_eq!(
             runner.poll_event(),
-            Some(Event::Failed(ModemError::ChatTimeout {
+            Some(ModemEvent::Failed(ModemError::ChatTimeout {
                 expect: "OK".into()
             }))
         );
@@ -1090,7 +1095,7 @@ mod tests {
     fn delays_and_held_input() {
         let t0 = Instant::now();
         let mut runner = ChatRunner::new(ChatScript::parse(r"'' AT\dZ OK ''").unwrap());
-        runner.start(t0);
+        runner.open(t0);
         assert_eq!(runner.poll_transmit(), Some(b"AT".to_vec()));
         assert_eq!(runner.poll_transmit(), None);
         assert_eq!(runner.poll_timeout(), Some(t0 + SEC));
@@ -1106,20 +1111,20 @@ mod tests {
     fn initial_data_after_connect() {
         let t0 = Instant::now();
         let mut runner = ChatRunner::new(ChatScript::parse("'' ATD1 CONNECT").unwrap());
-        runner.start(t0);
+        runner.open(t0);
         runner.handle_input(t0, b"\r\nCONNECT 9600\r\n\x7e\xff\x03");
         assert_eq!(
             runner.poll_event(),
-            Some(Event::Connected {
+            Some(ModemEvent::Connected {
                 rate: Some(9600),
                 text: Some("9600".into()),
                 initial_data: b"\x7e\xff\x03".to_vec()
             })
         );
-        runner.hang_up(t0);
-        assert_eq!(runner.poll_event(), Some(Event::SetDtr(false)));
+        runner.close(t0, CloseReason::UserRequest);
+        assert_eq!(runner.poll_event(), Some(ModemEvent::SetDtr(false)));
         runner.handle_timeout(t0 + SEC);
-        assert_eq!(runner.poll_event(), Some(Event::SetDtr(true)));
+        assert_eq!(runner.poll_event(), Some(ModemEvent::SetDtr(true)));
     }
 
     proptest::proptest! {
@@ -1134,7 +1139,7 @@ mod tests {
         ) {
             let t0 = Instant::now();
             let mut runner = ChatRunner::new(ChatScript::parse(DIAL).unwrap());
-            runner.start(t0);
+            runner.open(t0);
             for (i, chunk) in chunks.iter().enumerate() {
                 let now = t0 + SEC * u32::try_from(i).unwrap_or(0);
                 runner.handle_input(now, chunk);

@@ -4,11 +4,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use ppp_core::CloseReason;
 use tracing::debug;
 
 use crate::engine::{AtCommand, AtEngine, CommandId, CommandOutcome, EngineConfig, EngineState};
 use crate::error::{CallFailure, ModemError};
-use crate::event::{Event, Urc, impl_modem_driver};
+use crate::event::{ModemEvent, Urc, impl_modem_driver};
 use crate::response::{FinalResult, InfoResponse, PinStatus, RegistrationKind, RegistrationStatus};
 use crate::status::ModemStatus;
 
@@ -220,7 +221,7 @@ pub enum DialerState {
     HangingUp,
     /// The call ended (or was hung up); `start` may be called again.
     Disconnected,
-    /// The sequence failed ([`Event::Failed`] says why); `start` may be called again.
+    /// The sequence failed ([`ModemEvent::Failed`] says why); `start` may be called again.
     Failed,
 }
 
@@ -258,12 +259,12 @@ enum Step {
 /// [`DialerConfig::registration_poll_interval`] until registered (stat 1 or 5; 3 fails with
 /// [`ModemError::RegistrationDenied`], and the wait is bounded by
 /// [`DialerConfig::registration_timeout`]); `AT+CSQ` and `AT+COPS?`; `AT+CGDCONT`; the dial. At
-/// `CONNECT` it emits [`Event::Connected`]; `BUSY`, `NO CARRIER`, `NO ANSWER` and `NO DIALTONE`
-/// end in [`Event::Failed`] with [`ModemError::CallFailed`]. A dropped call gives
-/// [`Event::Disconnected`]. [`hang_up`](Self::hang_up) ends a call (or aborts the sequence).
+/// `CONNECT` it emits [`ModemEvent::Connected`]; `BUSY`, `NO CARRIER`, `NO ANSWER` and `NO DIALTONE`
+/// end in [`ModemEvent::Failed`] with [`ModemError::CallFailed`]. A dropped call gives
+/// [`ModemEvent::Disconnected`]. [`hang_up`](Self::hang_up) ends a call (or aborts the sequence).
 ///
 /// Commands the application queues itself with [`enqueue`](Self::enqueue) get their
-/// [`Event::CommandDone`]; the dialer's own commands do not produce one.
+/// [`ModemEvent::CommandDone`]; the dialer's own commands do not produce one.
 #[derive(Debug)]
 pub struct Dialer {
     config: DialerConfig,
@@ -273,7 +274,7 @@ pub struct Dialer {
     pending: Option<CommandId>,
     own: Vec<CommandId>,
     status: ModemStatus,
-    events: VecDeque<Event>,
+    events: VecDeque<ModemEvent>,
 }
 
 impl Dialer {
@@ -293,7 +294,7 @@ impl Dialer {
     }
 
     /// Starts the dial-out sequence. Possible when idle, disconnected or failed.
-    pub fn start(&mut self, now: Instant) -> Result<(), ModemError> {
+    pub fn open(&mut self, now: Instant) -> Result<(), ModemError> {
         if !matches!(
             self.state,
             DialerState::Idle | DialerState::Disconnected | DialerState::Failed
@@ -311,8 +312,9 @@ impl Dialer {
     }
 
     /// Hangs up the call, or aborts the sequence in progress (see [`AtEngine::hang_up`]). Ends
-    /// with [`Event::Disconnected`]. Does nothing when idle, failed or disconnected.
-    pub fn hang_up(&mut self, now: Instant) {
+    /// with [`ModemEvent::Disconnected`]. Does nothing when idle, failed or disconnected.
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
+        debug!("dialer: closing: {reason}");
         if matches!(
             self.state,
             DialerState::Idle | DialerState::Disconnected | DialerState::Failed
@@ -332,7 +334,7 @@ impl Dialer {
     }
 
     /// Queues `AT+CSQ`, `AT+COPS?` and the registration queries to refresh the
-    /// [`ModemStatus`]; the answers arrive as [`Event::StatusUpdated`]. Only in command mode.
+    /// [`ModemStatus`]; the answers arrive as [`ModemEvent::StatusUpdated`]. Only in command mode.
     pub fn refresh_status(&mut self, now: Instant) -> Result<(), ModemError> {
         let mut texts = vec!["AT+CSQ".to_owned(), "AT+COPS?".to_owned()];
         texts.extend(
@@ -351,7 +353,7 @@ impl Dialer {
         Ok(())
     }
 
-    /// Queues an application command; its outcome comes as [`Event::CommandDone`].
+    /// Queues an application command; its outcome comes as [`ModemEvent::CommandDone`].
     pub fn enqueue(&mut self, now: Instant, command: AtCommand) -> Result<CommandId, ModemError> {
         let id = self.engine.enqueue(now, command)?;
         self.pump(now);
@@ -415,7 +417,7 @@ impl Dialer {
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ModemEvent> {
         self.events.pop_front()
     }
 
@@ -435,7 +437,7 @@ impl Dialer {
     fn pump(&mut self, now: Instant) {
         while let Some(event) = self.engine.poll_event() {
             match event {
-                Event::CommandDone {
+                ModemEvent::CommandDone {
                     id,
                     command,
                     result,
@@ -451,14 +453,14 @@ impl Dialer {
                     } else if let Some(index) = self.own.iter().position(|own| *own == id) {
                         self.own.swap_remove(index);
                     } else {
-                        self.events.push_back(Event::CommandDone {
+                        self.events.push_back(ModemEvent::CommandDone {
                             id,
                             command,
                             result,
                         });
                     }
                 }
-                Event::Urc(urc) => {
+                ModemEvent::Urc(urc) => {
                     if let Urc::Registration(registration) = &urc {
                         let info = InfoResponse::Registration(registration.clone());
                         self.note(&info);
@@ -468,15 +470,15 @@ impl Dialer {
                             self.after_registration(now);
                         }
                     }
-                    self.events.push_back(Event::Urc(urc));
+                    self.events.push_back(ModemEvent::Urc(urc));
                 }
-                Event::Connected { .. } => {
+                ModemEvent::Connected { .. } => {
                     debug!("dialer: connected");
                     self.state = DialerState::Online;
                     self.step = Step::None;
                     self.events.push_back(event);
                 }
-                Event::Disconnected { .. } => {
+                ModemEvent::Disconnected { .. } => {
                     if self.state != DialerState::Failed {
                         self.state = DialerState::Disconnected;
                         self.step = Step::None;
@@ -491,7 +493,7 @@ impl Dialer {
     fn note(&mut self, info: &InfoResponse) {
         if self.status.update(info) {
             self.events
-                .push_back(Event::StatusUpdated(self.status.clone()));
+                .push_back(ModemEvent::StatusUpdated(self.status.clone()));
         }
     }
 
@@ -509,7 +511,7 @@ impl Dialer {
         self.step = Step::None;
         self.pending = None;
         self.engine.cancel_all();
-        self.events.push_back(Event::Failed(error));
+        self.events.push_back(ModemEvent::Failed(error));
     }
 
     fn command(&self, text: impl Into<String>) -> AtCommand {
@@ -746,12 +748,12 @@ mod tests {
     fn harness(config: DialerConfig, sim: SimConfig) -> Harness<Dialer> {
         let t0 = Instant::now();
         let mut dialer = Dialer::new(config).unwrap();
-        dialer.start(t0).unwrap();
+        dialer.open(t0).unwrap();
         Harness::new(dialer, SimModem::new(sim), t0)
     }
 
-    fn is_final(event: &Event) -> bool {
-        matches!(event, Event::Connected { .. } | Event::Failed(_))
+    fn is_final(event: &ModemEvent) -> bool {
+        matches!(event, ModemEvent::Connected { .. } | ModemEvent::Failed(_))
     }
 
     fn commands(h: &Harness<Dialer>) -> Vec<String> {
@@ -771,7 +773,7 @@ mod tests {
         let event = h.run_until_event(120 * SEC, is_final).unwrap();
         assert_eq!(
             event,
-            Event::Connected {
+            ModemEvent::Connected {
                 rate: Some(115_200),
                 text: Some("115200".into()),
                 initial_data: Vec::new(),
@@ -799,7 +801,7 @@ mod tests {
         assert!(
             h.event_list()
                 .iter()
-                .any(|e| matches!(e, Event::StatusUpdated(_)))
+                .any(|e| matches!(e, ModemEvent::StatusUpdated(_)))
         );
         // Online: PPP bytes flow both ways through the modem.
         h.send_ppp(b"\x7e\xff\x03\xc0\x21\x7e");
@@ -822,7 +824,7 @@ mod tests {
             },
         );
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
-        assert_eq!(event, Event::Failed(ModemError::WrongPin));
+        assert_eq!(event, ModemEvent::Failed(ModemError::WrongPin));
         for event in h.event_list() {
             assert!(!format!("{event:?}").contains("9876"));
         }
@@ -838,7 +840,7 @@ mod tests {
             },
         );
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
-        assert_eq!(event, Event::Failed(ModemError::PinRequired));
+        assert_eq!(event, ModemEvent::Failed(ModemError::PinRequired));
     }
 
     #[test]
@@ -851,7 +853,7 @@ mod tests {
             },
         );
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
-        assert_eq!(event, Event::Failed(ModemError::PukRequired));
+        assert_eq!(event, ModemEvent::Failed(ModemError::PukRequired));
     }
 
     #[test]
@@ -865,7 +867,7 @@ mod tests {
             },
         );
         let event = h.run_until_event(120 * SEC, is_final).unwrap();
-        assert_eq!(event, Event::Failed(ModemError::RegistrationDenied));
+        assert_eq!(event, ModemEvent::Failed(ModemError::RegistrationDenied));
         assert!(h.now < h.events[0].0 + 5 * SEC);
     }
 
@@ -875,7 +877,7 @@ mod tests {
         let mut config = DialerConfig::cellular(None);
         config.registration_timeout = 10 * SEC;
         let mut dialer = Dialer::new(config).unwrap();
-        dialer.start(t0).unwrap();
+        dialer.open(t0).unwrap();
         let mut h = Harness::new(
             dialer,
             SimModem::new(SimConfig {
@@ -885,7 +887,7 @@ mod tests {
             t0,
         );
         let event = h.run_until_event(120 * SEC, is_final).unwrap();
-        let Event::Failed(ModemError::RegistrationTimeout { waited }) = event else {
+        let ModemEvent::Failed(ModemError::RegistrationTimeout { waited }) = event else {
             panic!("{event:?}");
         };
         assert!(waited >= 10 * SEC && waited <= 12 * SEC, "{waited:?}");
@@ -903,7 +905,7 @@ mod tests {
             },
         );
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
-        assert!(matches!(event, Event::Connected { .. }));
+        assert!(matches!(event, ModemEvent::Connected { .. }));
     }
 
     #[test]
@@ -923,7 +925,7 @@ mod tests {
                 },
             );
             let event = h.run_until_event(120 * SEC, is_final).unwrap();
-            assert_eq!(event, Event::Failed(ModemError::CallFailed { reason }));
+            assert_eq!(event, ModemEvent::Failed(ModemError::CallFailed { reason }));
             assert_eq!(h.machine.state(), DialerState::Failed);
             assert_eq!(commands(&h), ["ATZ", "ATE0V1", "ATDT5551234"]);
         }
@@ -935,7 +937,7 @@ mod tests {
         let mut config = DialerConfig::phone("5551234");
         config.dial_timeout = 30 * SEC;
         let mut dialer = Dialer::new(config).unwrap();
-        dialer.start(t0).unwrap();
+        dialer.open(t0).unwrap();
         let modem = SimModem::new(SimConfig {
             dial: CallBehaviour::Silent,
             ..SimConfig::default()
@@ -944,7 +946,7 @@ mod tests {
         let event = h.run_until_event(120 * SEC, is_final).unwrap();
         assert_eq!(
             event,
-            Event::Failed(ModemError::Timeout {
+            ModemEvent::Failed(ModemError::Timeout {
                 command: "ATDT5551234".into()
             })
         );
@@ -966,7 +968,7 @@ mod tests {
         let event = h.run_until_event(120 * SEC, is_final).unwrap();
         assert_eq!(
             event,
-            Event::Failed(ModemError::Timeout {
+            ModemEvent::Failed(ModemError::Timeout {
                 command: "ATZ".into()
             })
         );
@@ -983,7 +985,7 @@ mod tests {
             },
         );
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
-        assert!(matches!(event, Event::Connected { .. }), "{event:?}");
+        assert!(matches!(event, ModemEvent::Connected { .. }), "{event:?}");
         assert!(h.machine.engine().stats().echoes >= 1);
     }
 
@@ -999,11 +1001,11 @@ mod tests {
         h.run_until_event(60 * SEC, is_final).unwrap();
         let connected_at = h.now;
         let event = h
-            .run_until_event(60 * SEC, |e| matches!(e, Event::Disconnected { .. }))
+            .run_until_event(60 * SEC, |e| matches!(e, ModemEvent::Disconnected { .. }))
             .unwrap();
         assert_eq!(
             event,
-            Event::Disconnected {
+            ModemEvent::Disconnected {
                 reason: DisconnectReason::NoCarrier
             }
         );
@@ -1011,9 +1013,9 @@ mod tests {
         assert_eq!(h.machine.state(), DialerState::Disconnected);
         // It can dial again.
         let now = h.now;
-        h.machine.start(now).unwrap();
+        h.machine.open(now).unwrap();
         let event = h.run_until_event(60 * SEC, is_final).unwrap();
-        assert!(matches!(event, Event::Connected { .. }));
+        assert!(matches!(event, ModemEvent::Connected { .. }));
     }
 
     #[test]
@@ -1022,13 +1024,13 @@ mod tests {
         h.run_until_event(60 * SEC, is_final).unwrap();
         h.run_until(h.now + 5 * SEC);
         let t1 = h.now;
-        h.machine.hang_up(t1);
+        h.machine.close(t1, CloseReason::UserRequest);
         let event = h
-            .run_until_event(60 * SEC, |e| matches!(e, Event::Disconnected { .. }))
+            .run_until_event(60 * SEC, |e| matches!(e, ModemEvent::Disconnected { .. }))
             .unwrap();
         assert_eq!(
             event,
-            Event::Disconnected {
+            ModemEvent::Disconnected {
                 reason: DisconnectReason::HangUp
             }
         );
@@ -1051,18 +1053,20 @@ mod tests {
         let mut h = harness(config, SimConfig::default());
         h.run_until_event(60 * SEC, is_final).unwrap();
         let now = h.now;
-        h.machine.hang_up(now);
+        h.machine.close(now, CloseReason::UserRequest);
         let event = h
-            .run_until_event(60 * SEC, |e| matches!(e, Event::Disconnected { .. }))
+            .run_until_event(60 * SEC, |e| matches!(e, ModemEvent::Disconnected { .. }))
             .unwrap();
         assert_eq!(
             event,
-            Event::Disconnected {
+            ModemEvent::Disconnected {
                 reason: DisconnectReason::HangUp
             }
         );
         let list = h.event_list();
-        assert!(list.contains(&Event::SetDtr(false)) && list.contains(&Event::SetDtr(true)));
+        assert!(
+            list.contains(&ModemEvent::SetDtr(false)) && list.contains(&ModemEvent::SetDtr(true))
+        );
         assert!(!h.modem.is_off_hook());
         assert!(h.modem.dtr());
     }
@@ -1079,7 +1083,7 @@ mod tests {
         assert!(
             h.event_list()
                 .iter()
-                .all(|e| !matches!(e, Event::CommandDone { .. }))
+                .all(|e| !matches!(e, ModemEvent::CommandDone { .. }))
         );
     }
 
@@ -1105,7 +1109,7 @@ mod tests {
             );
             h.chunk_size = Some(chunk_size);
             let event = h.run_until_event(120 * SEC, is_final);
-            let connected = matches!(event, Some(Event::Connected { .. }));
+            let connected = matches!(event, Some(ModemEvent::Connected { .. }));
             proptest::prop_assert!(connected, "{:?}", event);
             proptest::prop_assert_eq!(h.machine.status().signal_dbm, Some(-73));
         }

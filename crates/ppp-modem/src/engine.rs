@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use crate::error::ModemError;
-use crate::event::{DisconnectReason, Event, Urc, impl_modem_driver};
+use crate::event::{DisconnectReason, ModemEvent, Urc, impl_modem_driver};
 use crate::line::{CarrierWatch, LineReader, LineStats};
 use crate::response::{
     FinalResult, InfoResponse, ResponseLine, command_names, is_echo_of, parse_response_line,
 };
 
-/// Identifies a command queued with [`AtEngine::enqueue`] in its [`Event::CommandDone`].
+/// Identifies a command queued with [`AtEngine::enqueue`] in its [`ModemEvent::CommandDone`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CommandId(pub u64);
 
@@ -126,7 +126,7 @@ pub enum HangupMethod {
     /// Guard time of silence, `+++`, guard time, then `ATH`. Works on any port.
     #[default]
     Escape,
-    /// Drop DTR ([`Event::SetDtr`]`(false)`) for [`EngineConfig::dtr_low_time`], then raise it.
+    /// Drop DTR ([`ModemEvent::SetDtr`]`(false)`) for [`EngineConfig::dtr_low_time`], then raise it.
     /// Needs a port with modem-control lines and a modem set to hang up on DTR (`AT&D2`).
     Dtr,
 }
@@ -238,11 +238,11 @@ struct InFlight {
 /// The sans-IO AT command engine.
 ///
 /// Queue commands with [`enqueue`](Self::enqueue); each is written (with `\r`) when the one before
-/// it has finished, and finishes with an [`Event::CommandDone`] carrying its [`CommandOutcome`]
+/// it has finished, and finishes with an [`ModemEvent::CommandDone`] carrying its [`CommandOutcome`]
 /// or [`ModemError::Timeout`]. Lines that do not belong to the command in flight become
-/// [`Event::Urc`]. An echoed command line is recognised and skipped, so echo may be on or off.
+/// [`ModemEvent::Urc`]. An echoed command line is recognised and skipped, so echo may be on or off.
 ///
-/// At `CONNECT` the engine emits [`Event::Connected`] with the bytes that followed in the same
+/// At `CONNECT` the engine emits [`ModemEvent::Connected`] with the bytes that followed in the same
 /// chunk and stops interpreting lines; while online it only watches for `NO CARRIER`
 /// ([`EngineConfig::watch_no_carrier`]). [`hang_up`](Self::hang_up) ends the call.
 #[derive(Debug)]
@@ -253,7 +253,7 @@ pub struct AtEngine {
     in_flight: Option<InFlight>,
     mode: Mode,
     transmit: VecDeque<Vec<u8>>,
-    events: VecDeque<Event>,
+    events: VecDeque<ModemEvent>,
     next_id: u64,
     stats: EngineStats,
 }
@@ -306,13 +306,13 @@ impl AtEngine {
         Ok(id)
     }
 
-    /// Cancels every queued command and the one in flight (each gets an [`Event::CommandDone`]
+    /// Cancels every queued command and the one in flight (each gets an [`ModemEvent::CommandDone`]
     /// with [`ModemError::Cancelled`]). A late answer to the cancelled command is ignored.
     pub fn cancel_all(&mut self) {
         if let Some(flight) = self.in_flight.take()
             && let Some(id) = flight.id
         {
-            self.events.push_back(Event::CommandDone {
+            self.events.push_back(ModemEvent::CommandDone {
                 id,
                 command: flight.command.display_text(),
                 result: Err(ModemError::Cancelled {
@@ -322,7 +322,7 @@ impl AtEngine {
         }
         while let Some((id, command)) = self.queue.pop_front() {
             if let Some(id) = id {
-                self.events.push_back(Event::CommandDone {
+                self.events.push_back(ModemEvent::CommandDone {
                     id,
                     command: command.display_text(),
                     result: Err(ModemError::Cancelled {
@@ -335,9 +335,9 @@ impl AtEngine {
 
     /// Hangs up. Online: with [`HangupMethod::Escape`], waits one guard time (the caller must
     /// stop writing PPP data from `now`), sends `+++`, waits another guard time and sends `ATH`;
-    /// with [`HangupMethod::Dtr`], emits [`Event::SetDtr`]`(false)`, then `(true)` after
+    /// with [`HangupMethod::Dtr`], emits [`ModemEvent::SetDtr`]`(false)`, then `(true)` after
     /// [`EngineConfig::dtr_low_time`]. In command mode: cancels all commands (aborting a dial in
-    /// progress) and sends `ATH`. Either way it ends with [`Event::Disconnected`]. While a
+    /// progress) and sends `ATH`. Either way it ends with [`ModemEvent::Disconnected`]. While a
     /// hang-up is already in progress this does nothing.
     pub fn hang_up(&mut self, now: Instant) {
         match std::mem::replace(&mut self.mode, Mode::Command) {
@@ -378,7 +378,7 @@ impl AtEngine {
 
     fn drop_dtr(&mut self, now: Instant) {
         debug!("hang-up: dropping DTR");
-        self.events.push_back(Event::SetDtr(false));
+        self.events.push_back(ModemEvent::SetDtr(false));
         self.mode = Mode::DtrLow {
             deadline: now + self.config.dtr_low_time,
         };
@@ -449,7 +449,7 @@ impl AtEngine {
                         if rest.first() == Some(&b'\n') {
                             rest = &rest[1..];
                         }
-                        self.events.push_back(Event::Connected {
+                        self.events.push_back(ModemEvent::Connected {
                             rate: text.as_deref().and_then(crate::response::connect_rate),
                             text,
                             initial_data: rest.to_vec(),
@@ -487,7 +487,9 @@ impl AtEngine {
                     return self.complete(now, flight, result);
                 }
                 match result {
-                    FinalResult::NoCarrier => self.events.push_back(Event::Urc(Urc::NoCarrier)),
+                    FinalResult::NoCarrier => {
+                        self.events.push_back(ModemEvent::Urc(Urc::NoCarrier))
+                    }
                     FinalResult::Connect(text) if matches!(self.mode, Mode::Command) => {
                         // An auto-answered call (ATS0>0) with nothing in flight.
                         self.go_online();
@@ -499,7 +501,7 @@ impl AtEngine {
                     }
                 }
             }
-            ResponseLine::Ring => self.events.push_back(Event::Urc(Urc::Ring)),
+            ResponseLine::Ring => self.events.push_back(ModemEvent::Urc(Urc::Ring)),
             ResponseLine::Info(info) => {
                 let belongs = self
                     .in_flight
@@ -520,7 +522,7 @@ impl AtEngine {
                             }
                             other => Urc::Info(other),
                         };
-                        self.events.push_back(Event::Urc(urc));
+                        self.events.push_back(ModemEvent::Urc(urc));
                     }
                 }
             }
@@ -545,7 +547,7 @@ impl AtEngine {
                     info_lines: flight.info_lines,
                     expect: flight.command.expect,
                 };
-                self.events.push_back(Event::CommandDone {
+                self.events.push_back(ModemEvent::CommandDone {
                     id,
                     command: flight.command.display_text(),
                     result: Ok(outcome),
@@ -554,7 +556,7 @@ impl AtEngine {
             None => {
                 // Our own ATH: whatever it got, the modem is in command mode and on-hook.
                 self.mode = Mode::Command;
-                self.events.push_back(Event::Disconnected {
+                self.events.push_back(ModemEvent::Disconnected {
                     reason: DisconnectReason::HangUp,
                 });
                 self.start_next(now);
@@ -577,7 +579,7 @@ impl AtEngine {
         let queued: Vec<_> = self.queue.drain(..).collect();
         for (id, command) in queued {
             if let Some(id) = id {
-                self.events.push_back(Event::CommandDone {
+                self.events.push_back(ModemEvent::CommandDone {
                     id,
                     command: command.display_text(),
                     result: Err(ModemError::Cancelled {
@@ -591,7 +593,7 @@ impl AtEngine {
     fn end_call(&mut self, now: Instant, reason: DisconnectReason) {
         self.mode = Mode::Command;
         self.reader.clear();
-        self.events.push_back(Event::Disconnected { reason });
+        self.events.push_back(ModemEvent::Disconnected { reason });
         self.start_next(now);
     }
 
@@ -630,14 +632,14 @@ impl AtEngine {
             let command = flight.command.display_text();
             debug!("no final result for [{command}]: timeout");
             match flight.id {
-                Some(id) => self.events.push_back(Event::CommandDone {
+                Some(id) => self.events.push_back(ModemEvent::CommandDone {
                     id,
                     command: command.clone(),
                     result: Err(ModemError::Timeout { command }),
                 }),
                 None => {
                     self.mode = Mode::Command;
-                    self.events.push_back(Event::Disconnected {
+                    self.events.push_back(ModemEvent::Disconnected {
                         reason: DisconnectReason::HangUpUnconfirmed,
                     });
                 }
@@ -659,10 +661,10 @@ impl AtEngine {
             Mode::GuardAfter { deadline } if deadline <= now => self.send_hangup_command(now),
             Mode::DtrLow { deadline } if deadline <= now => {
                 debug!("hang-up: raising DTR");
-                self.events.push_back(Event::SetDtr(true));
+                self.events.push_back(ModemEvent::SetDtr(true));
                 self.mode = Mode::Command;
                 self.reader.clear();
-                self.events.push_back(Event::Disconnected {
+                self.events.push_back(ModemEvent::Disconnected {
                     reason: DisconnectReason::HangUp,
                 });
                 self.start_next(now);
@@ -679,7 +681,7 @@ impl AtEngine {
 
     /// The next event. Poll until `None` after every input.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ModemEvent> {
         self.events.pop_front()
     }
 
@@ -731,7 +733,7 @@ mod tests {
 
     const SEC: Duration = Duration::from_secs(1);
 
-    fn events(engine: &mut AtEngine) -> Vec<Event> {
+    fn events(engine: &mut AtEngine) -> Vec<ModemEvent> {
         std::iter::from_fn(|| engine.poll_event()).collect()
     }
 
@@ -741,9 +743,9 @@ mod tests {
             .collect()
     }
 
-    fn done(event: &Event) -> (CommandId, &Result<CommandOutcome, ModemError>) {
+    fn done(event: &ModemEvent) -> (CommandId, &Result<CommandOutcome, ModemError>) {
         match event {
-            Event::CommandDone { id, result, .. } => (*id, result),
+            ModemEvent::CommandDone { id, result, .. } => (*id, result),
             other => panic!("not CommandDone: {other:?}"),
         }
     }
@@ -807,7 +809,7 @@ mod tests {
             .unwrap();
         engine.handle_input(t0, b"AT+CPIN=\"0000\"\r\r\n+CME ERROR: 16\r\n");
         let events = events(&mut engine);
-        let Event::CommandDone {
+        let ModemEvent::CommandDone {
             command, result, ..
         } = &events[0]
         else {
@@ -856,13 +858,15 @@ mod tests {
         engine.enqueue(t0, AtCommand::new("AT+CSQ", SEC)).unwrap();
         engine.handle_input(t0, b"\r\n+CEREG: 1\r\n+CSQ: 10,0\r\nRING\r\nOK\r\n");
         let events = events(&mut engine);
-        assert!(matches!(events[0], Event::Urc(Urc::Ring)));
-        assert!(matches!(&events[1], Event::Urc(Urc::Registration(r)) if r.status.is_registered()));
+        assert!(matches!(events[0], ModemEvent::Urc(Urc::Ring)));
         assert!(
-            matches!(&events[2], Event::Urc(Urc::Info(InfoResponse::Extended { name, .. })) if name == "+CMTI")
+            matches!(&events[1], ModemEvent::Urc(Urc::Registration(r)) if r.status.is_registered())
         );
-        assert!(matches!(&events[3], Event::Urc(Urc::Registration(_))));
-        assert!(matches!(events[4], Event::Urc(Urc::Ring)));
+        assert!(
+            matches!(&events[2], ModemEvent::Urc(Urc::Info(InfoResponse::Extended { name, .. })) if name == "+CMTI")
+        );
+        assert!(matches!(&events[3], ModemEvent::Urc(Urc::Registration(_))));
+        assert!(matches!(events[4], ModemEvent::Urc(Urc::Ring)));
         assert_eq!(done(&events[5]).1.as_ref().unwrap().info_lines.len(), 1);
         assert_eq!(engine.stats().unsolicited_finals, 1);
     }
@@ -879,7 +883,7 @@ mod tests {
         assert!(done(&events[0]).1.as_ref().unwrap().is_success());
         assert_eq!(
             events[1],
-            Event::Connected {
+            ModemEvent::Connected {
                 rate: Some(150_000_000),
                 text: Some("150000000".into()),
                 initial_data: b"\x7e\xff\x7d\x23\xc0\x21".to_vec(),
@@ -895,14 +899,14 @@ mod tests {
         engine.handle_input(t0, b"\r\nNO CARRIER\r\n");
         assert_eq!(
             events_of(&mut engine),
-            [Event::Disconnected {
+            [ModemEvent::Disconnected {
                 reason: DisconnectReason::NoCarrier
             }]
         );
         assert_eq!(engine.state(), EngineState::Command);
     }
 
-    fn events_of(engine: &mut AtEngine) -> Vec<Event> {
+    fn events_of(engine: &mut AtEngine) -> Vec<ModemEvent> {
         events(engine)
     }
 
@@ -936,7 +940,7 @@ mod tests {
         engine.handle_input(accepted, b"\r\nOK\r\n");
         assert_eq!(
             events(&mut engine),
-            [Event::Disconnected {
+            [ModemEvent::Disconnected {
                 reason: DisconnectReason::HangUp
             }]
         );
@@ -975,13 +979,13 @@ mod tests {
         assert!(engine.is_online());
         let _ = events(&mut engine);
         engine.hang_up(t0);
-        assert_eq!(events(&mut engine), [Event::SetDtr(false)]);
+        assert_eq!(events(&mut engine), [ModemEvent::SetDtr(false)]);
         engine.handle_timeout(t0 + Duration::from_millis(500));
         assert_eq!(
             events(&mut engine),
             [
-                Event::SetDtr(true),
-                Event::Disconnected {
+                ModemEvent::SetDtr(true),
+                ModemEvent::Disconnected {
                     reason: DisconnectReason::HangUp
                 }
             ]
@@ -1005,7 +1009,7 @@ mod tests {
         ));
         assert_eq!(
             events[1],
-            Event::Disconnected {
+            ModemEvent::Disconnected {
                 reason: DisconnectReason::HangUp
             }
         );
@@ -1055,7 +1059,7 @@ mod tests {
     }
 
     /// Runs the two-command conversation split at `cuts`; returns the events and PPP bytes.
-    fn run_split(echo: bool, cuts: &[usize]) -> (Vec<Event>, Vec<u8>) {
+    fn run_split(echo: bool, cuts: &[usize]) -> (Vec<ModemEvent>, Vec<u8>) {
         let t0 = Instant::now();
         let mut engine = AtEngine::default();
         engine.enqueue(t0, AtCommand::new("AT+CSQ", SEC)).unwrap();
@@ -1080,11 +1084,11 @@ mod tests {
             engine.handle_input(t0, chunk);
             start = cut;
             while let Some(event) = engine.poll_event() {
-                if let Event::Connected { initial_data, .. } = &event {
+                if let ModemEvent::Connected { initial_data, .. } = &event {
                     ppp.extend_from_slice(initial_data);
                 }
                 let event = match event {
-                    Event::Connected { rate, text, .. } => Event::Connected {
+                    ModemEvent::Connected { rate, text, .. } => ModemEvent::Connected {
                         rate,
                         text,
                         initial_data: Vec::new(),
@@ -1139,7 +1143,7 @@ mod tests {
                     engine.hang_up(now);
                 }
                 while let Some(event) = engine.poll_event() {
-                    if let Event::CommandDone { result: Ok(outcome), .. } = event {
+                    if let ModemEvent::CommandDone { result: Ok(outcome), .. } = event {
                         prop_assert!(outcome.info_lines.len() <= 4);
                     }
                 }
@@ -1177,7 +1181,7 @@ mod tests {
             engine.handle_input(t0, chunk);
         }
         let elapsed = start.elapsed();
-        let Some(Event::CommandDone {
+        let Some(ModemEvent::CommandDone {
             result: Ok(outcome),
             ..
         }) = engine.poll_event()

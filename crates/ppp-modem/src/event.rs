@@ -1,6 +1,6 @@
 //! Events, shared by every machine in this crate, and the common verb trait.
 
-use std::time::Instant;
+use ppp_core::Machine;
 
 use crate::engine::{CommandId, CommandOutcome};
 use crate::error::ModemError;
@@ -40,7 +40,7 @@ pub enum DisconnectReason {
 /// Something for the application: the output of `poll_event` on every machine in this crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum ModemEvent {
     /// A command queued with `enqueue` finished: its outcome, or why there is none.
     CommandDone {
         /// The id `enqueue` returned.
@@ -87,28 +87,17 @@ pub enum Event {
 /// size) and `handle_timeout` (when the clock passes `poll_timeout`); after each, write every
 /// `poll_transmit` buffer to the port and handle every `poll_event` until both return `None`, then
 /// wait for input or `poll_timeout`.
-pub trait ModemDriver {
-    /// Bytes received from the modem at `now`.
-    fn handle_input(&mut self, now: Instant, bytes: &[u8]);
-    /// The clock reached `now` (a spurious call is a no-op).
-    fn handle_timeout(&mut self, now: Instant);
-    /// The next bytes to write to the modem.
-    #[must_use]
-    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
-    /// The next event.
-    #[must_use]
-    fn poll_event(&mut self) -> Option<Event>;
-    /// When `handle_timeout` should be called next.
-    #[must_use]
-    fn poll_timeout(&self) -> Option<Instant>;
+pub trait ModemDriver: Machine<Event = ModemEvent> {
     /// Whether the modem is online (the serial bytes are the PPP stream).
     fn is_online(&self) -> bool;
 }
 
-/// Implements [`ModemDriver`] by delegating to the inherent methods of the same names.
+/// Implements [`Machine`] and [`ModemDriver`] by delegating to the inherent methods of the same names.
 macro_rules! impl_modem_driver {
     ($ty:ty) => {
-        impl $crate::event::ModemDriver for $ty {
+        impl ppp_core::Machine for $ty {
+            type Event = $crate::event::ModemEvent;
+
             fn handle_input(&mut self, now: std::time::Instant, bytes: &[u8]) {
                 <$ty>::handle_input(self, now, bytes)
             }
@@ -118,12 +107,15 @@ macro_rules! impl_modem_driver {
             fn poll_transmit(&mut self) -> Option<Vec<u8>> {
                 <$ty>::poll_transmit(self)
             }
-            fn poll_event(&mut self) -> Option<$crate::event::Event> {
+            fn poll_event(&mut self) -> Option<$crate::event::ModemEvent> {
                 <$ty>::poll_event(self)
             }
             fn poll_timeout(&self) -> Option<std::time::Instant> {
                 <$ty>::poll_timeout(self)
             }
+        }
+
+        impl $crate::event::ModemDriver for $ty {
             fn is_online(&self) -> bool {
                 <$ty>::is_online(self)
             }

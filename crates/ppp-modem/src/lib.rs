@@ -9,8 +9,8 @@
 //! - [`LineReader`]: splits the byte stream into lines in chunks of any size, tolerating NULs,
 //!   `\r\r\n` and binary noise; over-long lines are dropped and counted, memory is bounded.
 //! - [`AtEngine`]: a queue of [`AtCommand`]s, one in flight, each with its own timeout
-//!   ([`ModemError::Timeout`]); echo recognised and skipped; unsolicited codes as [`Event::Urc`];
-//!   at `CONNECT` it hands over ([`Event::Connected`], with the bytes that followed) and only
+//!   ([`ModemError::Timeout`]); echo recognised and skipped; unsolicited codes as [`ModemEvent::Urc`];
+//!   at `CONNECT` it hands over ([`ModemEvent::Connected`], with the bytes that followed) and only
 //!   watches for `NO CARRIER`; hang-up by `+++` with guard times then `ATH`, or by DTR.
 //! - [`Dialer`]: init, SIM PIN, registration polling, APN, dial; [`ModemStatus`] for a monitor
 //!   view, refreshed on demand with [`Dialer::refresh_status`] while not online.
@@ -26,47 +26,55 @@
 //! # Run loop
 //!
 //! Feed input, then drain `poll_transmit` and `poll_event` until both are empty, then wait for
-//! input or until `poll_timeout`:
+//! input or until `poll_timeout`. Here the "modem" is a few lines of script answering each
+//! command in memory; a program writes to a serial port and reads its answers instead:
 //!
-//! ```no_run
-//! use std::io::{Read, Write};
+//! ```
 //! use std::time::Instant;
+//! use ppp_modem::{Dialer, DialerConfig, ModemEvent};
 //!
-//! use ppp_modem::{Dialer, DialerConfig, Event};
-//!
-//! /// `port` is a serial port whose read timeout the caller sets from `poll_timeout`.
-//! fn dial(port: &mut (impl Read + Write)) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-//!     let mut config = DialerConfig::cellular(Some("internet"));
-//!     config.pin = Some("1234".into());
-//!     let mut dialer = Dialer::new(config)?;
-//!     dialer.start(Instant::now())?;
-//!     let mut buffer = [0u8; 512];
-//!     loop {
-//!         while let Some(bytes) = dialer.poll_transmit() {
-//!             port.write_all(&bytes)?;
-//!         }
-//!         while let Some(event) = dialer.poll_event() {
-//!             match event {
-//!                 // From here on the port carries PPP; `initial_data` is its first bytes.
-//!                 Event::Connected { initial_data, .. } => return Ok(initial_data),
-//!                 Event::Failed(error) => return Err(error.into()),
-//!                 Event::SetDtr(_level) => { /* set DTR if the port has modem-control lines */ }
-//!                 other => println!("{other:?}"),
+//! # fn main() -> Result<(), ppp_modem::ModemError> {
+//! let mut dialer = Dialer::new(DialerConfig::cellular(Some("internet")))?;
+//! let now = Instant::now();
+//! dialer.open(now)?;
+//! let mut first_ppp_bytes = None;
+//! while first_ppp_bytes.is_none() {
+//!     let mut answers = Vec::new();
+//!     while let Some(bytes) = dialer.poll_transmit() {
+//!         // What a cellular modem answers to each command.
+//!         let command = String::from_utf8_lossy(&bytes).into_owned();
+//!         answers.push(if command.starts_with("AT+CPIN?") {
+//!             "\r\n+CPIN: READY\r\n\r\nOK\r\n"
+//!         } else if command.starts_with("AT+CREG?") || command.starts_with("AT+CEREG?") {
+//!             "\r\n+CREG: 0,1\r\n\r\nOK\r\n"
+//!         } else if command.starts_with("ATD") {
+//!             "\r\nCONNECT 150000000\r\n~\x7d#"
+//!         } else {
+//!             "\r\nOK\r\n"
+//!         });
+//!     }
+//!     while let Some(event) = dialer.poll_event() {
+//!         match event {
+//!             // From here on the port carries PPP; `initial_data` is its first bytes.
+//!             ModemEvent::Connected { initial_data, rate, .. } => {
+//!                 assert_eq!(rate, Some(150_000_000));
+//!                 first_ppp_bytes = Some(initial_data);
 //!             }
-//!         }
-//!         // Sleep until input arrives or `dialer.poll_timeout()` passes.
-//!         let read = port.read(&mut buffer)?;
-//!         let now = Instant::now();
-//!         dialer.handle_input(now, &buffer[..read]);
-//!         if dialer.poll_timeout().is_some_and(|at| at <= now) {
-//!             dialer.handle_timeout(now);
+//!             ModemEvent::Failed(error) => return Err(error),
+//!             _ => {} // status, command results, DTR requests
 //!         }
 //!     }
+//!     for answer in answers {
+//!         dialer.handle_input(now, answer.as_bytes());
+//!     }
 //! }
+//! assert!(dialer.is_online());
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! While online, keep giving the received bytes to `handle_input` as well as to PPP so that a
-//! `NO CARRIER` line ends the call with [`Event::Disconnected`].
+//! `NO CARRIER` line ends the call with [`ModemEvent::Disconnected`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -91,7 +99,7 @@ pub use engine::{
     HangupMethod,
 };
 pub use error::{CallFailure, ModemError};
-pub use event::{DisconnectReason, Event, ModemDriver, Urc};
+pub use event::{DisconnectReason, ModemDriver, ModemEvent, Urc};
 pub use line::{LineReader, LineStats};
 pub use monitor::{MonitorConfig, StatusMonitor};
 pub use response::{FinalResult, InfoResponse, ResponseLine, parse_response_line};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use crate::engine::{AtCommand, AtEngine, EngineConfig};
-use crate::event::{Event, Urc, impl_modem_driver};
+use crate::event::{ModemEvent, Urc, impl_modem_driver};
 use crate::response::InfoResponse;
 use crate::status::ModemStatus;
 
@@ -39,7 +39,7 @@ impl Default for MonitorConfig {
 }
 
 /// Asks the configured queries every [`MonitorConfig::interval`] and keeps the answers (and any
-/// registration URCs) in a [`ModemStatus`]; emits [`Event::StatusUpdated`] when it changes.
+/// registration URCs) in a [`ModemStatus`]; emits [`ModemEvent::StatusUpdated`] when it changes.
 /// Failed or timed-out queries are skipped (counted in the engine's stats for timeouts); a
 /// round starts only when the previous one is finished, so a slow modem is never flooded.
 #[derive(Debug)]
@@ -48,7 +48,7 @@ pub struct StatusMonitor {
     engine: AtEngine,
     next_round: Option<Instant>,
     status: ModemStatus,
-    events: VecDeque<Event>,
+    events: VecDeque<ModemEvent>,
 }
 
 impl StatusMonitor {
@@ -64,7 +64,7 @@ impl StatusMonitor {
     }
 
     /// Starts polling: the first round now.
-    pub fn start(&mut self, now: Instant) {
+    pub fn open(&mut self, now: Instant) {
         self.next_round = Some(now);
         self.handle_timeout(now);
     }
@@ -120,7 +120,7 @@ impl StatusMonitor {
 
     /// The next event.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ModemEvent> {
         self.events.pop_front()
     }
 
@@ -138,25 +138,25 @@ impl StatusMonitor {
     fn note(&mut self, info: &InfoResponse) {
         if self.status.update(info) {
             self.events
-                .push_back(Event::StatusUpdated(self.status.clone()));
+                .push_back(ModemEvent::StatusUpdated(self.status.clone()));
         }
     }
 
     fn pump(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             match event {
-                Event::CommandDone { result, .. } => {
+                ModemEvent::CommandDone { result, .. } => {
                     if let Ok(outcome) = result {
                         for info in &outcome.info_lines {
                             self.note(info);
                         }
                     }
                 }
-                Event::Urc(Urc::Registration(registration)) => {
+                ModemEvent::Urc(Urc::Registration(registration)) => {
                     let info = InfoResponse::Registration(registration.clone());
                     self.note(&info);
                     self.events
-                        .push_back(Event::Urc(Urc::Registration(registration)));
+                        .push_back(ModemEvent::Urc(Urc::Registration(registration)));
                 }
                 other => self.events.push_back(other),
             }
@@ -175,7 +175,7 @@ mod tests {
     fn polls_and_tracks_status() {
         let t0 = Instant::now();
         let mut monitor = StatusMonitor::new(MonitorConfig::default());
-        monitor.start(t0);
+        monitor.open(t0);
         let modem = SimModem::new(SimConfig {
             registration: SimRegistration::Roaming,
             registration_delay: Duration::from_secs(15),
@@ -208,7 +208,7 @@ mod tests {
         assert!(
             h.event_list()
                 .iter()
-                .all(|e| matches!(e, Event::StatusUpdated(_)))
+                .all(|e| matches!(e, ModemEvent::StatusUpdated(_)))
         );
     }
 
@@ -216,7 +216,7 @@ mod tests {
     fn a_silent_modem_is_not_flooded() {
         let t0 = Instant::now();
         let mut monitor = StatusMonitor::new(MonitorConfig::default());
-        monitor.start(t0);
+        monitor.open(t0);
         let modem = SimModem::new(SimConfig {
             silent: true,
             ..SimConfig::default()

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::event::{Event, ModemDriver};
+use crate::event::{ModemDriver, ModemEvent};
 
 /// What the simulated modem does with `ATD` (or `ATA`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -517,7 +517,7 @@ impl SimModem {
 
 /// A [`ModemDriver`] wired to a [`SimModem`] on virtual time.
 ///
-/// Bytes move between the two with zero latency; [`Event::SetDtr`] is applied to the modem;
+/// Bytes move between the two with zero latency; [`ModemEvent::SetDtr`] is applied to the modem;
 /// while the driver is online the modem's bytes go both to the driver (which watches for
 /// `NO CARRIER`) and to [`host_ppp`](Self::host_ppp), as an adapter would do.
 #[derive(Debug)]
@@ -529,7 +529,7 @@ pub struct Harness<M> {
     /// The virtual clock.
     pub now: Instant,
     /// Every event the machine emitted, with its time.
-    pub events: Vec<(Instant, Event)>,
+    pub events: Vec<(Instant, ModemEvent)>,
     /// The PPP bytes the host received while online (including `initial_data`).
     pub host_ppp: Vec<u8>,
     /// Deliver the modem's output to the machine in pieces of at most this many bytes (to test
@@ -570,8 +570,8 @@ impl<M: ModemDriver> Harness<M> {
             }
             while let Some(event) = self.machine.poll_event() {
                 match &event {
-                    Event::SetDtr(level) => self.modem.set_dtr(self.now, *level),
-                    Event::Connected { initial_data, .. } => {
+                    ModemEvent::SetDtr(level) => self.modem.set_dtr(self.now, *level),
+                    ModemEvent::Connected { initial_data, .. } => {
                         self.host_ppp.extend_from_slice(initial_data);
                     }
                     _ => {}
@@ -601,13 +601,17 @@ impl<M: ModemDriver> Harness<M> {
     pub fn run_until_event(
         &mut self,
         limit: Duration,
-        mut matches: impl FnMut(&Event) -> bool,
-    ) -> Option<Event> {
+        mut matches: impl FnMut(&ModemEvent) -> bool,
+    ) -> Option<ModemEvent> {
         let until = self.now + limit;
         self.run(until, &mut matches)
     }
 
-    fn run(&mut self, until: Instant, mut matches: impl FnMut(&Event) -> bool) -> Option<Event> {
+    fn run(
+        &mut self,
+        until: Instant,
+        mut matches: impl FnMut(&ModemEvent) -> bool,
+    ) -> Option<ModemEvent> {
         let mut seen = self.events.len();
         for _ in 0..1_000_000 {
             self.settle();
@@ -639,7 +643,7 @@ impl<M: ModemDriver> Harness<M> {
     }
 
     /// The events emitted so far, without their times.
-    pub fn event_list(&self) -> Vec<Event> {
+    pub fn event_list(&self) -> Vec<ModemEvent> {
         self.events.iter().map(|(_, e)| e.clone()).collect()
     }
 }

@@ -7,36 +7,37 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use ppp_sim::{Endpoint, Impairments, Pair};
+//! use ppp_sim::{Impairments, Machine, Pair};
 //!
-//! /// Sends "ping" once at start and counts what it receives.
-//! struct Pinger { sent: bool, received: usize }
-//! impl Endpoint for Pinger {
-//!     fn handle_input(&mut self, _now: Instant, _data: &[u8]) { self.received += 1; }
+//! /// Sends "ping" once and reports every packet it receives as an event.
+//! struct Pinger { sent: bool, received: Vec<Vec<u8>> }
+//! impl Machine for Pinger {
+//!     type Event = Vec<u8>;
+//!     fn handle_input(&mut self, _now: Instant, data: &[u8]) { self.received.push(data.to_vec()); }
 //!     fn handle_timeout(&mut self, _now: Instant) {}
 //!     fn poll_transmit(&mut self) -> Option<Vec<u8>> {
 //!         (!std::mem::replace(&mut self.sent, true)).then(|| b"ping".to_vec())
 //!     }
+//!     fn poll_event(&mut self) -> Option<Vec<u8>> { self.received.pop() }
 //!     fn poll_timeout(&self) -> Option<Instant> { None }
 //! }
 //!
 //! let link = Impairments { delay: Duration::from_millis(10), ..Impairments::default() };
-//! let mut pair = Pair::new(
-//!     Pinger { sent: false, received: 0 },
-//!     Pinger { sent: false, received: 0 },
-//!     link.clone(),
-//!     link,
-//!     7,
-//! );
-//! pair.run_until(Duration::from_secs(1), |a, b| a.received == 1 && b.received == 1);
+//! let pinger = || Pinger { sent: false, received: Vec::new() };
+//! let mut pair = Pair::new(pinger(), pinger(), link.clone(), link, 7);
+//! assert!(pair.run_until_pair(Duration::from_secs(1), |p| p.a_events.len() == 1 && p.b_events.len() == 1));
 //! assert_eq!(pair.elapsed(), Duration::from_millis(10));
+//! assert_eq!(pair.b_events, [b"ping".to_vec()]);
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::fmt;
 use std::time::{Duration, Instant};
+
+pub use ppp_core::Machine;
 
 /// A small, fast, seedable generator (SplitMix64): plenty for choosing impairments, and the same
 /// sequence on every platform.
@@ -247,41 +248,54 @@ fn random_duration(rng: &mut SimRng, max: Duration) -> Duration {
     Duration::from_nanos(rng.below(nanos.saturating_add(1)))
 }
 
-/// A sans-IO endpoint as the harness drives it: the verbs every state machine of the stack has.
-pub trait Endpoint {
-    /// Bytes (or a packet) arrived from the link.
-    fn handle_input(&mut self, now: Instant, data: &[u8]);
-    /// The time asked for by [`poll_timeout`](Self::poll_timeout) has come (or passed).
-    fn handle_timeout(&mut self, now: Instant);
-    /// Something to send, if any.
-    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called.
-    fn poll_timeout(&self) -> Option<Instant>;
-}
+/// A reaction to an event: the machine that reported it, the virtual time, the event.
+type Reaction<M> = Box<dyn FnMut(&mut M, Instant, &<M as Machine>::Event)>;
 
-/// Two endpoints joined by a simulated link, on virtual time.
-#[derive(Debug)]
-pub struct Pair<A, B> {
-    /// The first endpoint.
+/// Two machines joined by a simulated link, on virtual time.
+///
+/// Any [`Machine`] plugs in as it is (`Pair<Link, Link>`, `Pair<PppoeClient, PppoeServer>`):
+/// the pair moves what each transmits across its channel, fires timeouts, and collects the
+/// events each reports in [`a_events`](Self::a_events) / [`b_events`](Self::b_events). A test
+/// that must answer an event (a secret lookup, a ping once IPCP is up) registers a reaction with
+/// [`on_a_event`](Self::on_a_event) / [`on_b_event`](Self::on_b_event) instead of wrapping the
+/// machine.
+pub struct Pair<A: Machine, B: Machine> {
+    /// The first machine.
     pub a: A,
-    /// The second endpoint.
+    /// The second machine.
     pub b: B,
     /// The direction from `a` to `b`.
     pub a_to_b: Channel,
     /// The direction from `b` to `a`.
     pub b_to_a: Channel,
+    /// Every event `a` reported, in order.
+    pub a_events: Vec<A::Event>,
+    /// Every event `b` reported, in order.
+    pub b_events: Vec<B::Event>,
+    react_a: Option<Reaction<A>>,
+    react_b: Option<Reaction<B>>,
     start: Instant,
     now: Instant,
 }
 
-impl<A: Endpoint, B: Endpoint> Pair<A, B> {
+impl<A: Machine, B: Machine> fmt::Debug for Pair<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pair")
+            .field("a_to_b", &self.a_to_b.stats())
+            .field("b_to_a", &self.b_to_a.stats())
+            .field("elapsed", &self.elapsed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Machine, B: Machine> Pair<A, B> {
     /// Joins `a` and `b`; the link's chances come from `seed`; virtual time starts now.
     pub fn new(a: A, b: B, a_to_b: Impairments, b_to_a: Impairments, seed: u64) -> Self {
         Self::new_at(Instant::now(), a, b, a_to_b, b_to_a, seed)
     }
 
-    /// Joins `a` and `b`, with virtual time starting at `start` (the instant the endpoints were
-    /// created with).
+    /// Joins `a` and `b`, with virtual time starting at `start` (the instant the machines were
+    /// opened at).
     pub fn new_at(
         start: Instant,
         a: A,
@@ -296,9 +310,25 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
             b,
             a_to_b: Channel::new(a_to_b, rng.next_u64()),
             b_to_a: Channel::new(b_to_a, rng.next_u64()),
+            a_events: Vec::new(),
+            b_events: Vec::new(),
+            react_a: None,
+            react_b: None,
             start,
             now: start,
         }
+    }
+
+    /// Calls `reaction` with `a`, the time and each event `a` reports, before the event is
+    /// recorded in [`a_events`](Self::a_events).
+    pub fn on_a_event(&mut self, reaction: impl FnMut(&mut A, Instant, &A::Event) + 'static) {
+        self.react_a = Some(Box::new(reaction));
+    }
+
+    /// Calls `reaction` with `b`, the time and each event `b` reports, before the event is
+    /// recorded in [`b_events`](Self::b_events).
+    pub fn on_b_event(&mut self, reaction: impl FnMut(&mut B, Instant, &B::Event) + 'static) {
+        self.react_b = Some(Box::new(reaction));
     }
 
     /// The virtual time now.
@@ -306,7 +336,7 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         self.now
     }
 
-    /// The virtual time the pair was created at; endpoints should be created with it.
+    /// The virtual time the pair was created at; machines should be opened with it.
     pub fn start(&self) -> Instant {
         self.start
     }
@@ -316,21 +346,43 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         self.now - self.start
     }
 
-    /// Moves what both endpoints want to send onto the link.
+    /// Collects both machines' events (running the reactions), then moves what both want to
+    /// send onto the link. Call it after acting on a machine between steps.
     pub fn flush(&mut self) {
-        while let Some(packet) = self.a.poll_transmit() {
-            self.a_to_b.send(self.now, packet);
-        }
-        while let Some(packet) = self.b.poll_transmit() {
-            self.b_to_a.send(self.now, packet);
+        let now = self.now;
+        loop {
+            let mut moved = false;
+            while let Some(event) = self.a.poll_event() {
+                if let Some(react) = self.react_a.as_mut() {
+                    react(&mut self.a, now, &event);
+                }
+                self.a_events.push(event);
+                moved = true;
+            }
+            while let Some(event) = self.b.poll_event() {
+                if let Some(react) = self.react_b.as_mut() {
+                    react(&mut self.b, now, &event);
+                }
+                self.b_events.push(event);
+                moved = true;
+            }
+            while let Some(packet) = self.a.poll_transmit() {
+                self.a_to_b.send(now, packet);
+                moved = true;
+            }
+            while let Some(packet) = self.b.poll_transmit() {
+                self.b_to_a.send(now, packet);
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
         }
     }
 
-    /// Advances to the next thing that happens (a delivery or a timeout) and does it. Returns
-    /// false when nothing is left to happen.
-    pub fn step(&mut self) -> bool {
-        self.flush();
-        let next = [
+    /// When the next thing happens: a delivery or a timeout.
+    fn next_event_time(&self) -> Option<Instant> {
+        [
             self.a.poll_timeout(),
             self.b.poll_timeout(),
             self.a_to_b.next_delivery(),
@@ -338,8 +390,14 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         ]
         .into_iter()
         .flatten()
-        .min();
-        let Some(next) = next else {
+        .min()
+    }
+
+    /// Advances to the next thing that happens (a delivery or a timeout) and does it. Returns
+    /// false when nothing is left to happen.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let Some(next) = self.next_event_time() else {
             return false;
         };
         self.now = self.now.max(next);
@@ -364,6 +422,7 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
     /// passed since the start (false in both cases).
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&A, &B) -> bool) -> bool {
         loop {
+            self.flush();
             if done(&self.a, &self.b) {
                 return true;
             }
@@ -373,21 +432,25 @@ impl<A: Endpoint, B: Endpoint> Pair<A, B> {
         }
     }
 
+    /// Like [`run_until`](Self::run_until), with the whole pair (its events too) in view.
+    pub fn run_until_pair(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
+        loop {
+            self.flush();
+            if done(self) {
+                return true;
+            }
+            if self.elapsed() > limit || !self.step() {
+                return done(self);
+            }
+        }
+    }
+
     /// Steps until virtual time reaches `elapsed` since the start or nothing is left to happen.
     pub fn run_for(&mut self, elapsed: Duration) {
         let end = self.start + elapsed;
         loop {
             self.flush();
-            let next = [
-                self.a.poll_timeout(),
-                self.b.poll_timeout(),
-                self.a_to_b.next_delivery(),
-                self.b_to_a.next_delivery(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            match next {
+            match self.next_event_time() {
                 Some(t) if t <= end => {
                     self.step();
                 }

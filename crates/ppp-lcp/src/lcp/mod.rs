@@ -7,6 +7,7 @@ mod protocol;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use ppp_core::{CloseReason, Machine, Random};
 use ppp_frame::Protocol;
 use tracing::debug;
 
@@ -14,9 +15,9 @@ pub use config::{
     AuthProtocol, CHAP_MD5, CHAP_MICROSOFT_V1, CHAP_MICROSOFT_V2, DEFAULT_MRU, EndpointClass,
     EndpointDiscriminator, FcsAlternatives, LcpConfig, LcpOptionType, MIN_MRU,
 };
-pub use protocol::{LcpNegotiated, LcpProtocol, MagicSource, SplitMix64, describe_lcp_options};
+pub use protocol::{LcpNegotiated, LcpProtocol, describe_lcp_options};
 
-use crate::fsm::{Fsm, FsmEvent, State};
+use crate::fsm::{FinishReason, Fsm, FsmEvent, State};
 use crate::packet::Code;
 use protocol::Note;
 
@@ -33,8 +34,8 @@ pub enum LcpEvent {
     Down,
     /// This-Layer-Finished: the lower layer is no longer needed; why.
     Finished {
-        /// Why, for logs and for the user.
-        reason: String,
+        /// Why.
+        reason: FinishReason,
     },
     /// The peer rejected a protocol we sent (not LCP): stop that protocol (its NCP gets RXJ-).
     ProtocolRejected(Protocol),
@@ -88,9 +89,8 @@ pub struct Lcp {
 }
 
 impl Lcp {
-    /// LCP with `config`, drawing Magic-Numbers from `magic_source` (e.g. `move || rng.next_u32()`
-    /// over a seeded RNG).
-    pub fn new(config: LcpConfig, magic_source: impl FnMut() -> u32 + Send + 'static) -> Self {
+    /// LCP with `config`, drawing Magic-Numbers from `random`.
+    pub fn new(config: LcpConfig, random: Random) -> Self {
         let echo = Echo {
             interval: config.echo_interval.filter(|i| !i.is_zero()),
             failure: config.echo_failure,
@@ -98,7 +98,7 @@ impl Lcp {
             ..Echo::default()
         };
         let (fsm_config, passive, silent) = (config.fsm.clone(), config.passive, config.silent);
-        let mut fsm = Fsm::new(LcpProtocol::new(config, Box::new(magic_source)), fsm_config);
+        let mut fsm = Fsm::new(LcpProtocol::new(config, random), fsm_config);
         fsm.set_passive(passive);
         fsm.set_silent(silent);
         Lcp {
@@ -107,12 +107,6 @@ impl Lcp {
             loopback_reported: false,
             events: VecDeque::new(),
         }
-    }
-
-    /// LCP with `config`, drawing Magic-Numbers from a [`SplitMix64`] seeded with `seed`.
-    pub fn with_seed(config: LcpConfig, seed: u64) -> Self {
-        let mut rng = SplitMix64::new(seed);
-        Lcp::new(config, move || rng.next_u32())
     }
 
     /// The automaton's state.
@@ -159,8 +153,9 @@ impl Lcp {
         self.after_input(now);
     }
 
-    /// Administrative Close: terminate the link; `reason` is sent in the Terminate-Request.
-    pub fn close(&mut self, now: Instant, reason: &str) {
+    /// Administrative Close: terminate the link; the reason's words go in the
+    /// Terminate-Request.
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
         self.fsm.close(now, reason);
         self.after_input(now);
     }
@@ -293,7 +288,8 @@ impl Lcp {
             );
             self.echo.deadline = None;
             self.push_event(LcpEvent::EchoTimeout);
-            self.fsm.close(now, "Peer not responding");
+            self.fsm
+                .close_for(now, FinishReason::PeerNotResponding, "Peer not responding");
             return;
         }
         let data = self.magic_for_packets().to_be_bytes();
@@ -335,17 +331,20 @@ impl Lcp {
                         debug!("LCP: serial line is looped back");
                         self.push_event(LcpEvent::LoopbackDetected);
                         if !matches!(self.fsm.state(), State::Opened) {
-                            self.fsm.close(now, "Loopback detected");
+                            self.fsm.close_for(
+                                now,
+                                FinishReason::LoopbackDetected,
+                                "Loopback detected",
+                            );
                         }
                     }
                 }
                 Note::ProtocolRejected(Protocol::Lcp) => {
-                    self.fsm
-                        .handle_reject(now, false, "peer rejected LCP (Protocol-Reject)");
+                    self.fsm.handle_reject(now, false);
                 }
                 Note::ProtocolRejected(protocol) => {
                     debug!("LCP: peer rejected protocol {protocol}");
-                    self.fsm.handle_reject(now, true, "");
+                    self.fsm.handle_reject(now, true);
                     self.push_event(LcpEvent::ProtocolRejected(protocol));
                 }
                 Note::Identification(message) => {
@@ -386,9 +385,34 @@ impl Lcp {
     }
 }
 
+impl Machine for Lcp {
+    type Event = LcpEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        Lcp::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Lcp::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        Lcp::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<LcpEvent> {
+        Lcp::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Lcp::poll_timeout(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsm::NegotiationFailure;
     use crate::packet::ControlPacket;
 
     fn pkt(code: u8, id: u8, data: &[u8]) -> Vec<u8> {
@@ -410,15 +434,13 @@ mod tests {
     }
 
     /// Magic-Numbers from a fixed list, then counting up.
-    fn magics(list: &[u32]) -> impl FnMut() -> u32 + Send + 'static {
-        let mut list: VecDeque<u32> = list.iter().copied().collect();
-        let mut next = 0x1000_0000;
-        move || {
-            list.pop_front().unwrap_or_else(|| {
-                next += 1;
-                next
-            })
-        }
+    fn magics(list: &[u32]) -> Random {
+        let values: Vec<u64> = list.iter().map(|&m| u64::from(m)).collect();
+        Random::scripted(if values.is_empty() {
+            &[0x1000_0000]
+        } else {
+            &values
+        })
     }
 
     /// Deliver packets both ways until both sides are quiet; returns how many moved.
@@ -633,9 +655,9 @@ mod tests {
         requests
     }
 
-    fn finished_reason(events: &[LcpEvent]) -> Option<&str> {
+    fn finished_reason(events: &[LcpEvent]) -> Option<&FinishReason> {
         events.iter().find_map(|e| match e {
-            LcpEvent::Finished { reason } => Some(reason.as_str()),
+            LcpEvent::Finished { reason } => Some(reason),
             _ => None,
         })
     }
@@ -654,7 +676,9 @@ mod tests {
         lcp.handle_input(now, &pkt(6, 17, &[]));
         assert_eq!(
             finished_reason(&events(&mut lcp)),
-            Some("LCP: negotiation does not converge (15 Configure-Naks received)")
+            Some(&FinishReason::NegotiationFailed(
+                NegotiationFailure::NoConvergence { naks: 15 }
+            ))
         );
     }
 
@@ -772,7 +796,7 @@ mod tests {
         );
         lcp.handle_input(now, &pkt(6, 3, &[]));
         assert!(events(&mut lcp).contains(&LcpEvent::Finished {
-            reason: "peer refused to authenticate".into()
+            reason: FinishReason::NegotiationFailed(NegotiationFailure::PeerRefusedAuthentication)
         }));
     }
 
@@ -792,7 +816,10 @@ mod tests {
             (&[2, 5, 0, 0, 0], Some((4, &[2, 5, 0, 0, 0]))),
             (&[13, 3, 6], Some((4, &[13, 3, 6]))),
             (&[0x42, 2], Some((4, &[0x42, 2]))),
-            (&[5, 6, 0, 0, 0, 0], Some((3, &[5, 6, 0x10, 0, 0, 1]))),
+            (
+                &[5, 6, 0, 0, 0, 0],
+                Some((3, &[5, 6, 0x0b, 0xad, 0xf0, 0x0e])),
+            ),
             (&[9, 3, 0x04], Some((4, &[9, 3, 0x04]))),
             (&[9, 3, 0x06], Some((3, &[9, 3, 0x02]))),
             (&[19, 4, 2, 1], Some((4, &[19, 4, 2, 1]))),
@@ -1022,7 +1049,7 @@ mod tests {
     #[test]
     fn close_and_finish_between_instances() {
         let (mut a, mut b, now) = opened_pair(LcpConfig::default());
-        a.close(now, "User request");
+        a.close(now, CloseReason::UserRequest);
         exchange(&mut a, &mut b, now);
         assert_eq!(a.state(), State::Closed);
         assert_eq!(b.state(), State::Stopping);
@@ -1031,7 +1058,7 @@ mod tests {
             vec![
                 LcpEvent::Down,
                 LcpEvent::Finished {
-                    reason: "User request".into()
+                    reason: FinishReason::Closed(CloseReason::UserRequest)
                 }
             ]
         );
@@ -1042,7 +1069,9 @@ mod tests {
         assert_eq!(
             events(&mut b),
             vec![LcpEvent::Finished {
-                reason: "peer requested termination: User request".into()
+                reason: FinishReason::PeerTerminated {
+                    message: "User request".into()
+                }
             }]
         );
     }
@@ -1050,16 +1079,16 @@ mod tests {
     /// Two instances over a link that loses a seeded share of packets, on virtual time: when
     /// both end up Opened they agree on every value, and the whole run is quiet in the end.
     fn lossy_run(seed: u64, loss_percent: u64) -> (Lcp, Lcp) {
-        let mut loss = SplitMix64::new(seed);
-        let mut a = Lcp::with_seed(
+        let loss = Random::seeded(seed ^ 0x1055);
+        let mut a = Lcp::new(
             LcpConfig {
                 mru: 1400,
                 require: vec![AuthProtocol::Pap],
                 ..LcpConfig::default()
             },
-            seed ^ 1,
+            Random::seeded(seed ^ 1),
         );
-        let mut b = Lcp::with_seed(LcpConfig::pppoe(), seed ^ 2);
+        let mut b = Lcp::new(LcpConfig::pppoe(), Random::seeded(seed ^ 2));
         let t0 = Instant::now();
         let mut now = t0;
         start(&mut a, now);
@@ -1074,7 +1103,7 @@ mod tests {
                 };
                 while let Some(p) = from.poll_transmit() {
                     moved = true;
-                    if loss.next_u64() % 100 >= loss_percent {
+                    if loss.u64() % 100 >= loss_percent {
                         to.handle_input(now, &p);
                     }
                 }
@@ -1131,8 +1160,8 @@ mod tests {
         let now = Instant::now();
         let mut packets = 0;
         for seed in 0..rounds {
-            let mut a = Lcp::with_seed(LcpConfig::default(), seed);
-            let mut b = Lcp::with_seed(LcpConfig::default(), seed + 1_000_000);
+            let mut a = Lcp::new(LcpConfig::default(), Random::seeded(seed));
+            let mut b = Lcp::new(LcpConfig::default(), Random::seeded(seed + 1_000_000));
             start(&mut a, now);
             start(&mut b, now);
             packets += exchange(&mut a, &mut b, now);
@@ -1196,8 +1225,8 @@ mod tests {
             seed in proptest::num::u64::ANY,
         ) {
             let now = Instant::now();
-            let mut a = Lcp::with_seed(config_a.clone(), seed);
-            let mut b = Lcp::with_seed(config_b.clone(), seed.wrapping_add(1));
+            let mut a = Lcp::new(config_a.clone(), Random::seeded(seed));
+            let mut b = Lcp::new(config_b.clone(), Random::seeded(seed.wrapping_add(1)));
             start(&mut a, now);
             start(&mut b, now);
             exchange(&mut a, &mut b, now);
@@ -1243,7 +1272,7 @@ mod tests {
                 require: vec![AuthProtocol::ChapMd5],
                 ..LcpConfig::default()
             };
-            let mut lcp = Lcp::with_seed(config, seed);
+            let mut lcp = Lcp::new(config, Random::seeded(seed));
             let mut now = Instant::now();
             for (action, bytes) in steps {
                 match action {
@@ -1261,7 +1290,7 @@ mod tests {
                     }
                     4 => lcp.handle_input(now, &bytes),
                     _ => if bytes.first().is_some_and(|b| b % 4 == 0) {
-                        lcp.close(now, "x");
+                        lcp.close(now, CloseReason::from("x"));
                     } else if bytes.first().is_some_and(|b| b % 4 == 1) {
                         lcp.down(now);
                     },

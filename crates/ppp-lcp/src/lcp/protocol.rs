@@ -3,6 +3,7 @@
 use core::fmt::{self, Write as _};
 use std::collections::VecDeque;
 
+use ppp_core::Random;
 use ppp_frame::{FcsKind, Protocol};
 
 use super::config::{
@@ -13,34 +14,6 @@ use crate::describe::Hex;
 use crate::fsm::{ControlProtocol, NegotiationFailure, OtherCode, RequestVerdict, State};
 use crate::options::{iter_options, push_option};
 use crate::packet::Code;
-
-/// A source of 32-bit random numbers for Magic-Numbers, injected so runs are reproducible.
-pub type MagicSource = Box<dyn FnMut() -> u32 + Send>;
-
-/// A small seedable generator (SplitMix64) for Magic-Numbers when no RNG is injected.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator starting from `seed`.
-    pub const fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// The next 32 random bits.
-    pub fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-}
 
 /// The Quality-Protocol number of Link Quality Reporting.
 const LQR: [u8; 2] = [0xc0, 0x25];
@@ -155,7 +128,7 @@ const MAX_NOTES: usize = 16;
 /// LCP's side of the automaton: the option policy of RFC 1661 §6, RFC 1570 and RFC 1990.
 pub struct LcpProtocol {
     config: LcpConfig,
-    magic_source: MagicSource,
+    random: Random,
     /// What our next Configure-Request asks for.
     request: Side,
     /// Methods of `config.require` the peer refused.
@@ -181,13 +154,13 @@ impl fmt::Debug for LcpProtocol {
 }
 
 impl LcpProtocol {
-    /// LCP with `config`, drawing Magic-Numbers from `magic_source`.
-    pub fn new(config: LcpConfig, magic_source: MagicSource) -> Self {
+    /// LCP with `config`, drawing Magic-Numbers from `random`.
+    pub fn new(config: LcpConfig, random: Random) -> Self {
         // The request is filled in by `reset` when the first negotiation starts (the Magic-Number
         // is drawn then).
         LcpProtocol {
             config,
-            magic_source,
+            random,
             request: Side::default(),
             refused_auth: Vec::new(),
             ours: None,
@@ -227,7 +200,7 @@ impl LcpProtocol {
         // Zero is not a valid Magic-Number; neither is the one we use now.
         let current = self.request.magic.unwrap_or(0);
         for _ in 0..16 {
-            let magic = (self.magic_source)();
+            let magic = self.random.u32();
             if magic != 0 && magic != current {
                 return magic;
             }
@@ -250,9 +223,7 @@ impl LcpProtocol {
         }
         self.request.auth = self.next_required_auth();
         if self.request.auth.is_none() && !self.config.require.is_empty() {
-            return Err(NegotiationFailure(
-                "peer refused to authenticate".to_owned(),
-            ));
+            return Err(NegotiationFailure::PeerRefusedAuthentication);
         }
         Ok(())
     }
@@ -610,9 +581,7 @@ impl ControlProtocol for LcpProtocol {
                 LcpOptionType::AuthenticationProtocol => {
                     self.request.auth = None;
                     if !self.config.require.is_empty() {
-                        return Err(NegotiationFailure(
-                            "peer refused to authenticate".to_owned(),
-                        ));
+                        return Err(NegotiationFailure::PeerRefusedAuthentication);
                     }
                 }
                 LcpOptionType::QualityProtocol => self.request.lqr_period = None,
@@ -702,8 +671,9 @@ impl ControlProtocol for LcpProtocol {
         !(1..=7).contains(&rejected_code)
     }
 
-    fn this_layer_up(&mut self) {
+    fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
         self.negotiated = Some(self.build_negotiated());
+        Ok(())
     }
 
     fn this_layer_down(&mut self) {

@@ -28,7 +28,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+use ppp_core::{CloseReason, Machine};
 
 use ppp_frame::Protocol;
 use tracing::debug;
@@ -37,279 +40,9 @@ use crate::describe::describe_packet;
 use crate::options::{is_subsequence, validate_options};
 use crate::packet::{self, Code, ControlPacket, HEADER_LEN};
 
-/// The ten states of RFC 1661 §4.2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
-    /// 0: lower layer down, no Open.
-    Initial,
-    /// 1: Open done, waiting for the lower layer.
-    Starting,
-    /// 2: lower layer up, no Open (or closed).
-    Closed,
-    /// 3: negotiation gave up or the peer terminated; waiting for a Configure-Request or Down.
-    Stopped,
-    /// 4: Terminate-Request sent after Close.
-    Closing,
-    /// 5: Terminate-Request sent (or acknowledged) without Close.
-    Stopping,
-    /// 6: Configure-Request sent, nothing acknowledged yet.
-    RequestSent,
-    /// 7: our Configure-Request was acknowledged, the peer's not yet.
-    AckReceived,
-    /// 8: we acknowledged the peer's Configure-Request, ours is outstanding.
-    AckSent,
-    /// 9: both directions negotiated.
-    Opened,
-}
+mod table;
 
-impl State {
-    /// Whether the restart timer runs in this state (Closing, Stopping, and the three
-    /// negotiating states).
-    pub const fn restart_timer_runs(self) -> bool {
-        matches!(
-            self,
-            State::Closing
-                | State::Stopping
-                | State::RequestSent
-                | State::AckReceived
-                | State::AckSent
-        )
-    }
-
-    /// Whether a Configure-Request of ours is being negotiated (Req-Sent, Ack-Rcvd, Ack-Sent).
-    pub const fn is_negotiating(self) -> bool {
-        matches!(
-            self,
-            State::RequestSent | State::AckReceived | State::AckSent
-        )
-    }
-}
-
-/// The events of RFC 1661 §4.3, named as in the state table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Event {
-    /// Lower layer is up.
-    Up,
-    /// Lower layer is down.
-    Down,
-    /// Administrative Open.
-    Open,
-    /// Administrative Close.
-    Close,
-    /// TO+: restart timer expired, restart counter still above zero.
-    TimeoutPlus,
-    /// TO-: restart timer expired, restart counter exhausted.
-    TimeoutMinus,
-    /// RCR+: Configure-Request received, every option acceptable.
-    RcrPlus,
-    /// RCR-: Configure-Request received, answered with Nak or Reject.
-    RcrMinus,
-    /// RCA: Configure-Ack received.
-    Rca,
-    /// RCN: Configure-Nak or Configure-Reject received.
-    Rcn,
-    /// RTR: Terminate-Request received.
-    Rtr,
-    /// RTA: Terminate-Ack received.
-    Rta,
-    /// RUC: packet with an unknown code received.
-    Ruc,
-    /// RXJ+: Code-Reject or Protocol-Reject of something we can do without.
-    RxjPlus,
-    /// RXJ-: Code-Reject or Protocol-Reject that makes going on impossible.
-    RxjMinus,
-    /// RXR: Echo-Request, Echo-Reply or Discard-Request (or another code the protocol handled).
-    Rxr,
-}
-
-impl Event {
-    /// All 16 events, in the order of the RFC table.
-    pub const ALL: [Event; 16] = [
-        Event::Up,
-        Event::Down,
-        Event::Open,
-        Event::Close,
-        Event::TimeoutPlus,
-        Event::TimeoutMinus,
-        Event::RcrPlus,
-        Event::RcrMinus,
-        Event::Rca,
-        Event::Rcn,
-        Event::Rtr,
-        Event::Rta,
-        Event::Ruc,
-        Event::RxjPlus,
-        Event::RxjMinus,
-        Event::Rxr,
-    ];
-}
-
-impl State {
-    /// All 10 states, in the order of the RFC table.
-    pub const ALL: [State; 10] = [
-        State::Initial,
-        State::Starting,
-        State::Closed,
-        State::Stopped,
-        State::Closing,
-        State::Stopping,
-        State::RequestSent,
-        State::AckReceived,
-        State::AckSent,
-        State::Opened,
-    ];
-}
-
-/// The actions of RFC 1661 §4.4, named as in the state table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// This-Layer-Up.
-    Tlu,
-    /// This-Layer-Down.
-    Tld,
-    /// This-Layer-Started.
-    Tls,
-    /// This-Layer-Finished.
-    Tlf,
-    /// Initialize-Restart-Count (Max-Configure before scr, Max-Terminate before str).
-    Irc,
-    /// Zero-Restart-Count (and run the restart timer once more, so the Terminate-Ack can leave).
-    Zrc,
-    /// Send-Configure-Request.
-    Scr,
-    /// Send-Configure-Ack.
-    Sca,
-    /// Send-Configure-Nak or Configure-Reject.
-    Scn,
-    /// Send-Terminate-Request.
-    Str,
-    /// Send-Terminate-Ack.
-    Sta,
-    /// Send-Code-Reject.
-    Scj,
-    /// Send-Echo-Reply.
-    Ser,
-}
-
-/// RFC 1661 §4.1: the next state and the actions for `event` in `state`, or `None` for the
-/// cells marked `-` (an event that cannot happen in a correct implementation: no transition is
-/// taken).
-///
-/// The `r`, `p` and `x` footnotes are not part of the result; [`Fsm`] applies them.
-pub fn transition(state: State, event: Event) -> Option<(State, &'static [Action])> {
-    use Action::*;
-    use Event as E;
-    use State::*;
-    let cell: (State, &'static [Action]) = match (event, state) {
-        (E::Up, Initial) => (Closed, &[]),
-        (E::Up, Starting) => (RequestSent, &[Irc, Scr]),
-        (E::Up, _) => return None,
-
-        (E::Down, Initial | Starting) => return None,
-        (E::Down, Closed) => (Initial, &[]),
-        (E::Down, Stopped) => (Starting, &[Tls]),
-        (E::Down, Closing) => (Initial, &[]),
-        (E::Down, Stopping | RequestSent | AckReceived | AckSent) => (Starting, &[]),
-        (E::Down, Opened) => (Starting, &[Tld]),
-
-        (E::Open, Initial) => (Starting, &[Tls]),
-        (E::Open, Starting) => (Starting, &[]),
-        (E::Open, Closed) => (RequestSent, &[Irc, Scr]),
-        (E::Open, Stopped) => (Stopped, &[]),
-        (E::Open, Closing | Stopping) => (Stopping, &[]),
-        (E::Open, RequestSent) => (RequestSent, &[]),
-        (E::Open, AckReceived) => (AckReceived, &[]),
-        (E::Open, AckSent) => (AckSent, &[]),
-        (E::Open, Opened) => (Opened, &[]),
-
-        (E::Close, Initial) => (Initial, &[]),
-        (E::Close, Starting) => (Initial, &[Tlf]),
-        (E::Close, Closed | Stopped) => (Closed, &[]),
-        (E::Close, Closing | Stopping) => (Closing, &[]),
-        (E::Close, RequestSent | AckReceived | AckSent) => (Closing, &[Irc, Str]),
-        (E::Close, Opened) => (Closing, &[Tld, Irc, Str]),
-
-        (E::TimeoutPlus, Closing) => (Closing, &[Str]),
-        (E::TimeoutPlus, Stopping) => (Stopping, &[Str]),
-        (E::TimeoutPlus, RequestSent | AckReceived) => (RequestSent, &[Scr]),
-        (E::TimeoutPlus, AckSent) => (AckSent, &[Scr]),
-        (E::TimeoutPlus, _) => return None,
-
-        (E::TimeoutMinus, Closing) => (Closed, &[Tlf]),
-        (E::TimeoutMinus, Stopping | RequestSent | AckReceived | AckSent) => (Stopped, &[Tlf]),
-        (E::TimeoutMinus, _) => return None,
-
-        (E::RcrPlus | E::RcrMinus | E::Rca | E::Rcn | E::Rtr | E::Rta, Initial | Starting) => {
-            return None;
-        }
-        (E::RcrPlus, Closed) => (Closed, &[Sta]),
-        (E::RcrPlus, Stopped) => (AckSent, &[Irc, Scr, Sca]),
-        (E::RcrPlus, Closing) => (Closing, &[]),
-        (E::RcrPlus, Stopping) => (Stopping, &[]),
-        (E::RcrPlus, RequestSent) => (AckSent, &[Sca]),
-        (E::RcrPlus, AckReceived) => (Opened, &[Sca, Tlu]),
-        (E::RcrPlus, AckSent) => (AckSent, &[Sca]),
-        (E::RcrPlus, Opened) => (AckSent, &[Tld, Scr, Sca]),
-
-        (E::RcrMinus, Closed) => (Closed, &[Sta]),
-        (E::RcrMinus, Stopped) => (RequestSent, &[Irc, Scr, Scn]),
-        (E::RcrMinus, Closing) => (Closing, &[]),
-        (E::RcrMinus, Stopping) => (Stopping, &[]),
-        (E::RcrMinus, RequestSent) => (RequestSent, &[Scn]),
-        (E::RcrMinus, AckReceived) => (AckReceived, &[Scn]),
-        (E::RcrMinus, AckSent) => (RequestSent, &[Scn]),
-        (E::RcrMinus, Opened) => (RequestSent, &[Tld, Scr, Scn]),
-
-        (E::Rca, Closed) => (Closed, &[Sta]),
-        (E::Rca, Stopped) => (Stopped, &[Sta]),
-        (E::Rca, Closing) => (Closing, &[]),
-        (E::Rca, Stopping) => (Stopping, &[]),
-        (E::Rca, RequestSent) => (AckReceived, &[Irc]),
-        (E::Rca, AckReceived) => (RequestSent, &[Scr]),
-        (E::Rca, AckSent) => (Opened, &[Irc, Tlu]),
-        (E::Rca, Opened) => (RequestSent, &[Tld, Scr]),
-
-        (E::Rcn, Closed) => (Closed, &[Sta]),
-        (E::Rcn, Stopped) => (Stopped, &[Sta]),
-        (E::Rcn, Closing) => (Closing, &[]),
-        (E::Rcn, Stopping) => (Stopping, &[]),
-        (E::Rcn, RequestSent) => (RequestSent, &[Irc, Scr]),
-        (E::Rcn, AckReceived) => (RequestSent, &[Scr]),
-        (E::Rcn, AckSent) => (AckSent, &[Irc, Scr]),
-        (E::Rcn, Opened) => (RequestSent, &[Tld, Scr]),
-
-        (E::Rtr, Closed) => (Closed, &[Sta]),
-        (E::Rtr, Stopped) => (Stopped, &[Sta]),
-        (E::Rtr, Closing) => (Closing, &[Sta]),
-        (E::Rtr, Stopping) => (Stopping, &[Sta]),
-        (E::Rtr, RequestSent | AckReceived | AckSent) => (RequestSent, &[Sta]),
-        (E::Rtr, Opened) => (Stopping, &[Tld, Zrc, Sta]),
-
-        (E::Rta, Closed) => (Closed, &[]),
-        (E::Rta, Stopped) => (Stopped, &[]),
-        (E::Rta, Closing) => (Closed, &[Tlf]),
-        (E::Rta, Stopping) => (Stopped, &[Tlf]),
-        (E::Rta, RequestSent | AckReceived) => (RequestSent, &[]),
-        (E::Rta, AckSent) => (AckSent, &[]),
-        (E::Rta, Opened) => (RequestSent, &[Tld, Scr]),
-
-        (E::Ruc | E::RxjPlus | E::RxjMinus | E::Rxr, Initial | Starting) => return None,
-        (E::Ruc, other) => (other, &[Scj]),
-
-        (E::RxjPlus, RequestSent | AckReceived) => (RequestSent, &[]),
-        (E::RxjPlus, other) => (other, &[]),
-
-        (E::RxjMinus, Closed | Closing) => (Closed, &[Tlf]),
-        (E::RxjMinus, Stopped | Stopping | RequestSent | AckReceived | AckSent) => {
-            (Stopped, &[Tlf])
-        }
-        (E::RxjMinus, Opened) => (Stopping, &[Tld, Irc, Str]),
-
-        (E::Rxr, Opened) => (Opened, &[Ser]),
-        (E::Rxr, other) => (other, &[]),
-    };
-    Some(cell)
-}
+pub use table::{Action, RfcEvent, State, transition};
 
 /// Restart timer and counters (RFC 1661 §4.6). Default: 3 s, 2, 10, 5.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -349,13 +82,162 @@ pub enum RequestVerdict {
     Reject,
 }
 
-/// Why a protocol gives up on negotiation (e.g. the peer rejects an option we cannot do without).
+/// Why a control protocol gives up on negotiation: what it could not agree on.
+///
+/// [`Display`](fmt::Display) gives the words for logs and for our Terminate-Request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NegotiationFailure(pub String);
+#[non_exhaustive]
+pub enum NegotiationFailure {
+    /// The peer kept Nak'ing past Max-Failure + Max-Configure Configure-Naks.
+    NoConvergence {
+        /// Configure-Naks received without an Ack.
+        naks: u32,
+    },
+    /// LCP: the peer refused every authentication protocol we require.
+    PeerRefusedAuthentication,
+    /// The peer rejected an option we cannot do without (named as in the RFC).
+    RequiredOptionRejected {
+        /// The option's name.
+        option: &'static str,
+    },
+    /// IPCP: the address pool had no address for the peer.
+    AddressPoolExhausted,
+    /// IPCP: the peer wants us to use another address than the configured one and
+    /// `accept-local` is off.
+    LocalAddressRefused {
+        /// Our configured address.
+        configured: Ipv4Addr,
+        /// The address the peer suggested.
+        suggested: Ipv4Addr,
+    },
+    /// IPCP: no local address could be agreed (none configured and the peer gave none).
+    NoLocalAddress,
+    /// IPCP: the peer did not agree to an address of its own.
+    NoPeerAddress,
+    /// IPv6CP: the peer wants us to use another interface identifier than the configured one
+    /// and `accept-local` is off.
+    InterfaceIdRefused {
+        /// Our configured identifier.
+        configured: u64,
+        /// The identifier the peer suggested.
+        suggested: u64,
+    },
+    /// IPv6CP: no pair of distinct, non-zero interface identifiers could be agreed.
+    NoInterfaceIds,
+    /// CCP: encryption is required and the peer refused MPPE.
+    EncryptionRefused,
+    /// CCP: encryption is required and no MPPE keys exist (no MS-CHAP authentication ran).
+    EncryptionUnavailable,
+    /// CCP: encryption is required and the peer's MPPE options could not be agreed.
+    EncryptionNotAgreed,
+}
 
 impl fmt::Display for NegotiationFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            NegotiationFailure::NoConvergence { naks } => {
+                write!(
+                    f,
+                    "negotiation does not converge ({naks} Configure-Naks received)"
+                )
+            }
+            NegotiationFailure::PeerRefusedAuthentication => {
+                f.write_str("peer refused to authenticate")
+            }
+            NegotiationFailure::RequiredOptionRejected { option } => {
+                write!(f, "peer rejected the {option} option, which is required")
+            }
+            NegotiationFailure::AddressPoolExhausted => {
+                f.write_str("address pool exhausted: no address for the peer")
+            }
+            NegotiationFailure::LocalAddressRefused {
+                configured,
+                suggested,
+            } => write!(
+                f,
+                "peer wants us to use {suggested} instead of our configured address {configured} (accept-local is off)"
+            ),
+            NegotiationFailure::NoLocalAddress => {
+                f.write_str("could not determine local IP address")
+            }
+            NegotiationFailure::NoPeerAddress => {
+                f.write_str("peer refused to agree to an IP address")
+            }
+            NegotiationFailure::InterfaceIdRefused {
+                configured,
+                suggested,
+            } => write!(
+                f,
+                "peer wants us to use interface identifier {suggested:#018x} instead of our configured {configured:#018x} (accept-local is off)"
+            ),
+            NegotiationFailure::NoInterfaceIds => {
+                f.write_str("no interface identifiers could be agreed")
+            }
+            NegotiationFailure::EncryptionRefused => {
+                f.write_str("MPPE required but refused by the peer")
+            }
+            NegotiationFailure::EncryptionUnavailable => {
+                f.write_str("MPPE required, but keys are not available")
+            }
+            NegotiationFailure::EncryptionNotAgreed => {
+                f.write_str("MPPE required but peer negotiation failed")
+            }
+        }
+    }
+}
+
+/// Why an automaton finished (This-Layer-Finished): what its owner reports.
+///
+/// [`Display`](fmt::Display) gives plain words (no protocol name: the owner knows which
+/// protocol finished).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FinishReason {
+    /// Our owner closed it ([`Fsm::close`]).
+    Closed(CloseReason),
+    /// The peer sent a Terminate-Request; its data, if any, as text.
+    PeerTerminated {
+        /// The peer's words (lossy UTF-8, at most 128 bytes), empty if it sent none.
+        message: String,
+    },
+    /// Max-Configure Configure-Requests went unanswered.
+    ConfigureTimeout,
+    /// Negotiation failed.
+    NegotiationFailed(NegotiationFailure),
+    /// The peer Code-Rejected a code we cannot do without.
+    CodeRejected {
+        /// The rejected code.
+        code: Code,
+    },
+    /// The peer Protocol-Rejected this protocol.
+    ProtocolRejected,
+    /// The peer stopped answering LCP Echo-Requests (keepalive).
+    PeerNotResponding,
+    /// Our own Magic-Number came back: the line is looped back.
+    LoopbackDetected,
+    /// Terminate-Requests went unanswered after the peer finished without a reason we know
+    /// (for example a Terminate-Ack that answered nothing we sent).
+    Terminated,
+}
+
+impl fmt::Display for FinishReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FinishReason::Closed(reason) => write!(f, "closed: {reason}"),
+            FinishReason::PeerTerminated { message } if message.is_empty() => {
+                f.write_str("peer requested termination")
+            }
+            FinishReason::PeerTerminated { message } => {
+                write!(f, "peer requested termination: {message}")
+            }
+            FinishReason::ConfigureTimeout => f.write_str("timeout sending Configure-Requests"),
+            FinishReason::NegotiationFailed(failure) => write!(f, "{failure}"),
+            FinishReason::CodeRejected { code } => write!(f, "peer Code-Rejected {code}"),
+            FinishReason::ProtocolRejected => f.write_str("peer Protocol-Rejected it"),
+            FinishReason::PeerNotResponding => f.write_str("peer not responding"),
+            FinishReason::LoopbackDetected => f.write_str("loopback detected"),
+            FinishReason::Terminated => f.write_str("terminated"),
+        }
     }
 }
 
@@ -424,8 +306,12 @@ pub trait ControlProtocol {
     fn code_reject_permitted(&mut self, rejected_code: u8) -> bool {
         !(1..=7).contains(&rejected_code)
     }
-    /// This-Layer-Up (tlu): negotiation finished in both directions.
-    fn this_layer_up(&mut self) {}
+    /// This-Layer-Up (tlu): negotiation finished in both directions. An error (no usable
+    /// result: IPCP without an address, say) keeps the automaton from announcing Up: it closes
+    /// at once with [`FinishReason::NegotiationFailed`], so it never sits in Opened unusable.
+    fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
+        Ok(())
+    }
     /// This-Layer-Down (tld): leaving Opened; forget negotiated values.
     fn this_layer_down(&mut self) {}
     /// Reset the per-negotiation state (called at `irc` when a fresh negotiation starts).
@@ -450,8 +336,8 @@ pub enum FsmEvent {
     Started,
     /// tlf: the lower layer is no longer needed; carries why (timeout, terminate, negotiation failure).
     Finished {
-        /// Why, in words for logs and for the user.
-        reason: String,
+        /// Why.
+        reason: FinishReason,
     },
 }
 
@@ -504,6 +390,52 @@ struct Context<'a> {
 }
 
 /// The RFC 1661 automaton running protocol `P`.
+///
+/// Inputs: [`up`](Self::up)/[`down`](Self::down) (lower layer), [`open`](Self::open)/
+/// [`close`](Self::close) (administrative), [`handle_input`](Self::handle_input) (packets of the
+/// protocol), [`handle_timeout`](Self::handle_timeout). After each, drain
+/// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event), then wake up at
+/// [`poll_timeout`](Self::poll_timeout). Two automata running a protocol with no options:
+///
+/// ```
+/// use std::time::Instant;
+/// use ppp_lcp::fsm::{ControlProtocol, Fsm, FsmConfig, FsmEvent, NegotiationFailure, RequestVerdict, State};
+/// use ppp_lcp::{Machine, Protocol};
+///
+/// /// A control protocol without options: every request is acceptable.
+/// struct Plain;
+/// impl ControlProtocol for Plain {
+///     fn protocol(&self) -> Protocol { Protocol::Unknown(0x80fd) }
+///     fn name(&self) -> &'static str { "PLAIN" }
+///     fn build_request(&mut self, _out: &mut Vec<u8>) {}
+///     fn check_request(&mut self, _: &[u8], _: bool, _: &mut Vec<u8>) -> RequestVerdict {
+///         RequestVerdict::Ack
+///     }
+///     fn on_nak(&mut self, _: &[u8]) -> Result<(), NegotiationFailure> { Ok(()) }
+///     fn on_reject(&mut self, _: &[u8]) -> Result<(), NegotiationFailure> { Ok(()) }
+///     fn describe_options(&self, _: &[u8]) -> String { String::new() }
+/// }
+///
+/// let now = Instant::now();
+/// let mut a = Fsm::new(Plain, FsmConfig::default());
+/// let mut b = Fsm::new(Plain, FsmConfig::default());
+/// for fsm in [&mut a, &mut b] {
+///     fsm.open(now);
+///     fsm.up(now);
+/// }
+/// // Shuttle packets until both are quiet (the `Machine` verbs work on any core).
+/// fn shuttle(from: &mut impl Machine, to: &mut impl Machine, now: Instant) -> bool {
+///     let mut moved = false;
+///     while let Some(packet) = from.poll_transmit() {
+///         to.handle_input(now, &packet);
+///         moved = true;
+///     }
+///     moved
+/// }
+/// while shuttle(&mut a, &mut b, now) | shuttle(&mut b, &mut a, now) {}
+/// assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+/// assert!(std::iter::from_fn(|| a.poll_event()).any(|e| e == FsmEvent::Up));
+/// ```
 pub struct Fsm<P: ControlProtocol> {
     protocol: P,
     config: FsmConfig,
@@ -524,7 +456,11 @@ pub struct Fsm<P: ControlProtocol> {
     heard_from_peer: bool,
     /// Data of our Terminate-Requests (the close reason).
     terminate_data: Vec<u8>,
-    finish_reason: Option<String>,
+    finish_reason: Option<FinishReason>,
+    /// This-Layer-Up failed in the transition now running: the automaton closes once it ends.
+    failed_at_up: Option<NegotiationFailure>,
+    /// Up was not announced (this_layer_up failed), so the matching Down is not either.
+    up_suppressed: bool,
     passive: bool,
     silent: bool,
     restart_option: bool,
@@ -566,6 +502,8 @@ impl<P: ControlProtocol> Fsm<P> {
             heard_from_peer: false,
             terminate_data: Vec::new(),
             finish_reason: None,
+            failed_at_up: None,
+            up_suppressed: false,
             passive: false,
             silent: false,
             restart_option: false,
@@ -645,12 +583,12 @@ impl<P: ControlProtocol> Fsm<P> {
             self.enter(State::Stopped);
             return;
         }
-        self.apply(now, Event::Up, &mut Context::default());
+        self.apply(now, RfcEvent::Up, &mut Context::default());
     }
 
     /// Lower layer is down (RFC event Down).
     pub fn down(&mut self, now: Instant) {
-        self.apply(now, Event::Down, &mut Context::default());
+        self.apply(now, RfcEvent::Down, &mut Context::default());
     }
 
     /// Administrative Open.
@@ -665,7 +603,7 @@ impl<P: ControlProtocol> Fsm<P> {
             return;
         }
         let before = self.state;
-        self.apply(now, Event::Open, &mut Context::default());
+        self.apply(now, RfcEvent::Open, &mut Context::default());
         let restarts = matches!(
             before,
             State::Stopped | State::Closing | State::Stopping | State::Opened
@@ -680,35 +618,53 @@ impl<P: ControlProtocol> Fsm<P> {
         }
     }
 
-    /// Administrative Close; `reason` goes into our Terminate-Request and the Finished event.
+    /// Administrative Close; the reason's words go into our Terminate-Request and the reason
+    /// into the Finished event ([`FinishReason::Closed`]).
     ///
     /// As in pppd, a passive or silent automaton waiting in Stopped goes to Closed *with*
     /// This-Layer-Finished (the table has no tlf there), so the owner learns the link is done.
-    pub fn close(&mut self, now: Instant, reason: &str) {
-        self.finish_reason = Some(reason.to_owned());
-        self.terminate_data = reason.as_bytes().to_vec();
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
+        self.terminate_data = reason.text().as_bytes().to_vec();
+        self.close_with(now, FinishReason::Closed(reason));
+    }
+
+    /// Close because negotiation failed: the failure's words go into the Terminate-Request.
+    fn fail(&mut self, now: Instant, failure: NegotiationFailure) {
+        debug!("{}: negotiation failed: {failure}", self.protocol.name());
+        self.terminate_data = failure.to_string().into_bytes();
+        self.close_with(now, FinishReason::NegotiationFailed(failure));
+    }
+
+    /// Close for a reason of the protocol running on the automaton (LCP's keepalive, loopback):
+    /// `text` goes into the Terminate-Request.
+    pub(crate) fn close_for(&mut self, now: Instant, reason: FinishReason, text: &str) {
+        self.terminate_data = text.as_bytes().to_vec();
+        self.close_with(now, reason);
+    }
+
+    fn close_with(&mut self, now: Instant, reason: FinishReason) {
         if self.state == State::Stopped && (self.passive || self.silent) {
             self.enter(State::Closed);
             self.finish_reason = None;
-            self.push_event(FsmEvent::Finished {
-                reason: reason.to_owned(),
-            });
+            self.push_event(FsmEvent::Finished { reason });
             return;
         }
-        self.apply(now, Event::Close, &mut Context::default());
+        self.finish_reason = Some(reason);
+        self.apply(now, RfcEvent::Close, &mut Context::default());
     }
 
     /// RXJ+ / RXJ- from outside the automaton: a Protocol-Reject concerning this protocol
     /// (the link calls this on an NCP with `permitted = false` when LCP receives a Protocol-Reject
-    /// for it; LCP itself decides on Protocol-Rejects it receives).
-    pub fn handle_reject(&mut self, now: Instant, permitted: bool, reason: &str) {
+    /// for it; LCP itself decides on Protocol-Rejects it receives). RXJ- finishes with
+    /// [`FinishReason::ProtocolRejected`].
+    pub fn handle_reject(&mut self, now: Instant, permitted: bool) {
         if !permitted {
-            self.finish_reason = Some(reason.to_owned());
+            self.finish_reason = Some(FinishReason::ProtocolRejected);
         }
         let event = if permitted {
-            Event::RxjPlus
+            RfcEvent::RxjPlus
         } else {
-            Event::RxjMinus
+            RfcEvent::RxjMinus
         };
         self.apply(now, event, &mut Context::default());
     }
@@ -760,32 +716,26 @@ impl<P: ControlProtocol> Fsm<P> {
             }
             Code::TerminateRequest => {
                 if self.state == State::Opened {
-                    let mut reason = String::from("peer requested termination");
-                    if !parsed.data.is_empty() {
-                        reason.push_str(": ");
-                        reason.push_str(&String::from_utf8_lossy(
-                            &parsed.data[..parsed.data.len().min(128)],
-                        ));
-                    }
-                    self.finish_reason = Some(reason);
+                    let message =
+                        String::from_utf8_lossy(&parsed.data[..parsed.data.len().min(128)])
+                            .into_owned();
+                    self.finish_reason = Some(FinishReason::PeerTerminated { message });
                 }
-                self.apply(now, Event::Rtr, &mut context);
+                self.apply(now, RfcEvent::Rtr, &mut context);
             }
-            Code::TerminateAck => self.apply(now, Event::Rta, &mut context),
+            Code::TerminateAck => self.apply(now, RfcEvent::Rta, &mut context),
             Code::CodeReject => {
                 let Some(&rejected) = parsed.data.first() else {
                     self.counters.malformed += 1;
                     return;
                 };
                 if self.protocol.code_reject_permitted(rejected) {
-                    self.apply(now, Event::RxjPlus, &mut context);
+                    self.apply(now, RfcEvent::RxjPlus, &mut context);
                 } else {
-                    self.finish_reason = Some(format!(
-                        "{} Code-Reject of code {:?}",
-                        self.protocol.name(),
-                        Code::from(rejected)
-                    ));
-                    self.apply(now, Event::RxjMinus, &mut context);
+                    self.finish_reason = Some(FinishReason::CodeRejected {
+                        code: Code::from(rejected),
+                    });
+                    self.apply(now, RfcEvent::RxjMinus, &mut context);
                 }
             }
             other => {
@@ -796,15 +746,15 @@ impl<P: ControlProtocol> Fsm<P> {
                     parsed.identifier,
                     parsed.data,
                 ) {
-                    OtherCode::Unknown => self.apply(now, Event::Ruc, &mut context),
-                    OtherCode::Handled => self.apply(now, Event::Rxr, &mut context),
+                    OtherCode::Unknown => self.apply(now, RfcEvent::Ruc, &mut context),
+                    OtherCode::Handled => self.apply(now, RfcEvent::Rxr, &mut context),
                     OtherCode::Reply {
                         code,
                         identifier,
                         data,
                     } => {
                         context.reply = Some((code, identifier, data));
-                        self.apply(now, Event::Rxr, &mut context);
+                        self.apply(now, RfcEvent::Rxr, &mut context);
                     }
                 }
             }
@@ -821,20 +771,16 @@ impl<P: ControlProtocol> Fsm<P> {
         }
         self.restart_deadline = None;
         let event = if self.restart_count > 0 {
-            Event::TimeoutPlus
+            RfcEvent::TimeoutPlus
         } else {
-            Event::TimeoutMinus
+            RfcEvent::TimeoutMinus
         };
-        if event == Event::TimeoutMinus && self.finish_reason.is_none() {
-            let what = if self.state.is_negotiating() {
-                "Configure"
+        if event == RfcEvent::TimeoutMinus && self.finish_reason.is_none() {
+            self.finish_reason = Some(if self.state.is_negotiating() {
+                FinishReason::ConfigureTimeout
             } else {
-                "Terminate"
-            };
-            self.finish_reason = Some(format!(
-                "{}: timeout sending {what}-Requests",
-                self.protocol.name()
-            ));
+                FinishReason::Terminated
+            });
         }
         self.apply(now, event, &mut Context::default());
     }
@@ -960,11 +906,11 @@ impl<P: ControlProtocol> Fsm<P> {
         if !checks {
             // Closed answers with Terminate-Ack, Closing and Stopping ignore it: both cells are
             // the same for RCR+ and RCR-.
-            self.apply(now, Event::RcrPlus, &mut context);
+            self.apply(now, RfcEvent::RcrPlus, &mut context);
             return;
         }
-        let (_, plus) = transition(old, Event::RcrPlus).unwrap_or((old, &[]));
-        let (_, minus) = transition(old, Event::RcrMinus).unwrap_or((old, &[]));
+        let (_, plus) = transition(old, RfcEvent::RcrPlus).unwrap_or((old, &[]));
+        let (_, minus) = transition(old, RfcEvent::RcrMinus).unwrap_or((old, &[]));
         // Actions before sca/scn are the same for both events (tld, irc, scr): run them first so
         // the protocol is reset before it records what the peer asks for.
         let split = plus
@@ -973,9 +919,16 @@ impl<P: ControlProtocol> Fsm<P> {
             .unwrap_or(plus.len());
         let prefix_matches = minus.len() >= split && minus[..split] == plus[..split];
         let (prefix, _) = plus.split_at(if prefix_matches { split } else { 0 });
-        let next_if_good = transition(old, Event::RcrPlus).map_or(old, |(s, _)| s);
+        let next_if_good = transition(old, RfcEvent::RcrPlus).map_or(old, |(s, _)| s);
         for &action in prefix {
-            self.execute(now, old, next_if_good, Event::RcrPlus, action, &mut context);
+            self.execute(
+                now,
+                old,
+                next_if_good,
+                RfcEvent::RcrPlus,
+                action,
+                &mut context,
+            );
         }
         let allow_nak = self.naks_sent < self.config.max_failure;
         let mut reply = Vec::new();
@@ -983,10 +936,10 @@ impl<P: ControlProtocol> Fsm<P> {
             .protocol
             .check_request(parsed.data, allow_nak, &mut reply);
         let (event, nak_code) = match verdict {
-            RequestVerdict::Ack => (Event::RcrPlus, None),
-            RequestVerdict::Nak if allow_nak => (Event::RcrMinus, Some(Code::ConfigureNak)),
+            RequestVerdict::Ack => (RfcEvent::RcrPlus, None),
+            RequestVerdict::Nak if allow_nak => (RfcEvent::RcrMinus, Some(Code::ConfigureNak)),
             RequestVerdict::Nak | RequestVerdict::Reject => {
-                (Event::RcrMinus, Some(Code::ConfigureReject))
+                (RfcEvent::RcrMinus, Some(Code::ConfigureReject))
             }
         };
         context.nak_code = nak_code;
@@ -1004,6 +957,7 @@ impl<P: ControlProtocol> Fsm<P> {
             self.execute(now, old, next, event, action, &mut context);
         }
         self.enter(next);
+        self.close_if_failed_at_up(now);
     }
 
     fn receive_configure_ack<'a>(
@@ -1028,7 +982,7 @@ impl<P: ControlProtocol> Fsm<P> {
             self.naks_received = 0;
             self.protocol.on_ack(parsed.data);
         }
-        self.apply(now, Event::Rca, &mut context);
+        self.apply(now, RfcEvent::Rca, &mut context);
     }
 
     fn receive_configure_nak_or_reject<'a>(
@@ -1068,11 +1022,9 @@ impl<P: ControlProtocol> Fsm<P> {
                 self.naks_received = self.naks_received.saturating_add(1);
                 let limit = self.config.max_failure;
                 if self.naks_received > limit.saturating_add(self.config.max_configure) {
-                    Err(NegotiationFailure(format!(
-                        "{}: negotiation does not converge ({} Configure-Naks received)",
-                        self.protocol.name(),
-                        self.naks_received - 1
-                    )))
+                    Err(NegotiationFailure::NoConvergence {
+                        naks: self.naks_received - 1,
+                    })
                 } else if self.naks_received > limit {
                     // Like pppd: a peer that keeps Nak'ing gets the options it Naks treated as
                     // Rejected, so the negotiation converges (only options we asked for count).
@@ -1083,15 +1035,14 @@ impl<P: ControlProtocol> Fsm<P> {
                 }
             };
             if let Err(failure) = outcome {
-                debug!("{}: negotiation failed: {failure}", self.protocol.name());
-                self.close(now, &failure.0);
+                self.fail(now, failure);
                 return;
             }
         }
-        self.apply(now, Event::Rcn, &mut context);
+        self.apply(now, RfcEvent::Rcn, &mut context);
     }
 
-    fn apply(&mut self, now: Instant, event: Event, context: &mut Context<'_>) {
+    fn apply(&mut self, now: Instant, event: RfcEvent, context: &mut Context<'_>) {
         let old = self.state;
         let Some((next, actions)) = transition(old, event) else {
             debug!(
@@ -1105,6 +1056,15 @@ impl<P: ControlProtocol> Fsm<P> {
             self.execute(now, old, next, event, action, context);
         }
         self.enter(next);
+        self.close_if_failed_at_up(now);
+    }
+
+    /// This-Layer-Up failed during the transition that just ended (in Opened): close now, with
+    /// the failure as the reason, so the automaton never stays in Opened unusable.
+    fn close_if_failed_at_up(&mut self, now: Instant) {
+        if let Some(failure) = self.failed_at_up.take() {
+            self.fail(now, failure);
+        }
     }
 
     fn execute(
@@ -1112,23 +1072,30 @@ impl<P: ControlProtocol> Fsm<P> {
         now: Instant,
         old: State,
         next: State,
-        event: Event,
+        event: RfcEvent,
         action: Action,
         context: &mut Context<'_>,
     ) {
         match action {
             Action::Tlu => {
                 self.finish_reason = None;
-                self.protocol.this_layer_up();
-                self.push_event(FsmEvent::Up);
+                match self.protocol.this_layer_up() {
+                    Ok(()) => self.push_event(FsmEvent::Up),
+                    Err(failure) => {
+                        self.up_suppressed = true;
+                        self.failed_at_up = Some(failure);
+                    }
+                }
             }
             Action::Tld => {
                 self.protocol.this_layer_down();
-                self.push_event(FsmEvent::Down);
+                if !std::mem::take(&mut self.up_suppressed) {
+                    self.push_event(FsmEvent::Down);
+                }
             }
             Action::Tls => self.push_event(FsmEvent::Started),
             Action::Tlf => {
-                if self.passive && event == Event::TimeoutMinus && old.is_negotiating() {
+                if self.passive && event == RfcEvent::TimeoutMinus && old.is_negotiating() {
                     debug!(
                         "{}: passive: waiting for the peer in Stopped",
                         self.protocol.name()
@@ -1139,7 +1106,7 @@ impl<P: ControlProtocol> Fsm<P> {
                 let reason = self
                     .finish_reason
                     .take()
-                    .unwrap_or_else(|| format!("{} finished", self.protocol.name()));
+                    .unwrap_or(FinishReason::Terminated);
                 self.push_event(FsmEvent::Finished { reason });
             }
             Action::Irc => {
@@ -1203,7 +1170,7 @@ impl<P: ControlProtocol> Fsm<P> {
         &mut self,
         now: Instant,
         old: State,
-        event: Event,
+        event: RfcEvent,
         context: &mut Context<'_>,
     ) {
         let fresh = !old.is_negotiating();
@@ -1220,7 +1187,7 @@ impl<P: ControlProtocol> Fsm<P> {
         }
         let mut options = Vec::new();
         self.protocol.build_request(&mut options);
-        let retransmission = event == Event::TimeoutPlus
+        let retransmission = event == RfcEvent::TimeoutPlus
             && self.request_unanswered
             && options == self.request_options;
         if !retransmission {
@@ -1236,6 +1203,30 @@ impl<P: ControlProtocol> Fsm<P> {
         self.queue(bytes);
         self.restart_count = self.restart_count.saturating_sub(1);
         self.restart_deadline = now.checked_add(self.config.restart_interval);
+    }
+}
+
+impl<P: ControlProtocol> Machine for Fsm<P> {
+    type Event = FsmEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        Fsm::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Fsm::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        Fsm::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<FsmEvent> {
+        Fsm::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Fsm::poll_timeout(self)
     }
 }
 
@@ -1257,247 +1248,13 @@ fn options_also_in(list: &[u8], request: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// RFC 1661 §4.1, cell by cell, as printed in the RFC (footnote letters kept).
-    const RFC_TABLE: [(&str, [&str; 10]); 16] = [
-        //            Initial   Starting     Closed       Stopped          Closing   Stopping  Req-Sent     Ack-Rcvd     Ack-Sent     Opened
-        (
-            "Up",
-            ["2", "irc,scr/6", "-", "-", "-", "-", "-", "-", "-", "-"],
-        ),
-        (
-            "Down",
-            ["-", "-", "0", "tls/1", "0", "1", "1", "1", "1", "tld/1"],
-        ),
-        (
-            "Open",
-            [
-                "tls/1",
-                "1",
-                "irc,scr/6",
-                "3r",
-                "5r",
-                "5r",
-                "6",
-                "7",
-                "8",
-                "9r",
-            ],
-        ),
-        (
-            "Close",
-            [
-                "0",
-                "tlf/0",
-                "2",
-                "2",
-                "4",
-                "4",
-                "irc,str/4",
-                "irc,str/4",
-                "irc,str/4",
-                "tld,irc,str/4",
-            ],
-        ),
-        (
-            "TO+",
-            [
-                "-", "-", "-", "-", "str/4", "str/5", "scr/6", "scr/6", "scr/8", "-",
-            ],
-        ),
-        (
-            "TO-",
-            [
-                "-", "-", "-", "-", "tlf/2", "tlf/3", "tlf/3p", "tlf/3p", "tlf/3p", "-",
-            ],
-        ),
-        (
-            "RCR+",
-            [
-                "-",
-                "-",
-                "sta/2",
-                "irc,scr,sca/8",
-                "4",
-                "5",
-                "sca/8",
-                "sca,tlu/9",
-                "sca/8",
-                "tld,scr,sca/8",
-            ],
-        ),
-        (
-            "RCR-",
-            [
-                "-",
-                "-",
-                "sta/2",
-                "irc,scr,scn/6",
-                "4",
-                "5",
-                "scn/6",
-                "scn/7",
-                "scn/6",
-                "tld,scr,scn/6",
-            ],
-        ),
-        (
-            "RCA",
-            [
-                "-",
-                "-",
-                "sta/2",
-                "sta/3",
-                "4",
-                "5",
-                "irc/7",
-                "scr/6x",
-                "irc,tlu/9",
-                "tld,scr/6x",
-            ],
-        ),
-        (
-            "RCN",
-            [
-                "-",
-                "-",
-                "sta/2",
-                "sta/3",
-                "4",
-                "5",
-                "irc,scr/6",
-                "scr/6x",
-                "irc,scr/8",
-                "tld,scr/6x",
-            ],
-        ),
-        (
-            "RTR",
-            [
-                "-",
-                "-",
-                "sta/2",
-                "sta/3",
-                "sta/4",
-                "sta/5",
-                "sta/6",
-                "sta/6",
-                "sta/6",
-                "tld,zrc,sta/5",
-            ],
-        ),
-        (
-            "RTA",
-            [
-                "-",
-                "-",
-                "2",
-                "3",
-                "tlf/2",
-                "tlf/3",
-                "6",
-                "6",
-                "8",
-                "tld,scr/6",
-            ],
-        ),
-        (
-            "RUC",
-            [
-                "-", "-", "scj/2", "scj/3", "scj/4", "scj/5", "scj/6", "scj/7", "scj/8", "scj/9",
-            ],
-        ),
-        ("RXJ+", ["-", "-", "2", "3", "4", "5", "6", "6", "8", "9"]),
-        (
-            "RXJ-",
-            [
-                "-",
-                "-",
-                "tlf/2",
-                "tlf/3",
-                "tlf/2",
-                "tlf/3",
-                "tlf/3",
-                "tlf/3",
-                "tlf/3",
-                "tld,irc,str/5",
-            ],
-        ),
-        (
-            "RXR",
-            ["-", "-", "2", "3", "4", "5", "6", "7", "8", "ser/9"],
-        ),
-    ];
-
-    fn parse_cell(cell: &str) -> Option<(State, Vec<Action>)> {
-        if cell == "-" {
-            return None;
-        }
-        let (actions, state) = cell.rsplit_once('/').unwrap_or(("", cell));
-        let digit = state.trim_end_matches(['r', 'p', 'x']);
-        let state = State::ALL[digit.parse::<usize>().unwrap()];
-        let actions = actions
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(|a| match a {
-                "tlu" => Action::Tlu,
-                "tld" => Action::Tld,
-                "tls" => Action::Tls,
-                "tlf" => Action::Tlf,
-                "irc" => Action::Irc,
-                "zrc" => Action::Zrc,
-                "scr" => Action::Scr,
-                "sca" => Action::Sca,
-                "scn" => Action::Scn,
-                "str" => Action::Str,
-                "sta" => Action::Sta,
-                "scj" => Action::Scj,
-                "ser" => Action::Ser,
-                other => panic!("unknown action {other}"),
-            })
-            .collect();
-        Some((state, actions))
-    }
-
-    #[test]
-    fn transition_matches_rfc1661_table_cell_by_cell() {
-        let mut cells = 0;
-        for (row, (event, (name, cols))) in Event::ALL.iter().zip(RFC_TABLE.iter()).enumerate() {
-            for (col, (state, cell)) in State::ALL.iter().zip(cols.iter()).enumerate() {
-                let expected = parse_cell(cell);
-                let got = transition(*state, *event).map(|(s, a)| (s, a.to_vec()));
-                assert_eq!(
-                    got, expected,
-                    "row {row} {name} ({event:?}), column {col} {state:?}"
-                );
-                cells += 1;
-            }
-        }
-        assert_eq!(cells, 160);
-    }
-
-    #[test]
-    fn rcr_plus_and_minus_share_the_actions_before_the_answer() {
-        for state in State::ALL {
-            let plus = transition(state, Event::RcrPlus);
-            let minus = transition(state, Event::RcrMinus);
-            let (Some((_, plus)), Some((_, minus))) = (plus, minus) else {
-                continue;
-            };
-            let split = plus
-                .iter()
-                .position(|a| matches!(a, Action::Sca | Action::Scn));
-            if let Some(split) = split {
-                assert_eq!(plus[..split], minus[..split], "{state:?}");
-            }
-        }
-    }
-
     /// A protocol with one option (type 1, 2 data bytes) whose answers tests script.
     #[derive(Debug, Default)]
     struct TestProtocol {
         value: u16,
         verdict: Option<RequestVerdict>,
         fail_on_reject: bool,
+        fail_at_up: bool,
         acks: u32,
         naks: u32,
         resets: u32,
@@ -1543,13 +1300,17 @@ mod tests {
         }
         fn on_reject(&mut self, _options: &[u8]) -> Result<(), NegotiationFailure> {
             if self.fail_on_reject {
-                Err(NegotiationFailure("option 1 is required".into()))
+                Err(NegotiationFailure::RequiredOptionRejected { option: "test" })
             } else {
                 Ok(())
             }
         }
-        fn this_layer_up(&mut self) {
+        fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
+            if self.fail_at_up {
+                return Err(NegotiationFailure::NoLocalAddress);
+            }
             self.ups += 1;
+            Ok(())
         }
         fn this_layer_down(&mut self) {
             self.downs += 1;
@@ -1728,7 +1489,7 @@ mod tests {
         assert_eq!(
             events(&mut fsm),
             vec![FsmEvent::Finished {
-                reason: "TEST: timeout sending Configure-Requests".into()
+                reason: FinishReason::ConfigureTimeout
             }]
         );
         assert_eq!(fsm.poll_timeout(), None);
@@ -1761,12 +1522,12 @@ mod tests {
         fsm.up(t0);
         let _ = events(&mut fsm);
         assert_eq!(fsm.state(), State::Stopped);
-        fsm.close(t0, "User request");
+        fsm.close(t0, CloseReason::UserRequest);
         assert_eq!(fsm.state(), State::Closed);
         assert_eq!(
             events(&mut fsm),
             vec![FsmEvent::Finished {
-                reason: "User request".into()
+                reason: FinishReason::Closed(CloseReason::UserRequest)
             }]
         );
         assert!(sent(&mut fsm).is_empty());
@@ -1793,7 +1554,7 @@ mod tests {
     fn close_sends_terminate_requests_until_max_terminate() {
         let (mut fsm, t0) = fsm();
         start(&mut fsm, t0);
-        fsm.close(t0, "User request");
+        fsm.close(t0, CloseReason::UserRequest);
         assert_eq!(fsm.state(), State::Closing);
         assert_eq!(sent(&mut fsm), vec![pkt(5, 2, b"User request")]);
         let t1 = t0 + Duration::from_secs(3);
@@ -1806,7 +1567,7 @@ mod tests {
         assert_eq!(
             events(&mut fsm),
             vec![FsmEvent::Finished {
-                reason: "User request".into()
+                reason: FinishReason::Closed(CloseReason::UserRequest)
             }]
         );
     }
@@ -1815,14 +1576,14 @@ mod tests {
     fn terminate_ack_finishes_closing() {
         let (mut fsm, t0) = fsm();
         start(&mut fsm, t0);
-        fsm.close(t0, "bye");
+        fsm.close(t0, CloseReason::from("bye"));
         let _ = sent(&mut fsm);
         fsm.handle_input(t0, &pkt(6, 2, &[]));
         assert_eq!(fsm.state(), State::Closed);
         assert_eq!(
             events(&mut fsm),
             vec![FsmEvent::Finished {
-                reason: "bye".into()
+                reason: FinishReason::Closed(CloseReason::from("bye"))
             }]
         );
     }
@@ -1852,7 +1613,9 @@ mod tests {
         assert_eq!(
             events(&mut fsm),
             vec![FsmEvent::Finished {
-                reason: "peer requested termination: going away".into()
+                reason: FinishReason::PeerTerminated {
+                    message: "going away".into()
+                }
             }]
         );
     }
@@ -1938,18 +1701,56 @@ mod tests {
     }
 
     #[test]
+    fn failure_at_this_layer_up_never_opens() {
+        let (mut fsm, t0) = fsm();
+        fsm.protocol_mut().fail_at_up = true;
+        start(&mut fsm, t0);
+        // The peer acks ours and sends its own: the table says Opened, but the protocol has no
+        // usable result, so the automaton closes at once and never reports Up.
+        fsm.handle_input(t0, &pkt(2, 1, &[1, 4, 0, 0]));
+        fsm.handle_input(t0, &pkt(1, 7, &[1, 4, 0, 1]));
+        assert_eq!(fsm.state(), State::Closing);
+        assert_eq!(
+            sent(&mut fsm),
+            vec![
+                pkt(2, 7, &[1, 4, 0, 1]),
+                pkt(5, 2, b"could not determine local IP address")
+            ]
+        );
+        assert_eq!(events(&mut fsm), vec![]);
+        fsm.handle_input(t0, &pkt(6, 2, &[]));
+        assert_eq!(fsm.state(), State::Closed);
+        assert_eq!(
+            events(&mut fsm),
+            vec![FsmEvent::Finished {
+                reason: FinishReason::NegotiationFailed(NegotiationFailure::NoLocalAddress)
+            }]
+        );
+        assert_eq!(fsm.protocol().ups, 0);
+    }
+
+    #[test]
     fn negotiation_failure_closes_with_the_reason() {
         let (mut fsm, t0) = fsm();
         fsm.protocol_mut().fail_on_reject = true;
         start(&mut fsm, t0);
         fsm.handle_input(t0, &pkt(4, 1, &[1, 4, 0, 0]));
         assert_eq!(fsm.state(), State::Closing);
-        assert_eq!(sent(&mut fsm), vec![pkt(5, 2, b"option 1 is required")]);
+        assert_eq!(
+            sent(&mut fsm),
+            vec![pkt(
+                5,
+                2,
+                b"peer rejected the test option, which is required"
+            )]
+        );
         fsm.handle_input(t0, &pkt(6, 2, &[]));
         assert_eq!(
             events(&mut fsm),
             vec![FsmEvent::Finished {
-                reason: "option 1 is required".into()
+                reason: FinishReason::NegotiationFailed(
+                    NegotiationFailure::RequiredOptionRejected { option: "test" }
+                )
             }]
         );
     }

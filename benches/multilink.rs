@@ -1,0 +1,2 @@
+//! Multilink fragmentation and reassembly (being written).
+fn main() {}
