@@ -21,8 +21,9 @@
 //! let line = tokio::net::UnixStream::connect("/tmp/ttyS1.sock").await?;
 //! let mut config = LinkConfig::default();
 //! config.lcp.allow.clear();
-//! let mut driver = StreamDriver::new(Link::new(config), line);
-//! driver.start();
+//! let random = ppp_link::Random::from_os().map_err(std::io::Error::other)?;
+//! let mut driver = StreamDriver::new(Link::new(config, random), line);
+//! driver.open();
 //! loop {
 //!     match driver.next().await? {
 //!         DriverEvent::Link(LinkEvent::IpUp { local, peer, .. }) => println!("up: {local} -> {peer}"),
@@ -40,12 +41,14 @@
 
 pub mod icmp;
 pub mod netconfig;
+#[cfg(feature = "test-util")]
 pub mod netns;
 pub mod packet;
-pub mod pppoe;
+// pub mod pppoe; (parked)
 pub mod serial;
 pub mod tun;
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
@@ -53,7 +56,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ppp_frame::pcap::{Direction, LinkType, PcapWriter};
 use ppp_link::{CapturedPacket, Datagram, Link, LinkEvent};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// Records packets into a pcap file with Wireshark's "PPP with direction" link type.
 #[derive(Debug)]
@@ -112,6 +118,117 @@ impl Capture {
     }
 }
 
+/// The time now, from tokio's clock: every adapter reads time here, so tests that pause and
+/// advance tokio's clock (`tokio::time::pause`) drive the cores on virtual time too.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Bytes waiting to be written to a stream, with how much of the first buffer went out.
+///
+/// Writing goes through [`write_some`](Outbox::write_some), one `write` at a time, and the
+/// progress is kept here, not in a future: a write cancelled in a `select!` loses nothing and the
+/// next call goes on where the last one stopped (tokio's `AsyncWriteExt::write` is cancel safe).
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: VecDeque<Vec<u8>>,
+    written: usize,
+}
+
+impl Outbox {
+    /// Queues `bytes` after what is already waiting.
+    pub(crate) fn push(&mut self, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.queue.push_back(bytes);
+        }
+    }
+
+    /// Forgets what waits (the line is gone).
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.written = 0;
+    }
+
+    /// Tries to write the next bytes that wait; `Ready` with the progress recorded.
+    fn poll_write_some<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(front) = self.queue.front() else {
+            return Poll::Pending;
+        };
+        match Pin::new(writer).poll_write(cx, &front[self.written..]) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                self.written += n;
+                if self.written == front.len() {
+                    self.queue.pop_front();
+                    self.written = 0;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Writes everything that waits, then flushes. Cancel safe.
+    pub(crate) async fn drain<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> io::Result<()> {
+        while let Some(front) = self.queue.front() {
+            let n = writer.write(&front[self.written..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
+            if self.written == front.len() {
+                self.queue.pop_front();
+                self.written = 0;
+            }
+        }
+        writer.flush().await
+    }
+}
+
+/// Sleeps until `deadline`, or forever when there is none.
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What [`read_or_write`] did.
+pub(crate) enum Io {
+    /// Read this many bytes into the buffer (0: end of stream).
+    Read(io::Result<usize>),
+    /// Wrote some of the outbox.
+    Wrote(io::Result<()>),
+}
+
+/// Waits until the stream can take more of `outbox` (written, progress recorded) or has bytes
+/// for `buf`, whichever comes first: reading never waits for a blocked write, so two ends that
+/// both have a full pipe of output cannot deadlock. Cancel safe: it completes on a single poll
+/// that did one read or one write.
+pub(crate) async fn read_or_write<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    outbox: &mut Outbox,
+    buf: &mut [u8],
+) -> Io {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = outbox.poll_write_some(stream, cx) {
+            return Poll::Ready(Io::Wrote(result));
+        }
+        let mut read = ReadBuf::new(buf);
+        match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+            Poll::Ready(result) => Poll::Ready(Io::Read(result.map(|()| read.filled().len()))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// What [`StreamDriver::next`] hands back.
 /// What [`StreamDriver::next`] hands back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DriverEvent {
@@ -124,9 +241,15 @@ pub enum DriverEvent {
 }
 
 /// Runs a [`Link`] over a byte stream.
+///
+/// Cancel safe: [`next`](Self::next) and [`flush`](Self::flush) may be dropped at any `.await`
+/// (in a `select!` with a TUN device or a signal) without losing or truncating a frame: bytes
+/// for the line wait in an outbound queue that keeps its progress, and input is fed to the link
+/// as soon as it is read.
 pub struct StreamDriver<S> {
     link: Link,
     stream: S,
+    outbox: Outbox,
     capture: Option<Capture>,
     closed: bool,
     buf: Vec<u8>,
@@ -138,6 +261,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> StreamDriver<S> {
         StreamDriver {
             link,
             stream,
+            outbox: Outbox::default(),
             capture: None,
             closed: false,
             buf: vec![0; 16 * 1024],
@@ -162,24 +286,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> StreamDriver<S> {
     }
 
     /// Opens the link and signals that the line is up.
-    pub fn start(&mut self) {
-        let now = Instant::now();
+    pub fn open(&mut self) {
+        let now = now();
         self.link.open(now);
         self.link.up(now);
     }
 
-    /// Writes everything the link wants to send and records captures.
+    /// Writes everything the link wants to send and records captures. Cancel safe.
     ///
     /// # Errors
     ///
     /// Errors writing the stream or the capture.
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.collect_output()?;
+        self.outbox.drain(&mut self.stream).await
+    }
+
+    /// Moves what the link wants to send into the outbox (dropped once the line is gone) and
+    /// records captures.
+    fn collect_output(&mut self) -> io::Result<()> {
         while let Some(bytes) = self.link.poll_transmit() {
             if !self.closed {
-                self.stream.write_all(&bytes).await?;
+                self.outbox.push(bytes);
             }
         }
-        self.stream.flush().await?;
+        if self.closed {
+            self.outbox.clear();
+        }
         if let Some(capture) = self.capture.as_mut() {
             while let Some(packet) = self.link.poll_capture() {
                 capture.record(&packet)?;
@@ -189,14 +322,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> StreamDriver<S> {
         Ok(())
     }
 
-    /// Runs the link until it has something to report.
+    /// Runs the link until it has something to report. Cancel safe (see [`StreamDriver`]).
     ///
     /// # Errors
     ///
     /// Errors reading or writing the stream or the capture.
     pub async fn next(&mut self) -> io::Result<DriverEvent> {
         loop {
-            self.flush().await?;
+            self.collect_output()?;
             if let Some(event) = self.link.poll_event() {
                 return Ok(DriverEvent::Link(event));
             }
@@ -207,30 +340,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> StreamDriver<S> {
                 return Ok(DriverEvent::Closed);
             }
             let deadline = self.link.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                read = self.stream.read(&mut self.buf) => {
-                    let now = Instant::now();
-                    match read {
-                        Ok(0) => {
+                io = read_or_write(&mut self.stream, &mut self.outbox, &mut self.buf) => {
+                    let now = now();
+                    match io {
+                        Io::Wrote(Ok(())) => {}
+                        Io::Read(Ok(0)) => {
                             self.closed = true;
                             self.link.down(now);
                         }
-                        Ok(n) => self.link.handle_input(now, &self.buf[..n]),
-                        Err(error) => {
+                        Io::Read(Ok(n)) => self.link.handle_input(now, &self.buf[..n]),
+                        Io::Read(Err(error)) | Io::Wrote(Err(error)) => {
                             self.closed = true;
                             self.link.down(now);
-                            self.flush().await.ok();
+                            self.collect_output().ok();
                             return Err(error);
                         }
                     }
                 }
-                () = sleep => self.link.handle_timeout(Instant::now()),
+                () = sleep_until(deadline) => self.link.handle_timeout(now()),
             }
         }
     }

@@ -31,9 +31,10 @@
 //! let port = serial::open_port(&PortConfig::new("/dev/ttyUSB2", 115_200, FlowControl::Hardware))?;
 //! let dialer = Dialer::new(DialerConfig::cellular(Some("internet")))?;
 //! let mut modem = ModemPort::new(port, dialer);
-//! modem.machine_mut().start(serial::now())?;
+//! modem.machine_mut().open(serial::now())?;
 //! let connected = modem.run_until_connected(&mut |event| println!("{event:?}")).await?;
-//! let mut session = modem.into_session(Link::new(LinkConfig::default()), connected);
+//! let random = ppp_link::Random::from_os().expect("the OS has entropy");
+//! let mut session = modem.into_session(Link::new(LinkConfig::default(), random), connected);
 //! loop {
 //!     match session.next().await? {
 //!         SessionEvent::Link(LinkEvent::IpUp { local, .. }) => println!("local  IP address {local}"),
@@ -51,27 +52,17 @@ use std::io;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use ppp_link::{Datagram, Link, LinkEvent};
-use ppp_modem::{Answerer, ChatRunner, Dialer, DisconnectReason, Event, ModemDriver, ModemError};
+use ppp_link::{CloseReason, Datagram, Link, LinkEvent};
+use ppp_modem::{
+    Answerer, ChatRunner, Dialer, DisconnectReason, ModemDriver, ModemError, ModemEvent,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info};
 
-use crate::Capture;
+pub use crate::now;
+use crate::{Capture, Io, Outbox, read_or_write, sleep_until};
 
-/// The current time as the sans-IO machines want it: from tokio's clock, so that a paused
-/// (virtual) clock in tests moves the machines' time too.
-pub fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-/// Sleeps until `deadline`, or forever when there is none.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// Flow control on a serial port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -324,18 +315,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for DtrStream<S> {
     }
 }
 
-/// A modem machine the adapter can drive: the common verbs plus hang-up and carrier loss.
+/// A modem machine the adapter can drive: the common verbs plus close (hang-up) and carrier
+/// loss.
 pub trait ModemMachine: ModemDriver {
-    /// Hangs up the call or aborts the sequence (ends with [`Event::Disconnected`] when there
+    /// Hangs up the call or aborts the sequence (ends with [`ModemEvent::Disconnected`] when there
     /// was something to end).
-    fn hang_up(&mut self, now: Instant);
+    fn close(&mut self, now: Instant, reason: CloseReason);
     /// The adapter saw the carrier go (DCD dropped, or the stream ended).
     fn carrier_lost(&mut self, now: Instant);
 }
 
 impl ModemMachine for Dialer {
-    fn hang_up(&mut self, now: Instant) {
-        Dialer::hang_up(self, now);
+    fn close(&mut self, now: Instant, reason: CloseReason) {
+        Dialer::close(self, now, reason);
     }
 
     fn carrier_lost(&mut self, now: Instant) {
@@ -344,8 +336,8 @@ impl ModemMachine for Dialer {
 }
 
 impl ModemMachine for Answerer {
-    fn hang_up(&mut self, now: Instant) {
-        Answerer::hang_up(self, now);
+    fn close(&mut self, now: Instant, reason: CloseReason) {
+        Answerer::close(self, now, reason);
     }
 
     fn carrier_lost(&mut self, now: Instant) {
@@ -354,13 +346,13 @@ impl ModemMachine for Answerer {
 }
 
 impl ModemMachine for ChatRunner {
-    fn hang_up(&mut self, now: Instant) {
-        ChatRunner::hang_up(self, now);
+    fn close(&mut self, now: Instant, reason: CloseReason) {
+        ChatRunner::close(self, now, reason);
     }
 
     fn carrier_lost(&mut self, now: Instant) {
         // A chat script has no call state to clear beyond dropping DTR.
-        ChatRunner::hang_up(self, now);
+        ChatRunner::close(self, now, CloseReason::Other("carrier lost".into()));
     }
 }
 
@@ -376,9 +368,13 @@ pub struct Connected {
 }
 
 /// A modem machine on a byte stream, in command mode.
+///
+/// Cancel safe: bytes for the modem wait in an outbound queue that keeps its progress, so a
+/// dropped future never truncates a command or a frame.
 pub struct ModemPort<S, M> {
     stream: S,
     machine: M,
+    outbox: Outbox,
     buf: Vec<u8>,
 }
 
@@ -405,6 +401,7 @@ where
         ModemPort {
             stream,
             machine,
+            outbox: Outbox::default(),
             buf: vec![0; 4096],
         }
     }
@@ -433,22 +430,21 @@ where
     /// `observe`, and returns the first event that ends a wait.
     async fn pump(
         &mut self,
-        observe: &mut (dyn FnMut(&Event) + Send),
+        observe: &mut (dyn FnMut(&ModemEvent) + Send),
     ) -> io::Result<Option<Outcome>> {
         let mut outcome = None;
         loop {
             let mut moved = false;
             while let Some(bytes) = self.machine.poll_transmit() {
-                self.stream.write_all(&bytes).await?;
+                self.outbox.push(bytes);
                 moved = true;
             }
-            self.stream.flush().await?;
             while let Some(event) = self.machine.poll_event() {
                 moved = true;
                 observe(&event);
                 match event {
-                    Event::SetDtr(level) => self.stream.set_dtr(level)?,
-                    Event::Connected {
+                    ModemEvent::SetDtr(level) => self.stream.set_dtr(level)?,
+                    ModemEvent::Connected {
                         rate,
                         text,
                         initial_data,
@@ -459,10 +455,10 @@ where
                             initial_data,
                         }));
                     }
-                    Event::Failed(error) if outcome.is_none() => {
+                    ModemEvent::Failed(error) if outcome.is_none() => {
                         outcome = Some(Outcome::Failed(error));
                     }
-                    Event::Disconnected { reason } if outcome.is_none() => {
+                    ModemEvent::Disconnected { reason } if outcome.is_none() => {
                         outcome = Some(Outcome::Disconnected(reason));
                     }
                     _ => {}
@@ -482,14 +478,17 @@ where
             (a, b) => a.or(b),
         };
         tokio::select! {
-            read = self.stream.read(&mut self.buf) => {
+            io = read_or_write(&mut self.stream, &mut self.outbox, &mut self.buf) => {
                 let now = now();
                 if self.machine.poll_timeout().is_some_and(|at| at <= now) {
                     self.machine.handle_timeout(now);
                 }
-                match read? {
-                    0 => return Ok(false),
-                    n => self.machine.handle_input(now, &self.buf[..n]),
+                match io {
+                    Io::Wrote(result) => result?,
+                    Io::Read(read) => match read? {
+                        0 => return Ok(false),
+                        n => self.machine.handle_input(now, &self.buf[..n]),
+                    },
                 }
             }
             () = sleep_until(deadline) => self.machine.handle_timeout(now()),
@@ -507,7 +506,7 @@ where
     /// errors.
     pub async fn run_until_connected(
         &mut self,
-        observe: &mut (dyn FnMut(&Event) + Send),
+        observe: &mut (dyn FnMut(&ModemEvent) + Send),
     ) -> Result<Connected, SerialError> {
         loop {
             match self.pump(observe).await? {
@@ -537,11 +536,12 @@ where
     /// [`SerialError::Timeout`] when nothing confirmed the hang-up in time, and I/O errors.
     pub async fn hang_up(
         &mut self,
+        reason: CloseReason,
         limit: Duration,
-        observe: &mut (dyn FnMut(&Event) + Send),
+        observe: &mut (dyn FnMut(&ModemEvent) + Send),
     ) -> Result<DisconnectReason, SerialError> {
         let until = now() + limit;
-        self.machine.hang_up(now());
+        self.machine.close(now(), reason);
         loop {
             if let Some(Outcome::Disconnected(reason)) = self.pump(observe).await? {
                 return Ok(reason);
@@ -601,7 +601,7 @@ pub enum SessionEvent {
     Datagram(Datagram),
     /// An event of the modem machine other than the end of the call (status, unsolicited
     /// codes).
-    Modem(Event),
+    Modem(ModemEvent),
     /// The call ended under us: `NO CARRIER` from the modem, or EOF on the line. The link has
     /// been told (it reports `LinkDown`); the next events drain it, then [`SessionEvent::Closed`].
     CarrierLost(DisconnectReason),
@@ -699,14 +699,16 @@ where
         self.ended
     }
 
-    async fn flush(&mut self) -> io::Result<()> {
+    /// Moves the link's output into the outbox (dropped once the call ended) and records
+    /// captures.
+    fn collect_output(&mut self) -> io::Result<()> {
         if self.ended.is_none() {
             while let Some(bytes) = self.link.poll_transmit() {
-                self.port.stream.write_all(&bytes).await?;
+                self.port.outbox.push(bytes);
             }
-            self.port.stream.flush().await?;
         } else {
             while self.link.poll_transmit().is_some() {}
+            self.port.outbox.clear();
         }
         if let Some(capture) = self.capture.as_mut() {
             while let Some(packet) = self.link.poll_capture() {
@@ -756,14 +758,15 @@ where
         }
     }
 
-    /// Runs the link and the modem watch until something happens.
+    /// Runs the link and the modem watch until something happens. Cancel safe: dropping the
+    /// future loses no input and truncates no frame.
     ///
     /// # Errors
     ///
     /// Errors writing the line or the capture. (A read error counts as carrier loss.)
     pub async fn next(&mut self) -> io::Result<SessionEvent> {
         loop {
-            self.flush().await?;
+            self.collect_output()?;
             if let Some(event) = self.link.poll_event() {
                 return Ok(SessionEvent::Link(event));
             }
@@ -774,12 +777,12 @@ where
             // Modem output (NO CARRIER watch, DTR changes).
             while let Some(bytes) = self.port.machine.poll_transmit() {
                 if self.ended.is_none() {
-                    self.port.stream.write_all(&bytes).await?;
+                    self.port.outbox.push(bytes);
                 }
             }
             if let Some(event) = self.port.machine.poll_event() {
                 match event {
-                    Event::Disconnected { reason } => {
+                    ModemEvent::Disconnected { reason } => {
                         let first = self.ended.is_none();
                         self.lose_carrier(reason);
                         if first {
@@ -787,7 +790,7 @@ where
                         }
                         continue;
                     }
-                    Event::SetDtr(level) => {
+                    ModemEvent::SetDtr(level) => {
                         self.port.stream.set_dtr(level)?;
                         continue;
                     }
@@ -820,9 +823,17 @@ where
                     None => std::future::pending().await,
                 }
             };
+            let port = &mut self.port;
             tokio::select! {
-                read = self.port.stream.read(&mut self.port.buf) => {
+                io = read_or_write(&mut port.stream, &mut port.outbox, &mut port.buf) => {
                     let now = now();
+                    let read = match io {
+                        Io::Wrote(result) => {
+                            result?;
+                            continue;
+                        }
+                        Io::Read(read) => read,
+                    };
                     match read {
                         Ok(0) | Err(_) => {
                             self.port.machine.carrier_lost(now);
@@ -867,13 +878,13 @@ where
     /// in command mode, the capture, and how the call ended.
     pub async fn hang_up(
         mut self,
-        reason: &str,
+        reason: CloseReason,
         terminate_limit: Duration,
         hangup_limit: Duration,
-        observe: &mut (dyn FnMut(&Event) + Send),
+        observe: &mut (dyn FnMut(&ModemEvent) + Send),
     ) -> HungUp<S, M> {
         if self.ended.is_none() {
-            self.link.close(now(), reason);
+            self.link.close(now(), reason.clone());
             let until = now() + terminate_limit;
             let _ = tokio::time::timeout_at(until.into(), async {
                 loop {
@@ -886,14 +897,16 @@ where
                 }
             })
             .await;
-            let _ = self.flush().await;
+            if self.collect_output().is_ok() && self.ended.is_none() {
+                let _ = self.port.outbox.drain(&mut self.port.stream).await;
+            }
         }
         let ended = self.ended;
         let capture = self.capture.take();
         let mut port = self.port;
         let result = match ended {
             Some(reason) => Ok(reason),
-            None => port.hang_up(hangup_limit, observe).await,
+            None => port.hang_up(reason, hangup_limit, observe).await,
         };
         HungUp {
             port,
@@ -1082,7 +1095,7 @@ mod tests {
         let (host, modem) = tokio::io::duplex(4096);
         tokio::spawn(scripted_modem(modem, b"~\xff\x7d\x23"));
         let mut port = ModemPort::new(host, phone_dialer());
-        port.machine_mut().start(now()).expect("start");
+        port.machine_mut().open(now()).expect("open");
         let mut seen = Vec::new();
         let connected = port
             .run_until_connected(&mut |event| seen.push(format!("{event:?}")))
@@ -1090,7 +1103,7 @@ mod tests {
             .expect("connected");
         assert_eq!(connected.rate, Some(9600));
         assert_eq!(connected.initial_data, b"~\xff\x7d\x23");
-        let mut session = port.into_session(Link::new(LinkConfig::default()), connected);
+        let mut session = port.into_session(Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)), connected);
         let first = tokio::time::timeout(Duration::from_secs(2), session.next())
             .await
             .expect("an event")
@@ -1103,12 +1116,12 @@ mod tests {
         let (host, modem) = tokio::io::duplex(4096);
         tokio::spawn(scripted_modem(modem, b"\r\nNO CARRIER\r\n"));
         let mut port = ModemPort::new(host, phone_dialer());
-        port.machine_mut().start(now()).expect("start");
+        port.machine_mut().open(now()).expect("open");
         let connected = port
             .run_until_connected(&mut |_| {})
             .await
             .expect("connected");
-        let mut session = port.into_session(Link::new(LinkConfig::default()), connected);
+        let mut session = port.into_session(Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)), connected);
         let mut lost = None;
         let mut link_down = false;
         let result = tokio::time::timeout(Duration::from_secs(5), async {
@@ -1185,12 +1198,12 @@ mod tests {
             dcd: Arc::clone(&level),
         };
         let mut port = ModemPort::new(line, phone_dialer());
-        port.machine_mut().start(now()).expect("start");
+        port.machine_mut().open(now()).expect("open");
         let connected = port
             .run_until_connected(&mut |_| {})
             .await
             .expect("connected");
-        let session = port.into_session(Link::new(LinkConfig::default()), connected);
+        let session = port.into_session(Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)), connected);
         (session, level)
     }
 
@@ -1257,7 +1270,7 @@ mod tests {
         let (host, modem) = tokio::io::duplex(64);
         drop(modem);
         let mut port = ModemPort::new(host, phone_dialer());
-        port.machine_mut().start(now()).expect("start");
+        port.machine_mut().open(now()).expect("open");
         let result = port.run_until_connected(&mut |_| {}).await;
         assert!(
             matches!(result, Err(SerialError::Closed | SerialError::Io(_))),
