@@ -814,7 +814,7 @@ mod tests {
         );
         assert!(reply.is_empty());
         server.on_ack(&bytes(&[IpcpOption::IpAddress(SERVER)]));
-        server.this_layer_up();
+        let _ = server.this_layer_up();
         assert_eq!(
             server.negotiated(),
             Some(&IpcpNegotiated {
@@ -874,7 +874,7 @@ mod tests {
         ]);
         assert_eq!(out, expected);
         client.on_ack(&out);
-        client.this_layer_up();
+        let _ = client.this_layer_up();
         let got = client.negotiated().unwrap();
         assert_eq!(got.local, CLIENT);
         assert_eq!(got.dns, [Some(DNS1), Some(DNS2)]);
@@ -1080,7 +1080,7 @@ mod tests {
             let _ = ipcp.on_nak(&list);
             let _ = ipcp.on_reject(&list);
             ipcp.on_ack(&list);
-            ipcp.this_layer_up();
+            let _ = ipcp.this_layer_up();
             let _ = ipcp.describe_options(&list);
         }
 

@@ -268,9 +268,9 @@ impl Ipv6cp {
             reply.extend_from_slice(&naked);
             RequestVerdict::Nak
         } else {
-            if peer.is_some() {
-                self.peer = peer;
-            }
+            // The request we Ack is what the peer uses: without the option, its identifier is
+            // no longer the one of an earlier Ack (it may have picked one unnegotiated).
+            self.peer = peer;
             RequestVerdict::Ack
         }
     }
@@ -641,9 +641,41 @@ mod tests {
             RequestVerdict::Ack
         );
         from_peer.on_ack(&out);
-        from_peer.this_layer_up();
+        let _ = from_peer.this_layer_up();
         let got = from_peer.negotiated().unwrap();
         assert_eq!((got.local_interface_id, got.peer_interface_id), (C, B));
+    }
+
+    /// A renegotiation where the peer's last request has no Interface-Identifier: the
+    /// identifier Acked in an earlier round is not the peer's any more (it may have picked one
+    /// of its own after we rejected the option), so nothing stale is reported.
+    #[test]
+    fn an_earlier_round_does_not_decide_the_peers_identifier() {
+        let mut ipv6cp = Ipv6cp::new(fixed(A), scripted(&[1]));
+        let mut reply = Vec::new();
+        assert_eq!(
+            ipv6cp.check_request(&id(B), true, &mut reply),
+            RequestVerdict::Ack
+        );
+        assert_eq!(ipv6cp.check_request(&[], true, &mut reply), RequestVerdict::Ack);
+        ipv6cp.on_ack(&id(A));
+        assert_eq!(ipv6cp.this_layer_up(), Ok(()), "B was the last identifier requested");
+        assert_eq!(ipv6cp.negotiated().unwrap().peer_interface_id, B);
+
+        let mut ipv6cp = Ipv6cp::new(fixed(A), scripted(&[1]));
+        assert_eq!(
+            ipv6cp.check_request(&id(B), true, &mut reply),
+            RequestVerdict::Ack
+        );
+        reply.clear();
+        // Then the peer asks for 0 (let us pick), our Nak is lost, and it goes on without.
+        let _ = ipv6cp.check_request(&id(InterfaceId::ZERO), true, &mut reply);
+        assert_eq!(ipv6cp.check_request(&[], true, &mut reply), RequestVerdict::Ack);
+        ipv6cp.on_ack(&id(A));
+        assert_eq!(
+            ipv6cp.this_layer_up(),
+            Err(NegotiationFailure::NoInterfaceIds)
+        );
     }
 
     #[test]
@@ -652,7 +684,7 @@ mod tests {
         let mut reply = Vec::new();
         let _ = ipv6cp.check_request(&id(B), true, &mut reply);
         ipv6cp.on_ack(&id(A));
-        ipv6cp.this_layer_up();
+        let _ = ipv6cp.this_layer_up();
         let got = *ipv6cp.negotiated().unwrap();
         assert_eq!(
             got.local_link_local(),
@@ -669,7 +701,7 @@ mod tests {
         let mut ipv6cp = Ipv6cp::new(fixed(A), scripted(&[1]));
         let _ = ipv6cp.check_request(&[], true, &mut reply);
         ipv6cp.on_ack(&id(A));
-        ipv6cp.this_layer_up();
+        let _ = ipv6cp.this_layer_up();
         assert!(ipv6cp.negotiated().is_none());
         assert_eq!(ipv6cp.failure(), Some(&NegotiationFailure::NoInterfaceIds));
         ipv6cp.reset();
@@ -711,7 +743,7 @@ mod tests {
             let _ = ipv6cp.on_nak(&list);
             let _ = ipv6cp.on_reject(&list);
             ipv6cp.on_ack(&list);
-            ipv6cp.this_layer_up();
+            let _ = ipv6cp.this_layer_up();
             let _ = ipv6cp.describe_options(&list);
         }
     }

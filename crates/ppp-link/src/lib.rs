@@ -12,7 +12,7 @@
 //!
 //! Along the seam Multilink needs (RFC 1990 §2): [`LinkControl`] is what each link has on its own
 //! (framing, LCP, authentication), [`NetworkLayer`] what a link or a bundle has once (IPCP,
-//! IPv6CP, CCP, datagrams), and [`Link`] one of each. `pppoe` runs links over PPPoE sessions.
+//! IPv6CP, CCP, datagrams), and [`Link`] one of each. [`pppoe`] runs links over PPPoE sessions.
 //!
 //! # Run loop
 //!
@@ -79,7 +79,7 @@ pub mod control;
 mod framer;
 mod link;
 pub mod network;
-// pub mod pppoe; (being moved to the new discovery API)
+pub mod pppoe;
 mod reason;
 
 pub use control::{ControlEvent, LinkControl, Received};

@@ -1,17 +1,42 @@
 //! The access concentrator (server) side of discovery, sans-IO.
+//!
+//! # Cost per frame and per session
+//!
+//! Nothing here walks the session table on a per-frame path. Sessions are kept in a B-tree by
+//! session id (PADT, accept, close, session frames: O(log n)); repeated PADRs and
+//! one-session-per-host are found in a second B-tree keyed by (client address, AC-Cookie)
+//! (O(log n + sessions of that client)); session ids come from random draws checked against an
+//! 8 KiB bitmap of the ids in use (O(1) expected). A PADI is read in place, answered from a
+//! stateless cookie and written into one vector: no allocation but the PADO itself, and nothing
+//! kept.
+//!
+//! A session costs its [`AcSession`] record (96 bytes on 64-bit targets, no heap while its
+//! Host-Uniq and Relay-Session-Id together fit 22 bytes; the service name is shared with the
+//! configuration) inside a B-tree node, plus a 24-byte entry in the second B-tree: measured with
+//! a counting allocator, about 200 bytes and 0.3 allocations a session (B-tree nodes, with their
+//! slack) at 1,000 to 50,000 sessions. Fixed per access concentrator: the id bitmap (8 KiB) and
+//! the two per-address rate-limit tables ([`AcConfig::limiter_slots`] × 24 bytes each, 96 KiB
+//! each by default), about 200 KiB. A PADI costs one allocation (its PADO) and about 0.3 µs
+//! (release build, rate limits off), whatever the number of sessions.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ppp_core::{CloseReason, Machine, Random};
 use tracing::debug;
 
-use crate::cookie;
+use crate::cookie::{self, COOKIE_LEN, CookieKey};
+use crate::limit::{MacLimiter, RateLimit, TokenBucket};
 use crate::session::DEFAULT_MAX_PAYLOAD;
-use crate::wire::{Code, DiscoveryRepr, MacAddr, TagType};
-use crate::{RandomSource, SplitMix64};
+use crate::wire::{
+    Code, DiscoveryView, ETHERTYPE_SESSION, FrameWriter, MacAddr, Packet, TagType, VERSION_TYPE,
+    tag_wire_len,
+};
 
-/// Most events kept when the caller does not drain them.
-const MAX_EVENTS: usize = 4096;
+/// The text of the Generic-Error in a PADT answering a frame for an unknown session.
+const UNKNOWN_SESSION_TEXT: &str = "unknown session";
 
 /// How the access concentrator answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,15 +44,18 @@ pub struct AcConfig {
     /// AC-Name sent in every PADO.
     pub ac_name: String,
     /// Services offered. A PADI for any service (empty Service-Name) is answered with all of
-    /// them; a PADI for a service not in this list gets no PADO.
+    /// them, and a session requested for any service is granted the first of them (reported in
+    /// [`AcEvent::SessionUp`], [`AcSession::service_name`] and the PADS). A PADI for a service not
+    /// in this list gets no PADO. With an empty list, only requests for any service are served,
+    /// and they are granted the empty name.
     pub services: Vec<String>,
-    /// Most sessions at once. Beyond it a PADR gets a PADS with AC-System-Error and session id
-    /// 0, as rp-pppoe's `pppoe-server` does ("No client slots available").
+    /// Most sessions at once (at most 65,534: the session ids there are). Beyond it a PADR gets a
+    /// PADS with AC-System-Error and session id 0, as rp-pppoe's `pppoe-server` does.
     pub max_sessions: usize,
     /// Do not answer PADIs while full (rp-pppoe's `-i`); by default they still get a PADO.
     pub ignore_padi_when_full: bool,
     /// A new session from a MAC address that already has one closes the old one (PADT and
-    /// [`AcEvent::SessionDown`] with [`DownReason::Replaced`]).
+    /// [`AcEvent::SessionDown`] with [`AcSessionEnd::Replaced`]).
     pub one_session_per_host: bool,
     /// Hold each valid PADR as a requested session, report [`AcEvent::SessionRequested`] and
     /// wait for [`AccessConcentrator::accept_session`] or
@@ -40,16 +68,46 @@ pub struct AcConfig {
     /// Delayed PADOs held at most (beyond, PADIs are dropped): bounds memory under a PADI flood.
     pub max_pending_offers: usize,
     /// Lifetime of a cookie's time window; a cookie from the current or the previous window is
-    /// accepted, so a cookie lives between one and two windows.
+    /// accepted, so a cookie lives between one and two windows. Windows count from the first
+    /// instant the access concentrator is given (its first input of any kind).
     pub cookie_window: Duration,
     /// Largest PPP payload the AC can carry (RFC 4638); `None` or ≤ 1492 ignores
     /// PPP-Max-Payload.
     pub max_payload: Option<u16>,
+    /// PADIs answered per second overall (accel-ppp's `padi-limit`); beyond, they are dropped and
+    /// counted in [`AcStats::padi_limited`]. `None`: no limit.
+    pub padi_limit: Option<RateLimit>,
+    /// PADIs answered per second from one MAC address; beyond, they are dropped and counted in
+    /// [`AcStats::padi_limited_per_mac`]. Checked before the overall limit, so one flooding host
+    /// does not use it up. `None`: no limit.
+    pub padi_limit_per_mac: Option<RateLimit>,
+    /// PADTs per second overall answering session frames for unknown sessions (see
+    /// [`AccessConcentrator::unknown_session`]); beyond, counted in
+    /// [`AcStats::unknown_session_limited`]. `None`: no limit.
+    pub unknown_session_limit: Option<RateLimit>,
+    /// The same, per client MAC address. `None`: no limit.
+    pub unknown_session_limit_per_mac: Option<RateLimit>,
+    /// Slots of each per-MAC rate-limit table (rounded up to a power of two, at most 2^20; 24
+    /// bytes a slot). The tables never grow: a flood of random MAC addresses costs no memory.
+    pub limiter_slots: usize,
+    /// Frames held for [`AccessConcentrator::poll_transmit`] before answers to unauthenticated
+    /// input (PADOs, refusals, repeated PADSes, PADTs for unknown sessions) are dropped and
+    /// counted in [`AcStats::tx_dropped`], and new sessions wait (their PADR is dropped and
+    /// counted in [`AcStats::padr_deferred`]; the client sends it again). Frames a session needs
+    /// (its PADS, its PADT) are never dropped: they are bounded by the session table.
+    pub max_queued_frames: usize,
+    /// Events held for [`AccessConcentrator::poll_event`] before new sessions wait (as above).
+    /// Events are never dropped: each session has at most three (requested, up, down), so the
+    /// queue never holds more than this plus three per session.
+    pub max_queued_events: usize,
 }
 
 impl Default for AcConfig {
     /// AC "pppoe-ac", one service "internet", 64 sessions, no delay, 60-second cookie windows,
-    /// PPP-Max-Payload up to 1500.
+    /// PPP-Max-Payload up to 1500; PADIs: 5,000 a second overall (bursts of 5,000) and 1 a
+    /// second per MAC (bursts of 5); PADTs for unknown sessions: 2,000 a second overall (bursts
+    /// of 2,000) and 1 a second per MAC (bursts of 2); 4,096-slot limiter tables; 1,024 frames
+    /// and 1,024 events queued.
     fn default() -> Self {
         AcConfig {
             ac_name: "pppoe-ac".into(),
@@ -62,22 +120,46 @@ impl Default for AcConfig {
             max_pending_offers: 256,
             cookie_window: Duration::from_secs(60),
             max_payload: Some(1500),
+            padi_limit: Some(RateLimit::new(5000, 5000)),
+            padi_limit_per_mac: Some(RateLimit::new(1, 5)),
+            unknown_session_limit: Some(RateLimit::new(2000, 2000)),
+            unknown_session_limit_per_mac: Some(RateLimit::new(1, 2)),
+            limiter_slots: 4096,
+            max_queued_frames: 1024,
+            max_queued_events: 1024,
         }
     }
 }
 
-/// Why a session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a session of the access concentrator ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DownReason {
-    /// The client sent a PADT.
-    PeerTerminated,
-    /// [`AccessConcentrator::close_session`] was called.
-    Closed,
+pub enum AcSessionEnd {
+    /// The client sent a PADT (with the text of its Generic-Error tag, if any).
+    PeerTerminated {
+        /// The PADT's error text.
+        message: Option<String>,
+    },
+    /// The owner closed it ([`AccessConcentrator::close_session`] or
+    /// [`AccessConcentrator::close`]); the PADT carried the reason's text.
+    Closed(CloseReason),
     /// The same client opened a new session ([`AcConfig::one_session_per_host`]).
     Replaced,
-    /// [`AccessConcentrator::shutdown`] was called.
-    Shutdown,
+}
+
+impl fmt::Display for AcSessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcSessionEnd::PeerTerminated { message: None } => {
+                f.write_str("terminated by the client")
+            }
+            AcSessionEnd::PeerTerminated {
+                message: Some(message),
+            } => write!(f, "terminated by the client: {message}"),
+            AcSessionEnd::Closed(reason) => write!(f, "closed: {reason}"),
+            AcSessionEnd::Replaced => f.write_str("replaced by a new session of the same client"),
+        }
+    }
 }
 
 /// What the access concentrator reports.
@@ -92,7 +174,8 @@ pub enum AcEvent {
         session_id: u16,
         /// The client's Ethernet address.
         client_mac: MacAddr,
-        /// The service requested (empty if the client asked for any).
+        /// The service that will be granted (for a request for any service, the first one
+        /// offered).
         service_name: String,
         /// The client's Host-Uniq (empty if none).
         host_uniq: Vec<u8>,
@@ -105,7 +188,7 @@ pub enum AcEvent {
         session_id: u16,
         /// The client's Ethernet address.
         client_mac: MacAddr,
-        /// The service granted (empty if the client asked for any).
+        /// The service granted (for a request for any service, the first one offered).
         service_name: String,
         /// The client's Host-Uniq (empty if none).
         host_uniq: Vec<u8>,
@@ -120,12 +203,13 @@ pub enum AcEvent {
         /// The client's Ethernet address.
         client_mac: MacAddr,
         /// Why.
-        reason: DownReason,
+        reason: AcSessionEnd,
     },
 }
 
 /// Where a session of the table stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AcSessionState {
     /// Waiting for [`AccessConcentrator::accept_session`] (with [`AcConfig::accept_manually`]).
     Requested,
@@ -133,44 +217,159 @@ pub enum AcSessionState {
     Up,
 }
 
-/// A session in the table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Host-Uniq and Relay-Session-Id bytes stored inline up to this many bytes together.
+const INLINE_TAGS: usize = 22;
+
+/// The client's Host-Uniq followed by its Relay-Session-Id: inline when short, else one heap
+/// block.
+#[derive(Clone, PartialEq, Eq)]
+enum TagBytes {
+    Inline { len: u8, buf: [u8; INLINE_TAGS] },
+    Heap(Box<[u8]>),
+}
+
+impl TagBytes {
+    fn new(parts: [&[u8]; 2]) -> Self {
+        let len = parts[0].len() + parts[1].len();
+        match u8::try_from(len) {
+            Ok(short) if len <= INLINE_TAGS => {
+                let mut buf = [0; INLINE_TAGS];
+                buf[..parts[0].len()].copy_from_slice(parts[0]);
+                buf[parts[0].len()..len].copy_from_slice(parts[1]);
+                TagBytes::Inline { len: short, buf }
+            }
+            _ => TagBytes::Heap(parts.concat().into_boxed_slice()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            TagBytes::Inline { len, buf } => &buf[..usize::from(*len)],
+            TagBytes::Heap(bytes) => bytes,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            TagBytes::Inline { .. } => 0,
+            TagBytes::Heap(bytes) => bytes.len(),
+        }
+    }
+}
+
+/// A session in the table: what discovery agreed, kept small (see the module documentation for
+/// the bytes). The PADS is not kept: it is rebuilt from these fields when a client repeats its
+/// PADR.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AcSession {
+    started: Instant,
+    service_name: Arc<str>,
+    tags: TagBytes,
+    cookie: [u8; COOKIE_LEN],
+    client_mac: MacAddr,
+    session_id: u16,
+    max_payload: Option<u16>,
+    host_uniq_len: u16,
+    has_host_uniq: bool,
+    has_relay: bool,
+    state: AcSessionState,
+}
+
+impl AcSession {
     /// The session id.
-    pub session_id: u16,
+    pub fn session_id(&self) -> u16 {
+        self.session_id
+    }
+
     /// Requested or up.
-    pub state: AcSessionState,
+    pub fn state(&self) -> AcSessionState {
+        self.state
+    }
+
     /// The client's Ethernet address.
-    pub client_mac: MacAddr,
-    /// The service granted.
-    pub service_name: String,
-    /// The client's Host-Uniq.
-    pub host_uniq: Vec<u8>,
-    /// The RFC 4638 PPP-Max-Payload agreed, if any.
-    pub max_payload: Option<u16>,
+    pub fn client_mac(&self) -> MacAddr {
+        self.client_mac
+    }
+
+    /// The service granted (for a request for any service, the first one the AC offers).
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// The client's Host-Uniq (empty if it sent none).
+    pub fn host_uniq(&self) -> &[u8] {
+        self.tags
+            .as_slice()
+            .get(..usize::from(self.host_uniq_len))
+            .unwrap_or_default()
+    }
+
     /// The Relay-Session-Id of the PADR, echoed in PADS and PADT.
-    pub relay_session_id: Option<Vec<u8>>,
-    /// When the PADR was accepted (and, unless accepted manually, the PADS sent).
-    pub started: Instant,
-    cookie: Vec<u8>,
-    pads: Vec<u8>,
+    pub fn relay_session_id(&self) -> Option<&[u8]> {
+        let bytes = self.tags.as_slice();
+        self.has_relay.then(|| {
+            bytes
+                .get(usize::from(self.host_uniq_len)..)
+                .unwrap_or_default()
+        })
+    }
+
+    /// The RFC 4638 PPP-Max-Payload agreed, if any.
+    pub fn max_payload(&self) -> Option<u16> {
+        self.max_payload
+    }
+
+    /// When the PADS was sent (or, while requested, when the PADR was accepted).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Bytes this record holds on the heap besides its own `size_of` (0 while the Host-Uniq and
+    /// Relay-Session-Id fit 22 bytes together; the service name is shared with the
+    /// configuration and not counted).
+    pub fn heap_bytes(&self) -> usize {
+        self.tags.heap_bytes()
+    }
+}
+
+impl fmt::Debug for AcSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcSession")
+            .field("session_id", &format_args!("{:#06x}", self.session_id))
+            .field("state", &self.state)
+            .field("client_mac", &self.client_mac)
+            .field("service_name", &self.service_name())
+            .field("host_uniq", &self.host_uniq())
+            .field("relay_session_id", &self.relay_session_id())
+            .field("max_payload", &self.max_payload)
+            .field("started", &self.started)
+            .finish()
+    }
 }
 
 /// Counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AcStats {
     /// PADIs received.
     pub padi_received: u64,
-    /// PADOs sent.
+    /// PADOs sent (put in the transmit queue).
     pub pado_sent: u64,
-    /// PADIs not answered (unknown service, no Service-Name, full, delay queue full).
+    /// PADIs not answered (unknown service, no Service-Name, full, delay queue full, closed).
     pub padi_ignored: u64,
+    /// PADIs dropped by [`AcConfig::padi_limit_per_mac`].
+    pub padi_limited_per_mac: u64,
+    /// PADIs dropped by [`AcConfig::padi_limit`].
+    pub padi_limited: u64,
     /// PADRs received.
     pub padr_received: u64,
     /// PADRs with a missing or wrong AC-Cookie (dropped).
     pub bad_cookies: u64,
     /// PADRs repeated by a client that missed its PADS (the PADS is sent again).
     pub padr_repeated: u64,
+    /// Valid PADRs dropped because the transmit or event queue was full (the client repeats
+    /// them).
+    pub padr_deferred: u64,
     /// PADS with Service-Name-Error sent.
     pub refused_service: u64,
     /// PADS with AC-System-Error sent (full).
@@ -179,99 +378,219 @@ pub struct AcStats {
     pub sessions_started: u64,
     /// PADTs received for a known session.
     pub padt_received: u64,
-    /// PADTs sent.
+    /// PADTs sent for sessions of the table.
     pub padt_sent: u64,
+    /// PADTs sent answering a session frame for an unknown session.
+    pub unknown_session_padts: u64,
+    /// Unknown-session PADTs not sent because of [`AcConfig::unknown_session_limit`] or
+    /// [`AcConfig::unknown_session_limit_per_mac`].
+    pub unknown_session_limited: u64,
+    /// Answers to unauthenticated input (PADOs, refusals, repeated PADSes, unknown-session
+    /// PADTs) dropped because the transmit queue was full.
+    pub tx_dropped: u64,
     /// Frames that did not parse.
     pub malformed: u64,
     /// Well-formed frames ignored (not for us, unknown session, …).
     pub ignored: u64,
 }
 
+/// The session ids in use, as a bitmap over the whole 16-bit space (8 KiB).
+#[derive(Clone)]
+struct SessionIds {
+    used: Box<[u64]>,
+}
+
+/// Random draws before the bitmap is searched.
+const ID_DRAWS: usize = 16;
+const ID_WORDS: usize = (u16::MAX as usize + 1) / 64;
+
+impl SessionIds {
+    fn new() -> Self {
+        let mut ids = SessionIds {
+            used: vec![0; ID_WORDS].into_boxed_slice(),
+        };
+        // Never handed out: 0 is "no session" and 0xFFFF is reserved (RFC 2516 §4).
+        ids.set(0, true);
+        ids.set(0xffff, true);
+        ids
+    }
+
+    fn is_used(&self, id: u16) -> bool {
+        let id = usize::from(id);
+        self.used
+            .get(id / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    fn set(&mut self, id: u16, used: bool) {
+        let id = usize::from(id);
+        if let Some(word) = self.used.get_mut(id / 64) {
+            if used {
+                *word |= 1 << (id % 64);
+            } else {
+                *word &= !(1 << (id % 64));
+            }
+        }
+    }
+
+    /// A random free id, never 0 or 0xFFFF: up to [`ID_DRAWS`] random draws (each free with the
+    /// probability of a free id, so O(1) expected below a nearly full table), then the first free
+    /// id after a random point (at most 1,024 words read). `None` when every id is in use.
+    fn allocate(&mut self, random: &Random) -> Option<u16> {
+        for _ in 0..ID_DRAWS {
+            let id = (random.u32() >> 16) as u16;
+            if !self.is_used(id) {
+                self.set(id, true);
+                return Some(id);
+            }
+        }
+        let start = random.u32() as usize % ID_WORDS;
+        for i in 0..ID_WORDS {
+            let index = (start + i) % ID_WORDS;
+            let free = !self.used[index];
+            if free != 0 {
+                let id = u16::try_from(index * 64 + free.trailing_zeros() as usize).ok()?;
+                self.set(id, true);
+                return Some(id);
+            }
+        }
+        None
+    }
+}
+
 /// The access-concentrator side of PPPoE discovery for one interface, sans-IO.
 ///
 /// Inputs: [`handle_input`](Self::handle_input) (every Ethernet frame of Ethertype 0x8863
-/// received), [`handle_timeout`](Self::handle_timeout), [`close_session`](Self::close_session),
-/// [`shutdown`](Self::shutdown). After each, drain [`poll_transmit`](Self::poll_transmit) and
-/// [`poll_event`](Self::poll_event), then wake up at [`poll_timeout`](Self::poll_timeout).
+/// received; session frames of Ethertype 0x8864 may be given too, see below),
+/// [`handle_timeout`](Self::handle_timeout), [`close_session`](Self::close_session),
+/// [`close`](Self::close) / [`open`](Self::open), [`accept_session`](Self::accept_session) /
+/// [`reject_session`](Self::reject_session), [`unknown_session`](Self::unknown_session). After
+/// each, drain [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event), then
+/// wake up at [`poll_timeout`](Self::poll_timeout). It implements [`Machine`].
+///
+/// It answers from construction (it only ever answers, so nothing is sent before the first
+/// frame); [`close`](Self::close) ends every session and stops answering, [`open`](Self::open)
+/// answers again.
 ///
 /// AC-Cookies are stateless: an HMAC-SHA1 (truncated to 16 bytes) of the client's address, its
-/// Host-Uniq and the time window, under a key drawn from the injected RNG at creation. A PADI
-/// therefore allocates nothing (with a PADO delay, at most
-/// [`AcConfig::max_pending_offers`] frames wait).
+/// Host-Uniq and the time window, under a key drawn from the injected [`Random`] at creation
+/// (zeroized on drop, never printed). A PADI therefore allocates nothing but its PADO and
+/// keeps nothing (with a PADO delay, at most [`AcConfig::max_pending_offers`] frames wait). Its
+/// cookie time windows start at the first instant it is given.
+///
+/// Session frames for a session it does not have (after a restart, say) are answered with a
+/// PADT, rate-limited, so that the client starts again at once: call
+/// [`unknown_session`](Self::unknown_session), or give the frame to
+/// [`handle_input`](Self::handle_input).
+///
+/// A client and an access concentrator in memory:
 ///
 /// ```
 /// use std::time::Instant;
-/// use pppoe_discovery::{AcConfig, AccessConcentrator, Code, DiscoveryRepr, MacAddr, TagType};
+/// use ppp_core::Random;
+/// use pppoe_discovery::{AcConfig, AcEvent, AccessConcentrator, Client, ClientConfig, DiscoveryEvent, MacAddr};
 ///
 /// let now = Instant::now();
-/// let mut ac = AccessConcentrator::with_seed(AcConfig::default(), MacAddr([2, 0, 0, 0, 0, 0xac]), now, 1);
-/// let host = MacAddr([2, 0, 0, 0, 0, 1]);
-/// let padi = DiscoveryRepr::new(MacAddr::BROADCAST, host, Code::Padi, 0)
-///     .with_tag(TagType::ServiceName, "");
-/// ac.handle_input(now, &padi.to_bytes().unwrap());
-/// let pado = DiscoveryRepr::parse_bytes(&ac.poll_transmit().unwrap()).unwrap();
-/// assert_eq!((pado.code, pado.dst), (Code::Pado, host));
-/// assert_eq!(pado.tag(TagType::AcName), Some(&b"pppoe-ac"[..]));
-/// assert_eq!(ac.state_size(), 0); // nothing was kept for this PADI
+/// let mut ac = AccessConcentrator::new(AcConfig::default(), MacAddr([2, 0, 0, 0, 0, 0xac]), Random::seeded(1));
+/// let mut client = Client::new(ClientConfig::default(), MacAddr([2, 0, 0, 0, 0, 1]), Random::seeded(2));
+/// client.open(now); // PADI
+/// loop {
+///     let mut moved = false;
+///     while let Some(frame) = client.poll_transmit() {
+///         ac.handle_input(now, &frame); // PADI, then PADR
+///         moved = true;
+///     }
+///     while let Some(frame) = ac.poll_transmit() {
+///         client.handle_input(now, &frame); // PADO, then PADS
+///         moved = true;
+///     }
+///     if !moved {
+///         break;
+///     }
+/// }
+/// let Some(AcEvent::SessionUp { session_id, service_name, .. }) = ac.poll_event() else { panic!() };
+/// assert_eq!(service_name, "internet"); // asked for any service, granted the first offered
+/// assert!(matches!(client.poll_event(), Some(DiscoveryEvent::SessionUp { session_id: id, .. }) if id == session_id));
+/// assert_eq!(ac.session(session_id).map(|s| s.client_mac()), Some(MacAddr([2, 0, 0, 0, 0, 1])));
 /// ```
 pub struct AccessConcentrator {
     config: AcConfig,
+    /// The configured services, shared with every session record.
+    services: Vec<Arc<str>>,
+    /// The name granted for "any service" when no service is configured.
+    no_service: Arc<str>,
     mac: MacAddr,
-    rng: RandomSource,
-    cookie_key: [u8; 20],
-    epoch: Instant,
+    random: Random,
+    cookie_key: CookieKey,
+    /// The first instant given: the origin of cookie windows and of the rate limiters' clock.
+    epoch: Option<Instant>,
+    open: bool,
     sessions: BTreeMap<u16, AcSession>,
+    /// (client, AC-Cookie of its PADR) → session id.
+    by_client: BTreeMap<(MacAddr, [u8; COOKIE_LEN]), u16>,
+    ids: SessionIds,
     pending_offers: VecDeque<(Instant, Vec<u8>)>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<AcEvent>,
+    padi_overall: TokenBucket,
+    padi_per_mac: MacLimiter,
+    unknown_overall: TokenBucket,
+    unknown_per_mac: MacLimiter,
     stats: AcStats,
 }
 
-impl core::fmt::Debug for AccessConcentrator {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl fmt::Debug for AccessConcentrator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The cookie key is a secret: never printed.
         f.debug_struct("AccessConcentrator")
             .field("mac", &self.mac)
+            .field("open", &self.open)
             .field("sessions", &self.sessions.len())
             .field("pending_offers", &self.pending_offers.len())
+            .field("transmits", &self.transmits.len())
+            .field("events", &self.events.len())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
 
 impl AccessConcentrator {
-    /// An access concentrator on the interface with address `mac`, created at `now` (the origin
-    /// of cookie windows), drawing its cookie key and session ids from `rng`.
-    pub fn new(
-        config: AcConfig,
-        mac: MacAddr,
-        now: Instant,
-        rng: impl FnMut() -> u64 + Send + 'static,
-    ) -> Self {
-        let mut rng: RandomSource = Box::new(rng);
-        let mut cookie_key = [0u8; 20];
-        for chunk in cookie_key.chunks_mut(8) {
-            let bytes = rng().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
+    /// An access concentrator on the interface with address `mac`, drawing its cookie key, the
+    /// keys of its rate-limit tables and its session ids from `random`. Nothing is sent; it
+    /// answers from now on.
+    pub fn new(config: AcConfig, mac: MacAddr, random: Random) -> Self {
+        let cookie_key = CookieKey::generate(&random);
+        let slots = |limit: Option<RateLimit>| limit.map_or(0, |_| config.limiter_slots);
+        let padi_per_mac = MacLimiter::new(slots(config.padi_limit_per_mac), &random);
+        let unknown_per_mac = MacLimiter::new(slots(config.unknown_session_limit_per_mac), &random);
+        let full = |limit: Option<RateLimit>| {
+            limit.map_or_else(TokenBucket::default, |l| TokenBucket::full(l, 0))
+        };
         AccessConcentrator {
-            config,
+            services: config
+                .services
+                .iter()
+                .map(|s| Arc::from(s.as_str()))
+                .collect(),
+            no_service: Arc::from(""),
             mac,
-            rng,
+            random,
             cookie_key,
-            epoch: now,
+            epoch: None,
+            open: true,
             sessions: BTreeMap::new(),
+            by_client: BTreeMap::new(),
+            ids: SessionIds::new(),
             pending_offers: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            padi_overall: full(config.padi_limit),
+            padi_per_mac,
+            unknown_overall: full(config.unknown_session_limit),
+            unknown_per_mac,
             stats: AcStats::default(),
+            config,
         }
-    }
-
-    /// An access concentrator drawing from a [`SplitMix64`] seeded with `seed`.
-    pub fn with_seed(config: AcConfig, mac: MacAddr, now: Instant, seed: u64) -> Self {
-        let mut rng = SplitMix64::new(seed);
-        AccessConcentrator::new(config, mac, now, move || rng.next_u64())
     }
 
     /// The configuration.
@@ -289,6 +608,11 @@ impl AccessConcentrator {
         self.stats
     }
 
+    /// Whether it answers (true from construction until [`close`](Self::close)).
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
     /// The session table, by session id.
     pub fn sessions(&self) -> impl Iterator<Item = &AcSession> {
         self.sessions.values()
@@ -304,63 +628,189 @@ impl AccessConcentrator {
         self.sessions.len()
     }
 
-    /// Everything the AC holds, in entries: sessions, delayed PADOs, undrained frames and
-    /// events. With the queues drained and no PADO delay, PADIs never change it.
+    /// Everything the AC holds that varies, in entries: sessions, delayed PADOs, undrained
+    /// frames and events. With the queues drained and no PADO delay, PADIs never change it. (The
+    /// id bitmap and the rate-limit tables have a fixed size from construction.)
     pub fn state_size(&self) -> usize {
         self.sessions.len() + self.pending_offers.len() + self.transmits.len() + self.events.len()
     }
 
-    /// A discovery frame arrived. Frames that do not parse, are not for this AC or do not fit are
-    /// counted and dropped.
+    /// Frames waiting in the transmit queue.
+    pub fn transmit_queue_len(&self) -> usize {
+        self.transmits.len()
+    }
+
+    /// Whether the transmit queue holds [`AcConfig::max_queued_frames`] frames or more: until
+    /// the owner drains it, answers to unauthenticated input are dropped and new sessions wait.
+    /// Back-pressure for an owner whose socket is full: stop reading discovery frames instead.
+    pub fn transmit_queue_full(&self) -> bool {
+        self.transmits.len() >= self.config.max_queued_frames
+    }
+
+    /// Starts answering again after [`close`](Self::close). (An access concentrator answers from
+    /// construction: calling this first is allowed, not needed.)
+    pub fn open(&mut self, now: Instant) {
+        self.clock(now);
+        self.open = true;
+    }
+
+    /// Administrative close: ends every session with a PADT carrying `reason`'s text (reported
+    /// as [`AcEvent::SessionDown`] with [`AcSessionEnd::Closed`]), drops delayed PADOs, and
+    /// stops answering PADIs and PADRs until [`open`](Self::open). For a program shutting down,
+    /// pass [`CloseReason::Shutdown`]. This is what `shutdown` was.
+    pub fn close(&mut self, now: Instant, reason: CloseReason) {
+        self.clock(now);
+        self.open = false;
+        self.pending_offers.clear();
+        let ids: Vec<u16> = self.sessions.keys().copied().collect();
+        for id in ids {
+            self.end_session(id, AcSessionEnd::Closed(reason.clone()), reason.text());
+        }
+    }
+
+    /// Ends a session: sends a PADT with `reason`'s text in a Generic-Error tag (or, to a
+    /// session still requested, a PADS refusing it) and reports [`AcEvent::SessionDown`] with
+    /// [`AcSessionEnd::Closed`]. Returns false if there is no such session.
+    pub fn close_session(&mut self, now: Instant, session_id: u16, reason: CloseReason) -> bool {
+        self.clock(now);
+        let text = reason.text().to_owned();
+        self.end_session(session_id, AcSessionEnd::Closed(reason), &text)
+    }
+
+    /// A frame arrived. Discovery frames (0x8863) are processed; session frames (0x8864)
+    /// addressed to this AC for a session it does not have are answered as by
+    /// [`unknown_session`](Self::unknown_session) (those of its sessions are none of its
+    /// business and are ignored). Frames that do not parse, are not for this AC or do not fit
+    /// are counted and dropped.
     pub fn handle_input(&mut self, now: Instant, frame: &[u8]) {
-        let repr = match DiscoveryRepr::parse_bytes(frame) {
-            Ok(repr) => repr,
+        self.clock(now);
+        if let Ok(packet) = Packet::new_checked(frame)
+            && packet.ethertype() == ETHERTYPE_SESSION
+        {
+            self.on_session_frame(now, &packet);
+            return;
+        }
+        let view = match DiscoveryView::parse(frame) {
+            Ok(view) => view,
             Err(error) => {
                 self.stats.malformed += 1;
                 debug!(%error, "dropped malformed frame");
                 return;
             }
         };
-        let for_us = repr.dst == self.mac || (repr.code == Code::Padi && repr.dst.is_broadcast());
-        if !for_us || !repr.src.is_unicast() {
+        let for_us = view.dst == self.mac || (view.code == Code::Padi && view.dst.is_broadcast());
+        if !for_us || !view.src.is_unicast() {
             self.stats.ignored += 1;
             return;
         }
-        debug!("rcvd [{repr}]");
-        match repr.code {
-            Code::Padi => self.on_padi(now, &repr),
-            Code::Padr => self.on_padr(now, &repr),
-            Code::Padt => self.on_padt(&repr),
+        debug!("rcvd [{}]", view.packet);
+        match view.code {
+            Code::Padi => self.on_padi(now, &view),
+            Code::Padr => self.on_padr(now, &view),
+            Code::Padt => self.on_padt(&view),
             _ => self.stats.ignored += 1,
         }
     }
 
     /// Time has come for delayed PADOs; a spurious call does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock(now);
         while self
             .pending_offers
             .front()
             .is_some_and(|(at, _)| *at <= now)
         {
-            if let Some((_, frame)) = self.pending_offers.pop_front() {
-                self.transmits.push_back(frame);
+            if let Some((_, frame)) = self.pending_offers.pop_front()
+                && self.push_answer(frame)
+            {
+                self.stats.pado_sent += 1;
             }
         }
     }
 
-    /// Ends a session: sends a PADT and reports [`AcEvent::SessionDown`]. Returns false if there
-    /// is no such session.
-    pub fn close_session(&mut self, _now: Instant, session_id: u16) -> bool {
-        self.end_session(session_id, DownReason::Closed, None)
+    /// A session frame (Ethertype 0x8864) addressed to this AC came from `client_mac` for
+    /// `session_id`, which it does not have (as after a restart): queues a PADT for that session
+    /// to the client, so it starts discovery again at once instead of waiting for its keepalive
+    /// to fail. Rate-limited per client and overall ([`AcConfig::unknown_session_limit_per_mac`],
+    /// [`AcConfig::unknown_session_limit`]) in bounded memory, and counted. Returns whether a
+    /// PADT was queued: not for a session of the table with this client, session ids 0 and
+    /// 0xFFFF, a non-unicast address, over the limits or with the transmit queue full.
+    pub fn unknown_session(&mut self, now: Instant, client_mac: MacAddr, session_id: u16) -> bool {
+        let now_us = self.clock(now);
+        if !client_mac.is_unicast() || session_id == 0 || session_id == 0xffff {
+            self.stats.ignored += 1;
+            return false;
+        }
+        if self
+            .sessions
+            .get(&session_id)
+            .is_some_and(|s| s.client_mac == client_mac)
+        {
+            return false;
+        }
+        if let Some(limit) = self.config.unknown_session_limit_per_mac
+            && !self.unknown_per_mac.allow(client_mac, limit, now_us)
+        {
+            self.stats.unknown_session_limited += 1;
+            return false;
+        }
+        if let Some(limit) = self.config.unknown_session_limit
+            && !self.unknown_overall.allow(limit, now_us)
+        {
+            self.stats.unknown_session_limited += 1;
+            return false;
+        }
+        let mut padt = FrameWriter::new(
+            client_mac,
+            self.mac,
+            Code::Padt,
+            session_id,
+            tag_wire_len(UNKNOWN_SESSION_TEXT.len()),
+        );
+        padt.tag(TagType::GenericError, UNKNOWN_SESSION_TEXT.as_bytes());
+        debug!("session {session_id:#06x} of {client_mac} unknown: PADT");
+        let queued = padt.finish().is_ok_and(|frame| self.push_answer(frame));
+        if queued {
+            self.stats.unknown_session_padts += 1;
+        }
+        queued
     }
 
-    /// Ends every session with a PADT (and drops delayed PADOs).
-    pub fn shutdown(&mut self, _now: Instant) {
-        self.pending_offers.clear();
-        let ids: Vec<u16> = self.sessions.keys().copied().collect();
-        for id in ids {
-            self.end_session(id, DownReason::Shutdown, Some("AC shutting down"));
+    /// Grants a requested session (see [`AcConfig::accept_manually`]): sends its PADS and
+    /// reports [`AcEvent::SessionUp`]. Returns false if there is no such requested session.
+    pub fn accept_session(&mut self, now: Instant, session_id: u16) -> bool {
+        self.clock(now);
+        let Some(session) = self
+            .sessions
+            .get_mut(&session_id)
+            .filter(|s| s.state == AcSessionState::Requested)
+        else {
+            return false;
+        };
+        session.state = AcSessionState::Up;
+        session.started = now;
+        let event = up_event(session);
+        let pads = self.pads_frame(&self.sessions[&session_id]);
+        if let Some(pads) = pads {
+            self.push_session_frame(pads);
         }
+        self.stats.sessions_started += 1;
+        self.events.push_back(event);
+        true
+    }
+
+    /// Refuses a requested session (see [`AcConfig::accept_manually`]): sends a PADS with
+    /// session id 0 and a Generic-Error carrying `message`, and frees the id; no event. Returns
+    /// false if there is no such requested session.
+    pub fn reject_session(&mut self, now: Instant, session_id: u16, message: &str) -> bool {
+        self.clock(now);
+        if self.sessions.get(&session_id).map(|s| s.state) != Some(AcSessionState::Requested) {
+            return false;
+        }
+        if let Some(session) = self.remove_session(session_id) {
+            self.send_refusal(&session, TagType::GenericError, message);
+        }
+        true
     }
 
     /// The next Ethernet frame to send, if any. Poll until `None` after every input.
@@ -376,51 +826,85 @@ impl AccessConcentrator {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called (a delayed PADO is
-    /// due); `None` when nothing is pending.
+    /// due); `None` when nothing is pending. Poll again after every input.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.pending_offers.front().map(|(at, _)| *at)
     }
 
-    fn window(&self, now: Instant) -> u64 {
+    /// Time since the first instant given (which becomes the origin).
+    fn since_epoch(&mut self, now: Instant) -> Duration {
+        let epoch = *self.epoch.get_or_insert(now);
+        now.saturating_duration_since(epoch)
+    }
+
+    /// Microseconds since the first instant given: the rate limiters' clock.
+    fn clock(&mut self, now: Instant) -> u64 {
+        u64::try_from(self.since_epoch(now).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// The cookie time window `now` falls in.
+    fn window(&mut self, now: Instant) -> u64 {
         let window = self.config.cookie_window.as_millis().max(1);
-        let elapsed = now.saturating_duration_since(self.epoch).as_millis();
-        u64::try_from(elapsed / window).unwrap_or(u64::MAX)
+        u64::try_from(self.since_epoch(now).as_millis() / window).unwrap_or(u64::MAX)
     }
 
     /// The PPP-Max-Payload to echo for a request, if both sides want more than 1492.
-    fn agreed_max_payload(&self, request: &DiscoveryRepr) -> Option<u16> {
+    fn agreed_max_payload(&self, requested: Option<u16>) -> Option<u16> {
         let ours = self
             .config
             .max_payload
             .filter(|&m| m > DEFAULT_MAX_PAYLOAD)?;
-        let theirs = request
-            .ppp_max_payload()
-            .filter(|&m| m > DEFAULT_MAX_PAYLOAD)?;
+        let theirs = requested.filter(|&m| m > DEFAULT_MAX_PAYLOAD)?;
         Some(ours.min(theirs))
     }
 
     fn is_full(&self) -> bool {
-        self.sessions.len() >= self.config.max_sessions
+        self.sessions.len() >= self.config.max_sessions.min(0xfffe)
     }
 
-    fn on_padi(&mut self, now: Instant, padi: &DiscoveryRepr) {
+    /// The service granted for `requested`: the first offered for any (empty), the one named if
+    /// offered, else `None`.
+    fn grant(&self, requested: &[u8]) -> Option<Arc<str>> {
+        if requested.is_empty() {
+            return Some(self.services.first().unwrap_or(&self.no_service).clone());
+        }
+        self.services
+            .iter()
+            .find(|s| s.as_bytes() == requested)
+            .cloned()
+    }
+
+    fn on_session_frame(&mut self, now: Instant, packet: &Packet<&[u8]>) {
+        let src = packet.src_addr();
+        if packet.dst_addr() != self.mac
+            || packet.version_type() != VERSION_TYPE
+            || packet.code() != Code::Session
+        {
+            self.stats.ignored += 1;
+            return;
+        }
+        let id = packet.session_id();
+        if self.sessions.get(&id).is_some_and(|s| s.client_mac == src) {
+            self.stats.ignored += 1;
+            return;
+        }
+        let _ = self.unknown_session(now, src, id);
+    }
+
+    fn on_padi(&mut self, now: Instant, padi: &DiscoveryView<'_>) {
         self.stats.padi_received += 1;
-        let Some(requested) = padi.tag(TagType::ServiceName) else {
+        if !self.open {
+            self.stats.padi_ignored += 1;
+            return;
+        }
+        let Some(requested) = padi.service_name else {
             debug!("PADI from {} without Service-Name", padi.src);
             self.stats.padi_ignored += 1;
             return;
         };
-        let offered: Vec<&[u8]> = if requested.is_empty() {
-            self.config.services.iter().map(|s| s.as_bytes()).collect()
-        } else if self
-            .config
-            .services
-            .iter()
-            .any(|s| s.as_bytes() == requested)
-        {
-            Vec::new()
-        } else {
+        let offer_all = requested.is_empty();
+        if !offer_all && self.grant(requested).is_none() {
             debug!(
                 "PADI from {} for unknown service {:?}",
                 padi.src,
@@ -428,104 +912,150 @@ impl AccessConcentrator {
             );
             self.stats.padi_ignored += 1;
             return;
-        };
+        }
         if self.config.ignore_padi_when_full && self.is_full() {
             debug!("PADI from {} ignored: no free session slots", padi.src);
             self.stats.padi_ignored += 1;
             return;
         }
-        let host_uniq = padi.tag(TagType::HostUniq).unwrap_or_default();
-        let cookie = cookie::make(&self.cookie_key, padi.src, host_uniq, self.window(now));
-        let mut pado = DiscoveryRepr::new(padi.src, self.mac, Code::Pado, 0)
-            .with_tag(TagType::AcName, self.config.ac_name.as_bytes())
-            .with_tag(TagType::ServiceName, requested);
-        for service in offered {
-            pado = pado.with_tag(TagType::ServiceName, service);
+        let now_us = self.clock(now);
+        if let Some(limit) = self.config.padi_limit_per_mac
+            && !self.padi_per_mac.allow(padi.src, limit, now_us)
+        {
+            debug!("PADI from {} over the per-MAC limit", padi.src);
+            self.stats.padi_limited_per_mac += 1;
+            return;
         }
-        if let Some(host_uniq) = padi.tag(TagType::HostUniq) {
-            pado = pado.with_tag(TagType::HostUniq, host_uniq);
+        if let Some(limit) = self.config.padi_limit
+            && !self.padi_overall.allow(limit, now_us)
+        {
+            debug!("PADI from {} over the overall limit", padi.src);
+            self.stats.padi_limited += 1;
+            return;
         }
-        pado = pado.with_tag(TagType::AcCookie, cookie);
-        if let Some(relay) = padi.tag(TagType::RelaySessionId) {
-            pado = pado.with_tag(TagType::RelaySessionId, relay);
-        }
-        if let Some(max_payload) = self.agreed_max_payload(padi) {
-            pado = pado.with_tag(TagType::PppMaxPayload, max_payload.to_be_bytes());
-        }
-        if self.config.pado_delay.is_zero() {
-            self.send(&pado);
-            self.stats.pado_sent += 1;
-        } else if self.pending_offers.len() < self.config.max_pending_offers {
-            if let Ok(frame) = pado.to_bytes() {
-                debug!("delayed by {:?}: [{pado}]", self.config.pado_delay);
-                self.pending_offers
-                    .push_back((now + self.config.pado_delay, frame));
-                self.stats.pado_sent += 1;
-            }
-        } else {
+        let delayed = !self.config.pado_delay.is_zero();
+        if delayed && self.pending_offers.len() >= self.config.max_pending_offers {
             debug!("PADI from {} dropped: too many delayed PADOs", padi.src);
             self.stats.padi_ignored += 1;
+            return;
+        }
+        if !delayed && self.transmit_queue_full() {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        let window = self.window(now);
+        let cookie = cookie::make(
+            &self.cookie_key,
+            padi.src,
+            padi.host_uniq.unwrap_or_default(),
+            window,
+        );
+        let max_payload = self
+            .agreed_max_payload(padi.ppp_max_payload)
+            .map(u16::to_be_bytes);
+        let offered: &[Arc<str>] = if offer_all { &self.services } else { &[] };
+        let optional = [
+            (TagType::HostUniq, padi.host_uniq),
+            (TagType::AcCookie, Some(&cookie[..])),
+            (TagType::RelaySessionId, padi.relay_session_id),
+            (TagType::PppMaxPayload, max_payload.as_ref().map(|m| &m[..])),
+        ];
+        let len = tag_wire_len(self.config.ac_name.len())
+            + tag_wire_len(requested.len())
+            + offered.iter().map(|s| tag_wire_len(s.len())).sum::<usize>()
+            + optional
+                .iter()
+                .filter_map(|(_, v)| v.map(|v| tag_wire_len(v.len())))
+                .sum::<usize>();
+        let mut pado = FrameWriter::new(padi.src, self.mac, Code::Pado, 0, len);
+        pado.tag(TagType::AcName, self.config.ac_name.as_bytes())
+            .tag(TagType::ServiceName, requested);
+        for service in offered {
+            pado.tag(TagType::ServiceName, service.as_bytes());
+        }
+        for (tag_type, value) in optional {
+            if let Some(value) = value {
+                pado.tag(tag_type, value);
+            }
+        }
+        let frame = match pado.finish() {
+            Ok(frame) => frame,
+            Err(error) => {
+                debug!(%error, "cannot answer the PADI from {}", padi.src);
+                self.stats.padi_ignored += 1;
+                return;
+            }
+        };
+        if delayed {
+            debug!(
+                "delayed by {:?}: [{}]",
+                self.config.pado_delay,
+                Packet::new_unchecked(&frame[..])
+            );
+            self.pending_offers
+                .push_back((now + self.config.pado_delay, frame));
+        } else if self.push_answer(frame) {
+            self.stats.pado_sent += 1;
         }
     }
 
-    fn on_padr(&mut self, now: Instant, padr: &DiscoveryRepr) {
+    fn on_padr(&mut self, now: Instant, padr: &DiscoveryView<'_>) {
         self.stats.padr_received += 1;
-        let host_uniq = padr.tag(TagType::HostUniq).unwrap_or_default();
-        let cookie = padr.tag(TagType::AcCookie).unwrap_or_default();
-        if !cookie::check(
-            &self.cookie_key,
-            padr.src,
-            host_uniq,
-            self.window(now),
-            cookie,
-        ) {
+        if !self.open {
+            self.stats.ignored += 1;
+            return;
+        }
+        let host_uniq = padr.host_uniq.unwrap_or_default();
+        let cookie = padr.ac_cookie.unwrap_or_default();
+        let window = self.window(now);
+        let valid = cookie::check(&self.cookie_key, padr.src, host_uniq, window, cookie);
+        let Some(cookie) = <[u8; COOKIE_LEN]>::try_from(cookie).ok().filter(|_| valid) else {
             debug!("PADR from {} with a bad AC-Cookie", padr.src);
             self.stats.bad_cookies += 1;
             return;
-        }
+        };
         // The client missed our PADS and asks again: same answer, no new session.
-        if let Some(session) = self
-            .sessions
-            .values()
-            .find(|s| s.client_mac == padr.src && s.host_uniq == host_uniq && s.cookie == cookie)
-        {
-            debug!(
-                "PADR repeated by {}: PADS for session {:#06x} again",
-                padr.src, session.session_id
-            );
-            let pads = (session.state == AcSessionState::Up).then(|| session.pads.clone());
+        if let Some(&id) = self.by_client.get(&(padr.src, cookie)) {
             self.stats.padr_repeated += 1;
-            if let Some(pads) = pads {
-                self.push_transmit(pads);
+            let Some(session) = self.sessions.get(&id) else {
+                return;
+            };
+            debug!(
+                "PADR repeated by {}: PADS for session {id:#06x} again",
+                padr.src
+            );
+            if session.state == AcSessionState::Up
+                && let Some(pads) = self.pads_frame(session)
+            {
+                self.push_answer(pads);
             }
             return;
         }
-        let relay = padr.tag(TagType::RelaySessionId);
-        let requested = padr.tag(TagType::ServiceName);
-        let known = requested.is_some_and(|r| {
-            r.is_empty() || self.config.services.iter().any(|s| s.as_bytes() == r)
-        });
-        if !known {
+        let Some(service_name) = padr.service_name.and_then(|r| self.grant(r)) else {
             debug!("PADR from {} for unknown service", padr.src);
             self.stats.refused_service += 1;
             self.send_error_pads(padr, TagType::ServiceNameError, "unknown service");
             return;
+        };
+        if self.transmit_queue_full() || self.events.len() >= self.config.max_queued_events {
+            debug!("PADR from {} deferred: queues full", padr.src);
+            self.stats.padr_deferred += 1;
+            return;
         }
         if self.config.one_session_per_host {
             let old: Vec<u16> = self
-                .sessions
-                .values()
-                .filter(|s| s.client_mac == padr.src)
-                .map(|s| s.session_id)
+                .by_client
+                .range((padr.src, [0; COOKIE_LEN])..=(padr.src, [0xff; COOKIE_LEN]))
+                .map(|(_, &id)| id)
                 .collect();
             for id in old {
-                self.end_session(id, DownReason::Replaced, Some("replaced by a new session"));
+                self.end_session(id, AcSessionEnd::Replaced, CloseReason::Replaced.text());
             }
         }
         let session_id = if self.is_full() {
             None
         } else {
-            self.allocate_session_id()
+            self.ids.allocate(&self.random)
         };
         let Some(session_id) = session_id else {
             debug!("PADR from {} refused: no free session slots", padr.src);
@@ -533,166 +1063,115 @@ impl AccessConcentrator {
             self.send_error_pads(padr, TagType::AcSystemError, "no free session slots");
             return;
         };
-        let requested = requested.unwrap_or_default();
-        let max_payload = self.agreed_max_payload(padr);
-        let mut pads = DiscoveryRepr::new(padr.src, self.mac, Code::Pads, session_id)
-            .with_tag(TagType::ServiceName, requested);
-        if let Some(host_uniq) = padr.tag(TagType::HostUniq) {
-            pads = pads.with_tag(TagType::HostUniq, host_uniq);
-        }
-        if let Some(relay) = relay {
-            pads = pads.with_tag(TagType::RelaySessionId, relay);
-        }
-        if let Some(max_payload) = max_payload {
-            pads = pads.with_tag(TagType::PppMaxPayload, max_payload.to_be_bytes());
-        }
-        let Ok(frame) = pads.to_bytes() else {
-            return;
-        };
+        let relay = padr.relay_session_id;
         let state = if self.config.accept_manually {
             AcSessionState::Requested
         } else {
-            debug!("sent [{pads}]");
-            self.push_transmit(frame.clone());
             AcSessionState::Up
         };
         let session = AcSession {
-            session_id,
-            state,
-            client_mac: padr.src,
-            service_name: String::from_utf8_lossy(requested).into_owned(),
-            host_uniq: host_uniq.to_vec(),
-            max_payload,
-            relay_session_id: relay.map(<[u8]>::to_vec),
             started: now,
-            cookie: cookie.to_vec(),
-            pads: frame,
+            service_name,
+            tags: TagBytes::new([host_uniq, relay.unwrap_or_default()]),
+            cookie,
+            client_mac: padr.src,
+            session_id,
+            max_payload: self.agreed_max_payload(padr.ppp_max_payload),
+            host_uniq_len: u16::try_from(host_uniq.len()).unwrap_or(u16::MAX),
+            has_host_uniq: padr.host_uniq.is_some(),
+            has_relay: relay.is_some(),
+            state,
         };
         debug!(
-            "PPPoE session {session_id:#06x} for {} service {:?}, max payload {max_payload:?}",
-            session.client_mac, session.service_name
+            "PPPoE session {session_id:#06x} for {} service {:?}, max payload {:?}",
+            session.client_mac, session.service_name, session.max_payload
         );
         let event = if state == AcSessionState::Up {
-            self.stats.sessions_started += 1;
-            AcEvent::SessionUp {
-                session_id,
-                client_mac: session.client_mac,
-                service_name: session.service_name.clone(),
-                host_uniq: session.host_uniq.clone(),
-                max_payload,
+            if let Some(pads) = self.pads_frame(&session) {
+                self.push_session_frame(pads);
             }
+            self.stats.sessions_started += 1;
+            up_event(&session)
         } else {
             AcEvent::SessionRequested {
                 session_id,
                 client_mac: session.client_mac,
-                service_name: session.service_name.clone(),
-                host_uniq: session.host_uniq.clone(),
-                max_payload,
+                service_name: session.service_name().to_owned(),
+                host_uniq: session.host_uniq().to_vec(),
+                max_payload: session.max_payload,
             }
         };
-        self.push_event(event);
+        self.events.push_back(event);
+        self.by_client
+            .insert((session.client_mac, cookie), session_id);
         self.sessions.insert(session_id, session);
     }
 
-    /// Grants a requested session (see [`AcConfig::accept_manually`]): sends its PADS and
-    /// reports [`AcEvent::SessionUp`]. Returns false if there is no such requested session.
-    pub fn accept_session(&mut self, now: Instant, session_id: u16) -> bool {
-        let Some(session) = self
+    fn on_padt(&mut self, padt: &DiscoveryView<'_>) {
+        if self
             .sessions
-            .get_mut(&session_id)
-            .filter(|s| s.state == AcSessionState::Requested)
-        else {
-            return false;
-        };
-        session.state = AcSessionState::Up;
-        session.started = now;
-        let event = AcEvent::SessionUp {
-            session_id,
-            client_mac: session.client_mac,
-            service_name: session.service_name.clone(),
-            host_uniq: session.host_uniq.clone(),
-            max_payload: session.max_payload,
-        };
-        let pads = session.pads.clone();
-        debug!("sent [PADS session={session_id:#06x}] (accepted)");
-        self.push_transmit(pads);
-        self.stats.sessions_started += 1;
-        self.push_event(event);
-        true
-    }
-
-    /// Refuses a requested session (see [`AcConfig::accept_manually`]): sends a PADS with
-    /// session id 0 and a Generic-Error carrying `message`, and frees the id; no event. Returns
-    /// false if there is no such requested session.
-    pub fn reject_session(&mut self, _now: Instant, session_id: u16, message: &str) -> bool {
-        if self.sessions.get(&session_id).map(|s| s.state) != Some(AcSessionState::Requested) {
-            return false;
+            .get(&padt.session_id)
+            .is_none_or(|s| s.client_mac != padt.src)
+        {
+            debug!(
+                "PADT from {} for unknown session {:#06x}",
+                padt.src, padt.session_id
+            );
+            self.stats.ignored += 1;
+            return;
         }
-        if let Some(session) = self.sessions.remove(&session_id) {
-            self.send_refusal(&session, TagType::GenericError, message);
-        }
-        true
-    }
-
-    fn send_refusal(&mut self, session: &AcSession, error: TagType, message: &str) {
-        let mut pads = DiscoveryRepr::new(session.client_mac, self.mac, Code::Pads, 0)
-            .with_tag(TagType::ServiceName, session.service_name.as_bytes());
-        if !session.host_uniq.is_empty() {
-            pads = pads.with_tag(TagType::HostUniq, session.host_uniq.clone());
-        }
-        if let Some(relay) = &session.relay_session_id {
-            pads = pads.with_tag(TagType::RelaySessionId, relay.clone());
-        }
-        pads = pads.with_tag(error, message);
-        self.send(&pads);
-    }
-
-    fn on_padt(&mut self, padt: &DiscoveryRepr) {
-        match self.sessions.get(&padt.session_id) {
-            Some(session) if session.client_mac == padt.src => {
-                self.stats.padt_received += 1;
-                if let Some(session) = self.sessions.remove(&padt.session_id) {
-                    self.push_event(AcEvent::SessionDown {
-                        session_id: session.session_id,
-                        client_mac: session.client_mac,
-                        reason: DownReason::PeerTerminated,
-                    });
-                }
-            }
-            _ => {
-                debug!(
-                    "PADT from {} for unknown session {:#06x}",
-                    padt.src, padt.session_id
-                );
-                self.stats.ignored += 1;
-            }
+        self.stats.padt_received += 1;
+        if let Some(session) = self.remove_session(padt.session_id) {
+            let message = padt
+                .error
+                .map(|(_, text)| String::from_utf8_lossy(text).into_owned());
+            self.events.push_back(AcEvent::SessionDown {
+                session_id: session.session_id,
+                client_mac: session.client_mac,
+                reason: AcSessionEnd::PeerTerminated { message },
+            });
         }
     }
 
-    fn end_session(&mut self, session_id: u16, reason: DownReason, message: Option<&str>) -> bool {
-        let Some(session) = self.sessions.remove(&session_id) else {
+    fn remove_session(&mut self, session_id: u16) -> Option<AcSession> {
+        let session = self.sessions.remove(&session_id)?;
+        self.by_client.remove(&(session.client_mac, session.cookie));
+        self.ids.set(session_id, false);
+        Some(session)
+    }
+
+    /// Removes a session, tells the client (a PADT with `text`, or a refusing PADS while it is
+    /// requested) and reports it.
+    fn end_session(&mut self, session_id: u16, reason: AcSessionEnd, text: &str) -> bool {
+        let Some(session) = self.remove_session(session_id) else {
             return false;
         };
         if session.state == AcSessionState::Requested {
             // No PADS yet: the client is still waiting for one, so it gets a refusal.
-            self.send_refusal(&session, TagType::GenericError, message.unwrap_or("closed"));
-            self.push_event(AcEvent::SessionDown {
-                session_id,
-                client_mac: session.client_mac,
-                reason,
-            });
-            return true;
+            self.send_refusal(&session, TagType::GenericError, text);
+        } else {
+            let relay = session.relay_session_id();
+            let len = relay.map_or(0, |r| tag_wire_len(r.len()))
+                + if text.is_empty() {
+                    0
+                } else {
+                    tag_wire_len(text.len())
+                };
+            let mut padt =
+                FrameWriter::new(session.client_mac, self.mac, Code::Padt, session_id, len);
+            if let Some(relay) = relay {
+                padt.tag(TagType::RelaySessionId, relay);
+            }
+            if !text.is_empty() {
+                padt.tag(TagType::GenericError, text.as_bytes());
+            }
+            if let Ok(frame) = padt.finish() {
+                self.push_session_frame(frame);
+                self.stats.padt_sent += 1;
+            }
         }
-        let mut padt = DiscoveryRepr::new(session.client_mac, self.mac, Code::Padt, session_id);
-        if let Some(relay) = &session.relay_session_id {
-            padt = padt.with_tag(TagType::RelaySessionId, relay.clone());
-        }
-        if let Some(message) = message {
-            padt = padt.with_tag(TagType::GenericError, message);
-        }
-        self.send(&padt);
-        self.stats.padt_sent += 1;
-        self.push_event(AcEvent::SessionDown {
+        debug!("PPPoE session {session_id:#06x} ended: {reason}");
+        self.events.push_back(AcEvent::SessionDown {
             session_id,
             client_mac: session.client_mac,
             reason,
@@ -700,83 +1179,185 @@ impl AccessConcentrator {
         true
     }
 
-    /// A random session id, non-zero, not 0xFFFF (reserved, RFC 2516 §4) and not in use.
-    fn allocate_session_id(&mut self) -> Option<u16> {
-        let usable = |id: u16, sessions: &BTreeMap<u16, AcSession>| {
-            id != 0 && id != 0xffff && !sessions.contains_key(&id)
-        };
-        for _ in 0..32 {
-            let id = ((self.rng)() >> 48) as u16;
-            if usable(id, &self.sessions) {
-                return Some(id);
+    /// The PADS of a session, rebuilt from its record: Service-Name, then Host-Uniq,
+    /// Relay-Session-Id and PPP-Max-Payload as agreed.
+    ///
+    /// The Service-Name is the service granted (for a request for any service, the first one
+    /// offered), not an echo of the request: RFC 2516 §5.4 says the PADS names "the service under
+    /// which Access Concentrator has accepted the PPPoE session", and clients (pppd, rp-pppoe,
+    /// ours) take it as information only.
+    fn pads_frame(&self, session: &AcSession) -> Option<Vec<u8>> {
+        let max_payload = session.max_payload.map(u16::to_be_bytes);
+        let host_uniq = session.has_host_uniq.then(|| session.host_uniq());
+        let optional = [
+            (TagType::HostUniq, host_uniq),
+            (TagType::RelaySessionId, session.relay_session_id()),
+            (TagType::PppMaxPayload, max_payload.as_ref().map(|m| &m[..])),
+        ];
+        let len = tag_wire_len(session.service_name.len())
+            + optional
+                .iter()
+                .filter_map(|(_, v)| v.map(|v| tag_wire_len(v.len())))
+                .sum::<usize>();
+        let mut pads = FrameWriter::new(
+            session.client_mac,
+            self.mac,
+            Code::Pads,
+            session.session_id,
+            len,
+        );
+        pads.tag(TagType::ServiceName, session.service_name.as_bytes());
+        for (tag_type, value) in optional {
+            if let Some(value) = value {
+                pads.tag(tag_type, value);
             }
         }
-        let start = ((self.rng)() >> 48) as u16;
-        (0..=u16::MAX)
-            .map(|i| start.wrapping_add(i))
-            .find(|&id| usable(id, &self.sessions))
+        pads.finish().ok()
     }
 
-    fn send_error_pads(&mut self, padr: &DiscoveryRepr, error: TagType, text: &str) {
-        let mut pads = DiscoveryRepr::new(padr.src, self.mac, Code::Pads, 0).with_tag(
-            TagType::ServiceName,
-            padr.tag(TagType::ServiceName).unwrap_or_default(),
-        );
-        if let Some(host_uniq) = padr.tag(TagType::HostUniq) {
-            pads = pads.with_tag(TagType::HostUniq, host_uniq);
+    /// A PADS with session id 0 and an error tag, answering a PADR (echoing what it sent).
+    fn send_error_pads(&mut self, padr: &DiscoveryView<'_>, error: TagType, text: &str) {
+        let service = padr.service_name.unwrap_or_default();
+        let optional = [
+            (TagType::HostUniq, padr.host_uniq),
+            (TagType::RelaySessionId, padr.relay_session_id),
+        ];
+        let len = tag_wire_len(service.len())
+            + optional
+                .iter()
+                .filter_map(|(_, v)| v.map(|v| tag_wire_len(v.len())))
+                .sum::<usize>()
+            + tag_wire_len(text.len());
+        let mut pads = FrameWriter::new(padr.src, self.mac, Code::Pads, 0, len);
+        pads.tag(TagType::ServiceName, service);
+        for (tag_type, value) in optional {
+            if let Some(value) = value {
+                pads.tag(tag_type, value);
+            }
         }
-        if let Some(relay) = padr.tag(TagType::RelaySessionId) {
-            pads = pads.with_tag(TagType::RelaySessionId, relay);
+        pads.tag(error, text.as_bytes());
+        if let Ok(frame) = pads.finish() {
+            self.push_answer(frame);
         }
-        pads = pads.with_tag(error, text);
-        self.send(&pads);
     }
 
-    fn push_event(&mut self, event: AcEvent) {
-        if self.events.len() >= MAX_EVENTS {
-            self.events.pop_front();
+    /// A PADS with session id 0 and an error tag for a session of the table that never came up.
+    fn send_refusal(&mut self, session: &AcSession, error: TagType, message: &str) {
+        let host_uniq = session.has_host_uniq.then(|| session.host_uniq());
+        let optional = [
+            (TagType::HostUniq, host_uniq),
+            (TagType::RelaySessionId, session.relay_session_id()),
+        ];
+        let len = tag_wire_len(session.service_name.len())
+            + optional
+                .iter()
+                .filter_map(|(_, v)| v.map(|v| tag_wire_len(v.len())))
+                .sum::<usize>()
+            + tag_wire_len(message.len());
+        let mut pads = FrameWriter::new(session.client_mac, self.mac, Code::Pads, 0, len);
+        pads.tag(TagType::ServiceName, session.service_name.as_bytes());
+        for (tag_type, value) in optional {
+            if let Some(value) = value {
+                pads.tag(tag_type, value);
+            }
         }
-        self.events.push_back(event);
+        pads.tag(error, message.as_bytes());
+        if let Ok(frame) = pads.finish() {
+            self.push_session_frame(frame);
+        }
     }
 
-    fn push_transmit(&mut self, frame: Vec<u8>) {
-        // Bounded like the event queue: a caller that never drains loses the oldest frames.
-        if self.transmits.len() >= MAX_EVENTS {
-            self.transmits.pop_front();
+    /// Queues an answer to unauthenticated input, unless the queue is full (then it is dropped
+    /// and counted). Returns whether it was queued.
+    fn push_answer(&mut self, frame: Vec<u8>) -> bool {
+        if self.transmit_queue_full() {
+            debug!(
+                "transmit queue full: dropped [{}]",
+                Packet::new_unchecked(&frame[..])
+            );
+            self.stats.tx_dropped += 1;
+            return false;
         }
+        debug!("sent [{}]", Packet::new_unchecked(&frame[..]));
+        self.transmits.push_back(frame);
+        true
+    }
+
+    /// Queues a frame a session needs (its PADS, its PADT): never dropped. Bounded by the session
+    /// table: new sessions wait while the queue is full, and a session ends once.
+    fn push_session_frame(&mut self, frame: Vec<u8>) {
+        debug!("sent [{}]", Packet::new_unchecked(&frame[..]));
         self.transmits.push_back(frame);
     }
+}
 
-    fn send(&mut self, repr: &DiscoveryRepr) {
-        match repr.to_bytes() {
-            Ok(frame) => {
-                debug!("sent [{repr}]");
-                self.push_transmit(frame);
-            }
-            Err(error) => debug!(%error, "cannot send [{repr}]"),
-        }
+fn up_event(session: &AcSession) -> AcEvent {
+    AcEvent::SessionUp {
+        session_id: session.session_id,
+        client_mac: session.client_mac,
+        service_name: session.service_name().to_owned(),
+        host_uniq: session.host_uniq().to_vec(),
+        max_payload: session.max_payload,
+    }
+}
+
+impl Machine for AccessConcentrator {
+    type Event = AcEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        AccessConcentrator::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        AccessConcentrator::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        AccessConcentrator::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<AcEvent> {
+        AccessConcentrator::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        AccessConcentrator::poll_timeout(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Tag;
+    use crate::wire::{DiscoveryRepr, Tag};
 
     const AC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xac]);
     const HOST: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
     const WINDOW: Duration = Duration::from_secs(60);
 
-    fn ac(config: AcConfig, now: Instant) -> AccessConcentrator {
-        AccessConcentrator::with_seed(
+    fn ac(config: AcConfig) -> AccessConcentrator {
+        AccessConcentrator::new(
             AcConfig {
                 services: vec!["internet".into(), "video".into()],
                 ..config
             },
             AC,
-            now,
-            3,
+            Random::seeded(3),
         )
+    }
+
+    /// No rate limits, for tests that send many PADIs at one instant.
+    fn unlimited() -> AcConfig {
+        AcConfig {
+            padi_limit: None,
+            padi_limit_per_mac: None,
+            unknown_session_limit: None,
+            unknown_session_limit_per_mac: None,
+            ..AcConfig::default()
+        }
+    }
+
+    fn events(ac: &mut AccessConcentrator) -> Vec<AcEvent> {
+        std::iter::from_fn(|| ac.poll_event()).collect()
     }
 
     fn sent(ac: &mut AccessConcentrator) -> Vec<DiscoveryRepr> {
@@ -808,7 +1389,7 @@ mod tests {
     #[test]
     fn pado_contents() {
         let now = Instant::now();
-        let mut ac = ac(AcConfig::default(), now);
+        let mut ac = ac(AcConfig::default());
         feed(&mut ac, now, &padi(""));
         let pado = sent(&mut ac).remove(0);
         assert_eq!(
@@ -839,7 +1420,7 @@ mod tests {
     #[test]
     fn padis_that_get_no_pado() {
         let now = Instant::now();
-        let mut ac = ac(AcConfig::default(), now);
+        let mut ac = ac(AcConfig::default());
         let mut unicast_elsewhere = padi("");
         unicast_elsewhere.dst = MacAddr([0x02, 0, 0, 0, 0, 0x99]);
         let mut multicast_src = padi("");
@@ -853,14 +1434,11 @@ mod tests {
         assert_eq!(ac.stats().malformed, 1);
         assert_eq!(ac.stats().pado_sent, 0);
         // Full, with ignore_padi_when_full: silence.
-        let mut ac = self::ac(
-            AcConfig {
-                max_sessions: 0,
-                ignore_padi_when_full: true,
-                ..AcConfig::default()
-            },
-            now,
-        );
+        let mut ac = self::ac(AcConfig {
+            max_sessions: 0,
+            ignore_padi_when_full: true,
+            ..AcConfig::default()
+        });
         feed(&mut ac, now, &padi(""));
         assert!(ac.poll_transmit().is_none());
     }
@@ -868,7 +1446,7 @@ mod tests {
     #[test]
     fn padr_gets_pads_and_a_session() {
         let now = Instant::now();
-        let mut ac = ac(AcConfig::default(), now);
+        let mut ac = ac(AcConfig::default());
         feed(&mut ac, now, &padi(""));
         let pado = sent(&mut ac).remove(0);
         let request = padr(&pado, "video");
@@ -916,7 +1494,7 @@ mod tests {
             Some(AcEvent::SessionDown {
                 session_id: pads.session_id,
                 client_mac: HOST,
-                reason: DownReason::PeerTerminated
+                reason: AcSessionEnd::PeerTerminated { message: None }
             })
         );
     }
@@ -924,13 +1502,10 @@ mod tests {
     #[test]
     fn bad_cookies_are_rejected() {
         let now = Instant::now();
-        let mut ac = ac(
-            AcConfig {
-                cookie_window: WINDOW,
-                ..AcConfig::default()
-            },
-            now,
-        );
+        let mut ac = ac(AcConfig {
+            cookie_window: WINDOW,
+            ..AcConfig::default()
+        });
         feed(&mut ac, now, &padi(""));
         let pado = sent(&mut ac).remove(0);
         let good = padr(&pado, "internet");
@@ -963,13 +1538,10 @@ mod tests {
     #[test]
     fn unknown_service_and_full_get_error_pads() {
         let now = Instant::now();
-        let mut ac = ac(
-            AcConfig {
-                max_sessions: 1,
-                ..AcConfig::default()
-            },
-            now,
-        );
+        let mut ac = ac(AcConfig {
+            max_sessions: 1,
+            ..AcConfig::default()
+        });
         feed(&mut ac, now, &padi(""));
         let pado = sent(&mut ac).remove(0);
         feed(&mut ac, now, &padr(&pado, "voice"));
@@ -984,10 +1556,12 @@ mod tests {
         feed(&mut ac, now, &padr(&pado, ""));
         let pads = sent(&mut ac).remove(0);
         assert_ne!(pads.session_id, 0);
+        // Asked for any service: granted the first one offered, in the table and the PADS.
         assert_eq!(
-            ac.session(pads.session_id).map(|s| s.service_name.as_str()),
-            Some("")
+            ac.session(pads.session_id).map(AcSession::service_name),
+            Some("internet")
         );
+        assert_eq!(pads.tag(TagType::ServiceName), Some(&b"internet"[..]));
 
         // Another host (its own cookie): the AC is full.
         let mut other = padi("");
@@ -1010,13 +1584,10 @@ mod tests {
     #[test]
     fn session_ids_are_random_unique_and_valid() {
         let now = Instant::now();
-        let mut ac = ac(
-            AcConfig {
-                max_sessions: 5000,
-                ..AcConfig::default()
-            },
-            now,
-        );
+        let mut ac = ac(AcConfig {
+            max_sessions: 5000,
+            ..unlimited()
+        });
         for i in 0..5000u32 {
             let [_, b, c, d] = i.to_be_bytes();
             let mut request = padi("");
@@ -1027,8 +1598,9 @@ mod tests {
             request.src = MacAddr([0x02, 0x11, b, c, d, 0]);
             feed(&mut ac, now, &request);
             assert_eq!(sent(&mut ac)[0].code, Code::Pads);
+            assert_eq!(events(&mut ac).len(), 1);
         }
-        let ids: Vec<u16> = ac.sessions().map(|s| s.session_id).collect();
+        let ids: Vec<u16> = ac.sessions().map(AcSession::session_id).collect();
         assert_eq!(ids.len(), 5000);
         assert!(ids.iter().all(|&id| id != 0 && id != 0xffff));
         // Random, not sequential: the ids spread over the whole space.
@@ -1038,13 +1610,10 @@ mod tests {
     #[test]
     fn manual_accept_and_reject() {
         let now = Instant::now();
-        let mut ac = ac(
-            AcConfig {
-                accept_manually: true,
-                ..AcConfig::default()
-            },
-            now,
-        );
+        let mut ac = ac(AcConfig {
+            accept_manually: true,
+            ..AcConfig::default()
+        });
         feed(&mut ac, now, &padi(""));
         let pado = sent(&mut ac).remove(0);
         let request = padr(&pado, "internet");
@@ -1060,7 +1629,7 @@ mod tests {
         };
         assert_eq!(client_mac, HOST);
         assert_eq!(
-            ac.session(session_id).map(|s| s.state),
+            ac.session(session_id).map(AcSession::state),
             Some(AcSessionState::Requested)
         );
         // A repeated PADR while the decision is pending gets nothing yet.
@@ -1075,7 +1644,7 @@ mod tests {
             matches!(ac.poll_event(), Some(AcEvent::SessionUp { session_id: id, .. }) if id == session_id)
         );
         assert_eq!(
-            ac.session(session_id).map(|s| s.state),
+            ac.session(session_id).map(AcSession::state),
             Some(AcSessionState::Up)
         );
 
@@ -1100,5 +1669,481 @@ mod tests {
         assert_eq!(pads.tag(TagType::HostUniq), Some(&[0xaa, 0xbb][..]));
         assert!(ac.poll_event().is_none());
         assert_eq!(ac.session_count(), 1);
+    }
+
+    /// PADI, PADO, PADR, PADS for `mac` (Host-Uniq aabb, Relay-Session-Id 01); the session id.
+    fn connect(ac: &mut AccessConcentrator, now: Instant, mac: MacAddr, service: &str) -> u16 {
+        let mut request = padi(service);
+        request.src = mac;
+        feed(ac, now, &request);
+        let pado = sent(ac).remove(0);
+        let mut request = padr(&pado, service);
+        request.src = mac;
+        feed(ac, now, &request);
+        let pads = sent(ac).remove(0);
+        assert_eq!(pads.code, Code::Pads);
+        pads.session_id
+    }
+
+    fn session_frame(src: MacAddr, dst: MacAddr, session_id: u16) -> Vec<u8> {
+        let mut frame = Vec::new();
+        crate::session::encapsulate(
+            dst,
+            src,
+            session_id,
+            ppp_frame::Protocol::Lcp,
+            &[9, 1, 0, 8, 0, 0, 0, 0],
+            &mut frame,
+        )
+        .unwrap();
+        frame
+    }
+
+    #[test]
+    fn independent_randomness_gives_different_cookies_keys_and_ids() {
+        let now = Instant::now();
+        let run = |random: Random| {
+            let mut ac = AccessConcentrator::new(unlimited(), AC, random);
+            feed(&mut ac, now, &padi(""));
+            let pado = sent(&mut ac).remove(0);
+            let ids: Vec<u16> = (0..4)
+                .map(|i| connect(&mut ac, now, MacAddr([2, 0, 0, 0, 0x44, i]), ""))
+                .collect();
+            (ac, pado, ids)
+        };
+        let (mut a, pado_a, ids_a) = run(Random::seeded(1));
+        let (_, pado_b, ids_b) = run(Random::seeded(2));
+        assert_ne!(pado_a.tag(TagType::AcCookie), pado_b.tag(TagType::AcCookie));
+        assert_ne!(ids_a, ids_b);
+        // Different keys: B's cookie is worthless to A.
+        feed(&mut a, now, &padr(&pado_b, ""));
+        assert_eq!(a.stats().bad_cookies, 1);
+        assert!(a.poll_transmit().is_none());
+        // The same with generators keyed from the operating system, as programs use.
+        let (_, pado_c, ids_c) = run(Random::from_os().unwrap());
+        let (_, pado_d, ids_d) = run(Random::from_os().unwrap());
+        assert_ne!(pado_c.tag(TagType::AcCookie), pado_d.tag(TagType::AcCookie));
+        assert_ne!(ids_c, ids_d);
+    }
+
+    #[test]
+    fn a_seeded_pair_replays_byte_for_byte() {
+        let t0 = Instant::now();
+        let script = |ac: &mut AccessConcentrator| {
+            let mut frames = Vec::new();
+            for i in 0..20u8 {
+                let mac = MacAddr([2, 0x22, 0, 0, 0, i]);
+                let now = t0 + Duration::from_millis(u64::from(i) * 100);
+                let mut request = padi("");
+                request.src = mac;
+                ac.handle_input(now, &request.to_bytes().unwrap());
+                let pado = ac.poll_transmit().unwrap();
+                let mut request = padr(&DiscoveryRepr::parse_bytes(&pado).unwrap(), "");
+                request.src = mac;
+                frames.push(pado);
+                ac.handle_input(now, &request.to_bytes().unwrap());
+                frames.extend(std::iter::from_fn(|| ac.poll_transmit()));
+            }
+            ac.close(t0 + Duration::from_secs(5), CloseReason::Shutdown);
+            frames.extend(std::iter::from_fn(|| ac.poll_transmit()));
+            (frames, events(ac))
+        };
+        let mut a = AccessConcentrator::new(AcConfig::default(), AC, Random::seeded(9));
+        let mut b = AccessConcentrator::new(AcConfig::default(), AC, Random::seeded(9));
+        let (frames, events) = script(&mut a);
+        // 20 PADOs, 20 PADSes, 20 PADTs; 20 sessions up and down.
+        assert_eq!((frames.len(), events.len()), (60, 40));
+        assert_eq!(script(&mut b), (frames, events));
+    }
+
+    #[test]
+    fn a_session_record_is_small() {
+        // The figure in the module documentation.
+        let size = std::mem::size_of::<AcSession>();
+        assert!(size <= 96, "{size} bytes");
+        let now = Instant::now();
+        let mut ac = ac(AcConfig::default());
+        let id = connect(&mut ac, now, HOST, "");
+        let session = ac.session(id).unwrap();
+        assert_eq!(session.heap_bytes(), 0);
+        assert!(size + session.heap_bytes() <= 96);
+        assert_eq!(
+            (session.host_uniq(), session.relay_session_id()),
+            (&[0xaa, 0xbb][..], Some(&[0x01][..]))
+        );
+        assert_eq!(
+            (session.service_name(), session.state(), session.started()),
+            ("internet", AcSessionState::Up, now)
+        );
+
+        // A long Host-Uniq goes to the heap (once), and the PADS rebuilt for a repeated PADR is
+        // the same, byte for byte.
+        let other = MacAddr([2, 0, 0, 0, 0, 0x55]);
+        let long = DiscoveryRepr::new(MacAddr::BROADCAST, other, Code::Padi, 0)
+            .with_tag(TagType::ServiceName, "video")
+            .with_tag(TagType::HostUniq, [7; 40])
+            .with_tag(TagType::PppMaxPayload, 1500u16.to_be_bytes());
+        feed(&mut ac, now, &long);
+        let pado = sent(&mut ac).remove(0);
+        let request = DiscoveryRepr::new(AC, other, Code::Padr, 0)
+            .with_tag(TagType::ServiceName, "video")
+            .with_tag(TagType::HostUniq, [7; 40])
+            .with_tag(TagType::AcCookie, pado.tag(TagType::AcCookie).unwrap())
+            .with_tag(TagType::PppMaxPayload, 1500u16.to_be_bytes());
+        feed(&mut ac, now, &request);
+        let first = ac.poll_transmit().unwrap();
+        feed(&mut ac, now, &request);
+        assert_eq!(ac.poll_transmit(), Some(first.clone()));
+        let pads = DiscoveryRepr::parse_bytes(&first).unwrap();
+        assert_eq!(
+            pads.tags,
+            [
+                Tag::new(TagType::ServiceName, "video"),
+                Tag::new(TagType::HostUniq, [7; 40]),
+                Tag::ppp_max_payload(1500),
+            ]
+        );
+        let session = ac.session(pads.session_id).unwrap();
+        assert_eq!(session.heap_bytes(), 40);
+        assert_eq!(
+            (session.host_uniq(), session.relay_session_id()),
+            (&[7; 40][..], None)
+        );
+        assert_eq!(session.max_payload(), Some(1500));
+
+        // An empty Host-Uniq tag is kept as a tag (and echoed), not as "none".
+        let third = MacAddr([2, 0, 0, 0, 0, 0x56]);
+        let empty = DiscoveryRepr::new(MacAddr::BROADCAST, third, Code::Padi, 0)
+            .with_tag(TagType::ServiceName, "")
+            .with_tag(TagType::HostUniq, []);
+        feed(&mut ac, now, &empty);
+        let pado = sent(&mut ac).remove(0);
+        let request = DiscoveryRepr::new(AC, third, Code::Padr, 0)
+            .with_tag(TagType::ServiceName, "")
+            .with_tag(TagType::HostUniq, [])
+            .with_tag(TagType::AcCookie, pado.tag(TagType::AcCookie).unwrap());
+        feed(&mut ac, now, &request);
+        let pads = sent(&mut ac).remove(0);
+        assert_eq!(
+            pads.tags,
+            [
+                Tag::new(TagType::ServiceName, "internet"),
+                Tag::new(TagType::HostUniq, []),
+            ]
+        );
+    }
+
+    #[test]
+    fn cookie_windows_count_from_the_first_instant_given() {
+        let t0 = Instant::now() + Duration::from_secs(1000);
+        let mut ac = ac(AcConfig {
+            cookie_window: WINDOW,
+            ..AcConfig::default()
+        });
+        let cookie_at = |ac: &mut AccessConcentrator, at: Instant| {
+            let mut request = padi("");
+            request.src = MacAddr([2, 0, 0, 0, 0, 0x77]);
+            feed(ac, at, &request);
+            sent(ac).remove(0).tag(TagType::AcCookie).unwrap().to_vec()
+        };
+        let first = cookie_at(&mut ac, t0);
+        let same_window = cookie_at(&mut ac, t0 + WINDOW - Duration::from_millis(1));
+        let next_window = cookie_at(&mut ac, t0 + WINDOW);
+        assert_eq!(first, same_window);
+        assert_ne!(first, next_window);
+        // A cookie issued at the very end of a window still lives one more window; none lives two.
+        let request = DiscoveryRepr::new(AC, HOST, Code::Padr, 0)
+            .with_tag(TagType::ServiceName, "")
+            .with_tag(TagType::HostUniq, [0xaa, 0xbb]);
+        let mut pado_for_host = padi("");
+        pado_for_host.tags.truncate(2);
+        feed(
+            &mut ac,
+            t0 + WINDOW - Duration::from_millis(1),
+            &pado_for_host,
+        );
+        let cookie = sent(&mut ac)
+            .remove(0)
+            .tag(TagType::AcCookie)
+            .unwrap()
+            .to_vec();
+        let request = request.with_tag(TagType::AcCookie, cookie);
+        feed(&mut ac, t0 + 2 * WINDOW, &request);
+        assert_eq!(ac.stats().bad_cookies, 1);
+        feed(
+            &mut ac,
+            t0 + 2 * WINDOW - Duration::from_millis(1),
+            &request,
+        );
+        assert_eq!(sent(&mut ac).remove(0).code, Code::Pads);
+    }
+
+    #[test]
+    fn padi_limits_hold_under_a_flood_of_random_macs_in_bounded_memory() {
+        let now = Instant::now();
+        let mut ac = ac(AcConfig {
+            padi_limit: Some(RateLimit::new(100, 100)),
+            padi_limit_per_mac: Some(RateLimit::new(1, 3)),
+            limiter_slots: 1000,
+            ..AcConfig::default()
+        });
+        assert_eq!(ac.padi_per_mac.len(), 1024);
+        // One host floods: its burst of 3 PADOs, then one a second.
+        for _ in 0..50 {
+            feed(&mut ac, now, &padi(""));
+        }
+        assert_eq!(sent(&mut ac).len(), 3);
+        assert_eq!(ac.stats().padi_limited_per_mac, 47);
+        feed(&mut ac, now + Duration::from_millis(1000), &padi(""));
+        feed(&mut ac, now + Duration::from_millis(1001), &padi(""));
+        assert_eq!(sent(&mut ac).len(), 1);
+
+        // 50,000 PADIs from random MACs over one second: the overall limit lets its burst (100)
+        // and one second of its rate (100) through, and nothing is kept.
+        let random = Random::seeded(5);
+        let start = now + Duration::from_secs(2);
+        let mut pados = 0;
+        for i in 0..50_000u64 {
+            let mut mac = random.bytes::<6>();
+            mac[0] = (mac[0] & 0xfe) | 0x02;
+            let mut request = padi("");
+            request.src = MacAddr(mac);
+            feed(&mut ac, start + Duration::from_micros(i * 20), &request);
+            pados += std::iter::from_fn(|| ac.poll_transmit()).count();
+            assert_eq!(ac.state_size(), 0);
+        }
+        assert!((195..=200).contains(&pados), "{pados} PADOs");
+        assert_eq!(ac.stats().padi_limited, 50_000 - pados as u64);
+        assert_eq!(ac.padi_per_mac.len(), 1024, "the table never grows");
+        // A client arriving after the flood is answered.
+        let mut late = padi("");
+        late.src = MacAddr([2, 0, 0, 0, 0, 0x99]);
+        feed(&mut ac, start + Duration::from_secs(2), &late);
+        assert_eq!(sent(&mut ac).len(), 1);
+    }
+
+    #[test]
+    fn unknown_sessions_get_a_rate_limited_padt() {
+        let now = Instant::now();
+        let mut ac = ac(AcConfig {
+            unknown_session_limit: Some(RateLimit::new(10, 10)),
+            unknown_session_limit_per_mac: Some(RateLimit::new(1, 2)),
+            ..AcConfig::default()
+        });
+        let id = connect(&mut ac, now, HOST, "");
+        // Its own sessions: nothing.
+        assert!(!ac.unknown_session(now, HOST, id));
+        ac.handle_input(now, &session_frame(HOST, AC, id));
+        assert!(ac.poll_transmit().is_none());
+        // A client the AC does not know (as after a restart) gets a PADT for its session.
+        let stranger = MacAddr([2, 0, 0, 0, 0, 0x33]);
+        assert!(ac.unknown_session(now, stranger, 0x1234));
+        let padt = sent(&mut ac).remove(0);
+        assert_eq!(
+            (padt.dst, padt.src, padt.code, padt.session_id),
+            (stranger, AC, Code::Padt, 0x1234)
+        );
+        assert_eq!(
+            padt.error_tag(),
+            Some((TagType::GenericError, "unknown session".into()))
+        );
+        // Its session frames keep coming (given to handle_input): one more PADT (a burst of
+        // two), then one a second.
+        let frame = session_frame(stranger, AC, 0x1234);
+        for _ in 0..100 {
+            ac.handle_input(now, &frame);
+        }
+        assert_eq!(sent(&mut ac).len(), 1);
+        ac.handle_input(now + Duration::from_secs(1), &frame);
+        assert_eq!(sent(&mut ac).len(), 1);
+        assert_eq!(ac.stats().unknown_session_limited, 99);
+        assert_eq!(ac.stats().unknown_session_padts, 3);
+        // Not for frames to another AC, ids 0 and 0xFFFF, or group addresses.
+        ac.handle_input(now, &session_frame(stranger, HOST, 0x1234));
+        assert!(!ac.unknown_session(now, stranger, 0));
+        assert!(!ac.unknown_session(now, stranger, 0xffff));
+        assert!(!ac.unknown_session(now, MacAddr::BROADCAST, 0x1234));
+        assert!(ac.poll_transmit().is_none());
+        // Overall: a thousand strangers at once get ten PADTs (the overall burst), and the
+        // per-MAC table stays its size.
+        let slots = ac.unknown_per_mac.len();
+        let later = now + Duration::from_secs(60);
+        let sent_padts = (0..1000u16)
+            .filter(|&i| {
+                let [a, b] = i.to_be_bytes();
+                ac.unknown_session(later, MacAddr([2, 0, 0, 1, a, b]), 0x4000 + i)
+            })
+            .count();
+        assert_eq!(sent_padts, 10);
+        assert_eq!(sent(&mut ac).len(), 10);
+        assert_eq!(ac.unknown_per_mac.len(), slots);
+    }
+
+    #[test]
+    fn queues_are_bounded_and_session_frames_never_dropped() {
+        let now = Instant::now();
+        let mut ac = ac(AcConfig {
+            max_queued_frames: 4,
+            max_queued_events: 2,
+            ..unlimited()
+        });
+        // Cookies for three hosts, drained.
+        let padrs: Vec<DiscoveryRepr> = (1..=3)
+            .map(|i| {
+                let mac = MacAddr([2, 0, 0, 0, 1, i]);
+                let mut request = padi("");
+                request.src = mac;
+                feed(&mut ac, now, &request);
+                let mut request = padr(&sent(&mut ac).remove(0), "");
+                request.src = mac;
+                request
+            })
+            .collect();
+        let flood = |ac: &mut AccessConcentrator| {
+            for i in 0..10 {
+                let mut request = padi("");
+                request.src = MacAddr([2, 0, 0, 0, 2, i]);
+                feed(ac, now, &request);
+            }
+        };
+        // Ten PADIs undrained: four PADOs queued, six dropped and counted.
+        flood(&mut ac);
+        assert_eq!(ac.transmit_queue_len(), 4);
+        assert!(ac.transmit_queue_full());
+        assert_eq!(ac.stats().tx_dropped, 6);
+        // A valid PADR waits (dropped, counted: the client sends it again).
+        feed(&mut ac, now, &padrs[0]);
+        assert_eq!((ac.session_count(), ac.stats().padr_deferred), (0, 1));
+        let _ = sent(&mut ac);
+        feed(&mut ac, now, &padrs[0]);
+        feed(&mut ac, now, &padrs[1]);
+        // Two events undrained: the third session waits too; no event is ever dropped.
+        feed(&mut ac, now, &padrs[2]);
+        assert_eq!((ac.session_count(), ac.stats().padr_deferred), (2, 2));
+        assert_eq!(events(&mut ac).len(), 2);
+        feed(&mut ac, now, &padrs[2]);
+        assert_eq!(ac.session_count(), 3);
+        // The queue full again (three PADSes and a PADO); closing still queues every PADT.
+        flood(&mut ac);
+        assert!(ac.transmit_queue_full());
+        ac.close(now, CloseReason::Shutdown);
+        let frames = sent(&mut ac);
+        assert_eq!(frames.len(), 4 + 3);
+        assert_eq!(frames.iter().filter(|f| f.code == Code::Padt).count(), 3);
+        let downs = events(&mut ac);
+        assert_eq!(downs.len(), 1 + 3);
+        assert!(downs[1..].iter().all(|e| matches!(
+            e,
+            AcEvent::SessionDown {
+                reason: AcSessionEnd::Closed(CloseReason::Shutdown),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn close_ends_sessions_with_the_reason_and_stops_answering() {
+        let now = Instant::now();
+        let mut ac = ac(AcConfig::default());
+        let other = MacAddr([2, 0, 0, 0, 0, 0x02]);
+        let a = connect(&mut ac, now, HOST, "");
+        let b = connect(&mut ac, now, other, "video");
+        let _ = events(&mut ac);
+        assert!(ac.close_session(now, a, CloseReason::AdminReset));
+        assert!(!ac.close_session(now, a, CloseReason::AdminReset));
+        let padt = sent(&mut ac).remove(0);
+        assert_eq!(
+            (padt.dst, padt.code, padt.session_id),
+            (HOST, Code::Padt, a)
+        );
+        assert_eq!(padt.tag(TagType::RelaySessionId), Some(&[0x01][..]));
+        assert_eq!(
+            padt.error_tag(),
+            Some((TagType::GenericError, "Administrative reset".into()))
+        );
+        assert_eq!(
+            events(&mut ac),
+            [AcEvent::SessionDown {
+                session_id: a,
+                client_mac: HOST,
+                reason: AcSessionEnd::Closed(CloseReason::AdminReset),
+            }]
+        );
+        ac.close(now, CloseReason::Shutdown);
+        assert!(!ac.is_open());
+        let padt = sent(&mut ac).remove(0);
+        assert_eq!((padt.dst, padt.session_id), (other, b));
+        assert_eq!(
+            padt.error_tag(),
+            Some((TagType::GenericError, "Shutting down".into()))
+        );
+        assert_eq!(ac.state_size(), 1); // the SessionDown event
+        let _ = events(&mut ac);
+        // Closed: no answers.
+        feed(&mut ac, now, &padi(""));
+        assert!(ac.poll_transmit().is_none());
+        ac.open(now);
+        feed(&mut ac, now + Duration::from_secs(1), &padi(""));
+        assert_eq!(sent(&mut ac).remove(0).code, Code::Pado);
+    }
+
+    #[test]
+    fn session_ids_cover_the_space_then_run_out() {
+        let random = Random::seeded(11);
+        let mut ids = SessionIds::new();
+        let mut seen = vec![false; 0x10000];
+        for _ in 0..0xfffe {
+            let id = ids.allocate(&random).expect("a free id");
+            assert!(id != 0 && id != 0xffff && !seen[usize::from(id)]);
+            seen[usize::from(id)] = true;
+        }
+        assert_eq!(ids.allocate(&random), None);
+        ids.set(0x1234, false);
+        assert_eq!(ids.allocate(&random), Some(0x1234));
+    }
+
+    #[test]
+    fn reasons_read_as_words() {
+        assert_eq!(
+            AcSessionEnd::PeerTerminated { message: None }.to_string(),
+            "terminated by the client"
+        );
+        assert_eq!(
+            AcSessionEnd::PeerTerminated {
+                message: Some("bye".into())
+            }
+            .to_string(),
+            "terminated by the client: bye"
+        );
+        assert_eq!(
+            AcSessionEnd::Closed(CloseReason::IdleTimeout).to_string(),
+            "closed: Idle timeout"
+        );
+        assert_eq!(
+            AcSessionEnd::Replaced.to_string(),
+            "replaced by a new session of the same client"
+        );
+    }
+
+    #[test]
+    fn driven_through_the_machine_trait() {
+        fn exchange<M: Machine>(machine: &mut M, now: Instant, frame: &[u8]) -> Vec<Vec<u8>> {
+            machine.handle_input(now, frame);
+            machine.handle_timeout(now); // spurious: nothing due
+            std::iter::from_fn(|| machine.poll_transmit()).collect()
+        }
+        let now = Instant::now();
+        let mut ac = ac(AcConfig::default());
+        let out = exchange(&mut ac, now, &padi("").to_bytes().unwrap());
+        assert_eq!(out.len(), 1);
+        assert_eq!(Machine::poll_timeout(&ac), None);
+        assert!(Machine::poll_event(&mut ac).is_none());
+    }
+
+    #[test]
+    fn the_key_is_never_printed() {
+        let ac = ac(AcConfig::default());
+        let text = format!("{ac:?}");
+        assert!(text.starts_with("AccessConcentrator {") && !text.contains("key"));
     }
 }

@@ -1,21 +1,26 @@
 //! The PPPoE client (host) side of discovery, sans-IO.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
 
+use ppp_core::{CloseReason, Machine, Random};
 use tracing::debug;
 
 use crate::session::{DEFAULT_MAX_PAYLOAD, SessionMtu};
 use crate::wire::{Code, DiscoveryRepr, MacAddr, TagType};
-use crate::{RandomSource, SplitMix64};
 
 /// Most ACs a scan reports.
 const MAX_SCAN_RESULTS: usize = 64;
 /// Most services a scan reports per AC.
 const MAX_SCAN_SERVICES: usize = 32;
-/// Most events kept when the caller does not drain them.
+/// Most events kept when the owner does not drain them. An input adds at most one event, and
+/// only an owner's `open`, `scan` or `close` starts what can add more, so an owner that drains
+/// after each call never comes near it; beyond it, the oldest is dropped and counted in
+/// [`ClientStats::events_dropped`].
 const MAX_EVENTS: usize = 64;
-/// Most frames kept when the caller does not drain them.
+/// Most frames kept when the owner does not drain them (an input adds at most one); beyond it,
+/// the oldest is dropped and counted in [`ClientStats::tx_dropped`].
 const MAX_TRANSMITS: usize = 64;
 
 /// How the client discovers and which offer it takes.
@@ -25,8 +30,8 @@ pub struct ClientConfig {
     pub ac_name: String,
     /// The Service-Name to request (empty: any service).
     pub service_name: String,
-    /// Host-Uniq to send; `None` draws 8 random bytes at each [`Client::start`]; an empty vector
-    /// sends none.
+    /// Host-Uniq to send; `None` draws 8 random bytes from the client's [`Random`] at each
+    /// [`Client::open`] and [`Client::scan`]; an empty vector sends none.
     pub host_uniq: Option<Vec<u8>>,
     /// Largest PPP payload wanted (pppd's `max-mru`). Above 1492 the client asks for it with a
     /// PPP-Max-Payload tag (RFC 4638).
@@ -59,23 +64,37 @@ impl Default for ClientConfig {
     }
 }
 
-/// Why a session went down.
+/// Why the client's session went down.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum TerminateReason {
+pub enum ClientSessionEnd {
     /// The AC sent a PADT (with the text of its Generic-Error tag, if any).
     PeerTerminated {
         /// The PADT's error text.
         message: Option<String>,
     },
-    /// [`Client::close`] was called; a PADT was sent.
-    Closed,
+    /// [`Client::close`] was called; a PADT was sent, with the reason's text.
+    Closed(CloseReason),
+}
+
+impl fmt::Display for ClientSessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientSessionEnd::PeerTerminated { message: None } => {
+                f.write_str("terminated by the access concentrator")
+            }
+            ClientSessionEnd::PeerTerminated {
+                message: Some(message),
+            } => write!(f, "terminated by the access concentrator: {message}"),
+            ClientSessionEnd::Closed(reason) => write!(f, "closed: {reason}"),
+        }
+    }
 }
 
 /// Why discovery failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum FailReason {
+pub enum DiscoveryFailure {
     /// No acceptable PADO after every PADI.
     NoOffer,
     /// PADRs went unanswered and no PADI attempts were left.
@@ -86,6 +105,26 @@ pub enum FailReason {
     AcSystemError(String),
     /// The PADS carried a Generic-Error, or a session id of 0 without an error tag.
     GenericError(String),
+}
+
+impl fmt::Display for DiscoveryFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiscoveryFailure::NoOffer => f.write_str("no access concentrator answered"),
+            DiscoveryFailure::NoConfirmation => {
+                f.write_str("the access concentrator did not confirm the session")
+            }
+            DiscoveryFailure::ServiceNameError(text) => {
+                write!(f, "service refused by the access concentrator: {text}")
+            }
+            DiscoveryFailure::AcSystemError(text) => {
+                write!(f, "the access concentrator cannot serve: {text}")
+            }
+            DiscoveryFailure::GenericError(text) => {
+                write!(f, "refused by the access concentrator: {text}")
+            }
+        }
+    }
 }
 
 /// One AC that answered a scan.
@@ -102,7 +141,7 @@ pub struct ScanResult {
 /// What the client reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ClientEvent {
+pub enum DiscoveryEvent {
     /// The PADS arrived: the session stage starts.
     SessionUp {
         /// The session id.
@@ -121,12 +160,12 @@ pub enum ClientEvent {
         /// The session id.
         session_id: u16,
         /// Why.
-        reason: TerminateReason,
+        reason: ClientSessionEnd,
     },
     /// Discovery failed; the client is idle again.
     Failed {
         /// Why.
-        reason: FailReason,
+        reason: DiscoveryFailure,
     },
     /// A scan's window closed.
     ScanComplete {
@@ -154,6 +193,7 @@ pub struct ClientSession {
 
 /// Counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Frames sent.
     pub sent: u64,
@@ -163,6 +203,10 @@ pub struct ClientStats {
     pub ignored: u64,
     /// Frames that did not parse.
     pub malformed: u64,
+    /// Frames dropped because the owner did not drain [`Client::poll_transmit`].
+    pub tx_dropped: u64,
+    /// Events dropped because the owner did not drain [`Client::poll_event`].
+    pub events_dropped: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -197,21 +241,58 @@ enum State {
 
 /// The client side of PPPoE discovery, sans-IO.
 ///
-/// Inputs: [`start`](Self::start) / [`scan`](Self::scan) / [`close`](Self::close),
+/// Inputs: [`open`](Self::open) / [`scan`](Self::scan) / [`close`](Self::close),
 /// [`handle_input`](Self::handle_input) (every Ethernet frame of Ethertype 0x8863 received),
 /// [`handle_timeout`](Self::handle_timeout). After each, drain
 /// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event), then wake up at
-/// [`poll_timeout`](Self::poll_timeout). Session frames (0x8864) go through
-/// [`session`](crate::session) with the ids of [`session`](Self::session).
+/// [`poll_timeout`](Self::poll_timeout). It implements [`Machine`]. Session frames (0x8864) go
+/// through [`session`](crate::session) with the ids of [`session`](Self::session).
+///
+/// The Host-Uniq of each attempt comes from the injected [`Random`] (unless configured).
+///
+/// A client and an access concentrator in memory:
+///
+/// ```
+/// use std::time::Instant;
+/// use ppp_core::{CloseReason, Random};
+/// use pppoe_discovery::{
+///     AcConfig, AccessConcentrator, Client, ClientConfig, ClientSessionEnd, DiscoveryEvent, MacAddr,
+/// };
+///
+/// let now = Instant::now();
+/// let config = ClientConfig { service_name: "internet".into(), ..ClientConfig::default() };
+/// let mut client = Client::new(config, MacAddr([2, 0, 0, 0, 0, 1]), Random::seeded(1));
+/// let mut ac = AccessConcentrator::new(AcConfig::default(), MacAddr([2, 0, 0, 0, 0, 0xac]), Random::seeded(2));
+/// let exchange = |client: &mut Client, ac: &mut AccessConcentrator| {
+///     while let Some(frame) = client.poll_transmit() {
+///         ac.handle_input(now, &frame);
+///         while let Some(answer) = ac.poll_transmit() {
+///             client.handle_input(now, &answer);
+///         }
+///     }
+/// };
+/// client.open(now); // PADI
+/// exchange(&mut client, &mut ac); // PADO, PADR, PADS
+/// let Some(DiscoveryEvent::SessionUp { session_id, ac_name, .. }) = client.poll_event() else { panic!() };
+/// assert_eq!((ac_name.as_str(), client.session().map(|s| s.session_id)), ("pppoe-ac", Some(session_id)));
+///
+/// client.close(now, CloseReason::UserRequest); // PADT, with "User request"
+/// exchange(&mut client, &mut ac);
+/// assert_eq!(
+///     client.poll_event(),
+///     Some(DiscoveryEvent::SessionDown { session_id, reason: ClientSessionEnd::Closed(CloseReason::UserRequest) })
+/// );
+/// assert_eq!(ac.session_count(), 0);
+/// ```
 pub struct Client {
     config: ClientConfig,
     mac: MacAddr,
-    rng: RandomSource,
+    random: Random,
     host_uniq: Vec<u8>,
     padi_sent: u32,
     state: State,
     transmits: VecDeque<Vec<u8>>,
-    events: VecDeque<ClientEvent>,
+    events: VecDeque<DiscoveryEvent>,
     stats: ClientStats,
 }
 
@@ -226,16 +307,13 @@ impl core::fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client on the interface with address `mac`, drawing Host-Uniqs from `rng`.
-    pub fn new(
-        config: ClientConfig,
-        mac: MacAddr,
-        rng: impl FnMut() -> u64 + Send + 'static,
-    ) -> Self {
+    /// A client on the interface with address `mac`, drawing Host-Uniqs from `random`. Nothing
+    /// is sent until [`open`](Self::open) or [`scan`](Self::scan).
+    pub fn new(config: ClientConfig, mac: MacAddr, random: Random) -> Self {
         Client {
             config,
             mac,
-            rng: Box::new(rng),
+            random,
             host_uniq: Vec::new(),
             padi_sent: 0,
             state: State::Idle,
@@ -243,12 +321,6 @@ impl Client {
             events: VecDeque::new(),
             stats: ClientStats::default(),
         }
-    }
-
-    /// A client drawing from a [`SplitMix64`] seeded with `seed`.
-    pub fn with_seed(config: ClientConfig, mac: MacAddr, seed: u64) -> Self {
-        let mut rng = SplitMix64::new(seed);
-        Client::new(config, mac, move || rng.next_u64())
     }
 
     /// The configuration.
@@ -285,7 +357,7 @@ impl Client {
     }
 
     /// Starts discovery: sends a PADI. Does nothing unless idle.
-    pub fn start(&mut self, now: Instant) {
+    pub fn open(&mut self, now: Instant) {
         if !self.is_idle() {
             return;
         }
@@ -295,7 +367,7 @@ impl Client {
     }
 
     /// Starts a scan: PADIs for any service, resent with backoff, collecting every AC that
-    /// answers until `window` has passed; then [`ClientEvent::ScanComplete`]. Does nothing
+    /// answers until `window` has passed; then [`DiscoveryEvent::ScanComplete`]. Does nothing
     /// unless idle.
     pub fn scan(&mut self, now: Instant, window: Duration) {
         if !self.is_idle() {
@@ -311,9 +383,11 @@ impl Client {
         };
     }
 
-    /// Ends the session (sending a PADT and reporting [`ClientEvent::SessionDown`]) or abandons
-    /// discovery or a scan (silently).
-    pub fn close(&mut self, _now: Instant) {
+    /// Ends the session (sending a PADT whose Generic-Error tag carries `reason`'s text, as
+    /// rp-pppoe's client does, and reporting [`DiscoveryEvent::SessionDown`] with
+    /// [`ClientSessionEnd::Closed`]) or abandons discovery or a scan (silently: there is nobody
+    /// to tell yet).
+    pub fn close(&mut self, _now: Instant, reason: CloseReason) {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Up {
                 session,
@@ -327,10 +401,14 @@ impl Client {
                 if let Some(relay) = relay_session_id {
                     padt = padt.with_tag(TagType::RelaySessionId, relay);
                 }
+                if !reason.text().is_empty() {
+                    padt = padt.with_tag(TagType::GenericError, reason.text());
+                }
                 self.send(&padt);
-                self.push_event(ClientEvent::SessionDown {
+                debug!("PPPoE session {:#06x} closed: {reason}", session.session_id);
+                self.push_event(DiscoveryEvent::SessionDown {
                     session_id: session.session_id,
-                    reason: TerminateReason::Closed,
+                    reason: ClientSessionEnd::Closed(reason),
                 });
             }
             State::Idle => {}
@@ -374,7 +452,7 @@ impl Client {
             State::Discovering { deadline } if *deadline <= now => {
                 if self.padi_sent >= self.config.padi_attempts {
                     debug!("no PADO after {} PADIs", self.padi_sent);
-                    self.fail(FailReason::NoOffer);
+                    self.fail(DiscoveryFailure::NoOffer);
                 } else {
                     self.send_padi(now, self.config.service_name.clone().into_bytes());
                 }
@@ -387,7 +465,7 @@ impl Client {
                 if *padr_sent >= self.config.padr_attempts {
                     debug!("no PADS after {padr_sent} PADRs");
                     if self.padi_sent >= self.config.padi_attempts {
-                        self.fail(FailReason::NoConfirmation);
+                        self.fail(DiscoveryFailure::NoConfirmation);
                     } else {
                         self.send_padi(now, self.config.service_name.clone().into_bytes());
                     }
@@ -405,7 +483,7 @@ impl Client {
                 if *end <= now {
                     let results = std::mem::take(results);
                     self.state = State::Idle;
-                    self.push_event(ClientEvent::ScanComplete { results });
+                    self.push_event(DiscoveryEvent::ScanComplete { results });
                 } else if *resend <= now {
                     let end = *end;
                     self.send_padi(now, Vec::new());
@@ -427,7 +505,7 @@ impl Client {
 
     /// The next event, if any. Poll until `None` after every input.
     #[must_use]
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    pub fn poll_event(&mut self) -> Option<DiscoveryEvent> {
         self.events.pop_front()
     }
 
@@ -445,7 +523,7 @@ impl Client {
     fn new_host_uniq(&mut self) {
         self.host_uniq = match &self.config.host_uniq {
             Some(fixed) => fixed.clone(),
-            None => (self.rng)().to_be_bytes().to_vec(),
+            None => self.random.bytes::<8>().to_vec(),
         };
     }
 
@@ -591,15 +669,17 @@ impl Client {
         }
         if let Some((tag, text)) = pads.error_tag() {
             let reason = match tag {
-                TagType::ServiceNameError => FailReason::ServiceNameError(text),
-                TagType::AcSystemError => FailReason::AcSystemError(text),
-                _ => FailReason::GenericError(text),
+                TagType::ServiceNameError => DiscoveryFailure::ServiceNameError(text),
+                TagType::AcSystemError => DiscoveryFailure::AcSystemError(text),
+                _ => DiscoveryFailure::GenericError(text),
             };
             self.fail(reason);
             return true;
         }
         if pads.session_id == 0 {
-            self.fail(FailReason::GenericError("PADS with session id 0".into()));
+            self.fail(DiscoveryFailure::GenericError(
+                "PADS with session id 0".into(),
+            ));
             return true;
         }
         let max_payload = if self.requests_max_payload() {
@@ -626,7 +706,7 @@ impl Client {
             "PPPoE session {:#06x} with {} ({:?}), max payload {:?}",
             session.session_id, session.ac_mac, session.ac_name, session.max_payload
         );
-        self.push_event(ClientEvent::SessionUp {
+        self.push_event(DiscoveryEvent::SessionUp {
             session_id: session.session_id,
             ac_mac: session.ac_mac,
             ac_name: session.ac_name.clone(),
@@ -650,22 +730,23 @@ impl Client {
         let session_id = session.session_id;
         self.state = State::Idle;
         let message = padt.error_tag().map(|(_, text)| text);
-        self.push_event(ClientEvent::SessionDown {
+        self.push_event(DiscoveryEvent::SessionDown {
             session_id,
-            reason: TerminateReason::PeerTerminated { message },
+            reason: ClientSessionEnd::PeerTerminated { message },
         });
         true
     }
 
-    fn fail(&mut self, reason: FailReason) {
-        debug!(?reason, "discovery failed");
+    fn fail(&mut self, reason: DiscoveryFailure) {
+        debug!("discovery failed: {reason}");
         self.state = State::Idle;
-        self.push_event(ClientEvent::Failed { reason });
+        self.push_event(DiscoveryEvent::Failed { reason });
     }
 
-    fn push_event(&mut self, event: ClientEvent) {
+    fn push_event(&mut self, event: DiscoveryEvent) {
         if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
+            self.stats.events_dropped += 1;
         }
         self.events.push_back(event);
     }
@@ -676,12 +757,37 @@ impl Client {
                 debug!("sent [{repr}]");
                 if self.transmits.len() >= MAX_TRANSMITS {
                     self.transmits.pop_front();
+                    self.stats.tx_dropped += 1;
                 }
                 self.transmits.push_back(frame);
                 self.stats.sent += 1;
             }
             Err(error) => debug!(%error, "cannot send [{repr}]"),
         }
+    }
+}
+
+impl Machine for Client {
+    type Event = DiscoveryEvent;
+
+    fn handle_input(&mut self, now: Instant, input: &[u8]) {
+        Client::handle_input(self, now, input);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Client::handle_timeout(self, now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        Client::poll_transmit(self)
+    }
+
+    fn poll_event(&mut self) -> Option<DiscoveryEvent> {
+        Client::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Client::poll_timeout(self)
     }
 }
 
@@ -695,7 +801,7 @@ mod tests {
     const OTHER_AC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0xad]);
 
     fn client(config: ClientConfig) -> Client {
-        Client::with_seed(config, ME, 7)
+        Client::new(config, ME, Random::seeded(7))
     }
 
     fn sent(client: &mut Client) -> Vec<DiscoveryRepr> {
@@ -704,7 +810,7 @@ mod tests {
             .collect()
     }
 
-    fn events(client: &mut Client) -> Vec<ClientEvent> {
+    fn events(client: &mut Client) -> Vec<DiscoveryEvent> {
         std::iter::from_fn(|| client.poll_event()).collect()
     }
 
@@ -732,7 +838,7 @@ mod tests {
     fn padi_retries_with_backoff_then_gives_up() {
         let t0 = Instant::now();
         let mut c = client(ClientConfig::default());
-        c.start(t0);
+        c.open(t0);
         let padi = sent(&mut c);
         assert_eq!(padi.len(), 1);
         assert_eq!(
@@ -761,8 +867,8 @@ mod tests {
         assert_eq!(secs, [1, 3, 7, 15, 23]);
         assert_eq!(
             events(&mut c),
-            [ClientEvent::Failed {
-                reason: FailReason::NoOffer
+            [DiscoveryEvent::Failed {
+                reason: DiscoveryFailure::NoOffer
             }]
         );
         assert_eq!(c.stats().sent, 5);
@@ -778,7 +884,7 @@ mod tests {
             ..ClientConfig::default()
         };
         let mut c = client(config);
-        c.start(t0);
+        c.open(t0);
         assert_eq!(sent(&mut c)[0].ppp_max_payload(), Some(1500));
         let offer = pado(&c, AC, "ac", &["internet"]);
         feed(&mut c, t0, &offer);
@@ -817,14 +923,14 @@ mod tests {
             max_payload: 1500,
             ..ClientConfig::default()
         });
-        c.start(t0);
+        c.open(t0);
         let frame = pado(&c, AC, "ac", &[""]);
         feed(&mut c, t0, &frame);
         let frame = pads(&c, 0x1234).with_tag(TagType::PppMaxPayload, 1500u16.to_be_bytes());
         feed(&mut c, t0, &frame);
         assert_eq!(
             events(&mut c),
-            [ClientEvent::SessionUp {
+            [DiscoveryEvent::SessionUp {
                 session_id: 0x1234,
                 ac_mac: AC,
                 ac_name: "ac".into(),
@@ -855,9 +961,9 @@ mod tests {
         );
         assert_eq!(
             events(&mut c),
-            [ClientEvent::SessionDown {
+            [DiscoveryEvent::SessionDown {
                 session_id: 0x1234,
-                reason: TerminateReason::PeerTerminated {
+                reason: ClientSessionEnd::PeerTerminated {
                     message: Some("bye".into())
                 },
             }]
@@ -869,13 +975,13 @@ mod tests {
     fn close_sends_padt() {
         let t0 = Instant::now();
         let mut c = client(ClientConfig::default());
-        c.start(t0);
+        c.open(t0);
         let frame = pado(&c, AC, "ac", &[""]);
         feed(&mut c, t0, &frame);
         let frame = pads(&c, 7);
         feed(&mut c, t0, &frame);
         let _ = (sent(&mut c), events(&mut c));
-        c.close(t0);
+        c.close(t0, CloseReason::IdleTimeout);
         let padt = sent(&mut c);
         assert_eq!(
             (padt[0].dst, padt[0].code, padt[0].session_id),
@@ -885,17 +991,22 @@ mod tests {
             padt[0].tag(TagType::RelaySessionId),
             Some(&[0x52, 0x53][..])
         );
+        assert_eq!(padt[0].tag(TagType::HostUniq), Some(c.host_uniq()));
+        assert_eq!(
+            padt[0].error_tag(),
+            Some((TagType::GenericError, "Idle timeout".into()))
+        );
         assert_eq!(
             events(&mut c),
-            [ClientEvent::SessionDown {
+            [DiscoveryEvent::SessionDown {
                 session_id: 7,
-                reason: TerminateReason::Closed
+                reason: ClientSessionEnd::Closed(CloseReason::IdleTimeout)
             }]
         );
         // Closing while discovering just stops.
-        c.start(t0);
+        c.open(t0);
         let _ = sent(&mut c);
-        c.close(t0);
+        c.close(t0, CloseReason::UserRequest);
         assert!(c.is_idle() && c.poll_timeout().is_none() && c.poll_transmit().is_none());
     }
 
@@ -904,23 +1015,26 @@ mod tests {
         let cases = [
             (
                 TagType::ServiceNameError,
-                FailReason::ServiceNameError("no".into()),
+                DiscoveryFailure::ServiceNameError("no".into()),
             ),
             (
                 TagType::AcSystemError,
-                FailReason::AcSystemError("no".into()),
+                DiscoveryFailure::AcSystemError("no".into()),
             ),
-            (TagType::GenericError, FailReason::GenericError("no".into())),
+            (
+                TagType::GenericError,
+                DiscoveryFailure::GenericError("no".into()),
+            ),
         ];
         for (tag, reason) in cases {
             let t0 = Instant::now();
             let mut c = client(ClientConfig::default());
-            c.start(t0);
+            c.open(t0);
             let frame = pado(&c, AC, "ac", &[""]);
             feed(&mut c, t0, &frame);
             let frame = pads(&c, 0).with_tag(tag, "no");
             feed(&mut c, t0, &frame);
-            assert_eq!(events(&mut c), [ClientEvent::Failed { reason }]);
+            assert_eq!(events(&mut c), [DiscoveryEvent::Failed { reason }]);
             assert!(c.is_idle());
         }
     }
@@ -935,7 +1049,7 @@ mod tests {
         // A PADO before discovery.
         let frame = pado(&c, AC, "wanted", &[""]);
         feed(&mut c, t0, &frame);
-        c.start(t0);
+        c.open(t0);
         let _ = sent(&mut c);
         let good = pado(&c, AC, "wanted", &[""]);
         let mut wrong_uniq = good.clone();
@@ -966,5 +1080,85 @@ mod tests {
         assert_eq!(c.stats().malformed, 1);
         feed(&mut c, t0, &good);
         assert_eq!(sent(&mut c)[0].code, Code::Padr);
+    }
+
+    #[test]
+    fn host_uniq_comes_from_the_injected_randomness() {
+        let t0 = Instant::now();
+        let host_uniq = |seed| {
+            let mut c = Client::new(ClientConfig::default(), ME, Random::seeded(seed));
+            c.open(t0);
+            c.host_uniq().to_vec()
+        };
+        assert_eq!(host_uniq(1), host_uniq(1));
+        assert_ne!(host_uniq(1), host_uniq(2));
+        // A new attempt, a new Host-Uniq.
+        let mut c = client(ClientConfig::default());
+        c.open(t0);
+        let first = c.host_uniq().to_vec();
+        c.close(t0, CloseReason::UserRequest);
+        c.open(t0);
+        assert_ne!(c.host_uniq(), first);
+        // Configured: used as is.
+        let mut c = client(ClientConfig {
+            host_uniq: Some(vec![1, 2]),
+            ..ClientConfig::default()
+        });
+        c.open(t0);
+        assert_eq!(c.host_uniq(), [1, 2]);
+    }
+
+    #[test]
+    fn undrained_queues_stay_bounded_and_count_what_they_drop() {
+        let t0 = Instant::now();
+        let mut c = client(ClientConfig {
+            padi_attempts: 1000,
+            ..ClientConfig::default()
+        });
+        c.open(t0);
+        while c.stats().sent < 100 {
+            let deadline = c.poll_timeout().unwrap();
+            c.handle_timeout(deadline);
+        }
+        assert_eq!(
+            std::iter::from_fn(|| c.poll_transmit()).count(),
+            MAX_TRANSMITS
+        );
+        assert_eq!(c.stats().tx_dropped, 100 - MAX_TRANSMITS as u64);
+        // Open and fail again and again without draining events.
+        let mut c = client(ClientConfig {
+            padi_attempts: 1,
+            ..ClientConfig::default()
+        });
+        for _ in 0..100 {
+            c.open(t0);
+            let deadline = c.poll_timeout().unwrap();
+            c.handle_timeout(deadline);
+        }
+        assert_eq!(std::iter::from_fn(|| c.poll_event()).count(), MAX_EVENTS);
+        assert_eq!(c.stats().events_dropped, 100 - MAX_EVENTS as u64);
+    }
+
+    #[test]
+    fn reasons_read_as_words() {
+        assert_eq!(
+            ClientSessionEnd::Closed(CloseReason::UserRequest).to_string(),
+            "closed: User request"
+        );
+        assert_eq!(
+            ClientSessionEnd::PeerTerminated {
+                message: Some("bye".into())
+            }
+            .to_string(),
+            "terminated by the access concentrator: bye"
+        );
+        assert_eq!(
+            DiscoveryFailure::NoOffer.to_string(),
+            "no access concentrator answered"
+        );
+        assert_eq!(
+            DiscoveryFailure::AcSystemError("full".into()).to_string(),
+            "the access concentrator cannot serve: full"
+        );
     }
 }

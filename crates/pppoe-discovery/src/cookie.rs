@@ -4,10 +4,50 @@
 //! HMAC is written out here over the workspace's `sha1` crate (a dozen lines) rather than pulling
 //! in the `hmac` crate; it is checked against the RFC 2202 test vectors. SHA-1 is fine for a MAC
 //! (HMAC-SHA1 needs no collision resistance) and the cookie only has to outlive one discovery.
+//!
+//! The key lives in a [`CookieKey`], which is zeroized when dropped and never printed; the padded
+//! copy HMAC makes of it is zeroized after each use.
 
+use core::fmt;
+
+use ppp_core::Random;
 use sha1::{Digest, Sha1};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::wire::MacAddr;
+
+/// Bytes of the cookie key (the HMAC-SHA1 output size, as RFC 2104 recommends).
+pub(crate) const KEY_LEN: usize = 20;
+
+/// The access concentrator's cookie key: drawn from the injected [`Random`], zeroized on drop,
+/// never cloned, never printed.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct CookieKey([u8; KEY_LEN]);
+
+impl CookieKey {
+    /// A fresh key from `random` (filled in place: no copy of it is left behind).
+    pub(crate) fn generate(random: &Random) -> Self {
+        let mut key = CookieKey([0; KEY_LEN]);
+        random.fill(&mut key.0);
+        key
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        CookieKey(bytes)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CookieKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CookieKey(..)")
+    }
+}
 
 /// Length of a cookie on the wire.
 pub const COOKIE_LEN: usize = 16;
@@ -15,32 +55,39 @@ const BLOCK: usize = 64;
 
 /// HMAC-SHA1 of `parts` (concatenated) under `key`.
 pub(crate) fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
-    let mut block = [0u8; BLOCK];
+    let mut pad = [0u8; BLOCK];
     if key.len() > BLOCK {
-        block[..20].copy_from_slice(&Sha1::digest(key));
+        pad[..20].copy_from_slice(&Sha1::digest(key));
     } else {
-        block[..key.len()].copy_from_slice(key);
+        pad[..key.len()].copy_from_slice(key);
+    }
+    for byte in &mut pad {
+        *byte ^= 0x36;
     }
     let mut inner = Sha1::new();
-    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(pad.as_slice());
     for part in parts {
         inner.update(part);
     }
+    for byte in &mut pad {
+        *byte ^= 0x36 ^ 0x5c;
+    }
     let mut outer = Sha1::new();
-    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(pad.as_slice());
+    pad.zeroize();
     outer.update(inner.finalize());
     outer.finalize().into()
 }
 
 /// The cookie for `client` with `host_uniq` in time window `window`.
 pub(crate) fn make(
-    key: &[u8; 20],
+    key: &CookieKey,
     client: MacAddr,
     host_uniq: &[u8],
     window: u64,
 ) -> [u8; COOKIE_LEN] {
     let len = (host_uniq.len() as u64).to_be_bytes();
-    let mac = hmac_sha1(key, &[&client.0, &window.to_be_bytes(), &len, host_uniq]);
+    let mac = hmac_sha1(&key.0, &[&client.0, &window.to_be_bytes(), &len, host_uniq]);
     let mut cookie = [0u8; COOKIE_LEN];
     cookie.copy_from_slice(&mac[..COOKIE_LEN]);
     cookie
@@ -49,7 +96,7 @@ pub(crate) fn make(
 /// Whether `cookie` is the one for `client`/`host_uniq` in `window` or the window before, compared
 /// in constant time.
 pub(crate) fn check(
-    key: &[u8; 20],
+    key: &CookieKey,
     client: MacAddr,
     host_uniq: &[u8],
     window: u64,
@@ -99,7 +146,7 @@ mod tests {
 
     #[test]
     fn cookie_windows() {
-        let key = [7u8; 20];
+        let key = CookieKey::from_bytes([7u8; 20]);
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         let cookie = make(&key, mac, b"uniq", 10);
         assert!(check(&key, mac, b"uniq", 10, &cookie));
@@ -113,7 +160,32 @@ mod tests {
             10,
             &cookie
         ));
-        assert!(!check(&[8u8; 20], mac, b"uniq", 10, &cookie));
+        assert!(!check(
+            &CookieKey::from_bytes([8u8; 20]),
+            mac,
+            b"uniq",
+            10,
+            &cookie
+        ));
         assert!(!check(&key, mac, b"uniq", 10, &cookie[..15]));
+    }
+
+    #[test]
+    fn the_key_is_random_zeroizable_and_secret() {
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<CookieKey>();
+        let a = CookieKey::generate(&Random::seeded(1));
+        let b = CookieKey::generate(&Random::seeded(2));
+        assert_ne!(a.bytes(), b.bytes());
+        assert_eq!(
+            CookieKey::generate(&Random::seeded(1)).bytes(),
+            a.bytes(),
+            "seeded keys replay"
+        );
+        let mut key = a;
+        assert_ne!(key.bytes(), &[0; KEY_LEN]);
+        key.zeroize();
+        assert_eq!(key.bytes(), &[0; KEY_LEN]);
+        assert_eq!(format!("{key:?}"), "CookieKey(..)");
     }
 }

@@ -11,7 +11,7 @@ use crate::wire::Code;
 /// and what came.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum DiscoveryError {
     /// The frame is shorter than the Ethernet and PPPoE headers.
     #[error("frame of {len} bytes is shorter than the {required}-byte headers")]
     Truncated {

@@ -9,40 +9,69 @@
 //!   service) → PADR (with retries) → PADS → session, PADT both ways, RFC 4638 PPP-Max-Payload,
 //!   and a scan mode listing every AC that answers.
 //! - [`AccessConcentrator`]: several services, stateless AC-Cookies (a PADI flood allocates
-//!   nothing), random unique session ids, `max_sessions`, one session per host, PADO delay,
-//!   optional manual accept of each session, PADT on close and shutdown, a session table.
+//!   nothing and keeps nothing), random unique session ids, `max_sessions`, one session per host,
+//!   PADO delay, optional manual accept of each session, PADT on close, PADI rate limits per MAC
+//!   and overall, rate-limited PADTs for session frames of unknown sessions (so clients notice a
+//!   restart at once), bounded queues, and a session table with no per-frame scan and about a
+//!   hundred bytes a session.
 //! - [`session`]: 0x8864 frames ⇄ PPP frames, and the MRU/MTU rule; [`mss`]: MSS clamping.
 //!
-//! Nothing here reads the clock, sleeps or touches a socket: frames and [`Instant`](std::time::Instant)s go in,
-//! frames, events and deadlines come out, and randomness (Host-Uniq, session ids, the cookie
-//! key) comes from an injected generator, so every run is reproducible from a seed. No input
-//! makes anything panic.
+//! Nothing here reads the clock, sleeps or touches a socket: frames and
+//! [`Instant`](std::time::Instant)s go in, frames, events and deadlines come out, and everything
+//! unpredictable (Host-Uniq, session ids, the cookie key, the rate limiters' hash keys) comes from
+//! the one injected [`ppp_core::Random`]: `Random::from_os()` in
+//! programs, [`Random::seeded`](ppp_core::Random::seeded) in tests and simulations, so every run
+//! of those is reproducible from a seed. No input makes anything panic, and every queue is
+//! bounded.
+//!
+//! # The verbs
+//!
+//! [`Client`] and [`AccessConcentrator`] speak the verbs of [`ppp_core`] and implement
+//! [`ppp_core::Machine`]:
+//!
+//! | | [`Client`] | [`AccessConcentrator`] |
+//! |---|---|---|
+//! | construct | `new(config, mac, random)` | `new(config, mac, random)` (answers from then on) |
+//! | open | `open(now)`: PADI; `scan(now, window)` | `open(now)`: answer again after `close` |
+//! | close | `close(now, reason)`: PADT | `close(now, reason)`: PADT to every session, stop answering; `close_session(now, id, reason)` |
+//! | input | `handle_input(now, frame)` | `handle_input(now, frame)`; `unknown_session(now, mac, id)` |
+//! | time | `handle_timeout(now)`, `poll_timeout()` | `handle_timeout(now)`, `poll_timeout()` |
+//! | output | `poll_transmit()`, `poll_event()` → [`DiscoveryEvent`] | `poll_transmit()`, `poll_event()` → [`AcEvent`] |
 //!
 //! # Run loop
 //!
-//! Every state machine here has the same verbs. After each input, drain `poll_transmit` and
-//! `poll_event` until they return `None`, then sleep until `poll_timeout` (or the next frame):
+//! After each input, drain `poll_transmit` and `poll_event` until they return `None`, then sleep
+//! until `poll_timeout` (or the next frame). A program takes its randomness from the operating
+//! system (`Random::from_os`, ppp-core's feature `os`):
 //!
 //! ```no_run
 //! use std::time::Instant;
-//! use pppoe_discovery::{Client, ClientConfig, ClientEvent, MacAddr};
+//! use ppp_core::{CloseReason, Random};
+//! use pppoe_discovery::{Client, ClientConfig, DiscoveryEvent, MacAddr};
 //!
 //! # fn send(_: &[u8]) {}
 //! # fn receive_until(_: Option<Instant>) -> Option<Vec<u8>> { None }
 //! let mac = MacAddr([0x02, 0, 0, 0, 0, 1]);
 //! let config = ClientConfig { service_name: "internet".into(), ..ClientConfig::default() };
-//! let mut client = Client::with_seed(config, mac, 42);
-//! client.start(Instant::now());
+//! let mut client = Client::new(config, mac, Random::from_os()?);
+//! client.open(Instant::now());
 //! loop {
 //!     while let Some(frame) = client.poll_transmit() {
 //!         send(&frame); // a whole Ethernet frame, for an AF_PACKET socket
 //!     }
 //!     while let Some(event) = client.poll_event() {
 //!         match event {
-//!             ClientEvent::SessionUp { session_id, ac_mac, .. } => {
+//!             DiscoveryEvent::SessionUp { session_id, ac_mac, .. } => {
 //!                 println!("session {session_id:#06x} with {ac_mac}");
 //!             }
-//!             ClientEvent::SessionDown { .. } | ClientEvent::Failed { .. } => return,
+//!             DiscoveryEvent::SessionDown { reason, .. } => {
+//!                 println!("session down: {reason}");
+//!                 return Ok(());
+//!             }
+//!             DiscoveryEvent::Failed { reason } => {
+//!                 println!("discovery failed: {reason}");
+//!                 return Ok(());
+//!             }
 //!             _ => {}
 //!         }
 //!     }
@@ -51,7 +80,9 @@
 //!         Some(frame) => client.handle_input(Instant::now(), &frame),
 //!         None => client.handle_timeout(Instant::now()),
 //!     }
+//! #   client.close(Instant::now(), CloseReason::UserRequest);
 //! }
+//! # Ok::<(), ppp_core::EntropyError>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -60,6 +91,7 @@ mod ac;
 mod client;
 mod cookie;
 mod error;
+mod limit;
 pub mod mss;
 pub mod session;
 pub mod wire;
@@ -67,38 +99,20 @@ pub mod wire;
 #[cfg(test)]
 mod sim_tests;
 
+/// The shared vocabulary this crate's API speaks ([`ppp_core::Random`],
+/// [`ppp_core::CloseReason`], [`ppp_core::Machine`]), re-exported for embedders that have no other
+/// use for the crate.
+pub use ppp_core;
+
 pub use ac::{
-    AcConfig, AcEvent, AcSession, AcSessionState, AcStats, AccessConcentrator, DownReason,
+    AcConfig, AcEvent, AcSession, AcSessionEnd, AcSessionState, AcStats, AccessConcentrator,
 };
 pub use client::{
-    Client, ClientConfig, ClientEvent, ClientSession, ClientStats, FailReason, ScanResult,
-    TerminateReason,
+    Client, ClientConfig, ClientSession, ClientSessionEnd, ClientStats, DiscoveryEvent,
+    DiscoveryFailure, ScanResult,
 };
 pub use cookie::COOKIE_LEN;
-pub use error::Error;
+pub use error::DiscoveryError;
+pub use limit::RateLimit;
 pub use session::{SessionFrame, SessionMtu, decapsulate, encapsulate, write_session_header};
 pub use wire::{Code, DiscoveryRepr, MacAddr, Packet, Tag, TagType};
-
-/// A source of random 64-bit numbers, injected so runs are reproducible (e.g.
-/// `move || rng.next_u64()` over a seeded generator, or the OS generator in production).
-pub type RandomSource = Box<dyn FnMut() -> u64 + Send>;
-
-/// A small seedable generator (SplitMix64), used by the `with_seed` constructors.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator starting from `seed`.
-    pub const fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}

@@ -14,7 +14,7 @@
 
 use ppp_frame::{Protocol, sync};
 
-use crate::Error;
+use crate::DiscoveryError;
 use crate::wire::{Code, ETHERTYPE_SESSION, HEADER_LEN, MacAddr, Packet, VERSION_TYPE};
 
 /// The PPP MRU/MTU over plain Ethernet: 1500 minus the 8 bytes of PPPoE and PPP headers.
@@ -42,7 +42,7 @@ pub struct SessionFrame<'a> {
 ///
 /// # Errors
 ///
-/// [`Error::TooLong`] when the PPP frame does not fit the 16-bit LENGTH field (nothing is
+/// [`DiscoveryError::TooLong`] when the PPP frame does not fit the 16-bit LENGTH field (nothing is
 /// appended then).
 pub fn encapsulate(
     dst: MacAddr,
@@ -51,9 +51,9 @@ pub fn encapsulate(
     protocol: Protocol,
     payload: &[u8],
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), DiscoveryError> {
     let ppp_len = payload.len() + 2;
-    u16::try_from(ppp_len).map_err(|_| Error::TooLong { len: ppp_len })?;
+    u16::try_from(ppp_len).map_err(|_| DiscoveryError::TooLong { len: ppp_len })?;
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
     sync::encode(protocol, payload, false, out);
@@ -66,22 +66,22 @@ pub fn encapsulate(
 ///
 /// # Errors
 ///
-/// [`Error::Truncated`] when `frame` is shorter than the headers, [`Error::TooLong`] when the
+/// [`DiscoveryError::Truncated`] when `frame` is shorter than the headers, [`DiscoveryError::TooLong`] when the
 /// PPP frame does not fit the 16-bit LENGTH field (the frame is left as it was).
 pub fn write_session_header(
     frame: &mut [u8],
     dst: MacAddr,
     src: MacAddr,
     session_id: u16,
-) -> Result<(), Error> {
+) -> Result<(), DiscoveryError> {
     let ppp_len = frame
         .len()
         .checked_sub(HEADER_LEN)
-        .ok_or(Error::Truncated {
+        .ok_or(DiscoveryError::Truncated {
             len: frame.len(),
             required: HEADER_LEN,
         })?;
-    let length = u16::try_from(ppp_len).map_err(|_| Error::TooLong { len: ppp_len })?;
+    let length = u16::try_from(ppp_len).map_err(|_| DiscoveryError::TooLong { len: ppp_len })?;
     let mut packet = Packet::new_unchecked(frame);
     packet.set_dst_addr(dst);
     packet.set_src_addr(src);
@@ -98,22 +98,22 @@ pub fn write_session_header(
 ///
 /// # Errors
 ///
-/// The header errors of [`Packet::check_len`], [`Error::WrongEthertype`],
-/// [`Error::BadVersionType`], [`Error::WrongCode`], and [`Error::Ppp`] for a missing or invalid
+/// The header errors of [`Packet::check_len`], [`DiscoveryError::WrongEthertype`],
+/// [`DiscoveryError::BadVersionType`], [`DiscoveryError::WrongCode`], and [`DiscoveryError::Ppp`] for a missing or invalid
 /// protocol field.
-pub fn decapsulate(frame: &[u8]) -> Result<SessionFrame<'_>, Error> {
+pub fn decapsulate(frame: &[u8]) -> Result<SessionFrame<'_>, DiscoveryError> {
     let packet = Packet::new_checked(frame)?;
     if packet.ethertype() != ETHERTYPE_SESSION {
-        return Err(Error::WrongEthertype {
+        return Err(DiscoveryError::WrongEthertype {
             found: packet.ethertype(),
             expected: ETHERTYPE_SESSION,
         });
     }
     if packet.version_type() != VERSION_TYPE {
-        return Err(Error::BadVersionType(packet.version_type()));
+        return Err(DiscoveryError::BadVersionType(packet.version_type()));
     }
     if packet.code() != Code::Session {
-        return Err(Error::WrongCode(packet.code()));
+        return Err(DiscoveryError::WrongCode(packet.code()));
     }
     let end = HEADER_LEN + usize::from(packet.payload_len());
     let ppp = frame.get(HEADER_LEN..end).unwrap_or(&[]);
@@ -194,17 +194,20 @@ mod tests {
         discovery[13] = 0x63;
         let mut no_protocol = frame[..20].to_vec();
         no_protocol[19] = 0;
-        assert_eq!(decapsulate(&wrong_code), Err(Error::WrongCode(Code::Padi)));
+        assert_eq!(
+            decapsulate(&wrong_code),
+            Err(DiscoveryError::WrongCode(Code::Padi))
+        );
         assert_eq!(
             decapsulate(&discovery),
-            Err(Error::WrongEthertype {
+            Err(DiscoveryError::WrongEthertype {
                 found: 0x8863,
                 expected: 0x8864
             })
         );
         assert_eq!(
             decapsulate(&no_protocol),
-            Err(Error::Ppp(ppp_frame::FrameError::Truncated))
+            Err(DiscoveryError::Ppp(ppp_frame::FrameError::Truncated))
         );
     }
 
@@ -219,7 +222,7 @@ mod tests {
         assert_eq!(frame, expected);
         assert_eq!(
             write_session_header(&mut [0; 19], dst, src, 1),
-            Err(Error::Truncated {
+            Err(DiscoveryError::Truncated {
                 len: 19,
                 required: HEADER_LEN
             })

@@ -18,7 +18,7 @@
 
 use core::fmt;
 
-use crate::Error;
+use crate::DiscoveryError;
 
 /// Ethertype of PPPoE discovery frames.
 pub const ETHERTYPE_DISCOVERY: u16 = 0x8863;
@@ -307,7 +307,7 @@ impl<'a> TagIter<'a> {
 }
 
 impl<'a> Iterator for TagIter<'a> {
-    type Item = Result<TagRef<'a>, Error>;
+    type Item = Result<TagRef<'a>, DiscoveryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.offset >= self.payload.len() {
@@ -336,7 +336,7 @@ impl<'a> Iterator for TagIter<'a> {
             }
             None => {
                 self.failed = true;
-                Some(Err(Error::TagOverrun {
+                Some(Err(DiscoveryError::TagOverrun {
                     offset: self.offset,
                 }))
             }
@@ -390,8 +390,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Truncated`] or [`Error::LengthMismatch`].
-    pub fn new_checked(buffer: T) -> Result<Self, Error> {
+    /// [`DiscoveryError::Truncated`] or [`DiscoveryError::LengthMismatch`].
+    pub fn new_checked(buffer: T) -> Result<Self, DiscoveryError> {
         let packet = Packet { buffer };
         packet.check_len()?;
         Ok(packet)
@@ -402,11 +402,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Truncated`] or [`Error::LengthMismatch`].
-    pub fn check_len(&self) -> Result<(), Error> {
+    /// [`DiscoveryError::Truncated`] or [`DiscoveryError::LengthMismatch`].
+    pub fn check_len(&self) -> Result<(), DiscoveryError> {
         let len = self.buffer.as_ref().len();
         if len < HEADER_LEN {
-            return Err(Error::Truncated {
+            return Err(DiscoveryError::Truncated {
                 len,
                 required: HEADER_LEN,
             });
@@ -414,7 +414,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let declared = usize::from(self.payload_len());
         let available = len - HEADER_LEN;
         if declared > available {
-            return Err(Error::LengthMismatch {
+            return Err(DiscoveryError::LengthMismatch {
                 declared,
                 available,
             });
@@ -561,18 +561,18 @@ impl DiscoveryRepr {
     ///
     /// # Errors
     ///
-    /// [`Error::WrongEthertype`], [`Error::BadVersionType`], [`Error::TagOverrun`] (and the
+    /// [`DiscoveryError::WrongEthertype`], [`DiscoveryError::BadVersionType`], [`DiscoveryError::TagOverrun`] (and the
     /// length errors of [`Packet::check_len`]).
-    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self, Error> {
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self, DiscoveryError> {
         packet.check_len()?;
         if packet.ethertype() != ETHERTYPE_DISCOVERY {
-            return Err(Error::WrongEthertype {
+            return Err(DiscoveryError::WrongEthertype {
                 found: packet.ethertype(),
                 expected: ETHERTYPE_DISCOVERY,
             });
         }
         if packet.version_type() != VERSION_TYPE {
-            return Err(Error::BadVersionType(packet.version_type()));
+            return Err(DiscoveryError::BadVersionType(packet.version_type()));
         }
         let tags = packet
             .tags()
@@ -593,7 +593,7 @@ impl DiscoveryRepr {
     /// # Errors
     ///
     /// As [`parse`](Self::parse).
-    pub fn parse_bytes(frame: &[u8]) -> Result<Self, Error> {
+    pub fn parse_bytes(frame: &[u8]) -> Result<Self, DiscoveryError> {
         Self::parse(&Packet::new_checked(frame)?)
     }
 
@@ -611,14 +611,15 @@ impl DiscoveryRepr {
     ///
     /// # Errors
     ///
-    /// [`Error::BufferTooSmall`] when `buffer` is shorter than [`buffer_len`](Self::buffer_len),
-    /// [`Error::TooLong`] when the payload or a tag value exceeds 65535 bytes.
-    pub fn emit(&self, buffer: &mut [u8]) -> Result<usize, Error> {
+    /// [`DiscoveryError::BufferTooSmall`] when `buffer` is shorter than [`buffer_len`](Self::buffer_len),
+    /// [`DiscoveryError::TooLong`] when the payload or a tag value exceeds 65535 bytes.
+    pub fn emit(&self, buffer: &mut [u8]) -> Result<usize, DiscoveryError> {
         let payload_len = self.payload_len();
-        let length = u16::try_from(payload_len).map_err(|_| Error::TooLong { len: payload_len })?;
+        let length =
+            u16::try_from(payload_len).map_err(|_| DiscoveryError::TooLong { len: payload_len })?;
         let required = HEADER_LEN + payload_len;
         let Some(buffer) = buffer.get_mut(..required) else {
-            return Err(Error::BufferTooSmall { required });
+            return Err(DiscoveryError::BufferTooSmall { required });
         };
         let mut packet = Packet::new_unchecked(&mut *buffer);
         packet.set_dst_addr(self.dst);
@@ -631,7 +632,7 @@ impl DiscoveryRepr {
         let mut at = HEADER_LEN;
         for tag in &self.tags {
             // Each value is shorter than the payload, which fits a u16.
-            let len = u16::try_from(tag.value.len()).map_err(|_| Error::TooLong {
+            let len = u16::try_from(tag.value.len()).map_err(|_| DiscoveryError::TooLong {
                 len: tag.value.len(),
             })?;
             buffer[at..at + 2].copy_from_slice(&tag.tag_type.value().to_be_bytes());
@@ -646,8 +647,8 @@ impl DiscoveryRepr {
     ///
     /// # Errors
     ///
-    /// [`Error::TooLong`] as [`emit`](Self::emit).
-    pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
+    /// [`DiscoveryError::TooLong`] as [`emit`](Self::emit).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DiscoveryError> {
         let mut buffer = vec![0; self.buffer_len()];
         self.emit(&mut buffer)?;
         Ok(buffer)
@@ -682,7 +683,7 @@ impl DiscoveryRepr {
         }
     }
 
-    /// The first error tag (Service-Name-Error, AC-System-Error, Generic-Error) and its text.
+    /// The first error tag (Service-Name-DiscoveryError, AC-System-DiscoveryError, Generic-DiscoveryError) and its text.
     pub fn error_tag(&self) -> Option<(TagType, String)> {
         self.effective_tags()
             .find(|t| {
@@ -707,6 +708,175 @@ impl fmt::Display for DiscoveryRepr {
         }
         Ok(())
     }
+}
+
+impl<T: AsRef<[u8]>> fmt::Display for Packet<T> {
+    /// The same pppd-like summary as [`DiscoveryRepr`]'s, read in place (no allocation), so a log
+    /// line costs nothing when debug logging is off: `PADI Service-Name="" Host-Uniq=0x0102`. A
+    /// session frame shows its length instead of tags; a tag that runs past the end shows as
+    /// `...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())?;
+        if self.session_id() != 0 {
+            write!(f, " session={:#06x}", self.session_id())?;
+        }
+        if self.ethertype() != ETHERTYPE_DISCOVERY {
+            return write!(f, " len={}", self.payload_len());
+        }
+        for tag in self.tags() {
+            match tag {
+                Ok(tag) => write!(f, " {}", TagSummary(tag.tag_type, tag.value))?,
+                Err(_) => return f.write_str(" ..."),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A discovery frame read in place: the headers and the first tag of each kind the state
+/// machines look at (before End-Of-List, as [`DiscoveryRepr::tag`] finds them), with no copy and
+/// no allocation. It accepts exactly the frames [`DiscoveryRepr::parse_bytes`] accepts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DiscoveryView<'a> {
+    /// The whole frame, for logging.
+    pub(crate) packet: Packet<&'a [u8]>,
+    pub(crate) dst: MacAddr,
+    pub(crate) src: MacAddr,
+    pub(crate) code: Code,
+    pub(crate) session_id: u16,
+    pub(crate) service_name: Option<&'a [u8]>,
+    pub(crate) host_uniq: Option<&'a [u8]>,
+    pub(crate) ac_cookie: Option<&'a [u8]>,
+    pub(crate) relay_session_id: Option<&'a [u8]>,
+    /// The first PPP-Max-Payload tag, if it is well-formed (2 bytes).
+    pub(crate) ppp_max_payload: Option<u16>,
+    /// The first error tag and its text.
+    pub(crate) error: Option<(TagType, &'a [u8])>,
+}
+
+impl<'a> DiscoveryView<'a> {
+    /// Reads a discovery frame (Ethertype 0x8863). Every tag is checked, as in
+    /// [`DiscoveryRepr::parse`].
+    pub(crate) fn parse(frame: &'a [u8]) -> Result<Self, DiscoveryError> {
+        let packet = Packet::new_checked(frame)?;
+        if packet.ethertype() != ETHERTYPE_DISCOVERY {
+            return Err(DiscoveryError::WrongEthertype {
+                found: packet.ethertype(),
+                expected: ETHERTYPE_DISCOVERY,
+            });
+        }
+        if packet.version_type() != VERSION_TYPE {
+            return Err(DiscoveryError::BadVersionType(packet.version_type()));
+        }
+        let mut view = DiscoveryView {
+            packet,
+            dst: packet.dst_addr(),
+            src: packet.src_addr(),
+            code: packet.code(),
+            session_id: packet.session_id(),
+            service_name: None,
+            host_uniq: None,
+            ac_cookie: None,
+            relay_session_id: None,
+            ppp_max_payload: None,
+            error: None,
+        };
+        let mut max_payload: Option<&[u8]> = None;
+        let mut ended = false;
+        let end = HEADER_LEN + usize::from(packet.payload_len());
+        for tag in TagIter::new(frame.get(HEADER_LEN..end).unwrap_or_default()) {
+            let tag = tag?;
+            if ended {
+                continue;
+            }
+            let slot = match tag.tag_type {
+                TagType::EndOfList => {
+                    ended = true;
+                    continue;
+                }
+                TagType::ServiceName => &mut view.service_name,
+                TagType::HostUniq => &mut view.host_uniq,
+                TagType::AcCookie => &mut view.ac_cookie,
+                TagType::RelaySessionId => &mut view.relay_session_id,
+                TagType::PppMaxPayload => &mut max_payload,
+                TagType::ServiceNameError | TagType::AcSystemError | TagType::GenericError => {
+                    if view.error.is_none() {
+                        view.error = Some((tag.tag_type, tag.value));
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(tag.value);
+            }
+        }
+        view.ppp_max_payload = match max_payload {
+            Some([a, b]) => Some(u16::from_be_bytes([*a, *b])),
+            _ => None,
+        };
+        Ok(view)
+    }
+}
+
+/// Writes a discovery frame straight into one vector of the right size: headers, then tags.
+pub(crate) struct FrameWriter {
+    buf: Vec<u8>,
+    too_long: Option<usize>,
+}
+
+impl FrameWriter {
+    /// A frame whose tags will take `payload_len` bytes (see [`tag_wire_len`]); the vector is
+    /// allocated once with that capacity.
+    pub(crate) fn new(
+        dst: MacAddr,
+        src: MacAddr,
+        code: Code,
+        session_id: u16,
+        payload_len: usize,
+    ) -> Self {
+        let mut buf = Vec::with_capacity(HEADER_LEN.saturating_add(payload_len));
+        buf.extend_from_slice(&dst.0);
+        buf.extend_from_slice(&src.0);
+        buf.extend_from_slice(&ETHERTYPE_DISCOVERY.to_be_bytes());
+        buf.extend_from_slice(&[VERSION_TYPE, code.value()]);
+        buf.extend_from_slice(&session_id.to_be_bytes());
+        buf.extend_from_slice(&[0, 0]);
+        FrameWriter {
+            buf,
+            too_long: None,
+        }
+    }
+
+    /// Appends a tag.
+    pub(crate) fn tag(&mut self, tag_type: TagType, value: &[u8]) -> &mut Self {
+        match u16::try_from(value.len()) {
+            Ok(len) => {
+                self.buf.extend_from_slice(&tag_type.value().to_be_bytes());
+                self.buf.extend_from_slice(&len.to_be_bytes());
+                self.buf.extend_from_slice(value);
+            }
+            Err(_) => self.too_long = Some(value.len()),
+        }
+        self
+    }
+
+    /// The frame, with its LENGTH field set.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>, DiscoveryError> {
+        if let Some(len) = self.too_long {
+            return Err(DiscoveryError::TooLong { len });
+        }
+        let payload_len = self.buf.len() - HEADER_LEN;
+        let length =
+            u16::try_from(payload_len).map_err(|_| DiscoveryError::TooLong { len: payload_len })?;
+        self.buf[field::LENGTH].copy_from_slice(&length.to_be_bytes());
+        Ok(self.buf)
+    }
+}
+
+/// Bytes a tag with a `value_len`-byte value takes on the wire.
+pub(crate) const fn tag_wire_len(value_len: usize) -> usize {
+    TAG_HEADER_LEN + value_len
 }
 
 #[cfg(test)]
@@ -794,7 +964,7 @@ mod tests {
         long[19] = 8;
         assert_eq!(
             DiscoveryRepr::parse_bytes(&long),
-            Err(Error::LengthMismatch {
+            Err(DiscoveryError::LengthMismatch {
                 declared: 8,
                 available: 7
             })
@@ -813,31 +983,31 @@ mod tests {
         let mut partial_header = PADS.to_vec();
         partial_header.extend_from_slice(&[0x01, 0x02]);
         partial_header[19] = 9;
-        let cases: [(&[u8], Error); 6] = [
+        let cases: [(&[u8], DiscoveryError); 6] = [
             (
                 &[],
-                Error::Truncated {
+                DiscoveryError::Truncated {
                     len: 0,
                     required: 20,
                 },
             ),
             (
                 &PADT[..19],
-                Error::Truncated {
+                DiscoveryError::Truncated {
                     len: 19,
                     required: 20,
                 },
             ),
-            (&bad_version, Error::BadVersionType(0x21)),
+            (&bad_version, DiscoveryError::BadVersionType(0x21)),
             (
                 &bad_ethertype,
-                Error::WrongEthertype {
+                DiscoveryError::WrongEthertype {
                     found: 0x8864,
                     expected: 0x8863,
                 },
             ),
-            (&overrun, Error::TagOverrun { offset: 0 }),
-            (&partial_header, Error::TagOverrun { offset: 7 }),
+            (&overrun, DiscoveryError::TagOverrun { offset: 0 }),
+            (&partial_header, DiscoveryError::TagOverrun { offset: 7 }),
         ];
         for (bytes, error) in cases {
             assert_eq!(
@@ -890,16 +1060,54 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_refuses_what_does_not_fit() {
+        let mut writer = FrameWriter::new(AC, CLIENT, Code::Pado, 0, 0);
+        writer.tag(TagType::VendorSpecific, &[0; 70_000]);
+        assert_eq!(
+            writer.finish(),
+            Err(DiscoveryError::TooLong { len: 70_000 })
+        );
+        let mut writer = FrameWriter::new(AC, CLIENT, Code::Pado, 0, 0);
+        for _ in 0..3 {
+            writer.tag(TagType::VendorSpecific, &[0; 30_000]);
+        }
+        assert_eq!(
+            writer.finish(),
+            Err(DiscoveryError::TooLong { len: 90_012 })
+        );
+    }
+
+    #[test]
+    fn the_view_summary_of_a_session_frame() {
+        let mut frame = PADT;
+        frame[13] = 0x64;
+        frame[15] = 0;
+        assert_eq!(
+            Packet::new_checked(&frame[..]).unwrap().to_string(),
+            "SESS session=0x1234 len=0"
+        );
+        let mut overrun = PADS;
+        overrun[23] = 4;
+        assert_eq!(
+            Packet::new_checked(&overrun[..]).unwrap().to_string(),
+            "PADS session=0x1234 ..."
+        );
+    }
+
+    #[test]
     fn emit_checks_buffer_and_lengths() {
         let repr = DiscoveryRepr::parse_bytes(&PADS).unwrap();
         let mut small = [0u8; 26];
         assert_eq!(
             repr.emit(&mut small),
-            Err(Error::BufferTooSmall { required: 27 })
+            Err(DiscoveryError::BufferTooSmall { required: 27 })
         );
         let huge = DiscoveryRepr::new(AC, CLIENT, Code::Pado, 0)
             .with_tag(TagType::VendorSpecific, vec![0; 70_000]);
-        assert_eq!(huge.to_bytes(), Err(Error::TooLong { len: 70_004 }));
+        assert_eq!(
+            huge.to_bytes(),
+            Err(DiscoveryError::TooLong { len: 70_004 })
+        );
     }
 
     fn arb_tag() -> impl Strategy<Value = Tag> {
@@ -949,6 +1157,52 @@ mod tests {
             }
             let packet = Packet::new_unchecked(&bytes[..]);
             let _ = (packet.code(), packet.session_id(), packet.payload(), packet.tags().count());
+        }
+
+        #[test]
+        fn the_view_reads_what_the_repr_reads(
+            repr in arb_repr(),
+            pad in 0usize..8,
+            flip in proptest::option::of((0usize..200, any::<u8>())),
+        ) {
+            // Well-formed frames (padded), and the same with one byte changed.
+            let mut bytes = repr.to_bytes().unwrap();
+            bytes.resize(bytes.len() + pad, 0);
+            if let Some((at, value)) = flip {
+                let at = at % bytes.len();
+                bytes[at] = value;
+            }
+            let view = DiscoveryView::parse(&bytes);
+            let parsed = DiscoveryRepr::parse_bytes(&bytes);
+            match (view, parsed) {
+                (Ok(view), Ok(repr)) => {
+                    prop_assert_eq!((view.dst, view.src, view.code, view.session_id), (repr.dst, repr.src, repr.code, repr.session_id));
+                    prop_assert_eq!(view.service_name, repr.tag(TagType::ServiceName));
+                    prop_assert_eq!(view.host_uniq, repr.tag(TagType::HostUniq));
+                    prop_assert_eq!(view.ac_cookie, repr.tag(TagType::AcCookie));
+                    prop_assert_eq!(view.relay_session_id, repr.tag(TagType::RelaySessionId));
+                    prop_assert_eq!(view.ppp_max_payload, repr.ppp_max_payload());
+                    prop_assert_eq!(
+                        view.error.map(|(t, v)| (t, String::from_utf8_lossy(v).into_owned())),
+                        repr.error_tag()
+                    );
+                    prop_assert_eq!(view.packet.to_string(), repr.to_string());
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (view, parsed) => prop_assert!(false, "view {:?}, repr {:?}", view.map(|_| ()), parsed),
+            }
+        }
+
+        #[test]
+        fn the_writer_writes_what_the_repr_emits(repr in arb_repr()) {
+            let len = repr.tags.iter().map(|t| tag_wire_len(t.value.len())).sum();
+            let mut writer = FrameWriter::new(repr.dst, repr.src, repr.code, repr.session_id, len);
+            for tag in &repr.tags {
+                writer.tag(tag.tag_type, &tag.value);
+            }
+            let written = writer.finish().unwrap();
+            prop_assert_eq!(written.capacity(), written.len(), "one allocation of the right size");
+            prop_assert_eq!(written, repr.to_bytes().unwrap());
         }
 
         #[test]

@@ -16,13 +16,15 @@
 //! - The identifier changes whenever the request's options change or a valid reply was received;
 //!   a plain retransmission keeps it.
 //! - When the peer's first Configure-Request arrives while ours is unanswered (Req-Sent) and
-//!   nothing else came from the peer since we sent it, our request was most likely sent before
-//!   the peer listened (PPPoE: the AC's request reaches a client whose session socket is not
-//!   connected yet; a peer whose pppd is still starting). Ours is sent again at once, before the
-//!   answer to the peer's, instead of one restart interval (3 s) later. It is safe when the first
-//!   copy did arrive: the peer, then in Ack-Sent, answers the copy again and stays there
-//!   (RCR+ in Ack-Sent), our Ack follows the copy on the wire, and the second answer to our
-//!   request is discarded as a duplicate.
+//!   nothing else came from the peer since we sent it, our request may have been sent before the
+//!   peer listened (PPPoE: the AC's request reaches a client whose session socket is not
+//!   connected yet; a peer whose pppd is still starting) -- or the two requests simply crossed,
+//!   and the peer's answer to ours is on its way. The restart timer is shortened to
+//!   [`FsmConfig::early_retransmit`]: an answer within that time means nothing was lost and no
+//!   copy is sent (every exchange with pppd happens once); without one, ours goes out again then
+//!   instead of one restart interval (3 s) later. A copy is harmless if the first one did arrive:
+//!   the peer, in Ack-Sent, answers it again and stays there (RCR+ in Ack-Sent), and the second
+//!   answer to our request is discarded as a duplicate.
 //! - Footnotes of the table: `r` (restart option, [`Fsm::set_restart_option`]), `p` (passive
 //!   option, [`Fsm::set_passive`]), `x` (crossed connection, nothing special to do).
 
@@ -58,6 +60,10 @@ pub struct FsmConfig {
     /// an Ack are handled as Rejects of the options we asked for, and beyond `max_failure +
     /// max_configure` the negotiation fails, so a peer that Naks forever cannot loop us.
     pub max_failure: u32,
+    /// How long our first Configure-Request may stay unanswered after the peer's first one
+    /// arrived before it is sent again (see the module docs); `None`: wait the whole restart
+    /// interval, as RFC 1661 alone would.
+    pub early_retransmit: Option<Duration>,
 }
 
 impl Default for FsmConfig {
@@ -67,6 +73,7 @@ impl Default for FsmConfig {
             max_terminate: 2,
             max_configure: 10,
             max_failure: 5,
+            early_retransmit: Some(Duration::from_millis(300)),
         }
     }
 }
@@ -359,8 +366,8 @@ pub struct FsmCounters {
     pub illegal_events: u64,
     /// Packets dropped because the transmit queue was full (nobody polled).
     pub transmit_overflow: u64,
-    /// Our Configure-Request sent again at once because the peer's first one arrived while ours
-    /// was unanswered (see the module docs).
+    /// Times the restart timer was shortened because the peer's first Configure-Request arrived
+    /// while ours was unanswered (see the module docs).
     pub early_retransmissions: u64,
 }
 
@@ -881,18 +888,18 @@ impl<P: ControlProtocol> Fsm<P> {
         }
         context.options = parsed.data;
         let old = self.state;
-        if old == State::RequestSent && self.request_unanswered && !self.heard_from_peer {
+        if old == State::RequestSent
+            && self.request_unanswered
+            && !self.heard_from_peer
+            && let Some(early) = self.config.early_retransmit
+            && let Some(at) = now.checked_add(early)
+            && self.restart_deadline.is_some_and(|deadline| at < deadline)
+        {
             debug!(
-                "{}: the peer's first Configure-Request: ours may have been lost, sent again",
+                "{}: the peer's first Configure-Request: ours goes out again in {early:?} unless answered",
                 self.protocol.name()
             );
-            let bytes = packet::build(
-                Code::ConfigureRequest,
-                self.request_identifier,
-                &self.request_options,
-            );
-            self.queue(bytes);
-            self.restart_deadline = now.checked_add(self.config.restart_interval);
+            self.restart_deadline = Some(at);
             self.counters.early_retransmissions += 1;
         }
         let checks = matches!(
@@ -1361,14 +1368,12 @@ mod tests {
         assert_eq!(fsm.poll_timeout(), Some(t0 + Duration::from_secs(3)));
 
         // The peer's request: Acked with its options echoed. It is the first thing we hear
-        // from the peer, so ours goes out again first (same identifier), in case the peer was
-        // not listening yet when it was sent.
+        // from the peer: ours goes out again if no answer comes soon (it may have been sent
+        // before the peer listened).
         fsm.handle_input(t0, &pkt(1, 0x42, &[1, 4, 0, 7]));
-        assert_eq!(
-            sent(&mut fsm),
-            vec![request.clone(), pkt(2, 0x42, &[1, 4, 0, 7])]
-        );
+        assert_eq!(sent(&mut fsm), vec![pkt(2, 0x42, &[1, 4, 0, 7])]);
         assert_eq!(fsm.counters().early_retransmissions, 1);
+        assert_eq!(fsm.poll_timeout(), Some(t0 + Duration::from_millis(300)));
         assert_eq!(fsm.state(), State::AckSent);
 
         // The peer's Ack of our request.
@@ -1406,32 +1411,58 @@ mod tests {
     /// A request sent before the peer listened is lost; the peer's first request makes us send
     /// ours again, so both sides open without waiting for the restart timer.
     #[test]
-    fn request_lost_before_the_peer_listened_is_sent_again_at_its_first_request() {
+    fn request_lost_before_the_peer_listened_is_sent_again_soon() {
         let (mut a, t0) = fsm();
         let (mut b, _) = fsm();
         let lost = start(&mut a, t0);
         let later = t0 + Duration::from_millis(200);
         let first_of_b = start(&mut b, later);
         a.handle_input(later, &first_of_b);
+        // Only the Ack for now: the peer may still answer ours.
         let out = sent(&mut a);
-        assert_eq!(out.len(), 2);
-        assert_eq!(
-            out[0], lost,
-            "our request again, same identifier, before the Ack"
-        );
-        assert_eq!(out[1][0], 2);
-        for packet in &out {
-            b.handle_input(later, packet);
-        }
-        settle(&mut a, &mut b, later);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0][0], 2);
+        b.handle_input(later, &out[0]);
+        // No answer within the early-retransmit time: ours again, long before 3 s.
+        let early = later + Duration::from_millis(300);
+        assert_eq!(a.poll_timeout(), Some(early));
+        a.handle_timeout(early);
+        let again = sent(&mut a);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0], lost, "the same request, the same identifier");
+        b.handle_input(early, &again[0]);
+        settle(&mut a, &mut b, early);
         assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
         assert_eq!((a.protocol().ups, b.protocol().ups), (1, 1));
         assert_eq!(a.counters().early_retransmissions, 1);
     }
 
-    /// Both requests crossed and both arrived: both sides send theirs again, and the copies
-    /// cause no renegotiation: each peer answers the copy in Ack-Sent and stays there, and the
-    /// second Ack of each request is discarded as a duplicate.
+    /// Both first requests cross on the wire and both are answered at once: each side sends one
+    /// Configure-Request and one Configure-Ack, nothing twice (as pppd expects).
+    #[test]
+    fn crossed_requests_are_not_sent_twice() {
+        let (mut a, t0) = fsm();
+        let (mut b, _) = fsm();
+        let from_a = start(&mut a, t0);
+        let from_b = start(&mut b, t0);
+        a.handle_input(t0, &from_b);
+        b.handle_input(t0, &from_a);
+        let (to_b, to_a) = (sent(&mut a), sent(&mut b));
+        assert_eq!(to_b.iter().map(|p| p[0]).collect::<Vec<_>>(), [2]);
+        assert_eq!(to_a.iter().map(|p| p[0]).collect::<Vec<_>>(), [2]);
+        let answered = t0 + Duration::from_millis(40);
+        for packet in to_a {
+            a.handle_input(answered, &packet);
+        }
+        for packet in to_b {
+            b.handle_input(answered, &packet);
+        }
+        assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
+        assert!(sent(&mut a).is_empty() && sent(&mut b).is_empty());
+        assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
+        assert_eq!(a.counters().unexpected_identifier, 0);
+    }
+
     #[test]
     fn crossed_first_requests_open_once_despite_the_copies() {
         let (mut a, t0) = fsm();
@@ -1444,8 +1475,8 @@ mod tests {
         assert_eq!((a.state(), b.state()), (State::Opened, State::Opened));
         assert_eq!((a.protocol().ups, b.protocol().ups), (1, 1));
         assert_eq!((a.protocol().downs, b.protocol().downs), (0, 0));
-        assert_eq!(a.counters().unexpected_identifier, 1);
-        assert_eq!(b.counters().unexpected_identifier, 1);
+        assert_eq!(a.counters().unexpected_identifier, 0);
+        assert_eq!(b.counters().unexpected_identifier, 0);
         // Nothing is left to retransmit.
         assert_eq!((a.poll_timeout(), b.poll_timeout()), (None, None));
     }
