@@ -657,9 +657,16 @@ mod tests {
             ipv6cp.check_request(&id(B), true, &mut reply),
             RequestVerdict::Ack
         );
-        assert_eq!(ipv6cp.check_request(&[], true, &mut reply), RequestVerdict::Ack);
+        assert_eq!(
+            ipv6cp.check_request(&[], true, &mut reply),
+            RequestVerdict::Ack
+        );
         ipv6cp.on_ack(&id(A));
-        assert_eq!(ipv6cp.this_layer_up(), Ok(()), "B was the last identifier requested");
+        assert_eq!(
+            ipv6cp.this_layer_up(),
+            Ok(()),
+            "B was the last identifier requested"
+        );
         assert_eq!(ipv6cp.negotiated().unwrap().peer_interface_id, B);
 
         let mut ipv6cp = Ipv6cp::new(fixed(A), scripted(&[1]));
@@ -670,7 +677,10 @@ mod tests {
         reply.clear();
         // Then the peer asks for 0 (let us pick), our Nak is lost, and it goes on without.
         let _ = ipv6cp.check_request(&id(InterfaceId::ZERO), true, &mut reply);
-        assert_eq!(ipv6cp.check_request(&[], true, &mut reply), RequestVerdict::Ack);
+        assert_eq!(
+            ipv6cp.check_request(&[], true, &mut reply),
+            RequestVerdict::Ack
+        );
         ipv6cp.on_ack(&id(A));
         assert_eq!(
             ipv6cp.this_layer_up(),

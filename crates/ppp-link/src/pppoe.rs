@@ -27,7 +27,9 @@ use pppoe_discovery::{
 use tracing::debug;
 
 use crate::auth::SecretEntry;
-use crate::{AuthError, Datagram, DownReason, Framing, Link, LinkConfig, LinkError, LinkEvent, Phase};
+use crate::{
+    AuthError, Datagram, DownReason, Framing, Link, LinkConfig, LinkError, LinkEvent, Phase,
+};
 
 /// The Ethernet type of PPPoE discovery frames.
 const ETHERTYPE_DISCOVERY: u16 = 0x8863;

@@ -205,13 +205,11 @@ fn a_wrong_password_ends_the_session_and_frees_it() {
     assert!(
         matches!(
             pair.a.state(),
-            PppoeClientState::Disconnected(PppoeDown::Link(DownReason::AuthFailed(
-                AuthFailure {
-                    side: AuthSide::Us,
-                    method: AuthProtocol::MsChapV2,
-                    reason: FailureReason::Rejected { .. },
-                }
-            )))
+            PppoeClientState::Disconnected(PppoeDown::Link(DownReason::AuthFailed(AuthFailure {
+                side: AuthSide::Us,
+                method: AuthProtocol::MsChapV2,
+                reason: FailureReason::Rejected { .. },
+            })))
         ),
         "{}",
         pair.a.state()
@@ -253,8 +251,15 @@ fn a_padt_leaves_the_client_disconnected_with_a_dead_link() {
             message: None
         }))
     );
-    assert_eq!(pair.a.link().map(|l| l.phase()), Some(ppp_link::Phase::Dead));
-    assert_eq!(pair.a.poll_transmit(), None, "nothing goes to a dead session");
+    assert_eq!(
+        pair.a.link().map(|l| l.phase()),
+        Some(ppp_link::Phase::Dead)
+    );
+    assert_eq!(
+        pair.a.poll_transmit(),
+        None,
+        "nothing goes to a dead session"
+    );
     let later = now + Duration::from_secs(30);
     pair.a.handle_timeout(later);
     assert!(disconnected(&pair.a));
@@ -337,12 +342,7 @@ fn secret_answers_carry_a_token() {
         remote_address: Some(Ipv4Addr::new(192, 0, 2, 51)),
         ..IpcpConfig::server(SERVER_ADDR, [None, None])
     });
-    let server = PppoeServer::new(
-        AcConfig::default(),
-        server_link,
-        AC_MAC,
-        Random::seeded(10),
-    );
+    let server = PppoeServer::new(AcConfig::default(), server_link, AC_MAC, Random::seeded(10));
     client.open(start);
     let line = Impairments::delay(Duration::from_micros(200));
     let mut pair = Pair::new_at(start, client, server, line.clone(), line, 11);
@@ -415,9 +415,7 @@ fn a_restarted_ac_sends_clients_away_at_once() {
     pair.b = fresh;
     let now = pair.now();
     let local = address(&pair.a_events).unwrap();
-    pair.a
-        .send_ipv4(now, &ping(local, SERVER_ADDR, 3))
-        .unwrap();
+    pair.a.send_ipv4(now, &ping(local, SERVER_ADDR, 3)).unwrap();
     let restart = pair.elapsed();
     assert!(pair.run_until(Duration::from_secs(10), |c, _| disconnected(c)));
     assert!(

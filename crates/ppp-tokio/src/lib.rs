@@ -44,7 +44,7 @@ pub mod netconfig;
 #[cfg(feature = "test-util")]
 pub mod netns;
 pub mod packet;
-// pub mod pppoe; (parked)
+pub mod pppoe;
 pub mod serial;
 pub mod tun;
 

@@ -63,7 +63,6 @@ use tracing::{debug, info};
 pub use crate::now;
 use crate::{Capture, Io, Outbox, read_or_write, sleep_until};
 
-
 /// Flow control on a serial port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum FlowControl {
@@ -1103,7 +1102,10 @@ mod tests {
             .expect("connected");
         assert_eq!(connected.rate, Some(9600));
         assert_eq!(connected.initial_data, b"~\xff\x7d\x23");
-        let mut session = port.into_session(Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)), connected);
+        let mut session = port.into_session(
+            Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)),
+            connected,
+        );
         let first = tokio::time::timeout(Duration::from_secs(2), session.next())
             .await
             .expect("an event")
@@ -1121,7 +1123,10 @@ mod tests {
             .run_until_connected(&mut |_| {})
             .await
             .expect("connected");
-        let mut session = port.into_session(Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)), connected);
+        let mut session = port.into_session(
+            Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)),
+            connected,
+        );
         let mut lost = None;
         let mut link_down = false;
         let result = tokio::time::timeout(Duration::from_secs(5), async {
@@ -1203,7 +1208,10 @@ mod tests {
             .run_until_connected(&mut |_| {})
             .await
             .expect("connected");
-        let session = port.into_session(Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)), connected);
+        let session = port.into_session(
+            Link::new(LinkConfig::default(), ppp_link::Random::seeded(1)),
+            connected,
+        );
         (session, level)
     }
 

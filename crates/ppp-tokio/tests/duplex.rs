@@ -36,7 +36,10 @@ where
         match driver.next().await.unwrap() {
             DriverEvent::Datagram(Datagram::Ipv4(packet)) => {
                 if let Some(reply) = icmp::echo_reply(&packet, SERVER) {
-                    driver.link_mut().send_ipv4(ppp_tokio::now(), &reply).unwrap();
+                    driver
+                        .link_mut()
+                        .send_ipv4(ppp_tokio::now(), &reply)
+                        .unwrap();
                 }
             }
             DriverEvent::Link(LinkEvent::LinkDown { .. }) | DriverEvent::Closed => {
@@ -157,7 +160,10 @@ async fn next_is_cancel_safe_in_a_select() {
                 DriverEvent::Link(LinkEvent::IpUp { .. }) => {
                     for seq in 1..=pings {
                         let ping = icmp::echo_request(CLIENT, SERVER, 0x42, seq, &[0x7e; 1000]);
-                        driver.link_mut().send_ipv4(ppp_tokio::now(), &ping).unwrap();
+                        driver
+                            .link_mut()
+                            .send_ipv4(ppp_tokio::now(), &ping)
+                            .unwrap();
                     }
                 }
                 DriverEvent::Datagram(Datagram::Ipv4(packet)) => {

@@ -1,0 +1,1351 @@
+//! PPPoE runtimes: an AF_PACKET socket, the sans-IO [`PppoeClient`] / [`PppoeServer`] of
+//! `ppp_link::pppoe`, and TUN devices for the IP traffic of each session.
+//!
+//! - [`run_client`]: discovery and PPP on one interface; when IPCP comes up a TUN device is
+//!   created and configured (address, peer, MTU, optionally a default route and a resolv.conf
+//!   style file), torn down when the link goes down; reconnects with exponential backoff unless
+//!   told not to. [`ClientSnapshot`] is what a `monitor` shows.
+//! - [`run_server`]: an access concentrator on one interface; secrets are looked up in an async
+//!   [`SecretsBackend`], each session's IPCP comes from a [`SessionPolicy`] (the user's profile),
+//!   one TUN per session (like pppd's `ppp0`, `ppp1`, ...), TCP MSS clamping both ways.
+//!   [`SessionSnapshot`]s are what a `sessions` listing shows.
+//! - [`scan`]: every access concentrator and service answering a PADI.
+//! - [`EthernetCapture`]: every Ethernet frame sent and received, into a pcap file.
+//!
+//! Everything runs on the calling task; sockets, TUN devices and `ip` commands act in the
+//! network namespace of the calling thread (see [`crate::netns`]). Each function stops when its
+//! `shutdown` future completes, after ending its sessions properly (LCP Terminate, PADT).
+//!
+//! ```no_run
+//! use std::sync::{Arc, Mutex};
+//! use ppp_tokio::pppoe::{run_client, ClientOptions, ClientSnapshot};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let options = ClientOptions::new("eth0");
+//! let status = Arc::new(Mutex::new(ClientSnapshot::default()));
+//! let shutdown = async {
+//!     tokio::signal::ctrl_c().await.ok();
+//! };
+//! let exit = run_client(options, status, shutdown).await?;
+//! println!("stopped: {exit}");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, BufWriter};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend};
+use ppp_ccp::{CcpConfig, CompressionMethod, MppeKeyLength};
+use ppp_frame::pcap::{LinkType, PcapWriter};
+use ppp_ipcp::{Ipcp, Ipv6cpConfig};
+use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeDown, PppoeServer, PppoeServerEvent};
+use ppp_link::{CloseReason, Datagram, Link, LinkConfig, LinkEvent, Random};
+use pppoe_discovery::mss::{clamp_mss, mss_for_mtu_v4, mss_for_mtu_v6};
+use pppoe_discovery::{AcConfig, ClientConfig, DiscoveryEvent, MacAddr, ScanResult};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::netconfig::{self, IpFamily};
+use crate::packet::PacketSocket;
+use crate::tun::TunDevice;
+use crate::{now, sleep_until};
+
+/// Largest frame or packet read at once.
+const BUFFER_LEN: usize = 65_536;
+/// How long a closing client or server waits for its Terminate-Ack and PADT to go out.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+/// Packets from TUN devices of the server waiting for the run loop, at most.
+const TUN_QUEUE: usize = 1024;
+/// Secret lookups under way at once, at most (beyond, requests wait in the channel).
+const LOOKUP_QUEUE: usize = 256;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records every Ethernet frame sent and received into a pcap file (link type Ethernet), for
+/// `--pcap FILE`: Wireshark and tshark decode PPPoE discovery and session frames from it.
+#[derive(Debug)]
+pub struct EthernetCapture {
+    writer: PcapWriter<BufWriter<File>>,
+}
+
+impl EthernetCapture {
+    /// Creates (or truncates) the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// Any error creating or writing the file.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = BufWriter::new(File::create(path)?);
+        Ok(EthernetCapture {
+            writer: PcapWriter::new(file, LinkType::Ethernet)?,
+        })
+    }
+
+    /// Records one frame, stamped with the wall clock, and flushes the file so that it can be
+    /// read while the program runs.
+    ///
+    /// # Errors
+    ///
+    /// Any error writing the file.
+    pub fn record(&mut self, frame: &[u8]) -> io::Result<()> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.writer.write_packet(now, frame)?;
+        self.writer.flush()
+    }
+}
+
+/// Records into an optional capture; a failing capture is reported once and then dropped.
+fn record(capture: &mut Option<EthernetCapture>, frame: &[u8]) {
+    if let Some(writer) = capture.as_mut()
+        && let Err(error) = writer.record(frame)
+    {
+        warn!("capture stopped: {error}");
+        *capture = None;
+    }
+}
+
+/// Takes every frame a machine has to send, in order.
+fn take_frames(poll: impl FnMut() -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
+    std::iter::from_fn(poll).collect()
+}
+
+/// Sends a frame and records it.
+async fn send_frame(socket: &PacketSocket, capture: &mut Option<EthernetCapture>, frame: &[u8]) {
+    record(capture, frame);
+    if let Err(error) = socket.send(frame).await {
+        debug!("{}: frame not sent: {error}", socket.ifname());
+    }
+}
+
+/// Lowers the MSS of a TCP SYN to what `mtu` carries (IPv4 or IPv6 alike).
+fn clamp(packet: &mut [u8], mtu: u16) {
+    let max = match packet.first().map(|b| b >> 4) {
+        Some(4) => mss_for_mtu_v4(mtu),
+        Some(6) => mss_for_mtu_v6(mtu),
+        _ => return,
+    };
+    if let Some(old) = clamp_mss(packet, max) {
+        debug!("clamped TCP MSS {old} -> {max}");
+    }
+}
+
+/// Waits for the next packet of an optional TUN device (forever without one).
+async fn recv_tun(tun: Option<&TunDevice>, buf: &mut [u8]) -> io::Result<usize> {
+    match tun {
+        Some(tun) => tun.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a client reconnects after its session ends or discovery fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first wait.
+    pub initial: Duration,
+    /// The cap of the doubled wait.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// 1 s, doubled up to 60 s.
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What [`run_client`] does.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The Ethernet interface (RouterOS `interface`).
+    pub interface: String,
+    /// Our Ethernet address instead of the interface's (tests run several clients on one
+    /// interface this way).
+    pub mac: Option<MacAddr>,
+    /// Discovery: AC name, service name, max payload, retries.
+    pub discovery: ClientConfig,
+    /// The PPP link: LCP (MRU, MTU, echo), authentication, IPCP, CCP.
+    pub link: LinkConfig,
+    /// The TUN device's name (`None`: the kernel picks `tunN`).
+    pub tun_name: Option<String>,
+    /// Do not create a TUN device at all (discovery and PPP only).
+    pub no_tun: bool,
+    /// Add a default route through the session with this metric (RouterOS
+    /// `add-default-route` + `default-route-distance`).
+    pub default_route_metric: Option<u32>,
+    /// Write the DNS servers the peer gave into this resolv.conf-style file (RouterOS
+    /// `use-peer-dns`); never `/etc/resolv.conf` unless named here.
+    pub resolv_conf: Option<PathBuf>,
+    /// Reconnect after the session ends, with this backoff; `None`: stop after one attempt.
+    pub reconnect: Option<Backoff>,
+    /// Record every Ethernet frame into this pcap file.
+    pub pcap: Option<PathBuf>,
+}
+
+impl ClientOptions {
+    /// A client on `interface` with the PPPoE defaults: any AC, any service, a TUN device,
+    /// reconnecting.
+    pub fn new(interface: &str) -> Self {
+        ClientOptions {
+            interface: interface.to_owned(),
+            mac: None,
+            discovery: ClientConfig::default(),
+            link: LinkConfig::pppoe(),
+            tun_name: None,
+            no_tun: false,
+            default_route_metric: None,
+            resolv_conf: None,
+            reconnect: Some(Backoff::default()),
+            pcap: None,
+        }
+    }
+}
+
+/// What a client's `monitor` shows: a snapshot, updated by [`run_client`] as things change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientSnapshot {
+    /// `dialing`, `connected`, `disconnected: ...` (RouterOS words).
+    pub status: String,
+    /// Since when the session is connected (IPCP up).
+    pub connected_since: Option<SystemTime>,
+    /// Sessions up (0 or 1).
+    pub active_links: u32,
+    /// The AC's name.
+    pub ac_name: Option<String>,
+    /// The AC's Ethernet address.
+    pub ac_mac: Option<MacAddr>,
+    /// The service granted.
+    pub service_name: Option<String>,
+    /// The PPPoE session id.
+    pub session_id: Option<u16>,
+    /// Our address.
+    pub local_address: Option<Ipv4Addr>,
+    /// The peer's address.
+    pub remote_address: Option<Ipv4Addr>,
+    /// Our IPv6 link-local address, while IPv6CP is up.
+    pub local_ipv6: Option<Ipv6Addr>,
+    /// The peer's IPv6 link-local address, while IPv6CP is up.
+    pub remote_ipv6: Option<Ipv6Addr>,
+    /// DNS servers the peer gave.
+    pub dns: Vec<Ipv4Addr>,
+    /// The interface MTU.
+    pub mtu: Option<u16>,
+    /// Our MRU.
+    pub mru: Option<u16>,
+    /// Compression and encryption in use (`none`, `MPPE128 stateless`, ...).
+    pub encoding: String,
+    /// The TUN device carrying the traffic.
+    pub interface: Option<String>,
+    /// Sessions established since the start.
+    pub sessions_started: u64,
+}
+
+/// Shared status of a running client.
+pub type SharedClientSnapshot = Arc<Mutex<ClientSnapshot>>;
+
+/// Why [`run_client`] returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientExit {
+    /// The shutdown future completed.
+    Shutdown,
+    /// The session ended (or discovery failed) and reconnecting was not asked for.
+    Disconnected(PppoeDown),
+}
+
+impl std::fmt::Display for ClientExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientExit::Shutdown => f.write_str("shut down"),
+            ClientExit::Disconnected(reason) => write!(f, "disconnected: {reason}"),
+        }
+    }
+}
+
+/// How one direction's compression or encryption reads in `monitor` (RouterOS words):
+/// `MPPE128 stateless`, `MPPE40 stateful`, `deflate`.
+pub fn method_name(method: Option<CompressionMethod>) -> String {
+    match method {
+        None => "none".to_owned(),
+        Some(CompressionMethod::Mppe(params)) => {
+            let bits = match params.key_length {
+                MppeKeyLength::Bits40 => 40,
+                MppeKeyLength::Bits56 => 56,
+                MppeKeyLength::Bits128 => 128,
+            };
+            let mode = if params.stateful {
+                "stateful"
+            } else {
+                "stateless"
+            };
+            format!("MPPE{bits} {mode}")
+        }
+        Some(CompressionMethod::Deflate { .. }) => "deflate".to_owned(),
+    }
+}
+
+/// What `encoding` says for a link: the negotiated compression or encryption (`none` while CCP
+/// is not Opened); both directions when they differ (`sent / received`).
+pub fn link_encoding(link: &Link) -> String {
+    let Some(negotiated) = link.ccp_negotiated() else {
+        return "none".to_owned();
+    };
+    let (transmit, receive) = (
+        method_name(negotiated.transmit),
+        method_name(negotiated.receive),
+    );
+    if transmit == receive {
+        transmit
+    } else {
+        format!("{transmit} / {receive}")
+    }
+}
+
+/// The TUN device of a client's session and what was configured on it.
+struct ClientInterface {
+    tun: TunDevice,
+    default_route: Option<u32>,
+    resolv_conf: Option<PathBuf>,
+}
+
+impl ClientInterface {
+    fn create(
+        options: &ClientOptions,
+        local: Ipv4Addr,
+        peer: Ipv4Addr,
+        dns: &[Ipv4Addr],
+        mtu: u16,
+    ) -> io::Result<Self> {
+        let tun = TunDevice::create(options.tun_name.as_deref())?;
+        let name = tun.name().to_owned();
+        netconfig::set_mtu(&name, u32::from(mtu))?;
+        netconfig::disable_ipv6_address_generation(&name).ok();
+        netconfig::set_up(&name)?;
+        netconfig::add_point_to_point_ipv4(&name, local, peer)?;
+        let mut interface = ClientInterface {
+            tun,
+            default_route: None,
+            resolv_conf: None,
+        };
+        if let Some(metric) = options.default_route_metric {
+            netconfig::add_default_route(&name, IpFamily::V4, metric)?;
+            interface.default_route = Some(metric);
+        }
+        if let Some(path) = options.resolv_conf.as_deref() {
+            if dns.is_empty() {
+                debug!(
+                    "the peer gave no DNS servers; {} not written",
+                    path.display()
+                );
+            } else {
+                let servers: Vec<IpAddr> = dns.iter().copied().map(IpAddr::V4).collect();
+                netconfig::write_resolv_conf(path, &servers)?;
+                interface.resolv_conf = Some(path.to_owned());
+            }
+        }
+        info!("{name}: local IP address {local}, remote IP address {peer}, mtu {mtu}");
+        Ok(interface)
+    }
+
+    fn tear_down(self) {
+        let name = self.tun.name().to_owned();
+        if let Some(metric) = self.default_route {
+            netconfig::remove_default_route(&name, IpFamily::V4, metric).ok();
+        }
+        if let Some(path) = self.resolv_conf {
+            netconfig::remove_resolv_conf(&path).ok();
+        }
+        drop(self.tun);
+        debug!("{name}: removed");
+    }
+}
+
+/// Runs a PPPoE client on `options.interface` until `shutdown` completes (then it closes the
+/// session: LCP Terminate and PADT) or, without `options.reconnect`, until the session ends.
+/// `status` is kept up to date for `monitor`.
+///
+/// # Errors
+///
+/// Binding the packet socket, creating the capture file, or receiving from the socket fails.
+/// Failures configuring the TUN device end the session (and are retried like any other end).
+pub async fn run_client(
+    options: ClientOptions,
+    status: SharedClientSnapshot,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<ClientExit> {
+    let socket = PacketSocket::bind(&options.interface)?;
+    let mac = options.mac.unwrap_or(MacAddr(socket.mac()));
+    let mut capture = options
+        .pcap
+        .as_deref()
+        .map(EthernetCapture::create)
+        .transpose()?;
+    tokio::pin!(shutdown);
+    let mut backoff = options.reconnect.map(|b| b.initial);
+    let mut frame_buf = vec![0u8; BUFFER_LEN];
+    let mut packet_buf = vec![0u8; BUFFER_LEN];
+    let mut sessions_started = 0;
+    let random = Random::from_os().map_err(io::Error::other)?;
+    loop {
+        let started_before = sessions_started;
+        let mut client = PppoeClient::new(
+            options.discovery.clone(),
+            options.link.clone(),
+            mac,
+            random.clone(),
+        );
+        let mut interface: Option<ClientInterface> = None;
+        // IPv6CP's link-local pair, kept to (re)apply when the TUN device exists.
+        let mut ipv6: Option<(Ipv6Addr, Ipv6Addr)> = None;
+        let mut closing_since: Option<Instant> = None;
+        let mut shutting_down = false;
+        client.open(now());
+        update_client_status(&status, &client, None, sessions_started);
+        let mut socket_error = None;
+        let reason = loop {
+            // Drain everything the client has for us.
+            for frame in take_frames(|| client.poll_transmit()) {
+                send_frame(&socket, &mut capture, &frame).await;
+            }
+            let mut down = None;
+            while let Some(event) = client.poll_event() {
+                match event {
+                    PppoeClientEvent::Link(LinkEvent::IpUp { local, peer, dns }) => {
+                        let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
+                        let created = if options.no_tun {
+                            info!(
+                                "local IP address {local}, remote IP address {peer} (no TUN device)"
+                            );
+                            Ok(None)
+                        } else {
+                            ClientInterface::create(&options, local, peer, &dns, mtu).map(Some)
+                        };
+                        match created {
+                            Ok(created) => {
+                                interface = created;
+                                if let (Some(interface), Some((local, peer))) =
+                                    (interface.as_ref(), ipv6)
+                                {
+                                    add_link_local(interface.tun.name(), local, peer);
+                                }
+                            }
+                            Err(error) => {
+                                warn!("configuring the interface failed: {error}");
+                                client.close(
+                                    now(),
+                                    CloseReason::Other("interface configuration failed".into()),
+                                );
+                            }
+                        }
+                        sessions_started += 1;
+                        lock(&status).connected_since = Some(SystemTime::now());
+                    }
+                    PppoeClientEvent::Link(LinkEvent::Ipv6Up { local, peer }) => {
+                        ipv6 = Some((local, peer));
+                        match interface.as_ref() {
+                            Some(interface) => add_link_local(interface.tun.name(), local, peer),
+                            None => info!(
+                                "local  LL address {local}, remote LL address {peer} (set when \
+                                 the interface exists)"
+                            ),
+                        }
+                    }
+                    PppoeClientEvent::Link(LinkEvent::Ipv6Down) => {
+                        if let (Some(interface), Some((local, peer))) = (interface.as_ref(), ipv6) {
+                            netconfig::remove_ipv6_link_local(interface.tun.name(), local, peer)
+                                .ok();
+                        }
+                        ipv6 = None;
+                    }
+                    // MPPE takes 4 bytes of the MTU; CCP may open after IPCP.
+                    PppoeClientEvent::Link(LinkEvent::CcpUp(_) | LinkEvent::CcpDown) => {
+                        if let (Some(interface), Some(mtu)) =
+                            (interface.as_ref(), client.link().and_then(Link::mtu))
+                        {
+                            follow_mtu(interface.tun.name(), mtu);
+                        }
+                    }
+                    PppoeClientEvent::Link(LinkEvent::IpDown) => {
+                        if let Some(old) = interface.take() {
+                            old.tear_down();
+                        }
+                    }
+                    PppoeClientEvent::Discovery(DiscoveryEvent::SessionUp {
+                        session_id,
+                        ac_mac,
+                        ac_name,
+                        service_name,
+                        ..
+                    }) => info!(
+                        "PPPoE session {session_id:#06x} with {ac_name} ({ac_mac}), service \"{service_name}\""
+                    ),
+                    PppoeClientEvent::Down { reason } => down = Some(reason),
+                    _ => {}
+                }
+            }
+            update_client_status(&status, &client, interface.as_ref(), sessions_started);
+            if let Some(reason) = down {
+                // Let the PADT leave first.
+                for frame in take_frames(|| client.poll_transmit()) {
+                    send_frame(&socket, &mut capture, &frame).await;
+                }
+                break Some(reason);
+            }
+            if let Some(datagram) = client.poll_datagram() {
+                let (Datagram::Ipv4(mut packet) | Datagram::Ipv6(mut packet)) = datagram;
+                if let Some(interface) = interface.as_ref() {
+                    let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
+                    clamp(&mut packet, mtu);
+                    if let Err(error) = interface.tun.send(&packet).await {
+                        debug!("{}: packet not written: {error}", interface.tun.name());
+                    }
+                }
+                continue;
+            }
+            let deadline = match closing_since {
+                Some(since) => Some(
+                    client
+                        .poll_timeout()
+                        .map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)),
+                ),
+                None => client.poll_timeout(),
+            };
+            tokio::select! {
+                received = socket.recv(&mut frame_buf) => {
+                    let len = match received {
+                        Ok(len) => len,
+                        Err(error) => {
+                            socket_error = Some(error);
+                            break None;
+                        }
+                    };
+                    let frame = &frame_buf[..len];
+                    record(&mut capture, frame);
+                    client.handle_input(now(), frame);
+                }
+                received = recv_tun(interface.as_ref().map(|i| &i.tun), &mut packet_buf) => {
+                    match received {
+                        Ok(len) => {
+                            let packet = &mut packet_buf[..len];
+                            let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
+                            clamp(packet, mtu);
+                            let now = now();
+                            let sent = match packet.first().map(|b| b >> 4) {
+                                Some(4) => client.send_ipv4(now, packet),
+                                Some(6) => client.send_ipv6(now, packet),
+                                _ => Ok(()),
+                            };
+                            if let Err(error) = sent {
+                                debug!("packet from the TUN device dropped: {error}");
+                            }
+                        }
+                        Err(error) => {
+                            warn!("TUN device failed: {error}");
+                            client.close(now(), CloseReason::Other("TUN device failed".into()));
+                        }
+                    }
+                }
+                () = sleep_until(deadline) => {
+                    let now = now();
+                    if closing_since.is_some_and(|since| now >= since + CLOSE_GRACE) {
+                        break None;
+                    }
+                    client.handle_timeout(now);
+                }
+                () = &mut shutdown, if !shutting_down => {
+                    shutting_down = true;
+                    closing_since = Some(now());
+                    client.close(now(), CloseReason::UserRequest);
+                }
+            }
+        };
+        if let Some(old) = interface.take() {
+            old.tear_down();
+        }
+        if let Some(error) = socket_error {
+            lock(&status).status = format!("disconnected: {error}");
+            return Err(error);
+        }
+        match &reason {
+            Some(reason) => info!("PPPoE client: {reason}"),
+            None => info!("PPPoE client: shut down"),
+        }
+        {
+            let mut snapshot = lock(&status);
+            snapshot.status = match &reason {
+                Some(reason) => format!("disconnected: {reason}"),
+                None => "disconnected: shut down".to_owned(),
+            };
+            snapshot.active_links = 0;
+            snapshot.connected_since = None;
+            snapshot.local_address = None;
+            snapshot.remote_address = None;
+            snapshot.local_ipv6 = None;
+            snapshot.remote_ipv6 = None;
+            snapshot.interface = None;
+        }
+        let Some(reason) = reason.filter(|_| !shutting_down) else {
+            return Ok(ClientExit::Shutdown);
+        };
+        let (Some(wait), Some(policy)) = (backoff, options.reconnect) else {
+            return Ok(ClientExit::Disconnected(reason));
+        };
+        // A session that came up resets the backoff.
+        let wait = if sessions_started > started_before {
+            policy.initial
+        } else {
+            wait
+        };
+        info!("reconnecting in {} ms", wait.as_millis());
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut shutdown => return Ok(ClientExit::Shutdown),
+        }
+        backoff = Some((wait * 2).min(policy.max));
+    }
+}
+
+fn update_client_status(
+    status: &SharedClientSnapshot,
+    client: &PppoeClient,
+    interface: Option<&ClientInterface>,
+    sessions_started: u64,
+) {
+    let mut snapshot = lock(status);
+    snapshot.status = client.state().to_string();
+    snapshot.sessions_started = sessions_started;
+    match client.session() {
+        Some(session) => {
+            snapshot.ac_name = Some(session.ac_name.clone());
+            snapshot.ac_mac = Some(session.ac_mac);
+            snapshot.service_name = Some(session.service_name.clone());
+            snapshot.session_id = Some(session.session_id);
+        }
+        None => {
+            snapshot.session_id = None;
+        }
+    }
+    let link = client.link();
+    let negotiated = link.and_then(Link::ipcp_negotiated);
+    snapshot.local_address = negotiated.map(|n| n.local);
+    snapshot.remote_address = negotiated.map(|n| n.peer);
+    let ipv6 = link.and_then(Link::ipv6cp_negotiated);
+    snapshot.local_ipv6 = ipv6.map(|n| n.local_link_local());
+    snapshot.remote_ipv6 = ipv6.map(|n| n.peer_link_local());
+    snapshot.dns = negotiated
+        .map(|n| n.dns.iter().flatten().copied().collect())
+        .unwrap_or_default();
+    snapshot.mtu = link.and_then(Link::mtu);
+    snapshot.mru = link.and_then(Link::lcp_negotiated).map(|n| n.our_mru);
+    snapshot.encoding = link.map_or_else(|| "none".to_owned(), link_encoding);
+    snapshot.active_links = u32::from(negotiated.is_some());
+    if negotiated.is_none() {
+        snapshot.connected_since = None;
+    }
+    snapshot.interface = interface.map(|i| i.tun.name().to_owned());
+}
+
+/// Sends a PADI and collects every access concentrator and service that answers within
+/// `window` (RouterOS `/interface pppoe-client scan`).
+///
+/// # Errors
+///
+/// Binding the packet socket or receiving fails.
+pub async fn scan(
+    interface: &str,
+    discovery: ClientConfig,
+    window: Duration,
+) -> io::Result<Vec<ScanResult>> {
+    let socket = PacketSocket::bind(interface)?;
+    let mac = MacAddr(socket.mac());
+    let random = Random::from_os().map_err(io::Error::other)?;
+    let mut client = PppoeClient::new(discovery, LinkConfig::pppoe(), mac, random);
+    client.scan(now(), window);
+    let give_up = now() + window + Duration::from_secs(1);
+    let mut buf = vec![0u8; BUFFER_LEN];
+    let mut capture = None;
+    loop {
+        for frame in take_frames(|| client.poll_transmit()) {
+            send_frame(&socket, &mut capture, &frame).await;
+        }
+        while let Some(event) = client.poll_event() {
+            if let PppoeClientEvent::Discovery(DiscoveryEvent::ScanComplete { results }) = event {
+                return Ok(results);
+            }
+        }
+        let deadline = client.poll_timeout().map_or(give_up, |t| t.min(give_up));
+        tokio::select! {
+            received = socket.recv(&mut buf) => {
+                let len = received?;
+                client.handle_input(now(), &buf[..len]);
+            }
+            () = sleep_until(Some(deadline)) => {
+                let now = now();
+                if now >= give_up {
+                    return Ok(Vec::new());
+                }
+                client.handle_timeout(now);
+            }
+        }
+    }
+}
+
+/// Who is asking to start a session, for a [`SessionPolicy`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRequest {
+    /// The PPPoE session id.
+    pub session_id: u16,
+    /// The client's Ethernet address.
+    pub client_mac: MacAddr,
+    /// The PPPoE service the client was granted.
+    pub service_name: String,
+    /// The authentication request (user name, our name, method).
+    pub secret: SecretRequest,
+}
+
+/// The server's decision for a session whose user was looked up.
+#[derive(Debug, Default)]
+pub struct SessionDecision {
+    /// The secrets entry to check the user against (`None`: the user is refused).
+    pub entry: Option<SecretEntry>,
+    /// The session's IPCP (from the user's profile: local address, remote address or pool, DNS
+    /// servers); `None` keeps the one of the server's link template.
+    pub ipcp: Option<Ipcp>,
+    /// The session's CCP (from the user's profile: encryption and compression): `None` keeps the
+    /// server's link template, `Some(None)` turns CCP off for this session.
+    pub ccp: Option<Option<CcpConfig>>,
+    /// The session's IPv6CP (from the user's profile): `None` keeps the server's link template,
+    /// `Some(None)` turns IPv6 off for this session.
+    pub ipv6cp: Option<Option<Ipv6cpConfig>>,
+}
+
+/// What a server does with a user once the secrets backend answered: applies restrictions
+/// (service) and builds the session's IPCP and CCP from the user's profile.
+pub trait SessionPolicy: Send {
+    /// The decision for `request`, whose lookup found `entry`.
+    fn decide(&mut self, request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision;
+}
+
+/// The policy that takes the backend's entry as it is and keeps the template's IPCP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainPolicy;
+
+impl SessionPolicy for PlainPolicy {
+    fn decide(&mut self, _request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision {
+        SessionDecision {
+            entry,
+            ..SessionDecision::default()
+        }
+    }
+}
+
+/// What [`run_server`] does.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The Ethernet interface.
+    pub interface: String,
+    /// Discovery: AC name, services, max sessions, one session per host, PADO delay.
+    pub ac: AcConfig,
+    /// Each session's PPP link: LCP (required authentication, echo), our name, IPCP defaults,
+    /// CCP.
+    pub link: LinkConfig,
+    /// TUN devices are named `PREFIX0`, `PREFIX1`, ... (lowest free number).
+    pub tun_prefix: String,
+    /// Do not create TUN devices (discovery and PPP only).
+    pub no_tun: bool,
+    /// Clamp the MSS of TCP SYNs both ways to the session's MTU.
+    pub clamp_mss: bool,
+    /// Record every Ethernet frame into this pcap file.
+    pub pcap: Option<PathBuf>,
+}
+
+impl ServerOptions {
+    /// An access concentrator on `interface` with the defaults of [`AcConfig`] and a PPPoE link.
+    pub fn new(interface: &str) -> Self {
+        ServerOptions {
+            interface: interface.to_owned(),
+            ac: AcConfig::default(),
+            link: LinkConfig::pppoe(),
+            tun_prefix: "ppp".to_owned(),
+            no_tun: false,
+            clamp_mss: true,
+            pcap: None,
+        }
+    }
+}
+
+/// One session of a running server, for the `sessions` listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionSnapshot {
+    /// The PPPoE session id.
+    pub session_id: u16,
+    /// The user name, once authenticated.
+    pub user: Option<String>,
+    /// The client's Ethernet address.
+    pub client_mac: MacAddr,
+    /// The PPPoE service.
+    pub service_name: String,
+    /// The client's address, once IPCP is up.
+    pub address: Option<Ipv4Addr>,
+    /// Our address on the session.
+    pub local_address: Option<Ipv4Addr>,
+    /// The TUN device carrying the session's traffic.
+    pub interface: Option<String>,
+    /// When the session started (PADS).
+    pub started: SystemTime,
+    /// Where the link stands (phase).
+    pub state: String,
+    /// Compression and encryption in use.
+    pub encoding: String,
+}
+
+/// The sessions of a running server, kept up to date by [`run_server`].
+pub type SharedServerSnapshot = Arc<Mutex<Vec<SessionSnapshot>>>;
+
+/// A session's TUN device and the task reading it.
+struct SessionInterface {
+    tun: Arc<TunDevice>,
+    reader: JoinHandle<()>,
+    index: u32,
+}
+
+impl SessionInterface {
+    fn tear_down(self) {
+        self.reader.abort();
+        debug!("{}: removed", self.tun.name());
+    }
+}
+
+/// Per-session state of the runtime beyond the sans-IO server.
+struct SessionExtra {
+    user: Option<String>,
+    started: SystemTime,
+    interface: Option<SessionInterface>,
+    /// IPv6CP's link-local pair, kept to apply when the TUN device exists.
+    ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
+}
+
+/// Runs an access concentrator on `options.interface` until `shutdown` completes (then every
+/// session gets LCP Terminate and a PADT). Secrets come from `secrets`; `policy` decides each
+/// session's IPCP; `status` lists the sessions.
+///
+/// # Errors
+///
+/// Binding the packet socket, creating the capture file, or receiving from the socket fails.
+pub async fn run_server(
+    options: ServerOptions,
+    secrets: Arc<dyn SecretsBackend>,
+    mut policy: Box<dyn SessionPolicy>,
+    status: SharedServerSnapshot,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let socket = PacketSocket::bind(&options.interface)?;
+    let mac = MacAddr(socket.mac());
+    let mut capture = options
+        .pcap
+        .as_deref()
+        .map(EthernetCapture::create)
+        .transpose()?;
+    let random = Random::from_os().map_err(io::Error::other)?;
+    let mut server = PppoeServer::new(options.ac.clone(), options.link.clone(), mac, random);
+    info!(
+        "access concentrator \"{}\" on {} ({mac}), services {:?}",
+        options.ac.ac_name, options.interface, options.ac.services
+    );
+    let (lookup_tx, mut lookup_rx) =
+        mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
+    let (tun_tx, mut tun_rx) = mpsc::channel::<(u16, Vec<u8>)>(TUN_QUEUE);
+    let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
+    let mut frame_buf = vec![0u8; BUFFER_LEN];
+    tokio::pin!(shutdown);
+    let mut closing_since: Option<Instant> = None;
+    let mut socket_error = None;
+    loop {
+        for frame in take_frames(|| server.poll_transmit()) {
+            send_frame(&socket, &mut capture, &frame).await;
+        }
+        let mut changed = false;
+        while let Some(event) = server.poll_event() {
+            changed = true;
+            match event {
+                PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp {
+                    session_id,
+                    client_mac,
+                    service_name,
+                    ..
+                }) => {
+                    info!(
+                        "session {session_id:#06x} from {client_mac} for service \"{service_name}\""
+                    );
+                    extras.insert(
+                        session_id,
+                        SessionExtra {
+                            user: None,
+                            started: SystemTime::now(),
+                            interface: None,
+                            ipv6: None,
+                        },
+                    );
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::SecretNeeded(request),
+                } => {
+                    let Some(record) = server.access_concentrator().session(session_id) else {
+                        continue;
+                    };
+                    let session_request = SessionRequest {
+                        session_id,
+                        client_mac: record.client_mac(),
+                        service_name: record.service_name().to_owned(),
+                        secret: request,
+                    };
+                    let backend = Arc::clone(&secrets);
+                    let answer = lookup_tx.clone();
+                    tokio::spawn(async move {
+                        let entry = session_request.secret.resolve(backend.as_ref()).await;
+                        answer.send((session_request, entry)).await.ok();
+                    });
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::Authenticated { peer_name },
+                } => {
+                    if let Some(extra) = extras.get_mut(&session_id) {
+                        extra.user.clone_from(&peer_name);
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::IpUp { local, peer, .. },
+                } => {
+                    let user = extras
+                        .get(&session_id)
+                        .and_then(|e| e.user.clone())
+                        .unwrap_or_default();
+                    info!(
+                        "session {session_id:#06x} user \"{user}\" up: local {local}, remote {peer}"
+                    );
+                    if options.no_tun {
+                        continue;
+                    }
+                    let mtu = server
+                        .session(session_id)
+                        .and_then(|s| s.link().mtu())
+                        .unwrap_or(1492);
+                    let used: BTreeSet<u32> = extras
+                        .values()
+                        .filter_map(|e| e.interface.as_ref().map(|i| i.index))
+                        .collect();
+                    let index = (0..).find(|i| !used.contains(i)).unwrap_or(0);
+                    match create_session_interface(&options.tun_prefix, index, local, peer, mtu) {
+                        Ok(tun) => {
+                            let tun = Arc::new(tun);
+                            let reader = tokio::spawn(read_tun(
+                                Arc::clone(&tun),
+                                session_id,
+                                tun_tx.clone(),
+                            ));
+                            let interface = SessionInterface { tun, reader, index };
+                            if let Some(extra) = extras.get_mut(&session_id) {
+                                if let Some((local, peer)) = extra.ipv6 {
+                                    add_link_local(interface.tun.name(), local, peer);
+                                }
+                                if let Some(old) = extra.interface.replace(interface) {
+                                    old.tear_down();
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            warn!("session {session_id:#06x}: interface not configured: {error}");
+                            server.close_session(
+                                now(),
+                                session_id,
+                                CloseReason::Other("interface configuration failed".into()),
+                            );
+                        }
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::Ipv6Up { local, peer },
+                } => {
+                    if let Some(extra) = extras.get_mut(&session_id) {
+                        extra.ipv6 = Some((local, peer));
+                        if let Some(interface) = extra.interface.as_ref() {
+                            add_link_local(interface.tun.name(), local, peer);
+                        }
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::Ipv6Down,
+                } => {
+                    if let Some(extra) = extras.get_mut(&session_id) {
+                        if let (Some(interface), Some((local, peer))) =
+                            (extra.interface.as_ref(), extra.ipv6)
+                        {
+                            netconfig::remove_ipv6_link_local(interface.tun.name(), local, peer)
+                                .ok();
+                        }
+                        extra.ipv6 = None;
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::CcpUp(_) | LinkEvent::CcpDown,
+                } => {
+                    let mtu = server.session(session_id).and_then(|s| s.link().mtu());
+                    let interface = extras.get(&session_id).and_then(|e| e.interface.as_ref());
+                    if let (Some(interface), Some(mtu)) = (interface, mtu) {
+                        follow_mtu(interface.tun.name(), mtu);
+                    }
+                }
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::IpDown,
+                } => {
+                    if let Some(old) = extras.get_mut(&session_id).and_then(|e| e.interface.take())
+                    {
+                        old.tear_down();
+                    }
+                }
+                PppoeServerEvent::SessionDown {
+                    session_id,
+                    client_mac,
+                    reason,
+                } => {
+                    let user = extras
+                        .get(&session_id)
+                        .and_then(|e| e.user.clone())
+                        .unwrap_or_default();
+                    info!(
+                        "session {session_id:#06x} from {client_mac} user \"{user}\" down: {reason}"
+                    );
+                    if let Some(old) = extras.remove(&session_id).and_then(|e| e.interface) {
+                        old.tear_down();
+                    }
+                }
+                _ => {}
+            }
+        }
+        while let Some((session_id, datagram)) = server.poll_datagram() {
+            let (Datagram::Ipv4(mut packet) | Datagram::Ipv6(mut packet)) = datagram;
+            let Some(interface) = extras.get(&session_id).and_then(|e| e.interface.as_ref()) else {
+                continue;
+            };
+            if options.clamp_mss {
+                let mtu = server
+                    .session(session_id)
+                    .and_then(|s| s.link().mtu())
+                    .unwrap_or(1492);
+                clamp(&mut packet, mtu);
+            }
+            if let Err(error) = interface.tun.send(&packet).await {
+                debug!("{}: packet not written: {error}", interface.tun.name());
+            }
+        }
+        if changed {
+            update_server_status(&status, &server, &extras);
+        }
+        if closing_since.is_some() && server.session_count() == 0 {
+            for frame in take_frames(|| server.poll_transmit()) {
+                send_frame(&socket, &mut capture, &frame).await;
+            }
+            break;
+        }
+        let deadline = match closing_since {
+            Some(since) => Some(
+                server
+                    .poll_timeout()
+                    .map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)),
+            ),
+            None => server.poll_timeout(),
+        };
+        tokio::select! {
+            received = socket.recv(&mut frame_buf) => {
+                let len = match received {
+                    Ok(len) => len,
+                    Err(error) => {
+                        socket_error = Some(error);
+                        break;
+                    }
+                };
+                let frame = &frame_buf[..len];
+                record(&mut capture, frame);
+                server.handle_input(now(), frame);
+            }
+            Some((session_id, mut packet)) = tun_rx.recv() => {
+                let Some(session) = server.session(session_id) else { continue };
+                if options.clamp_mss {
+                    clamp(&mut packet, session.link().mtu().unwrap_or(1492));
+                }
+                let now = now();
+                let sent = match packet.first().map(|b| b >> 4) {
+                    Some(4) => server.send_ipv4(now, session_id, &packet),
+                    Some(6) => server.send_ipv6(now, session_id, &packet),
+                    _ => Ok(()),
+                };
+                if let Err(error) = sent {
+                    debug!("session {session_id:#06x}: packet dropped: {error}");
+                }
+            }
+            Some((request, entry)) = lookup_rx.recv() => {
+                answer_secret(&mut server, policy.as_mut(), &request, entry);
+            }
+            () = sleep_until(deadline) => {
+                let now = now();
+                if closing_since.is_some_and(|since| now >= since + CLOSE_GRACE) {
+                    break;
+                }
+                server.handle_timeout(now);
+            }
+            () = &mut shutdown, if closing_since.is_none() => {
+                info!("access concentrator shutting down");
+                closing_since = Some(now());
+                server.close(now(), CloseReason::Shutdown);
+            }
+        }
+    }
+    for (_, extra) in std::mem::take(&mut extras) {
+        if let Some(interface) = extra.interface {
+            interface.tear_down();
+        }
+    }
+    lock(&status).clear();
+    match socket_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// Sets the session's IPCP, IPv6CP and CCP from the policy, then answers its secret request.
+fn answer_secret(
+    server: &mut PppoeServer,
+    policy: &mut dyn SessionPolicy,
+    request: &SessionRequest,
+    entry: Option<SecretEntry>,
+) {
+    let now = now();
+    let Some(session) = server.session(request.session_id) else {
+        return;
+    };
+    if session.client_mac() != request.client_mac {
+        return; // the session id was reused meanwhile (the token would refuse it too)
+    }
+    let decision = policy.decide(request, entry);
+    if decision.entry.is_none() {
+        info!(
+            "session {:#06x}: no secret for user \"{}\"",
+            request.session_id, request.secret.client
+        );
+    }
+    if let Some(link) = server.link_mut(request.session_id) {
+        if let Some(ipcp) = decision.ipcp {
+            link.set_ipcp(ipcp);
+        }
+        if let Some(ccp) = decision.ccp {
+            link.set_ccp(ccp);
+        }
+        if let Some(ipv6cp) = decision.ipv6cp {
+            link.set_ipv6cp(ipv6cp);
+        }
+    }
+    if let Err(error) = server.provide_secret(
+        now,
+        request.session_id,
+        request.secret.token,
+        decision.entry,
+    ) {
+        debug!(
+            "session {:#06x}: secret answer not taken: {error}",
+            request.session_id
+        );
+    }
+}
+
+/// Adds IPv6CP's link-local addresses to a session's TUN device.
+fn add_link_local(name: &str, local: Ipv6Addr, peer: Ipv6Addr) {
+    match netconfig::add_ipv6_link_local(name, local, peer) {
+        Ok(()) => info!("{name}: local  LL address {local}, remote LL address {peer}"),
+        Err(error) => warn!("{name}: adding the IPv6 link-local addresses failed: {error}"),
+    }
+}
+
+/// Sets a session interface's MTU again after the link's changed (MPPE came or went after the
+/// interface was configured at IPCP up).
+fn follow_mtu(name: &str, mtu: u16) {
+    match netconfig::set_mtu(name, u32::from(mtu)) {
+        Ok(()) => info!("{name}: mtu {mtu}"),
+        Err(error) => warn!("{name}: setting mtu {mtu} failed: {error}"),
+    }
+}
+
+fn create_session_interface(
+    prefix: &str,
+    index: u32,
+    local: Ipv4Addr,
+    peer: Ipv4Addr,
+    mtu: u16,
+) -> io::Result<TunDevice> {
+    let name = format!("{prefix}{index}");
+    let tun = TunDevice::create(Some(&name))?;
+    let name = tun.name().to_owned();
+    netconfig::set_mtu(&name, u32::from(mtu))?;
+    netconfig::disable_ipv6_address_generation(&name).ok();
+    netconfig::set_up(&name)?;
+    netconfig::add_point_to_point_ipv4(&name, local, peer)?;
+    debug!("{name}: local {local} peer {peer}/32 mtu {mtu}");
+    Ok(tun)
+}
+
+async fn read_tun(tun: Arc<TunDevice>, session_id: u16, out: mpsc::Sender<(u16, Vec<u8>)>) {
+    let mut buf = vec![0u8; BUFFER_LEN];
+    loop {
+        match tun.recv(&mut buf).await {
+            Ok(len) => {
+                if out.send((session_id, buf[..len].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                debug!("{}: read failed: {error}", tun.name());
+                return;
+            }
+        }
+    }
+}
+
+fn update_server_status(
+    status: &SharedServerSnapshot,
+    server: &PppoeServer,
+    extras: &BTreeMap<u16, SessionExtra>,
+) {
+    let sessions = server
+        .sessions()
+        .map(|(id, session)| {
+            let extra = extras.get(&id);
+            let link = session.link();
+            let negotiated = link.ipcp_negotiated();
+            SessionSnapshot {
+                session_id: id,
+                user: extra
+                    .and_then(|e| e.user.clone())
+                    .or_else(|| link.peer_name().map(str::to_owned)),
+                client_mac: session.client_mac(),
+                service_name: server
+                    .access_concentrator()
+                    .session(id)
+                    .map(|r| r.service_name().to_owned())
+                    .unwrap_or_default(),
+                address: negotiated.map(|n| n.peer),
+                local_address: negotiated.map(|n| n.local),
+                interface: extra
+                    .and_then(|e| e.interface.as_ref())
+                    .map(|i| i.tun.name().to_owned()),
+                started: extra.map_or(SystemTime::now(), |e| e.started),
+                state: link.phase().to_string(),
+                encoding: link_encoding(link),
+            }
+        })
+        .collect();
+    *lock(status) = sessions;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ppp_ccp::MppeParams;
+
+    #[test]
+    fn clamp_leaves_non_ip_alone() {
+        let mut packet = [0u8; 4];
+        clamp(&mut packet, 1492);
+        assert_eq!(packet, [0; 4]);
+        clamp(&mut [], 1492);
+    }
+
+    #[test]
+    fn encoding_names() {
+        let table = [
+            (None, "none"),
+            (
+                Some(CompressionMethod::Mppe(MppeParams {
+                    key_length: MppeKeyLength::Bits128,
+                    stateful: false,
+                })),
+                "MPPE128 stateless",
+            ),
+            (
+                Some(CompressionMethod::Mppe(MppeParams {
+                    key_length: MppeKeyLength::Bits40,
+                    stateful: true,
+                })),
+                "MPPE40 stateful",
+            ),
+            (
+                Some(CompressionMethod::Deflate { window_bits: 15 }),
+                "deflate",
+            ),
+        ];
+        for (method, name) in table {
+            assert_eq!(method_name(method), name);
+        }
+        assert_eq!(
+            link_encoding(&Link::new(LinkConfig::pppoe(), Random::seeded(1))),
+            "none"
+        );
+    }
+
+    #[test]
+    fn client_exit_reads_well() {
+        assert_eq!(ClientExit::Shutdown.to_string(), "shut down");
+        assert_eq!(
+            ClientExit::Disconnected(PppoeDown::Discovery(
+                pppoe_discovery::DiscoveryFailure::NoOffer
+            ))
+            .to_string(),
+            "disconnected: discovery failed: no access concentrator answered"
+        );
+    }
+
+    #[test]
+    fn ethernet_capture_writes_a_pcap_header() {
+        let path = std::env::temp_dir().join(format!("pppoe-capture-{}.pcap", std::process::id()));
+        let mut capture = EthernetCapture::create(&path).expect("create");
+        capture.record(&[0xff; 60]).expect("record");
+        drop(capture);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::remove_file(&path).ok();
+        assert_eq!(&bytes[..4], &0xA1B2_C3D4u32.to_le_bytes());
+        // link type 1 (Ethernet), then one record header of 16 bytes and the frame
+        assert_eq!(&bytes[20..24], &1u32.to_le_bytes());
+        assert_eq!(bytes.len(), 24 + 16 + 60);
+    }
+
+    #[test]
+    fn default_options() {
+        let client = ClientOptions::new("eth0");
+        assert_eq!(client.link.framing, ppp_link::Framing::Sync);
+        assert!(client.reconnect.is_some());
+        let server = ServerOptions::new("eth0");
+        assert_eq!(server.tun_prefix, "ppp");
+        assert!(server.clamp_mss);
+    }
+}
