@@ -20,7 +20,7 @@ use ppp_auth::SecretsBackend;
 use ppp_stack::pppoe::config::{self, AcFile};
 use ppp_stack::pppoe::policy::ProfilePolicy;
 use ppp_stack::pppoe::{ConfigError, control, format};
-use ppp_tokio::pppoe::{self, ServerStatus};
+use ppp_tokio::pppoe::{self, SharedServerSnapshot};
 use tokio::sync::watch;
 
 /// A PPPoE access concentrator configured by a TOML file (and a few flags).
@@ -141,7 +141,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     file.validate()?;
     let policy = ProfilePolicy::from_file(&file)?;
     let secrets: Arc<dyn SecretsBackend> = Arc::new(file.secrets_table()?);
-    let statuses: Vec<ServerStatus> = file
+    let statuses: Vec<SharedServerSnapshot> = file
         .interfaces
         .iter()
         .map(|_| Arc::new(Mutex::new(Vec::new())))

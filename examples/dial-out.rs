@@ -392,18 +392,18 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
     };
     let options = ClientOptions {
         pcap: args.pcap.clone(),
-        seed: None,
+        random: None,
     };
     let result = run_client(&config, port, io, status, options).await;
     let _ = network.await;
     let exit = result?;
-    info!("exit: {exit:?}");
+    info!("exit: {exit}");
     let answered = replies.load(Ordering::Relaxed);
     if args.ping > 0 && answered < args.ping {
-        return Err(DialOutError::Link(format!(
-            "{answered} of {} pings answered",
-            args.ping
-        )));
+        return Err(DialOutError::PingsUnanswered {
+            answered,
+            sent: args.ping,
+        });
     }
     Ok(())
 }
@@ -439,7 +439,7 @@ async fn info_channel(port: PortConfig, status: SharedStatus) {
         }
     };
     let mut monitor = StatusMonitor::new(MonitorConfig::default());
-    monitor.start(serial::now());
+    monitor.open(serial::now());
     let mut buf = [0u8; 1024];
     loop {
         while let Some(bytes) = monitor.poll_transmit() {
@@ -448,7 +448,7 @@ async fn info_channel(port: PortConfig, status: SharedStatus) {
             }
         }
         while let Some(event) = monitor.poll_event() {
-            if let ppp_modem::Event::StatusUpdated(modem) = event {
+            if let ppp_modem::ModemEvent::StatusUpdated(modem) = event {
                 status.lock().update_modem(&modem);
             }
         }
@@ -512,10 +512,9 @@ async fn server(args: ServerArgs) -> Result<(), DialOutError> {
         events,
         shutdown: shutdown_switch().1,
     };
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    run_server(&config, port, io, status, seed).await
+    let random = ppp_link::Random::from_os()
+        .map_err(|error| DialOutError::Io(std::io::Error::other(error)))?;
+    run_server(&config, port, io, status, random).await
 }
 
 /// `SimModem` (from `ppp-modem`'s `sim` feature, a dev-dependency of this example) as a

@@ -236,7 +236,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             tracing::info!("pppoe-client: {exit}");
             Ok(match exit {
                 pppoe::ClientExit::Shutdown => ExitCode::SUCCESS,
-                pppoe::ClientExit::Disconnected(_) => ExitCode::from(2),
+                _ => ExitCode::from(2),
             })
         }
     }

@@ -4,10 +4,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use ppp_link::{Datagram, Link, LinkEvent};
+use ppp_link::{CloseReason, Datagram, Link, LinkEvent, Machine, Random};
 use ppp_modem::{
-    AnswerConfig, Answerer, ChatRunner, ChatScript, Dialer, DialerConfig, DialerState, Event,
-    ModemDriver, ModemError,
+    AnswerConfig, Answerer, ChatRunner, ChatScript, Dialer, DialerConfig, DialerState, ModemDriver,
+    ModemError, ModemEvent,
 };
 use ppp_tokio::Capture;
 use ppp_tokio::serial::{self, ModemControl, ModemMachine, ModemPort, SerialError, SessionEvent};
@@ -15,9 +15,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::DialOutError;
 use super::config::ClientConfig;
 use super::status::SharedStatus;
+use super::{CallEnd, DialOutError};
 
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -77,8 +77,8 @@ pub enum ClientEvent {
     Ipv6Down,
     /// The call ended.
     CallEnded {
-        /// Why, in words.
-        reason: String,
+        /// Why.
+        reason: CallEnd,
     },
 }
 
@@ -102,7 +102,16 @@ pub enum ClientExit {
     /// Asked to stop.
     Shutdown,
     /// One call was made and ended (no `persist`).
-    CallEnded(String),
+    CallEnded(CallEnd),
+}
+
+impl std::fmt::Display for ClientExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientExit::Shutdown => f.write_str("shut down"),
+            ClientExit::CallEnded(reason) => write!(f, "call ended: {reason}"),
+        }
+    }
 }
 
 /// The modem side: the built-in dialer or a chat script, with the dial status kept up to date.
@@ -159,11 +168,11 @@ impl DialMachine {
     /// # Errors
     ///
     /// The machine is busy.
-    pub fn start(&mut self, now: Instant) -> Result<(), ModemError> {
+    pub fn open(&mut self, now: Instant) -> Result<(), ModemError> {
         match &mut self.inner {
-            DialInner::Dialer(dialer) => dialer.start(now)?,
-            DialInner::Chat(chat) => chat.start(now),
-            DialInner::Direct(direct) => direct.start(now)?,
+            DialInner::Dialer(dialer) => dialer.open(now)?,
+            DialInner::Chat(chat) => chat.open(now),
+            DialInner::Direct(direct) => direct.open(now)?,
         }
         self.track();
         Ok(())
@@ -215,7 +224,9 @@ impl DialMachine {
     }
 }
 
-impl ModemDriver for DialMachine {
+impl Machine for DialMachine {
+    type Event = ModemEvent;
+
     fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         self.driver().handle_input(now, bytes);
         self.track();
@@ -230,9 +241,9 @@ impl ModemDriver for DialMachine {
         self.driver().poll_transmit()
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
+    fn poll_event(&mut self) -> Option<ModemEvent> {
         let event = self.driver().poll_event();
-        if let Some(Event::StatusUpdated(modem)) = &event {
+        if let Some(ModemEvent::StatusUpdated(modem)) = &event {
             self.status.lock().update_modem(modem);
         }
         self.track();
@@ -246,7 +257,9 @@ impl ModemDriver for DialMachine {
             DialInner::Direct(direct) => direct.poll_timeout(),
         }
     }
+}
 
+impl ModemDriver for DialMachine {
     fn is_online(&self) -> bool {
         match &self.inner {
             DialInner::Dialer(dialer) => dialer.is_online(),
@@ -257,11 +270,11 @@ impl ModemDriver for DialMachine {
 }
 
 impl ModemMachine for DialMachine {
-    fn hang_up(&mut self, now: Instant) {
+    fn close(&mut self, now: Instant, reason: CloseReason) {
         match &mut self.inner {
-            DialInner::Dialer(dialer) => dialer.hang_up(now),
-            DialInner::Chat(chat) => chat.hang_up(now),
-            DialInner::Direct(direct) => direct.hang_up(now),
+            DialInner::Dialer(dialer) => dialer.close(now, reason),
+            DialInner::Chat(chat) => chat.close(now, reason),
+            DialInner::Direct(direct) => direct.close(now, reason),
         }
         self.track();
     }
@@ -269,7 +282,7 @@ impl ModemMachine for DialMachine {
     fn carrier_lost(&mut self, now: Instant) {
         match &mut self.inner {
             DialInner::Dialer(dialer) => dialer.carrier_lost(now),
-            DialInner::Chat(chat) => chat.hang_up(now),
+            DialInner::Chat(chat) => chat.close(now, CloseReason::Other("carrier lost".into())),
             DialInner::Direct(direct) => direct.carrier_lost(now),
         }
         self.track();
@@ -302,8 +315,9 @@ pub fn is_retryable(error: &SerialError) -> bool {
 pub struct ClientOptions {
     /// Record packets here (`--pcap`); one file per run, calls appended in order.
     pub pcap: Option<std::path::PathBuf>,
-    /// The RNG seed of the first link (then +1 per call); `None`: from the clock.
-    pub seed: Option<u64>,
+    /// Where magic numbers and challenges come from; `None`: the operating system's entropy
+    /// (tests pass a seeded one).
+    pub random: Option<Random>,
 }
 
 /// Runs the client on `port` until it is told to stop, a non-retryable error happens,
@@ -325,13 +339,14 @@ where
 {
     let dialer_config = config.dialer_config()?;
     let script = config.chat_script()?;
-    let mut seed = options.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    });
+    let random = match options.random {
+        Some(random) => random,
+        None => {
+            Random::from_os().map_err(|error| DialOutError::Io(std::io::Error::other(error)))?
+        }
+    };
     // Validate the link settings before dialing.
-    config.link_config(seed)?;
+    config.link_config()?;
     let mut capture = match &options.pcap {
         Some(path) => Some(Capture::create(path)?),
         None => None,
@@ -372,16 +387,18 @@ where
             Some(script) => DialMachine::chat(script.clone(), status.clone()),
             None => DialMachine::dialer(dialer_config.clone(), status.clone())?,
         };
-        machine.start(serial::now())?;
+        machine.open(serial::now())?;
         let mut modem = ModemPort::new(port, machine);
-        let mut observe = |event: &Event| log_modem_event(event);
+        let mut observe = |event: &ModemEvent| log_modem_event(event);
         let result = tokio::select! {
             result = modem.run_until_connected(&mut observe) => Some(result),
             _ = io.shutdown.changed() => None,
         };
         let failure = match result {
             None => {
-                let _ = modem.hang_up(HANGUP_LIMIT, &mut observe).await;
+                let _ = modem
+                    .hang_up(CloseReason::UserRequest, HANGUP_LIMIT, &mut observe)
+                    .await;
                 return Ok(ClientExit::Shutdown);
             }
             Some(Err(error)) => {
@@ -404,8 +421,7 @@ where
                 emit(ClientEvent::Connected {
                     rate: connected.rate,
                 });
-                let link = Link::new(config.link_config(seed)?);
-                seed = seed.wrapping_add(1);
+                let link = Link::new(config.link_config()?, random.clone());
                 let mut session = modem.into_session(link, connected);
                 session.watch_dcd(!config.ignore_dcd);
                 if let Some(capture) = capture.take() {
@@ -424,11 +440,11 @@ where
                         next = session.next() => next,
                         _ = io.shutdown.changed(), if !stopping => {
                             stopping = true;
-                            break "shutdown".to_owned();
+                            break CallEnd::Shutdown;
                         }
                     };
                     match next {
-                        Err(error) => break format!("serial line error: {error}"),
+                        Err(error) => break CallEnd::LineError(error.to_string()),
                         Ok(SessionEvent::Link(event)) => match event {
                             LinkEvent::IpUp { local, peer, dns } => {
                                 let mtu = session.link().mtu().unwrap_or(config.max_mtu);
@@ -506,7 +522,7 @@ where
                                 }
                                 emit(ClientEvent::Ipv6Down);
                             }
-                            LinkEvent::LinkDown { reason } => break reason,
+                            LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
                             LinkEvent::Phase(phase) => debug!("phase {phase}"),
                             LinkEvent::LinkUp(n) => info!(
                                 "LCP up: mru {} peer mru {} magic {:#010x}",
@@ -514,19 +530,19 @@ where
                                 n.peer_mru,
                                 n.our_magic.unwrap_or(0)
                             ),
-                            other => debug!("{other:?}"),
+                            other => debug!("link: {other:?}"),
                         },
                         Ok(SessionEvent::Datagram(datagram)) => {
                             let _ = io.inbound.try_send(datagram);
                         }
                         Ok(SessionEvent::CarrierLost(reason)) => {
-                            warn!("carrier lost ({reason:?})");
+                            warn!("carrier lost ({reason})");
                         }
                         Ok(SessionEvent::IdleTimeout) => {
                             info!("idle timeout: hanging up");
-                            break "idle timeout".to_owned();
+                            break CallEnd::IdleTimeout;
                         }
-                        Ok(SessionEvent::Closed) => break "carrier lost".to_owned(),
+                        Ok(SessionEvent::Closed) => break CallEnd::CarrierLost,
                         Ok(SessionEvent::Modem(event)) => log_modem_event(&event),
                         Ok(_) => {}
                     }
@@ -540,7 +556,12 @@ where
                 status.lock().call_ended();
                 status.set_state("hanging up", "hanging up");
                 let hung_up = session
-                    .hang_up(&reason, TERMINATE_LIMIT, HANGUP_LIMIT, &mut observe)
+                    .hang_up(
+                        reason.close_reason(),
+                        TERMINATE_LIMIT,
+                        HANGUP_LIMIT,
+                        &mut observe,
+                    )
                     .await;
                 capture = hung_up.capture;
                 let modem = hung_up.port;
@@ -559,7 +580,7 @@ where
                 if !config.persist && !config.dial_on_demand {
                     return Ok(ClientExit::CallEnded(reason));
                 }
-                if reason == "idle timeout" {
+                if reason == CallEnd::IdleTimeout {
                     // Dial again on the next packet, at once.
                     continue;
                 }
@@ -612,7 +633,7 @@ enum Failure {
     /// Before `CONNECT`.
     Modem(SerialError),
     /// After `CONNECT`, the link never reached IPCP up.
-    Link(String),
+    Link(CallEnd),
 }
 
 impl Failure {
@@ -634,14 +655,14 @@ impl std::fmt::Display for Failure {
 }
 
 /// Logs a modem event, pppd/chat style (secrets are never in events).
-fn log_modem_event(event: &Event) {
+fn log_modem_event(event: &ModemEvent) {
     match event {
-        Event::StatusUpdated(status) => debug!(
+        ModemEvent::StatusUpdated(status) => debug!(
             "modem status: signal {:?} dBm, operator {:?}",
             status.signal_dbm, status.operator
         ),
-        Event::Failed(error) => debug!("modem: {error}"),
-        Event::Say(text) => info!("{text}"),
+        ModemEvent::Failed(error) => debug!("modem: {error}"),
+        ModemEvent::Say(text) => info!("{text}"),
         other => debug!("modem: {other:?}"),
     }
 }

@@ -370,7 +370,7 @@ impl ClientConfig {
     /// # Errors
     ///
     /// An unknown authentication name.
-    pub fn link_config(&self, seed: u64) -> Result<LinkConfig, DialOutError> {
+    pub fn link_config(&self) -> Result<LinkConfig, DialOutError> {
         let mut config = LinkConfig::default();
         config.lcp.mru = self.max_mru;
         config.lcp.max_mru = self.max_mru.max(config.lcp.max_mru);
@@ -396,7 +396,6 @@ impl ClientConfig {
         config.ipcp = Some(ipcp);
         config.ipv6cp = self.profile.ipv6cp();
         config.ccp = self.profile.ccp();
-        config.seed = seed;
         Ok(config)
     }
 }
@@ -574,7 +573,7 @@ impl ServerConfig {
     /// # Errors
     ///
     /// An unknown authentication name, or no local address.
-    pub fn link_config(&self, seed: u64) -> Result<LinkConfig, DialOutError> {
+    pub fn link_config(&self) -> Result<LinkConfig, DialOutError> {
         let mut config = LinkConfig::default();
         config.lcp.mru = self.max_mru;
         config.lcp.max_mru = self.max_mru.max(config.lcp.max_mru);
@@ -603,7 +602,6 @@ impl ServerConfig {
         config.ipcp = Some(ipcp);
         config.ipv6cp = self.profile.ipv6cp();
         config.ccp = self.profile.ccp();
-        config.seed = seed;
         Ok(config)
     }
 }
@@ -624,11 +622,11 @@ mod tests {
         for name in ["lte.toml", "on-demand.toml", "analog.toml"] {
             let config = ClientConfig::parse(&example(name)).expect(name);
             config.dialer_config().expect(name);
-            config.link_config(1).expect(name);
+            config.link_config().expect(name);
             config.port_config().expect(name);
         }
         let server = ServerConfig::parse(&example("server.toml")).expect("server.toml");
-        server.link_config(1).expect("server link");
+        server.link_config().expect("server link");
         assert_eq!(server.answer_config().ring_count, 2);
     }
 
@@ -644,7 +642,7 @@ mod tests {
         let config = ClientConfig::parse("flow-control = \"sideways\"").expect("parses");
         assert!(config.port_config().is_err());
         let config = ClientConfig::parse("user = \"u\"\nallow = [\"kerberos\"]").expect("parses");
-        assert!(config.link_config(1).is_err());
+        assert!(config.link_config().is_err());
         let config = ClientConfig::parse("apn = \"a\\\"b\"").expect("parses");
         assert!(config.dialer_config().is_err(), "a quote in the APN");
     }
@@ -691,7 +689,7 @@ mod tests {
             !ClientConfig::default().ignore_dcd,
             "DCD is watched by default"
         );
-        let link = config.link_config(9).expect("link");
+        let link = config.link_config().expect("link");
         assert_eq!(link.ipv6cp, Some(Ipv6cpConfig::default()));
         assert_eq!(link.lcp.mru, 1400);
         assert_eq!(link.lcp.mtu, Some(1300));
@@ -700,7 +698,7 @@ mod tests {
         assert_eq!(link.ccp.map(|c| c.encryption), Some(Encryption::Required));
         assert!(link.ipcp.is_some_and(|ipcp| ipcp.request_dns));
         // Without a user we refuse to be authenticated.
-        let anonymous = ClientConfig::default().link_config(1).expect("link");
+        let anonymous = ClientConfig::default().link_config().expect("link");
         assert!(anonymous.lcp.allow.is_empty());
         assert!(anonymous.ccp.is_none());
     }

@@ -20,10 +20,52 @@ pub mod status;
 
 pub use client::{ClientEvent, ClientExit, ClientIo, ClientOptions, run_client};
 pub use config::{ClientConfig, Profile, ServerConfig, UseEncryption};
+pub use ppp_link::Random;
 pub use server::{ServerEvent, ServerIo, run_server};
 pub use status::{SharedStatus, Status};
 
 use std::fmt;
+
+use ppp_link::{CloseReason, DownReason};
+
+/// Why a call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallEnd {
+    /// PPP went down.
+    Link(DownReason),
+    /// The carrier went: `NO CARRIER`, DCD dropped, or the line closed.
+    CarrierLost,
+    /// No datagram either way for the idle timeout.
+    IdleTimeout,
+    /// We were told to stop.
+    Shutdown,
+    /// Reading or writing the serial line failed.
+    LineError(String),
+}
+
+impl CallEnd {
+    /// Why we close the link when the call ends for this reason (our Terminate-Request's words).
+    pub fn close_reason(&self) -> CloseReason {
+        match self {
+            CallEnd::Shutdown => CloseReason::UserRequest,
+            CallEnd::IdleTimeout => CloseReason::IdleTimeout,
+            other => CloseReason::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for CallEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallEnd::Link(reason) => write!(f, "{reason}"),
+            CallEnd::CarrierLost => f.write_str("carrier lost"),
+            CallEnd::IdleTimeout => f.write_str("idle timeout"),
+            CallEnd::Shutdown => f.write_str("shut down"),
+            CallEnd::LineError(error) => write!(f, "serial line error: {error}"),
+        }
+    }
+}
 
 /// Everything that ends the dial-out program or the server.
 #[derive(Debug)]
@@ -35,9 +77,16 @@ pub enum DialOutError {
     /// reached).
     Serial(ppp_tokio::serial::SerialError),
     /// The link failed after `CONNECT` and no retry is left.
-    Link(String),
+    Link(CallEnd),
     /// An I/O error (pcap file, TUN device, control socket).
     Io(std::io::Error),
+    /// `--ping`: not every echo request was answered.
+    PingsUnanswered {
+        /// Replies received.
+        answered: u16,
+        /// Requests sent.
+        sent: u16,
+    },
 }
 
 impl fmt::Display for DialOutError {
@@ -47,6 +96,9 @@ impl fmt::Display for DialOutError {
             DialOutError::Serial(error) => write!(f, "{error}"),
             DialOutError::Link(reason) => write!(f, "link failed: {reason}"),
             DialOutError::Io(error) => write!(f, "{error}"),
+            DialOutError::PingsUnanswered { answered, sent } => {
+                write!(f, "{answered} of {sent} pings answered")
+            }
         }
     }
 }

@@ -5,18 +5,18 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use ppp_link::{Datagram, Link, LinkEvent};
-use ppp_modem::{Answerer, Event};
+use ppp_link::{Datagram, Link, LinkEvent, Random};
+use ppp_modem::{Answerer, ModemEvent};
 use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, ModemControl, ModemPort, SessionEvent};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::DialOutError;
 use super::client::is_retryable;
 use super::config::ServerConfig;
 use super::status::SharedStatus;
+use super::{CallEnd, DialOutError};
 
 /// What the server tells the host side.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum ServerEvent {
     /// The call ended.
     CallEnded {
         /// Why.
-        reason: String,
+        reason: CallEnd,
     },
 }
 
@@ -70,19 +70,18 @@ pub async fn run_server<S>(
     mut port: S,
     mut io: ServerIo,
     status: SharedStatus,
-    seed: u64,
+    random: Random,
 ) -> Result<(), DialOutError>
 where
     S: AsyncRead + AsyncWrite + ModemControl + Unpin,
 {
     let secrets = config.secrets()?;
-    let mut seed = seed;
-    config.link_config(seed)?;
+    config.link_config()?;
     let emit = |event: ServerEvent| {
         let _ = io.events.send(event);
     };
-    let mut observe = |event: &Event| match event {
-        Event::Urc(urc) => debug!("modem: {urc:?}"),
+    let mut observe = |event: &ModemEvent| match event {
+        ModemEvent::Urc(urc) => debug!("modem: {urc:?}"),
         other => debug!("modem: {other:?}"),
     };
     loop {
@@ -91,7 +90,7 @@ where
         }
         status.set_state("waiting for call", "waiting for ring");
         let mut answerer = Answerer::new(config.answer_config());
-        answerer.start(serial::now())?;
+        answerer.open(serial::now())?;
         let mut modem = ModemPort::new(port, answerer);
         let result = tokio::select! {
             result = modem.run_until_connected(&mut observe) => result,
@@ -116,8 +115,7 @@ where
         emit(ServerEvent::Answered {
             rate: connected.rate,
         });
-        let link = Link::new(config.link_config(seed)?);
-        seed = seed.wrapping_add(1);
+        let link = Link::new(config.link_config()?, random.clone());
         let mut session = modem.into_session(link, connected);
         session.watch_dcd(!config.ignore_dcd);
         if let Some(outbound) = io.outbound.take() {
@@ -127,20 +125,29 @@ where
         let reason = loop {
             let next = tokio::select! {
                 next = session.next() => next,
-                _ = io.shutdown.changed() => break "shutdown".to_owned(),
+                _ = io.shutdown.changed() => break CallEnd::Shutdown,
             };
             match next {
-                Err(error) => break format!("serial line error: {error}"),
+                Err(error) => break CallEnd::LineError(error.to_string()),
                 Ok(SessionEvent::Link(event)) => match event {
                     LinkEvent::SecretNeeded(request) => {
                         let entry = secrets.lookup_now(&request.client, &request.server);
                         if entry.is_none() {
                             warn!("no secret for {:?}", request.client);
                         }
-                        session.link_mut().provide_secret(serial::now(), entry);
+                        if let Err(error) =
+                            session
+                                .link_mut()
+                                .provide_secret(serial::now(), request.token, entry)
+                        {
+                            debug!("secret answer not taken: {error}");
+                        }
                     }
                     LinkEvent::Authenticated { peer_name } => {
-                        info!("peer authenticated as {peer_name:?}");
+                        info!(
+                            "peer authenticated as \"{}\"",
+                            peer_name.as_deref().unwrap_or("")
+                        );
                         status.lock().peer_name.clone_from(&peer_name);
                         emit(ServerEvent::Authenticated { peer_name });
                     }
@@ -160,9 +167,9 @@ where
                         }
                         emit(ServerEvent::IpUp { local: ours, peer });
                     }
-                    LinkEvent::LinkDown { reason } => break reason,
+                    LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
                     LinkEvent::Phase(phase) => debug!("phase {phase}"),
-                    other => debug!("{other:?}"),
+                    other => debug!("link: {other:?}"),
                 },
                 Ok(SessionEvent::Datagram(datagram)) => {
                     if let Some(inbound) = &io.inbound {
@@ -174,8 +181,8 @@ where
                         let _ = session.link_mut().send_ipv4(serial::now(), &reply);
                     }
                 }
-                Ok(SessionEvent::CarrierLost(reason)) => warn!("carrier lost ({reason:?})"),
-                Ok(SessionEvent::Closed) => break "carrier lost".to_owned(),
+                Ok(SessionEvent::CarrierLost(reason)) => warn!("carrier lost ({reason})"),
+                Ok(SessionEvent::Closed) => break CallEnd::CarrierLost,
                 Ok(_) => {}
             }
         };
@@ -183,7 +190,7 @@ where
         status.lock().call_ended();
         let hung_up = session
             .hang_up(
-                &reason,
+                reason.close_reason(),
                 Duration::from_secs(4),
                 Duration::from_secs(10),
                 &mut observe,
@@ -198,7 +205,7 @@ where
             reason: reason.clone(),
         });
         port = modem.into_parts().0;
-        if config.once || reason == "shutdown" {
+        if config.once || reason == CallEnd::Shutdown {
             return Ok(());
         }
     }

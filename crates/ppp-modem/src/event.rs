@@ -37,6 +37,17 @@ pub enum DisconnectReason {
     CarrierLost,
 }
 
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DisconnectReason::NoCarrier => "NO CARRIER",
+            DisconnectReason::HangUp => "hung up",
+            DisconnectReason::HangUpUnconfirmed => "hang-up not confirmed by the modem",
+            DisconnectReason::CarrierLost => "carrier (DCD) lost",
+        })
+    }
+}
+
 /// Something for the application: the output of `poll_event` on every machine in this crate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

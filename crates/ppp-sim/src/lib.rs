@@ -274,8 +274,20 @@ pub struct Pair<A: Machine, B: Machine> {
     pub b_events: Vec<B::Event>,
     react_a: Option<Reaction<A>>,
     react_b: Option<Reaction<B>>,
+    tap: Option<Vec<TappedFrame>>,
     start: Instant,
     now: Instant,
+}
+
+/// A frame one side handed to the link, as [`Pair::enable_tap`] records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TappedFrame {
+    /// When it was sent (virtual time).
+    pub at: Instant,
+    /// Whether `a` sent it (else `b`).
+    pub from_a: bool,
+    /// The bytes, before the link's impairments.
+    pub bytes: Vec<u8>,
 }
 
 impl<A: Machine, B: Machine> fmt::Debug for Pair<A, B> {
@@ -314,6 +326,7 @@ impl<A: Machine, B: Machine> Pair<A, B> {
             b_events: Vec::new(),
             react_a: None,
             react_b: None,
+            tap: None,
             start,
             now: start,
         }
@@ -329,6 +342,16 @@ impl<A: Machine, B: Machine> Pair<A, B> {
     /// recorded in [`b_events`](Self::b_events).
     pub fn on_b_event(&mut self, reaction: impl FnMut(&mut B, Instant, &B::Event) + 'static) {
         self.react_b = Some(Box::new(reaction));
+    }
+
+    /// Records every frame either side sends from now on (for a capture).
+    pub fn enable_tap(&mut self) {
+        self.tap.get_or_insert_with(Vec::new);
+    }
+
+    /// The frames recorded since [`enable_tap`](Self::enable_tap), in the order they were sent.
+    pub fn take_tap(&mut self) -> Vec<TappedFrame> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The virtual time now.
@@ -367,10 +390,24 @@ impl<A: Machine, B: Machine> Pair<A, B> {
                 moved = true;
             }
             while let Some(packet) = self.a.poll_transmit() {
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.push(TappedFrame {
+                        at: now,
+                        from_a: true,
+                        bytes: packet.clone(),
+                    });
+                }
                 self.a_to_b.send(now, packet);
                 moved = true;
             }
             while let Some(packet) = self.b.poll_transmit() {
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.push(TappedFrame {
+                        at: now,
+                        from_a: false,
+                        bytes: packet.clone(),
+                    });
+                }
                 self.b_to_a.send(now, packet);
                 moved = true;
             }
