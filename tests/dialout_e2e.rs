@@ -256,7 +256,7 @@ async fn dial_on_demand_dials_on_the_first_packet_and_hangs_up_when_idle() {
     assert_eq!(
         ended,
         ClientEvent::CallEnded {
-            reason: "idle timeout".into()
+            reason: ppp_stack::dialout::CallEnd::IdleTimeout
         }
     );
     assert_eq!(
@@ -323,7 +323,16 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
             events: server_events_tx,
             shutdown: shutdown_rx.clone(),
         };
-        async move { run_server(&server, server_line, io, SharedStatus::new(), 11).await }
+        async move {
+            run_server(
+                &server,
+                server_line,
+                io,
+                SharedStatus::new(),
+                ppp_link::Random::seeded(11 as u64),
+            )
+            .await
+        }
     });
     let (outbound, outbound_rx) = tokio::sync::mpsc::channel(4);
     let (inbound_tx, mut inbound) = tokio::sync::mpsc::channel(4);
@@ -337,7 +346,7 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
         };
         let options = ppp_stack::dialout::ClientOptions {
             pcap: None,
-            seed: Some(5),
+            random: Some(ppp_link::Random::seeded(5)),
         };
         ppp_stack::dialout::run_client(&client, client_line, io, SharedStatus::new(), options).await
     });

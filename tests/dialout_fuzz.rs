@@ -24,13 +24,8 @@ enum Misbehaviour {
 }
 
 async fn fake_modem(mut line: DuplexStream, behaviour: Misbehaviour) {
-    let mut seed: u32 = 0x1234_5678;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        seed
-    };
+    let mut noise = ppp_sim::SimRng::new(0x1234_5678);
+    let mut next = move || noise.next_u32();
     let mut buf = [0u8; 1024];
     loop {
         match behaviour {
@@ -84,7 +79,7 @@ async fn dial_against(
     let mut config = DialerConfig::cellular(Some("internet"));
     config.command_timeout = Duration::from_millis(800);
     let mut dialer = Dialer::new(config).expect("config");
-    dialer.start(serial::now()).expect("start");
+    dialer.open(serial::now()).expect("open");
     let mut port = ModemPort::new(host, dialer);
     let started = Instant::now();
     let result = tokio::time::timeout(

@@ -169,7 +169,7 @@ async fn server_binary_on_a_pty_null_modem() {
         };
         let options = ClientOptions {
             pcap: None,
-            seed: Some(1),
+            random: Some(ppp_link::Random::seeded(1)),
         };
         run_client(&client, master, io, SharedStatus::new(), options).await
     });

@@ -189,7 +189,16 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
     };
     let server = tokio::spawn({
         let status = server_status.clone();
-        async move { run_server(&server, server_line, server_io, status, 7).await }
+        async move {
+            run_server(
+                &server,
+                server_line,
+                server_io,
+                status,
+                ppp_link::Random::seeded(7 as u64),
+            )
+            .await
+        }
     });
 
     let (outbound, outbound_rx) = mpsc::channel(16);
@@ -207,7 +216,7 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
         async move {
             let options = ClientOptions {
                 pcap: None,
-                seed: Some(42),
+                random: Some(ppp_link::Random::seeded(42)),
             };
             run_client(&client, client_line, client_io, status, options).await
         }
@@ -315,7 +324,14 @@ pub fn pty_rig(calls: u64) -> PtyRig {
             events,
             shutdown: shutdown_rx,
         };
-        run_server(&server, server_line, io, SharedStatus::new(), calls).await
+        run_server(
+            &server,
+            server_line,
+            io,
+            SharedStatus::new(),
+            ppp_link::Random::seeded(calls as u64),
+        )
+        .await
     });
     PtyRig {
         slave,

@@ -50,6 +50,8 @@ const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct OurLinkPlan {
     /// The link's configuration.
     pub config: LinkConfig,
+    /// The seed of the link's randomness (a test harness: seeded, so a run can be replayed).
+    pub seed: u64,
     /// Secrets for authenticating the peer (answers to [`LinkEvent::SecretNeeded`]); `None`
     /// answers every request with "unknown peer".
     pub secrets: Option<SecretsTable>,
@@ -73,12 +75,20 @@ impl OurLinkPlan {
         OurLinkPlan {
             ping_after_ccp: config.ccp.is_some(),
             config,
+            seed: 0x1e7,
             secrets: None,
             pings: 3,
             guest_done_marker: Some(GUEST_PING_MARKER.to_owned()),
             close_when_done: true,
             timeout: Duration::from_secs(90),
         }
+    }
+
+    /// Seeds the link's randomness with `seed`.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> OurLinkPlan {
+        self.seed = seed;
+        self
     }
 
     /// Answers secret requests from `table`.
@@ -407,11 +417,14 @@ async fn drive(
 ) -> Result<OurLinkReport, String> {
     let stream =
         tokio::net::UnixStream::from_std(stream).map_err(|e| format!("serial socket: {e}"))?;
-    let mut driver = StreamDriver::new(Link::new(plan.config.clone()), stream);
+    let mut driver = StreamDriver::new(
+        Link::new(plan.config.clone(), ppp_link::Random::seeded(plan.seed)),
+        stream,
+    );
     let pcap = run.log_dir().join("link.pcap");
     let capture = Capture::create(&pcap).map_err(|e| format!("{}: {e}", pcap.display()))?;
     driver.set_capture(capture);
-    driver.start();
+    driver.open();
     driver.link_mut().handle_input(Instant::now(), &first);
 
     let deadline = Instant::now() + plan.timeout;
@@ -455,11 +468,15 @@ async fn drive(
                             format!("{}@{}", request.client, request.server),
                             entry.is_some(),
                         ));
-                        driver.link_mut().provide_secret(now, entry);
+                        if let Err(error) =
+                            driver.link_mut().provide_secret(now, request.token, entry)
+                        {
+                            run.trace(format!("secret answer not taken: {error}"));
+                        }
                     }
                     LinkEvent::IpUp { local, peer, .. } => report.ip_up = Some((*local, *peer)),
                     LinkEvent::CcpUp(_) => report.ccp_up = true,
-                    LinkEvent::LinkDown { reason } => report.link_down = Some(reason.clone()),
+                    LinkEvent::LinkDown { reason } => report.link_down = Some(reason.to_string()),
                     _ => {}
                 }
                 report.events.push(event);
@@ -516,7 +533,10 @@ async fn drive(
             closing = true;
             report.closed_by_us = true;
             run.trace("our link: closing");
-            driver.link_mut().close(now, "interop scenario done");
+            driver.link_mut().close(
+                now,
+                ppp_link::CloseReason::Other("interop scenario done".into()),
+            );
         }
     }
     if let Err(e) = driver.flush().await {

@@ -20,7 +20,10 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ppp_auth::SecretsTable;
-use ppp_link::pppoe::{ClientStatus, PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent};
+use ppp_link::CloseReason;
+use ppp_link::pppoe::{
+    PppoeClient, PppoeClientEvent, PppoeClientState, PppoeServer, PppoeServerEvent,
+};
 use ppp_link::{Datagram, LinkError, LinkEvent};
 use ppp_tokio::icmp;
 
@@ -273,7 +276,7 @@ struct ClientEndpoint {
 
 impl Endpoint for ClientEndpoint {
     fn start(&mut self, now: Instant) {
-        self.client.start(now);
+        self.client.open(now);
     }
 
     fn handle_input(&mut self, now: Instant, frame: &[u8]) {
@@ -309,7 +312,7 @@ impl Endpoint for ClientEndpoint {
                 PppoeClientEvent::Link(LinkEvent::Authenticated { .. }) => {
                     report.authenticated = true;
                 }
-                PppoeClientEvent::Down { reason } => report.session_down = Some(reason.clone()),
+                PppoeClientEvent::Down { reason } => report.session_down = Some(reason.to_string()),
                 _ => {}
             }
             report.events.push(format!("{event:?}"));
@@ -343,13 +346,14 @@ impl Endpoint for ClientEndpoint {
     }
 
     fn close(&mut self, now: Instant) {
-        self.client.close(now, "interop scenario done");
+        self.client
+            .close(now, CloseReason::Other("interop scenario done".into()));
     }
 
     fn sessions_left(&self) -> usize {
         usize::from(!matches!(
-            self.client.status(),
-            ClientStatus::Idle | ClientStatus::Disconnected(_)
+            self.client.state(),
+            PppoeClientState::Idle | PppoeClientState::Disconnected(_)
         ))
     }
 }
@@ -398,7 +402,12 @@ impl Endpoint for ServerEndpoint {
                         format!("{}@{}", request.client, request.server),
                         entry.is_some(),
                     ));
-                    self.server.provide_secret(now, *session_id, entry);
+                    if let Err(error) =
+                        self.server
+                            .provide_secret(now, *session_id, request.token, entry)
+                    {
+                        run.trace(format!("secret answer not taken: {error}"));
+                    }
                 }
                 PppoeServerEvent::Link {
                     session_id,
@@ -416,7 +425,7 @@ impl Endpoint for ServerEndpoint {
                 PppoeServerEvent::SessionDown {
                     session_id, reason, ..
                 } if self.session.is_none_or(|s| s == *session_id) => {
-                    report.session_down = Some(reason.clone());
+                    report.session_down = Some(reason.to_string());
                 }
                 _ => {}
             }
@@ -451,8 +460,11 @@ impl Endpoint for ServerEndpoint {
 
     fn close(&mut self, now: Instant) {
         if let Some(session) = self.session {
-            self.server
-                .close_session(now, session, "interop scenario done");
+            self.server.close_session(
+                now,
+                session,
+                CloseReason::Other("interop scenario done".into()),
+            );
         }
     }
 

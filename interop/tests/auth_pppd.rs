@@ -228,8 +228,7 @@ fn run_client_case(suite: Suite, case: &ClientCase) {
             config.auth.credentials = Some(ClientCredentials::password(USER, CLIENT_PASSWORD));
             config.ipcp = Some(IpcpConfig::client());
             config.ccp = case.ccp.clone();
-            config.seed = case.seed;
-            let report = run_our_link(run, OurLinkPlan::new(config))?;
+            let report = run_our_link(run, OurLinkPlan::new(config).seed(case.seed))?;
             let outcome = run.wait_exit(Duration::from_secs(40))?;
             let success_line = format!("Peer {USER} authenticated with {}", case.method_name);
             let mut needles = case.pppd_needles.to_vec();
@@ -391,7 +390,7 @@ fn server_case_pppd_options(own: &str) -> String {
 
 /// Our link configuration as authenticator requiring `method`, at 192.0.2.1; pppd's address is
 /// 192.0.2.2 from our config unless it comes from the secrets entry.
-fn server_config(method: AuthProtocol, address_from_secrets: bool, seed: u64) -> LinkConfig {
+fn server_config(method: AuthProtocol, address_from_secrets: bool) -> LinkConfig {
     let mut config = LinkConfig::default();
     config.lcp.allow.clear();
     config.lcp.require = vec![method];
@@ -401,7 +400,6 @@ fn server_config(method: AuthProtocol, address_from_secrets: bool, seed: u64) ->
         ipcp.remote_address = Some(PPPD);
     }
     config.ipcp = Some(ipcp);
-    config.seed = seed;
     config
 }
 
@@ -415,9 +413,10 @@ fn run_server_case(suite: Suite, case: &ServerCase) {
         .run(|run: &mut ScenarioRun| {
             let secrets = SecretsTable::parse_pppd(case.our_secrets)
                 .map_err(|e| format!("our secrets: {e}"))?;
-            let mut config = server_config(case.method, case.address_from_secrets, case.seed);
+            let mut config = server_config(case.method, case.address_from_secrets);
             config.ccp = case.ccp.clone();
-            let report = run_our_link(run, OurLinkPlan::new(config).secrets(secrets))?;
+            let plan = OurLinkPlan::new(config).secrets(secrets).seed(case.seed);
+            let report = run_our_link(run, plan)?;
             let outcome = run.wait_exit(Duration::from_secs(40))?;
             check_session(&report, outcome, (OURS, PPPD), 3, case.pppd_needles)?;
             expect_transformed_datagrams(&report, case.ccp.as_ref())?;
@@ -454,8 +453,9 @@ fn server_wrong_password(suite: Suite) {
         .run(|run: &mut ScenarioRun| {
             let secrets = SecretsTable::parse_pppd("alice ourserver Server-s3cret *\n")
                 .map_err(|e| format!("our secrets: {e}"))?;
-            let config = server_config(AuthProtocol::MsChapV2, false, 0x3005);
+            let config = server_config(AuthProtocol::MsChapV2, false);
             let plan = OurLinkPlan::new(config)
+                .seed(0x3005)
                 .secrets(secrets)
                 .until_link_down()
                 .timeout(Duration::from_secs(60));
@@ -505,8 +505,8 @@ fn client_wrong_password(suite: Suite) {
         .run(|run: &mut ScenarioRun| {
             let mut config = LinkConfig::default();
             config.auth.credentials = Some(ClientCredentials::password(USER, "Wrong s3cret"));
-            config.seed = 0x2007;
             let plan = OurLinkPlan::new(config)
+                .seed(0x2007)
                 .until_link_down()
                 .timeout(Duration::from_secs(60));
             let report = run_our_link(run, plan)?;

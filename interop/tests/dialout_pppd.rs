@@ -278,7 +278,7 @@ fn check(report: &Report, outcome: &GuestOutcome, case: &Case) -> Result<(), Str
         return fail("the client did not stop cleanly".to_owned());
     }
     let call_ended = ClientEvent::CallEnded {
-        reason: "shutdown".to_owned(),
+        reason: ppp_stack::dialout::CallEnd::Shutdown,
     };
     if report.events.last() != Some(&call_ended) {
         return fail("the client's last event is not `CallEnded` for the shutdown".to_owned());
@@ -459,7 +459,7 @@ async fn dial(
     };
     let options = ClientOptions {
         pcap: Some(run.log_dir().join("link.pcap")),
-        seed: Some(seed),
+        random: Some(ppp_link::Random::seeded(seed)),
     };
     let mut client = tokio::spawn(async move {
         run_client(&config, client_line, io, SharedStatus::new(), options).await
@@ -656,7 +656,7 @@ fn dialout_pppd_configurations_parse() {
         assert_eq!(config.user.is_some(), credentials.is_some());
         assert!(!config.persist, "one call only");
         config.dialer_config().expect("dialer configuration");
-        let link = config.link_config(case.seed).expect("link configuration");
+        let link = config.link_config().expect("link configuration");
         assert_eq!(link.lcp.allow.is_empty(), credentials.is_none());
         assert!(link.ipv6cp.is_some(), "use-ipv6 in the profile");
     }

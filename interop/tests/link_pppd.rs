@@ -53,8 +53,7 @@ fn link_noauth(suite: Suite) {
             let mut config = LinkConfig::default();
             config.lcp.allow.clear();
             config.ipcp = Some(IpcpConfig::client());
-            config.seed = 0x1001;
-            let report = run_our_link(run, OurLinkPlan::new(config))?;
+            let report = run_our_link(run, OurLinkPlan::new(config).seed(0x1001))?;
             let outcome = run.wait_exit(Duration::from_secs(40))?;
             check_session(
                 &report,

@@ -18,15 +18,15 @@
 //! makes one test per Debian suite.
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ppp_auth::SecretsTable;
 use ppp_interop::pppoe_peer::{PppoePlan, PppoeReport, run_pppoe_client, run_pppoe_server};
 use ppp_interop::{GuestOutcome, Scenario, ScenarioRun, Suite};
 use ppp_ipcp::{AddressRange, Ipcp, IpcpConfig, Ipv6cpConfig};
-use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
 use ppp_link::pppoe::{PppoeClient, PppoeServer};
+use ppp_link::{LinkConfig, Random};
 use pppoe_discovery::{AcConfig, ClientConfig, MacAddr};
 
 macro_rules! suite_tests {
@@ -258,17 +258,19 @@ fn pppoe_client_session(suite: Suite, method: AuthProtocol, mode: ServerMode, en
         .timeout(SCENARIO_TIMEOUT)
         .run(|run: &mut ScenarioRun| {
             run.wait_for_console("PPPTEST-READY", Duration::from_secs(60))?;
-            let mut link = LinkConfig {
-                seed: 0x5050_4F45,
-                ..LinkConfig::pppoe()
-            };
+            let mut link = LinkConfig::pppoe();
             link.lcp.allow = vec![AuthProtocol::ChapMd5, AuthProtocol::MsChapV2];
             link.auth.credentials = Some(ClientCredentials::password(USER, PASSWORD));
             let discovery = ClientConfig {
                 service_name: SERVICE.to_owned(),
                 ..ClientConfig::default()
             };
-            let client = PppoeClient::new(discovery, link, MacAddr(HOST_MAC));
+            let client = PppoeClient::new(
+                discovery,
+                link,
+                MacAddr(HOST_MAC),
+                Random::seeded(0x5050_4F45),
+            );
             let mut plan = PppoePlan::new(GUEST_PING_MARKER).timeout(Duration::from_secs(80));
             if ending == Ending::AcCloses {
                 plan = plan.release_guest();
@@ -465,10 +467,7 @@ fn pppd_plugin_client_vs_our_ac(suite: Suite, method: AuthProtocol) {
         .with_ethernet_socket()
         .timeout(SCENARIO_TIMEOUT)
         .run(|run: &mut ScenarioRun| {
-            let mut link = LinkConfig {
-                seed: 0x4143_4143,
-                ..LinkConfig::pppoe()
-            };
+            let mut link = LinkConfig::pppoe();
             link.lcp.allow.clear();
             link.lcp.require = vec![method];
             link.lcp.echo_interval = Some(Duration::from_secs(2));
@@ -481,7 +480,8 @@ fn pppd_plugin_client_vs_our_ac(suite: Suite, method: AuthProtocol) {
                 services: vec![SERVICE.to_owned()],
                 ..AcConfig::default()
             };
-            let mut server = PppoeServer::new(ac, link, MacAddr(HOST_MAC), Instant::now());
+            let mut server =
+                PppoeServer::new(ac, link, MacAddr(HOST_MAC), Random::seeded(0x4143_4143));
             let pool = AddressRange::new(POOL_FIRST, POOL_LAST);
             server.set_ipcp_factory(Box::new(move |_| {
                 Ipcp::with_address_pool(

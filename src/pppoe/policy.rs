@@ -257,6 +257,7 @@ mod tests {
                 client: user.into(),
                 server: "ac".into(),
                 method: AuthProtocol::ChapMd5,
+                token: ppp_auth::SecretToken(1),
             },
         }
     }
