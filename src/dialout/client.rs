@@ -613,7 +613,7 @@ where
                 });
             };
             backoff = (backoff * 2).min(MAX_BACKOFF);
-            info!("redialing in {wait:?}");
+            info!("redialing in {} s", wait.as_secs_f32());
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 _ = io.shutdown.changed() => return Ok(ClientExit::Shutdown),

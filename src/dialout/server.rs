@@ -133,7 +133,7 @@ where
                     LinkEvent::SecretNeeded(request) => {
                         let entry = secrets.lookup_now(&request.client, &request.server);
                         if entry.is_none() {
-                            warn!("no secret for {:?}", request.client);
+                            warn!("no secret for \"{}\"", request.client);
                         }
                         if let Err(error) =
                             session

@@ -54,6 +54,13 @@ pub enum CcpError {
     /// flushed packet; Deflate: a Reset-Ack).
     #[error("discarding until the peer resynchronises")]
     Discarding,
+    /// The packet decrypted into something that is not a datagram (keys out of step: a
+    /// key change the decryptor never saw).
+    #[error("MPPE packet (coherency count {count:#05x}) did not decrypt to a datagram")]
+    Undecryptable {
+        /// The packet's coherency count.
+        count: u16,
+    },
     /// A Deflate packet with an unexpected sequence number.
     #[error("Deflate sequence number {got}, expected {expected}")]
     SequenceMismatch {
@@ -93,6 +100,7 @@ impl CcpError {
             self,
             CcpError::CoherencyLost { .. }
                 | CcpError::Discarding
+                | CcpError::Undecryptable { .. }
                 | CcpError::SequenceMismatch { .. }
                 | CcpError::Inflate(_)
                 | CcpError::TooLong { .. }

@@ -147,6 +147,30 @@ impl KeySchedule {
     }
 }
 
+impl KeySchedule {
+    /// Tries up to `limit` further key changes on the body of a flushed packet (which starts
+    /// with a fresh RC4 state): the schedule that decrypts it into a datagram, if one does.
+    fn catch_up(&self, body: &[u8], limit: u32) -> Option<KeySchedule> {
+        let mut trial = KeySchedule {
+            start_key: self.start_key,
+            session_key: self.session_key,
+            length: self.length,
+            cipher: Cipher::new(&self.session_key, self.length),
+        };
+        let probe_len = body.len().min(PROBE_LEN);
+        for _ in 0..limit {
+            trial.rekey();
+            let mut probe = body[..probe_len].to_vec();
+            Cipher::new(&trial.session_key, trial.length).apply(&mut probe);
+            if plausible_prefix(&probe, body.len()) {
+                trial.cipher = Cipher::new(&trial.session_key, trial.length);
+                return Some(trial);
+            }
+        }
+        None
+    }
+}
+
 impl Drop for KeySchedule {
     fn drop(&mut self) {
         self.start_key.zeroize();
@@ -230,6 +254,8 @@ pub struct MppeDecryptor {
     received: bool,
     discarding: bool,
     sanity_errors: u32,
+    undecryptable: u64,
+    resyncs: u64,
 }
 
 impl fmt::Debug for MppeDecryptor {
@@ -254,6 +280,8 @@ impl MppeDecryptor {
             received: false,
             discarding: false,
             sanity_errors: 0,
+            undecryptable: 0,
+            resyncs: 0,
         }
     }
 
@@ -310,11 +338,41 @@ impl MppeDecryptor {
                 self.count = (self.count + 1) % COUNT_SPACE;
             }
         }
-        self.received = true;
         let mut plain = body.to_vec();
         self.keys.cipher.apply(&mut plain);
+        if !plausible(&plain) {
+            // The keys are out of step with the sender's: it changed key on a flushed packet we
+            // never saw (stateful: a Reset-Request's answer lost), or 4096 packets were lost in
+            // a row (stateless: the count wrapped). A flushed packet restarts RC4, so the next
+            // few key changes can be tried on it; otherwise nothing decrypted here is trusted.
+            if flushed && let Some(keys) = self.keys.catch_up(body, MAX_MISSED_KEY_CHANGES) {
+                debug!("MPPE: keys resynchronised at coherency count {count:#05x}");
+                self.keys = keys;
+                self.resyncs += 1;
+                plain.copy_from_slice(body);
+                self.keys.cipher.apply(&mut plain);
+            } else {
+                self.undecryptable += 1;
+                if self.stateful {
+                    self.discarding = true;
+                }
+                debug!("MPPE: coherency count {count:#05x} did not decrypt: keys out of step");
+                return Err(self.bogon(10, CcpError::Undecryptable { count }));
+            }
+        }
+        self.received = true;
         self.sanity_errors >>= 1;
         split_protocol(plain)
+    }
+
+    /// Packets that decrypted into garbage (keys out of step) so far.
+    pub fn undecryptable(&self) -> u64 {
+        self.undecryptable
+    }
+
+    /// Times the keys were found again by trying further key changes on a flushed packet.
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs
     }
 
     /// RFC 3078 §8.2 (as Linux): count lost packets, discard until a flushed packet, then catch
@@ -345,6 +403,64 @@ impl MppeDecryptor {
         }
         Ok(())
     }
+}
+
+/// Key changes tried on a flushed packet that does not decrypt (see [`MppeDecryptor::decrypt`]).
+const MAX_MISSED_KEY_CHANGES: u32 = 16;
+/// Bytes decrypted to judge a trial key: the protocol field and an IPv6 header.
+const PROBE_LEN: usize = 2 + 40;
+
+/// Whether a decrypted packet (protocol field and datagram) is a datagram we could have been
+/// sent: IPv4 with a correct header checksum and length, or IPv6 with a consistent length.
+/// Random bytes (a wrong key) pass with a probability below 2^-24.
+fn plausible(plain: &[u8]) -> bool {
+    plausible_prefix(&plain[..plain.len().min(PROBE_LEN)], plain.len())
+}
+
+/// [`plausible`] from the first bytes of a packet of `total` bytes.
+fn plausible_prefix(prefix: &[u8], total: usize) -> bool {
+    let (protocol, skip) = match prefix {
+        [low, ..] if low & 1 == 1 => (u16::from(*low), 1),
+        [high, low, ..] => (u16::from_be_bytes([*high, *low]), 2),
+        _ => return false,
+    };
+    let datagram = &prefix[skip..];
+    let len = total - skip;
+    match protocol {
+        0x0021 => {
+            let [first, _, total_high, total_low, ..] = *datagram else {
+                return false;
+            };
+            let header_len = usize::from(first & 0x0f) * 4;
+            let ip_len = usize::from(u16::from_be_bytes([total_high, total_low]));
+            first >> 4 == 4
+                && header_len >= 20
+                && datagram.len() >= header_len
+                && (header_len..=len).contains(&ip_len)
+                && internet_checksum(&datagram[..header_len]) == 0
+        }
+        0x0057 => {
+            let [first, _, _, _, payload_high, payload_low, ..] = *datagram else {
+                return false;
+            };
+            let payload_len = usize::from(u16::from_be_bytes([payload_high, payload_low]));
+            first >> 4 == 6 && len >= 40 && 40 + payload_len <= len
+        }
+        _ => false,
+    }
+}
+
+/// The one's complement sum of `data` (16-bit words), complemented: 0 over a correct header.
+fn internet_checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in data.chunks(2) {
+        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 /// Split a decompressed datagram into its protocol field (one byte if odd, as under PFC, two
@@ -390,6 +506,11 @@ mod tests {
         cipher.apply(&mut message);
         // The value of the RFC's errata (the RFC text itself is wrong in its last bytes).
         assert_eq!(message, hex::<12>("81848317DF68846272FB5ABE"));
+    }
+
+    /// An IPv4 datagram (UDP, correct header checksum) carrying `data`: what MPPE is given.
+    fn ipv4(data: &[u8]) -> Vec<u8> {
+        crate::tests::ipv4_datagram(data)
     }
 
     fn pair(length: MppeKeyLength, stateful: bool) -> (MppeEncryptor, MppeDecryptor) {
@@ -450,14 +571,14 @@ mod tests {
     fn stateless_catches_up_and_drops_late_packets() {
         let (mut tx, mut rx) = pair(MppeKeyLength::Bits128, false);
         let packets: Vec<_> = (0..10u8)
-            .map(|i| tx.encrypt(Protocol::Ipv4, &[i; 20]).unwrap())
+            .map(|i| tx.encrypt(Protocol::Ipv4, &ipv4(&[i; 20])).unwrap())
             .collect();
         assert_eq!(
             rx.decrypt(&packets[0]).unwrap(),
-            (Protocol::Ipv4, vec![0; 20])
+            (Protocol::Ipv4, ipv4(&[0; 20]))
         );
         // 1..4 lost.
-        assert_eq!(rx.decrypt(&packets[5]).unwrap().1, vec![5; 20]);
+        assert_eq!(rx.decrypt(&packets[5]).unwrap().1, ipv4(&[5; 20]));
         // Late and duplicated packets are dropped.
         assert!(matches!(
             rx.decrypt(&packets[3]),
@@ -467,7 +588,7 @@ mod tests {
             rx.decrypt(&packets[5]),
             Err(CcpError::StalePacket { .. })
         ));
-        assert_eq!(rx.decrypt(&packets[9]).unwrap().1, vec![9; 20]);
+        assert_eq!(rx.decrypt(&packets[9]).unwrap().1, ipv4(&[9; 20]));
     }
 
     #[test]
@@ -475,7 +596,7 @@ mod tests {
         let (mut tx, mut rx) = pair(MppeKeyLength::Bits128, true);
         let mut send = |n: usize| -> Vec<Vec<u8>> {
             (0..n)
-                .map(|i| tx.encrypt(Protocol::Ipv4, &[i as u8; 8]).unwrap())
+                .map(|i| tx.encrypt(Protocol::Ipv4, &ipv4(&[i as u8; 8])).unwrap())
                 .collect()
         };
         let batch = send(300);
@@ -490,9 +611,60 @@ mod tests {
         assert!(rx.is_discarding());
         // The flag packet 0xff is flushed: it resynchronises.
         assert_eq!(rx.decrypt(&batch[261]), Err(CcpError::Discarding));
-        assert_eq!(rx.decrypt(&batch[255]).unwrap().1, vec![255u8; 8]);
+        assert_eq!(rx.decrypt(&batch[255]).unwrap().1, ipv4(&[255u8; 8]));
         assert!(!rx.is_discarding());
-        assert_eq!(rx.decrypt(&batch[256]).unwrap().1, vec![0u8; 8]);
+        assert_eq!(rx.decrypt(&batch[256]).unwrap().1, ipv4(&[0u8; 8]));
+    }
+
+    /// The flushed packet that answered a Reset-Request is lost: the sender changed key on it
+    /// and the receiver, catching up only the flag packets it missed, is one key behind. The
+    /// next flushed packet does not decrypt with the expected key; the receiver finds the key by
+    /// trying the next key changes, instead of delivering garbage from then on.
+    #[test]
+    fn stateful_resynchronises_after_a_lost_reset_flush() {
+        let (mut tx, mut rx) = pair(MppeKeyLength::Bits128, true);
+        for i in 0..10u8 {
+            let packet = tx.encrypt(Protocol::Ipv4, &ipv4(&[i; 16])).unwrap();
+            rx.decrypt(&packet).unwrap();
+        }
+        let _lost = tx.encrypt(Protocol::Ipv4, &ipv4(&[10; 16])).unwrap();
+        let after_loss = tx.encrypt(Protocol::Ipv4, &ipv4(&[11; 16])).unwrap();
+        assert!(matches!(
+            rx.decrypt(&after_loss),
+            Err(CcpError::CoherencyLost { .. })
+        ));
+        // The receiver's Reset-Request: the sender flushes, and that packet is lost too; so is
+        // the flush after a second Reset-Request.
+        tx.reset();
+        let _lost_flush = tx.encrypt(Protocol::Ipv4, &ipv4(&[12; 16])).unwrap();
+        tx.reset();
+        let _lost_again = tx.encrypt(Protocol::Ipv4, &ipv4(&[13; 16])).unwrap();
+        tx.reset();
+        let flush = tx.encrypt(Protocol::Ipv4, &ipv4(&[14; 16])).unwrap();
+        assert_eq!(rx.decrypt(&flush).unwrap().1, ipv4(&[14; 16]));
+        assert_eq!(rx.resyncs(), 1);
+        let next = tx.encrypt(Protocol::Ipv4, &ipv4(&[15; 16])).unwrap();
+        assert_eq!(rx.decrypt(&next).unwrap().1, ipv4(&[15; 16]));
+    }
+
+    /// Keys that cannot be found again (stateless: 4096 packets lost, the count wrapped) give
+    /// errors, never garbage.
+    #[test]
+    fn wrong_keys_never_deliver_garbage() {
+        let (mut tx, mut rx) = pair(MppeKeyLength::Bits128, false);
+        let first = tx.encrypt(Protocol::Ipv4, &ipv4(&[1; 64])).unwrap();
+        rx.decrypt(&first).unwrap();
+        for _ in 0..COUNT_SPACE {
+            let _lost = tx.encrypt(Protocol::Ipv4, &ipv4(&[2; 64])).unwrap();
+        }
+        for i in 0..50u8 {
+            let packet = tx.encrypt(Protocol::Ipv4, &ipv4(&[i; 64])).unwrap();
+            assert!(matches!(
+                rx.decrypt(&packet),
+                Err(CcpError::Undecryptable { .. } | CcpError::TooManyErrors)
+            ));
+        }
+        assert!(rx.undecryptable() > 0);
     }
 
     #[test]

@@ -28,19 +28,57 @@ const KEY_B: [u8; 16] = [
     0xD5, 0xF0, 0xE9, 0x52, 0x1E, 0x3E, 0xA9, 0x58, 0x96, 0x45, 0xE8, 0x60, 0x51, 0xC8, 0x22, 0x26,
 ];
 
-/// A deterministic xorshift generator for payloads and losses.
-struct Rng(u64);
+/// An IPv4 datagram (UDP from 192.0.2.1 to 192.0.2.2, correct header checksum) carrying
+/// `data`: MPPE only takes what decrypts into a plausible datagram.
+pub(crate) fn ipv4_datagram(data: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(28 + data.len()).expect("a short datagram");
+    let mut packet = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+    packet[2..4].copy_from_slice(&total.to_be_bytes());
+    let mut sum = 0u32;
+    for word in packet.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([word[0], word[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    packet[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let udp_len = u16::try_from(8 + data.len()).expect("a short datagram");
+    packet.extend_from_slice(&[0x30, 0x39, 0x00, 0x35]);
+    packet.extend_from_slice(&udp_len.to_be_bytes());
+    packet.extend_from_slice(&[0, 0]);
+    packet.extend_from_slice(data);
+    packet
+}
+
+/// An IPv6 datagram (no next header) carrying `data`.
+pub(crate) fn ipv6_datagram(data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).expect("a short datagram");
+    let mut packet = vec![0x60, 0, 0, 0];
+    packet.extend_from_slice(&len.to_be_bytes());
+    packet.extend_from_slice(&[59, 64]);
+    packet.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    packet.extend_from_slice(&[0; 12]);
+    packet.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    packet.extend_from_slice(&[0; 11]);
+    packet.push(2);
+    packet.extend_from_slice(data);
+    packet
+}
+
+/// Payloads and losses from the simulation's seeded generator.
+struct Rng(ppp_sim::SimRng);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(ppp_sim::SimRng::new(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n)
     }
 
     /// A payload that compresses sometimes: text-like runs mixed with noise.
@@ -372,15 +410,15 @@ fn mppc_and_unknown_bits_are_cleared_in_naks() {
 /// Send `count` random datagrams from a to b and back, checking each one arrives intact.
 /// `loss` in 1/1000 drops 0x00FD packets on the way (reset handling must recover).
 fn round_trips(pair: &mut Pair, count: usize, loss: u64) -> (usize, usize) {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = Rng::new(0x5eed_1234_abcd_0001);
     let mut delivered = 0;
     let mut dropped = 0;
     for i in 0..count {
-        let payload = rng.payload();
-        let protocol = if i % 7 == 0 {
-            Protocol::Ipv6
+        let data = rng.payload();
+        let (protocol, payload) = if i % 7 == 0 {
+            (Protocol::Ipv6, ipv6_datagram(&data))
         } else {
-            Protocol::Ipv4
+            (Protocol::Ipv4, ipv4_datagram(&data))
         };
         let a_to_b = i % 2 == 0;
         let (tx, rx) = if a_to_b {
@@ -544,14 +582,18 @@ fn reordered_duplicated_and_corrupted_packets() {
     pair.start();
     let mut packets = Vec::new();
     for i in 0..20u8 {
-        let Transmit::Compressed(info) = pair.a.compress(Protocol::Ipv4, &[i; 64]) else {
+        let Transmit::Compressed(info) = pair.a.compress(Protocol::Ipv4, &ipv4_datagram(&[i; 64]))
+        else {
             panic!();
         };
         packets.push(info);
     }
     let now = pair.now;
     // In order with a swap: the late one is dropped (RFC 3078 §8.1), the others decrypt.
-    assert_eq!(pair.b.decompress(now, &packets[1]).unwrap().1, vec![1; 64]);
+    assert_eq!(
+        pair.b.decompress(now, &packets[1]).unwrap().1,
+        ipv4_datagram(&[1; 64])
+    );
     assert!(matches!(
         pair.b.decompress(now, &packets[0]),
         Err(CcpError::StalePacket { .. })
@@ -560,9 +602,13 @@ fn reordered_duplicated_and_corrupted_packets() {
         pair.b.decompress(now, &packets[1]),
         Err(CcpError::StalePacket { .. })
     ));
-    assert_eq!(pair.b.decompress(now, &packets[2]).unwrap().1, vec![2; 64]);
-    // Corrupted ciphertext decrypts to garbage (no integrity in MPPE) but never panics.
-    let mut rng = Rng(42);
+    assert_eq!(
+        pair.b.decompress(now, &packets[2]).unwrap().1,
+        ipv4_datagram(&[2; 64])
+    );
+    // Corrupted ciphertext decrypts to garbage (MPPE has no integrity check): never a panic,
+    // and a corrupted IP header is never delivered.
+    let mut rng = Rng::new(42);
     for packet in &packets[3..] {
         let mut bad = packet.clone();
         for _ in 0..3 {
@@ -575,7 +621,7 @@ fn reordered_duplicated_and_corrupted_packets() {
 
 #[test]
 fn arbitrary_packets_into_the_automaton() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let configs = [
         CcpConfig::require_mppe_128(),
         CcpConfig::deflate(12),
@@ -623,7 +669,8 @@ proptest::proptest! {
         let keys = MppeKeys::new(KEY_A, KEY_A);
         let mut tx = Compressor::new(method, Some(&keys)).unwrap();
         let mut rx = Decompressor::new(method, Some(&keys)).unwrap();
-        for payload in payloads {
+        for data in payloads {
+            let payload = ipv4_datagram(&data);
             match tx.compress(Protocol::Ipv4, &payload) {
                 Some(info) => proptest::prop_assert_eq!(
                     rx.decompress(&info).unwrap(), (Protocol::Ipv4, payload)),

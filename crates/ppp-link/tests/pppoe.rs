@@ -429,3 +429,73 @@ fn a_restarted_ac_sends_clients_away_at_once() {
     ));
     assert_eq!(pair.b.stats().unknown_session_frames, 1);
 }
+
+/// Every frame of a whole session (discovery, LCP, CHAP, IPCP, a ping, the hang-up).
+fn session_frames(client_random: Random, server_random: Random) -> Vec<Vec<u8>> {
+    let start = Instant::now();
+    let (_, template) = machines(AuthProtocol::ChapMd5, "correct horse", 0);
+    drop(template);
+    let mut client_link = LinkConfig::pppoe();
+    client_link.lcp.allow = vec![AuthProtocol::ChapMd5];
+    client_link.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
+    let mut server_link = LinkConfig::pppoe();
+    server_link.lcp.allow.clear();
+    server_link.lcp.require = vec![AuthProtocol::ChapMd5];
+    server_link.auth.secrets = Some(Arc::new(
+        SecretsTable::parse_pppd("alice * \"correct horse\"\n").unwrap(),
+    ));
+    server_link.ipcp = Some(IpcpConfig {
+        remote_address: Some(Ipv4Addr::new(192, 0, 2, 60)),
+        ..IpcpConfig::server(SERVER_ADDR, [None, None])
+    });
+    let mut client = PppoeClient::new(ClientConfig::default(), client_link, CLIENT_MAC, client_random);
+    let server = PppoeServer::new(AcConfig::default(), server_link, AC_MAC, server_random);
+    client.open(start);
+    let line = Impairments::delay(Duration::from_micros(200));
+    let mut pair = Pair::new_at(start, client, server, line.clone(), line, 3);
+    pair.enable_tap();
+    assert!(pair.run_until_pair(Duration::from_secs(5), connected));
+    let now = pair.now();
+    let local = address(&pair.a_events).unwrap();
+    pair.a.send_ipv4(now, &ping(local, SERVER_ADDR, 1)).unwrap();
+    pair.run_for(pair.elapsed() + Duration::from_millis(10));
+    let now = pair.now();
+    pair.a.close(now, CloseReason::UserRequest);
+    pair.run_for(pair.elapsed() + Duration::from_secs(5));
+    pair.take_tap().into_iter().map(|frame| frame.bytes).collect()
+}
+
+/// The CHAP Challenge the AC sent (its value), from a session's frames.
+fn chap_challenge(frames: &[Vec<u8>]) -> Vec<u8> {
+    frames
+        .iter()
+        .find_map(|frame| {
+            let session = pppoe_discovery::decapsulate(frame).ok()?;
+            (session.protocol == ppp_frame::Protocol::Chap && session.payload.first() == Some(&1))
+                .then(|| session.payload[5..5 + usize::from(session.payload[4])].to_vec())
+        })
+        .expect("a CHAP Challenge")
+}
+
+/// A seeded pair replays byte for byte; two access concentrators with the same configuration and
+/// their own entropy issue different challenges, cookies, session ids and magic numbers.
+#[test]
+fn randomness_decides_every_unpredictable_value() {
+    let first = session_frames(Random::seeded(21), Random::seeded(22));
+    let again = session_frames(Random::seeded(21), Random::seeded(22));
+    assert_eq!(first, again, "the same seeds give the same frames");
+
+    let one = session_frames(Random::seeded(21), Random::from_os().unwrap());
+    let two = session_frames(Random::seeded(21), Random::from_os().unwrap());
+    assert_ne!(chap_challenge(&one), chap_challenge(&two));
+    // The PADO's AC-Cookie and the PADS's session id differ too.
+    let discovery = |frames: &[Vec<u8>], code: u8| {
+        frames
+            .iter()
+            .find(|f| f.get(12..16) == Some(&[0x88, 0x63, 0x11, code][..]))
+            .cloned()
+            .expect("a discovery frame")
+    };
+    assert_ne!(discovery(&one, 0x07), discovery(&two, 0x07), "PADO cookies");
+    assert_ne!(discovery(&one, 0x65)[16..18], discovery(&two, 0x65)[16..18], "session ids");
+}

@@ -70,7 +70,7 @@ impl StatusMonitor {
     }
 
     /// Stops polling (a round in progress finishes).
-    pub fn stop(&mut self) {
+    pub fn close(&mut self, _now: Instant) {
         self.next_round = None;
     }
 

@@ -865,8 +865,10 @@ pub async fn run_server(
     let random = Random::from_os().map_err(io::Error::other)?;
     let mut server = PppoeServer::new(options.ac.clone(), options.link.clone(), mac, random);
     info!(
-        "access concentrator \"{}\" on {} ({mac}), services {:?}",
-        options.ac.ac_name, options.interface, options.ac.services
+        "access concentrator \"{}\" on {} ({mac}), services \"{}\"",
+        options.ac.ac_name,
+        options.interface,
+        options.ac.services.join("\", \"")
     );
     let (lookup_tx, mut lookup_rx) =
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
