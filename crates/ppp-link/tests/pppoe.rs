@@ -23,11 +23,20 @@ const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const CLIENT_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x10]);
 const AC_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x20]);
 
-/// An ICMP echo request (checksums are not checked by PPP).
+/// An ICMP echo request from `src` to `dst` with a correct IPv4 header checksum (MPPE checks
+/// that what it decrypted is a datagram).
 fn ping(src: Ipv4Addr, dst: Ipv4Addr, seq: u8) -> Vec<u8> {
     let mut p = vec![0x45, 0, 0, 28, 0, seq, 0, 0, 64, 1, 0, 0];
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
     p.extend_from_slice(&[8, 0, 0, 0, 0, 1, 0, seq]);
     p
 }
