@@ -31,6 +31,14 @@ fn packet(n: usize) -> Vec<u8> {
         p.extend_from_slice(text.as_bytes());
     }
     p.truncate(PACKET_LEN);
+    // A correct header checksum: MPPE only delivers what decrypts to a plausible datagram.
+    let sum = p[..20]
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]])))
+        .sum::<u32>();
+    let folded = (sum & 0xFFFF) + (sum >> 16);
+    let folded = (folded & 0xFFFF) + (folded >> 16);
+    p[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
     p
 }
 

@@ -329,7 +329,7 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
                 server_line,
                 io,
                 SharedStatus::new(),
-                ppp_link::Random::seeded(11 as u64),
+                ppp_link::Random::seeded(11),
             )
             .await
         }

@@ -195,7 +195,7 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
                 server_line,
                 server_io,
                 status,
-                ppp_link::Random::seeded(7 as u64),
+                ppp_link::Random::seeded(7),
             )
             .await
         }
@@ -329,7 +329,7 @@ pub fn pty_rig(calls: u64) -> PtyRig {
             server_line,
             io,
             SharedStatus::new(),
-            ppp_link::Random::seeded(calls as u64),
+            ppp_link::Random::seeded(calls),
         )
         .await
     });

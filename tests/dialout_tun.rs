@@ -73,7 +73,11 @@ async fn dial_out_tun_ping_in_a_namespace() {
         .output()
         .await
         .expect("ping");
-    let ping_out = String::from_utf8_lossy(&ping.stdout).into_owned();
+    let ping_out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ping.stdout),
+        String::from_utf8_lossy(&ping.stderr)
+    );
     let route = netns.ip(&["route", "show", "default"]).unwrap_or_default();
     let addr = netns
         .ip(&["addr", "show", "dev", "ppp-test0"])

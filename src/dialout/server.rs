@@ -144,10 +144,7 @@ where
                         }
                     }
                     LinkEvent::Authenticated { peer_name } => {
-                        info!(
-                            "peer authenticated as \"{}\"",
-                            peer_name.as_deref().unwrap_or("")
-                        );
+                        // The link already logged "peer authenticated as ...".
                         status.lock().peer_name.clone_from(&peer_name);
                         emit(ServerEvent::Authenticated { peer_name });
                     }

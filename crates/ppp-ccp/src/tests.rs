@@ -32,7 +32,9 @@ const KEY_B: [u8; 16] = [
 /// `data`: MPPE only takes what decrypts into a plausible datagram.
 pub(crate) fn ipv4_datagram(data: &[u8]) -> Vec<u8> {
     let total = u16::try_from(28 + data.len()).expect("a short datagram");
-    let mut packet = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+    let mut packet = vec![
+        0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ];
     packet[2..4].copy_from_slice(&total.to_be_bytes());
     let mut sum = 0u32;
     for word in packet.chunks(2) {

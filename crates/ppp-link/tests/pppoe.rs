@@ -457,7 +457,12 @@ fn session_frames(client_random: Random, server_random: Random) -> Vec<Vec<u8>> 
         remote_address: Some(Ipv4Addr::new(192, 0, 2, 60)),
         ..IpcpConfig::server(SERVER_ADDR, [None, None])
     });
-    let mut client = PppoeClient::new(ClientConfig::default(), client_link, CLIENT_MAC, client_random);
+    let mut client = PppoeClient::new(
+        ClientConfig::default(),
+        client_link,
+        CLIENT_MAC,
+        client_random,
+    );
     let server = PppoeServer::new(AcConfig::default(), server_link, AC_MAC, server_random);
     client.open(start);
     let line = Impairments::delay(Duration::from_micros(200));
@@ -471,7 +476,10 @@ fn session_frames(client_random: Random, server_random: Random) -> Vec<Vec<u8>> 
     let now = pair.now();
     pair.a.close(now, CloseReason::UserRequest);
     pair.run_for(pair.elapsed() + Duration::from_secs(5));
-    pair.take_tap().into_iter().map(|frame| frame.bytes).collect()
+    pair.take_tap()
+        .into_iter()
+        .map(|frame| frame.bytes)
+        .collect()
 }
 
 /// The CHAP Challenge the AC sent (its value), from a session's frames.
@@ -506,5 +514,9 @@ fn randomness_decides_every_unpredictable_value() {
             .expect("a discovery frame")
     };
     assert_ne!(discovery(&one, 0x07), discovery(&two, 0x07), "PADO cookies");
-    assert_ne!(discovery(&one, 0x65)[16..18], discovery(&two, 0x65)[16..18], "session ids");
+    assert_ne!(
+        discovery(&one, 0x65)[16..18],
+        discovery(&two, 0x65)[16..18],
+        "session ids"
+    );
 }

@@ -67,12 +67,12 @@ pub enum AnswererState {
 
 /// The answer state machine, on an [`AtEngine`].
 ///
-/// [`start`](Self::start) sends the init strings, then waits for [`AnswerConfig::ring_count`]
+/// [`open`](Self::open) sends the init strings, then waits for [`AnswerConfig::ring_count`]
 /// `RING`s, sends `ATA` and at `CONNECT` emits [`ModemEvent::Connected`]. If the answer fails
 /// (`NO CARRIER`, timeout) it goes back to waiting; when a call ends ([`ModemEvent::Disconnected`])
 /// it re-runs the init strings and waits for the next call. With
-/// [`AnswerConfig::null_modem`] there is no AT at all: `start` connects at once, and
-/// `hang_up` drops DTR and ends in the idle state.
+/// [`AnswerConfig::null_modem`] there is no AT at all: `open` connects at once, and
+/// `close` drops DTR and ends in the idle state.
 #[derive(Debug)]
 pub struct Answerer {
     config: AnswerConfig,

@@ -505,7 +505,7 @@ enum Phase {
 /// `initial_data`, after skipping the remainder of the matched line if it ends before any PPP
 /// flag). ABORT strings end the run with [`ModemError::ChatAborted`], an expect that never
 /// arrives (after its alternatives) with [`ModemError::ChatTimeout`], both as [`ModemEvent::Failed`].
-/// Online, a `NO CARRIER` line gives [`ModemEvent::Disconnected`]; [`hang_up`](Self::hang_up) drops
+/// Online, a `NO CARRIER` line gives [`ModemEvent::Disconnected`]; [`close`](Self::close) drops
 /// DTR for `dtr_low_time`.
 #[derive(Debug)]
 pub struct ChatRunner {

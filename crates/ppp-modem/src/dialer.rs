@@ -254,14 +254,14 @@ enum Step {
 
 /// The dial-out state machine, on an [`AtEngine`].
 ///
-/// [`start`](Self::start) runs: the init strings; `AT+CPIN?` and, if the SIM asks, the PIN
+/// [`open`](Self::open) runs: the init strings; `AT+CPIN?` and, if the SIM asks, the PIN
 /// (a rejected PIN fails with [`ModemError::WrongPin`]); `AT+CREG?`/`AT+CEREG?` every
 /// [`DialerConfig::registration_poll_interval`] until registered (stat 1 or 5; 3 fails with
 /// [`ModemError::RegistrationDenied`], and the wait is bounded by
 /// [`DialerConfig::registration_timeout`]); `AT+CSQ` and `AT+COPS?`; `AT+CGDCONT`; the dial. At
 /// `CONNECT` it emits [`ModemEvent::Connected`]; `BUSY`, `NO CARRIER`, `NO ANSWER` and `NO DIALTONE`
 /// end in [`ModemEvent::Failed`] with [`ModemError::CallFailed`]. A dropped call gives
-/// [`ModemEvent::Disconnected`]. [`hang_up`](Self::hang_up) ends a call (or aborts the sequence).
+/// [`ModemEvent::Disconnected`]. [`close`](Self::close) ends a call (or aborts the sequence).
 ///
 /// Commands the application queues itself with [`enqueue`](Self::enqueue) get their
 /// [`ModemEvent::CommandDone`]; the dialer's own commands do not produce one.
