@@ -397,6 +397,15 @@ fn split_entries(text: &str) -> Result<Vec<(usize, Vec<String>)>, AuthError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn secrets_are_zeroized_on_drop() {
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<Secret>();
+        zeroized_on_drop::<crate::MsChapKeyMaterial>();
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
     const FILE: &str = r#"
 # Secrets for authentication using CHAP
 # client	server	secret			IP addresses

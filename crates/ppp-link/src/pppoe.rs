@@ -684,7 +684,80 @@ impl fmt::Debug for ServerSession {
 /// ([`ServerLimits`]; what is dropped is counted in [`ServerStats`]); events are not dropped,
 /// and there are at most a few per session between two drains.
 ///
-/// See [`PppoeClient`] for an example with both in memory.
+/// An access concentrator that checks each client before granting its session and looks up
+/// CHAP secrets itself (as it would ask RADIUS), with one client in memory:
+///
+/// ```
+/// use std::time::Instant;
+/// use ppp_link::auth::{AuthProtocol, ClientCredentials, SecretEntry};
+/// use ppp_link::pppoe::{PppoeClient, PppoeClientState, PppoeServer, PppoeServerEvent};
+/// use ppp_link::{LinkConfig, LinkEvent, Machine, Random};
+/// use pppoe_discovery::{AcConfig, AcEvent, ClientConfig, MacAddr};
+///
+/// let mut ac_link = LinkConfig::pppoe();
+/// ac_link.lcp.require = vec![AuthProtocol::ChapMd5];
+/// ac_link.ipcp = Some(ppp_ipcp::IpcpConfig {
+///     remote_address: Some("192.0.2.10".parse().unwrap()),
+///     ..ppp_ipcp::IpcpConfig::server("192.0.2.1".parse().unwrap(), [None, None])
+/// });
+/// let ac_config = AcConfig { accept_manually: true, ..AcConfig::default() };
+/// let mut server =
+///     PppoeServer::new(ac_config, ac_link, MacAddr([2, 0, 0, 0, 0, 2]), Random::seeded(2));
+///
+/// let mut client_link = LinkConfig::pppoe();
+/// client_link.auth.credentials = Some(ClientCredentials::password("alice", "wonderland"));
+/// let mut client = PppoeClient::new(
+///     ClientConfig::default(),
+///     client_link,
+///     MacAddr([2, 0, 0, 0, 0, 1]),
+///     Random::seeded(1), // programs and adapters: Random::from_os()
+/// );
+///
+/// let now = Instant::now();
+/// client.open(now);
+/// let mut granted = Vec::new();
+/// loop {
+///     let mut moved = false;
+///     while let Some(frame) = client.poll_transmit() {
+///         server.handle_input(now, &frame);
+///         moved = true;
+///     }
+///     while let Some(frame) = server.poll_transmit() {
+///         client.handle_input(now, &frame);
+///         moved = true;
+///     }
+///     while client.poll_event().is_some() {}
+///     while let Some(event) = server.poll_event() {
+///         moved = true;
+///         match event {
+///             // The owner decides; here every client with a locally administered address.
+///             PppoeServerEvent::Discovery(AcEvent::SessionRequested {
+///                 session_id, client_mac, ..
+///             }) => {
+///                 if client_mac.0[0] & 0x02 != 0 {
+///                     server.accept_session(now, session_id);
+///                     granted.push(session_id);
+///                 } else {
+///                     server.reject_session(now, session_id, "not on this access concentrator");
+///                 }
+///             }
+///             PppoeServerEvent::Link { session_id, event: LinkEvent::SecretNeeded(request) } => {
+///                 let entry = (request.client == "alice").then(|| SecretEntry::new("wonderland"));
+///                 server.provide_secret(now, session_id, request.token, entry).unwrap();
+///             }
+///             _ => {}
+///         }
+///     }
+///     if !moved {
+///         break;
+///     }
+/// }
+/// assert_eq!(client.state(), &PppoeClientState::Connected);
+/// assert_eq!(granted.len(), 1);
+/// assert_eq!(server.session_count(), 1);
+/// ```
+///
+/// [`PppoeClient`] has the same without checks.
 pub struct PppoeServer {
     ac: AccessConcentrator,
     mac: MacAddr,

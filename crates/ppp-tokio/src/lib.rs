@@ -10,6 +10,22 @@
 //! - [`Capture`]: writes what crosses a link into a pcap file (`--pcap FILE`).
 //! - [`icmp`]: building and answering ICMP echo, enough for a ping across a link without a TUN
 //!   device.
+//! - [`serial`]: serial ports and modems: a `ppp-modem` machine until `CONNECT`, then the link on
+//!   the same line while `NO CARRIER` is watched, then the hang-up.
+//! - [`packet`]: raw Ethernet for PPPoE (`AF_PACKET` with a kernel filter that passes only PPPoE).
+//! - [`pppoe`]: the PPPoE client and access concentrator runtimes (packet socket, sans-IO
+//!   `PppoeClient`/`PppoeServer`, a TUN device per session).
+//! - [`tun`]: TUN devices, the kernel's side of a link's IP traffic.
+//! - [`netconfig`]: interface addresses, MTU, default routes and resolv.conf files (via `ip`).
+//! - `netns` (feature `test-util`): network namespaces for tests and harnesses.
+//! - [`now`]: the one clock every driver uses (tokio's, so tests may pause
+//!   and advance time).
+//!
+//! # Cancel safety
+//!
+//! Every driver's `next()` is cancel safe: dropping its future (in a `select!`) loses no bytes
+//! and no events. Outbound frames wait in a queue owned by the driver and are written from
+//! within `next()`, so a reader and a writer never block each other.
 //!
 //! # Example
 //!

@@ -9,7 +9,7 @@
 //! (and a fuzzer, if one wants) exercise.
 //!
 //! The socket lives in the network namespace of the thread that created it, for its whole life;
-//! see [`crate::netns`] for creating it inside a test namespace.
+//! see `netns` (feature `test-util`) for creating it inside a test namespace.
 //!
 //! ```no_run
 //! use ppp_tokio::packet::{PacketSocket, ETHERTYPE_PPPOE_DISCOVERY};

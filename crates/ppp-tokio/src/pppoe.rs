@@ -13,7 +13,7 @@
 //! - [`EthernetCapture`]: every Ethernet frame sent and received, into a pcap file.
 //!
 //! Everything runs on the calling task; sockets, TUN devices and `ip` commands act in the
-//! network namespace of the calling thread (see [`crate::netns`]). Each function stops when its
+//! network namespace of the calling thread (see `netns` (feature `test-util`)). Each function stops when its
 //! `shutdown` future completes, after ending its sessions properly (LCP Terminate, PADT).
 //!
 //! ```no_run
