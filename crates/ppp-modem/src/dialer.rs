@@ -672,7 +672,7 @@ impl Dialer {
                         self.fail(ModemError::UnsupportedPinState { code });
                     }
                     Some(other) => self.fail(ModemError::UnsupportedPinState {
-                        code: format!("{other:?}"),
+                        code: other.code().to_owned(),
                     }),
                 }
             }

@@ -324,6 +324,21 @@ pub enum PinStatus {
     Other(String),
 }
 
+impl PinStatus {
+    /// The code as the modem sends it after `+CPIN: ` (`SIM PIN`, `READY`, ...).
+    pub fn code(&self) -> &str {
+        match self {
+            PinStatus::Ready => "READY",
+            PinStatus::SimPin => "SIM PIN",
+            PinStatus::SimPuk => "SIM PUK",
+            PinStatus::SimPin2 => "SIM PIN2",
+            PinStatus::SimPuk2 => "SIM PUK2",
+            PinStatus::PhoneSimPin => "PH-SIM PIN",
+            PinStatus::Other(code) => code,
+        }
+    }
+}
+
 /// `+COPS: <mode>[,<format>,<oper>[,<AcT>]]` (TS 27.007 §7.3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OperatorInfo {
@@ -610,6 +625,21 @@ pub(crate) fn command_names(command: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pin_codes_read_back_as_sent() {
+        for code in [
+            "READY",
+            "SIM PIN",
+            "SIM PUK",
+            "SIM PIN2",
+            "SIM PUK2",
+            "PH-SIM PIN",
+            "PH-NET PIN",
+        ] {
+            assert_eq!(parse_pin(code).code(), code);
+        }
+    }
     use proptest::prelude::*;
 
     fn info(line: &str) -> InfoResponse {
