@@ -1,24 +1,23 @@
 //! [`Link`]: one [`LinkControl`] (framing, LCP, authentication) and one [`NetworkLayer`] (NCPs,
 //! CCP, datagrams), composed.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ppp_auth::SecretToken;
-use ppp_ccp::{CcpNegotiated, CcpSession, MppeKeys};
+use ppp_ccp::{CcpNegotiated, CcpSession};
 use ppp_core::{CloseReason, Machine, Random};
 use ppp_frame::{ByteSet, DecoderStats, Protocol};
 use ppp_ipcp::{Ipcp, IpcpConfig, IpcpNegotiated, Ipv6cp, Ipv6cpConfig, Ipv6cpNegotiated};
 use ppp_lcp::fsm::Fsm;
 use ppp_lcp::{FinishReason, Lcp, LcpConfig, LcpNegotiated};
-use tracing::debug;
 
 use crate::auth::{AuthConfig, MsChapKeyMaterial, SecretEntry, SecretRequest};
-use crate::control::{ControlEvent, LinkControl, Received, push_bounded};
-use crate::network::{Handled, NetworkEvent, NetworkLayer};
+use crate::control::LinkControl;
+use crate::multilink::{Multilink, MultilinkEvent};
+use crate::network::NetworkLayer;
 use crate::reason::DownReason;
 use crate::{AuthError, LinkError, LinkStats};
 
@@ -286,16 +285,14 @@ pub struct CapturedPacket {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Link {
-    control: LinkControl,
-    network: NetworkLayer,
-    events: VecDeque<LinkEvent>,
+    inner: Multilink<()>,
 }
 
 impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Link")
-            .field("control", &self.control)
-            .field("network", &self.network)
+            .field("control", self.control())
+            .field("network", self.network())
             .finish_non_exhaustive()
     }
 }
@@ -309,89 +306,109 @@ impl Link {
 
     /// A link whose configuration is shared with other links (a server's sessions).
     pub fn with_shared_config(config: Arc<LinkConfig>, random: Random) -> Self {
-        let network = NetworkLayer::new(&config, random.clone());
-        Link {
-            control: LinkControl::new(config, random),
-            network,
-            events: VecDeque::new(),
-        }
+        let control = LinkControl::new(config.clone(), random.clone());
+        Self::from_control(config, control, random)
+    }
+
+    /// A link over `control` (in any state), with a network layer of its own.
+    pub(crate) fn from_control(
+        config: Arc<LinkConfig>,
+        control: LinkControl,
+        random: Random,
+    ) -> Self {
+        let mut inner = Multilink::new(config, random);
+        inner.insert_member((), control);
+        Link { inner }
     }
 
     /// A link whose IPCP takes peer addresses from `ipcp` (for example one with an address
     /// pool), replacing the one built from the configuration. Works until the Network phase
     /// begins; afterwards it changes nothing and returns `false`.
     pub fn set_ipcp(&mut self, ipcp: Ipcp) -> bool {
-        self.network.set_ipcp(ipcp)
+        self.inner.set_ipcp(ipcp)
     }
 
     /// Replaces the CCP configuration (`None`: no CCP on this link), for example with a per-user
     /// one once the authenticator knows who the peer is. Works until the Network phase begins;
     /// afterwards it changes nothing and returns `false`.
     pub fn set_ccp(&mut self, ccp: Option<ppp_ccp::CcpConfig>) -> bool {
-        self.network.set_ccp(ccp)
+        self.inner.set_ccp(ccp)
     }
 
     /// Replaces the IPv6CP configuration (`None`: no IPv6 on this link), for example from the
     /// user's profile once the authenticator knows who the peer is. Works until the Network
     /// phase begins; afterwards it changes nothing and returns `false`.
     pub fn set_ipv6cp(&mut self, ipv6cp: Option<Ipv6cpConfig>) -> bool {
-        self.network.set_ipv6cp(ipv6cp)
+        self.inner.set_ipv6cp(ipv6cp)
     }
 
     /// The configuration.
     pub fn config(&self) -> &LinkConfig {
-        self.control.config()
+        self.control().config()
     }
 
     /// The per-link half: framing, LCP, authentication.
     pub fn control(&self) -> &LinkControl {
-        &self.control
+        self.inner
+            .member(&())
+            .expect("a Link always has its one member")
     }
 
     /// The network half: NCPs, CCP, datagrams.
     pub fn network(&self) -> &NetworkLayer {
-        &self.network
+        self.inner.network()
+    }
+
+    /// Whether the network layer runs over Multilink on this one link (an MRRU was negotiated
+    /// both ways: packets up to the MRRU cross in fragments of the link's MTU).
+    pub fn is_multilink(&self) -> bool {
+        self.inner.is_multilink()
+    }
+
+    /// The MP machine, while Multilink runs on this link.
+    pub fn mp(&self) -> Option<&ppp_mp::Bundle> {
+        self.inner.mp()
     }
 
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        self.control.phase()
+        self.control().phase()
     }
 
     /// The LCP machine (state, negotiated options, counters).
     pub fn lcp(&self) -> &Lcp {
-        self.control.lcp()
+        self.control().lcp()
     }
 
     /// The IPCP automaton, if IPv4 is enabled.
     pub fn ipcp(&self) -> Option<&Fsm<Ipcp>> {
-        self.network.ipcp()
+        self.network().ipcp()
     }
 
     /// The IPv6CP automaton, if IPv6 is enabled.
     pub fn ipv6cp(&self) -> Option<&Fsm<Ipv6cp>> {
-        self.network.ipv6cp()
+        self.network().ipv6cp()
     }
 
     /// What LCP negotiated, while it is Opened.
     pub fn lcp_negotiated(&self) -> Option<&LcpNegotiated> {
-        self.control.lcp_negotiated()
+        self.control().lcp_negotiated()
     }
 
     /// The IPv4 addresses, while IPCP is Opened.
     pub fn ipcp_negotiated(&self) -> Option<&IpcpNegotiated> {
-        self.network.ipcp_negotiated()
+        self.network().ipcp_negotiated()
     }
 
     /// The IPv6 interface identifiers, while IPv6CP is Opened.
     pub fn ipv6cp_negotiated(&self) -> Option<&Ipv6cpNegotiated> {
-        self.network.ipv6cp_negotiated()
+        self.network().ipv6cp_negotiated()
     }
 
     /// Counters of frames, bytes, datagrams and errors.
     pub fn stats(&self) -> LinkStats {
-        let mut stats = self.control.stats();
-        let network = self.network.stats();
+        let mut stats = self.control().stats();
+        let network = self.network().stats();
         stats.datagrams_in = network.datagrams_in;
         stats.datagrams_out = network.datagrams_out;
         stats.discarded += network.discarded;
@@ -400,110 +417,78 @@ impl Link {
 
     /// The decoder's counters (async framing only).
     pub fn framing_stats(&self) -> Option<DecoderStats> {
-        self.control.framing_stats()
+        self.control().framing_stats()
     }
 
-    /// The interface MTU: the peer's MRU capped by the configured MTU, once LCP is Opened; 4
-    /// bytes less while MPPE encrypts what we send, as pppd does.
+    /// The interface MTU: the peer's MRU capped by the configured MTU once LCP is Opened (the
+    /// peer's MRRU when Multilink runs); 4 bytes less while MPPE encrypts what we send, as pppd
+    /// does.
     pub fn mtu(&self) -> Option<u16> {
-        let mtu = self.lcp_negotiated()?.mtu;
-        Some(if self.network.is_running() {
-            self.network.mtu().min(mtu)
-        } else {
-            mtu
-        })
+        self.lcp_negotiated()?;
+        self.inner.mtu()
     }
 
     /// What CCP negotiated, while it is Opened.
     pub fn ccp_negotiated(&self) -> Option<&CcpNegotiated> {
-        self.network.ccp_negotiated()
+        self.network().ccp_negotiated()
     }
 
     /// The CCP machine, if CCP is configured.
     pub fn ccp(&self) -> Option<&CcpSession> {
-        self.network.ccp()
+        self.network().ccp()
     }
 
     /// Starts recording every packet sent and received, for [`poll_capture`](Self::poll_capture).
     pub fn enable_capture(&mut self) {
-        self.control.enable_capture();
+        self.inner.enable_capture();
     }
 
     /// The next recorded packet, if capture is on.
     #[must_use]
     pub fn poll_capture(&mut self) -> Option<CapturedPacket> {
-        self.control.poll_capture()
+        self.inner.poll_capture().map(|((), packet)| packet)
     }
 
     /// The lower layer is up (RFC 1661 event Up): the line is connected, the session exists.
     pub fn up(&mut self, now: Instant) {
-        self.control.up(now);
-        self.process(now);
+        self.inner.up(now, &());
     }
 
     /// The lower layer went down (carrier lost, PADT received).
     pub fn down(&mut self, now: Instant) {
-        self.control.down(now);
-        self.process(now);
+        self.inner.down(now, &());
     }
 
     /// Administrative open: start negotiating once the lower layer is up.
     pub fn open(&mut self, now: Instant) {
-        self.control.open(now);
-        self.process(now);
+        self.inner.open(now, &());
     }
 
     /// Administrative close: terminate the link for `reason` (its words go into the LCP
     /// Terminate-Request; [`LinkEvent::LinkDown`] carries it as [`DownReason::Closed`]).
     pub fn close(&mut self, now: Instant, reason: CloseReason) {
-        self.control.close(now, reason);
-        self.process(now);
+        self.inner.close(now, &(), reason);
     }
 
     /// Received bytes (async framing: any chunk of the stream; sync framing: one whole frame).
+    ///
+    /// Each frame is dispatched and its consequences run before the next one is decoded: a
+    /// chunk may hold an LCP Configure-Ack followed by frames that already use the new ACCM
+    /// (RFC 1662 §7.1), or an authentication Failure followed by the peer's Terminate-Request,
+    /// whose LCP Down must not drop the failure before it is reported.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        // Each frame is dispatched and its consequences run before the next one is decoded: a
-        // chunk may hold an LCP Configure-Ack followed by frames that already use the new ACCM
-        // (RFC 1662 §7.1), or an authentication Failure followed by the peer's
-        // Terminate-Request, whose LCP Down must not drop the failure before it is reported.
-        if !self.control.is_async() {
-            match ppp_frame::sync::decode(data) {
-                Ok(frame) => self.handle_frame(now, frame.protocol, frame.payload),
-                Err(error) => {
-                    self.control.count_bad_frame();
-                    debug!("dropped a frame: {error}");
-                }
-            }
-            return;
-        }
-        let mut input = data;
-        while let Some((protocol, payload)) = self.control.next_async_frame(&mut input) {
-            self.handle_frame(now, protocol, &payload);
-        }
-        self.process(now);
+        self.inner.handle_input(now, &(), data);
     }
 
     /// One received frame already split into protocol and information field (sync framing:
     /// PPPoE decapsulation does the split, so nothing is copied).
     pub fn handle_frame(&mut self, now: Instant, protocol: Protocol, payload: &[u8]) {
-        if let Received::Network { protocol, payload } =
-            self.control.receive_frame(now, protocol, payload)
-        {
-            // The control half's consequences (a Network phase just entered) run first.
-            self.process(now);
-            match self.network.handle_frame(now, protocol, payload) {
-                Handled::Taken => {}
-                Handled::Unsupported => self.control.protocol_reject(now, protocol, payload),
-            }
-        }
-        self.process(now);
+        self.inner.handle_frame(now, &(), protocol, payload);
     }
 
     /// The time from [`poll_timeout`](Self::poll_timeout) has come. A spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.control.handle_timeout(now);
-        self.network.handle_timeout(now);
-        self.process(now);
+        self.inner.handle_timeout(now);
     }
 
     /// The answer to a [`LinkEvent::SecretNeeded`] with its token: the peer's secrets entry, or
@@ -520,26 +505,18 @@ impl Link {
         token: SecretToken,
         entry: Option<SecretEntry>,
     ) -> Result<(), AuthError> {
-        let address = entry.as_ref().and_then(SecretEntry::assigned_address);
-        let result = self.control.provide_secret(now, token, entry);
-        if result.is_ok()
-            && let Some(address) = address
-        {
-            self.network.set_peer_address(address);
-        }
-        self.process(now);
-        result
+        self.inner.provide_secret(now, &(), token, entry)
     }
 
     /// The name the peer authenticated as, once it has.
     pub fn peer_name(&self) -> Option<&str> {
-        self.control.peer_name()
+        self.control().peer_name()
     }
 
     /// MS-CHAP key material for MPPE, once an MS-CHAP exchange succeeded (the one where we
     /// authenticated the peer if both directions ran MS-CHAP).
     pub fn mschap_key_material(&self) -> Option<&MsChapKeyMaterial> {
-        self.control.mschap_key_material()
+        self.control().mschap_key_material()
     }
 
     /// Sends an IPv4 packet.
@@ -548,9 +525,7 @@ impl Link {
     ///
     /// [`LinkError::NotReady`] unless IPCP is Opened, [`LinkError::TooBig`] past the MTU.
     pub fn send_ipv4(&mut self, now: Instant, packet: &[u8]) -> Result<(), LinkError> {
-        self.network.send_ipv4(packet)?;
-        self.flush_network(now);
-        Ok(())
+        self.inner.send_ipv4(now, packet)
     }
 
     /// Sends an IPv6 packet.
@@ -559,130 +534,41 @@ impl Link {
     ///
     /// [`LinkError::NotReady`] unless IPv6CP is Opened, [`LinkError::TooBig`] past the MTU.
     pub fn send_ipv6(&mut self, now: Instant, packet: &[u8]) -> Result<(), LinkError> {
-        self.network.send_ipv6(packet)?;
-        self.flush_network(now);
-        Ok(())
+        self.inner.send_ipv6(now, packet)
     }
 
     /// Next bytes (async) or frame (sync) for the lower layer.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.control.poll_transmit()
+        self.inner.poll_transmit().map(|((), bytes)| bytes)
     }
 
     /// Next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<LinkEvent> {
-        self.events.pop_front()
+        loop {
+            match self.inner.poll_event()? {
+                MultilinkEvent::Member { event, .. } | MultilinkEvent::Network(event) => {
+                    return Some(event);
+                }
+                // Joining and leaving its own network layer is the phase change already
+                // reported.
+                _ => {}
+            }
+        }
     }
 
     /// Next received datagram.
     #[must_use]
     pub fn poll_datagram(&mut self) -> Option<Datagram> {
-        self.network.poll_datagram()
+        self.inner.poll_datagram()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called: the soonest deadline
     /// of LCP (restart timer, echo), the authentication sessions, the NCPs and CCP.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.control.poll_timeout(), self.network.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Frames what the network layer wants to send.
-    fn flush_network(&mut self, now: Instant) {
-        while let Some((protocol, payload)) = self.network.poll_transmit() {
-            self.control.send_frame(now, protocol, &payload);
-        }
-    }
-
-    /// Moves events between the two halves until both are quiet.
-    fn process(&mut self, now: Instant) {
-        for _ in 0..64 {
-            let mut busy = false;
-            while let Some(event) = self.control.poll_event() {
-                busy = true;
-                self.on_control_event(now, event);
-            }
-            self.flush_network(now);
-            while let Some(event) = self.network.poll_event() {
-                busy = true;
-                self.on_network_event(now, event);
-            }
-            if !busy {
-                break;
-            }
-        }
-    }
-
-    fn on_control_event(&mut self, now: Instant, event: ControlEvent) {
-        match event {
-            ControlEvent::Phase(phase) => {
-                if phase == Phase::Network && !self.network.is_running() {
-                    let keys = self.control.mschap_key_material().map(|k| {
-                        let (send, receive) = k.start_keys();
-                        MppeKeys::new(send, receive)
-                    });
-                    let mtu = self.control.lcp_negotiated().map_or(1500, |n| n.mtu);
-                    self.network.up(now, keys, mtu);
-                } else if phase != Phase::Network && self.network.is_running() {
-                    self.network.down(now);
-                }
-                push_bounded(&mut self.events, LinkEvent::Phase(phase));
-            }
-            ControlEvent::LinkUp(negotiated) => {
-                push_bounded(&mut self.events, LinkEvent::LinkUp(negotiated));
-            }
-            ControlEvent::Authenticated { peer_name } => {
-                push_bounded(&mut self.events, LinkEvent::Authenticated { peer_name });
-            }
-            ControlEvent::SecretNeeded(request) => {
-                match self.control.config().auth.secrets.clone() {
-                    Some(table) => {
-                        let entry = table.lookup_now(&request.client, &request.server);
-                        if let Err(error) = self.provide_secret(now, request.token, entry) {
-                            debug!("secret not taken: {error}");
-                        }
-                    }
-                    // Never dropped: the link waits in Authenticate for the answer.
-                    None => self.events.push_back(LinkEvent::SecretNeeded(request)),
-                }
-            }
-            ControlEvent::ProtocolRejected(protocol) => {
-                self.network.protocol_rejected(now, protocol);
-            }
-            ControlEvent::LoopbackDetected => {
-                push_bounded(&mut self.events, LinkEvent::LoopbackDetected);
-            }
-            ControlEvent::LinkDown { reason } => {
-                if self.network.is_running() {
-                    self.network.down(now);
-                }
-                push_bounded(&mut self.events, LinkEvent::LinkDown { reason });
-            }
-        }
-    }
-
-    fn on_network_event(&mut self, now: Instant, event: NetworkEvent) {
-        let event = match event {
-            NetworkEvent::IpUp { local, peer, dns } => LinkEvent::IpUp { local, peer, dns },
-            NetworkEvent::IpDown => LinkEvent::IpDown,
-            NetworkEvent::Ipv6Up { local, peer } => LinkEvent::Ipv6Up { local, peer },
-            NetworkEvent::Ipv6Down => LinkEvent::Ipv6Down,
-            NetworkEvent::CcpUp(negotiated) => LinkEvent::CcpUp(negotiated),
-            NetworkEvent::CcpDown => LinkEvent::CcpDown,
-            NetworkEvent::NcpFinished { protocol, reason } => {
-                LinkEvent::NcpFinished { protocol, reason }
-            }
-            NetworkEvent::Failed(reason) => {
-                self.control.fail(now, reason);
-                return;
-            }
-        };
-        push_bounded(&mut self.events, event);
+        self.inner.poll_timeout()
     }
 }
 

@@ -49,6 +49,31 @@ pub enum DownReason {
     Encryption(CcpFailure),
     /// Our own Magic-Number came back: the line is looped back.
     LoopbackDetected,
+    /// The link could not join the bundle it was meant for (RFC 1990).
+    Multilink(MultilinkRefusal),
+}
+
+/// Why a link was refused by a Multilink bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MultilinkRefusal {
+    /// The bundle runs Multilink and this link did not negotiate it (or the other way round:
+    /// a link without Multilink already carries the network layer alone).
+    NotNegotiated,
+    /// The link's peer (authenticated name and Endpoint Discriminator) is not the bundle's.
+    DifferentPeer,
+    /// The bundle has as many members as it can take.
+    BundleFull,
+}
+
+impl fmt::Display for MultilinkRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MultilinkRefusal::NotNegotiated => "Multilink not negotiated on this link",
+            MultilinkRefusal::DifferentPeer => "the link's peer is not the bundle's",
+            MultilinkRefusal::BundleFull => "the bundle is full",
+        })
+    }
 }
 
 impl fmt::Display for DownReason {
@@ -78,6 +103,7 @@ impl fmt::Display for DownReason {
             }
             DownReason::Encryption(failure) => write!(f, "encryption failed: {failure}"),
             DownReason::LoopbackDetected => f.write_str("loopback detected"),
+            DownReason::Multilink(refusal) => write!(f, "not joined to the bundle: {refusal}"),
         }
     }
 }
