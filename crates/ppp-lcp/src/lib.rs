@@ -77,8 +77,8 @@ pub use fsm::{
     OtherCode, RequestVerdict, State,
 };
 pub use lcp::{
-    AuthProtocol, EndpointDiscriminator, FcsAlternatives, Lcp, LcpConfig, LcpEvent, LcpNegotiated,
-    LcpOptionType, LcpProtocol, describe_lcp_options,
+    AuthProtocol, EndpointClass, EndpointDiscriminator, FcsAlternatives, Lcp, LcpConfig, LcpEvent,
+    LcpNegotiated, LcpOptionType, LcpProtocol, describe_lcp_options,
 };
 pub use options::{RawOption, iter_options, push_option, validate_options};
 pub use packet::{Code, ControlPacket};

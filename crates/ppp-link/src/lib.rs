@@ -87,9 +87,9 @@ pub use control::{ControlEvent, LinkControl, Received};
 pub use link::{CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase};
 pub use multilink::{Multilink, MultilinkEvent};
 pub use network::{Handled, NetworkEvent, NetworkLayer, NetworkStats};
-pub use ppp_mp::BundleKey;
 pub use ppp_auth::AuthError;
 pub use ppp_core::{CloseReason, Machine, Random};
+pub use ppp_mp::BundleKey;
 pub use reason::{AuthFailure, AuthSide, DownReason, MultilinkRefusal};
 
 use ppp_frame::{DecoderStats, Protocol};

@@ -289,9 +289,13 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
 
     /// The members: their keys and links, and whether each is in the bundle.
     pub fn members(&self) -> impl Iterator<Item = (&K, &LinkControl, bool)> {
-        self.members
-            .iter()
-            .map(|m| (&m.key, &m.control, matches!(m.role, Role::Direct | Role::Mp(_))))
+        self.members.iter().map(|m| {
+            (
+                &m.key,
+                &m.control,
+                matches!(m.role, Role::Direct | Role::Mp(_)),
+            )
+        })
     }
 
     /// One member's link.
@@ -452,9 +456,8 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
             return;
         }
         let mut input = data;
-        while let Some((protocol, payload)) = self.members[index]
-            .control
-            .next_async_frame(&mut input)
+        while let Some((protocol, payload)) =
+            self.members[index].control.next_async_frame(&mut input)
         {
             self.frame_at(now, index, protocol, &payload);
         }
@@ -575,10 +578,9 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
     }
 
     fn frame_at(&mut self, now: Instant, index: usize, protocol: Protocol, payload: &[u8]) {
-        if let Received::Network { protocol, payload } =
-            self.members[index]
-                .control
-                .receive_frame(now, protocol, payload)
+        if let Received::Network { protocol, payload } = self.members[index]
+            .control
+            .receive_frame(now, protocol, payload)
         {
             // The control half's consequences (a Network phase just entered) run first.
             self.process(now);
@@ -621,7 +623,10 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
         }
         for packet in packets {
             let protocol = Protocol::from_number(packet.protocol);
-            if self.network.handle_frame(now, protocol, &packet.information) == Handled::Unsupported
+            if self
+                .network
+                .handle_frame(now, protocol, &packet.information)
+                == Handled::Unsupported
             {
                 self.members[index]
                     .control
@@ -695,13 +700,10 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
                 self.members[index].role = Role::Direct;
                 negotiated.mtu
             };
-            let keys = self.members[index]
-                .control
-                .mschap_key_material()
-                .map(|k| {
-                    let (send, receive) = k.start_keys();
-                    MppeKeys::new(send, receive)
-                });
+            let keys = self.members[index].control.mschap_key_material().map(|k| {
+                let (send, receive) = k.start_keys();
+                MppeKeys::new(send, receive)
+            });
             if multilink {
                 info!("Multilink bundle up: MRRU {mtu}");
             }
@@ -779,8 +781,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
                 if let Err(error) = mp.send(now, protocol.number(), &payload) {
                     debug!("{protocol} packet not sent over the bundle: {error}");
                 }
-            } else if let Some(member) = self.members.iter_mut().find(|m| m.role == Role::Direct)
-            {
+            } else if let Some(member) = self.members.iter_mut().find(|m| m.role == Role::Direct) {
                 member.control.send_frame(now, protocol, &payload);
             }
         }
