@@ -694,8 +694,9 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
                     }
                 }
                 self.mp = Some(bundle);
-                let cap = self.config.lcp.mtu.unwrap_or(u16::MAX);
-                peers.min(cap)
+                // The bundle's MTU is what the peer reassembles; each member link's own MTU
+                // (LCP `mtu`) only bounds the fragments on it.
+                peers
             } else {
                 self.members[index].role = Role::Direct;
                 negotiated.mtu

@@ -11,7 +11,7 @@ use ppp_ipcp::{AddressRange, Ipcp, IpcpConfig};
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials, FailureReason};
 use ppp_link::pppoe::{
     PppoeClient, PppoeClientEvent, PppoeClientState, PppoeDown, PppoeServer, PppoeServerEvent,
-    SessionEnd,
+    SessionEnd, UnitId,
 };
 use ppp_link::{
     AuthFailure, AuthSide, CloseReason, Datagram, DownReason, LinkConfig, LinkEvent, Random,
@@ -143,7 +143,7 @@ fn a_session_comes_up_carries_datagrams_and_ends_with_a_padt() {
         let id = session.session_id;
         assert_eq!(
             pair.b.poll_datagram(),
-            Some((id, Datagram::Ipv4(request.clone())))
+            Some((UnitId::Session(id), Datagram::Ipv4(request.clone())))
         );
         let now = pair.now();
         let reply = ping(SERVER_ADDR, local, 2);
