@@ -116,13 +116,13 @@ impl Demo {
                         peer_name.as_deref().unwrap_or("")
                     );
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::IpUp { local, peer, .. },
                 } => {
-                    println!("{t}      ac: session {session_id:#06x}: IPCP up, {local} <-> {peer}");
+                    println!("{t}      ac: {unit}: IPCP up, {local} <-> {peer}");
                     pings.push((
-                        *session_id,
+                        *unit,
                         icmp::echo_request(*local, *peer, 0xac, 1, b"from the AC"),
                     ));
                 }
@@ -135,8 +135,8 @@ impl Demo {
             }
         }
         self.printed.1 = pair.b_events.len();
-        for (session_id, ping) in pings {
-            let _ = pair.b.send_ipv4(now, session_id, &ping);
+        for (unit, ping) in pings {
+            let _ = pair.b.send_ipv4(now, unit, &ping);
         }
         while let Some(Datagram::Ipv4(packet)) = pair.a.poll_datagram() {
             let us = self.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -148,13 +148,13 @@ impl Demo {
                 println!("{t}  client: echo reply from {from} seq={seq}");
             }
         }
-        while let Some((session_id, Datagram::Ipv4(packet))) = pair.b.poll_datagram() {
+        while let Some((unit, Datagram::Ipv4(packet))) = pair.b.poll_datagram() {
             if let Some(reply) = icmp::echo_reply(&packet, AC_ADDR) {
-                println!("{t}      ac: session {session_id:#06x}: echo request, replying");
-                let _ = pair.b.send_ipv4(now, session_id, &reply);
+                println!("{t}      ac: {unit}: echo request, replying");
+                let _ = pair.b.send_ipv4(now, unit, &reply);
             } else if icmp::parse_echo_reply(&packet).is_some() {
                 self.replies.1 += 1;
-                println!("{t}      ac: session {session_id:#06x}: echo reply");
+                println!("{t}      ac: {unit}: echo reply");
             }
         }
         pair.flush();

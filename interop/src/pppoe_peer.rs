@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use ppp_auth::SecretsTable;
 use ppp_link::CloseReason;
 use ppp_link::pppoe::{
-    PppoeClient, PppoeClientEvent, PppoeClientState, PppoeServer, PppoeServerEvent,
+    PppoeClient, PppoeClientEvent, PppoeClientState, PppoeServer, PppoeServerEvent, UnitId,
 };
 use ppp_link::{Datagram, LinkError, LinkEvent};
 use ppp_tokio::icmp;
@@ -361,8 +361,9 @@ impl Endpoint for ClientEndpoint {
 struct ServerEndpoint {
     server: PppoeServer,
     secrets: SecretsTable,
-    /// The session whose IPCP came up first (the one we ping).
-    session: Option<u16>,
+    /// The network layer whose IPCP came up first (the one we ping): a session's own, or a
+    /// Multilink bundle's.
+    session: Option<UnitId>,
 }
 
 impl Endpoint for ServerEndpoint {
@@ -409,12 +410,15 @@ impl Endpoint for ServerEndpoint {
                         run.trace(format!("secret answer not taken: {error}"));
                     }
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::IpUp { local, peer, .. },
                 } if self.session.is_none() => {
-                    self.session = Some(*session_id);
-                    report.session_id = Some(*session_id);
+                    self.session = Some(*unit);
+                    report.session_id = self
+                        .server
+                        .unit(*unit)
+                        .and_then(|u| u.members().map(|(id, _, _)| *id).min());
                     report.ip_up = Some((*local, *peer));
                     report.connected_after = Some(run.elapsed());
                 }
@@ -424,7 +428,7 @@ impl Endpoint for ServerEndpoint {
                 } => report.authenticated = true,
                 PppoeServerEvent::SessionDown {
                     session_id, reason, ..
-                } if self.session.is_none_or(|s| s == *session_id) => {
+                } if report.session_id.is_none_or(|s| s == *session_id) => {
                     report.session_down = Some(reason.to_string());
                 }
                 _ => {}
@@ -432,15 +436,13 @@ impl Endpoint for ServerEndpoint {
             report.events.push(format!("{event:?}"));
         }
         let mut replies = Vec::new();
-        while let Some((session_id, datagram)) = self.server.poll_datagram() {
+        while let Some((unit, datagram)) = self.server.poll_datagram() {
             let (Datagram::Ipv4(packet), Some(addresses)) = (&datagram, report.ip_up) else {
-                run.trace(format!(
-                    "other datagram {datagram:?} in session {session_id}"
-                ));
+                run.trace(format!("other datagram {datagram:?} in {unit}"));
                 continue;
             };
             match classify(packet, addresses) {
-                Icmp::Request(reply) => match self.server.send_ipv4(now, session_id, &reply) {
+                Icmp::Request(reply) => match self.server.send_ipv4(now, unit, &reply) {
                     Ok(()) => report.echo_requests_answered += 1,
                     Err(e) => run.trace(format!("echo reply not sent: {e}")),
                 },
@@ -459,10 +461,10 @@ impl Endpoint for ServerEndpoint {
     }
 
     fn close(&mut self, now: Instant) {
-        if let Some(session) = self.session {
-            self.server.close_session(
+        if let Some(unit) = self.session {
+            self.server.close_unit(
                 now,
-                session,
+                unit,
                 CloseReason::Other("interop scenario done".into()),
             );
         }

@@ -45,7 +45,9 @@ use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend};
 use ppp_ccp::{CcpConfig, CompressionMethod, MppeKeyLength};
 use ppp_frame::pcap::{LinkType, PcapWriter};
 use ppp_ipcp::{Ipcp, Ipv6cpConfig};
-use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeDown, PppoeServer, PppoeServerEvent};
+use ppp_link::pppoe::{
+    PppoeClient, PppoeClientEvent, PppoeDown, PppoeServer, PppoeServerEvent, UnitId,
+};
 use ppp_link::{CloseReason, Datagram, Link, LinkConfig, LinkEvent, Random};
 use pppoe_discovery::mss::{clamp_mss, mss_for_mtu_v4, mss_for_mtu_v6};
 use pppoe_discovery::{AcConfig, ClientConfig, DiscoveryEvent, MacAddr, ScanResult};
@@ -302,7 +304,12 @@ pub fn method_name(method: Option<CompressionMethod>) -> String {
 /// What `encoding` says for a link: the negotiated compression or encryption (`none` while CCP
 /// is not Opened); both directions when they differ (`sent / received`).
 pub fn link_encoding(link: &Link) -> String {
-    let Some(negotiated) = link.ccp_negotiated() else {
+    ccp_encoding(link.ccp_negotiated())
+}
+
+/// [`link_encoding`] for what a network layer's CCP negotiated.
+fn ccp_encoding(negotiated: Option<&ppp_ccp::CcpNegotiated>) -> String {
+    let Some(negotiated) = negotiated else {
         return "none".to_owned();
     };
     let (transmit, receive) = (
@@ -813,6 +820,8 @@ pub struct SessionSnapshot {
     pub state: String,
     /// Compression and encryption in use.
     pub encoding: String,
+    /// The Multilink bundle the session is a member of (its members share the interface).
+    pub bundle: Option<u32>,
 }
 
 /// The sessions of a running server, kept up to date by [`run_server`].
@@ -836,6 +845,11 @@ impl SessionInterface {
 struct SessionExtra {
     user: Option<String>,
     started: SystemTime,
+}
+
+/// Per-unit state (a session's own network layer, or a Multilink bundle's): its interface.
+#[derive(Default)]
+struct UnitExtra {
     interface: Option<SessionInterface>,
     /// IPv6CP's link-local pair, kept to apply when the TUN device exists.
     ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
@@ -872,8 +886,9 @@ pub async fn run_server(
     );
     let (lookup_tx, mut lookup_rx) =
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
-    let (tun_tx, mut tun_rx) = mpsc::channel::<(u16, Vec<u8>)>(TUN_QUEUE);
+    let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
+    let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
@@ -900,8 +915,6 @@ pub async fn run_server(
                         SessionExtra {
                             user: None,
                             started: SystemTime::now(),
-                            interface: None,
-                            ipv6: None,
                         },
                     );
                 }
@@ -933,25 +946,26 @@ pub async fn run_server(
                         extra.user.clone_from(&peer_name);
                     }
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::IpUp { local, peer, .. },
                 } => {
-                    let user = extras
-                        .get(&session_id)
-                        .and_then(|e| e.user.clone())
-                        .unwrap_or_default();
+                    let users: BTreeSet<String> = server
+                        .unit(unit)
+                        .into_iter()
+                        .flat_map(|u| u.members().map(|(id, _, _)| *id))
+                        .filter_map(|id| extras.get(&id).and_then(|e| e.user.clone()))
+                        .collect();
+                    let users: Vec<String> = users.into_iter().collect();
                     info!(
-                        "session {session_id:#06x} user \"{user}\" up: local {local}, remote {peer}"
+                        "{unit} user \"{}\" up: local {local}, remote {peer}",
+                        users.join("\", \"")
                     );
                     if options.no_tun {
                         continue;
                     }
-                    let mtu = server
-                        .session(session_id)
-                        .and_then(|s| s.link().mtu())
-                        .unwrap_or(1492);
-                    let used: BTreeSet<u32> = extras
+                    let mtu = server.mtu(unit).unwrap_or(1492);
+                    let used: BTreeSet<u32> = units
                         .values()
                         .filter_map(|e| e.interface.as_ref().map(|i| i.index))
                         .collect();
@@ -959,47 +973,42 @@ pub async fn run_server(
                     match create_session_interface(&options.tun_prefix, index, local, peer, mtu) {
                         Ok(tun) => {
                             let tun = Arc::new(tun);
-                            let reader = tokio::spawn(read_tun(
-                                Arc::clone(&tun),
-                                session_id,
-                                tun_tx.clone(),
-                            ));
+                            let reader =
+                                tokio::spawn(read_tun(Arc::clone(&tun), unit, tun_tx.clone()));
                             let interface = SessionInterface { tun, reader, index };
-                            if let Some(extra) = extras.get_mut(&session_id) {
-                                if let Some((local, peer)) = extra.ipv6 {
-                                    add_link_local(interface.tun.name(), local, peer);
-                                }
-                                if let Some(old) = extra.interface.replace(interface) {
-                                    old.tear_down();
-                                }
+                            let extra = units.entry(unit).or_default();
+                            if let Some((local, peer)) = extra.ipv6 {
+                                add_link_local(interface.tun.name(), local, peer);
+                            }
+                            if let Some(old) = extra.interface.replace(interface) {
+                                old.tear_down();
                             }
                         }
                         Err(error) => {
-                            warn!("session {session_id:#06x}: interface not configured: {error}");
-                            server.close_session(
+                            warn!("{unit}: interface not configured: {error}");
+                            server.close_unit(
                                 now(),
-                                session_id,
+                                unit,
                                 CloseReason::Other("interface configuration failed".into()),
                             );
                         }
                     }
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::Ipv6Up { local, peer },
                 } => {
-                    if let Some(extra) = extras.get_mut(&session_id) {
-                        extra.ipv6 = Some((local, peer));
-                        if let Some(interface) = extra.interface.as_ref() {
-                            add_link_local(interface.tun.name(), local, peer);
-                        }
+                    let extra = units.entry(unit).or_default();
+                    extra.ipv6 = Some((local, peer));
+                    if let Some(interface) = extra.interface.as_ref() {
+                        add_link_local(interface.tun.name(), local, peer);
                     }
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::Ipv6Down,
                 } => {
-                    if let Some(extra) = extras.get_mut(&session_id) {
+                    if let Some(extra) = units.get_mut(&unit) {
                         if let (Some(interface), Some((local, peer))) =
                             (extra.interface.as_ref(), extra.ipv6)
                         {
@@ -1009,22 +1018,40 @@ pub async fn run_server(
                         extra.ipv6 = None;
                     }
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::CcpUp(_) | LinkEvent::CcpDown,
                 } => {
-                    let mtu = server.session(session_id).and_then(|s| s.link().mtu());
-                    let interface = extras.get(&session_id).and_then(|e| e.interface.as_ref());
+                    let mtu = server.mtu(unit);
+                    let interface = units.get(&unit).and_then(|e| e.interface.as_ref());
                     if let (Some(interface), Some(mtu)) = (interface, mtu) {
                         follow_mtu(interface.tun.name(), mtu);
                     }
                 }
-                PppoeServerEvent::Link {
-                    session_id,
+                PppoeServerEvent::Network {
+                    unit,
                     event: LinkEvent::IpDown,
                 } => {
-                    if let Some(old) = extras.get_mut(&session_id).and_then(|e| e.interface.take())
-                    {
+                    if let Some(old) = units.get_mut(&unit).and_then(|e| e.interface.take()) {
+                        old.tear_down();
+                    }
+                }
+                PppoeServerEvent::Joined {
+                    unit,
+                    session_id,
+                    members,
+                } => {
+                    info!("session {session_id:#06x} joined {unit} ({members} members)");
+                }
+                PppoeServerEvent::Left {
+                    unit,
+                    session_id,
+                    members,
+                } => {
+                    info!("session {session_id:#06x} left {unit} ({members} members)");
+                }
+                PppoeServerEvent::UnitDown { unit } => {
+                    if let Some(old) = units.remove(&unit).and_then(|e| e.interface) {
                         old.tear_down();
                     }
                 }
@@ -1040,31 +1067,25 @@ pub async fn run_server(
                     info!(
                         "session {session_id:#06x} from {client_mac} user \"{user}\" down: {reason}"
                     );
-                    if let Some(old) = extras.remove(&session_id).and_then(|e| e.interface) {
-                        old.tear_down();
-                    }
+                    extras.remove(&session_id);
                 }
                 _ => {}
             }
         }
-        while let Some((session_id, datagram)) = server.poll_datagram() {
+        while let Some((unit, datagram)) = server.poll_datagram() {
             let (Datagram::Ipv4(mut packet) | Datagram::Ipv6(mut packet)) = datagram;
-            let Some(interface) = extras.get(&session_id).and_then(|e| e.interface.as_ref()) else {
+            let Some(interface) = units.get(&unit).and_then(|e| e.interface.as_ref()) else {
                 continue;
             };
             if options.clamp_mss {
-                let mtu = server
-                    .session(session_id)
-                    .and_then(|s| s.link().mtu())
-                    .unwrap_or(1492);
-                clamp(&mut packet, mtu);
+                clamp(&mut packet, server.mtu(unit).unwrap_or(1492));
             }
             if let Err(error) = interface.tun.send(&packet).await {
                 debug!("{}: packet not written: {error}", interface.tun.name());
             }
         }
         if changed {
-            update_server_status(&status, &server, &extras);
+            update_server_status(&status, &server, &extras, &units);
         }
         if closing_since.is_some() && server.session_count() == 0 {
             for frame in take_frames(|| server.poll_transmit()) {
@@ -1093,19 +1114,19 @@ pub async fn run_server(
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
             }
-            Some((session_id, mut packet)) = tun_rx.recv() => {
-                let Some(session) = server.session(session_id) else { continue };
+            Some((unit, mut packet)) = tun_rx.recv() => {
+                let Some(mtu) = server.mtu(unit) else { continue };
                 if options.clamp_mss {
-                    clamp(&mut packet, session.link().mtu().unwrap_or(1492));
+                    clamp(&mut packet, mtu);
                 }
                 let now = now();
                 let sent = match packet.first().map(|b| b >> 4) {
-                    Some(4) => server.send_ipv4(now, session_id, &packet),
-                    Some(6) => server.send_ipv6(now, session_id, &packet),
+                    Some(4) => server.send_ipv4(now, unit, &packet),
+                    Some(6) => server.send_ipv6(now, unit, &packet),
                     _ => Ok(()),
                 };
                 if let Err(error) = sent {
-                    debug!("session {session_id:#06x}: packet dropped: {error}");
+                    debug!("{unit}: packet dropped: {error}");
                 }
             }
             Some((request, entry)) = lookup_rx.recv() => {
@@ -1125,7 +1146,7 @@ pub async fn run_server(
             }
         }
     }
-    for (_, extra) in std::mem::take(&mut extras) {
+    for (_, extra) in std::mem::take(&mut units) {
         if let Some(interface) = extra.interface {
             interface.tear_down();
         }
@@ -1158,15 +1179,16 @@ fn answer_secret(
             request.session_id, request.secret.client
         );
     }
-    if let Some(link) = server.link_mut(request.session_id) {
+    // A session that joins a running bundle keeps the bundle's (these change nothing then).
+    if let Some(unit) = server.session_unit_mut(request.session_id) {
         if let Some(ipcp) = decision.ipcp {
-            link.set_ipcp(ipcp);
+            unit.set_ipcp(ipcp);
         }
         if let Some(ccp) = decision.ccp {
-            link.set_ccp(ccp);
+            unit.set_ccp(ccp);
         }
         if let Some(ipv6cp) = decision.ipv6cp {
-            link.set_ipv6cp(ipv6cp);
+            unit.set_ipv6cp(ipv6cp);
         }
     }
     if let Err(error) = server.provide_secret(
@@ -1217,12 +1239,12 @@ fn create_session_interface(
     Ok(tun)
 }
 
-async fn read_tun(tun: Arc<TunDevice>, session_id: u16, out: mpsc::Sender<(u16, Vec<u8>)>) {
+async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, Vec<u8>)>) {
     let mut buf = vec![0u8; BUFFER_LEN];
     loop {
         match tun.recv(&mut buf).await {
             Ok(len) => {
-                if out.send((session_id, buf[..len].to_vec())).await.is_err() {
+                if out.send((unit, buf[..len].to_vec())).await.is_err() {
                     return;
                 }
             }
@@ -1238,18 +1260,21 @@ fn update_server_status(
     status: &SharedServerSnapshot,
     server: &PppoeServer,
     extras: &BTreeMap<u16, SessionExtra>,
+    units: &BTreeMap<UnitId, UnitExtra>,
 ) {
     let sessions = server
         .sessions()
         .map(|(id, session)| {
             let extra = extras.get(&id);
-            let link = session.link();
-            let negotiated = link.ipcp_negotiated();
+            let link = server.session_link(id);
+            let unit_id = session.unit();
+            let unit = server.unit(unit_id);
+            let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
             SessionSnapshot {
                 session_id: id,
                 user: extra
                     .and_then(|e| e.user.clone())
-                    .or_else(|| link.peer_name().map(str::to_owned)),
+                    .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
                 client_mac: session.client_mac(),
                 service_name: server
                     .access_concentrator()
@@ -1258,12 +1283,17 @@ fn update_server_status(
                     .unwrap_or_default(),
                 address: negotiated.map(|n| n.peer),
                 local_address: negotiated.map(|n| n.local),
-                interface: extra
+                interface: units
+                    .get(&unit_id)
                     .and_then(|e| e.interface.as_ref())
                     .map(|i| i.tun.name().to_owned()),
                 started: extra.map_or(SystemTime::now(), |e| e.started),
-                state: link.phase().to_string(),
-                encoding: link_encoding(link),
+                state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
+                encoding: ccp_encoding(unit.and_then(|u| u.ccp_negotiated())),
+                bundle: match unit_id {
+                    UnitId::Bundle(n) => Some(n),
+                    UnitId::Session(_) => None,
+                },
             }
         })
         .collect();
