@@ -53,6 +53,9 @@ struct Cli {
     /// A pppd chap-secrets file, instead of the file's.
     #[arg(long, global = true)]
     chap_secrets: Option<PathBuf>,
+    /// Multilink MRRU to offer (bundles of one user's sessions), instead of the file's.
+    #[arg(long, global = true)]
+    mrru: Option<u16>,
     /// Record every Ethernet frame into this pcap file (with several interfaces, the
     /// interface's name is appended).
     #[arg(long, global = true)]
@@ -89,6 +92,9 @@ impl Cli {
         }
         if let Some(path) = &self.chap_secrets {
             file.chap_secrets = Some(path.clone());
+        }
+        if let Some(mrru) = self.mrru {
+            file.mrru = Some(mrru);
         }
         if let Some(path) = &self.pcap {
             file.pcap = Some(path.clone());

@@ -409,6 +409,10 @@ pub struct AcFile {
     pub pado_delay: u64,
     /// Seconds without an answer to LCP echo before a session is declared dead (0: off).
     pub keepalive_timeout: u64,
+    /// Multilink (RFC 1990): the MRRU to offer. Sessions that negotiate it carry packets up to
+    /// this size in fragments (1500-byte packets through a 1492-byte session), and the
+    /// sessions of one user and Endpoint Discriminator join one bundle (bonded lines).
+    pub mrru: Option<u16>,
     /// Methods clients must authenticate with, preferred first.
     pub authentication: Vec<String>,
     /// A pppd `chap-secrets` file, used where `secrets` has no entry.
@@ -441,6 +445,7 @@ impl Default for AcFile {
             one_session_per_host: false,
             pado_delay: 0,
             keepalive_timeout: 60,
+            mrru: None,
             authentication: ["mschap2", "mschap1", "chap", "pap"]
                 .map(str::to_owned)
                 .to_vec(),
@@ -566,6 +571,7 @@ impl AcFile {
         let mut link = LinkConfig::pppoe();
         link.lcp.allow = Vec::new();
         link.lcp.require = auth_methods(&self.authentication)?;
+        link.lcp.mrru = self.mrru;
         apply_keepalive(&mut link, self.keepalive_timeout, true);
         link.auth.credentials = None;
         link.auth.authenticator = AuthenticatorConfig::new(self.ac_name.clone());

@@ -167,6 +167,9 @@ pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
                 session.interface.clone().unwrap_or_default(),
                 session.state.clone(),
                 session.encoding.clone(),
+                session
+                    .bundle
+                    .map_or_else(String::new, |bundle| bundle.to_string()),
             ]
         })
         .collect();
@@ -182,6 +185,7 @@ pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
             "INTERFACE",
             "STATE",
             "ENCODING",
+            "BUNDLE",
         ],
         &rows,
     )
