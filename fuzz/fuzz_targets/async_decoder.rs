@@ -1,15 +1,20 @@
 //! Arbitrary bytes, in arbitrary chunks, into the async HDLC decoder under an arbitrary receive
-//! configuration: no panic, bounded frames, every byte consumed, and frames re-encode and decode
-//! to themselves. The FCS check is off under `cfg(fuzzing)` so the fuzzer reaches the header code.
+//! configuration: no panic, bounded frames, every byte consumed, every implementation
+//! (`Kernels::Auto`: the SIMD kernels this CPU has, `Portable`, `Reference`) gives the same
+//! results and statistics, and frames re-encode and decode to themselves. The FCS check is off
+//! under `cfg(fuzzing)` so the fuzzer reaches the header code.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ppp_frame::{
-    AsyncDecoder, AsyncEncoder, DecoderConfig, EncoderConfig, FcsKind, Protocol, sync,
+    AsyncDecoder, AsyncEncoder, DecoderConfig, EncoderConfig, FcsKind, FrameError, Kernels,
+    Protocol, sync,
 };
 
+type Results = Vec<Result<(Protocol, Vec<u8>), FrameError>>;
+
 fuzz_target!(|data: &[u8]| {
-    let Some((&[a, b, c, d, e, f], rest)) = data.split_first_chunk::<6>().map(|(h, r)| (h, r)) else {
+    let Some((&[a, b, c, d, e, f], rest)) = data.split_first_chunk::<6>() else {
         return;
     };
     let fcs = match a % 3 {
@@ -17,21 +22,34 @@ fuzz_target!(|data: &[u8]| {
         1 => FcsKind::Fcs32,
         _ => FcsKind::Null,
     };
-    let accm = u32::from_le_bytes([b, c, d, e]);
+    let accm = match b {
+        0 => 0,
+        1 => 0xFFFF_FFFF,
+        _ => u32::from_le_bytes([b, c, d, e]),
+    };
     let max_frame_len = usize::from(f) * 8;
     let chunk = usize::from(a / 3).max(1);
-    let mut decoder = AsyncDecoder::new(DecoderConfig { accm, fcs, max_frame_len });
-    let mut frames: Vec<(Protocol, Vec<u8>)> = Vec::new();
-    for piece in rest.chunks(chunk) {
-        let mut input = piece;
-        while let Some(result) = decoder.decode(&mut input) {
-            if let Ok(frame) = result {
-                assert!(frame.payload.len() <= max_frame_len);
-                frames.push((frame.protocol, frame.payload.to_vec()));
+    let mut outcomes: Vec<(Results, ppp_frame::DecoderStats)> = Vec::new();
+    for kernels in [Kernels::Reference, Kernels::Portable, Kernels::Auto] {
+        let mut decoder =
+            AsyncDecoder::new(DecoderConfig { accm, fcs, max_frame_len }).with_kernels(kernels);
+        let mut results: Results = Vec::new();
+        for piece in rest.chunks(chunk) {
+            let mut input = piece;
+            while let Some(result) = decoder.decode(&mut input) {
+                if let Ok(frame) = &result {
+                    assert!(frame.payload.len() <= max_frame_len);
+                }
+                results.push(result.map(|frame| (frame.protocol, frame.payload.to_vec())));
             }
+            assert!(input.is_empty());
         }
-        assert!(input.is_empty());
+        outcomes.push((results, *decoder.stats()));
     }
+    assert_eq!(outcomes[1], outcomes[0], "Portable and Reference decoders differ");
+    assert_eq!(outcomes[2], outcomes[0], "Auto and Reference decoders differ");
+    let frames: Vec<(Protocol, Vec<u8>)> =
+        outcomes.swap_remove(0).0.into_iter().filter_map(Result::ok).collect();
     // Whatever came out goes back through the encoder and decoder unchanged.
     let mut encoder = AsyncEncoder::new(EncoderConfig { accm, fcs, ..EncoderConfig::default() });
     let mut wire = Vec::new();

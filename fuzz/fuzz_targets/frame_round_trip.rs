@@ -1,28 +1,31 @@
 //! Any payload under any transmit configuration encodes to a stream that decodes to it, whole and
-//! chunked, and the FCS and scan fast paths (SIMD and portable) agree with the byte-at-a-time
-//! references.
+//! chunked; every implementation (`Kernels::Auto`: the SIMD kernels this CPU has, `Portable`,
+//! `Reference`) writes the same bytes and decodes the same frames; and the FCS and scan fast paths
+//! (SIMD and portable) agree with the byte-at-a-time references.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ppp_frame::fcs::{self, bytewise};
-use ppp_frame::{AsyncDecoder, AsyncEncoder, ByteSet, DecoderConfig, EncoderConfig, FcsKind, Protocol};
+use ppp_frame::{
+    AsyncDecoder, AsyncEncoder, ByteSet, DecoderConfig, EncoderConfig, FcsKind, Kernels, Protocol,
+};
+
+const KERNELS: [Kernels; 3] = [Kernels::Auto, Kernels::Portable, Kernels::Reference];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&[a, b, c, d, e, f, g], payload)) = data.split_first_chunk::<7>() else {
         return;
     };
-    assert_eq!(fcs::fcs16_update(u16::from_le_bytes([b, c]), payload), bytewise::fcs16_update(u16::from_le_bytes([b, c]), payload));
-    assert_eq!(
-        fcs::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload),
-        bytewise::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload)
-    );
+    let init16 = u16::from_le_bytes([b, c]);
+    let init32 = u32::from_le_bytes([b, c, d, e]);
+    let reference16 = bytewise::fcs16_update(init16, payload);
+    let reference32 = bytewise::fcs32_update(init32, payload);
+    assert_eq!(fcs::fcs16_update(init16, payload), reference16);
+    assert_eq!(fcs::fcs32_update(init32, payload), reference32);
     // The portable (safe, no SIMD) paths too, whatever the CPU has.
-    assert_eq!(fcs::portable::fcs16_update(u16::from_le_bytes([b, c]), payload), bytewise::fcs16_update(u16::from_le_bytes([b, c]), payload));
-    assert_eq!(
-        fcs::portable::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload),
-        bytewise::fcs32_update(u32::from_le_bytes([b, c, d, e]), payload)
-    );
-    let set = ByteSet::EMPTY.with(f).with(g).with_accm(u32::from_le_bytes([b, c, d, e]));
+    assert_eq!(fcs::portable::fcs16_update(init16, payload), reference16);
+    assert_eq!(fcs::portable::fcs32_update(init32, payload), reference32);
+    let set = ByteSet::EMPTY.with(f).with(g).with_accm(init32);
     let naive = payload.iter().position(|x| set.contains(*x)).unwrap_or(payload.len());
     assert_eq!(ppp_frame::scan::find_first(payload, &set), naive);
     assert_eq!(ppp_frame::scan::find_first_portable(payload, &set), naive);
@@ -37,7 +40,12 @@ fuzz_target!(|data: &[u8]| {
         1 => FcsKind::Fcs32,
         _ => FcsKind::Null,
     };
-    let accm = u32::from_le_bytes([b, c, d, e]);
+    // The common ACCMs often, any ACCM otherwise.
+    let accm = match a >> 6 {
+        0 => 0,
+        1 => 0xFFFF_FFFF,
+        _ => init32,
+    };
     let config = EncoderConfig {
         accm,
         extra_escapes: ByteSet::EMPTY.with(f),
@@ -46,17 +54,59 @@ fuzz_target!(|data: &[u8]| {
         fcs,
     };
     let protocol = Protocol::from(u16::from_be_bytes([g & 0xFE, f | 1]));
-    let mut wire = Vec::new();
-    AsyncEncoder::new(config).encode(protocol, payload, &mut wire);
-    let mut decoder = AsyncDecoder::new(DecoderConfig { accm, fcs, max_frame_len: payload.len() + 8 });
-    let chunk = usize::from(a >> 6) + 1;
-    let mut got = Vec::new();
-    for piece in wire.chunks(chunk) {
-        let mut input = piece;
-        while let Some(result) = decoder.decode(&mut input) {
-            let frame = result.expect("an undamaged frame");
-            got.push((frame.protocol, frame.payload.to_vec()));
+    // Two frames back to back (the second shares the first one's closing flag), the second an
+    // LCP packet when `g` says so (LCP codes 1 to 7 ignore the ACCM).
+    let second = if g & 1 != 0 { Protocol::Lcp } else { protocol };
+    let half = &payload[..payload.len() / 2];
+    let mut wires = Vec::new();
+    for kernels in KERNELS {
+        let mut encoder = AsyncEncoder::new(config.clone()).with_kernels(kernels);
+        let mut wire = Vec::new();
+        encoder.encode(protocol, payload, &mut wire);
+        encoder.encode(second, half, &mut wire);
+        // The first frame alone, and into a slice of exactly its length and one byte short.
+        let mut alone = Vec::new();
+        AsyncEncoder::new(config.clone()).with_kernels(kernels).encode(protocol, payload, &mut alone);
+        let first_len = alone.len();
+        assert_eq!(&wire[..first_len], &alone[..]);
+        let mut exact = vec![0u8; first_len];
+        let n = AsyncEncoder::new(config.clone())
+            .with_kernels(kernels)
+            .encode_into(protocol, payload, &mut exact)
+            .expect("an exact buffer is large enough");
+        assert_eq!(&exact[..n], &wire[..first_len]);
+        if first_len > 0 {
+            let mut short = vec![0u8; first_len - 1];
+            assert!(
+                AsyncEncoder::new(config.clone())
+                    .with_kernels(kernels)
+                    .encode_into(protocol, payload, &mut short)
+                    .is_err()
+            );
         }
+        wires.push(wire);
     }
-    assert_eq!(got, vec![(protocol, payload.to_vec())]);
+    assert_eq!(wires[0], wires[2], "Auto and Reference encoders differ");
+    assert_eq!(wires[1], wires[2], "Portable and Reference encoders differ");
+    let wire = &wires[2];
+
+    let chunk = usize::from(a >> 3 & 7) + 1;
+    let expected = vec![(protocol, payload.to_vec()), (second, half.to_vec())];
+    for kernels in KERNELS {
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            accm,
+            fcs,
+            max_frame_len: payload.len() + 8,
+        })
+        .with_kernels(kernels);
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk) {
+            let mut input = piece;
+            while let Some(result) = decoder.decode(&mut input) {
+                let frame = result.expect("an undamaged frame");
+                got.push((frame.protocol, frame.payload.to_vec()));
+            }
+        }
+        assert_eq!(got, expected, "{kernels:?}");
+    }
 });

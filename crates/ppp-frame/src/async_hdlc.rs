@@ -1,7 +1,8 @@
 //! Async HDLC-like framing (RFC 1662 §4): octet stuffing, ACCM, FCS.
 
-use crate::fcs::{self, FCS16_GOOD, FCS16_INIT, FCS32_GOOD, FCS32_INIT};
-use crate::scan::{ByteSet, find_first};
+use crate::fcs::{self, FCS16_GOOD, FCS16_INIT, FCS32_GOOD, FCS32_INIT, bytewise};
+use crate::scan::{ByteSet, find_first, find_first_portable};
+use crate::simd::{self, Shape, Tier};
 use crate::{FrameError, Protocol};
 
 /// The flag sequence that opens and closes every frame.
@@ -39,6 +40,56 @@ impl FcsKind {
     /// Whether the FCS occupies no bytes (the null FCS).
     pub const fn is_empty(self) -> bool {
         matches!(self, FcsKind::Null)
+    }
+}
+
+/// Which implementation of the framing loops an [`AsyncEncoder`] or [`AsyncDecoder`] runs.
+///
+/// All of them give the same bytes, frames, errors and statistics for every input (the tests and
+/// the fuzz targets check that); they differ only in speed. The choice exists so that the portable
+/// and reference code can be measured and compared with the default in one process.
+///
+/// ```
+/// use ppp_frame::{AsyncEncoder, EncoderConfig, Kernels, Protocol};
+///
+/// let mut wire = [Vec::new(), Vec::new(), Vec::new()];
+/// for (kernels, out) in [Kernels::Auto, Kernels::Portable, Kernels::Reference].into_iter().zip(&mut wire) {
+///     let mut encoder = AsyncEncoder::new(EncoderConfig::default()).with_kernels(kernels);
+///     encoder.encode(Protocol::Ipv4, &[0x45, 0x00, 0x7E, 0x11, 0x7D], out);
+/// }
+/// assert_eq!(wire[0], wire[1]);
+/// assert_eq!(wire[0], wire[2]);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kernels {
+    /// The fastest code the running CPU supports: on x86-64 with SSSE3, SSE4.1, POPCNT and
+    /// PCLMULQDQ (AVX2 when present), detected at run time, SIMD kernels that escape and fold the
+    /// FCS in one pass and unescape a block at a time; elsewhere, or when the environment variable
+    /// `PPP_FRAME_PORTABLE` was set when the CPU was first probed, the [`Kernels::Portable`] code.
+    #[default]
+    Auto,
+    /// Safe, portable code without SIMD intrinsics: word-at-a-time searches for the next byte to
+    /// escape or unescape, a slice-by-16 FCS.
+    Portable,
+    /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
+    Reference,
+}
+
+/// How an encoder or decoder runs: byte by byte, or the fast code up to a SIMD tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Reference,
+    Fast(Tier),
+}
+
+impl Kernels {
+    fn path(self) -> Path {
+        match self {
+            Kernels::Auto => Path::Fast(Tier::Avx512),
+            Kernels::Portable => Path::Fast(Tier::Portable),
+            Kernels::Reference => Path::Reference,
+        }
     }
 }
 
@@ -90,13 +141,54 @@ const ALWAYS_ESCAPED: ByteSet = ByteSet::EMPTY.with(FLAG).with(ESCAPE);
 /// nothing had been negotiated (RFC 1661 §6.5, §6.6; RFC 1662 §7.1), so a renegotiation always gets
 /// through.
 ///
-/// Nothing here panics.
+/// Nothing here panics. The payload is escaped and its FCS computed in one pass (see
+/// [`Kernels`]).
+///
+/// # Example
+///
+/// ```
+/// use ppp_frame::{AsyncDecoder, AsyncEncoder, DecoderConfig, EncoderConfig, FcsKind, Protocol};
+///
+/// // After LCP negotiated ACCM 0 and FCS-32.
+/// let mut encoder = AsyncEncoder::new(EncoderConfig {
+///     accm: 0,
+///     fcs: FcsKind::Fcs32,
+///     ..EncoderConfig::default()
+/// });
+/// let datagram = [0x45, 0x00, 0x00, 0x14, 0x7E, 0x7D, 0x11, 0x13];
+/// let mut wire = Vec::new();
+/// encoder.encode(Protocol::Ipv4, &datagram, &mut wire);
+/// // Flag, address/control, protocol, the datagram with 0x7E and 0x7D escaped, FCS, flag.
+/// assert_eq!(&wire[..5], &[0x7E, 0xFF, 0x03, 0x00, 0x21]);
+/// assert_eq!(&wire[9..15], &[0x7D, 0x5E, 0x7D, 0x5D, 0x11, 0x13]);
+/// assert_eq!(wire.last(), Some(&0x7E));
+///
+/// // Into a caller's buffer instead, with its length checked.
+/// let mut buf = [0u8; 64];
+/// encoder.line_idle();
+/// let len = encoder.encode_into(Protocol::Ipv4, &datagram, &mut buf)?;
+/// assert_eq!(&buf[..len], &wire[..]);
+///
+/// let mut decoder = AsyncDecoder::new(DecoderConfig {
+///     accm: 0,
+///     fcs: FcsKind::Fcs32,
+///     ..DecoderConfig::default()
+/// });
+/// let mut input = &wire[..];
+/// let frame = decoder.decode(&mut input).expect("a whole frame")?;
+/// assert_eq!((frame.protocol, frame.payload), (Protocol::Ipv4, &datagram[..]));
+/// # Ok::<(), ppp_frame::FrameError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct AsyncEncoder {
     config: EncoderConfig,
     escapes: ByteSet,
     default_escapes: ByteSet,
     open_flag: bool,
+    kernels: Kernels,
+    path: Path,
+    /// The last header (its bytes little-endian and its length) and its FCS register.
+    header_fcs: Option<((u32, u8), u32)>,
 }
 
 impl AsyncEncoder {
@@ -107,9 +199,32 @@ impl AsyncEncoder {
             default_escapes: ByteSet::EMPTY,
             config,
             open_flag: true,
+            kernels: Kernels::Auto,
+            path: Kernels::Auto.path(),
+            header_fcs: None,
         };
         encoder.set_config(encoder.config.clone());
         encoder
+    }
+
+    /// The encoder with its loops run by `kernels` (the default is [`Kernels::Auto`]).
+    #[must_use]
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self.path = kernels.path();
+        self
+    }
+
+    /// The implementation in use.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// The encoder on `path` (tests use it to run every SIMD tier).
+    #[cfg(test)]
+    fn with_path(mut self, path: Path) -> Self {
+        self.path = path;
+        self
     }
 
     /// The configuration in use.
@@ -131,6 +246,7 @@ impl AsyncEncoder {
         self.escapes = ByteSet::from_bits(bits);
         self.default_escapes = ByteSet::from_bits(default_bits);
         self.config = config;
+        self.header_fcs = None;
     }
 
     /// Marks the line as idle: the next frame starts with its own opening flag.
@@ -188,49 +304,193 @@ impl AsyncEncoder {
     fn encode_with<S: Sink>(&mut self, protocol: Protocol, payload: &[u8], sink: &mut S) {
         let number = protocol.number();
         let is_lcp = protocol == Protocol::Lcp;
-        let mut header = [0u8; 4];
-        let mut header_len = 0;
+        // The header as a little-endian word, built in a register.
+        let (mut word, mut header_len) = (0u32, 0);
         if is_lcp || !self.config.acfc {
-            header[0] = ALLSTATIONS;
-            header[1] = UI;
+            word = u32::from_le_bytes([ALLSTATIONS, UI, 0, 0]);
             header_len = 2;
         }
         if !is_lcp && self.config.pfc && protocol.is_compressible() {
-            header[header_len] = number as u8;
+            word |= u32::from(number as u8) << (8 * header_len);
             header_len += 1;
         } else {
-            header[header_len..header_len + 2].copy_from_slice(&number.to_be_bytes());
+            word |= u32::from(number.swap_bytes()) << (8 * header_len);
             header_len += 2;
         }
-        let header = &header[..header_len];
+        let header_bytes = word.to_le_bytes();
+        let header = &header_bytes[..header_len];
         // LCP codes 1 to 7 go out as if nothing was negotiated.
         let escapes = if is_lcp && matches!(payload.first(), Some(1..=7)) {
             &self.default_escapes
         } else {
             &self.escapes
         };
-        let mut trailer = [0u8; 4];
-        let trailer = match self.config.fcs {
-            FcsKind::Fcs16 => {
-                let fcs = fcs::fcs16_update(fcs::fcs16_update(FCS16_INIT, header), payload);
-                trailer[..2].copy_from_slice(&(!fcs).to_le_bytes());
-                &trailer[..2]
+        if let Path::Fast(tier) = self.path
+            && tier != Tier::Portable
+        {
+            // The whole frame in one SIMD call where the sink allows it.
+            let register = header_register(&mut self.header_fcs, self.config.fcs, word, header);
+            let fcs = match self.config.fcs {
+                FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, register)),
+                FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, register)),
+                FcsKind::Null => None,
+            };
+            let frame = simd::FrameParts {
+                open_flag: self.open_flag,
+                header: word,
+                header_len,
+                payload,
+                fcs,
+                nibbles: escapes.nibbles(),
+            };
+            if sink.encode_frame_simd(tier, &escapes.shape(), &frame) {
+                self.open_flag = false;
+                return;
             }
-            FcsKind::Fcs32 => {
-                let fcs = fcs::fcs32_update(fcs::fcs32_update(FCS32_INIT, header), payload);
-                trailer.copy_from_slice(&(!fcs).to_le_bytes());
-                &trailer[..4]
-            }
-            FcsKind::Null => &trailer[..0],
-        };
+        }
         if self.open_flag {
             sink.put_byte(FLAG);
         }
-        stuff(sink, header, escapes);
-        stuff(sink, payload, escapes);
-        stuff(sink, trailer, escapes);
+        match self.path {
+            Path::Reference => reference_body(sink, header, payload, escapes, self.config.fcs),
+            Path::Fast(tier) => fast_body(sink, tier, header, payload, escapes, self.config.fcs),
+        }
         sink.put_byte(FLAG);
         self.open_flag = false;
+    }
+}
+
+/// The FCS register after `header` (at most four bytes, also given as the little-endian `word`),
+/// from the one-entry cache `cache`: the header of a link's frames rarely changes.
+fn header_register(
+    cache: &mut Option<((u32, u8), u32)>,
+    fcs: FcsKind,
+    word: u32,
+    header: &[u8],
+) -> u32 {
+    let key = (word, header.len() as u8);
+    if let Some((cached, register)) = *cache
+        && cached == key
+    {
+        return register;
+    }
+    let register = match fcs {
+        FcsKind::Fcs16 => u32::from(bytewise::fcs16_update(FCS16_INIT, header)),
+        _ => bytewise::fcs32_update(FCS32_INIT, header),
+    };
+    *cache = Some((key, register));
+    register
+}
+
+/// The FCS trailer for the register `register` (complemented, least significant byte first).
+fn trailer(fcs: FcsKind, register: u32) -> ([u8; 4], usize) {
+    let bytes = (!register).to_le_bytes();
+    (bytes, fcs.len())
+}
+
+/// Header, payload and FCS of one frame, escaped, through the fast code up to `tier`: the payload
+/// escaped and its FCS folded in one SIMD pass where a kernel applies, else the FCS over the
+/// payload and then the escaping, each with the portable code.
+#[inline]
+fn fast_body<S: Sink>(
+    sink: &mut S,
+    tier: Tier,
+    header: &[u8],
+    payload: &[u8],
+    escapes: &ByteSet,
+    fcs: FcsKind,
+) {
+    stuff_short(sink, header, escapes);
+    let (mut register, fold) = match fcs {
+        FcsKind::Fcs16 => (
+            u32::from(bytewise::fcs16_update(FCS16_INIT, header)),
+            Some(&fcs::FCS16_FOLD),
+        ),
+        FcsKind::Fcs32 => (
+            bytewise::fcs32_update(FCS32_INIT, header),
+            Some(&fcs::FCS32_FOLD),
+        ),
+        FcsKind::Null => (0, None),
+    };
+    let mut rest = payload;
+    if tier != Tier::Portable
+        && let Some((folded, consumed)) =
+            sink.stuff_simd(tier, &escapes.shape(), fold, register, payload)
+    {
+        register = folded;
+        rest = payload.get(consumed..).unwrap_or_default();
+    }
+    register = fcs_update(tier, fcs, register, rest);
+    stuff(sink, tier, rest, escapes);
+    let (trailer, len) = trailer(fcs, register);
+    stuff_short(sink, &trailer[..len], escapes);
+}
+
+/// Copies the at most four bytes of a header or an FCS to `sink` with one write, escaping every
+/// byte in `escapes`.
+#[inline]
+fn stuff_short<S: Sink>(sink: &mut S, bytes: &[u8], escapes: &ByteSet) {
+    let mut out = [0u8; 8];
+    let mut len = 0;
+    // Each byte writes two: an escape and the escaped byte, or the byte and something the next
+    // byte overwrites.
+    for &byte in bytes.iter().take(4) {
+        let escaped = escapes.contains(byte);
+        if let Some(slot) = out.get_mut(len..len + 2) {
+            slot.copy_from_slice(&[if escaped { ESCAPE } else { byte }, byte ^ 0x20]);
+        }
+        len += 1 + usize::from(escaped);
+    }
+    sink.put_slice(&out[..len.min(8)]);
+}
+
+/// Header, payload and FCS of one frame, escaped byte by byte with the byte-at-a-time FCS.
+fn reference_body<S: Sink>(
+    sink: &mut S,
+    header: &[u8],
+    payload: &[u8],
+    escapes: &ByteSet,
+    fcs: FcsKind,
+) {
+    let register = match fcs {
+        FcsKind::Fcs16 => u32::from(bytewise::fcs16_update(
+            bytewise::fcs16_update(FCS16_INIT, header),
+            payload,
+        )),
+        FcsKind::Fcs32 => {
+            bytewise::fcs32_update(bytewise::fcs32_update(FCS32_INIT, header), payload)
+        }
+        FcsKind::Null => 0,
+    };
+    let (trailer, len) = trailer(fcs, register);
+    for &byte in header.iter().chain(payload).chain(&trailer[..len]) {
+        if escapes.contains(byte) {
+            sink.put_escaped(byte);
+        } else {
+            sink.put_byte(byte);
+        }
+    }
+}
+
+/// Advances the register of `fcs` over `data` with the code of `tier` (the slice-by-16 tables for
+/// [`Tier::Portable`]).
+#[inline]
+fn fcs_update(tier: Tier, fcs: FcsKind, register: u32, data: &[u8]) -> u32 {
+    match fcs {
+        // The register of FCS-16 stays below 2^16.
+        FcsKind::Fcs16 => u32::from(fcs::fcs16_update_up_to(tier, register as u16, data)),
+        FcsKind::Fcs32 => fcs::fcs32_update_up_to(tier, register, data),
+        FcsKind::Null => register,
+    }
+}
+
+/// The first byte of `data` in `set`, with the code of `tier`.
+#[inline]
+fn find(tier: Tier, data: &[u8], set: &ByteSet) -> usize {
+    if tier == Tier::Portable {
+        find_first_portable(data, set)
+    } else {
+        find_first(data, set)
     }
 }
 
@@ -239,6 +499,25 @@ trait Sink {
     fn put_slice(&mut self, bytes: &[u8]);
     fn put_byte(&mut self, byte: u8);
     fn put_escaped(&mut self, byte: u8);
+    /// Stuffs `data` and folds its CRC with a SIMD kernel of `tier` (see
+    /// [`simd::stuff_into_slice`]); returns the register and the bytes of `data` consumed, or
+    /// `None` if this sink or tier cannot.
+    fn stuff_simd(
+        &mut self,
+        _: Tier,
+        _: &Shape,
+        _: Option<&fcs::FoldConstants>,
+        _: u32,
+        _: &[u8],
+    ) -> Option<(u32, usize)> {
+        None
+    }
+    /// Writes the whole frame with the SIMD kernels of `tier` (see
+    /// [`simd::encode_frame_into_vec`]); `false`, having written nothing, if this sink or tier
+    /// cannot.
+    fn encode_frame_simd(&mut self, _: Tier, _: &Shape, _: &simd::FrameParts<'_>) -> bool {
+        false
+    }
 }
 
 struct VecSink<'a>(&'a mut Vec<u8>);
@@ -255,6 +534,15 @@ impl Sink for VecSink<'_> {
     #[inline]
     fn put_escaped(&mut self, byte: u8) {
         self.0.extend_from_slice(&[ESCAPE, byte ^ 0x20]);
+    }
+    #[inline]
+    fn encode_frame_simd(
+        &mut self,
+        tier: Tier,
+        escapes: &Shape,
+        frame: &simd::FrameParts<'_>,
+    ) -> bool {
+        simd::encode_frame_into_vec(tier, escapes, frame, self.0)
     }
 }
 
@@ -283,6 +571,21 @@ impl Sink for SliceSink<'_> {
     fn put_escaped(&mut self, byte: u8) {
         self.put_slice(&[ESCAPE, byte ^ 0x20]);
     }
+    #[inline]
+    fn stuff_simd(
+        &mut self,
+        tier: Tier,
+        escapes: &Shape,
+        fold: Option<&fcs::FoldConstants>,
+        register: u32,
+        data: &[u8],
+    ) -> Option<(u32, usize)> {
+        let out = self.buf.get_mut(self.pos..)?;
+        let (register, consumed, written) =
+            simd::stuff_into_slice(tier, escapes, fold, register, data, out)?;
+        self.pos += written;
+        Some((register, consumed))
+    }
 }
 
 /// Counts the bytes a frame needs.
@@ -300,11 +603,11 @@ impl Sink for CountSink {
     }
 }
 
-/// Copies `data` to `sink`, escaping every byte in `escapes`.
+/// Copies `data` to `sink`, escaping every byte in `escapes`, a run at a time.
 #[inline]
-fn stuff<S: Sink>(sink: &mut S, mut data: &[u8], escapes: &ByteSet) {
+fn stuff<S: Sink>(sink: &mut S, tier: Tier, mut data: &[u8], escapes: &ByteSet) {
     while !data.is_empty() {
-        let run = find_first(data, escapes);
+        let run = find(tier, data, escapes);
         let (plain, rest) = data.split_at(run);
         sink.put_slice(plain);
         data = rest;
@@ -392,29 +695,90 @@ pub struct Frame<'a> {
 /// frames and frames longer than [`DecoderConfig::max_frame_len`] are counted in
 /// [`stats`](Self::stats) and dropped; the stream goes on with the next flag. Memory use is bounded
 /// by the maximum frame length. Nothing here panics.
+///
+/// # Example
+///
+/// ```
+/// use ppp_frame::{AsyncDecoder, AsyncEncoder, DecoderConfig, EncoderConfig, FrameError, Protocol};
+///
+/// let mut encoder = AsyncEncoder::new(EncoderConfig::default());
+/// let mut wire = Vec::new();
+/// encoder.encode(Protocol::Ipv4, b"first", &mut wire);
+/// encoder.encode(Protocol::Ipv6, b"second", &mut wire);
+/// // Line noise damages a third frame.
+/// let start = wire.len();
+/// encoder.encode(Protocol::Ipv4, b"third", &mut wire);
+/// wire[start + 6] ^= 0x01;
+///
+/// // The stream arrives in reads of any size; each call returns at most one frame.
+/// let mut decoder = AsyncDecoder::new(DecoderConfig::default());
+/// let mut results = Vec::new();
+/// for read in wire.chunks(7) {
+///     let mut input = read;
+///     while let Some(result) = decoder.decode(&mut input) {
+///         results.push(result.map(|frame| (frame.protocol, frame.payload.to_vec())));
+///     }
+/// }
+/// assert_eq!(
+///     results,
+///     [
+///         Ok((Protocol::Ipv4, b"first".to_vec())),
+///         Ok((Protocol::Ipv6, b"second".to_vec())),
+///         Err(FrameError::BadFcs),
+///     ]
+/// );
+/// assert_eq!((decoder.stats().frames, decoder.stats().bad_fcs), (2, 1));
+/// ```
 #[derive(Clone, Debug)]
 pub struct AsyncDecoder {
     config: DecoderConfig,
     special: ByteSet,
+    special_shape: Shape,
     buf: Vec<u8>,
     escaped: bool,
     discarding: bool,
     delivered: bool,
     stats: DecoderStats,
+    kernels: Kernels,
+    path: Path,
 }
 
 impl AsyncDecoder {
     /// A decoder with `config`.
     pub fn new(config: DecoderConfig) -> Self {
+        let special = ALWAYS_ESCAPED.with_accm(config.accm);
         AsyncDecoder {
-            special: ALWAYS_ESCAPED.with_accm(config.accm),
+            special,
+            special_shape: special.shape(),
             buf: Vec::with_capacity(config.max_frame_len.min(64 * 1024)),
             config,
             escaped: false,
             discarding: false,
             delivered: false,
             stats: DecoderStats::default(),
+            kernels: Kernels::Auto,
+            path: Kernels::Auto.path(),
         }
+    }
+
+    /// The decoder with its loops run by `kernels` (the default is [`Kernels::Auto`]).
+    #[must_use]
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self.path = kernels.path();
+        self
+    }
+
+    /// The implementation in use.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// The decoder on `path` (tests use it to run every SIMD tier).
+    #[cfg(test)]
+    fn with_path(mut self, path: Path) -> Self {
+        self.path = path;
+        self
     }
 
     /// The configuration in use.
@@ -425,6 +789,7 @@ impl AsyncDecoder {
     /// Replaces the configuration; a frame in progress continues under the new one.
     pub fn set_config(&mut self, config: DecoderConfig) {
         self.special = ALWAYS_ESCAPED.with_accm(config.accm);
+        self.special_shape = self.special.shape();
         self.config = config;
     }
 
@@ -443,6 +808,20 @@ impl AsyncDecoder {
             self.buf.clear();
             self.delivered = false;
         }
+        match self.path {
+            Path::Fast(tier) => self.decode_fast(tier, input),
+            Path::Reference => self.decode_reference(input),
+        }
+    }
+
+    /// [`decode`](Self::decode) with the fast code up to `tier`: runs of ordinary bytes are found
+    /// and copied whole (SIMD kernels unescape whole blocks); flags, escapes after escapes, dropped
+    /// control characters and the bytes near the length limit are decided here, one at a time.
+    fn decode_fast<'a>(
+        &'a mut self,
+        tier: Tier,
+        input: &mut &[u8],
+    ) -> Option<Result<Frame<'a>, FrameError>> {
         while !input.is_empty() {
             if self.discarding {
                 match memchr::memchr(FLAG, input) {
@@ -459,7 +838,16 @@ impl AsyncDecoder {
                     }
                 }
             }
-            let run = find_first(input, &self.special);
+            if tier != Tier::Portable {
+                let limit = self.config.max_frame_len.saturating_sub(self.buf.len());
+                let shape = &self.special_shape;
+                if let Some(consumed) =
+                    simd::unstuff_into(tier, shape, input, &mut self.escaped, &mut self.buf, limit)
+                {
+                    *input = input.get(consumed..).unwrap_or_default();
+                }
+            }
+            let run = find(tier, input, &self.special);
             if run > 0 {
                 let (plain, rest) = input.split_at(run);
                 *input = rest;
@@ -479,12 +867,7 @@ impl AsyncDecoder {
             let (&byte, rest) = input.split_first()?;
             *input = rest;
             match byte {
-                FLAG if self.escaped => {
-                    self.escaped = false;
-                    self.buf.clear();
-                    self.stats.aborted += 1;
-                    return Some(Err(FrameError::Aborted));
-                }
+                FLAG if self.escaped => return Some(Err(self.aborted())),
                 FLAG if self.buf.is_empty() => {}
                 FLAG => return Some(self.finish_frame()),
                 // RFC 1662 §4.2: the octet after an escape is XORed with 0x20 whatever it is
@@ -525,6 +908,55 @@ impl AsyncDecoder {
         None
     }
 
+    /// [`decode`](Self::decode) one byte at a time, as RFC 1662 §4 describes it: the reference for
+    /// the other paths.
+    fn decode_reference<'a>(
+        &'a mut self,
+        input: &mut &[u8],
+    ) -> Option<Result<Frame<'a>, FrameError>> {
+        while let Some((&byte, rest)) = input.split_first() {
+            *input = rest;
+            if self.discarding {
+                if byte == FLAG {
+                    self.discarding = false;
+                    self.escaped = false;
+                    self.buf.clear();
+                }
+                continue;
+            }
+            if !self.special.contains(byte) {
+                if self.buf.len() >= self.config.max_frame_len {
+                    return Some(Err(self.too_long()));
+                }
+                self.buf.push(if self.escaped { byte ^ 0x20 } else { byte });
+                self.escaped = false;
+                continue;
+            }
+            match byte {
+                FLAG if self.escaped => return Some(Err(self.aborted())),
+                FLAG if self.buf.is_empty() => {}
+                FLAG => return Some(self.finish_frame()),
+                ESCAPE if self.escaped => {
+                    if self.buf.len() >= self.config.max_frame_len {
+                        return Some(Err(self.too_long()));
+                    }
+                    self.buf.push(ESCAPE ^ 0x20);
+                    self.escaped = false;
+                }
+                ESCAPE => self.escaped = true,
+                _ => self.stats.dropped_control_chars += 1,
+            }
+        }
+        None
+    }
+
+    fn aborted(&mut self) -> FrameError {
+        self.escaped = false;
+        self.buf.clear();
+        self.stats.aborted += 1;
+        FrameError::Aborted
+    }
+
     fn too_long(&mut self) -> FrameError {
         self.buf.clear();
         self.escaped = false;
@@ -543,10 +975,20 @@ impl AsyncDecoder {
             self.stats.runts += 1;
             return Err(FrameError::Runt { len });
         }
-        let good = match self.config.fcs {
-            FcsKind::Fcs16 => fcs::fcs16_update(FCS16_INIT, &self.buf) == FCS16_GOOD,
-            FcsKind::Fcs32 => fcs::fcs32_update(FCS32_INIT, &self.buf) == FCS32_GOOD,
-            FcsKind::Null => true,
+        let good = match (self.config.fcs, self.path) {
+            (FcsKind::Fcs16, Path::Reference) => {
+                bytewise::fcs16_update(FCS16_INIT, &self.buf) == FCS16_GOOD
+            }
+            (FcsKind::Fcs32, Path::Reference) => {
+                bytewise::fcs32_update(FCS32_INIT, &self.buf) == FCS32_GOOD
+            }
+            (FcsKind::Fcs16, Path::Fast(tier)) => {
+                fcs::fcs16_update_up_to(tier, FCS16_INIT, &self.buf) == FCS16_GOOD
+            }
+            (FcsKind::Fcs32, Path::Fast(tier)) => {
+                fcs::fcs32_update_up_to(tier, FCS32_INIT, &self.buf) == FCS32_GOOD
+            }
+            (FcsKind::Null, _) => true,
         };
         if !good && !cfg!(fuzzing) {
             self.stats.bad_fcs += 1;
@@ -866,6 +1308,281 @@ mod tests {
             (&[0xFF, 0x03, 0x00][..], FrameError::Truncated),
         ] {
             assert_eq!(parse_header(frame), Err(error), "{frame:02x?}");
+        }
+    }
+
+    /// The reference, the portable code and every SIMD tier this CPU has.
+    fn paths() -> Vec<Path> {
+        let mut paths = vec![Path::Reference];
+        paths.extend(crate::simd::available_tiers().into_iter().map(Path::Fast));
+        paths
+    }
+
+    /// The simulator's deterministic generator (one copy of it in the workspace).
+    use ppp_sim::SimRng;
+
+    /// Payloads that exercise the kernels: every kind of byte, dense and sparse escapes, runs of
+    /// escapes and of escape octets, each at every length up to `max`.
+    fn payload_patterns(len: usize, rng: &mut SimRng) -> Vec<Vec<u8>> {
+        let random: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let sparse: Vec<u8> = (0..len)
+            .map(|_| match rng.next_u64() % 40 {
+                0 => 0x7E,
+                1 => 0x7D,
+                2 => (rng.next_u64() % 0x20) as u8,
+                _ => b'a' + (rng.next_u64() % 26) as u8,
+            })
+            .collect();
+        let specials: Vec<u8> = (0..len)
+            .map(|_| {
+                [0x7D, 0x7E, 0x5D, 0x5E, 0x00, 0x11, 0x13, 0x20, 0x1F, 0xFF]
+                    [rng.next_u64() as usize % 10]
+            })
+            .collect();
+        vec![
+            random,
+            sparse,
+            specials,
+            vec![0x7E; len],
+            vec![0x7D; len],
+            vec![0x41; len],
+        ]
+    }
+
+    fn encoder_configs() -> Vec<EncoderConfig> {
+        let mut configs = Vec::new();
+        for fcs in [FcsKind::Fcs16, FcsKind::Fcs32, FcsKind::Null] {
+            for (accm, extra) in [
+                (0, ByteSet::EMPTY),
+                (0xFFFF_FFFF, ByteSet::EMPTY),
+                (0x000A_0000, ByteSet::EMPTY),
+                (0x0000_0001, ByteSet::EMPTY),
+                (0, ByteSet::EMPTY.with(0x5D).with(0x91).with(0xFF)),
+                (0xFFFF_FFFF, ByteSet::EMPTY.with(0x80)),
+            ] {
+                configs.push(EncoderConfig {
+                    accm,
+                    extra_escapes: extra,
+                    fcs,
+                    ..EncoderConfig::default()
+                });
+            }
+        }
+        configs
+    }
+
+    /// Every path writes the same bytes for every payload length up to 300 and beyond, for
+    /// every kind of escape set, with and without address/control and protocol compression, for
+    /// LCP (whose Configure-Requests ignore the ACCM) and back-to-back frames, into a vector and
+    /// into exact and roomy slices.
+    #[test]
+    fn every_path_encodes_the_same() {
+        let mut rng = SimRng::new(1);
+        let lengths: Vec<usize> = (0..=300).chain([511, 512, 513, 1500, 4099]).collect();
+        for (n, mut config) in encoder_configs().into_iter().enumerate() {
+            config.acfc = n % 2 == 1;
+            config.pfc = n % 4 >= 2;
+            for &len in &lengths {
+                for payload in payload_patterns(len, &mut rng) {
+                    let frames = [
+                        (Protocol::Ipv4, &payload[..]),
+                        (Protocol::Lcp, &payload[..]),
+                        (Protocol::Ipv6, &payload[..payload.len() / 2]),
+                    ];
+                    let mut reference =
+                        AsyncEncoder::new(config.clone()).with_path(Path::Reference);
+                    let mut expected = Vec::new();
+                    for (protocol, payload) in frames {
+                        reference.encode(protocol, payload, &mut expected);
+                    }
+                    let first_len = {
+                        let mut one = Vec::new();
+                        AsyncEncoder::new(config.clone())
+                            .with_path(Path::Reference)
+                            .encode(Protocol::Ipv4, &payload, &mut one);
+                        one.len()
+                    };
+                    for path in paths() {
+                        let mut encoder = AsyncEncoder::new(config.clone()).with_path(path);
+                        let mut wire = vec![0xAA; 3]; // appended after what is there
+                        for (protocol, payload) in frames {
+                            encoder.encode(protocol, payload, &mut wire);
+                        }
+                        assert_eq!(&wire[3..], &expected[..], "{path:?} {config:?} {len}");
+                        for spare in [0, 1, 17, 200] {
+                            let mut buf = vec![0u8; first_len + spare];
+                            encoder.line_idle();
+                            let n = encoder.encode_into(Protocol::Ipv4, &payload, &mut buf);
+                            assert_eq!(n, Ok(first_len), "{path:?} {config:?} {len} {spare}");
+                            assert_eq!(&buf[..first_len], &expected[..first_len]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every result of a decoder, frames copied out.
+    type Results = Vec<Result<(Protocol, Vec<u8>), FrameError>>;
+
+    /// Decodes `wire` in chunks of `chunk` bytes; returns every result and the statistics.
+    fn decode_results(
+        decoder: &mut AsyncDecoder,
+        wire: &[u8],
+        chunk: usize,
+    ) -> (Results, DecoderStats) {
+        let mut results = Vec::new();
+        for piece in wire.chunks(chunk.max(1)) {
+            let mut input = piece;
+            while let Some(result) = decoder.decode(&mut input) {
+                results.push(result.map(|f| (f.protocol, f.payload.to_vec())));
+            }
+            assert!(input.is_empty());
+        }
+        (results, *decoder.stats())
+    }
+
+    /// A stream of frames and damage: good frames, escaped escapes, aborts, inserted control
+    /// characters, runts, frames too long, flags in runs.
+    fn messy_stream(rng: &mut SimRng, accm: u32, fcs: FcsKind) -> Vec<u8> {
+        let mut encoder = AsyncEncoder::new(EncoderConfig {
+            accm,
+            fcs,
+            extra_escapes: ByteSet::EMPTY.with(0x5D),
+            ..EncoderConfig::default()
+        });
+        let mut wire = Vec::new();
+        for _ in 0..12 {
+            let len = (rng.next_u64() % 700) as usize;
+            let mut patterns = payload_patterns(len, rng);
+            let payload = patterns.swap_remove(rng.next_u64() as usize % patterns.len());
+            encoder.encode(Protocol::Ipv4, &payload, &mut wire);
+            match rng.next_u64() % 8 {
+                0 => wire.extend_from_slice(&[0x41, 0x42, 0x7D, 0x7E]), // aborted
+                1 => wire.extend_from_slice(&[0x7E, 0x7E, 0x7E]),
+                2 => {
+                    // A control character inserted somewhere.
+                    let at = rng.next_u64() as usize % wire.len();
+                    wire.insert(at, (rng.next_u64() % 0x20) as u8);
+                }
+                3 => {
+                    let at = rng.next_u64() as usize % wire.len();
+                    wire[at] ^= 1 << (rng.next_u64() % 8);
+                }
+                4 => {
+                    let noise: Vec<u8> = (0..rng.next_u64() % 300)
+                        .map(|_| rng.next_u64() as u8)
+                        .collect();
+                    wire.extend_from_slice(&noise);
+                }
+                _ => {}
+            }
+        }
+        wire
+    }
+
+    /// Every path gives the same frames, errors and statistics on streams with damage of every
+    /// kind, under several receive ACCMs and frame length limits, fed in chunks of several sizes.
+    #[test]
+    fn every_path_decodes_the_same() {
+        let mut rng = SimRng::new(2);
+        for round in 0..60 {
+            for (accm, fcs) in [
+                (0, FcsKind::Fcs16),
+                (0xFFFF_FFFF, FcsKind::Fcs32),
+                (0x000A_0000, FcsKind::Fcs16),
+                (0x0000_0001, FcsKind::Null),
+            ] {
+                let wire = messy_stream(&mut rng, accm, fcs);
+                let max_frame_len = [1 << 12, 700, 300, 33, 0][round % 5];
+                let config = DecoderConfig {
+                    accm,
+                    fcs,
+                    max_frame_len,
+                };
+                for chunk in [wire.len(), 4096, 100, 17, 1] {
+                    let expected = decode_results(
+                        &mut AsyncDecoder::new(config.clone()).with_path(Path::Reference),
+                        &wire,
+                        chunk,
+                    );
+                    for path in paths() {
+                        let mut decoder = AsyncDecoder::new(config.clone()).with_path(path);
+                        let got = decode_results(&mut decoder, &wire, chunk);
+                        assert_eq!(got, expected, "{path:?} {config:?} chunk {chunk}");
+                        assert!(decoder.buf.capacity() <= 2 * max_frame_len.max(1024) + 64);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Escaped escapes (a peer that escapes 0x5D sends 7D 7D) in every position and run length.
+    #[test]
+    fn runs_of_escape_octets() {
+        for run in 1..40 {
+            for lead in 0..40 {
+                let mut wire = vec![0x7E];
+                wire.extend(std::iter::repeat_n(0x41, lead));
+                wire.extend(std::iter::repeat_n(0x7D, run));
+                wire.extend_from_slice(&[0x41; 40]);
+                wire.push(0x7E);
+                let config = DecoderConfig {
+                    accm: 0,
+                    fcs: FcsKind::Null,
+                    ..DecoderConfig::default()
+                };
+                let expected = decode_results(
+                    &mut AsyncDecoder::new(config.clone()).with_path(Path::Reference),
+                    &wire,
+                    wire.len(),
+                );
+                for path in paths() {
+                    let mut decoder = AsyncDecoder::new(config.clone()).with_path(path);
+                    assert_eq!(decode_results(&mut decoder, &wire, wire.len()), expected);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn paths_agree_on_arbitrary_encodes(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700),
+            accm: u32,
+            extra: [u8; 2],
+            fcs in proptest::sample::select(vec![FcsKind::Fcs16, FcsKind::Fcs32, FcsKind::Null]),
+        ) {
+            let config = EncoderConfig {
+                accm,
+                extra_escapes: ByteSet::EMPTY.with(extra[0]).with(extra[1]),
+                fcs,
+                ..EncoderConfig::default()
+            };
+            let mut expected = Vec::new();
+            AsyncEncoder::new(config.clone()).with_path(Path::Reference).encode(Protocol::Ipv4, &payload, &mut expected);
+            for path in paths() {
+                let mut wire = Vec::new();
+                AsyncEncoder::new(config.clone()).with_path(path).encode(Protocol::Ipv4, &payload, &mut wire);
+                proptest::prop_assert_eq!(&wire, &expected);
+            }
+        }
+
+        #[test]
+        fn paths_agree_on_arbitrary_streams(
+            wire in proptest::collection::vec(proptest::sample::select(vec![0x7Eu8, 0x7D, 0x5D, 0x5E, 0x00, 0x11, 0x41, 0xFF, 0x20]), 0..1500),
+            accm: u32,
+            max_frame_len in 0usize..400,
+            chunk in 1usize..200,
+            fcs in proptest::sample::select(vec![FcsKind::Fcs16, FcsKind::Fcs32, FcsKind::Null]),
+        ) {
+            let config = DecoderConfig { accm, fcs, max_frame_len };
+            let expected = decode_results(
+                &mut AsyncDecoder::new(config.clone()).with_path(Path::Reference), &wire, chunk);
+            for path in paths() {
+                let got = decode_results(&mut AsyncDecoder::new(config.clone()).with_path(path), &wire, chunk);
+                proptest::prop_assert_eq!(&got, &expected);
+            }
         }
     }
 }

@@ -10,8 +10,10 @@
 //! [`fcs16_update`] and [`fcs32_update`] pick the fastest implementation for the running CPU:
 //!
 //! * on x86-64 with PCLMULQDQ (detected at run time, once), buffers of [`CLMUL_MIN_LEN`] bytes
-//!   or more are folded 16 bytes at a time with carry-less multiplication (64 bytes at a time with
-//!   VPCLMULQDQ on AVX-512 machines for long buffers) and reduced with a Barrett reduction;
+//!   or more are folded 16 bytes at a time with carry-less multiplication (32 bytes per
+//!   instruction pair with 256-bit VPCLMULQDQ on AVX2 machines that have it, from 128 bytes; 64
+//!   with 512-bit VPCLMULQDQ on AVX-512 machines, from 256 bytes) and reduced with a Barrett
+//!   reduction;
 //! * everywhere else, and for short buffers and tails, the [`portable`] slice-by-16 tables
 //!   (16 bytes per step, no unsafe code).
 //!
@@ -23,7 +25,13 @@
 //! the algebra is written down next to it, and a test re-derives the relations independently.
 //!
 //! Setting the environment variable `PPP_FRAME_PORTABLE` (to anything) before the first call
-//! switches the SIMD kernels off for the whole process, to measure or fuzz the portable paths.
+//! switches the SIMD kernels off for the whole process, to measure or fuzz the portable paths
+//! (the framing codecs can also be switched one by one, see [`crate::Kernels`]).
+//!
+//! The async HDLC encoder does not call these: it folds the FCS of a payload in the same pass
+//! that escapes it.
+
+use crate::simd::Tier;
 
 /// Initial FCS-16 register value.
 pub const FCS16_INIT: u16 = 0xFFFF;
@@ -49,6 +57,17 @@ pub(crate) static FCS16_FOLD: FoldConstants = FoldConstants::derive(FCS16_POLY, 
 pub(crate) static FCS32_FOLD: FoldConstants = FoldConstants::derive(FCS32_POLY, 32);
 
 /// Advances the FCS-16 register over `data`.
+///
+/// Updates compose, so a frame can be checked as it arrives:
+///
+/// ```
+/// use ppp_frame::fcs::{FCS16_GOOD, FCS16_INIT, fcs16, fcs16_update};
+///
+/// let mut frame = b"\xFF\x03\xC0\x21 an LCP packet".to_vec();
+/// frame.extend_from_slice(&fcs16(&frame).to_le_bytes()); // the FCS goes out low byte first
+/// let (a, b) = frame.split_at(7);
+/// assert_eq!(fcs16_update(fcs16_update(FCS16_INIT, a), b), FCS16_GOOD);
+/// ```
 #[inline]
 pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
     if data.len() >= CLMUL_MIN_LEN
@@ -62,6 +81,16 @@ pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
 }
 
 /// Advances the FCS-32 register over `data`.
+///
+/// ```
+/// use ppp_frame::fcs::{FCS32_GOOD, FCS32_INIT, fcs32, fcs32_update};
+///
+/// let mut frame = vec![0x5A; 1500];
+/// frame.extend_from_slice(&fcs32(&frame).to_le_bytes());
+/// assert_eq!(fcs32_update(FCS32_INIT, &frame), FCS32_GOOD);
+/// frame[700] ^= 0x04; // one bit damaged
+/// assert_ne!(fcs32_update(FCS32_INIT, &frame), FCS32_GOOD);
+/// ```
 #[inline]
 pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
     if data.len() >= CLMUL_MIN_LEN
@@ -73,12 +102,47 @@ pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
     portable::fcs32_update(fcs, data)
 }
 
+/// [`fcs16_update`] using no SIMD tier above `max` ([`Tier::Portable`]: the slice-by-16 tables).
+#[inline]
+pub(crate) fn fcs16_update_up_to(max: Tier, fcs: u16, data: &[u8]) -> u16 {
+    if data.len() >= CLMUL_MIN_LEN
+        && let Some((register, done)) =
+            crate::simd::crc_fold_up_to(max, &FCS16_FOLD, u32::from(fcs), data)
+    {
+        let rest = data.get(done..).unwrap_or_default();
+        return portable::fcs16_update(register as u16, rest);
+    }
+    portable::fcs16_update(fcs, data)
+}
+
+/// [`fcs32_update`] using no SIMD tier above `max` ([`Tier::Portable`]: the slice-by-16 tables).
+#[inline]
+pub(crate) fn fcs32_update_up_to(max: Tier, fcs: u32, data: &[u8]) -> u32 {
+    if data.len() >= CLMUL_MIN_LEN
+        && let Some((register, done)) = crate::simd::crc_fold_up_to(max, &FCS32_FOLD, fcs, data)
+    {
+        let rest = data.get(done..).unwrap_or_default();
+        return portable::fcs32_update(register, rest);
+    }
+    portable::fcs32_update(fcs, data)
+}
+
 /// The FCS-16 of `data` as transmitted: the complement of the register, sent low byte first.
+///
+/// ```
+/// // The check value of RFC 1662's FCS-16 (CRC-16/X-25).
+/// assert_eq!(ppp_frame::fcs::fcs16(b"123456789"), 0x906E);
+/// ```
 pub fn fcs16(data: &[u8]) -> u16 {
     !fcs16_update(FCS16_INIT, data)
 }
 
 /// The FCS-32 of `data` as transmitted: the complement of the register, sent low byte first.
+///
+/// ```
+/// // The check value of RFC 1662's FCS-32 (the CRC-32 of Ethernet).
+/// assert_eq!(ppp_frame::fcs::fcs32(b"123456789"), 0xCBF4_3926);
+/// ```
 pub fn fcs32(data: &[u8]) -> u32 {
     !fcs32_update(FCS32_INIT, data)
 }
@@ -120,7 +184,7 @@ pub(crate) struct FoldConstants {
 }
 
 /// The folding distances, in bits, that [`FoldConstants::fold`] has constants for.
-pub(crate) const FOLD_DISTANCES: [u32; 7] = [128, 256, 384, 512, 1024, 1536, 2048];
+pub(crate) const FOLD_DISTANCES: [u32; 8] = [128, 256, 384, 512, 768, 1024, 1536, 2048];
 
 /// Index into [`FoldConstants::fold`] of a folding distance in bits.
 pub(crate) const fn fold_index(distance: u32) -> usize {
@@ -397,19 +461,11 @@ mod tests {
     use crate::simd::{self, Tier};
     use proptest::prelude::*;
 
-    /// A small deterministic generator (SplitMix64) so the exhaustive tests need no RNG crate.
-    struct SplitMix(u64);
-    impl SplitMix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn bytes(&mut self, n: usize) -> Vec<u8> {
-            (0..n).map(|_| self.next() as u8).collect()
-        }
+    /// The simulator's deterministic generator (one copy of it in the workspace).
+    use ppp_sim::SimRng;
+
+    fn random_bytes(rng: &mut SimRng, n: usize) -> Vec<u8> {
+        (0..n).map(|_| rng.next_u64() as u8).collect()
     }
 
     /// FCS-16 through one tier: SIMD fold (when the tier can) plus the portable tail.
@@ -445,12 +501,12 @@ mod tests {
 
     #[test]
     fn good_residues_of_long_frames() {
-        let mut rng = SplitMix(7);
+        let mut rng = SimRng::new(7);
         for len in [63, 64, 65, 255, 256, 257, 1500, 4000] {
-            let mut frame = rng.bytes(len);
+            let mut frame = random_bytes(&mut rng, len);
             frame.extend_from_slice(&fcs16(&frame).to_le_bytes());
             assert_eq!(fcs16_update(FCS16_INIT, &frame), FCS16_GOOD, "len {len}");
-            let mut frame = rng.bytes(len);
+            let mut frame = random_bytes(&mut rng, len);
             frame.extend_from_slice(&fcs32(&frame).to_le_bytes());
             assert_eq!(fcs32_update(FCS32_INIT, &frame), FCS32_GOOD, "len {len}");
         }
@@ -517,14 +573,14 @@ mod tests {
     /// lengths 0..=2048, at random alignments and random initial registers.
     #[test]
     fn every_tier_matches_bytewise_for_all_lengths() {
-        let mut rng = SplitMix(0x5EED);
-        let buf = rng.bytes(2048 + 64);
+        let mut rng = SimRng::new(0x5EED);
+        let buf = random_bytes(&mut rng, 2048 + 64);
         for tier in simd::available_tiers() {
             for len in 0..=2048usize {
-                let offset = (rng.next() % 64) as usize;
+                let offset = (rng.next_u64() % 64) as usize;
                 let data = &buf[offset..offset + len];
-                let init16 = rng.next() as u16;
-                let init32 = rng.next() as u32;
+                let init16 = rng.next_u64() as u16;
+                let init32 = rng.next_u64() as u32;
                 assert_eq!(
                     fcs16_at(tier, init16, data),
                     bytewise::fcs16_update(init16, data),
@@ -541,10 +597,10 @@ mod tests {
 
     #[test]
     fn dispatched_matches_bytewise_for_all_lengths() {
-        let mut rng = SplitMix(99);
-        let buf = rng.bytes(2048 + 64);
+        let mut rng = SimRng::new(99);
+        let buf = random_bytes(&mut rng, 2048 + 64);
         for len in 0..=2048usize {
-            let offset = (rng.next() % 64) as usize;
+            let offset = (rng.next_u64() % 64) as usize;
             let data = &buf[offset..offset + len];
             assert_eq!(
                 fcs16_update(FCS16_INIT, data),

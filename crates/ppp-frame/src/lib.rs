@@ -6,6 +6,9 @@
 //!   ACCMs (plus an extended 256-bit escape map like pppd's `escape` option), FCS-16 or FCS-32.
 //!   The decoder takes chunks of any size and never fails: damaged frames are counted in
 //!   [`DecoderStats`] and dropped, and memory stays bounded by the configured maximum frame size.
+//!   On x86-64 both run SIMD kernels chosen at run time (the encoder escapes a payload and folds
+//!   its FCS in one pass; the decoder unescapes a block at a time); [`Kernels`] selects the
+//!   portable or the byte-at-a-time reference code instead, which give the same results.
 //! - [`sync`]: the framing PPPoE uses (protocol field and payload, no flags, no FCS).
 //! - [`fcs`]: FCS-16 and FCS-32, with carry-less-multiply fast paths chosen at run time.
 //! - [`Protocol`]: PPP protocol numbers as an open enum.
@@ -52,7 +55,7 @@ pub mod sync;
 
 pub use async_hdlc::{
     ALLSTATIONS, AsyncDecoder, AsyncEncoder, DecoderConfig, DecoderStats, ESCAPE, EncoderConfig,
-    FLAG, FcsKind, Frame, UI,
+    FLAG, FcsKind, Frame, Kernels, UI,
 };
 pub use error::FrameError;
 pub use protocol::Protocol;

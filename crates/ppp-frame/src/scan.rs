@@ -19,7 +19,7 @@
 //!   64-bit words tested at once (SWAR), for sets of up to three bytes and for "all control
 //!   characters plus at most two more"; one byte per step with the bit map for other sets.
 
-use crate::simd::{self, NibbleTables};
+use crate::simd::{self, NibbleTables, Shape};
 
 /// A set of byte values, as a 256-bit map.
 ///
@@ -101,6 +101,21 @@ impl ByteSet {
     /// Whether the set is empty.
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The nibble tables of the set, for the SIMD kernels.
+    pub(crate) const fn nibbles(&self) -> &NibbleTables {
+        &self.nibbles
+    }
+
+    /// How the SIMD stuffing and unstuffing kernels test for members.
+    pub(crate) const fn shape(&self) -> Shape {
+        match self.kind {
+            Kind::One(a) => Shape::Pair(a, a),
+            Kind::Two(a, b) => Shape::Pair(a, b),
+            Kind::ControlsPlus(a, b) => Shape::ControlsPlus(a, b),
+            Kind::Empty | Kind::Three(..) | Kind::General => Shape::Nibbles(self.nibbles),
+        }
     }
 }
 

@@ -1,25 +1,54 @@
-//! The SIMD kernels behind [`crate::fcs`] and [`crate::scan`]: the only module of the crate with
-//! unsafe code.
+//! The SIMD kernels behind [`crate::fcs`], [`crate::scan`] and the async HDLC encoder and decoder:
+//! the only module of the crate with unsafe code.
 //!
 //! On x86-64 the CPU is probed once (`std::is_x86_feature_detected!`, result cached in an atomic)
 //! and the best [`Tier`] is used:
 //!
-//! | tier | needs | FCS | byte-set scan |
-//! |---|---|---|---|
-//! | [`Tier::Sse`] | PCLMULQDQ, SSSE3, SSE4.1 | 4 x 128-bit folding | 16-byte nibble lookup |
-//! | [`Tier::Avx2`] | + AVX2 | as above | 32-byte nibble lookup |
-//! | [`Tier::Avx512`] | + AVX-512 F/BW/VL, VPCLMULQDQ | 4 x 512-bit folding | as above |
+//! | tier | needs | FCS | byte-set scan | stuffing and unstuffing |
+//! |---|---|---|---|---|
+//! | [`Tier::Sse`] | PCLMULQDQ, SSSE3, SSE4.1, POPCNT | 4 x 128-bit folding | 16-byte nibble lookup | 16-byte classification |
+//! | [`Tier::Avx2`] | + AVX2 | as above | 32-byte nibble lookup | 32-byte classification |
+//! | [`Tier::Avx2Vpclmul`] | + VPCLMULQDQ | 4 x 256-bit folding | as above | as above, 256-bit folding |
+//! | [`Tier::Avx512`] | + AVX-512 F/BW/VL | 4 x 512-bit folding (from 256 bytes) | as above | as above |
 //!
 //! Everywhere else (and when the environment variable `PPP_FRAME_PORTABLE` is set to anything
 //! when the tier is first needed) the tier is [`Tier::Portable`] and every function here returns
-//! `None`, so the callers use their safe portable code.
+//! `None`, so the callers use their safe portable code. (No kernel uses AVX-512 VBMI2's byte
+//! expand and compress yet: the 8-byte table shuffles below serve every tier.)
 //!
-//! The unsafe operations are unaligned loads from slices (always in bounds, see each `SAFETY`
-//! comment) and calls of `#[target_feature]` functions, which happen only after the tier has been
-//! clamped to what the running CPU supports. Everything else uses the safe intrinsics.
+//! # Stuffing and unstuffing
+//!
+//! [`encode_frame_into_vec`] writes a whole frame and [`stuff_into_slice`] a payload (for
+//! caller-owned buffers): the payload is escaped and its FCS folded in one pass. Each 64-byte step
+//! loads the data once, folds it into carry-less-multiplication accumulators, classifies its
+//! bytes against the escape set (two compares for ACCM 0, three for ACCM 0xFFFFFFFF, a
+//! nibble-table lookup for any other set) and stores it. A 32-byte block (16 on [`Tier::Sse`])
+//! with nothing to escape is stored as it is; any other block is expanded eight bytes at a time,
+//! without further branches, with a shuffle from a 256-entry table indexed by the eight bytes'
+//! escape mask (the shuffle leaves a gap before each escaped byte; an XOR from the same entry
+//! writes 0x7D into the gap and flips bit 5 of the escaped byte), so the cost of a block does not
+//! depend on how many bytes it escapes. The opening flag with the header, and the FCS with the
+//! closing flag, go through one such expansion each.
+//!
+//! [`unstuff_into`] does the reverse for the decoder: a 128-, 32- or 16-byte block with no flag,
+//! escape or ACCM character is copied; otherwise bytes after an escape get bit 5 flipped (a byte
+//! shift of the escape compare) and the escapes are squeezed out eight bytes at a time with a
+//! shuffle from a 256-entry compaction table. It stops in front of anything it does not handle (a
+//! flag, a received control character, an escaped escape `7D 7D`) and near the frame length
+//! limit, and leaves those to the caller's scalar code, so frame boundaries, errors and
+//! statistics are decided in one place.
+//!
+//! # Safety
+//!
+//! The unsafe operations are unaligned loads from slices and unaligned stores into windows of
+//! output slices (always in bounds, see each `SAFETY` comment), `Vec::set_len` after a kernel
+//! wrote the bytes it reports, and calls of `#[target_feature]` functions, which happen only after
+//! the tier has been clamped to what the running CPU supports. Everything else uses the safe
+//! intrinsics.
 #![allow(unsafe_code)]
 
 use crate::fcs::FoldConstants;
+use core::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A level of instruction-set support, from none to AVX-512.
@@ -27,12 +56,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub(crate) enum Tier {
     /// No SIMD kernel: the safe portable code.
     Portable = 1,
-    /// PCLMULQDQ, SSSE3 and SSE4.1.
+    /// PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
     Sse = 2,
     /// [`Tier::Sse`] plus AVX2.
     Avx2 = 3,
-    /// [`Tier::Avx2`] plus AVX-512 F, BW, VL and VPCLMULQDQ.
-    Avx512 = 4,
+    /// [`Tier::Avx2`] plus VPCLMULQDQ (carry-less multiplication of 256-bit vectors).
+    Avx2Vpclmul = 4,
+    /// [`Tier::Avx2Vpclmul`] plus AVX-512 F, BW and VL.
+    Avx512 = 5,
 }
 
 /// The cached tier; 0 until first detected.
@@ -45,7 +76,8 @@ pub(crate) fn tier() -> Tier {
         1 => Tier::Portable,
         2 => Tier::Sse,
         3 => Tier::Avx2,
-        4 => Tier::Avx512,
+        4 => Tier::Avx2Vpclmul,
+        5 => Tier::Avx512,
         _ => detect_and_cache(),
     }
 }
@@ -75,10 +107,16 @@ fn detect() -> Tier {
 #[cfg(test)]
 pub(crate) fn available_tiers() -> Vec<Tier> {
     let best = detect();
-    [Tier::Portable, Tier::Sse, Tier::Avx2, Tier::Avx512]
-        .into_iter()
-        .filter(|t| *t <= best)
-        .collect()
+    [
+        Tier::Portable,
+        Tier::Sse,
+        Tier::Avx2,
+        Tier::Avx2Vpclmul,
+        Tier::Avx512,
+    ]
+    .into_iter()
+    .filter(|t| *t <= best)
+    .collect()
 }
 
 /// Folds `data` into the CRC register `register`; returns the new register and the number of
@@ -154,30 +192,172 @@ pub(crate) fn find_in_set_up_to(max: Tier, t: &NibbleTables, data: &[u8]) -> Opt
     }
 }
 
+/// How the kernels test bytes for membership in a set (computed by [`crate::scan::ByteSet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Shape {
+    /// Exactly the bytes `a` and `b` (which may be equal): two compares.
+    Pair(u8, u8),
+    /// Every byte below 0x20, plus `a` and `b`: three compares.
+    ControlsPlus(u8, u8),
+    /// Anything else: the nibble tables.
+    Nibbles(NibbleTables),
+}
+
+/// Writes `data` into `out` with every byte of the set `escapes` escaped (0x7D, then the byte XOR
+/// 0x20), and folds `data` into the CRC register `register` with the constants `fold` (none: no
+/// FCS). Returns the new register, the bytes of `data` consumed and the bytes of `out` written;
+/// `None` if no kernel applies (portable tier, or fewer than 16 bytes). Consumes less than all of
+/// `data` when `out` has no room for a block's worst case (twice its length) plus slack: the
+/// caller finishes byte by byte.
+#[inline]
+pub(crate) fn stuff_into_slice(
+    max: Tier,
+    escapes: &Shape,
+    fold: Option<&FoldConstants>,
+    register: u32,
+    data: &[u8],
+    out: &mut [u8],
+) -> Option<(u32, usize, usize)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let tier = max.min(tier_for_tests_or_cpu());
+        if tier == Tier::Portable || data.len() < 16 {
+            return None;
+        }
+        let len = out.len();
+        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and the kernel only ever stores
+        // initialised bytes, so `out` holds initialised bytes throughout.
+        let out = unsafe {
+            core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<u8>>(), len)
+        };
+        Some(x86::stuff(tier, escapes, fold, register, data, out))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (max, escapes, fold, register, data, out);
+        None
+    }
+}
+
+/// The parts of one frame for [`encode_frame_into_vec`].
+pub(crate) struct FrameParts<'a> {
+    /// Whether the frame starts with its own flag.
+    pub(crate) open_flag: bool,
+    /// Address/control and protocol fields, first byte in the low bits.
+    pub(crate) header: u32,
+    /// How many bytes of `header` are used (at most four).
+    pub(crate) header_len: usize,
+    /// The information field.
+    pub(crate) payload: &'a [u8],
+    /// The FCS: its folding constants and the register after the header. None: no FCS.
+    pub(crate) fcs: Option<(&'a FoldConstants, u32)>,
+    /// The nibble tables of the escape set (for the header, the FCS and short payloads).
+    pub(crate) nibbles: &'a NibbleTables,
+}
+
+/// Appends a whole frame to `out`: the opening flag if asked for, header, payload and FCS with
+/// every byte of `escapes` escaped, the closing flag; the payload escaped and its FCS folded in
+/// one pass. Returns `false`, having written nothing, if no kernel applies (portable tier).
+#[inline]
+pub(crate) fn encode_frame_into_vec(
+    max: Tier,
+    escapes: &Shape,
+    frame: &FrameParts<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let tier = max.min(tier_for_tests_or_cpu());
+        if tier == Tier::Portable {
+            return false;
+        }
+        // Everything escaped (header, payload, an FCS of up to four bytes), both flags, slack.
+        out.reserve(2 * (4 + frame.payload.len() + 4) + 2 + x86::SLACK);
+        let len = out.len();
+        let spare = out.spare_capacity_mut();
+        let written = x86::encode_frame(tier, escapes, frame, spare);
+        // SAFETY: the kernel initialised the first `written` bytes of the spare capacity.
+        unsafe { out.set_len(len + written) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (max, escapes, frame, out);
+        false
+    }
+}
+
+/// Unstuffs `data` onto the end of `buf`: bytes are copied, escapes removed and the byte after
+/// each XORed with 0x20, `escaped` carrying an escape that ended the previous input. Stops in front
+/// of a byte of `special` other than an escape that starts an escape pair (flags, received
+/// control characters, the second octet of `7D 7D`), before `buf` would grow by more than `limit`
+/// bytes (it may stop up to a block short of that), and before the last (fewer than 16) bytes of
+/// `data`.
+/// Returns the bytes of `data` consumed, or `None` if no kernel applies (portable tier, fewer than
+/// 16 bytes of data, or no room). `special` must contain 0x7D.
+#[inline]
+pub(crate) fn unstuff_into(
+    max: Tier,
+    special: &Shape,
+    data: &[u8],
+    escaped: &mut bool,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let tier = max.min(tier_for_tests_or_cpu());
+        // The output is never longer than the input.
+        let room = limit.min(data.len());
+        if tier == Tier::Portable || data.len() < 16 || room == 0 {
+            return None;
+        }
+        // The kernel stores whole blocks, possibly past `room` (it never reports those bytes).
+        buf.reserve(room + x86::UNSTUFF_SLACK);
+        let len = buf.len();
+        let spare = buf.spare_capacity_mut();
+        let end = (room + x86::UNSTUFF_SLACK).min(spare.len());
+        let spare = &mut spare[..end];
+        let (consumed, written) = x86::unstuff(tier, special, data, escaped, spare, room);
+        // SAFETY: the kernel initialised the first `written` bytes of the spare capacity.
+        unsafe { buf.set_len(len + written) };
+        Some(consumed)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (max, special, data, escaped, buf, limit);
+        None
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{NibbleTables, Tier};
+    use super::{FrameParts, NibbleTables, Shape, Tier};
     use crate::fcs::{FoldConstants, fold_index};
     use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
 
     pub(super) fn detect() -> Tier {
         if !(is_x86_feature_detected!("pclmulqdq")
             && is_x86_feature_detected!("ssse3")
-            && is_x86_feature_detected!("sse4.1"))
+            && is_x86_feature_detected!("sse4.1")
+            && is_x86_feature_detected!("popcnt"))
         {
             return Tier::Portable;
         }
         if !is_x86_feature_detected!("avx2") {
             return Tier::Sse;
         }
+        if !is_x86_feature_detected!("vpclmulqdq") {
+            return Tier::Avx2;
+        }
         if is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("vpclmulqdq")
         {
             Tier::Avx512
         } else {
-            Tier::Avx2
+            Tier::Avx2Vpclmul
         }
     }
 
@@ -195,6 +375,11 @@ mod x86 {
                 // SAFETY: the tier is at most the detected one, so the CPU has AVX-512 F/BW/VL,
                 // VPCLMULQDQ, PCLMULQDQ and SSE4.1; the kernel needs at least 256 bytes.
                 Some(unsafe { fold_avx512(k, register, data) })
+            }
+            Tier::Avx2Vpclmul | Tier::Avx512 if data.len() >= 128 => {
+                // SAFETY: both tiers have AVX2, VPCLMULQDQ, PCLMULQDQ and SSE4.1; the kernel
+                // needs at least 128 bytes.
+                Some(unsafe { fold_vpclmul256(k, register, data) })
             }
             _ if data.len() >= 16 => {
                 // SAFETY: any tier from Sse up has PCLMULQDQ and SSE4.1; at least 16 bytes.
@@ -275,6 +460,18 @@ mod x86 {
             return (register, 0);
         };
         let mut x = _mm_xor_si128(load128(first), _mm_cvtsi32_si128(register as i32));
+        if (3..7).contains(&rest.len()) {
+            // Short buffers: the first four blocks folded as a tree, not a chain (latency).
+            let [b1, b2, b3] = [&rest[0], &rest[1], &rest[2]];
+            x = _mm_xor_si128(
+                _mm_xor_si128(
+                    fold128(x, pair::<384>(k)),
+                    fold128(load128(b1), pair::<256>(k)),
+                ),
+                _mm_xor_si128(fold128(load128(b2), pair::<128>(k)), load128(b3)),
+            );
+            rest = &rest[3..];
+        }
         if rest.len() >= 7 {
             // Four independent accumulators, 64 bytes apart, hide the multiplier latency.
             let k512 = pair::<512>(k);
@@ -344,6 +541,80 @@ mod x86 {
         );
         let x = _mm_xor_si128(fold128(first, pair::<128>(k)), second);
         (reduce128(k, x), data.len())
+    }
+
+    /// `z` folded forward over the distance of `pair` (broadcast to both lanes), xor `next`.
+    #[inline]
+    #[target_feature(enable = "avx2,vpclmulqdq")]
+    fn fold256(z: __m256i, pair: __m256i, next: __m256i) -> __m256i {
+        _mm256_xor_si256(
+            _mm256_xor_si256(
+                _mm256_clmulepi64_epi128(z, pair, 0x00),
+                _mm256_clmulepi64_epi128(z, pair, 0x11),
+            ),
+            next,
+        )
+    }
+
+    /// The folding multiplier pair for `D` bits in both 128-bit lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn pair256<const D: u32>(k: &FoldConstants) -> __m256i {
+        _mm256_broadcastsi128_si256(pair::<D>(k))
+    }
+
+    /// A 256-bit accumulator (two 16-byte blocks, the earlier in lane 0) folded into one
+    /// 128-bit accumulator.
+    #[inline]
+    #[target_feature(enable = "avx2,pclmulqdq")]
+    fn narrow(k: &FoldConstants, z: __m256i) -> __m128i {
+        _mm_xor_si128(
+            fold128(_mm256_castsi256_si128(z), pair::<128>(k)),
+            _mm256_extracti128_si256::<1>(z),
+        )
+    }
+
+    /// Folds `data` (at least 128 bytes) with 256-bit VPCLMULQDQ: four accumulators 128 bytes
+    /// apart, each folding two 16-byte blocks per instruction pair.
+    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq,sse4.1")]
+    fn fold_vpclmul256(k: &FoldConstants, register: u32, data: &[u8]) -> (u32, usize) {
+        let (wide, _) = data.as_chunks::<32>();
+        let Some(([b0, b1, b2, b3], rest)) = wide.split_first_chunk::<4>() else {
+            return fold_sse(k, register, data);
+        };
+        let mut z0 = _mm256_xor_si256(
+            load256(b0),
+            _mm256_zextsi128_si256(_mm_cvtsi32_si128(register as i32)),
+        );
+        let mut z1 = load256(b1);
+        let mut z2 = load256(b2);
+        let mut z3 = load256(b3);
+        let k1024 = pair256::<1024>(k);
+        let (quads, tail) = rest.as_chunks::<4>();
+        for q in quads {
+            z0 = fold256(z0, k1024, load256(&q[0]));
+            z1 = fold256(z1, k1024, load256(&q[1]));
+            z2 = fold256(z2, k1024, load256(&q[2]));
+            z3 = fold256(z3, k1024, load256(&q[3]));
+        }
+        let zero = _mm256_setzero_si256();
+        let mut z = _mm256_xor_si256(
+            _mm256_xor_si256(
+                fold256(z0, pair256::<768>(k), zero),
+                fold256(z1, pair256::<512>(k), zero),
+            ),
+            fold256(z2, pair256::<256>(k), z3),
+        );
+        for b in tail {
+            z = fold256(z, pair256::<256>(k), load256(b));
+        }
+        let mut x = narrow(k, z);
+        let done = wide.len() * 32;
+        if let Some(b) = data.get(done..).and_then(|d| d.first_chunk::<16>()) {
+            x = _mm_xor_si128(fold128(x, pair::<128>(k)), load128(b));
+            return finish(k, x, data, done + 16);
+        }
+        finish(k, x, data, done)
     }
 
     /// `z` folded forward over the distance of `pair` (broadcast to the four lanes), xor `next`.
@@ -422,7 +693,7 @@ mod x86 {
     pub(super) fn find_in_set(tier: Tier, t: &NibbleTables, data: &[u8]) -> Option<usize> {
         match tier {
             Tier::Portable => None,
-            Tier::Avx2 | Tier::Avx512 if data.len() >= 32 => {
+            Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512 if data.len() >= 32 => {
                 // SAFETY: tiers from Avx2 up have AVX2; at least 32 bytes.
                 Some(unsafe { find_avx2(t, data) })
             }
@@ -440,14 +711,20 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "ssse3")]
     fn classify128(v: __m128i, low: __m128i, high: __m128i, bits: __m128i) -> u32 {
+        _mm_movemask_epi8(nibble_members128(v, low, high, bits)) as u32
+    }
+
+    /// [`classify128`] as a byte mask: 0xFF in the lanes of members.
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn nibble_members128(v: __m128i, low: __m128i, high: __m128i, bits: __m128i) -> __m128i {
         let row = _mm_or_si128(
             _mm_shuffle_epi8(low, v),
             _mm_shuffle_epi8(high, _mm_xor_si128(v, _mm_set1_epi8(i8::MIN))),
         );
         let hi = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0F));
         let bit = _mm_shuffle_epi8(bits, hi);
-        let hit = _mm_cmpeq_epi8(_mm_and_si128(row, bit), bit);
-        _mm_movemask_epi8(hit) as u32
+        _mm_cmpeq_epi8(_mm_and_si128(row, bit), bit)
     }
 
     const HIGH_NIBBLE_BITS: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
@@ -479,14 +756,20 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2")]
     fn classify256(v: __m256i, low: __m256i, high: __m256i, bits: __m256i) -> u32 {
+        _mm256_movemask_epi8(nibble_members256(v, low, high, bits)) as u32
+    }
+
+    /// [`classify256`] as a byte mask: 0xFF in the lanes of members.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn nibble_members256(v: __m256i, low: __m256i, high: __m256i, bits: __m256i) -> __m256i {
         let row = _mm256_or_si256(
             _mm256_shuffle_epi8(low, v),
             _mm256_shuffle_epi8(high, _mm256_xor_si256(v, _mm256_set1_epi8(i8::MIN))),
         );
         let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
         let bit = _mm256_shuffle_epi8(bits, hi);
-        let hit = _mm256_cmpeq_epi8(_mm256_and_si256(row, bit), bit);
-        _mm256_movemask_epi8(hit) as u32
+        _mm256_cmpeq_epi8(_mm256_and_si256(row, bit), bit)
     }
 
     /// Loads 32 bytes.
@@ -520,4 +803,888 @@ mod x86 {
         }
         data.len()
     }
+
+    // ----- Stuffing (encoder) and unstuffing (decoder) -----
+
+    /// Spare room [`stuff`] wants in the output past twice the data, so that the blocks near the
+    /// end still get whole windows.
+    pub(super) const SLACK: usize = 128;
+
+    /// The classification a kernel is compiled for (its `KIND` parameter): [`Shape::Pair`].
+    const PAIR: u8 = 0;
+    /// [`Shape::ControlsPlus`].
+    const CONTROLS: u8 = 1;
+    /// [`Shape::Nibbles`].
+    const NIBBLES: u8 = 2;
+
+    /// The classification of `shape`.
+    fn kind(shape: &Shape) -> u8 {
+        match shape {
+            Shape::Pair(..) => PAIR,
+            Shape::ControlsPlus(..) => CONTROLS,
+            Shape::Nibbles(_) => NIBBLES,
+        }
+    }
+
+    /// A set's operands in 16 lanes: the two bytes compared with, or the nibble tables.
+    #[derive(Clone, Copy)]
+    struct Set128 {
+        a: __m128i,
+        b: __m128i,
+        low: __m128i,
+        high: __m128i,
+        bits: __m128i,
+    }
+
+    impl Set128 {
+        #[inline]
+        #[target_feature(enable = "sse2")]
+        fn new(shape: &Shape) -> Self {
+            let (a, b, t) = match *shape {
+                Shape::Pair(a, b) | Shape::ControlsPlus(a, b) => (a, b, None),
+                Shape::Nibbles(t) => (0, 0, Some(t)),
+            };
+            let zero = [0u8; 16];
+            let t = t.unwrap_or(NibbleTables {
+                low: zero,
+                high: zero,
+            });
+            Set128 {
+                a: _mm_set1_epi8(a as i8),
+                b: _mm_set1_epi8(b as i8),
+                low: load128(&t.low),
+                high: load128(&t.high),
+                bits: load128(&HIGH_NIBBLE_BITS),
+            }
+        }
+    }
+
+    /// 0xFF in the lanes of `v` that hold members of the set.
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn members128<const KIND: u8>(set: &Set128, v: __m128i) -> __m128i {
+        match KIND {
+            PAIR => _mm_or_si128(_mm_cmpeq_epi8(v, set.a), _mm_cmpeq_epi8(v, set.b)),
+            CONTROLS => _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, set.a), _mm_cmpeq_epi8(v, set.b)),
+                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v),
+            ),
+            _ => nibble_members128(v, set.low, set.high, set.bits),
+        }
+    }
+
+    /// Bit `i` set when byte `i` of `v` is a member of the set.
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn mask128<const KIND: u8>(set: &Set128, v: __m128i) -> u32 {
+        _mm_movemask_epi8(members128::<KIND>(set, v)) as u32
+    }
+
+    /// [`Set128`] in 32 lanes.
+    #[derive(Clone, Copy)]
+    struct Set256 {
+        a: __m256i,
+        b: __m256i,
+        low: __m256i,
+        high: __m256i,
+        bits: __m256i,
+    }
+
+    impl Set256 {
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn new(set: &Set128) -> Self {
+            Set256 {
+                a: _mm256_broadcastsi128_si256(set.a),
+                b: _mm256_broadcastsi128_si256(set.b),
+                low: _mm256_broadcastsi128_si256(set.low),
+                high: _mm256_broadcastsi128_si256(set.high),
+                bits: _mm256_broadcastsi128_si256(set.bits),
+            }
+        }
+    }
+
+    /// [`members128`] for 32 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn members256<const KIND: u8>(set: &Set256, v: __m256i) -> __m256i {
+        match KIND {
+            PAIR => _mm256_or_si256(_mm256_cmpeq_epi8(v, set.a), _mm256_cmpeq_epi8(v, set.b)),
+            CONTROLS => _mm256_or_si256(
+                _mm256_or_si256(_mm256_cmpeq_epi8(v, set.a), _mm256_cmpeq_epi8(v, set.b)),
+                _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v),
+            ),
+            _ => nibble_members256(v, set.low, set.high, set.bits),
+        }
+    }
+
+    /// [`mask128`] for 32 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn mask256<const KIND: u8>(set: &Set256, v: __m256i) -> u32 {
+        _mm256_movemask_epi8(members256::<KIND>(set, v)) as u32
+    }
+
+    /// The `N`-byte window of `out` at `at`, if `out` is long enough.
+    #[inline]
+    fn window<const N: usize>(
+        out: &mut [MaybeUninit<u8>],
+        at: usize,
+    ) -> Option<&mut [MaybeUninit<u8>; N]> {
+        out.get_mut(at..)?.first_chunk_mut::<N>()
+    }
+
+    /// Stores the 16 bytes `v` at `win[at..at + 16]`, with `at` clamped to `N - 16`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn store128_at<const N: usize>(win: &mut [MaybeUninit<u8>; N], at: usize, v: __m128i) {
+        let at = at.min(N - 16);
+        // SAFETY: `at + 16 <= N`, so the 16 bytes stored lie inside `win`; the store has no
+        // alignment requirement.
+        unsafe { _mm_storeu_si128(win.as_mut_ptr().add(at).cast(), v) }
+    }
+
+    /// Stores the low 8 bytes of `v` at `win[at..at + 8]`, with `at` clamped to `N - 8`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn store64_at<const N: usize>(win: &mut [MaybeUninit<u8>; N], at: usize, v: __m128i) {
+        let at = at.min(N - 8);
+        // SAFETY: `at + 8 <= N`, so the 8 bytes stored lie inside `win`; the store has no
+        // alignment requirement.
+        unsafe { _mm_storel_epi64(win.as_mut_ptr().add(at).cast(), v) }
+    }
+
+    /// Stores the 32 bytes `v` at `win[at..at + 32]`, with `at` clamped to `N - 32`.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn store256_at<const N: usize>(win: &mut [MaybeUninit<u8>; N], at: usize, v: __m256i) {
+        let at = at.min(N - 32);
+        // SAFETY: `at + 32 <= N`, so the 32 bytes stored lie inside `win`; the store has no
+        // alignment requirement.
+        unsafe { _mm256_storeu_si256(win.as_mut_ptr().add(at).cast(), v) }
+    }
+
+    /// Loads 8 bytes into the low half.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load64(bytes: &[u8; 8]) -> __m128i {
+        // SAFETY: `bytes` is 8 readable bytes; the load has no alignment requirement.
+        unsafe { _mm_loadl_epi64(bytes.as_ptr().cast()) }
+    }
+
+    /// Loads block `i` of `blocks`, or zeros past the end.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn load256_at(blocks: &[[u8; 32]], i: usize) -> __m256i {
+        blocks.get(i).map_or(_mm256_setzero_si256(), |b| load256(b))
+    }
+
+    /// Loads the 32 bytes `half` (0 or 1, clamped) of a 64-byte block.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn load256_half(block: &[[u8; 16]; 4], half: usize) -> __m256i {
+        let at = 32 * half.min(1);
+        // SAFETY: `block` is 64 contiguous readable bytes and `at + 32 <= 64`; the load has no
+        // alignment requirement.
+        unsafe { _mm256_loadu_si256(block.as_ptr().cast::<u8>().add(at).cast()) }
+    }
+
+    /// One entry of [`EXPAND`].
+    #[derive(Clone, Copy)]
+    #[repr(C, align(32))]
+    struct Expansion {
+        /// PSHUFB indices: the source byte of each output byte, 0x80 (a zero) for an escape octet.
+        shuffle: [u8; 16],
+        /// XORed into the shuffled bytes: 0x7D on escape octets, 0x20 on escaped bytes.
+        xor: [u8; 16],
+    }
+
+    /// How eight bytes expand when the bytes flagged in the index (bit `i` for byte `i`) are
+    /// escaped: `8 + popcount` output bytes. 8 KiB.
+    static EXPAND: [Expansion; 256] = {
+        let mut table = [Expansion {
+            shuffle: [0x80; 16],
+            xor: [0; 16],
+        }; 256];
+        let mut mask = 0;
+        while mask < 256 {
+            let entry = &mut table[mask];
+            let (mut i, mut j) = (0, 0);
+            while i < 8 {
+                if mask >> i & 1 != 0 {
+                    entry.xor[j] = 0x7D;
+                    entry.shuffle[j + 1] = i as u8;
+                    entry.xor[j + 1] = 0x20;
+                    j += 2;
+                } else {
+                    entry.shuffle[j] = i as u8;
+                    j += 1;
+                }
+                i += 1;
+            }
+            mask += 1;
+        }
+        table
+    };
+
+    /// Which bytes of eight survive when the bytes flagged in the index are removed: PSHUFB
+    /// indices of the `8 - popcount` kept bytes in order, then 0x80. 2 KiB.
+    static COMPRESS: [[u8; 8]; 256] = {
+        let mut table = [[0x80u8; 8]; 256];
+        let mut mask = 0;
+        while mask < 256 {
+            let (mut i, mut j) = (0, 0);
+            while i < 8 {
+                if mask >> i & 1 == 0 {
+                    table[mask][j] = i as u8;
+                    j += 1;
+                }
+                i += 1;
+            }
+            mask += 1;
+        }
+        table
+    };
+
+    /// Writes the low 8 bytes of `v`, with those flagged in the low 8 bits of `mask` escaped, at
+    /// `win[at..]`; returns how many bytes that is (8 to 16). Stores 16 bytes.
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn expand8<const N: usize>(
+        v: __m128i,
+        mask: u32,
+        win: &mut [MaybeUninit<u8>; N],
+        at: usize,
+    ) -> usize {
+        let mask = (mask & 0xFF) as u8;
+        let entry = &EXPAND[usize::from(mask)];
+        let out = _mm_xor_si128(
+            _mm_shuffle_epi8(v, load128(&entry.shuffle)),
+            load128(&entry.xor),
+        );
+        store128_at(win, at, out);
+        8 + mask.count_ones() as usize
+    }
+
+    /// Writes the 16 bytes `v`, with those flagged in `mask` escaped, at `win[at..]`; returns
+    /// how many bytes that is (16 to 32). Needs `at + 32 <= N` (else the stores are clamped and
+    /// the output is garbage, but stays inside `win`).
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn emit16<const N: usize>(
+        v: __m128i,
+        mask: u32,
+        win: &mut [MaybeUninit<u8>; N],
+        at: usize,
+    ) -> usize {
+        if mask == 0 {
+            store128_at(win, at, v);
+            return 16;
+        }
+        let n = expand8(v, mask, win, at);
+        n + expand8(_mm_srli_si128::<8>(v), mask >> 8, win, at + n)
+    }
+
+    /// [`emit16`] for 32 bytes (32 to 64 written). Needs `at + 64 <= N`.
+    #[inline]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn emit32<const N: usize>(
+        v: __m256i,
+        mask: u32,
+        win: &mut [MaybeUninit<u8>; N],
+        at: usize,
+    ) -> usize {
+        if mask == 0 {
+            store256_at(win, at, v);
+            return 32;
+        }
+        // Something to escape: all four groups through the table, without a branch per 16 bytes
+        // (escapes in random data would mispredict it).
+        let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let mut n = at;
+        n += expand8(lo, mask, win, n);
+        n += expand8(_mm_srli_si128::<8>(lo), mask >> 8, win, n);
+        n += expand8(hi, mask >> 16, win, n);
+        n += expand8(_mm_srli_si128::<8>(hi), mask >> 24, win, n);
+        n - at
+    }
+
+    /// Four accumulators 16 bytes apart folded into one.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq")]
+    fn collapse(k: &FoldConstants, x: [__m128i; 4]) -> __m128i {
+        _mm_xor_si128(
+            _mm_xor_si128(fold128(x[0], pair::<384>(k)), fold128(x[1], pair::<256>(k))),
+            _mm_xor_si128(fold128(x[2], pair::<128>(k)), x[3]),
+        )
+    }
+
+    /// 64 bytes stuffed with four 16-byte classifications; evaluates to the bytes written (at most
+    /// 128). A macro, so that it is compiled into the kernel (a call would spill the
+    /// accumulators).
+    macro_rules! step64_sse {
+        ($set:expr, $q:expr, $win:expr) => {{
+            let mut at = 0;
+            for block in $q {
+                let v = load128(block);
+                at += emit16(v, mask128::<KIND>($set, v), $win, at);
+            }
+            at
+        }};
+    }
+
+    /// 64 bytes stuffed with two 32-byte classifications; evaluates to the bytes written (at most
+    /// 128).
+    macro_rules! step64_avx2 {
+        ($set:expr, $q:expr, $win:expr) => {{
+            let (y0, y1) = (load256_half($q, 0), load256_half($q, 1));
+            let at = emit32(y0, mask256::<KIND>($set, y0), $win, 0);
+            at + emit32(y1, mask256::<KIND>($set, y1), $win, at)
+        }};
+    }
+
+    /// Defines a stuffing kernel (see [`super::stuff_into_slice`]) for one tier: `$step` stuffs 64
+    /// bytes with the tier's widest classification, the rest is shared. The kernel returns the
+    /// register, the bytes of `data` consumed and the bytes of `out` written.
+    macro_rules! stuff_kernel {
+        (
+            $(#[$attr:meta])* $name:ident, $features:literal, $widen:path, $step:ident,
+            $acc:ty, $start:ident, $advance:ident, $collapse:ident
+        ) => {
+            $(#[$attr])*
+            #[target_feature(enable = $features)]
+            fn $name<const KIND: u8, const FOLD: bool>(
+                k: &FoldConstants,
+                register: u32,
+                shape: &Shape,
+                data: &[u8],
+                out: &mut [MaybeUninit<u8>],
+            ) -> (u32, usize, usize) {
+                let set = &Set128::new(shape);
+                let wide = &$widen(set);
+                let (blocks, _) = data.as_chunks::<16>();
+                let (quads, _) = blocks.as_chunks::<4>();
+                let initial = _mm_cvtsi32_si128(register as i32);
+                let mut w = 0;
+                // 64 bytes per step into a 128-byte window, folded into accumulators 64 bytes
+                // apart.
+                let mut acc: Option<$acc> = None;
+                let mut quads_done = 0;
+                for q in quads {
+                    let Some(win) = window::<128>(out, w) else {
+                        break;
+                    };
+                    if FOLD {
+                        acc = Some(match acc {
+                            None => $start(q, initial),
+                            Some(acc) => $advance(k, acc, q),
+                        });
+                    }
+                    w += $step!(wide, q, win);
+                    quads_done += 1;
+                }
+                let mut done = quads_done * 64;
+                let mut x = acc.map(|acc| $collapse(k, acc));
+                // Then 16 bytes per step into a 32-byte window.
+                for b in blocks.get(quads_done * 4..).unwrap_or_default() {
+                    let Some(win) = window::<32>(out, w) else {
+                        break;
+                    };
+                    let v = load128(b);
+                    if FOLD {
+                        x = Some(match x {
+                            None => _mm_xor_si128(v, initial),
+                            Some(x) => _mm_xor_si128(fold128(x, pair::<128>(k)), v),
+                        });
+                    }
+                    w += emit16(v, mask128::<KIND>(set, v), win, 0);
+                    done += 16;
+                }
+                // The last few bytes: the last 16 bytes of `data` shifted down so that the new
+                // ones come first, their escape mask with them; the CRC takes them the same way.
+                let tail = data.len() - done;
+                let mut finished = None;
+                if tail > 0
+                    && done == blocks.len() * 16
+                    && let (Some(win), Some(last), Some(shift)) = (
+                        window::<32>(out, w),
+                        data.last_chunk::<16>(),
+                        SHIFT_MASKS.get(32 - tail..).and_then(|m| m.first_chunk::<16>()),
+                    )
+                {
+                    let v = load128(last);
+                    let mask = mask128::<KIND>(set, v) >> (16 - tail);
+                    emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, 0);
+                    w += tail + mask.count_ones() as usize;
+                    if let Some(x) = x {
+                        finished = Some(finish(k, x, data, done).0);
+                    }
+                    done = data.len();
+                }
+                let register = match (finished, x) {
+                    (Some(register), _) => register,
+                    (None, Some(x)) => reduce128(k, x),
+                    (None, None) => register,
+                };
+                (register, done, w)
+            }
+        };
+    }
+
+    stuff_kernel!(
+        /// The stuffing kernel of [`Tier::Sse`].
+        stuff_sse,
+        "pclmulqdq,ssse3,sse4.1,popcnt",
+        Set128::clone,
+        step64_sse,
+        [__m128i; 4],
+        start128,
+        advance128,
+        collapse
+    );
+    stuff_kernel!(
+        /// The stuffing kernel of [`Tier::Avx2`].
+        stuff_avx2,
+        "avx2,pclmulqdq,ssse3,sse4.1,popcnt",
+        Set256::new,
+        step64_avx2,
+        [__m128i; 4],
+        start128,
+        advance128,
+        collapse
+    );
+    stuff_kernel!(
+        /// The stuffing kernel of [`Tier::Avx2Vpclmul`] and up.
+        stuff_vpclmul,
+        "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt",
+        Set256::new,
+        step64_avx2,
+        [__m256i; 2],
+        start256,
+        advance256,
+        collapse256
+    );
+
+    /// The first 64 bytes of data, with the register XORed in, as four 128-bit accumulators.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn start128(q: &[[u8; 16]; 4], initial: __m128i) -> [__m128i; 4] {
+        [
+            _mm_xor_si128(load128(&q[0]), initial),
+            load128(&q[1]),
+            load128(&q[2]),
+            load128(&q[3]),
+        ]
+    }
+
+    /// The four accumulators folded forward over the next 64 bytes, which are XORed in.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq")]
+    fn advance128(k: &FoldConstants, acc: [__m128i; 4], q: &[[u8; 16]; 4]) -> [__m128i; 4] {
+        let k512 = pair::<512>(k);
+        let mut acc = acc;
+        for (a, b) in acc.iter_mut().zip(q) {
+            *a = _mm_xor_si128(fold128(*a, k512), load128(b));
+        }
+        acc
+    }
+
+    /// The first 64 bytes of data, with the register XORed in, as two 256-bit accumulators.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn start256(q: &[[u8; 16]; 4], initial: __m128i) -> [__m256i; 2] {
+        [
+            _mm256_xor_si256(load256_half(q, 0), _mm256_zextsi128_si256(initial)),
+            load256_half(q, 1),
+        ]
+    }
+
+    /// The two 256-bit accumulators folded forward over the next 64 bytes, which are XORed in.
+    #[inline]
+    #[target_feature(enable = "avx2,vpclmulqdq")]
+    fn advance256(k: &FoldConstants, acc: [__m256i; 2], q: &[[u8; 16]; 4]) -> [__m256i; 2] {
+        let k512 = pair256::<512>(k);
+        [
+            fold256(acc[0], k512, load256_half(q, 0)),
+            fold256(acc[1], k512, load256_half(q, 1)),
+        ]
+    }
+
+    /// Two 256-bit accumulators 32 bytes apart folded into one 128-bit accumulator.
+    #[inline]
+    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq")]
+    fn collapse256(k: &FoldConstants, acc: [__m256i; 2]) -> __m128i {
+        // Blocks 0 and 1 (lanes of acc[0]) folded over three and two blocks in one multiply
+        // pair, block 2 over one, next to it: a single multiplication deep (latency).
+        let folded = fold256(
+            acc[0],
+            _mm256_set_m128i(pair::<256>(k), pair::<384>(k)),
+            _mm256_setzero_si256(),
+        );
+        let upper = _mm256_extracti128_si256::<1>(acc[1]);
+        _mm_xor_si128(
+            _mm_xor_si128(
+                _mm256_castsi256_si128(folded),
+                _mm256_extracti128_si256::<1>(folded),
+            ),
+            _mm_xor_si128(
+                fold128(_mm256_castsi256_si128(acc[1]), pair::<128>(k)),
+                upper,
+            ),
+        )
+    }
+
+    /// `tier` must not exceed what the CPU supports (the callers clamp it) and must not be
+    /// [`Tier::Portable`]; `data` must hold at least 16 bytes (else nothing is done).
+    pub(super) fn stuff(
+        tier: Tier,
+        shape: &Shape,
+        fold: Option<&FoldConstants>,
+        register: u32,
+        data: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> (u32, usize, usize) {
+        // Without a fold the constants are never read; any will do.
+        let (k, folding) = match fold {
+            Some(k) => (k, true),
+            None => (&crate::fcs::FCS16_FOLD, false),
+        };
+        macro_rules! dispatch {
+            ($($kind:ident),*) => {
+                match (tier, kind(shape), folding) {
+                    (Tier::Portable, ..) => (register, 0, 0),
+                    $(
+                        (Tier::Sse, $kind, true) => {
+                            // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
+                            unsafe { stuff_sse::<$kind, true>(k, register, shape, data, out) }
+                        }
+                        (Tier::Sse, $kind, false) => {
+                            // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
+                            unsafe { stuff_sse::<$kind, false>(k, register, shape, data, out) }
+                        }
+                        (Tier::Avx2, $kind, true) => {
+                            // SAFETY: the Avx2 tier has AVX2 and everything Sse has.
+                            unsafe { stuff_avx2::<$kind, true>(k, register, shape, data, out) }
+                        }
+                        (Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512, $kind, false) => {
+                            // SAFETY: tiers from Avx2 up have AVX2 and everything Sse has.
+                            unsafe { stuff_avx2::<$kind, false>(k, register, shape, data, out) }
+                        }
+                        (Tier::Avx2Vpclmul | Tier::Avx512, $kind, true) => {
+                            // SAFETY: tiers from Avx2Vpclmul up have AVX2, VPCLMULQDQ and
+                            // everything Sse has.
+                            unsafe { stuff_vpclmul::<$kind, true>(k, register, shape, data, out) }
+                        }
+                    )*
+                    _ => (register, 0, 0),
+                }
+            };
+        }
+        dispatch!(PAIR, CONTROLS, NIBBLES)
+    }
+
+    /// Spare room [`unstuff`] wants past its output limit: its block stores may go that far.
+    pub(super) const UNSTUFF_SLACK: usize = 128;
+
+    /// Unstuffs one 16-byte block `v` whose special-byte mask is `special` (see
+    /// [`super::unstuff_into`]) into `win`, `escaped` telling whether the byte before the block
+    /// was an unfinished escape; returns the bytes of the block consumed (0 to 16: it stops at the
+    /// first byte it leaves to the caller), the bytes written and whether the last byte consumed
+    /// is an escape (unchanged if nothing was consumed).
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn unstuff16(
+        v: __m128i,
+        special: u32,
+        escaped: bool,
+        win: &mut [MaybeUninit<u8>; 16],
+    ) -> (usize, usize, bool) {
+        let escapes = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7D));
+        let e = _mm_movemask_epi8(escapes) as u32;
+        // Flags and control characters, and an escape right after an escape (7D 7D: the second
+        // is data; a run of them alternates), stop the block.
+        let hard = (special & !e) | (e & (e << 1 | u32::from(escaped)));
+        let n = (hard | 1 << 16).trailing_zeros();
+        if n == 0 {
+            return (0, 0, escaped);
+        }
+        let kept = (1u32 << n) - 1;
+        let e = e & kept;
+        let remove = (e | !kept) & 0xFFFF;
+        // Bit 5 flipped in every byte after an escape (only the kept ones matter).
+        let carry = _mm_cvtsi32_si128(if escaped { 0x20 } else { 0 });
+        let flips = _mm_or_si128(
+            _mm_and_si128(_mm_slli_si128::<1>(escapes), _mm_set1_epi8(0x20)),
+            carry,
+        );
+        let v = _mm_xor_si128(v, flips);
+        let (low, high) = ((remove & 0xFF) as u8, (remove >> 8) as u8);
+        store64_at(
+            win,
+            0,
+            _mm_shuffle_epi8(v, load64(&COMPRESS[usize::from(low)])),
+        );
+        let at = 8 - low.count_ones() as usize;
+        store64_at(
+            win,
+            at,
+            _mm_shuffle_epi8(_mm_srli_si128::<8>(v), load64(&COMPRESS[usize::from(high)])),
+        );
+        let written = at + 8 - high.count_ones() as usize;
+        (n as usize, written, e >> (n - 1) & 1 != 0)
+    }
+
+    /// The unstuffing loop over 16-byte blocks from input `i` and output `w` on, committing
+    /// nothing past output `limit`; returns the bytes consumed and written in total.
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn unstuff_blocks<const KIND: u8>(
+        set: &Set128,
+        data: &[u8],
+        escaped: &mut bool,
+        out: &mut [MaybeUninit<u8>],
+        limit: usize,
+        mut i: usize,
+        mut w: usize,
+    ) -> (usize, usize) {
+        while let (Some(block), Some(win)) = (
+            data.get(i..).and_then(|d| d.first_chunk::<16>()),
+            window::<16>(out, w),
+        ) {
+            let v = load128(block);
+            let special = mask128::<KIND>(set, v);
+            let (n, written, now_escaped) = if special == 0 && !*escaped {
+                store128_at(win, 0, v);
+                (16, 16, false)
+            } else {
+                unstuff16(v, special, *escaped, win)
+            };
+            if w + written > limit {
+                break;
+            }
+            i += n;
+            w += written;
+            *escaped = now_escaped;
+            if n < 16 {
+                break;
+            }
+        }
+        (i, w)
+    }
+
+    /// The unstuffing kernel of [`Tier::Sse`]: returns the bytes consumed and written.
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn unstuff_sse<const KIND: u8>(
+        shape: &Shape,
+        data: &[u8],
+        escaped: &mut bool,
+        out: &mut [MaybeUninit<u8>],
+        limit: usize,
+    ) -> (usize, usize) {
+        unstuff_blocks::<KIND>(&Set128::new(shape), data, escaped, out, limit, 0, 0)
+    }
+
+    /// The unstuffing kernel of [`Tier::Avx2`] and up: 128-byte and 32-byte blocks with nothing
+    /// to do are copied whole, others go through [`unstuff16`] in halves.
+    #[target_feature(enable = "avx2,popcnt")]
+    fn unstuff_avx2<const KIND: u8>(
+        shape: &Shape,
+        data: &[u8],
+        escaped: &mut bool,
+        out: &mut [MaybeUninit<u8>],
+        limit: usize,
+    ) -> (usize, usize) {
+        let set = &Set128::new(shape);
+        let wide = &Set256::new(set);
+        let (mut i, mut w) = (0, 0);
+        loop {
+            // Runs of 128 bytes with nothing special, the common case, with four loads in flight.
+            if !*escaped
+                && w + 128 <= limit
+                && let (Some(block), Some(win)) = (
+                    data.get(i..).and_then(|d| d.first_chunk::<128>()),
+                    window::<128>(out, w),
+                )
+            {
+                let (blocks, _) = block.as_chunks::<32>();
+                let v = [
+                    load256_at(blocks, 0),
+                    load256_at(blocks, 1),
+                    load256_at(blocks, 2),
+                    load256_at(blocks, 3),
+                ];
+                let any = _mm256_or_si256(
+                    _mm256_or_si256(
+                        members256::<KIND>(wide, v[0]),
+                        members256::<KIND>(wide, v[1]),
+                    ),
+                    _mm256_or_si256(
+                        members256::<KIND>(wide, v[2]),
+                        members256::<KIND>(wide, v[3]),
+                    ),
+                );
+                if _mm256_testz_si256(any, any) != 0 {
+                    for (j, v) in v.into_iter().enumerate() {
+                        store256_at(win, 32 * j, v);
+                    }
+                    i += 128;
+                    w += 128;
+                    continue;
+                }
+            }
+            let (Some(block), Some(win)) = (
+                data.get(i..).and_then(|d| d.first_chunk::<32>()),
+                window::<32>(out, w),
+            ) else {
+                break;
+            };
+            let v = load256(block);
+            if !*escaped && w + 32 <= limit && mask256::<KIND>(wide, v) == 0 {
+                store256_at(win, 0, v);
+                i += 32;
+                w += 32;
+                continue;
+            }
+            for half in [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)] {
+                let Some(win) = window::<16>(out, w) else {
+                    return (i, w);
+                };
+                let (n, written, now_escaped) =
+                    unstuff16(half, mask128::<KIND>(set, half), *escaped, win);
+                if w + written > limit {
+                    return (i, w);
+                }
+                i += n;
+                w += written;
+                *escaped = now_escaped;
+                if n < 16 {
+                    return (i, w);
+                }
+            }
+        }
+        unstuff_blocks::<KIND>(set, data, escaped, out, limit, i, w)
+    }
+
+    /// `tier` must not exceed what the CPU supports (the callers clamp it).
+    pub(super) fn unstuff(
+        tier: Tier,
+        shape: &Shape,
+        data: &[u8],
+        escaped: &mut bool,
+        out: &mut [MaybeUninit<u8>],
+        limit: usize,
+    ) -> (usize, usize) {
+        macro_rules! dispatch {
+            ($($kind:ident),*) => {
+                match (tier, kind(shape)) {
+                    (Tier::Portable, _) => (0, 0),
+                    $(
+                        (Tier::Sse, $kind) => {
+                            // SAFETY: the Sse tier has SSSE3 and POPCNT.
+                            unsafe { unstuff_sse::<$kind>(shape, data, escaped, out, limit) }
+                        }
+                        (Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512, $kind) => {
+                            // SAFETY: tiers from Avx2 up have AVX2, SSSE3 and POPCNT.
+                            unsafe { unstuff_avx2::<$kind>(shape, data, escaped, out, limit) }
+                        }
+                    )*
+                    _ => (0, 0),
+                }
+            };
+        }
+        dispatch!(PAIR, CONTROLS, NIBBLES)
+    }
+
+    /// Writes the bytes `v[..len]`, with those of `escape_mask` (bits below `len`, up to 15)
+    /// escaped, at `win[0..]` (storing 32 bytes); returns how many bytes that is.
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn emit_short(
+        set: &Set128,
+        v: __m128i,
+        len: usize,
+        escape_mask: u32,
+        win: &mut [MaybeUninit<u8>; 32],
+    ) -> usize {
+        let mask = mask128::<NIBBLES>(set, v) & escape_mask;
+        emit16(v, mask, win, 0);
+        len + mask.count_ones() as usize
+    }
+
+    /// `tier` must not exceed what the CPU supports (the callers clamp it).
+    pub(super) fn encode_frame(
+        tier: Tier,
+        shape: &Shape,
+        frame: &FrameParts<'_>,
+        out: &mut [MaybeUninit<u8>],
+    ) -> usize {
+        match tier {
+            Tier::Portable => 0,
+            // SAFETY: tiers from Sse up have PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
+            _ => unsafe { encode_frame_sse(tier, shape, frame, out) },
+        }
+    }
+
+    /// Writes a whole frame into `out` (see [`super::encode_frame_into_vec`], which sizes `out`);
+    /// returns the bytes written.
+    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1,popcnt")]
+    fn encode_frame_sse(
+        tier: Tier,
+        shape: &Shape,
+        frame: &FrameParts<'_>,
+        out: &mut [MaybeUninit<u8>],
+    ) -> usize {
+        // Header, trailer and short payloads go through the nibble tables, which test any set.
+        let set = &Set128::new(&Shape::Nibbles(*frame.nibbles));
+        let mut w = 0;
+        // The opening flag and the header, in one expansion (built in a register: bytes stored
+        // one by one and loaded as a vector would stall the load).
+        let flag = usize::from(frame.open_flag);
+        let header_len = frame.header_len.min(4);
+        let first = (u64::from(frame.header) << (8 * flag)) | (u64::from(FLAG) * flag as u64);
+        let header_mask = ((1u32 << header_len) - 1) << flag;
+        if let Some(win) = window::<32>(out, w) {
+            let v = _mm_cvtsi64_si128(first as i64);
+            w += emit_short(set, v, flag + header_len, header_mask, win);
+        }
+        // The payload.
+        let (fold, register) = match frame.fcs {
+            Some((k, register)) => (Some(k), register),
+            None => (None, 0),
+        };
+        let (mut register, consumed, written) = match (frame.payload.len() >= 16, out.get_mut(w..))
+        {
+            (true, Some(rest)) => stuff(tier, shape, fold, register, frame.payload, rest),
+            _ => (register, 0, 0),
+        };
+        w += written;
+        // A payload shorter than 16 bytes (or whatever the kernel left).
+        let rest = frame.payload.get(consumed..).unwrap_or_default();
+        for piece in rest.chunks(15) {
+            let mut bytes = [0u8; 16];
+            bytes[..piece.len()].copy_from_slice(piece);
+            if let Some(win) = window::<32>(out, w) {
+                let v = load128(&bytes);
+                w += emit_short(set, v, piece.len(), (1u32 << piece.len()) - 1, win);
+            }
+        }
+        if let Some(k) = fold {
+            register = match k.width {
+                16 => u32::from(crate::fcs::portable::fcs16_update(register as u16, rest)),
+                _ => crate::fcs::portable::fcs32_update(register, rest),
+            };
+        }
+        // The FCS, least significant byte first, and the closing flag.
+        let fcs_len = fold.map_or(0, |k| (k.width / 8) as usize);
+        let fcs = u64::from(!register) & ((1u64 << (8 * fcs_len)) - 1);
+        let last = fcs | u64::from(FLAG) << (8 * fcs_len);
+        if let Some(win) = window::<32>(out, w) {
+            let v = _mm_cvtsi64_si128(last as i64);
+            w += emit_short(set, v, fcs_len + 1, (1u32 << fcs_len) - 1, win);
+        }
+        w
+    }
+
+    /// The flag sequence.
+    const FLAG: u8 = 0x7E;
 }

@@ -26,6 +26,18 @@ pub fn protocol_field(protocol: Protocol, pfc: bool) -> ([u8; 2], usize) {
 }
 
 /// Appends a frame (protocol field and `payload`) to `out`.
+///
+/// ```
+/// use ppp_frame::{sync, Protocol};
+///
+/// let mut frame = Vec::new();
+/// sync::encode(Protocol::Ipv6, b"datagram", false, &mut frame);
+/// assert_eq!(&frame[..2], &[0x00, 0x57]); // PFC off: two bytes
+/// let decoded = sync::decode(&frame)?;
+/// assert_eq!((decoded.protocol, decoded.payload), (Protocol::Ipv6, &b"datagram"[..]));
+/// assert!(!decoded.protocol_compressed);
+/// # Ok::<(), ppp_frame::FrameError>(())
+/// ```
 pub fn encode(protocol: Protocol, payload: &[u8], pfc: bool, out: &mut Vec<u8>) {
     let (field, len) = protocol_field(protocol, pfc);
     out.reserve(len + payload.len());
@@ -40,6 +52,18 @@ pub fn encode(protocol: Protocol, payload: &[u8], pfc: bool, out: &mut Vec<u8>) 
 ///
 /// [`FrameError::Truncated`] when there is no complete protocol field, and
 /// [`FrameError::InvalidProtocol`] when it is not a valid PPP protocol number.
+///
+/// ```
+/// use ppp_frame::{sync, FrameError, Protocol};
+///
+/// let mut frame = Vec::new();
+/// sync::encode(Protocol::Ipv4, &[0x45, 0x00], true, &mut frame);
+/// assert_eq!(frame, [0x21, 0x45, 0x00]); // PFC on: one byte
+/// let decoded = sync::decode(&frame)?;
+/// assert_eq!((decoded.protocol, decoded.payload), (Protocol::Ipv4, &[0x45, 0x00][..]));
+/// assert_eq!(sync::decode(&[0x00]), Err(FrameError::Truncated));
+/// # Ok::<(), FrameError>(())
+/// ```
 pub fn decode(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
     let (protocol, protocol_compressed, payload) = split_protocol(frame)?;
     Ok(Frame {
