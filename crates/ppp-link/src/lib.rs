@@ -82,6 +82,7 @@ mod multilink;
 pub mod network;
 pub mod pppoe;
 mod reason;
+mod table;
 
 pub use control::{ControlEvent, LinkControl, Received};
 pub use link::{CapturedPacket, Datagram, Framing, Link, LinkConfig, LinkEvent, Phase};
@@ -91,6 +92,7 @@ pub use ppp_auth::AuthError;
 pub use ppp_core::{CloseReason, Machine, Random};
 pub use ppp_mp::BundleKey;
 pub use reason::{AuthFailure, AuthSide, DownReason, MultilinkRefusal};
+pub use table::{LinkTable, TableEvent, UnitId};
 
 use ppp_frame::{DecoderStats, Protocol};
 

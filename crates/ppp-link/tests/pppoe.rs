@@ -143,11 +143,11 @@ fn a_session_comes_up_carries_datagrams_and_ends_with_a_padt() {
         let id = session.session_id;
         assert_eq!(
             pair.b.poll_datagram(),
-            Some((UnitId::Session(id), Datagram::Ipv4(request.clone())))
+            Some((UnitId::Link(id), Datagram::Ipv4(request.clone())))
         );
         let now = pair.now();
         let reply = ping(SERVER_ADDR, local, 2);
-        pair.b.send_ipv4(now, id, &reply).unwrap();
+        pair.b.send_ipv4(now, UnitId::Link(id), &reply).unwrap();
         pair.run_for(pair.elapsed() + Duration::from_millis(10));
         assert_eq!(pair.a.poll_datagram(), Some(Datagram::Ipv4(reply)));
         assert_eq!(pair.b.session_count(), 1);

@@ -307,8 +307,8 @@ fn the_ac_bonds_the_sessions_of_one_peer_into_one_bundle() {
     assert!(bundle.is_multilink());
     assert_eq!(bundle.mtu(), Some(MRRU));
     assert_eq!(segment.joined().get(&UnitId::Bundle(1)), Some(&2));
-    for (session_id, session) in segment.ac.sessions() {
-        assert_eq!(session.unit(), UnitId::Bundle(1));
+    for (session_id, _) in segment.ac.sessions() {
+        assert_eq!(segment.ac.session_unit(session_id), Some(UnitId::Bundle(1)));
         assert_eq!(
             segment.ac.session_link(session_id).unwrap().peer_name(),
             Some("alice")
@@ -425,7 +425,7 @@ fn other_peers_get_bundles_or_sessions_of_their_own() {
     units.sort();
     let bob_plain = segment.plain[1].session().unwrap().session_id;
     assert_eq!(units.len(), 3, "{units:?}");
-    assert!(units.contains(&(UnitId::Session(bob_plain), 1)));
+    assert!(units.contains(&(UnitId::Link(bob_plain), 1)));
     assert_eq!(
         units
             .iter()

@@ -1267,7 +1267,7 @@ fn update_server_status(
         .map(|(id, session)| {
             let extra = extras.get(&id);
             let link = server.session_link(id);
-            let unit_id = session.unit();
+            let unit_id = server.session_unit(id).unwrap_or(UnitId::Link(id));
             let unit = server.unit(unit_id);
             let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
             SessionSnapshot {
@@ -1292,7 +1292,7 @@ fn update_server_status(
                 encoding: ccp_encoding(unit.and_then(|u| u.ccp_negotiated())),
                 bundle: match unit_id {
                     UnitId::Bundle(n) => Some(n),
-                    UnitId::Session(_) => None,
+                    UnitId::Link(_) => None,
                 },
             }
         })

@@ -1,31 +1,32 @@
-//! [`PppoeServer`]: an access concentrator, and above each session's link a network layer of
-//! its own or a Multilink bundle's.
+//! [`PppoeServer`]: an access concentrator and a [`LinkTable`] of its sessions: above each
+//! session's link a network layer of its own or a Multilink bundle's.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ppp_auth::SecretToken;
 use ppp_core::{CloseReason, Machine, Random};
-use ppp_frame::Protocol;
 use ppp_ipcp::Ipcp;
-use ppp_mp::BundleKey;
 use pppoe_discovery::{
     AcConfig, AcEvent, AcSession, AcSessionEnd, AccessConcentrator, MacAddr, SessionMtu,
 };
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::{
     ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, encapsulate, ethertype, push_bounded,
     session_link_config,
 };
 use crate::auth::SecretEntry;
+use crate::table::{LinkTable, TableEvent};
 use crate::{
     AuthError, Datagram, DownReason, LinkConfig, LinkControl, LinkError, LinkEvent, Multilink,
-    MultilinkEvent,
 };
+
+/// A network layer of a [`PppoeServer`]: a session's own ([`UnitId::Link`] with the session
+/// id), or a Multilink bundle's ([`UnitId::Bundle`]).
+pub type UnitId = crate::table::UnitId<u16>;
 
 /// Why a session of a [`PppoeServer`] ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,32 +44,6 @@ impl fmt::Display for SessionEnd {
         match self {
             SessionEnd::Link(reason) => write!(f, "{reason}"),
             SessionEnd::Discovery(end) => write!(f, "{end}"),
-        }
-    }
-}
-
-/// What carries a network layer (IPCP, IPv6CP, CCP, datagrams): one interface, as Linux's `pppN`
-/// unit is for pppd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum UnitId {
-    /// A session's own network layer (no Multilink).
-    Session(u16),
-    /// A Multilink bundle (RFC 1990) of one or more sessions of the same peer; numbered from 1
-    /// in the order bundles were made.
-    Bundle(u32),
-}
-
-impl From<u16> for UnitId {
-    fn from(session_id: u16) -> Self {
-        UnitId::Session(session_id)
-    }
-}
-
-impl fmt::Display for UnitId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UnitId::Session(id) => write!(f, "session {id:#06x}"),
-            UnitId::Bundle(n) => write!(f, "bundle {n}"),
         }
     }
 }
@@ -169,12 +144,10 @@ impl Default for ServerLimits {
     }
 }
 
-/// A session of a [`PppoeServer`]: who its client is and which network layer carries its
-/// traffic.
+/// A session of a [`PppoeServer`]: who its client is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerSession {
     client_mac: MacAddr,
-    unit: UnitId,
 }
 
 impl ServerSession {
@@ -182,32 +155,20 @@ impl ServerSession {
     pub fn client_mac(&self) -> MacAddr {
         self.client_mac
     }
-
-    /// The network layer carrying the session's traffic: its own, or its bundle's.
-    pub fn unit(&self) -> UnitId {
-        self.unit
-    }
-}
-
-/// A network layer and the sessions below it.
-struct Unit {
-    multilink: Multilink<u16>,
-    /// The deadline this unit has an entry for in the timer heap.
-    scheduled: Option<Instant>,
-    /// Whether it is in the list of units to drain.
-    dirty: bool,
 }
 
 /// A PPPoE server (access concentrator): discovery, a PPP link per session, and above each
 /// session a network layer: its own, or with Multilink (an MRRU in the link configuration) a
 /// bundle shared by the sessions of the same peer (authenticated name and Endpoint
-/// Discriminator; RFC 1990 §5.1.3), so bonded lines carry one flow.
+/// Discriminator; RFC 1990 §5.1.3), so bonded lines carry one flow. The sessions live in a
+/// [`LinkTable`].
 ///
 /// Inputs: [`handle_input`](Self::handle_input) (every frame of Ethertype 0x8863 and 0x8864),
 /// [`handle_timeout`](Self::handle_timeout), the answers [`provide_secret`](Self::provide_secret),
 /// [`accept_session`](Self::accept_session) and [`reject_session`](Self::reject_session),
-/// [`close_session`](Self::close_session), [`close`](Self::close), datagrams
-/// ([`send_ipv4`](Self::send_ipv4), [`send_ipv6`](Self::send_ipv6)) for a [`UnitId`]. Outputs:
+/// [`close_session`](Self::close_session), [`close_unit`](Self::close_unit),
+/// [`close`](Self::close), datagrams ([`send_ipv4`](Self::send_ipv4),
+/// [`send_ipv6`](Self::send_ipv6)) for a [`UnitId`]. Outputs:
 /// [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
 /// [`poll_datagram`](Self::poll_datagram) (with its [`UnitId`]),
 /// [`poll_timeout`](Self::poll_timeout).
@@ -297,16 +258,10 @@ pub struct PppoeServer {
     template: LinkConfig,
     /// One shared configuration per session MTU (almost always one).
     configs: Vec<(u16, Arc<LinkConfig>)>,
-    random: Random,
     ipcp_factory: Option<IpcpFactory>,
     limits: ServerLimits,
     sessions: HashMap<u16, ServerSession>,
-    units: HashMap<UnitId, Unit>,
-    /// Which bundle each peer's sessions join.
-    bundles: HashMap<BundleKey, u32>,
-    next_bundle: u32,
-    timers: BinaryHeap<Reverse<(Instant, UnitId)>>,
-    dirty: Vec<UnitId>,
+    table: LinkTable<u16>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<PppoeServerEvent>,
     datagrams: VecDeque<(UnitId, Datagram)>,
@@ -324,15 +279,10 @@ impl PppoeServer {
             mac,
             template: link,
             configs: Vec::new(),
-            random,
             ipcp_factory: None,
             limits: ServerLimits::default(),
             sessions: HashMap::new(),
-            units: HashMap::new(),
-            bundles: HashMap::new(),
-            next_bundle: 1,
-            timers: BinaryHeap::new(),
-            dirty: Vec::new(),
+            table: LinkTable::new(random),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             datagrams: VecDeque::new(),
@@ -369,37 +319,39 @@ impl PppoeServer {
 
     /// One session's link: framing, LCP, authentication (phase, peer name, counters).
     pub fn session_link(&self, session_id: u16) -> Option<&LinkControl> {
-        let session = self.sessions.get(&session_id)?;
-        self.units.get(&session.unit)?.multilink.member(&session_id)
-    }
-
-    /// The network layers, in no particular order.
-    pub fn units(&self) -> impl Iterator<Item = (UnitId, &Multilink<u16>)> {
-        self.units.iter().map(|(&id, unit)| (id, &unit.multilink))
-    }
-
-    /// One network layer and its sessions: addresses, MTU, CCP, members.
-    pub fn unit(&self, unit: UnitId) -> Option<&Multilink<u16>> {
-        self.units.get(&unit).map(|u| &u.multilink)
+        self.table.link(session_id)
     }
 
     /// The network layer a session's traffic goes through.
     pub fn session_unit(&self, session_id: u16) -> Option<UnitId> {
-        self.sessions.get(&session_id).map(|s| s.unit)
+        self.table.unit_of(session_id)
+    }
+
+    /// The network layers, in no particular order.
+    pub fn units(&self) -> impl Iterator<Item = (UnitId, &Multilink<u16>)> {
+        self.table.units()
+    }
+
+    /// One network layer and its sessions: addresses, MTU, CCP, members.
+    pub fn unit(&self, unit: UnitId) -> Option<&Multilink<u16>> {
+        self.table.unit(unit)
     }
 
     /// The interface MTU of a unit (see [`Multilink::mtu`]).
     pub fn mtu(&self, unit: UnitId) -> Option<u16> {
-        self.unit(unit)?.mtu()
+        self.table.mtu(unit)
     }
 
     /// A session's network layer, to set its IPCP, CCP or IPv6CP (from the user's profile)
     /// before the Network phase. What it does is sent on the next input or
     /// [`flush`](Self::flush).
     pub fn session_unit_mut(&mut self, session_id: u16) -> Option<&mut Multilink<u16>> {
-        let unit = self.sessions.get(&session_id)?.unit;
-        self.touch(unit);
-        self.units.get_mut(&unit).map(|u| &mut u.multilink)
+        self.table.unit_of_mut(session_id)
+    }
+
+    /// The sessions and their network layers.
+    pub fn table(&self) -> &LinkTable<u16> {
+        &self.table
     }
 
     /// The discovery machine (statistics, configuration, the session records).
@@ -409,7 +361,10 @@ impl PppoeServer {
 
     /// Counters.
     pub fn stats(&self) -> ServerStats {
-        self.stats
+        ServerStats {
+            bundles_made: self.table.bundles_made(),
+            ..self.stats
+        }
     }
 
     /// Our Ethernet address.
@@ -430,18 +385,7 @@ impl PppoeServer {
         token: SecretToken,
         entry: Option<SecretEntry>,
     ) -> Result<(), AuthError> {
-        let unit = self
-            .sessions
-            .get(&session_id)
-            .ok_or(AuthError::NoSecretRequest)?
-            .unit;
-        let result = self
-            .units
-            .get_mut(&unit)
-            .ok_or(AuthError::NoSecretRequest)?
-            .multilink
-            .provide_secret(now, &session_id, token, entry);
-        self.touch(unit);
+        let result = self.table.provide_secret(now, session_id, token, entry);
         self.process(now);
         result
     }
@@ -469,12 +413,8 @@ impl PppoeServer {
             Some(ETHERTYPE_SESSION) => match pppoe_discovery::decapsulate(frame) {
                 Ok(s) if s.dst == self.mac => match self.sessions.get(&s.session_id) {
                     Some(session) if session.client_mac == s.src => {
-                        let unit = session.unit;
-                        if let Some(u) = self.units.get_mut(&unit) {
-                            u.multilink
-                                .handle_frame(now, &s.session_id, s.protocol, s.payload);
-                        }
-                        self.touch(unit);
+                        self.table
+                            .handle_frame(now, s.session_id, s.protocol, s.payload);
                     }
                     _ => {
                         // After a restart, clients learn at once that their session is gone.
@@ -496,22 +436,8 @@ impl PppoeServer {
         if self.ac.poll_timeout().is_some_and(|t| t <= now) {
             self.ac.handle_timeout(now);
         }
-        while let Some(&Reverse((at, unit_id))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(unit) = self.units.get_mut(&unit_id) else {
-                continue;
-            };
-            if unit.scheduled != Some(at) {
-                continue; // stale: the unit was rescheduled since
-            }
-            unit.scheduled = None;
-            if unit.multilink.poll_timeout().is_some_and(|t| t <= now) {
-                unit.multilink.handle_timeout(now);
-            }
-            self.touch(unit_id);
+        if self.table.poll_timeout().is_some_and(|t| t <= now) {
+            self.table.handle_timeout(now);
         }
         self.process(now);
     }
@@ -524,16 +450,10 @@ impl PppoeServer {
     pub fn send_ipv4(
         &mut self,
         now: Instant,
-        unit: impl Into<UnitId>,
+        unit: UnitId,
         packet: &[u8],
     ) -> Result<(), LinkError> {
-        let unit = unit.into();
-        self.units
-            .get_mut(&unit)
-            .ok_or(LinkError::NotReady(Protocol::Ipv4))?
-            .multilink
-            .send_ipv4(now, packet)?;
-        self.touch(unit);
+        self.table.send_ipv4(now, unit, packet)?;
         self.process(now);
         Ok(())
     }
@@ -546,16 +466,10 @@ impl PppoeServer {
     pub fn send_ipv6(
         &mut self,
         now: Instant,
-        unit: impl Into<UnitId>,
+        unit: UnitId,
         packet: &[u8],
     ) -> Result<(), LinkError> {
-        let unit = unit.into();
-        self.units
-            .get_mut(&unit)
-            .ok_or(LinkError::NotReady(Protocol::Ipv6))?
-            .multilink
-            .send_ipv6(now, packet)?;
-        self.touch(unit);
+        self.table.send_ipv6(now, unit, packet)?;
         self.process(now);
         Ok(())
     }
@@ -563,50 +477,36 @@ impl PppoeServer {
     /// Ends a session: LCP Terminate, then PADT (its bundle carries on over the others). A
     /// session requested but not yet accepted gets a refusal.
     pub fn close_session(&mut self, now: Instant, session_id: u16, reason: CloseReason) {
-        match self.sessions.get(&session_id).map(|s| s.unit) {
-            Some(unit) => {
-                if let Some(u) = self.units.get_mut(&unit) {
-                    u.multilink.close(now, &session_id, reason);
-                }
-                self.touch(unit);
-            }
-            None => {
-                self.ac.close_session(now, session_id, reason);
-            }
+        if self.sessions.contains_key(&session_id) {
+            self.table.close_link(now, session_id, reason);
+        } else {
+            self.ac.close_session(now, session_id, reason);
         }
         self.process(now);
     }
 
     /// Ends every session of a unit (a whole bundle).
     pub fn close_unit(&mut self, now: Instant, unit: UnitId, reason: CloseReason) {
-        if let Some(u) = self.units.get_mut(&unit) {
-            u.multilink.close_all(now, reason);
-            self.touch(unit);
-        }
+        self.table.close_unit(now, unit, reason);
         self.process(now);
     }
 
     /// Ends every session at once (an LCP Terminate-Request and a PADT to each, without
     /// waiting for answers) and stops answering discovery.
     pub fn close(&mut self, now: Instant, reason: CloseReason) {
-        let units: Vec<UnitId> = self.units.keys().copied().collect();
-        for unit_id in units {
-            let Some(unit) = self.units.get_mut(&unit_id) else {
-                continue;
-            };
-            unit.multilink.close_all(now, reason.clone());
-            while let Some((session_id, frame)) = unit.multilink.poll_transmit() {
-                if let Some(session) = self.sessions.get(&session_id) {
-                    encapsulate(
-                        frame,
-                        session.client_mac,
-                        self.mac,
-                        session_id,
-                        &mut self.transmit,
-                        usize::MAX,
-                        &mut self.stats.tx_dropped,
-                    );
-                }
+        self.table.close_all(now, reason.clone());
+        // The Terminate-Requests go out whatever the queue limit.
+        while let Some((session_id, frame)) = self.table.poll_transmit() {
+            if let Some(session) = self.sessions.get(&session_id) {
+                encapsulate(
+                    frame,
+                    session.client_mac,
+                    self.mac,
+                    session_id,
+                    &mut self.transmit,
+                    usize::MAX,
+                    &mut self.stats.tx_dropped,
+                );
             }
         }
         self.ac.close(now, reason);
@@ -616,6 +516,7 @@ impl PppoeServer {
     /// Moves what units changed by [`session_unit_mut`](Self::session_unit_mut) want to send
     /// into the transmit queue.
     pub fn flush(&mut self, now: Instant) {
+        self.table.flush(now);
         self.process(now);
     }
 
@@ -641,20 +542,9 @@ impl PppoeServer {
     /// early (a unit rescheduled later), never late.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let units = self.timers.peek().map(|Reverse((at, _))| *at);
-        match (units, self.ac.poll_timeout()) {
+        match (self.table.poll_timeout(), self.ac.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    /// Marks a unit for draining in `process`.
-    fn touch(&mut self, unit_id: UnitId) {
-        if let Some(unit) = self.units.get_mut(&unit_id)
-            && !unit.dirty
-        {
-            unit.dirty = true;
-            self.dirty.push(unit_id);
         }
     }
 
@@ -675,9 +565,33 @@ impl PppoeServer {
                 busy = true;
                 self.transmit.push_back(frame);
             }
-            while let Some(unit_id) = self.dirty.pop() {
+            while let Some((session_id, frame)) = self.table.poll_transmit() {
                 busy = true;
-                self.drain_unit(now, unit_id);
+                if let Some(session) = self.sessions.get(&session_id) {
+                    encapsulate(
+                        frame,
+                        session.client_mac,
+                        self.mac,
+                        session_id,
+                        &mut self.transmit,
+                        self.limits.max_queued_frames,
+                        &mut self.stats.tx_dropped,
+                    );
+                }
+            }
+            while let Some(datagram) = self.table.poll_datagram() {
+                busy = true;
+                if push_bounded(
+                    &mut self.datagrams,
+                    datagram,
+                    self.limits.max_queued_datagrams,
+                ) {
+                    self.stats.datagrams_dropped += 1;
+                }
+            }
+            while let Some(event) = self.table.poll_event() {
+                busy = true;
+                self.on_table(now, event);
             }
             if !busy {
                 break;
@@ -685,200 +599,44 @@ impl PppoeServer {
         }
     }
 
-    /// Moves a unit's frames, datagrams and events out, ends the sessions whose PPP is over,
-    /// places sessions ready for the Network phase, and keeps the unit's timer entry current.
-    fn drain_unit(&mut self, now: Instant, unit_id: UnitId) {
-        let Some(unit) = self.units.get_mut(&unit_id) else {
-            return;
-        };
-        unit.dirty = false;
-        while let Some((session_id, frame)) = unit.multilink.poll_transmit() {
-            if let Some(session) = self.sessions.get(&session_id) {
-                encapsulate(
-                    frame,
-                    session.client_mac,
-                    self.mac,
-                    session_id,
-                    &mut self.transmit,
-                    self.limits.max_queued_frames,
-                    &mut self.stats.tx_dropped,
-                );
-            }
-        }
-        while let Some(datagram) = unit.multilink.poll_datagram() {
-            if push_bounded(
-                &mut self.datagrams,
-                (unit_id, datagram),
-                self.limits.max_queued_datagrams,
-            ) {
-                self.stats.datagrams_dropped += 1;
-            }
-        }
-        let mut ended = Vec::new();
-        let mut ready = Vec::new();
-        while let Some(event) = unit.multilink.poll_event() {
-            match event {
-                MultilinkEvent::Member { member, event } => {
-                    if let LinkEvent::LinkDown { reason } = &event {
-                        ended.push((member, reason.clone()));
-                    }
-                    self.events.push_back(PppoeServerEvent::Link {
-                        session_id: member,
-                        event,
-                    });
-                }
-                MultilinkEvent::MemberReady {
-                    member,
-                    bundle,
-                    multilink,
-                } => ready.push((member, bundle, multilink)),
-                MultilinkEvent::Joined { member, members }
-                    if matches!(unit_id, UnitId::Bundle(_)) =>
-                {
-                    self.events.push_back(PppoeServerEvent::Joined {
-                        unit: unit_id,
-                        session_id: member,
-                        members,
-                    });
-                }
-                MultilinkEvent::Left { member, members }
-                    if matches!(unit_id, UnitId::Bundle(_)) =>
-                {
-                    self.events.push_back(PppoeServerEvent::Left {
-                        unit: unit_id,
-                        session_id: member,
-                        members,
-                    });
-                }
-                MultilinkEvent::Network(event) => {
-                    self.events.push_back(PppoeServerEvent::Network {
-                        unit: unit_id,
-                        event,
-                    });
-                }
-                MultilinkEvent::BundleDown => {
-                    if let UnitId::Bundle(n) = unit_id {
-                        self.bundles.retain(|_, bundle| *bundle != n);
-                    }
-                }
-                _ => {}
-            }
-        }
-        for (session_id, reason) in ended {
-            self.end_session(now, unit_id, session_id, reason);
-        }
-        for (session_id, key, multilink) in ready {
-            self.place(now, unit_id, session_id, key, multilink);
-        }
-        let Some(unit) = self.units.get_mut(&unit_id) else {
-            return;
-        };
-        if unit.multilink.members().next().is_none() {
-            // Its last session is gone.
-            self.units.remove(&unit_id);
-            if let UnitId::Bundle(n) = unit_id {
-                self.bundles.retain(|_, bundle| *bundle != n);
-            }
-            self.events
-                .push_back(PppoeServerEvent::UnitDown { unit: unit_id });
-            return;
-        }
-        if unit.dirty {
-            return; // drained again before this pass ends
-        }
-        let deadline = unit.multilink.poll_timeout();
-        if let Some(at) = deadline
-            && unit.scheduled.is_none_or(|scheduled| at < scheduled)
-        {
-            unit.scheduled = Some(at);
-            self.timers.push(Reverse((at, unit_id)));
-        }
-    }
-
-    /// PPP is over on a session: its link leaves its unit, the PADT goes out and the session
-    /// is forgotten.
-    fn end_session(&mut self, now: Instant, unit_id: UnitId, session_id: u16, reason: DownReason) {
-        if let Some(unit) = self.units.get_mut(&unit_id) {
-            unit.multilink.remove_member(now, &session_id);
-        }
-        self.touch(unit_id);
-        let Some(session) = self.sessions.remove(&session_id) else {
-            return;
-        };
-        let close = match &reason {
-            DownReason::Closed(reason) => reason.clone(),
-            other => CloseReason::Other(other.to_string()),
-        };
-        self.ac.close_session(now, session_id, close);
-        // The access concentrator's SessionDown for this close is ours: reported here.
-        self.events.push_back(PppoeServerEvent::SessionDown {
-            session_id,
-            client_mac: session.client_mac,
-            reason: SessionEnd::Link(reason),
-        });
-    }
-
-    /// A session finished authentication: it carries its own network layer, joins its peer's
-    /// bundle, or makes a new bundle.
-    fn place(
-        &mut self,
-        now: Instant,
-        from: UnitId,
-        session_id: u16,
-        key: BundleKey,
-        multilink: bool,
-    ) {
-        let existing = self
-            .bundles
-            .get(&key)
-            .map(|&n| UnitId::Bundle(n))
-            .filter(|unit| *unit != from && self.units.contains_key(unit));
-        match (multilink, existing) {
-            (true, Some(bundle)) => {
-                // Into the peer's bundle: its own network layer (and pool address) goes.
-                let Some(control) = self
-                    .units
-                    .get_mut(&from)
-                    .and_then(|u| u.multilink.remove_member(now, &session_id))
-                else {
+    fn on_table(&mut self, now: Instant, event: TableEvent<u16>) {
+        let event = match event {
+            TableEvent::Link { key, event } => PppoeServerEvent::Link {
+                session_id: key,
+                event,
+            },
+            TableEvent::Network { unit, event } => PppoeServerEvent::Network { unit, event },
+            TableEvent::Joined { unit, key, members } => PppoeServerEvent::Joined {
+                unit,
+                session_id: key,
+                members,
+            },
+            TableEvent::Left { unit, key, members } => PppoeServerEvent::Left {
+                unit,
+                session_id: key,
+                members,
+            },
+            TableEvent::UnitDown { unit } => PppoeServerEvent::UnitDown { unit },
+            TableEvent::Removed { key, reason } => {
+                // PPP is over: send the PADT and forget the session (unless discovery ended
+                // it first, and reported it).
+                let Some(session) = self.sessions.remove(&key) else {
                     return;
                 };
-                if let Some(target) = self.units.get_mut(&bundle) {
-                    target.multilink.add_member(now, session_id, control);
-                }
-                if let Some(session) = self.sessions.get_mut(&session_id) {
-                    session.unit = bundle;
-                }
-                self.touch(from);
-                self.touch(bundle);
-            }
-            (true, None) if matches!(from, UnitId::Session(_)) => {
-                // A new bundle: the session's unit becomes it.
-                let n = self.next_bundle;
-                self.next_bundle = self.next_bundle.wrapping_add(1).max(1);
-                let bundle = UnitId::Bundle(n);
-                let Some(mut unit) = self.units.remove(&from) else {
-                    return;
+                let close = match &reason {
+                    DownReason::Closed(reason) => reason.clone(),
+                    other => CloseReason::Other(other.to_string()),
                 };
-                unit.scheduled = None;
-                unit.dirty = false;
-                unit.multilink.join(now, &session_id);
-                self.units.insert(bundle, unit);
-                self.bundles.insert(key, n);
-                self.stats.bundles_made += 1;
-                if let Some(session) = self.sessions.get_mut(&session_id) {
-                    session.unit = bundle;
+                self.ac.close_session(now, key, close);
+                // The access concentrator's SessionDown for this close is ours: reported here.
+                PppoeServerEvent::SessionDown {
+                    session_id: key,
+                    client_mac: session.client_mac,
+                    reason: SessionEnd::Link(reason),
                 }
-                info!("session {session_id:#06x}: Multilink bundle {n}");
-                self.touch(bundle);
             }
-            _ => {
-                if let Some(unit) = self.units.get_mut(&from) {
-                    unit.multilink.join(now, &session_id);
-                }
-                self.touch(from);
-            }
-        }
+        };
+        self.events.push_back(event);
     }
 
     /// The configuration of sessions with `mtu`, shared between them.
@@ -900,38 +658,17 @@ impl PppoeServer {
                 ..
             } => {
                 let config = self.config_for(SessionMtu::for_session(*max_payload));
-                let mut multilink = Multilink::new(config.clone(), self.random.clone());
-                // Where a session's traffic goes is decided here once it authenticated.
-                multilink.hold_members(true);
-                if let Some(factory) = self.ipcp_factory.as_mut()
-                    && let Some(record) = self.ac.session(*session_id)
-                {
-                    multilink.set_ipcp(factory(record));
-                }
-                let unit = UnitId::Session(*session_id);
-                multilink.add_member(
-                    now,
-                    *session_id,
-                    LinkControl::new(config, self.random.clone()),
-                );
-                multilink.open(now, session_id);
-                multilink.up(now, session_id);
+                let ipcp = match (self.ipcp_factory.as_mut(), self.ac.session(*session_id)) {
+                    (Some(factory), Some(record)) => Some(factory(record)),
+                    _ => None,
+                };
                 self.sessions.insert(
                     *session_id,
                     ServerSession {
                         client_mac: *client_mac,
-                        unit,
                     },
                 );
-                self.units.insert(
-                    unit,
-                    Unit {
-                        multilink,
-                        scheduled: None,
-                        dirty: false,
-                    },
-                );
-                self.touch(unit);
+                self.table.add_link(now, *session_id, config, ipcp);
             }
             AcEvent::SessionDown {
                 session_id,
@@ -939,51 +676,19 @@ impl PppoeServer {
                 reason,
             } => {
                 // A session we ended after PPP was over is already gone from our table.
-                let Some(session) = self.sessions.remove(session_id) else {
+                if self.sessions.remove(session_id).is_none() {
                     return;
-                };
-                let unit_id = session.unit;
-                if let Some(unit) = self.units.get_mut(&unit_id) {
-                    unit.multilink.down(now, session_id);
-                    // Its link's last events (LinkDown) are reported before it goes.
-                    let mut events = Vec::new();
-                    while let Some(event) = unit.multilink.poll_event() {
-                        events.push(event);
-                    }
-                    unit.multilink.remove_member(now, session_id);
-                    for event in events {
-                        match event {
-                            MultilinkEvent::Member { member, event } => {
-                                self.events.push_back(PppoeServerEvent::Link {
-                                    session_id: member,
-                                    event,
-                                });
-                            }
-                            MultilinkEvent::Network(event) => {
-                                self.events.push_back(PppoeServerEvent::Network {
-                                    unit: unit_id,
-                                    event,
-                                });
-                            }
-                            MultilinkEvent::Left { member, members }
-                                if matches!(unit_id, UnitId::Bundle(_)) =>
-                            {
-                                self.events.push_back(PppoeServerEvent::Left {
-                                    unit: unit_id,
-                                    session_id: member,
-                                    members,
-                                });
-                            }
-                            _ => {}
-                        }
-                    }
+                }
+                // Its link's last events (LinkDown, Removed) are reported first.
+                self.table.down(now, *session_id);
+                while let Some(event) = self.table.poll_event() {
+                    self.on_table(now, event);
                 }
                 self.events.push_back(PppoeServerEvent::SessionDown {
                     session_id: *session_id,
                     client_mac: *client_mac,
                     reason: SessionEnd::Discovery(reason.clone()),
                 });
-                self.touch(unit_id);
             }
             _ => {}
         }
@@ -1019,7 +724,7 @@ impl fmt::Debug for PppoeServer {
         f.debug_struct("PppoeServer")
             .field("mac", &self.mac)
             .field("sessions", &self.sessions.len())
-            .field("units", &self.units.len())
+            .field("table", &self.table)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
