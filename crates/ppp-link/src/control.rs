@@ -192,15 +192,34 @@ impl LinkControl {
 
     /// The lower layer is up (RFC 1661 event Up).
     pub fn up(&mut self, now: Instant) {
+        if self.phase == Phase::Dead && self.lcp.state() == State::Starting {
+            // Opened before, and the lower layer is back: negotiation starts over.
+            self.down_reason = None;
+            self.set_phase(Phase::Establish);
+        }
         self.lcp.up(now);
         self.process(now);
     }
 
-    /// The lower layer went down (carrier lost, PADT received).
+    /// The lower layer went down (carrier lost, PADT received): LCP gets its Down event, and
+    /// the link reports [`ControlEvent::LinkDown`] and is Dead (RFC 1661 leaves LCP in
+    /// Starting, waiting for the lower layer: [`up`](Self::up) starts over).
     pub fn down(&mut self, now: Instant) {
         self.down_reason.get_or_insert(DownReason::LowerLayerDown);
         self.lcp.down(now);
         self.process(now);
+        if self.phase != Phase::Dead {
+            let reason = self
+                .down_reason
+                .take()
+                .unwrap_or(DownReason::LowerLayerDown);
+            info!("link down: {reason}");
+            self.framer.configure(None);
+            self.authenticator = None;
+            self.authenticatee = None;
+            self.set_phase(Phase::Dead);
+            push_bounded(&mut self.events, ControlEvent::LinkDown { reason });
+        }
     }
 
     /// Administrative open: start negotiating once the lower layer is up.

@@ -340,6 +340,19 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
             self.touch(unit);
             self.process(now);
         }
+        // The link reports LinkDown when its lower layer goes; whatever state it was in, it is
+        // gone from the table now (its key may be reused at once).
+        if let Some(unit) = self.links.remove(&key) {
+            if let Some(u) = self.units.get_mut(&unit) {
+                u.multilink.remove_member(now, &key);
+            }
+            self.events.push_back(TableEvent::Removed {
+                key,
+                reason: DownReason::LowerLayerDown,
+            });
+            self.touch(unit);
+            self.process(now);
+        }
     }
 
     /// The time from [`poll_timeout`](Self::poll_timeout) has come: only the units due are
