@@ -3,7 +3,7 @@
 //! 5176) listener.
 //!
 //! - [`RadiusService::spawn`] binds the client's sockets, runs the sans-IO
-//!   [`RadiusClient`](ppp_radius::RadiusClient) in a task and hands back a cloneable handle:
+//!   [`ppp_radius::RadiusClient`] in a task and hands back a cloneable handle:
 //!   [`authenticate`](RadiusService::authenticate) sends an Access-Request and waits for the
 //!   verified answer, [`account`](RadiusService::account) writes a record to the spool on disk
 //!   and sends it. Random values (Request Authenticators, ids) come from the OS.
@@ -13,7 +13,7 @@
 //!   since their event. So a RADIUS outage, a crash or a restart loses no Stop record.
 //! - [`DaeListener::bind`] listens for Disconnect-Request and CoA-Request (default port
 //!   [`DAE_PORT`](ppp_radius::DAE_PORT), 3799), authenticates them with the
-//!   [`DaeServer`](ppp_radius::DaeServer) core and hands each to the owner as a
+//!   [`ppp_radius::DaeServer`] core and hands each to the owner as a
 //!   [`DaeRequest`] to answer.
 //!
 //! Shared secrets are never logged: the configuration's `Debug` hides them and the packet
@@ -111,7 +111,7 @@ enum Command {
         oneshot::Sender<Result<AccessAnswer, ServiceError>>,
     ),
     Account(
-        AccountingRecord,
+        Box<AccountingRecord>,
         oneshot::Sender<Result<RecordId, ServiceError>>,
     ),
     Spooled(oneshot::Sender<usize>),
@@ -244,7 +244,7 @@ impl RadiusService {
         }
         let (tx, rx) = oneshot::channel();
         self.commands
-            .send(Command::Account(record, tx))
+            .send(Command::Account(Box::new(record), tx))
             .await
             .map_err(|_| ServiceError::Stopped)?;
         rx.await.map_err(|_| ServiceError::Stopped)?
@@ -348,7 +348,7 @@ impl Task {
                     let _ = reply.send(Err(ServiceError::Spool(e)));
                     return;
                 }
-                self.client.resubmit(t, id, record);
+                self.client.resubmit(t, id, *record);
                 self.unacknowledged.insert(id);
                 let _ = reply.send(Ok(id));
             }
