@@ -34,6 +34,20 @@
 //! it over UDP with a spool on disk. Shared secrets are [`Secret`]s: zeroized on drop, never
 //! printed, never logged.
 //!
+//! # Operating notes
+//!
+//! - Servers older than FreeRADIUS 3.2.5 put a Message-Authenticator only in answers to EAP;
+//!   this client refuses Access answers without one. Add it by policy in `post-auth` (and in
+//!   `Post-Auth-Type REJECT`): `update reply { Message-Authenticator := 0x00 }`, and set
+//!   `require_message_authenticator = yes` for the NAS in `clients.conf`.
+//! - A request fails over after [`ClientConfig::max_transmissions`] ×
+//!   [`ClientConfig::retransmit_interval`] per server; `ppp-auth`'s `secret_timeout` (30 s)
+//!   must be longer than [`ClientConfig::access_deadline`], and the retransmit interval longer
+//!   than the server's `reject_delay` (FreeRADIUS: 1 s).
+//! - More than 256 requests in flight to one server need more identifiers:
+//!   [`ClientConfig::sockets`] local sockets give 256 each; past that, requests wait in a queue
+//!   (bounded by [`ClientConfig::max_queued`]) for an identifier to free up.
+//!
 //! # The run loop
 //!
 //! ```no_run

@@ -37,9 +37,13 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
-/// Prints why a test skips and returns true, when FreeRADIUS is not there.
+/// Prints why a test skips and returns true, when FreeRADIUS is not there. With
+/// `PPP_FREERADIUS_REQUIRED=1` (as CI sets it) a missing FreeRADIUS fails the test instead.
 pub fn skip(test: &str) -> bool {
     match skip_reason() {
+        Some(reason) if std::env::var_os("PPP_FREERADIUS_REQUIRED").is_some() => {
+            panic!("{test}: {reason}, and PPP_FREERADIUS_REQUIRED is set")
+        }
         Some(reason) => {
             eprintln!("skipping {test}: {reason}");
             true
