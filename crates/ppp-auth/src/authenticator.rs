@@ -16,6 +16,7 @@ use crate::crypto::{
     authenticator_response_text, chap_md5_response, generate_authenticator_response,
     generate_nt_response_v2, hex_lower, nt_challenge_response_v1, strip_domain,
 };
+use crate::external::{ExternalKeys, Proof, Verdict, Verification, VerifyRequest};
 use crate::mppe_keys::MsChapKeyMaterial;
 use crate::secret::Secret;
 use crate::wire::{ChapPacket, PapPacket};
@@ -44,12 +45,29 @@ enum Pending {
     },
 }
 
-enum Verdict {
+/// The outcome of checking one response, locally or from a verifier's [`Verdict`].
+enum Decision {
     Accepted {
         message: Vec<u8>,
         key_material: Option<MsChapKeyMaterial>,
     },
-    Rejected(FailureReason),
+    Rejected {
+        reason: FailureReason,
+        /// The verifier's text for the peer, instead of pppd's.
+        message: Option<String>,
+        /// MS-CHAP: the `E=` code, instead of 691.
+        error_code: Option<u32>,
+    },
+}
+
+impl Decision {
+    fn rejected(reason: FailureReason) -> Self {
+        Decision::Rejected {
+            reason,
+            message: None,
+            error_code: None,
+        }
+    }
 }
 
 /// Checks the peer with one method: PAP, CHAP-MD5, MS-CHAP or MS-CHAP-V2.
@@ -59,6 +77,42 @@ enum Verdict {
 /// [`secret_request`](Self::secret_request)); the caller looks the secret up (for instance with
 /// a [`SecretsBackend`](crate::SecretsBackend)) and answers with
 /// [`provide_secret`](Self::provide_secret). The machine never blocks and never does I/O.
+///
+/// With [`Verification::External`] (see [`AuthenticatorConfig::external`]) it emits
+/// [`AuthEvent::VerifyNeeded`] instead, with the peer's [`Proof`], and the caller answers with
+/// [`provide_verdict`](Self::provide_verdict):
+///
+/// ```
+/// use std::time::Instant;
+/// use ppp_auth::{
+///     Acceptance, AuthEvent, AuthProtocol, AuthStatus, Authenticatee, AuthenticateeConfig,
+///     Authenticator, AuthenticatorConfig, Credentials, Proof, Random, Verdict,
+/// };
+///
+/// let config = AuthenticatorConfig::new("nas").external();
+/// let mut server = Authenticator::new(AuthProtocol::Pap, config, Random::seeded(1));
+/// let credentials = Credentials::new("alice", "secret");
+/// let mut client = Authenticatee::new(
+///     AuthProtocol::Pap, credentials, AuthenticateeConfig::default(), Random::seeded(2));
+/// let now = Instant::now();
+/// server.open(now);
+/// client.open(now);
+/// while let Some(packet) = client.poll_transmit() {
+///     server.handle_input(now, &packet);
+/// }
+/// let Some(AuthEvent::VerifyNeeded(request)) = server.poll_event() else { unreachable!() };
+/// assert!(matches!(&request.proof, Proof::Pap { password } if password.expose() == b"secret"));
+/// // A RADIUS server would decide here.
+/// let message = Some("Welcome, alice".to_owned());
+/// let verdict = Verdict::Accept(Acceptance { message, ..Acceptance::default() });
+/// server.provide_verdict(now, request.token, verdict)?;
+/// while let Some(packet) = server.poll_transmit() {
+///     client.handle_input(now, &packet);
+/// }
+/// assert_eq!(server.status(), &AuthStatus::Succeeded);
+/// assert_eq!(client.status(), &AuthStatus::Succeeded);
+/// # Ok::<(), ppp_auth::AuthError>(())
+/// ```
 pub struct Authenticator {
     method: AuthProtocol,
     config: AuthenticatorConfig,
@@ -81,10 +135,11 @@ pub struct Authenticator {
     failure_on_timeout: FailureReason,
     pending: Option<Pending>,
     request: Option<SecretRequest>,
+    verify: Option<VerifyRequest>,
     /// CHAP: the id and bytes of the last Success/Failure, resent if the response is repeated.
     last_result: Option<(u8, Vec<u8>)>,
-    /// PAP: the outcome (Ack?), resent for repeated requests.
-    pap_result: Option<bool>,
+    /// PAP: the outcome (Ack?) and its message, resent for repeated requests.
+    pap_result: Option<(bool, Vec<u8>)>,
     peer_name: Option<String>,
     key_material: Option<MsChapKeyMaterial>,
     retries_left: u8,
@@ -121,6 +176,7 @@ impl Authenticator {
             failure_on_timeout: FailureReason::Timeout,
             pending: None,
             request: None,
+            verify: None,
             last_result: None,
             pap_result: None,
             peer_name: None,
@@ -157,6 +213,11 @@ impl Authenticator {
     /// The secret lookup waiting for [`provide_secret`](Self::provide_secret), if any.
     pub fn secret_request(&self) -> Option<&SecretRequest> {
         self.request.as_ref()
+    }
+
+    /// The verification waiting for [`provide_verdict`](Self::provide_verdict), if any.
+    pub fn verify_request(&self) -> Option<&VerifyRequest> {
+        self.verify.as_ref()
     }
 
     /// Begins: CHAP sends the first Challenge; PAP waits for an Authenticate-Request. A second
@@ -215,7 +276,8 @@ impl Authenticator {
         token: SecretToken,
         secret: Option<Secret>,
     ) -> Result<(), AuthError> {
-        if self.request.as_ref().is_some_and(|r| r.token != token) {
+        let request = self.request.as_ref().ok_or(AuthError::NoSecretRequest)?;
+        if request.token != token {
             return Err(AuthError::StaleSecretAnswer);
         }
         let pending = self.pending.take().ok_or(AuthError::NoSecretRequest)?;
@@ -229,8 +291,7 @@ impl Authenticator {
             } => {
                 let name = String::from_utf8_lossy(&peer_id).into_owned();
                 let ok = secret.as_ref().is_some_and(|s| s.ct_eq(password.expose()));
-                self.pap_result = Some(ok);
-                self.send_pap_result(id, ok);
+                self.send_pap_result(id, ok, None);
                 if ok {
                     self.peer_name = Some(name.clone());
                     self.succeed(name);
@@ -241,16 +302,135 @@ impl Authenticator {
                 }
             }
             Pending::Chap { id, value, name } => {
-                let verdict = match secret {
-                    None => Verdict::Rejected(FailureReason::UnknownUser {
+                let decision = match secret {
+                    None => Decision::rejected(FailureReason::UnknownUser {
                         name: String::from_utf8_lossy(&name).into_owned(),
                     }),
                     Some(secret) => self.verify(id, &value, &name, &secret),
                 };
-                self.chap_result(now, id, &name, verdict);
+                self.chap_result(now, id, &name, decision);
             }
         }
         Ok(())
+    }
+
+    /// The verifier's answer to the outstanding [`VerifyRequest`] whose
+    /// [`token`](VerifyRequest::token) is `token` ([`Verification::External`] only).
+    ///
+    /// An [`Acceptance`](crate::Acceptance) sends the peer a PAP Ack or CHAP Success with the
+    /// verdict's message (pppd's words when there is none); for MS-CHAP-V2 the Success carries
+    /// the verdict's authenticator response as `S=`, and an acceptance without one fails the
+    /// peer ([`FailureReason::IncompleteVerdict`]). MPPE keys in the verdict become
+    /// [`key_material`](Self::key_material). A [`Rejection`](crate::Rejection) sends a Nak or
+    /// Failure with its message (and MS-CHAP `E=` code) and fails with
+    /// [`FailureReason::Refused`].
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NoVerifyRequest`] when no verification is outstanding (for instance after
+    /// it timed out), [`AuthError::StaleVerdict`] when `token` belongs to an earlier request: a
+    /// late verdict never lands on a later exchange.
+    pub fn provide_verdict(
+        &mut self,
+        now: Instant,
+        token: SecretToken,
+        verdict: Verdict,
+    ) -> Result<(), AuthError> {
+        let request = self.verify.as_ref().ok_or(AuthError::NoVerifyRequest)?;
+        if request.token != token {
+            return Err(AuthError::StaleVerdict);
+        }
+        let request = self.verify.take().ok_or(AuthError::NoVerifyRequest)?;
+        let pending = self.pending.take().ok_or(AuthError::NoVerifyRequest)?;
+        self.timers.stop(Timer::SecretLookup);
+        let name = request.peer_name;
+        match (pending, verdict) {
+            (Pending::Pap { id, .. }, Verdict::Accept(acceptance)) => {
+                self.send_pap_result(id, true, acceptance.message.as_deref());
+                self.peer_name = Some(name.clone());
+                self.succeed(name);
+            }
+            (Pending::Pap { id, .. }, Verdict::Reject(rejection)) => {
+                self.send_pap_result(id, false, rejection.message.as_deref());
+                self.fail(FailureReason::Refused {
+                    name,
+                    message: rejection.message,
+                });
+            }
+            (Pending::Chap { id, name: raw, .. }, Verdict::Reject(rejection)) => {
+                let decision = Decision::Rejected {
+                    reason: FailureReason::Refused {
+                        name,
+                        message: rejection.message.clone(),
+                    },
+                    message: rejection.message,
+                    error_code: rejection.error_code,
+                };
+                self.chap_result(now, id, &raw, decision);
+            }
+            (Pending::Chap { id, name: raw, .. }, Verdict::Accept(acceptance)) => {
+                let decision = Self::accepted(request.proof, name, acceptance);
+                self.chap_result(now, id, &raw, decision);
+            }
+        }
+        Ok(())
+    }
+
+    /// What a verifier's acceptance of a CHAP-family proof means for the peer.
+    fn accepted(proof: Proof, name: String, acceptance: crate::Acceptance) -> Decision {
+        let granted = acceptance
+            .message
+            .clone()
+            .unwrap_or_else(|| CHAP_GRANTED.to_owned());
+        let keys = |version: u8, nt_response: [u8; 24], challenge: &[u8]| {
+            acceptance.keys.as_ref().map(|keys| match keys {
+                ExternalKeys::SendRecv { send, recv } => {
+                    MsChapKeyMaterial::from_start_keys(version, *send, *recv, true)
+                }
+                ExternalKeys::MsChapMppeKeys { nt_key, .. } => {
+                    MsChapKeyMaterial::from_password_hash_hash(
+                        version,
+                        *nt_key,
+                        nt_response,
+                        challenge,
+                        true,
+                    )
+                }
+            })
+        };
+        match proof {
+            Proof::MsChapV2 {
+                authenticator_challenge,
+                nt_response,
+                flags,
+                ..
+            } => {
+                let Some(response) = acceptance.authenticator_response else {
+                    return Decision::rejected(FailureReason::IncompleteVerdict { name });
+                };
+                let mut message = authenticator_response_text(&response);
+                if flags == 0 {
+                    message.push_str(" M=");
+                    message.push_str(&granted);
+                }
+                Decision::Accepted {
+                    message: message.into_bytes(),
+                    key_material: keys(2, nt_response, &authenticator_challenge),
+                }
+            }
+            Proof::MsChapV1 {
+                challenge,
+                nt_response,
+                ..
+            } => Decision::Accepted {
+                message: granted.into_bytes(),
+                key_material: keys(1, nt_response, &challenge),
+            },
+            _ => Decision::Accepted {
+                message: granted.into_bytes(),
+                key_material: None,
+            },
+        }
     }
 
     /// The time from [`poll_timeout`](Self::poll_timeout) has come. Spurious calls do nothing.
@@ -286,7 +466,11 @@ impl Authenticator {
                 Timer::SecretLookup => {
                     self.pending = None;
                     self.request = None;
-                    self.fail(FailureReason::SecretLookupTimeout);
+                    if self.verify.take().is_some() {
+                        self.fail(FailureReason::VerificationTimeout);
+                    } else {
+                        self.fail(FailureReason::SecretLookupTimeout);
+                    }
                 }
             }
         }
@@ -339,6 +523,10 @@ impl Authenticator {
     }
 
     fn ask_secret(&mut self, now: Instant, client: &[u8], pending: Pending) {
+        if self.config.verification == Verification::External {
+            self.ask_verifier(now, client, pending);
+            return;
+        }
         let request = SecretRequest {
             client: String::from_utf8_lossy(client).into_owned(),
             server: self.config.our_name.clone(),
@@ -352,6 +540,73 @@ impl Authenticator {
         self.events.push_back(AuthEvent::SecretNeeded(request));
     }
 
+    /// External verification: hands the proof over, or fails a malformed response at once.
+    fn ask_verifier(&mut self, now: Instant, client: &[u8], pending: Pending) {
+        let peer_name = String::from_utf8_lossy(client).into_owned();
+        let proof = match &pending {
+            Pending::Pap { password, .. } => Some(Proof::Pap {
+                password: password.clone(),
+            }),
+            Pending::Chap { id, value, .. } => self.chap_proof(*id, value),
+        };
+        let Some(proof) = proof else {
+            if let Pending::Chap { id, name, .. } = pending {
+                let decision = Decision::rejected(FailureReason::BadResponse { name: peer_name });
+                self.chap_result(now, id, &name, decision);
+            }
+            return;
+        };
+        let request = VerifyRequest {
+            token: SecretToken(self.random.u64()),
+            peer_name,
+            server: self.config.our_name.clone(),
+            method: self.method,
+            proof,
+        };
+        self.pending = Some(pending);
+        self.verify = Some(request.clone());
+        self.timers
+            .set(Timer::SecretLookup, now + self.config.secret_timeout);
+        self.events.push_back(AuthEvent::VerifyNeeded(request));
+    }
+
+    /// The proof in a CHAP Response's value, or `None` when it is malformed for the method.
+    fn chap_proof(&self, id: u8, value: &[u8]) -> Option<Proof> {
+        match self.method {
+            AuthProtocol::MsChapV1 => {
+                // LM-Response(24) NT-Response(24) Flags(1).
+                if value.len() != 49 {
+                    return None;
+                }
+                Some(Proof::MsChapV1 {
+                    id,
+                    challenge: self.challenge.get(..8)?.try_into().ok()?,
+                    lm_response: value[..24].try_into().ok()?,
+                    nt_response: value[24..48].try_into().ok()?,
+                    flags: value[48],
+                })
+            }
+            AuthProtocol::MsChapV2 => {
+                // Peer-Challenge(16) Reserved(8) NT-Response(24) Flags(1).
+                if value.len() != 49 {
+                    return None;
+                }
+                Some(Proof::MsChapV2 {
+                    id,
+                    authenticator_challenge: self.challenge.get(..16)?.try_into().ok()?,
+                    peer_challenge: value[..16].try_into().ok()?,
+                    nt_response: value[24..48].try_into().ok()?,
+                    flags: value[48],
+                })
+            }
+            _ => Some(Proof::ChapMd5 {
+                id,
+                challenge: self.challenge.clone(),
+                response: value.try_into().ok()?,
+            }),
+        }
+    }
+
     // ---- PAP ----
 
     fn handle_pap(&mut self, now: Instant, packet: PapPacket) {
@@ -363,9 +618,9 @@ impl Authenticator {
             } => {
                 if self.pending.is_some() {
                     debug!("PAP: request id={id:#x} while checking the previous one, ignored");
-                } else if let Some(ok) = self.pap_result {
+                } else if let Some((ok, message)) = self.pap_result.clone() {
                     // The peer did not get our answer: repeat it (pppd does the same).
-                    self.send_pap_result(id, ok);
+                    self.send_pap_packet(id, ok, message);
                 } else if self.status == AuthStatus::Pending {
                     self.timers.stop(Timer::GiveUp);
                     let client = peer_id.clone();
@@ -384,17 +639,21 @@ impl Authenticator {
         }
     }
 
-    fn send_pap_result(&mut self, id: u8, ok: bool) {
+    /// Decides the PAP exchange: Ack or Nak with `message` (pppd's words when `None`).
+    fn send_pap_result(&mut self, id: u8, ok: bool, message: Option<&str>) {
+        let default = if ok { PAP_ACK_MESSAGE } else { PAP_NAK_MESSAGE };
+        let mut message = message.map_or_else(|| default.to_vec(), |m| m.as_bytes().to_vec());
+        // The Msg-Length byte caps the text.
+        message.truncate(255);
+        self.pap_result = Some((ok, message.clone()));
+        self.send_pap_packet(id, ok, message);
+    }
+
+    fn send_pap_packet(&mut self, id: u8, ok: bool, message: Vec<u8>) {
         let packet = if ok {
-            PapPacket::Ack {
-                id,
-                message: PAP_ACK_MESSAGE.to_vec(),
-            }
+            PapPacket::Ack { id, message }
         } else {
-            PapPacket::Nak {
-                id,
-                message: PAP_NAK_MESSAGE.to_vec(),
-            }
+            PapPacket::Nak { id, message }
         };
         self.queue(packet.to_bytes(), &packet);
     }
@@ -480,15 +739,15 @@ impl Authenticator {
         );
     }
 
-    fn verify(&self, id: u8, value: &[u8], name: &[u8], secret: &Secret) -> Verdict {
+    fn verify(&self, id: u8, value: &[u8], name: &[u8], secret: &Secret) -> Decision {
         let name_text = String::from_utf8_lossy(name).into_owned();
         let bad = || {
-            Verdict::Rejected(FailureReason::BadResponse {
+            Decision::rejected(FailureReason::BadResponse {
                 name: name_text.clone(),
             })
         };
         let wrong = || {
-            Verdict::Rejected(FailureReason::WrongSecret {
+            Decision::rejected(FailureReason::WrongSecret {
                 name: name_text.clone(),
             })
         };
@@ -507,7 +766,7 @@ impl Authenticator {
                 if !bool::from(expected.ct_eq(&value[24..48])) {
                     return wrong();
                 }
-                Verdict::Accepted {
+                Decision::Accepted {
                     message: CHAP_GRANTED.as_bytes().to_vec(),
                     key_material: Some(MsChapKeyMaterial::new_v1(
                         secret.expose(),
@@ -546,7 +805,7 @@ impl Authenticator {
                     message.push_str(" M=");
                     message.push_str(CHAP_GRANTED);
                 }
-                Verdict::Accepted {
+                Decision::Accepted {
                     message: message.into_bytes(),
                     key_material: Some(MsChapKeyMaterial::new_v2(
                         secret.expose(),
@@ -564,7 +823,7 @@ impl Authenticator {
                 if !bool::from(expected.ct_eq(value)) {
                     return wrong();
                 }
-                Verdict::Accepted {
+                Decision::Accepted {
                     message: CHAP_GRANTED.as_bytes().to_vec(),
                     key_material: None,
                 }
@@ -572,19 +831,19 @@ impl Authenticator {
         }
     }
 
-    fn chap_result(&mut self, now: Instant, id: u8, name: &[u8], verdict: Verdict) {
+    fn chap_result(&mut self, now: Instant, id: u8, name: &[u8], decision: Decision) {
         let name = String::from_utf8_lossy(name).into_owned();
-        let verdict = match (&self.peer_name, verdict) {
-            (Some(was), Verdict::Accepted { .. }) if *was != name => {
-                Verdict::Rejected(FailureReason::NameChanged {
+        let decision = match (&self.peer_name, decision) {
+            (Some(was), Decision::Accepted { .. }) if *was != name => {
+                Decision::rejected(FailureReason::NameChanged {
                     was: was.clone(),
                     now: name.clone(),
                 })
             }
-            (_, v) => v,
+            (_, d) => d,
         };
-        match verdict {
-            Verdict::Accepted {
+        match decision {
+            Decision::Accepted {
                 message,
                 key_material,
             } => {
@@ -596,7 +855,11 @@ impl Authenticator {
                     self.timers.set(Timer::Rechallenge, now + interval);
                 }
             }
-            Verdict::Rejected(reason) => {
+            Decision::Rejected {
+                reason,
+                message: text,
+                error_code,
+            } => {
                 let ms = matches!(self.method, AuthProtocol::MsChapV1 | AuthProtocol::MsChapV2);
                 let retry = ms && self.retries_left > 0 && self.status == AuthStatus::Pending;
                 if retry {
@@ -605,17 +868,20 @@ impl Authenticator {
                 }
                 let message = if ms {
                     let mut m = format!(
-                        "E={MSCHAP_AUTH_FAILURE} R={} C={} V=0",
+                        "E={} R={} C={} V=0",
+                        error_code.unwrap_or(MSCHAP_AUTH_FAILURE),
                         u8::from(retry),
                         hex_lower(&self.challenge)
                     );
-                    if self.method == AuthProtocol::MsChapV2 {
+                    // RFC 2433 has no M= for v1; pppd reads one all the same, so a verifier's
+                    // text goes there too.
+                    if self.method == AuthProtocol::MsChapV2 || text.is_some() {
                         m.push_str(" M=");
-                        m.push_str(CHAP_DENIED);
+                        m.push_str(text.as_deref().unwrap_or(CHAP_DENIED));
                     }
                     m
                 } else {
-                    CHAP_DENIED.to_owned()
+                    text.unwrap_or_else(|| CHAP_DENIED.to_owned())
                 };
                 let failure = ChapPacket::Failure {
                     id,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::AuthProtocol;
+use crate::external::{Verification, VerifyRequest};
 use crate::secret::Secret;
 
 /// Where an authentication stands.
@@ -65,6 +66,24 @@ pub enum FailureReason {
     MutualAuthFailed,
     /// The caller did not answer a secret lookup in time.
     SecretLookupTimeout,
+    /// The external verifier (RADIUS) refused the peer (Access-Reject).
+    Refused {
+        /// The name the peer gave.
+        name: String,
+        /// The verifier's message (RADIUS Reply-Message), if it gave one.
+        message: Option<String>,
+    },
+    /// The caller did not answer a verification ([`provide_verdict`]) in time (no RADIUS
+    /// server answered).
+    ///
+    /// [`provide_verdict`]: crate::Authenticator::provide_verdict
+    VerificationTimeout,
+    /// The verifier accepted an MS-CHAP-V2 peer without the authenticator response the peer
+    /// checks (RADIUS MS-CHAP2-Success): the peer could not have completed, so it is failed.
+    IncompleteVerdict {
+        /// The name the peer gave.
+        name: String,
+    },
 }
 
 impl fmt::Display for FailureReason {
@@ -103,6 +122,19 @@ impl fmt::Display for FailureReason {
                 f.write_str("MS-CHAPv2 mutual authentication failed: wrong authenticator response")
             }
             FailureReason::SecretLookupTimeout => f.write_str("secret lookup timed out"),
+            FailureReason::Refused {
+                name,
+                message: Some(message),
+            } => write!(f, "peer {name:?} refused by the verifier: {message}"),
+            FailureReason::Refused {
+                name,
+                message: None,
+            } => write!(f, "peer {name:?} refused by the verifier"),
+            FailureReason::VerificationTimeout => f.write_str("no verdict in time"),
+            FailureReason::IncompleteVerdict { name } => write!(
+                f,
+                "verifier accepted peer {name:?} without an MS-CHAPv2 authenticator response"
+            ),
         }
     }
 }
@@ -123,7 +155,8 @@ pub struct SecretRequest {
     pub token: SecretToken,
 }
 
-/// Identifies one [`SecretRequest`]: random, so answers to different requests never match.
+/// Identifies one [`SecretRequest`] or [`VerifyRequest`](crate::VerifyRequest): random, so
+/// answers to different requests never match.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SecretToken(pub u64);
 
@@ -140,6 +173,9 @@ impl SecretRequest {
 pub enum AuthEvent {
     /// The authenticator needs the secret for a peer name; answer with `provide_secret`.
     SecretNeeded(SecretRequest),
+    /// The authenticator (in [`Verification::External`] mode) needs a proof checked; answer
+    /// with `provide_verdict`.
+    VerifyNeeded(VerifyRequest),
     /// Authentication succeeded (reported once; re-challenges that pass are silent).
     Succeeded {
         /// The peer's name (authenticator side); `None` on the authenticatee side.
@@ -249,8 +285,13 @@ pub struct AuthenticatorConfig {
     pub rechallenge_interval: Option<Duration>,
     /// PAP: how long to wait for an Authenticate-Request (pppd `pap-timeout`, 30 s).
     pub request_timeout: Duration,
-    /// How long to wait for [`provide_secret`](crate::Authenticator::provide_secret) (30 s).
+    /// How long to wait for [`provide_secret`](crate::Authenticator::provide_secret) or
+    /// [`provide_verdict`](crate::Authenticator::provide_verdict) (30 s). With RADIUS, make it
+    /// longer than the client's retransmissions to every server take.
     pub secret_timeout: Duration,
+    /// Whether the peer's proof is checked here against a secret (the default) or by an
+    /// external verifier such as RADIUS.
+    pub verification: Verification,
     /// MS-CHAP: failed responses the peer may retry (Failure with `R=1` and a fresh `C=`;
     /// default 0: a failure is final, `R=0`).
     pub mschap_retries: u8,
@@ -268,7 +309,15 @@ impl AuthenticatorConfig {
             request_timeout: Duration::from_secs(30),
             secret_timeout: Duration::from_secs(30),
             mschap_retries: 0,
+            verification: Verification::Local,
         }
+    }
+
+    /// The same settings with the peer's proof checked by an external verifier (RADIUS):
+    /// the machine emits [`AuthEvent::VerifyNeeded`] instead of [`AuthEvent::SecretNeeded`].
+    pub fn external(mut self) -> Self {
+        self.verification = Verification::External;
+        self
     }
 }
 

@@ -49,6 +49,13 @@ pub enum AuthError {
     /// (its token is not the outstanding request's).
     #[error("the answer is for an earlier secret lookup")]
     StaleSecretAnswer,
+    /// [`provide_verdict`](crate::Authenticator::provide_verdict) was called with no
+    /// verification outstanding.
+    #[error("no verification is outstanding")]
+    NoVerifyRequest,
+    /// [`provide_verdict`](crate::Authenticator::provide_verdict) answered an earlier request.
+    #[error("the verdict is for an earlier verification")]
+    StaleVerdict,
     /// A line of a pppd secrets file could not be read.
     #[error("secrets file line {line}: {problem}")]
     SecretsSyntax {

@@ -15,6 +15,11 @@
 //!   waits for [`Authenticator::provide_secret`]. The caller resolves the request however it
 //!   likes, typically with an async [`SecretsBackend`] such as [`SecretsTable`] (which also reads
 //!   pppd's `chap-secrets`/`pap-secrets` files and gives the address to assign the peer).
+//! - Or, with [`AuthenticatorConfig::external`], it never sees a secret: it emits
+//!   [`AuthEvent::VerifyNeeded`] with the peer's [`Proof`] and takes a [`Verdict`] back with
+//!   [`Authenticator::provide_verdict`] (a RADIUS server decides, through `ppp-radius`); the
+//!   verdict's message, MS-CHAP-V2 authenticator response and MPPE keys reach the peer and
+//!   the link. See [`external`].
 //! - Secrets live in [`Secret`], zeroized on drop and printed as `Secret(***)`; PAP passwords and
 //!   CHAP responses are compared in constant time. The debug logs are pppd-like
 //!   (`sent [PAP AuthReq id=0x1 user="alice" password=<hidden>]`) and never show a password, a
@@ -86,6 +91,9 @@ mod authenticator;
 mod common;
 pub mod crypto;
 mod error;
+pub mod external;
+#[cfg(test)]
+mod external_tests;
 #[cfg(test)]
 mod machine_tests;
 mod method;
@@ -100,6 +108,9 @@ pub use common::{
     MsChapFailure, SecretRequest, SecretToken,
 };
 pub use error::AuthError;
+pub use external::{
+    Acceptance, ExternalKeys, Proof, Rejection, Verdict, Verification, VerifyRequest,
+};
 pub use method::{AuthProtocol, CHAP_MD5, CHAP_MICROSOFT_V1, CHAP_MICROSOFT_V2};
 pub use mppe_keys::MsChapKeyMaterial;
 pub use ppp_core::{Machine, Random};

@@ -223,7 +223,7 @@ fn every_method_succeeds() {
         match method {
             AuthProtocol::MsChapV1 | AuthProtocol::MsChapV2 => {
                 let (c, s) = (p.a.m.key_material().unwrap(), p.b.m.key_material().unwrap());
-                assert_eq!(c.nt_response, s.nt_response);
+                assert_eq!(c.nt_response(), s.nt_response());
                 let (c_send, c_recv) = c.start_keys();
                 let (s_send, s_recv) = s.start_keys();
                 assert_eq!((c_send, c_recv), (s_recv, s_send));

@@ -122,21 +122,38 @@ pub fn mschap_v1_start_key(password_hash_hash: &[u8; 16], challenge: &[u8; 8]) -
     key
 }
 
-/// The MS-CHAP material MPPE needs, from a successful MS-CHAP or MS-CHAP-V2 exchange. Zeroized on
-/// drop; its `Debug` shows nothing of the keys.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// The MS-CHAP material MPPE needs, from a successful MS-CHAP or MS-CHAP-V2 exchange: derived
+/// here from the password (local secrets), or given by an external verifier such as RADIUS
+/// (RFC 2548 MS-MPPE-Send-Key/MS-MPPE-Recv-Key, or MS-CHAP-MPPE-Keys). Either way
+/// [`start_keys`](Self::start_keys) gives what MPPE starts from. Zeroized on drop; its `Debug`
+/// shows nothing of the keys.
+#[derive(Clone, PartialEq, Eq, Zeroize)]
 pub struct MsChapKeyMaterial {
-    /// The MS-CHAP version: 1 or 2.
-    pub version: u8,
-    /// HashNtPasswordHash of the password.
-    pub password_hash_hash: [u8; 16],
-    /// The 24-byte NT-Response the peer sent.
-    pub nt_response: [u8; 24],
-    /// The authenticator's challenge (8 bytes for v1, 16 for v2; v1 uses the first 8).
-    pub authenticator_challenge: [u8; 16],
-    /// Whether we are the server (the authenticator).
-    pub is_server: bool,
+    version: u8,
+    is_server: bool,
+    source: KeySource,
 }
+
+#[derive(Clone, PartialEq, Eq, Zeroize)]
+enum KeySource {
+    /// What RFC 3079 derives the keys from.
+    Derived {
+        password_hash_hash: [u8; 16],
+        nt_response: [u8; 24],
+        /// 8 bytes for v1 (in the first 8), 16 for v2.
+        authenticator_challenge: [u8; 16],
+    },
+    /// The start keys themselves, from our point of view.
+    StartKeys { send: [u8; 16], recv: [u8; 16] },
+}
+
+impl Drop for MsChapKeyMaterial {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for MsChapKeyMaterial {}
 
 impl std::fmt::Debug for MsChapKeyMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,13 +173,13 @@ impl MsChapKeyMaterial {
         is_server: bool,
     ) -> Self {
         let hash = zeroize::Zeroizing::new(crate::crypto::nt_password_hash(password));
-        MsChapKeyMaterial {
-            version: 2,
-            password_hash_hash: hash_nt_password_hash(&hash),
+        Self::from_password_hash_hash(
+            2,
+            hash_nt_password_hash(&hash),
             nt_response,
-            authenticator_challenge,
+            &authenticator_challenge,
             is_server,
-        }
+        )
     }
 
     /// Material for MS-CHAP (v1).
@@ -173,32 +190,99 @@ impl MsChapKeyMaterial {
         is_server: bool,
     ) -> Self {
         let hash = zeroize::Zeroizing::new(crate::crypto::nt_password_hash(password));
-        let mut authenticator_challenge = [0u8; 16];
-        authenticator_challenge[..8].copy_from_slice(&challenge);
-        MsChapKeyMaterial {
-            version: 1,
-            password_hash_hash: hash_nt_password_hash(&hash),
+        Self::from_password_hash_hash(
+            1,
+            hash_nt_password_hash(&hash),
             nt_response,
-            authenticator_challenge,
+            &challenge,
             is_server,
+        )
+    }
+
+    /// Material from HashNtPasswordHash of the password instead of the password: what a RADIUS
+    /// server gives for MS-CHAP v1 in MS-CHAP-MPPE-Keys (RFC 2548 §2.4.1, the 16 bytes after
+    /// the LM key; FreeRADIUS and Windows put the hash of the hash there). `version` is 1 or 2;
+    /// `authenticator_challenge` is 8 bytes for v1 and 16 for v2 (longer is cut, shorter is
+    /// padded with zeros).
+    pub fn from_password_hash_hash(
+        version: u8,
+        password_hash_hash: [u8; 16],
+        nt_response: [u8; 24],
+        authenticator_challenge: &[u8],
+        is_server: bool,
+    ) -> Self {
+        let mut challenge = [0u8; 16];
+        let n = authenticator_challenge.len().min(16);
+        challenge[..n].copy_from_slice(&authenticator_challenge[..n]);
+        MsChapKeyMaterial {
+            version,
+            is_server,
+            source: KeySource::Derived {
+                password_hash_hash,
+                nt_response,
+                authenticator_challenge: challenge,
+            },
+        }
+    }
+
+    /// Material given as the MPPE start keys themselves, from our point of view: what a RADIUS
+    /// server sends the authenticator (the NAS) in MS-MPPE-Send-Key and MS-MPPE-Recv-Key
+    /// (RFC 2548 §2.4.2-3: the NAS's send and receive keys, i.e. GetAsymmetricStartKey of
+    /// RFC 3079 §3.4 on the server side). [`start_keys`](Self::start_keys) returns
+    /// `(send, recv)` unchanged.
+    pub fn from_start_keys(version: u8, send: [u8; 16], recv: [u8; 16], is_server: bool) -> Self {
+        MsChapKeyMaterial {
+            version,
+            is_server,
+            source: KeySource::StartKeys { send, recv },
+        }
+    }
+
+    /// The MS-CHAP version: 1 or 2.
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Whether we are the server (the authenticator).
+    pub fn is_server(&self) -> bool {
+        self.is_server
+    }
+
+    /// The peer's 24-byte NT-Response, when the keys derive from it (not for start keys given
+    /// directly).
+    pub fn nt_response(&self) -> Option<&[u8; 24]> {
+        match &self.source {
+            KeySource::Derived { nt_response, .. } => Some(nt_response),
+            KeySource::StartKeys { .. } => None,
         }
     }
 
     /// The MasterKey (v2, RFC 3079 §3.4); for v1 the pppd start key of
-    /// [`mschap_v1_start_key`].
-    pub fn master_key(&self) -> [u8; 16] {
-        if self.version == 1 {
+    /// [`mschap_v1_start_key`]. `None` when the start keys were given directly.
+    pub fn master_key(&self) -> Option<[u8; 16]> {
+        let KeySource::Derived {
+            password_hash_hash,
+            nt_response,
+            authenticator_challenge,
+        } = &self.source
+        else {
+            return None;
+        };
+        Some(if self.version == 1 {
             let mut challenge = [0u8; 8];
-            challenge.copy_from_slice(&self.authenticator_challenge[..8]);
-            mschap_v1_start_key(&self.password_hash_hash, &challenge)
+            challenge.copy_from_slice(&authenticator_challenge[..8]);
+            mschap_v1_start_key(password_hash_hash, &challenge)
         } else {
-            get_master_key(&self.password_hash_hash, &self.nt_response)
-        }
+            get_master_key(password_hash_hash, nt_response)
+        })
     }
 
     /// Our (send, receive) start keys. For v1 both directions use the same key.
     pub fn start_keys(&self) -> ([u8; 16], [u8; 16]) {
-        let master = zeroize::Zeroizing::new(self.master_key());
+        if let KeySource::StartKeys { send, recv } = &self.source {
+            return (*send, *recv);
+        }
+        let master = zeroize::Zeroizing::new(self.master_key().unwrap_or_default());
         if self.version == 1 {
             return (*master, *master);
         }
@@ -253,13 +337,22 @@ mod tests {
         let client = MsChapKeyMaterial::new_v2(b"clientPass", nt, auth, false);
         assert_eq!(
             server.master_key(),
-            arr::<16>("FDECE3717A8C838CB388E527AE3CDD31")
+            Some(arr::<16>("FDECE3717A8C838CB388E527AE3CDD31"))
         );
         let (s_send, s_recv) = server.start_keys();
         let (c_send, c_recv) = client.start_keys();
         assert_eq!((s_send, s_recv), (c_recv, c_send));
         assert_eq!(s_send, arr::<16>("8B7CDC149B993A1BA118CB153F56DCCB"));
         assert!(!format!("{server:?}").contains("8B"));
+        // Given as start keys (RADIUS MS-MPPE-Send/Recv-Key), they come back unchanged.
+        let given = MsChapKeyMaterial::from_start_keys(2, s_send, s_recv, true);
+        assert_eq!(given.start_keys(), (s_send, s_recv));
+        assert_eq!((given.master_key(), given.nt_response()), (None, None));
+        // From the hash of the hash (RADIUS MS-CHAP-MPPE-Keys), the same keys as from the
+        // password.
+        let hash_hash = hash_nt_password_hash(&nt_password_hash(b"clientPass"));
+        let from_hash = MsChapKeyMaterial::from_password_hash_hash(2, hash_hash, nt, &auth, true);
+        assert_eq!(from_hash, server);
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub mod netconfig;
 pub mod netns;
 pub mod packet;
 pub mod pppoe;
+pub mod radius;
 pub mod serial;
 pub mod tun;
 

@@ -1,0 +1,638 @@
+//! End to end in one process against a real FreeRADIUS 3.2: our authenticatee ↔ our
+//! authenticator in external mode ↔ our RADIUS service ↔ FreeRADIUS; accounting into its
+//! detail file; failover; the spool across an outage and a restart; radclient against our
+//! dynamic-authorization listener. Skips (with the reason) where freeradius is not installed.
+
+mod freeradius;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use freeradius::{FreeRadius, Mode, SECRET};
+use ppp_auth::{
+    AuthEvent, AuthProtocol, AuthStatus, Authenticatee, AuthenticateeConfig, Authenticator,
+    AuthenticatorConfig, Credentials, FailureReason, Random, Verdict,
+};
+use ppp_radius::{
+    AccessRequest, AccountingRecord, Authorization, ClientConfig, Counters, DaeClient, DaeConfig,
+    DaeEvent, DaeOutcome, NasIdentity, NasPortType, RateLimit, RxTx, ServerConfig, SessionContext,
+    TerminateCause,
+};
+use ppp_tokio::radius::{DaeListener, RadiusService, ServiceConfig};
+use tokio::io::AsyncWriteExt;
+
+const USERS: &str = r#"alice	Cleartext-Password := "correct horse"
+	Reply-Message = "Welcome, alice",
+	Framed-IP-Address = 192.0.2.10,
+	Framed-IPv6-Prefix = 2001:db8:1::/64,
+	Session-Timeout = 3600,
+	Idle-Timeout = 300,
+	Acct-Interim-Interval = 60,
+	Class = "gold",
+	Mikrotik-Rate-Limit = "2M/1M 4M/2M 1500k/750k 8/8 5"
+
+bob	Cleartext-Password := "bobpass"
+	Framed-Pool = "pool-b"
+
+DEFAULT	Auth-Type := Reject
+"#;
+
+fn nas() -> NasIdentity {
+    let mut nas = NasIdentity::named("test-nas");
+    nas.ip_address = Some(Ipv4Addr::new(127, 0, 0, 1));
+    nas
+}
+
+fn session() -> SessionContext {
+    SessionContext {
+        nas_port: Some(7),
+        nas_port_id: Some("eth0:7".into()),
+        nas_port_type: Some(NasPortType::ETHERNET),
+        calling_station_id: Some("02:00:00:00:00:07".into()),
+        called_station_id: None,
+    }
+}
+
+fn service_config(servers: Vec<ServerConfig>) -> ServiceConfig {
+    let mut client = ClientConfig::new(servers, nas());
+    client.retransmit_interval = Duration::from_millis(300);
+    client.max_transmissions = 2;
+    client.spool_retry_interval = Duration::from_millis(300);
+    let mut config = ServiceConfig::new(client);
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+fn server(fr: &FreeRadius) -> ServerConfig {
+    ServerConfig::new(fr.auth, fr.acct, SECRET)
+}
+
+struct Outcome {
+    server: Authenticator,
+    client: Authenticatee,
+    authorization: Option<Authorization>,
+}
+
+/// One authentication: packets shuttled in memory, the verdict from RADIUS.
+async fn authenticate(
+    radius: &RadiusService,
+    method: AuthProtocol,
+    name: &str,
+    password: &str,
+    seed: u64,
+) -> Outcome {
+    let mut server = Authenticator::new(
+        method,
+        AuthenticatorConfig::new("test-nas").external(),
+        Random::seeded(seed),
+    );
+    let mut client = Authenticatee::new(
+        method,
+        Credentials::new(name, password),
+        AuthenticateeConfig::default(),
+        Random::seeded(seed + 1000),
+    );
+    let now = Instant::now();
+    server.open(now);
+    client.open(now);
+    let mut authorization = None;
+    for _ in 0..8 {
+        while let Some(p) = server.poll_transmit() {
+            client.handle_input(now, &p);
+        }
+        while let Some(p) = client.poll_transmit() {
+            server.handle_input(now, &p);
+        }
+        while let Some(event) = server.poll_event() {
+            if let AuthEvent::VerifyNeeded(request) = event {
+                let answer = radius
+                    .authenticate(AccessRequest::new(&request, &session()))
+                    .await
+                    .expect("RADIUS answers");
+                authorization = Some(answer.authorization);
+                server
+                    .provide_verdict(now, request.token, answer.verdict)
+                    .unwrap();
+            }
+        }
+        if server.status() != &AuthStatus::Pending && client.status() != &AuthStatus::Pending {
+            break;
+        }
+    }
+    Outcome {
+        server,
+        client,
+        authorization,
+    }
+}
+
+const METHODS: [AuthProtocol; 4] = [
+    AuthProtocol::Pap,
+    AuthProtocol::ChapMd5,
+    AuthProtocol::MsChapV1,
+    AuthProtocol::MsChapV2,
+];
+
+#[tokio::test]
+async fn every_method_through_freeradius() {
+    if freeradius::skip("every_method_through_freeradius") {
+        return;
+    }
+    let fr = FreeRadius::start(USERS).unwrap();
+    let radius = RadiusService::spawn(service_config(vec![server(&fr)]))
+        .await
+        .unwrap();
+    for (i, method) in METHODS.into_iter().enumerate() {
+        let o = authenticate(&radius, method, "alice", "correct horse", i as u64).await;
+        assert_eq!(
+            o.server.status(),
+            &AuthStatus::Succeeded,
+            "{method:?}\n{}",
+            fr.log()
+        );
+        assert_eq!(o.client.status(), &AuthStatus::Succeeded, "{method:?}");
+        assert_eq!(o.server.peer_name(), Some("alice"));
+        if matches!(method, AuthProtocol::MsChapV1 | AuthProtocol::MsChapV2) {
+            // MPPE keys from RADIUS equal the keys the client derives itself.
+            let (s_send, s_recv) = o
+                .server
+                .key_material()
+                .expect("keys from RADIUS")
+                .start_keys();
+            let (c_send, c_recv) = o.client.key_material().unwrap().start_keys();
+            assert_eq!((s_send, s_recv), (c_recv, c_send), "{method:?}");
+            if method == AuthProtocol::MsChapV2 {
+                // Given as MS-MPPE-Send/Recv-Key, not derived here (we never saw a password).
+                assert!(o.server.key_material().unwrap().nt_response().is_none());
+            }
+        }
+        // The Reply-Message reached the peer: for MS-CHAP-V2 after M= in the Success, which
+        // the client checked against its own authenticator response.
+        let a = o.authorization.unwrap();
+        assert_eq!(a.reply_message.as_deref(), Some("Welcome, alice"));
+    }
+    assert_eq!(radius.stats().forged, 0);
+}
+
+#[tokio::test]
+async fn reject_carries_the_reply_message() {
+    if freeradius::skip("reject_carries_the_reply_message") {
+        return;
+    }
+    let fr = FreeRadius::start(USERS).unwrap();
+    let radius = RadiusService::spawn(service_config(vec![server(&fr)]))
+        .await
+        .unwrap();
+    for (i, method) in METHODS.into_iter().enumerate() {
+        for (name, password) in [("alice", "wrong"), ("mallory", "x")] {
+            let o = authenticate(&radius, method, name, password, 10 + i as u64).await;
+            assert_eq!(
+                o.server.status(),
+                &AuthStatus::Failed(FailureReason::Refused {
+                    name: name.into(),
+                    message: Some("Login refused by RADIUS".into())
+                }),
+                "{method:?} {name}"
+            );
+            let AuthStatus::Failed(FailureReason::Rejected { message, .. }) = o.client.status()
+            else {
+                panic!("{method:?}: {:?}", o.client.status());
+            };
+            assert_eq!(message, "Login refused by RADIUS", "{method:?} {name}");
+            assert!(o.server.key_material().is_none());
+        }
+    }
+}
+
+#[tokio::test]
+async fn authorization_from_the_users_file() {
+    if freeradius::skip("authorization_from_the_users_file") {
+        return;
+    }
+    let fr = FreeRadius::start(USERS).unwrap();
+    let radius = RadiusService::spawn(service_config(vec![server(&fr)]))
+        .await
+        .unwrap();
+    let o = authenticate(&radius, AuthProtocol::Pap, "alice", "correct horse", 20).await;
+    let a = o.authorization.unwrap();
+    assert_eq!(a.framed_ip_address, Some(Ipv4Addr::new(192, 0, 2, 10)));
+    assert_eq!(
+        a.framed_ipv6_prefix,
+        Some(("2001:db8:1::".parse().unwrap(), 64))
+    );
+    assert_eq!(a.session_timeout, Some(Duration::from_secs(3600)));
+    assert_eq!(a.idle_timeout, Some(Duration::from_secs(300)));
+    assert_eq!(a.interim_interval, Some(Duration::from_secs(60)));
+    assert_eq!(a.class, [b"gold".to_vec()]);
+    let limit: RateLimit = "2M/1M 4M/2M 1500k/750k 8/8 5".parse().unwrap();
+    assert_eq!(a.rate_limit, Some(limit));
+    assert_eq!(
+        limit.burst_rate,
+        Some(RxTx {
+            rx: 4_000_000,
+            tx: 2_000_000
+        })
+    );
+    let o = authenticate(&radius, AuthProtocol::ChapMd5, "bob", "bobpass", 21).await;
+    assert_eq!(o.server.status(), &AuthStatus::Succeeded);
+    let a = o.authorization.unwrap();
+    assert_eq!(a.framed_pool.as_deref(), Some("pool-b"));
+    assert_eq!((a.framed_ip_address, a.rate_limit), (None, None));
+}
+
+/// Waits until every record is acknowledged (bounded).
+async fn wait_acknowledged(radius: &RadiusService, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = radius.unacknowledged().await.unwrap();
+        if left == 0 || Instant::now() > deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spool_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ppp-radius-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test]
+async fn accounting_lands_in_the_detail_file() {
+    if freeradius::skip("accounting_lands_in_the_detail_file") {
+        return;
+    }
+    let fr = FreeRadius::start(USERS).unwrap();
+    let mut config = service_config(vec![server(&fr)]);
+    let dir = spool_dir("detail");
+    config.spool_dir = Some(dir.clone());
+    let radius = RadiusService::spawn(config).await.unwrap();
+    let session_id = ppp_radius::AcctSessionId::random(&Random::seeded(30)).to_string();
+    let mut start = AccountingRecord::start(&session_id, "alice");
+    start.session = session();
+    start.class = vec![b"gold".to_vec()];
+    start.framed_ip_address = Some(Ipv4Addr::new(192, 0, 2, 10));
+    radius.account(start.clone()).await.unwrap();
+    let mut interim = start.clone();
+    interim.status = ppp_radius::AcctStatusType::INTERIM_UPDATE;
+    interim.session_time = Some(Duration::from_secs(60));
+    interim.counters = Some(Counters {
+        input_octets: 12_345,
+        output_octets: 67_890,
+        input_packets: 100,
+        output_packets: 200,
+    });
+    radius.account(interim).await.unwrap();
+    let mut stop = start.clone();
+    stop.status = ppp_radius::AcctStatusType::STOP;
+    stop.session_time = Some(Duration::from_secs(125));
+    stop.counters = Some(Counters {
+        input_octets: 5_000_000_123,
+        output_octets: (1 << 32) + 42,
+        input_packets: 4_000_000,
+        output_packets: 5_000_000,
+    });
+    stop.terminate_cause = Some(TerminateCause::from(&ppp_core::CloseReason::UserRequest));
+    radius.account(stop).await.unwrap();
+    assert_eq!(wait_acknowledged(&radius, Duration::from_secs(10)).await, 0);
+    let records = fr.detail_records_with(&session_id);
+    assert_eq!(records.len(), 3, "{}", fr.detail());
+    let find = |status: &str| {
+        records
+            .iter()
+            .find(|r| r.contains(&format!("Acct-Status-Type = {status}")))
+            .unwrap_or_else(|| panic!("no {status} in {records:?}"))
+            .clone()
+    };
+    let interim = find("Interim-Update");
+    for line in [
+        "Acct-Input-Octets = 12345",
+        "Acct-Output-Octets = 67890",
+        "Acct-Input-Packets = 100",
+        "Acct-Session-Time = 60",
+        "Class = 0x676f6c64",
+        "NAS-Port-Type = Ethernet",
+        "NAS-Identifier = \"test-nas\"",
+        "Calling-Station-Id = \"02:00:00:00:00:07\"",
+    ] {
+        assert!(interim.contains(line), "{line} not in {interim}");
+    }
+    let stop = find("Stop");
+    for line in [
+        // 5_000_000_123 = 1 gigaword + 705_032_827.
+        "Acct-Input-Octets = 705032827",
+        "Acct-Input-Gigawords = 1",
+        "Acct-Output-Octets = 42",
+        "Acct-Output-Gigawords = 1",
+        "Acct-Terminate-Cause = User-Request",
+        "Acct-Session-Time = 125",
+        "Acct-Delay-Time = 0",
+    ] {
+        assert!(stop.contains(line), "{line} not in {stop}");
+    }
+    assert!(find("Start").contains("Framed-IP-Address = 192.0.2.10"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn first_server_down_fails_over_to_the_second() {
+    if freeradius::skip("first_server_down_fails_over_to_the_second") {
+        return;
+    }
+    let fr = FreeRadius::start(USERS).unwrap();
+    // Nothing listens on the first server's ports.
+    let (dead_auth, dead_acct) = freeradius::free_ports();
+    let dead = ServerConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], dead_auth)),
+        SocketAddr::from(([127, 0, 0, 1], dead_acct)),
+        SECRET,
+    );
+    let radius = RadiusService::spawn(service_config(vec![dead, server(&fr)]))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let o = authenticate(
+        &radius,
+        AuthProtocol::MsChapV2,
+        "alice",
+        "correct horse",
+        40,
+    )
+    .await;
+    assert_eq!(o.server.status(), &AuthStatus::Succeeded);
+    // Two transmissions to the dead one (300 ms apart: one retransmission), then the live one.
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert_eq!(radius.stats().retransmissions, 1);
+    // The next one goes straight to the live server.
+    let started = Instant::now();
+    let o = authenticate(&radius, AuthProtocol::Pap, "alice", "correct horse", 41).await;
+    assert_eq!(o.server.status(), &AuthStatus::Succeeded);
+    assert!(started.elapsed() < Duration::from_millis(300));
+    // Accounting fails over too.
+    radius
+        .account(AccountingRecord::start("FAILOVER-1", "alice"))
+        .await
+        .unwrap();
+    assert_eq!(wait_acknowledged(&radius, Duration::from_secs(10)).await, 0);
+    assert_eq!(fr.detail_records_with("FAILOVER-1").len(), 1);
+}
+
+#[tokio::test]
+async fn accounting_waits_for_a_server_and_survives_a_restart() {
+    if freeradius::skip("accounting_waits_for_a_server_and_survives_a_restart") {
+        return;
+    }
+    let (auth, acct) = freeradius::free_ports();
+    let down = ServerConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], auth)),
+        SocketAddr::from(([127, 0, 0, 1], acct)),
+        SECRET,
+    );
+    let dir = spool_dir("outage");
+    let mut config = service_config(vec![down.clone()]);
+    config.spool_dir = Some(dir.clone());
+    let radius = RadiusService::spawn(config.clone()).await.unwrap();
+    // No server: the Stop goes to the spool.
+    let mut stop = AccountingRecord::stop("OUTAGE-1", "alice");
+    stop.counters = Some(Counters {
+        input_octets: 111,
+        output_octets: 222,
+        ..Counters::default()
+    });
+    stop.terminate_cause = Some(TerminateCause::LOST_CARRIER);
+    radius.account(stop).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(radius.unacknowledged().await.unwrap(), 1);
+    assert!(radius.stats().spooled >= 1);
+    // The server comes back: the spool is retried and delivered.
+    let fr = FreeRadius::start_on(USERS, auth, acct, Mode::Debug).unwrap();
+    assert_eq!(wait_acknowledged(&radius, Duration::from_secs(10)).await, 0);
+    let records = fr.detail_records_with("OUTAGE-1");
+    assert_eq!(records.len(), 1, "{}", fr.detail());
+    assert!(records[0].contains("Acct-Input-Octets = 111"));
+    assert!(records[0].contains("Acct-Terminate-Cause = Lost-Carrier"));
+    assert!(records[0].contains("Acct-Delay-Time = "), "{}", records[0]);
+    drop(fr);
+    // Down again; a Stop is written, then the NAS restarts (the service is dropped) before
+    // any server answered.
+    let mut stop = AccountingRecord::stop("RESTART-1", "bob");
+    // The session ended 30 s ago (by the wall clock): Acct-Delay-Time says so after the
+    // restart.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    stop.event_timestamp = Some(wall as u32 - 30);
+    radius.account(stop).await.unwrap();
+    radius.shutdown().await;
+    drop(radius);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let journal = std::fs::read(dir.join(ppp_tokio::radius::JOURNAL_FILE)).unwrap();
+    assert!(
+        journal.windows(9).any(|w| w == b"RESTART-1"),
+        "the record is on disk"
+    );
+    // A new process: the spool is replayed to the server that is back.
+    let fr = FreeRadius::start_on(USERS, auth, acct, Mode::Debug).unwrap();
+    let radius = RadiusService::spawn(config).await.unwrap();
+    assert_eq!(wait_acknowledged(&radius, Duration::from_secs(10)).await, 0);
+    let records = fr.detail_records_with("RESTART-1");
+    assert_eq!(records.len(), 1, "{}", fr.detail());
+    assert!(records[0].contains("User-Name = \"bob\""));
+    let delay: u32 = records[0]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Acct-Delay-Time = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((30..60).contains(&delay), "{delay}");
+    // OUTAGE-1 was acknowledged before: not sent twice.
+    assert!(fr.detail_records_with("OUTAGE-1").is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs radclient with `input` against `to`; its output.
+async fn radclient(to: SocketAddr, kind: &str, secret: &str, input: &str) -> String {
+    let mut child = tokio::process::Command::new("radclient")
+        .args(["-x", "-r", "1", "-t", "2"])
+        .arg(to.to_string())
+        .arg(kind)
+        .arg(secret)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("radclient (freeradius-utils)");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn radclient_disconnect_and_coa() {
+    if freeradius::skip("radclient_disconnect_and_coa") {
+        return;
+    }
+    let dae_secret = "dae-test-secret";
+    let client = DaeClient {
+        address: "127.0.0.1".parse().unwrap(),
+        secret: dae_secret.into(),
+    };
+    let mut listener = DaeListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        DaeConfig::new(vec![client], nas()),
+    )
+    .await
+    .unwrap();
+    let to = listener.local_addr();
+
+    // Disconnect-Request for one session.
+    let request = tokio::spawn(radclient(
+        to,
+        "disconnect",
+        dae_secret,
+        "Acct-Session-Id = \"4F2A9C0D11E2B377\", NAS-Identifier = \"test-nas\", Message-Authenticator = 0x00\n",
+    ));
+    let r = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let DaeEvent::Disconnect { session, .. } = &r.event else {
+        panic!("{:?}", r.event)
+    };
+    assert!(session.matches("4F2A9C0D11E2B377", "alice", None, None));
+    r.respond(DaeOutcome::Ack);
+    let out = request.await.unwrap();
+    assert!(out.contains("Received Disconnect-ACK"), "{out}");
+
+    // CoA-Request changing the rate and the session timeout.
+    let request = tokio::spawn(radclient(
+        to,
+        "coa",
+        dae_secret,
+        "User-Name = \"alice\", Mikrotik-Rate-Limit = \"4M/2M\", Session-Timeout = 120, Message-Authenticator = 0x00\n",
+    ));
+    let r = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let DaeEvent::Change {
+        session, change, ..
+    } = &r.event
+    else {
+        panic!("{:?}", r.event)
+    };
+    assert_eq!(session.user_name.as_deref(), Some("alice"));
+    assert_eq!(
+        change.rate_limit,
+        Some(RateLimit::new(4_000_000, 2_000_000))
+    );
+    assert_eq!(change.session_timeout, Some(Duration::from_secs(120)));
+    r.respond(DaeOutcome::Ack);
+    let out = request.await.unwrap();
+    assert!(out.contains("Received CoA-ACK"), "{out}");
+
+    // A session we do not have: NAK with Error-Cause.
+    let request = tokio::spawn(radclient(
+        to,
+        "disconnect",
+        dae_secret,
+        "User-Name = \"nobody\", Message-Authenticator = 0x00\n",
+    ));
+    let r = listener.recv().await.unwrap();
+    r.respond(DaeOutcome::Nak(
+        ppp_radius::ErrorCause::SESSION_CONTEXT_NOT_FOUND,
+    ));
+    let out = request.await.unwrap();
+    assert!(out.contains("Disconnect-NAK"), "{out}");
+    assert!(out.contains("Session-Context-Not-Found"), "{out}");
+
+    // A CoA signed with the wrong secret: dropped and counted, never answered.
+    let out = radclient(
+        to,
+        "coa",
+        "not-the-secret",
+        "User-Name = \"alice\", Session-Timeout = 1, Message-Authenticator = 0x00\n",
+    )
+    .await;
+    assert!(!out.contains("Received"), "{out}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), listener.recv())
+            .await
+            .is_err()
+    );
+    let stats = listener.stats();
+    assert!(stats.forged >= 1, "{stats:?}");
+    assert_eq!((stats.acks, stats.naks), (2, 1));
+}
+
+/// The load figure: 1,000 PAP authentications started at once through FreeRADIUS (threaded,
+/// normal logging), 4 client sockets. Prints the set-up rate and latency; asserts only that all
+/// were accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_authentications_at_once() {
+    if freeradius::skip("thousand_authentications_at_once") {
+        return;
+    }
+    let (auth, acct) = freeradius::free_ports();
+    let fr = FreeRadius::start_on(USERS, auth, acct, Mode::Threaded).unwrap();
+    let mut config = service_config(vec![server(&fr)]);
+    config.client.sockets = 4;
+    config.client.retransmit_interval = Duration::from_secs(3);
+    config.client.max_transmissions = 3;
+    let radius = RadiusService::spawn(config).await.unwrap();
+    const N: usize = 1000;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(N);
+    for i in 0..N {
+        let radius = radius.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = ppp_auth::VerifyRequest {
+                token: ppp_auth::SecretToken(i as u64),
+                peer_name: "alice".into(),
+                server: "test-nas".into(),
+                method: AuthProtocol::Pap,
+                proof: ppp_auth::Proof::Pap {
+                    password: "correct horse".into(),
+                },
+            };
+            let t = Instant::now();
+            let answer = radius
+                .authenticate(AccessRequest::new(&request, &session()))
+                .await;
+            (
+                t.elapsed(),
+                answer.map(|a| matches!(a.verdict, Verdict::Accept(_))),
+            )
+        }));
+    }
+    let mut latencies = Vec::with_capacity(N);
+    for task in tasks {
+        let (latency, accepted) = task.await.unwrap();
+        assert!(matches!(accepted, Ok(true)), "{accepted:?}");
+        latencies.push(latency);
+    }
+    let total = started.elapsed();
+    latencies.sort();
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    eprintln!(
+        "RADIUS load: {N} PAP authentications at once through FreeRADIUS in {:.2?}: {:.0}/s; \
+         latency p50 {:.2?}, p90 {:.2?}, p99 {:.2?}, max {:.2?}; retransmissions {}",
+        total,
+        N as f64 / total.as_secs_f64(),
+        pct(50),
+        pct(90),
+        pct(99),
+        latencies[N - 1],
+        radius.stats().retransmissions
+    );
+}
