@@ -78,7 +78,7 @@ pub use fsm::{
 };
 pub use lcp::{
     AuthProtocol, EndpointClass, EndpointDiscriminator, FcsAlternatives, Lcp, LcpConfig, LcpEvent,
-    LcpNegotiated, LcpOptionType, LcpProtocol, describe_lcp_options,
+    LcpNegotiated, LcpOptionType, LcpProtocol, SharedLcpConfig, describe_lcp_options,
 };
 pub use options::{RawOption, iter_options, push_option, validate_options};
 pub use packet::{Code, ControlPacket};

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use ppp_auth::{Credentials, Secret};
 
 pub use ppp_auth::{
-    AuthProtocol, AuthenticateeConfig, AuthenticatorConfig, FailureReason, MsChapKeyMaterial,
-    SecretEntry, SecretRequest, SecretToken, SecretsTable,
+    Acceptance, AuthProtocol, AuthenticateeConfig, AuthenticatorConfig, ExternalKeys,
+    FailureReason, MsChapKeyMaterial, Proof, Rejection, SecretEntry, SecretRequest, SecretToken,
+    SecretsTable, Verdict, Verification, VerifyRequest,
 };
 
 /// What we answer with when the peer asks us to authenticate (pppd `user` + `password`, or

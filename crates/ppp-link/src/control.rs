@@ -20,7 +20,9 @@ use ppp_lcp::fsm::State;
 use ppp_lcp::{FinishReason, Lcp, LcpEvent, LcpNegotiated};
 use tracing::{debug, info};
 
-use crate::auth::{MsChapKeyMaterial, SecretEntry, SecretRequest, is_for_authenticator};
+use crate::auth::{
+    MsChapKeyMaterial, SecretEntry, SecretRequest, Verdict, VerifyRequest, is_for_authenticator,
+};
 use crate::framer::Framer;
 use crate::reason::{AuthFailure, AuthSide, DownReason};
 use crate::{AuthError, CapturedPacket, LinkConfig, LinkStats, Phase};
@@ -28,6 +30,10 @@ use crate::{AuthError, CapturedPacket, LinkConfig, LinkStats, Phase};
 /// Queued events and captured packets kept at most; beyond, the oldest are dropped (never
 /// a [`ControlEvent::SecretNeeded`]: at most one per authenticator is ever outstanding).
 const MAX_QUEUE: usize = 1024;
+
+/// How long the authentication machines stay after success before [`LinkControl::compact`]
+/// may release them (a peer whose Success was lost sends its Response again meanwhile).
+const AUTH_STATE_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What a [`LinkControl`] tells its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +52,11 @@ pub enum ControlEvent {
     /// The authenticator needs a secret: answer with
     /// [`LinkControl::provide_secret`].
     SecretNeeded(SecretRequest),
+    /// The authenticator checks the peer elsewhere ([`AuthenticatorConfig::external`]: RADIUS):
+    /// answer with [`LinkControl::provide_verdict`].
+    ///
+    /// [`AuthenticatorConfig::external`]: crate::auth::AuthenticatorConfig::external
+    VerifyNeeded(VerifyRequest),
     /// The peer Protocol-Rejected a network protocol we sent: stop it.
     ProtocolRejected(Protocol),
     /// The peer sent an Echo-Request or Configure-Request carrying our own magic number.
@@ -84,9 +95,13 @@ pub struct LinkControl {
     random: Random,
     phase: Phase,
     lcp: Lcp,
-    authenticator: Option<Authenticator>,
-    authenticatee: Option<Authenticatee>,
+    authenticator: Option<Box<Authenticator>>,
+    authenticatee: Option<Box<Authenticatee>>,
     authenticated_peer: Option<String>,
+    /// When every authentication succeeded (the machines are released a while later).
+    authenticated_at: Option<Instant>,
+    /// MS-CHAP keys kept once the machines are released.
+    key_material: Option<Box<MsChapKeyMaterial>>,
     framer: Framer,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<ControlEvent>,
@@ -109,7 +124,8 @@ impl LinkControl {
     /// The control half of a link with `config` (its LCP, authentication and framing parts),
     /// drawing magic numbers and challenges from `random`.
     pub fn new(config: Arc<LinkConfig>, random: Random) -> Self {
-        let lcp = Lcp::new(config.lcp.clone(), random.clone());
+        // One LCP configuration for every link that shares `config`.
+        let lcp = Lcp::with_shared_config(config.clone(), random.clone());
         LinkControl {
             framer: Framer::new(&config.framing),
             config,
@@ -119,6 +135,8 @@ impl LinkControl {
             authenticator: None,
             authenticatee: None,
             authenticated_peer: None,
+            authenticated_at: None,
+            key_material: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             capture: None,
@@ -156,13 +174,14 @@ impl LinkControl {
     /// authenticated the peer if both directions ran MS-CHAP).
     pub fn mschap_key_material(&self) -> Option<&MsChapKeyMaterial> {
         self.authenticator
-            .as_ref()
+            .as_deref()
             .and_then(Authenticator::key_material)
             .or_else(|| {
                 self.authenticatee
-                    .as_ref()
+                    .as_deref()
                     .and_then(Authenticatee::key_material)
             })
+            .or(self.key_material.as_deref())
     }
 
     /// Counters (frames, bytes, errors; the datagram counters belong to the network layer).
@@ -308,12 +327,12 @@ impl LinkControl {
                 let machine: Option<&mut dyn AuthMachine> = if is_for_authenticator(protocol, code)
                 {
                     self.authenticator
-                        .as_mut()
+                        .as_deref_mut()
                         .filter(|m| m.protocol() == protocol)
                         .map(|m| m as &mut dyn AuthMachine)
                 } else {
                     self.authenticatee
-                        .as_mut()
+                        .as_deref_mut()
                         .filter(|m| m.protocol() == protocol)
                         .map(|m| m as &mut dyn AuthMachine)
                 };
@@ -405,6 +424,62 @@ impl LinkControl {
         result
     }
 
+    /// The answer to a [`ControlEvent::VerifyNeeded`]: the verifier's verdict (RADIUS
+    /// Access-Accept or Access-Reject) with the request's token.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NoVerifyRequest`] when nothing is outstanding (the verification timed out,
+    /// the link went down), [`AuthError::StaleVerdict`] when `token` is an earlier request's.
+    pub fn provide_verdict(
+        &mut self,
+        now: Instant,
+        token: SecretToken,
+        verdict: Verdict,
+    ) -> Result<(), AuthError> {
+        let machine = self
+            .authenticator
+            .as_mut()
+            .ok_or(AuthError::NoVerifyRequest)?;
+        let result = machine.provide_verdict(now, token, verdict);
+        self.process(now);
+        result
+    }
+
+    /// Releases memory an idle link does not need: empty queues, and (some time after
+    /// authentication succeeded, unless the peer is re-challenged) the authentication machines,
+    /// keeping the peer's name and the MS-CHAP keys. A server calls it now and then on quiet
+    /// links; nothing it releases changes what the link does.
+    pub fn compact(&mut self, now: Instant) {
+        let rechallenges = self
+            .authenticator
+            .as_ref()
+            .is_some_and(|_| self.config.auth.authenticator.rechallenge_interval.is_some());
+        if self.phase == Phase::Network
+            && !rechallenges
+            && self
+                .authenticated_at
+                .is_some_and(|at| now >= at + AUTH_STATE_KEPT)
+            && (self.authenticator.is_some() || self.authenticatee.is_some())
+        {
+            if self.key_material.is_none() {
+                self.key_material = self.mschap_key_material().cloned().map(Box::new);
+            }
+            self.authenticator = None;
+            self.authenticatee = None;
+        }
+        if self.transmit.is_empty() {
+            self.transmit = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.capture.as_ref().is_some_and(VecDeque::is_empty) {
+            self.capture = Some(VecDeque::new());
+        }
+        self.lcp.compact();
+    }
+
     /// Next bytes (async) or frame (sync) for the lower layer.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
@@ -424,10 +499,10 @@ impl LinkControl {
         [
             self.lcp.poll_timeout(),
             self.authenticator
-                .as_ref()
+                .as_deref()
                 .and_then(Authenticator::poll_timeout),
             self.authenticatee
-                .as_ref()
+                .as_deref()
                 .and_then(Authenticatee::poll_timeout),
         ]
         .into_iter()
@@ -560,7 +635,7 @@ impl LinkControl {
                 self.random.clone(),
             );
             machine.open(now);
-            self.authenticator = Some(machine);
+            self.authenticator = Some(Box::new(machine));
         }
         if let Some(method) = negotiated.auth_peer_requires {
             let Some(credentials) = self.config.auth.credentials.as_ref() else {
@@ -574,7 +649,7 @@ impl LinkControl {
                 self.random.clone(),
             );
             machine.open(now);
-            self.authenticatee = Some(machine);
+            self.authenticatee = Some(Box::new(machine));
         }
     }
 
@@ -601,6 +676,10 @@ impl LinkControl {
                     AuthEvent::SecretNeeded(request) => {
                         busy = true;
                         self.events.push_back(ControlEvent::SecretNeeded(request));
+                    }
+                    AuthEvent::VerifyNeeded(request) => {
+                        busy = true;
+                        self.events.push_back(ControlEvent::VerifyNeeded(request));
                     }
                     AuthEvent::Succeeded { peer_name } => {
                         info!(
@@ -664,6 +743,7 @@ impl LinkControl {
                         peer_name: self.authenticated_peer.clone(),
                     },
                 );
+                self.authenticated_at = Some(now);
                 self.set_phase(Phase::Network);
                 busy = true;
             }

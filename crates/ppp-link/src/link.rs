@@ -14,7 +14,9 @@ use ppp_ipcp::{Ipcp, IpcpConfig, IpcpNegotiated, Ipv6cp, Ipv6cpConfig, Ipv6cpNeg
 use ppp_lcp::fsm::Fsm;
 use ppp_lcp::{FinishReason, Lcp, LcpConfig, LcpNegotiated};
 
-use crate::auth::{AuthConfig, MsChapKeyMaterial, SecretEntry, SecretRequest};
+use crate::auth::{
+    AuthConfig, MsChapKeyMaterial, SecretEntry, SecretRequest, Verdict, VerifyRequest,
+};
 use crate::control::LinkControl;
 use crate::multilink::{Multilink, MultilinkEvent};
 use crate::network::NetworkLayer;
@@ -67,6 +69,12 @@ pub struct LinkConfig {
     /// Sync framing: bytes left free at the front of every frame [`Link::poll_transmit`] gives,
     /// for the lower layer's headers (PPPoE fills its 20 there), so no frame is copied again.
     pub headroom: usize,
+}
+
+impl AsRef<LcpConfig> for LinkConfig {
+    fn as_ref(&self) -> &LcpConfig {
+        &self.lcp
+    }
 }
 
 impl Default for LinkConfig {
@@ -140,6 +148,9 @@ pub enum LinkEvent {
     /// A secret is needed to check the peer: answer with [`Link::provide_secret`] (not reported
     /// when [`AuthConfig::secrets`] answers it).
     SecretNeeded(SecretRequest),
+    /// The peer's proof is to be checked elsewhere (external verification, RADIUS): answer
+    /// with [`Link::provide_verdict`].
+    VerifyNeeded(VerifyRequest),
     /// IPCP is Opened.
     IpUp {
         /// Our address.
@@ -506,6 +517,33 @@ impl Link {
         entry: Option<SecretEntry>,
     ) -> Result<(), AuthError> {
         self.inner.provide_secret(now, &(), token, entry)
+    }
+
+    /// The answer to a [`LinkEvent::VerifyNeeded`] with its token: the verifier's verdict
+    /// (RADIUS Access-Accept or Access-Reject). An Access-Accept's Framed-IP-Address is the
+    /// owner's to apply with [`set_peer_address`](Self::set_peer_address) first.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NoVerifyRequest`] when nothing is outstanding, [`AuthError::StaleVerdict`]
+    /// when `token` is an earlier request's.
+    pub fn provide_verdict(
+        &mut self,
+        now: Instant,
+        token: SecretToken,
+        verdict: Verdict,
+    ) -> Result<(), AuthError> {
+        self.inner.provide_verdict(now, &(), token, verdict)
+    }
+
+    /// The peer's IPCP address, set before the Network phase (from RADIUS, a profile).
+    pub fn set_peer_address(&mut self, address: Ipv4Addr) {
+        self.inner.set_peer_address(address);
+    }
+
+    /// Releases memory an idle link does not need (see [`LinkControl::compact`]).
+    pub fn compact(&mut self, now: Instant) {
+        self.inner.compact(now);
     }
 
     /// The name the peer authenticated as, once it has.

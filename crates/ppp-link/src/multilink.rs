@@ -26,7 +26,7 @@ use ppp_ipcp::{Ipcp, Ipv6cpConfig};
 use ppp_mp::{Bundle, BundleConfig, BundleKey, EndpointDiscriminator, MemberId, MemberLink};
 use tracing::{debug, info};
 
-use crate::auth::SecretEntry;
+use crate::auth::{SecretEntry, Verdict};
 use crate::control::{ControlEvent, LinkControl, Received, push_bounded};
 use crate::network::{Handled, NetworkEvent, NetworkLayer};
 use crate::reason::{DownReason, MultilinkRefusal};
@@ -180,7 +180,7 @@ pub struct Multilink<K> {
     config: Arc<LinkConfig>,
     members: Vec<Member<K>>,
     network: NetworkLayer,
-    mp: Option<Bundle>,
+    mp: Option<Box<Bundle>>,
     identity: Option<BundleKey>,
     hold: bool,
     capture: bool,
@@ -242,6 +242,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
             control.enable_capture();
         }
         let network = control.phase() == Phase::Network;
+        self.members.reserve_exact(1);
         self.members.push(Member {
             key,
             control,
@@ -256,6 +257,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
 
     /// A member added without running anything (a fresh link, for [`Link`](crate::Link)).
     pub(crate) fn insert_member(&mut self, key: K, control: LinkControl) {
+        self.members.reserve_exact(1);
         self.members.push(Member {
             key,
             control,
@@ -327,7 +329,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
 
     /// The MP machine, while the network layer runs over Multilink (counters, memory).
     pub fn mp(&self) -> Option<&Bundle> {
-        self.mp.as_ref()
+        self.mp.as_deref()
     }
 
     /// The network layer (NCPs, CCP, datagrams).
@@ -509,6 +511,47 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
         result
     }
 
+    /// The answer to a member's [`LinkEvent::VerifyNeeded`]; see
+    /// [`Link::provide_verdict`](crate::Link::provide_verdict).
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::NoVerifyRequest`] when nothing is outstanding (or `key` is no member),
+    /// [`AuthError::StaleVerdict`] when `token` is an earlier request's.
+    pub fn provide_verdict(
+        &mut self,
+        now: Instant,
+        key: &K,
+        token: SecretToken,
+        verdict: Verdict,
+    ) -> Result<(), AuthError> {
+        let index = self.index(key).ok_or(AuthError::NoVerifyRequest)?;
+        let result = self.members[index]
+            .control
+            .provide_verdict(now, token, verdict);
+        self.process(now);
+        result
+    }
+
+    /// The peer's IPCP address (a RADIUS Framed-IP-Address, a secrets entry's address), set
+    /// before the network layer starts; afterwards it changes nothing.
+    pub fn set_peer_address(&mut self, address: std::net::Ipv4Addr) {
+        if !self.network.is_running() {
+            self.network.set_peer_address(address);
+        }
+    }
+
+    /// Releases memory an idle bundle does not need (see [`LinkControl::compact`]).
+    pub fn compact(&mut self, now: Instant) {
+        for member in &mut self.members {
+            member.control.compact(now);
+        }
+        self.network.compact();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+    }
+
     /// Sends an IPv4 packet over the bundle.
     ///
     /// # Errors
@@ -565,7 +608,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
             .iter()
             .filter_map(|m| m.control.poll_timeout())
             .chain(self.network.poll_timeout())
-            .chain(self.mp.as_ref().and_then(Bundle::poll_timeout))
+            .chain(self.mp.as_deref().and_then(Bundle::poll_timeout))
             .min()
     }
 
@@ -693,7 +736,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
                         return;
                     }
                 }
-                self.mp = Some(bundle);
+                self.mp = Some(Box::new(bundle));
                 // The bundle's MTU is what the peer reassembles; each member link's own MTU
                 // (LCP `mtu`) only bounds the fragments on it.
                 peers
@@ -882,6 +925,14 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
                 if matches!(self.members[index].role, Role::Direct | Role::Mp(_)) {
                     self.network.protocol_rejected(now, protocol);
                 }
+            }
+            ControlEvent::VerifyNeeded(request) => {
+                // Never dropped: the link waits in Authenticate for the verdict.
+                let member = self.members[index].key.clone();
+                self.events.push_back(MultilinkEvent::Member {
+                    member,
+                    event: LinkEvent::VerifyNeeded(request),
+                });
             }
             ControlEvent::LoopbackDetected => {
                 self.member_event(index, LinkEvent::LoopbackDetected);

@@ -89,7 +89,7 @@ pub struct NetworkStats {
 pub struct NetworkLayer {
     fsm_config: FsmConfig,
     random: Random,
-    ipcp: Option<Fsm<Ipcp>>,
+    ipcp: Option<Box<Fsm<Ipcp>>>,
     ipv6cp: Option<Box<Fsm<Ipv6cp>>>,
     ccp: Option<Box<CcpSession>>,
     /// Between `up` and `down`.
@@ -107,7 +107,7 @@ pub struct NetworkLayer {
 impl fmt::Debug for NetworkLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetworkLayer")
-            .field("ipcp", &self.ipcp.as_ref().map(Fsm::state))
+            .field("ipcp", &self.ipcp.as_deref().map(Fsm::state))
             .field("ipv6cp", &self.ipv6cp.as_ref().map(|f| f.state()))
             .field("ccp", &self.ccp.as_ref().map(|c| c.state()))
             .field("stats", &self.stats)
@@ -123,7 +123,7 @@ impl NetworkLayer {
         let ipcp = config
             .ipcp
             .clone()
-            .map(|c| Fsm::new(Ipcp::new(c), fsm_config.clone()));
+            .map(|c| Box::new(Fsm::new(Ipcp::new(c), fsm_config.clone())));
         let ipv6cp = config
             .ipv6cp
             .clone()
@@ -154,7 +154,7 @@ impl NetworkLayer {
         if self.running {
             return false;
         }
-        self.ipcp = Some(Fsm::new(ipcp, self.fsm_config.clone()));
+        self.ipcp = Some(Box::new(Fsm::new(ipcp, self.fsm_config.clone())));
         true
     }
 
@@ -186,7 +186,7 @@ impl NetworkLayer {
 
     /// The IPCP automaton, if IPv4 is enabled.
     pub fn ipcp(&self) -> Option<&Fsm<Ipcp>> {
-        self.ipcp.as_ref()
+        self.ipcp.as_deref()
     }
 
     /// The IPv6CP automaton, if IPv6 is enabled.
@@ -201,7 +201,7 @@ impl NetworkLayer {
 
     /// The IPv4 addresses, while IPCP is Opened.
     pub fn ipcp_negotiated(&self) -> Option<&IpcpNegotiated> {
-        opened(self.ipcp.as_ref()).and_then(|fsm| fsm.protocol().negotiated())
+        opened(self.ipcp.as_deref()).and_then(|fsm| fsm.protocol().negotiated())
     }
 
     /// The IPv6 interface identifiers, while IPv6CP is Opened.
@@ -217,6 +217,25 @@ impl NetworkLayer {
     /// Counters.
     pub fn stats(&self) -> NetworkStats {
         self.stats
+    }
+
+    /// Releases the memory of empty queues (an idle layer keeps none).
+    pub fn compact(&mut self) {
+        if let Some(fsm) = self.ipcp.as_mut() {
+            fsm.compact();
+        }
+        if let Some(fsm) = self.ipv6cp.as_mut() {
+            fsm.compact();
+        }
+        if self.transmit.is_empty() {
+            self.transmit = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.datagrams.is_empty() {
+            self.datagrams = VecDeque::new();
+        }
     }
 
     /// Whether the layer runs (between [`up`](Self::up) and [`down`](Self::down)).
@@ -460,7 +479,7 @@ impl NetworkLayer {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.ipcp.as_ref().and_then(Fsm::poll_timeout),
+            self.ipcp.as_deref().and_then(Fsm::poll_timeout),
             self.ipv6cp.as_ref().and_then(|f| f.poll_timeout()),
             self.ccp.as_ref().and_then(|c| c.poll_timeout()),
         ]
@@ -531,7 +550,7 @@ impl NetworkLayer {
                     self.transmit.push_back((Protocol::Ccp, packet));
                 }
             }
-            while let Some(event) = self.ipcp.as_mut().and_then(Fsm::poll_event) {
+            while let Some(event) = self.ipcp.as_deref_mut().and_then(Fsm::poll_event) {
                 busy = true;
                 self.on_ipcp_event(event);
             }
@@ -634,7 +653,7 @@ impl NetworkLayer {
         let running = |state: Option<State>| {
             state.is_some_and(|s| !matches!(s, State::Initial | State::Closed | State::Stopped))
         };
-        let any_running = running(self.ipcp.as_ref().map(Fsm::state))
+        let any_running = running(self.ipcp.as_deref().map(Fsm::state))
             || running(self.ipv6cp.as_ref().map(|f| f.state()));
         if !any_running {
             push_bounded(

@@ -25,7 +25,7 @@ use ppp_ipcp::Ipcp;
 use ppp_mp::BundleKey;
 use tracing::info;
 
-use crate::auth::SecretEntry;
+use crate::auth::{SecretEntry, Verdict};
 use crate::{
     AuthError, Datagram, DownReason, LinkConfig, LinkControl, LinkError, LinkEvent, Multilink,
     MultilinkEvent,
@@ -109,6 +109,8 @@ struct Unit<K> {
     scheduled: Option<Instant>,
     /// Whether it is in the list of units to drain.
     dirty: bool,
+    /// A timer woke it: release what an idle unit does not need once it is drained.
+    compact: bool,
 }
 
 /// Many links, each under a network layer of its own or a Multilink bundle's, sans-IO.
@@ -174,7 +176,7 @@ struct Unit<K> {
 pub struct LinkTable<K> {
     random: Random,
     links: HashMap<K, UnitId<K>>,
-    units: HashMap<UnitId<K>, Unit<K>>,
+    units: HashMap<UnitId<K>, Box<Unit<K>>>,
     /// Which bundle each peer's links join.
     bundles: HashMap<BundleKey, u32>,
     next_bundle: u32,
@@ -242,11 +244,12 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         self.links.insert(key, unit);
         self.units.insert(
             unit,
-            Unit {
+            Box::new(Unit {
                 multilink,
                 scheduled: None,
                 dirty: false,
-            },
+                compact: false,
+            }),
         );
         self.touch(unit);
         self.process(now);
@@ -370,6 +373,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
                 continue; // stale: the unit was rescheduled since
             }
             unit.scheduled = None;
+            unit.compact = true;
             if unit.multilink.poll_timeout().is_some_and(|t| t <= now) {
                 unit.multilink.handle_timeout(now);
             }
@@ -398,6 +402,31 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
             .ok_or(AuthError::NoSecretRequest)?
             .multilink
             .provide_secret(now, &key, token, entry);
+        self.touch(unit);
+        self.process(now);
+        result
+    }
+
+    /// The answer to a link's `VerifyNeeded` with its token (RADIUS).
+    ///
+    /// # Errors
+    ///
+    /// As [`Link::provide_verdict`](crate::Link::provide_verdict);
+    /// [`AuthError::NoVerifyRequest`] when the link is gone.
+    pub fn provide_verdict(
+        &mut self,
+        now: Instant,
+        key: K,
+        token: SecretToken,
+        verdict: Verdict,
+    ) -> Result<(), AuthError> {
+        let unit = *self.links.get(&key).ok_or(AuthError::NoVerifyRequest)?;
+        let result = self
+            .units
+            .get_mut(&unit)
+            .ok_or(AuthError::NoVerifyRequest)?
+            .multilink
+            .provide_verdict(now, &key, token, verdict);
         self.touch(unit);
         self.process(now);
         result
@@ -627,6 +656,9 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         }
         if unit.dirty {
             return; // drained again before this pass ends
+        }
+        if std::mem::take(&mut unit.compact) {
+            unit.multilink.compact(now);
         }
         if let Some(at) = unit.multilink.poll_timeout()
             && unit.scheduled.is_none_or(|scheduled| at < scheduled)

@@ -593,6 +593,22 @@ impl<P: ControlProtocol> Fsm<P> {
         self.apply(now, RfcEvent::Up, &mut Context::default());
     }
 
+    /// Releases the memory of empty queues, and the buffers of a negotiation that is over
+    /// (an idle link in Opened, Closed or Stopped keeps none). Call it now and then on links
+    /// that go quiet; what it frees is allocated again when needed.
+    pub fn compact(&mut self) {
+        if self.transmit.is_empty() {
+            self.transmit = VecDeque::new();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.state != State::Closing && self.state != State::Stopping {
+            self.terminate_data = Vec::new();
+        }
+        self.request_options.shrink_to_fit();
+    }
+
     /// Lower layer is down (RFC event Down).
     pub fn down(&mut self, now: Instant) {
         self.apply(now, RfcEvent::Down, &mut Context::default());

@@ -73,6 +73,16 @@ struct Echo {
     traffic: bool,
 }
 
+/// An LCP configuration shared by many links: any owner that can lend an [`LcpConfig`] (a
+/// link configuration holding one, or the configuration itself).
+pub type SharedLcpConfig = std::sync::Arc<dyn AsRef<LcpConfig> + Send + Sync>;
+
+impl AsRef<LcpConfig> for LcpConfig {
+    fn as_ref(&self) -> &LcpConfig {
+        self
+    }
+}
+
 /// The Link Control Protocol, sans-IO.
 ///
 /// Inputs: [`up`](Lcp::up)/[`down`](Lcp::down) (lower layer), [`open`](Lcp::open)/
@@ -91,6 +101,13 @@ pub struct Lcp {
 impl Lcp {
     /// LCP with `config`, drawing Magic-Numbers from `random`.
     pub fn new(config: LcpConfig, random: Random) -> Self {
+        Self::with_shared_config(std::sync::Arc::new(config), random)
+    }
+
+    /// LCP whose configuration is shared with other links (a server's sessions keep one copy
+    /// for all).
+    pub fn with_shared_config(shared: SharedLcpConfig, random: Random) -> Self {
+        let config: &LcpConfig = (*shared).as_ref();
         let echo = Echo {
             interval: config.echo_interval.filter(|i| !i.is_zero()),
             failure: config.echo_failure,
@@ -98,7 +115,7 @@ impl Lcp {
             ..Echo::default()
         };
         let (fsm_config, passive, silent) = (config.fsm.clone(), config.passive, config.silent);
-        let mut fsm = Fsm::new(LcpProtocol::new(config, random), fsm_config);
+        let mut fsm = Fsm::new(LcpProtocol::with_shared_config(shared, random), fsm_config);
         fsm.set_passive(passive);
         fsm.set_silent(silent);
         Lcp {
@@ -106,6 +123,15 @@ impl Lcp {
             echo,
             loopback_reported: false,
             events: VecDeque::new(),
+        }
+    }
+
+    /// Releases the memory of empty queues (see [`Fsm::compact`]).
+    pub fn compact(&mut self) {
+        self.fsm.compact();
+        self.fsm.protocol_mut().compact();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
         }
     }
 

@@ -2,6 +2,7 @@
 
 use core::fmt::{self, Write as _};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use ppp_core::Random;
 use ppp_frame::{FcsKind, Protocol};
@@ -11,6 +12,7 @@ use super::config::{
     LcpOptionType, MIN_MRU,
 };
 use crate::describe::Hex;
+use crate::lcp::SharedLcpConfig;
 use crate::fsm::{ControlProtocol, NegotiationFailure, OtherCode, RequestVerdict, State};
 use crate::options::{iter_options, push_option};
 use crate::packet::Code;
@@ -127,7 +129,7 @@ const MAX_NOTES: usize = 16;
 
 /// LCP's side of the automaton: the option policy of RFC 1661 §6, RFC 1570 and RFC 1990.
 pub struct LcpProtocol {
-    config: LcpConfig,
+    config: SharedLcpConfig,
     random: Random,
     /// What our next Configure-Request asks for.
     request: Side,
@@ -156,6 +158,12 @@ impl fmt::Debug for LcpProtocol {
 impl LcpProtocol {
     /// LCP with `config`, drawing Magic-Numbers from `random`.
     pub fn new(config: LcpConfig, random: Random) -> Self {
+        Self::with_shared_config(Arc::new(config), random)
+    }
+
+    /// LCP whose configuration is shared with other links (a server's sessions: one copy for
+    /// all of them).
+    pub fn with_shared_config(config: SharedLcpConfig, random: Random) -> Self {
         // The request is filled in by `reset` when the first negotiation starts (the Magic-Number
         // is drawn then).
         LcpProtocol {
@@ -173,7 +181,14 @@ impl LcpProtocol {
 
     /// The configuration.
     pub fn config(&self) -> &LcpConfig {
-        &self.config
+        (*self.config).as_ref()
+    }
+
+    /// Releases the memory of empty queues (an idle link keeps none).
+    pub(crate) fn compact(&mut self) {
+        if self.notes.is_empty() {
+            self.notes = VecDeque::new();
+        }
     }
 
     /// What was negotiated, while Opened.
@@ -210,7 +225,7 @@ impl LcpProtocol {
 
     /// The first required method the peer has not refused.
     fn next_required_auth(&self) -> Option<AuthProtocol> {
-        self.config
+        self.config()
             .require
             .iter()
             .copied()
@@ -222,7 +237,7 @@ impl LcpProtocol {
             self.refused_auth.push(current);
         }
         self.request.auth = self.next_required_auth();
-        if self.request.auth.is_none() && !self.config.require.is_empty() {
+        if self.request.auth.is_none() && !self.config().require.is_empty() {
             return Err(NegotiationFailure::PeerRefusedAuthentication);
         }
         Ok(())
@@ -235,7 +250,7 @@ impl LcpProtocol {
         LcpNegotiated {
             our_mru: ours.mru.unwrap_or(DEFAULT_MRU),
             peer_mru,
-            mtu: self.config.mtu.map_or(peer_mru, |mtu| mtu.min(peer_mru)),
+            mtu: self.config().mtu.map_or(peer_mru, |mtu| mtu.min(peer_mru)),
             our_accm: ours.accm.unwrap_or(u32::MAX),
             peer_accm: peers.accm.unwrap_or(u32::MAX),
             pfc_tx: peers.pfc,
@@ -400,17 +415,17 @@ impl ControlProtocol for LcpProtocol {
                     None => answer.reject(kind, data),
                 },
                 LcpOptionType::AuthenticationProtocol => {
-                    let Some(&preferred) = self.config.allow.first() else {
+                    let Some(&preferred) = self.config().allow.first() else {
                         answer.reject(kind, data);
                         continue;
                     };
                     match AuthProtocol::from_option_data(data) {
-                        Some(auth) if self.config.allow.contains(&auth) => peer.auth = Some(auth),
+                        Some(auth) if self.config().allow.contains(&auth) => peer.auth = Some(auth),
                         _ if data.len() < 2 => answer.reject(kind, data),
                         _ => answer.nak(kind, data, &preferred.option_data()),
                     }
                 }
-                LcpOptionType::QualityProtocol => match (self.config.lqr_period, data) {
+                LcpOptionType::QualityProtocol => match (self.config().lqr_period, data) {
                     (Some(_), [0xc0, 0x25, a, b, c, d]) => {
                         peer.lqr_period = Some(u32::from_be_bytes([*a, *b, *c, *d]));
                     }
@@ -436,18 +451,18 @@ impl ControlProtocol for LcpProtocol {
                     Some(magic) => peer.magic = Some(magic),
                     None => answer.reject(kind, data),
                 },
-                LcpOptionType::ProtocolFieldCompression if data.is_empty() && self.config.pfc => {
+                LcpOptionType::ProtocolFieldCompression if data.is_empty() && self.config().pfc => {
                     peer.pfc = true;
                 }
                 LcpOptionType::AddressControlFieldCompression
-                    if data.is_empty() && self.config.acfc =>
+                    if data.is_empty() && self.config().acfc =>
                 {
                     peer.acfc = true;
                 }
                 LcpOptionType::FcsAlternatives => match *data {
                     [bits] => {
                         let wanted = FcsAlternatives(bits);
-                        let possible = wanted.intersection(self.config.accept_fcs);
+                        let possible = wanted.intersection(self.config().accept_fcs);
                         if possible == wanted && !wanted.is_empty() {
                             peer.fcs = Some(wanted);
                         } else if !possible.is_empty() {
@@ -458,13 +473,13 @@ impl ControlProtocol for LcpProtocol {
                     }
                     _ => answer.reject(kind, data),
                 },
-                LcpOptionType::Mrru if self.config.mrru.is_some() => match be_u16(data) {
+                LcpOptionType::Mrru if self.config().mrru.is_some() => match be_u16(data) {
                     Some(mrru) if mrru >= MIN_MRU => peer.mrru = Some(mrru),
                     Some(_) => answer.nak(kind, data, &MIN_MRU.to_be_bytes()),
                     None => answer.reject(kind, data),
                 },
                 LcpOptionType::ShortSequenceNumberHeaderFormat
-                    if data.is_empty() && self.config.ssnhf =>
+                    if data.is_empty() && self.config().ssnhf =>
                 {
                     peer.ssnhf = true;
                 }
@@ -480,7 +495,7 @@ impl ControlProtocol for LcpProtocol {
         }
         if looped {
             self.loops_seen = self.loops_seen.saturating_add(1);
-            if self.config.loopback_fail > 0 && self.loops_seen >= self.config.loopback_fail {
+            if self.config().loopback_fail > 0 && self.loops_seen >= self.config().loopback_fail {
                 self.note(Note::Loopback);
             }
         }
@@ -509,7 +524,7 @@ impl ControlProtocol for LcpProtocol {
             match LcpOptionType::from(option.kind) {
                 LcpOptionType::Mru => {
                     if let Some(mru) = be_u16(data) {
-                        let adopted = mru.clamp(MIN_MRU, self.config.max_mru.max(MIN_MRU));
+                        let adopted = mru.clamp(MIN_MRU, self.config().max_mru.max(MIN_MRU));
                         self.request.mru = (adopted != DEFAULT_MRU).then_some(adopted);
                     }
                 }
@@ -526,7 +541,7 @@ impl ControlProtocol for LcpProtocol {
                     }
                     match AuthProtocol::from_option_data(data) {
                         Some(suggested)
-                            if self.config.require.contains(&suggested)
+                            if self.config().require.contains(&suggested)
                                 && !self.refused_auth.contains(&suggested)
                                 && Some(suggested) != self.request.auth =>
                         {
@@ -551,7 +566,7 @@ impl ControlProtocol for LcpProtocol {
                 LcpOptionType::FcsAlternatives => {
                     if let ([bits], Some(_)) = (data, self.request.fcs) {
                         let possible = FcsAlternatives(*bits)
-                            .intersection(self.config.fcs_alternatives.unwrap_or_default());
+                            .intersection(self.config().fcs_alternatives.unwrap_or_default());
                         self.request.fcs = (!possible.is_empty()).then_some(possible);
                     }
                 }
@@ -580,7 +595,7 @@ impl ControlProtocol for LcpProtocol {
                 LcpOptionType::Accm => self.request.accm = None,
                 LcpOptionType::AuthenticationProtocol => {
                     self.request.auth = None;
-                    if !self.config.require.is_empty() {
+                    if !self.config().require.is_empty() {
                         return Err(NegotiationFailure::PeerRefusedAuthentication);
                     }
                 }
@@ -681,7 +696,8 @@ impl ControlProtocol for LcpProtocol {
     }
 
     fn reset(&mut self) {
-        let config = &self.config;
+        let shared = self.config.clone();
+        let config: &LcpConfig = (*shared).as_ref();
         self.refused_auth.clear();
         self.request = Side {
             mru: (config.mru != DEFAULT_MRU).then_some(config.mru),
@@ -696,7 +712,7 @@ impl ControlProtocol for LcpProtocol {
             ssnhf: config.ssnhf && config.mrru.is_some(),
             endpoint: config.endpoint_discriminator.clone(),
         };
-        if self.config.magic {
+        if self.config().magic {
             self.request.magic = Some(self.fresh_magic());
         }
         self.ours = None;

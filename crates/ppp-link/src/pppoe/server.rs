@@ -18,7 +18,7 @@ use super::{
     ETHERTYPE_DISCOVERY, ETHERTYPE_SESSION, encapsulate, ethertype, push_bounded,
     session_link_config,
 };
-use crate::auth::SecretEntry;
+use crate::auth::{SecretEntry, Verdict};
 use crate::table::{LinkTable, TableEvent};
 use crate::{
     AuthError, Datagram, DownReason, LinkConfig, LinkControl, LinkError, LinkEvent, Multilink,
@@ -386,6 +386,24 @@ impl PppoeServer {
         entry: Option<SecretEntry>,
     ) -> Result<(), AuthError> {
         let result = self.table.provide_secret(now, session_id, token, entry);
+        self.process(now);
+        result
+    }
+
+    /// The answer to a session's `VerifyNeeded` with its token (RADIUS).
+    ///
+    /// # Errors
+    ///
+    /// As [`Link::provide_verdict`](crate::Link::provide_verdict);
+    /// [`AuthError::NoVerifyRequest`] when the session is gone.
+    pub fn provide_verdict(
+        &mut self,
+        now: Instant,
+        session_id: u16,
+        token: SecretToken,
+        verdict: Verdict,
+    ) -> Result<(), AuthError> {
+        let result = self.table.provide_verdict(now, session_id, token, verdict);
         self.process(now);
         result
     }
