@@ -280,7 +280,9 @@ async fn dial_on_demand_dials_on_the_first_packet_and_hangs_up_when_idle() {
 
 #[tokio::test]
 async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets() {
-    use ppp_stack::dialout::{ClientConfig, ServerConfig, ServerIo, SharedStatus, run_server};
+    use ppp_stack::dialout::{
+        ClientConfig, ServerConfig, ServerIo, ServerOptions, SharedStatus, run_server,
+    };
     use ppp_tokio::serial::bridge_modem;
     init_logs();
     // Here the modem is the server's: the server speaks AT to it (init, RINGs, ATA), and the
@@ -329,7 +331,7 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
                 server_line,
                 io,
                 SharedStatus::new(),
-                ppp_link::Random::seeded(11),
+                ServerOptions::new(ppp_link::Random::seeded(11)),
             )
             .await
         }

@@ -10,7 +10,7 @@ use ppp_link::Datagram;
 use ppp_modem::sim::{SimConfig, SimModem};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientExit, ClientIo, ClientOptions, DialOutError, ServerConfig,
-    ServerEvent, ServerIo, SharedStatus, run_client, run_server,
+    ServerEvent, ServerExit, ServerIo, ServerOptions, SharedStatus, run_client, run_server,
 };
 use ppp_tokio::serial::{SimulatedModem, bridge_modem, dtr_line};
 use tokio::sync::{mpsc, watch};
@@ -101,7 +101,7 @@ pub struct Rig {
     /// The client task.
     pub client: JoinHandle<Result<ClientExit, DialOutError>>,
     /// The server task.
-    pub server: JoinHandle<Result<(), DialOutError>>,
+    pub server: JoinHandle<Result<ServerExit, DialOutError>>,
     /// The client's events.
     pub client_events: mpsc::UnboundedReceiver<ClientEvent>,
     /// The server's events.
@@ -195,7 +195,7 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
                 server_line,
                 server_io,
                 status,
-                ppp_link::Random::seeded(7),
+                ServerOptions::new(ppp_link::Random::seeded(7)),
             )
             .await
         }
@@ -329,7 +329,7 @@ pub fn pty_rig(calls: u64) -> PtyRig {
             server_line,
             io,
             SharedStatus::new(),
-            ppp_link::Random::seeded(calls),
+            ServerOptions::new(ppp_link::Random::seeded(calls)),
         )
         .await
     });
