@@ -21,9 +21,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ppp_link::Datagram;
 use ppp_modem::{MonitorConfig, StatusMonitor};
+use ppp_stack::cli::{ExitStatus, init_logs};
 use ppp_stack::dialout::net::{DEMAND_LOCAL, DEMAND_PEER, TunLink};
 use ppp_stack::dialout::status::{query_control, serve_control};
-use ppp_stack::cli::{ExitStatus, init_logs};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, ServerConfig, ServerIo,
     ServerOptions, SharedStatus, UseEncryption, run_client, run_server,
@@ -237,14 +237,14 @@ fn main() -> ExitCode {
     let status = match result {
         Ok(status) => status,
         Err(error) => {
-            let status = error.exit_status();
-            error!("{error}");
-            status
+            // A link failure was logged by the link ("link down: ..."); say it once.
+            if !matches!(error, DialOutError::Link(_)) {
+                error!("{error}");
+            }
+            error.exit_status()
         }
     };
-    if status != ExitStatus::Success {
-        info!("exit status {status}");
-    }
+    info!("exit status {status}");
     status.into()
 }
 
@@ -453,7 +453,6 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     let result = run_client(&config, port, io, status, options).await;
     let _ = network.await;
     let exit = result?;
-    info!("exit: {exit}");
     if args.ping > 0 && !pings.done.load(Ordering::Relaxed) {
         return Err(DialOutError::PingsUnanswered {
             answered: pings.answered.load(Ordering::Relaxed),
@@ -539,13 +538,16 @@ async fn run_pings(
                 result.answered.store(answered, Ordering::Relaxed);
                 println!("reply from {from}: icmp_seq={seq}");
                 // The rest of the interval, as ping does.
-                tokio::time::sleep_until(wait_until.min(
-                    tokio::time::Instant::now() + Duration::from_millis(200),
-                ))
+                tokio::time::sleep_until(
+                    wait_until.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                )
                 .await;
             }
             Ok(None) => return,
-            Err(_) => println!("no reply to icmp_seq={seq} within {} s", plan.timeout.as_secs_f32()),
+            Err(_) => println!(
+                "no reply to icmp_seq={seq} within {} s",
+                plan.timeout.as_secs_f32()
+            ),
         }
     };
     let sent = result.sent.load(Ordering::Relaxed);
@@ -652,7 +654,6 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
         random,
     };
     let exit = run_server(&config, port, io, status, options).await?;
-    info!("exit: {exit}");
     Ok(exit.exit_status())
 }
 

@@ -118,8 +118,24 @@ impl ExitStatus {
 }
 
 impl std::fmt::Display for ExitStatus {
+    /// "19 (we failed to authenticate to the peer)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.code())
+        let words = match self {
+            ExitStatus::Success => "success",
+            ExitStatus::Fatal => "fatal error",
+            ExitStatus::Options => "bad options or configuration",
+            ExitStatus::OpenFailed => "cannot open the port or interface",
+            ExitStatus::ConnectFailed => "the connection could not be made",
+            ExitStatus::NegotiationFailed => "PPP negotiation failed",
+            ExitStatus::PeerAuthFailed => "the peer failed to authenticate",
+            ExitStatus::IdleTimeout => "idle timeout",
+            ExitStatus::PeerDead => "the peer stopped answering LCP echo requests",
+            ExitStatus::HangUp => "the line hung up",
+            ExitStatus::Loopback => "the line is looped back",
+            ExitStatus::AuthFailed => "we failed to authenticate to the peer",
+            ExitStatus::PingFailed => "pings unanswered",
+        };
+        write!(f, "{} ({words})", self.code())
     }
 }
 

@@ -577,7 +577,12 @@ where
                 if let Err(error) = hung_up.result {
                     warn!("hang-up: {error}");
                 }
-                info!("call ended: {reason}");
+                if let CallEnd::Link(_) = reason {
+                    // The link logged "link down: ..." with the same words.
+                    debug!("call ended: {reason}");
+                } else {
+                    info!("call ended: {reason}");
+                }
                 emit(ClientEvent::CallEnded {
                     reason: reason.clone(),
                 });

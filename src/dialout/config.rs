@@ -730,6 +730,31 @@ mod tests {
     }
 
     #[test]
+    fn keepalive_and_max_fail_are_on_by_default() {
+        let config = ClientConfig::default();
+        assert_eq!(config.max_fail, 10, "pppd's maxfail");
+        assert_eq!(config.keepalive_timeout, 30);
+        let link = config.link_config().expect("link");
+        // RouterOS semantics: an echo every timeout/6 s after a quiet interval, dead after the
+        // timeout without anything from the peer.
+        assert_eq!(link.lcp.echo_interval, Some(Duration::from_secs(5)));
+        assert_eq!(link.lcp.echo_failure, 6);
+        assert!(link.lcp.echo_adaptive);
+        // The same from a file that says nothing about it.
+        let parsed = ClientConfig::parse("port = \"/dev/ttyUSB2\"").expect("parses");
+        assert_eq!(parsed.keepalive_timeout, 30);
+        assert_eq!(parsed.max_fail, 10);
+        // Off, and pppd's fixed interval instead.
+        let off = ClientConfig::parse("keepalive-timeout = 0").expect("parses");
+        assert_eq!(off.link_config().expect("link").lcp.echo_interval, None);
+        let pppd = ClientConfig::parse("lcp-echo-interval = 7").expect("parses");
+        let link = pppd.link_config().expect("link");
+        assert_eq!(link.lcp.echo_interval, Some(Duration::from_secs(7)));
+        assert_eq!(link.lcp.echo_failure, 4);
+        assert!(!link.lcp.echo_adaptive);
+    }
+
+    #[test]
     fn profiles_map_to_ccp() {
         for (encryption, compression, expected) in [
             (UseEncryption::No, false, None),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ppp_link::{Datagram, Link, LinkEvent, Random};
 use ppp_modem::{Answerer, ModemEvent};
-use ppp_tokio::{Capture, icmp};
 use ppp_tokio::serial::{self, ModemControl, ModemPort, SessionEvent};
+use ppp_tokio::{Capture, icmp};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -257,7 +257,12 @@ where
         if let Err(error) = hung_up.result {
             warn!("hang-up: {error}");
         }
-        info!("call ended: {reason}");
+        if let CallEnd::Link(_) = reason {
+            // The link logged "link down: ..." with the same words.
+            debug!("call ended: {reason}");
+        } else {
+            info!("call ended: {reason}");
+        }
         emit(ServerEvent::CallEnded {
             reason: reason.clone(),
         });
