@@ -328,6 +328,24 @@ fn check(report: &Report, outcome: &GuestOutcome, case: &Case) -> Result<(), Str
             "our log does not show {hang_up:?} in this order: {positions:?}"
         ));
     }
+    // Each protocol (LCP, IPCP, IPv6CP) opens with one exchange: no request of ours repeated,
+    // and IPv6CP comes up once on each side (pppd 2.4.9 once saw it open with an interface
+    // identifier it had Nak'ed, then again).
+    if let Err(what) = ppp_interop::our_link::one_exchange_each(&report.log, &pppd_log) {
+        return fail(what);
+    }
+    if case.ipv6 {
+        let ours = report.log.iter().filter(|l| l.contains("IPV6CP up")).count();
+        let pppd = pppd_log
+            .iter()
+            .filter(|l| l.contains("local  LL address"))
+            .count();
+        if ours != 1 || pppd != 1 {
+            return fail(format!(
+                "IPv6CP came up {ours} times on our side and {pppd} times on pppd's"
+            ));
+        }
+    }
     if case.credentials.is_some() && !report.logged("we authenticated to the peer") {
         return fail("our log does not say we authenticated".to_owned());
     }
