@@ -349,7 +349,10 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
         (outbound_rx_local, inbound_tx, None)
     } else {
         let (mut tun, outbound, inbound) =
-            TunLink::create(config.interface.as_deref(), config.max_mtu)?;
+            TunLink::create(config.interface.as_deref(), config.max_mtu).map_err(|error| {
+                let name = config.interface.as_deref().unwrap_or("(a new one)");
+                ppp_stack::cli::named(format_args!("TUN device {name}"), error)
+            })?;
         info!("interface {}", tun.name());
         if config.dial_on_demand {
             tun.set_addresses(DEMAND_LOCAL, DEMAND_PEER, config.max_mtu)?;

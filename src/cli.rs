@@ -20,6 +20,12 @@ pub fn init_logs(verbose: bool) {
         .init();
 }
 
+/// `error` with the object it is about in front (`/run/x.sock: Permission denied`), the kind
+/// kept: every error an operator reads names its object.
+pub fn named(object: impl std::fmt::Display, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{object}: {error}"))
+}
+
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn terminated() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -495,3 +495,54 @@ async fn server_once_exits_11_when_the_caller_fails_to_authenticate() {
     let _ = std::fs::remove_dir_all(&dir);
     drop(slave);
 }
+
+#[tokio::test]
+async fn errors_name_their_object_and_exit_by_cause() {
+    let Some(dial_out) = example("dial-out") else {
+        eprintln!("skipping: build the example first (cargo build --example dial-out)");
+        return;
+    };
+    let (_master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let pty = slave.name().expect("pty name");
+    let missing = std::env::temp_dir().join(format!("dial-out-missing-{}", std::process::id()));
+    let pcap = missing.join("x.pcap").display().to_string();
+    let socket = missing.join("x.sock").display().to_string();
+    let config = missing.join("x.toml").display().to_string();
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["dial", "--port", "/dev/ttyNOSUCH9"], 7, "/dev/ttyNOSUCH9"),
+        (
+            &["dial", "--port", &pty, "--no-tun", "--pcap", &pcap],
+            1,
+            &pcap,
+        ),
+        (
+            &["server", "--port", &pty, "--control-socket", &socket],
+            1,
+            &socket,
+        ),
+        (&["dial", "--config", &config], 2, &config),
+        // --ping needs --no-tun (clap's usage error).
+        (&["dial", "--port", &pty, "--ping", "2"], 2, "--no-tun"),
+    ];
+    for (args, code, object) in cases {
+        let output = tokio::time::timeout(
+            Duration::from_secs(20),
+            tokio::process::Command::new(&dial_out)
+                .args(args)
+                .args(["--flow-control", "none"])
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("dial-out did not finish")
+        .expect("dial-out output");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(object),
+            "{args:?} must name {object}: {stderr}"
+        );
+        assert_operator_logs(&stderr);
+    }
+    drop(slave);
+}

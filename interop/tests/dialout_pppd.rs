@@ -335,7 +335,11 @@ fn check(report: &Report, outcome: &GuestOutcome, case: &Case) -> Result<(), Str
         return fail(what);
     }
     if case.ipv6 {
-        let ours = report.log.iter().filter(|l| l.contains("IPV6CP up")).count();
+        let ours = report
+            .log
+            .iter()
+            .filter(|l| l.contains("IPV6CP up"))
+            .count();
         let pppd = pppd_log
             .iter()
             .filter(|l| l.contains("local  LL address"))

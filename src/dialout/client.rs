@@ -359,7 +359,9 @@ where
     // Validate the link settings before dialing.
     config.link_config()?;
     let mut capture = match &options.pcap {
-        Some(path) => Some(Capture::create(path)?),
+        Some(path) => {
+            Some(Capture::create(path).map_err(|error| crate::cli::named(path.display(), error))?)
+        }
         None => None,
     };
     let mut backoff = config.holdoff();

@@ -128,7 +128,9 @@ where
     config.link_config()?;
     let random = options.random;
     let mut capture = match &options.pcap {
-        Some(path) => Some(Capture::create(path)?),
+        Some(path) => {
+            Some(Capture::create(path).map_err(|error| crate::cli::named(path.display(), error))?)
+        }
         None => None,
     };
     let emit = |event: ServerEvent| {
