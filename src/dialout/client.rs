@@ -463,8 +463,9 @@ where
                                 let mtu = session.link().mtu().unwrap_or(config.max_mtu);
                                 // The link logged "IPCP up: local ... remote ...".
                                 for (i, server) in dns.iter().enumerate() {
-                                    let which = if i == 0 { "primary" } else { "secondary" };
-                                    info!("{which}   DNS address {server}");
+                                    // pppd's words and alignment.
+                                    let which = if i == 0 { "primary  " } else { "secondary" };
+                                    info!("{which} DNS address {server}");
                                 }
                                 {
                                     let mut guard = status.lock();
