@@ -50,7 +50,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Dial out and bring the link up (RouterOS ppp-client).
-    Dial(DialArgs),
+    Dial(Box<DialArgs>),
     /// Answer incoming calls (RouterOS ppp-server).
     Server(ServerArgs),
     /// Test tool: a simulated AT modem on a new pty (for `dial --port` or pppd), whose calls
@@ -224,7 +224,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Dial(args) => dial(args).await,
+            Command::Dial(args) => dial(*args).await,
             Command::Server(args) => server(args).await,
             Command::SimModem(args) => sim_modem(args).await.map(|()| ExitStatus::Success),
             Command::Monitor { control_socket } => {

@@ -681,10 +681,6 @@ struct Program(Child);
 
 impl Program {
     /// SIGTERM, then the exit code and stderr.
-    fn terminate(&mut self) -> String {
-        self.terminate_with_status().1
-    }
-
     fn terminate_with_status(&mut self) -> (Option<i32>, String) {
         let pid = self.0.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().ok();
