@@ -8,7 +8,8 @@
 //! access-concentrator --control /run/ac.sock sessions
 //! ```
 //!
-//! See docs/pppoe.md for every flag and configuration key.
+//! See docs/pppoe.md for every flag and configuration key, and for the exit status (0 stopped
+//! on request, 1 fatal, 2 options, 7 an interface could not be opened).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,28 +107,40 @@ impl Cli {
     }
 }
 
-use ppp_stack::cli::{init_logs, terminated};
+use ppp_stack::cli::{ExitStatus, init_logs, terminated};
+use ppp_tokio::packet::InterfaceError;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.verbose);
-    match run(cli).await {
+    let status = match run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("access-concentrator: {error}");
-            ExitCode::FAILURE
+            tracing::error!("{error}");
+            if error.is::<ConfigError>() {
+                ExitStatus::Options
+            } else if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| InterfaceError::of(e).is_some())
+            {
+                ExitStatus::OpenFailed
+            } else {
+                ExitStatus::Fatal
+            }
         }
-    }
+    };
+    tracing::info!("exit status {status}");
+    status.into()
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
     let file = cli.file()?;
     match cli.command.as_ref().unwrap_or(&Command::Run) {
         Command::Sessions => {
             let path = file.control.ok_or("sessions needs --control PATH")?;
             print!("{}", control::query(&path, "sessions").await?);
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         Command::Check => {
             file.validate()?;
@@ -140,7 +153,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 file.profiles.len(),
                 file.pools.len()
             );
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitStatus::Success);
         }
         Command::Run => {}
     }
@@ -197,7 +210,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             while let Some(result) = servers.join_next().await {
                 result??;
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         Some(result) = servers.join_next() => {
             stop_tx.send(true).ok();

@@ -7,27 +7,32 @@
 //! dial-out monitor --control-socket /run/dial-out.sock
 //! dial-out sim-modem --link /tmp/simmodem --peer-unix /tmp/guest-ttyS1.sock   # test tool
 //! ```
+//!
+//! Exit status: pppd's numbers (0 success, 2 options, 7 port, 8 modem/connect, 10
+//! negotiation, 11 peer auth, 12 idle, 15 peer dead, 16 hang-up, 19 our auth, 30 `--ping`), see
+//! `docs/dial-out.md`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ppp_link::Datagram;
 use ppp_modem::{MonitorConfig, StatusMonitor};
+use ppp_stack::cli::{ExitStatus, init_logs};
 use ppp_stack::dialout::net::{DEMAND_LOCAL, DEMAND_PEER, TunLink};
 use ppp_stack::dialout::status::{query_control, serve_control};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, ServerConfig, ServerIo,
-    SharedStatus, run_client, run_server,
+    ServerOptions, SharedStatus, UseEncryption, run_client, run_server,
 };
 use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, FlowControl, PortConfig, SimulatedModem, bridge_modem};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,7 +50,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Dial out and bring the link up (RouterOS ppp-client).
-    Dial(DialArgs),
+    Dial(Box<DialArgs>),
     /// Answer incoming calls (RouterOS ppp-server).
     Server(ServerArgs),
     /// Test tool: a simulated AT modem on a new pty (for `dial --port` or pppd), whose calls
@@ -94,7 +99,7 @@ struct DialArgs {
     /// Redial after failures and lost calls.
     #[arg(long)]
     persist: bool,
-    /// Give up after this many consecutive failures (0: never).
+    /// Give up after this many consecutive failures (default 10; 0: never).
     #[arg(long)]
     max_fail: Option<u32>,
     /// Bring the interface up first; the first packet dials.
@@ -115,13 +120,40 @@ struct DialArgs {
     /// The control socket for `monitor`.
     #[arg(long)]
     control_socket: Option<PathBuf>,
+    /// Run IPv6CP next to IPCP (profile use-ipv6).
+    #[arg(long)]
+    use_ipv6: bool,
+    /// MPPE: no, yes (if the peer agrees) or required (profile use-encryption).
+    #[arg(long, value_enum)]
+    use_encryption: Option<UseEncryption>,
+    /// Deflate compression (profile use-compression).
+    #[arg(long)]
+    use_compression: bool,
+    /// Seconds without anything from the peer before it is declared dead (default 30; 0: no
+    /// keepalive).
+    #[arg(long)]
+    keepalive_timeout: Option<u64>,
+    /// pppd lcp-echo-interval: an LCP Echo-Request every this many seconds, 4 unanswered end
+    /// the link (replaces --keepalive-timeout).
+    #[arg(long)]
+    lcp_echo_interval: Option<u64>,
+    /// Do not end the call when DCD drops (pppd local).
+    #[arg(long)]
+    ignore_dcd: bool,
     /// No TUN device (no root needed): only bring the link up, and ping the peer `--ping`
     /// times.
     #[arg(long)]
     no_tun: bool,
-    /// With --no-tun: ping the peer this many times after IPCP is up, then hang up and exit.
-    #[arg(long, default_value_t = 0)]
+    /// With --no-tun: once IPCP is up, ping the peer until it answered this many times, then
+    /// hang up and exit (0); exit 30 if that did not happen within --ping-deadline.
+    #[arg(long, default_value_t = 0, requires = "no_tun")]
     ping: u16,
+    /// How long each echo request waits for its reply before the next is sent, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    ping_timeout: f64,
+    /// How long all the pings may take from IPCP up, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    ping_deadline: f64,
 }
 
 #[derive(Args, Debug)]
@@ -175,57 +207,61 @@ struct ServerArgs {
     /// The control socket for `monitor`.
     #[arg(long)]
     control_socket: Option<PathBuf>,
+    /// Write a pcap of the PPP packets (every call, in order).
+    #[arg(long)]
+    pcap: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(if cli.verbose { "debug" } else { "info" })
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("dial-out: {error}");
-            return ExitCode::FAILURE;
+            error!("cannot start the runtime: {error}");
+            return ExitStatus::Fatal.into();
         }
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Dial(args) => dial(args).await,
+            Command::Dial(args) => dial(*args).await,
             Command::Server(args) => server(args).await,
-            Command::SimModem(args) => sim_modem(args).await,
+            Command::SimModem(args) => sim_modem(args).await.map(|()| ExitStatus::Success),
             Command::Monitor { control_socket } => {
                 let text = query_control(&control_socket).await?;
                 print!("{text}");
-                Ok(())
+                Ok(ExitStatus::Success)
             }
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let status = match result {
+        Ok(status) => status,
         Err(error) => {
-            eprintln!("dial-out: {error}");
-            ExitCode::FAILURE
+            // A link failure was logged by the link ("link down: ..."); say it once.
+            if !matches!(error, DialOutError::Link(_)) {
+                error!("{error}");
+            }
+            error.exit_status()
         }
-    }
+    };
+    info!("exit status {status}");
+    status.into()
 }
 
-/// A stop switch, thrown by Ctrl-C (or by the program itself).
+/// A stop switch, thrown by Ctrl-C or SIGTERM (or by the program itself).
 fn shutdown_switch() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
     let (shutdown, receiver) = watch::channel(false);
     let shutdown = Arc::new(shutdown);
     let on_signal = Arc::clone(&shutdown);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        ppp_stack::cli::terminated().await;
         info!("interrupted: hanging up");
         let _ = on_signal.send(true);
     });
     (shutdown, receiver)
 }
 
-async fn dial(args: DialArgs) -> Result<(), DialOutError> {
+async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     let mut config = match &args.config {
         Some(path) => ClientConfig::load(path)?,
         None => ClientConfig::default(),
@@ -262,6 +298,29 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
     config.persist |= args.persist;
     config.dial_on_demand |= args.dial_on_demand;
     config.add_default_route |= args.add_default_route;
+    config.ignore_dcd |= args.ignore_dcd;
+    config.profile.use_ipv6 |= args.use_ipv6;
+    config.profile.use_compression |= args.use_compression;
+    if let Some(encryption) = args.use_encryption {
+        config.profile.use_encryption = encryption;
+    }
+    if let Some(seconds) = args.keepalive_timeout {
+        config.keepalive_timeout = seconds;
+    }
+    if let Some(seconds) = args.lcp_echo_interval {
+        config.lcp_echo_interval = seconds;
+    }
+    let seconds = |value: f64, flag: &str| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| DialOutError::Config(format!("{flag} {value}: not a duration")))
+    };
+    let ping = PingPlan {
+        count: args.ping,
+        timeout: seconds(args.ping_timeout, "--ping-timeout")?,
+        deadline: seconds(args.ping_deadline, "--ping-deadline")?,
+    };
     if config.port.is_empty() {
         return Err(DialOutError::Config(
             "no port (--port or `port` in the file)".into(),
@@ -280,20 +339,20 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
     }
     let (shutdown_tx, shutdown) = shutdown_switch();
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let replies = Arc::new(AtomicU16::new(0));
+    let pings = Arc::new(PingResult::default());
+    let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+    let mut replies_rx = Some(replies_rx);
     let (outbound_tx_local, outbound_rx_local) = mpsc::channel(64);
     let (outbound, inbound, mut tun) = if args.no_tun {
         let (inbound_tx, inbound_rx) = mpsc::channel(64);
-        tokio::spawn(count_replies(
-            args.ping,
-            inbound_rx,
-            Arc::clone(&replies),
-            Arc::clone(&shutdown_tx),
-        ));
+        tokio::spawn(forward_replies(inbound_rx, replies_tx));
         (outbound_rx_local, inbound_tx, None)
     } else {
         let (mut tun, outbound, inbound) =
-            TunLink::create(config.interface.as_deref(), config.max_mtu)?;
+            TunLink::create(config.interface.as_deref(), config.max_mtu).map_err(|error| {
+                let name = config.interface.as_deref().unwrap_or("(a new one)");
+                ppp_stack::cli::named(format_args!("TUN device {name}"), error)
+            })?;
         info!("interface {}", tun.name());
         if config.dial_on_demand {
             tun.set_addresses(DEMAND_LOCAL, DEMAND_PEER, config.max_mtu)?;
@@ -311,7 +370,8 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
     };
     let network = {
         let config = config.clone();
-        let ping = args.ping;
+        let pings = Arc::clone(&pings);
+        let shutdown_tx = Arc::clone(&shutdown_tx);
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
@@ -321,18 +381,17 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
                         dns,
                         mtu,
                     } => {
-                        if ping > 0 {
-                            let outbound = outbound_tx_local.clone();
-                            tokio::spawn(async move {
-                                for seq in 1..=ping {
-                                    let request =
-                                        icmp::echo_request(local, peer, 0x0d1a, seq, b"dial-out");
-                                    if outbound.send(request).await.is_err() {
-                                        return;
-                                    }
-                                    tokio::time::sleep(Duration::from_millis(500)).await;
-                                }
-                            });
+                        if ping.count > 0
+                            && let Some(replies) = replies_rx.take()
+                        {
+                            tokio::spawn(run_pings(
+                                ping,
+                                (local, peer),
+                                outbound_tx_local.clone(),
+                                replies,
+                                Arc::clone(&pings),
+                                Arc::clone(&shutdown_tx),
+                            ));
                         }
                         if let Some(tun) = tun.as_mut() {
                             if let Err(error) = tun.set_addresses(local, peer, mtu) {
@@ -397,36 +456,115 @@ async fn dial(args: DialArgs) -> Result<(), DialOutError> {
     let result = run_client(&config, port, io, status, options).await;
     let _ = network.await;
     let exit = result?;
-    info!("exit: {exit}");
-    let answered = replies.load(Ordering::Relaxed);
-    if args.ping > 0 && answered < args.ping {
+    if args.ping > 0 && !pings.done.load(Ordering::Relaxed) {
         return Err(DialOutError::PingsUnanswered {
-            answered,
-            sent: args.ping,
+            answered: pings.answered.load(Ordering::Relaxed),
+            sent: pings.sent.load(Ordering::Relaxed),
         });
     }
-    Ok(())
+    Ok(exit.exit_status())
 }
 
-/// `--no-tun`: counts echo replies; after `count` of them, hangs up (`count` 0: never).
-async fn count_replies(
+/// `--ping`: how many replies are wanted, how long each echo waits, how long all may take.
+#[derive(Clone, Copy, Debug)]
+struct PingPlan {
     count: u16,
+    timeout: Duration,
+    deadline: Duration,
+}
+
+/// What `--ping` achieved.
+#[derive(Debug, Default)]
+struct PingResult {
+    sent: AtomicU16,
+    answered: AtomicU16,
+    done: AtomicBool,
+}
+
+/// Our ICMP identifier for `--ping`.
+const PING_ID: u16 = 0x0d1a;
+
+/// `--no-tun`: hands the sequence numbers of echo replies to `--ping`.
+async fn forward_replies(
     mut inbound: mpsc::Receiver<Datagram>,
-    replies: Arc<AtomicU16>,
-    shutdown: Arc<watch::Sender<bool>>,
+    replies: mpsc::UnboundedSender<(std::net::Ipv4Addr, u16)>,
 ) {
     while let Some(datagram) = inbound.recv().await {
         if let Datagram::Ipv4(packet) = datagram
-            && let Some((from, _, seq)) = icmp::parse_echo_reply(&packet)
+            && let Some((from, PING_ID, seq)) = icmp::parse_echo_reply(&packet)
         {
-            let answered = replies.fetch_add(1, Ordering::Relaxed) + 1;
-            println!("reply from {from}: icmp_seq={seq}");
-            if count > 0 && answered >= count {
-                println!("{answered} pings answered, hanging up");
-                let _ = shutdown.send(true);
-            }
+            let _ = replies.send((from, seq));
         }
     }
+}
+
+/// `--ping`: one echo request at a time, each waiting `plan.timeout` for its reply (a lost one
+/// is followed by the next sequence number: the first echo may go out before the peer's
+/// interface is up), until `plan.count` were answered or `plan.deadline` passed; then hangs up.
+async fn run_pings(
+    plan: PingPlan,
+    (local, peer): (std::net::Ipv4Addr, std::net::Ipv4Addr),
+    outbound: mpsc::Sender<Vec<u8>>,
+    mut replies: mpsc::UnboundedReceiver<(std::net::Ipv4Addr, u16)>,
+    result: Arc<PingResult>,
+    shutdown: Arc<watch::Sender<bool>>,
+) {
+    let deadline = tokio::time::Instant::now() + plan.deadline;
+    let mut answered = 0u16;
+    let mut seq = 0u16;
+    let finished = loop {
+        if answered >= plan.count {
+            break true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break false;
+        }
+        seq = seq.wrapping_add(1);
+        let request = icmp::echo_request(local, peer, PING_ID, seq, b"dial-out");
+        if outbound.send(request).await.is_err() {
+            return;
+        }
+        result.sent.fetch_add(1, Ordering::Relaxed);
+        let wait_until = (tokio::time::Instant::now() + plan.timeout).min(deadline);
+        let reply = tokio::time::timeout_at(wait_until, async {
+            while let Some((from, reply_seq)) = replies.recv().await {
+                if reply_seq == seq {
+                    return Some(from);
+                }
+            }
+            None
+        })
+        .await;
+        match reply {
+            Ok(Some(from)) => {
+                answered += 1;
+                result.answered.store(answered, Ordering::Relaxed);
+                println!("reply from {from}: icmp_seq={seq}");
+                // The rest of the interval, as ping does.
+                tokio::time::sleep_until(
+                    wait_until.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                )
+                .await;
+            }
+            Ok(None) => return,
+            Err(_) => println!(
+                "no reply to icmp_seq={seq} within {} s",
+                plan.timeout.as_secs_f32()
+            ),
+        }
+    };
+    let sent = result.sent.load(Ordering::Relaxed);
+    if finished {
+        result.done.store(true, Ordering::Relaxed);
+        println!("{answered} pings answered ({sent} sent), hanging up");
+    } else {
+        println!(
+            "{answered} of {} pings answered within {} s ({sent} sent), hanging up",
+            plan.count,
+            plan.deadline.as_secs_f32()
+        );
+    }
+    let _ = shutdown.send(true);
 }
 
 /// Signal and operator from a second AT port (RouterOS `info-channel`).
@@ -468,7 +606,7 @@ async fn info_channel(port: PortConfig, status: SharedStatus) {
     }
 }
 
-async fn server(args: ServerArgs) -> Result<(), DialOutError> {
+async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
     let mut config = match &args.config {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),
@@ -514,7 +652,12 @@ async fn server(args: ServerArgs) -> Result<(), DialOutError> {
     };
     let random = ppp_link::Random::from_os()
         .map_err(|error| DialOutError::Io(std::io::Error::other(error)))?;
-    run_server(&config, port, io, status, random).await
+    let options = ServerOptions {
+        pcap: args.pcap,
+        random,
+    };
+    let exit = run_server(&config, port, io, status, options).await?;
+    Ok(exit.exit_status())
 }
 
 /// `SimModem` (from `ppp-modem`'s `sim` feature, a dev-dependency of this example) as a

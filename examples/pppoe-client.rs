@@ -10,7 +10,9 @@
 //! pppoe-client --control /run/pppoe-client.sock monitor
 //! ```
 //!
-//! See docs/pppoe.md for every flag and configuration key.
+//! See docs/pppoe.md for every flag and configuration key, and for the exit status (pppd's
+//! numbers: 0 stopped on request or the session ended normally, 2 options, 7 interface, 8
+//! discovery, 10 negotiation, 15 peer dead, 16 PADT, 19 our authentication).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -174,28 +176,59 @@ impl Settings {
     }
 }
 
-use ppp_stack::cli::{init_logs, terminated};
+use ppp_stack::cli::{ExitStatus, init_logs, terminated};
+use ppp_stack::pppoe::ConfigError;
+use ppp_tokio::packet::InterfaceError;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.settings.verbose);
-    match run(cli).await {
+    let status = match run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("pppoe-client: {error}");
-            ExitCode::FAILURE
+            tracing::error!("{error}");
+            error_status(error.as_ref())
         }
+    };
+    tracing::info!("exit status {status}");
+    status.into()
+}
+
+/// The exit status for an error that stopped the program.
+fn error_status(error: &(dyn std::error::Error + 'static)) -> ExitStatus {
+    if error.is::<ConfigError>() {
+        ExitStatus::Options
+    } else if error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| InterfaceError::of(e).is_some())
+    {
+        ExitStatus::OpenFailed
+    } else {
+        ExitStatus::Fatal
     }
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// The exit status for how the session ended (`was_up`: IPCP or IPv6CP came up).
+fn exit_status(exit: &pppoe::ClientExit, was_up: bool) -> ExitStatus {
+    use ppp_link::pppoe::PppoeDown;
+    match exit {
+        pppoe::ClientExit::Disconnected(PppoeDown::Discovery(_)) => ExitStatus::ConnectFailed,
+        pppoe::ClientExit::Disconnected(PppoeDown::Session(_)) => ExitStatus::HangUp,
+        pppoe::ClientExit::Disconnected(PppoeDown::Link(reason)) => {
+            ExitStatus::from_down_reason(reason, was_up)
+        }
+        _ => ExitStatus::Success,
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
     let file = cli.settings.file()?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Monitor => {
             let path = file.control.ok_or("monitor needs --control PATH")?;
             print!("{}", control::query(&path, "monitor").await?);
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitStatus::Success)
         }
         Command::Scan { duration } => {
             let options = file.to_options()?;
@@ -207,9 +240,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .await?;
             print!("{}", format::scan(&results));
             Ok(if results.is_empty() {
-                ExitCode::FAILURE
+                ExitStatus::ConnectFailed
             } else {
-                ExitCode::SUCCESS
+                ExitStatus::Success
             })
         }
         Command::Run => {
@@ -232,12 +265,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
                 None => None,
             };
-            let exit = pppoe::run_client(options, status, terminated()).await?;
-            tracing::info!("pppoe-client: {exit}");
-            Ok(match exit {
-                pppoe::ClientExit::Shutdown => ExitCode::SUCCESS,
-                _ => ExitCode::from(2),
-            })
+            let exit = pppoe::run_client(options, Arc::clone(&status), terminated()).await?;
+            let was_up = status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .sessions_started
+                > 0;
+            Ok(exit_status(&exit, was_up))
         }
     }
 }

@@ -8,9 +8,10 @@ mod support;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use ppp_link::{AuthFailure, AuthSide, DownReason};
 use ppp_modem::ModemError;
 use ppp_modem::sim::CallBehaviour;
-use ppp_stack::dialout::{ClientEvent, DialOutError, ServerEvent};
+use ppp_stack::dialout::{CallEnd, ClientEvent, DialOutError, ServerEvent};
 use ppp_tokio::serial::SerialError;
 use support::{client_config, expect_client_event, ping, rig, server_config, sim_config};
 
@@ -213,6 +214,105 @@ async fn busy_without_persist_gives_up_and_max_fail_stops_persist() {
 }
 
 #[tokio::test]
+async fn a_rejected_password_stops_after_the_default_max_fail_with_the_reason() {
+    init_logs();
+    let mut client = client_config();
+    client.password = Some("not-the-password".into());
+    // The default max-fail (pppd's 10), with a short holdoff so the test is quick.
+    assert_eq!(client.max_fail, 10);
+    client.holdoff = 0.002;
+    let mut rig = rig(vec![sim_config(Some("1234"))], client, server_config());
+    let result = tokio::time::timeout(Duration::from_secs(120), &mut rig.client)
+        .await
+        .expect("a rejected password must not be redialled forever")
+        .expect("client panicked");
+    let error = result.expect_err("ten rejections must fail");
+    let DialOutError::MaxFail { attempts, last } = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(*attempts, 10);
+    assert!(
+        matches!(
+            last.as_ref(),
+            DialOutError::Link(CallEnd::Link(DownReason::AuthFailed(AuthFailure {
+                side: AuthSide::Us,
+                ..
+            })))
+        ),
+        "{last:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("giving up after 10 consecutive failed attempts (max-fail 10)")
+            && text.contains("authentication to the peer failed"),
+        "{text}"
+    );
+    // pppd's exit status for "we failed to authenticate ourselves".
+    assert_eq!(error.exit_status().code(), 19);
+    let dials = rig
+        .commands
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.starts_with("ATD"))
+        .count();
+    assert_eq!(dials, 10);
+}
+
+#[tokio::test]
+async fn without_persist_a_rejected_password_is_an_error_not_a_normal_end() {
+    init_logs();
+    let mut client = client_config();
+    client.password = Some("not-the-password".into());
+    client.persist = false;
+    let mut rig = rig(vec![sim_config(Some("1234"))], client, server_config());
+    let result = tokio::time::timeout(Duration::from_secs(60), &mut rig.client)
+        .await
+        .expect("client hung")
+        .expect("client panicked");
+    let error = result.expect_err("a rejected password is a failure");
+    assert_eq!(error.exit_status().code(), 19, "{error}");
+}
+
+#[tokio::test]
+async fn keepalive_notices_a_peer_that_went_silent() {
+    init_logs();
+    let mut client = client_config();
+    client.persist = false;
+    client.keepalive_timeout = 3;
+    let mut rig = rig(vec![sim_config(Some("1234"))], client, server_config());
+    expect_client_event(&mut rig, Duration::from_secs(20), |e| {
+        matches!(e, ClientEvent::IpUp { .. })
+    })
+    .await;
+    // The far end stops answering; the line (no DCD, no NO CARRIER) stays up.
+    rig.silence.send(true).expect("silence");
+    let silent_since = tokio::time::Instant::now();
+    let ended = expect_client_event(&mut rig, Duration::from_secs(20), |e| {
+        matches!(e, ClientEvent::CallEnded { .. })
+    })
+    .await;
+    assert_eq!(
+        ended,
+        ClientEvent::CallEnded {
+            reason: CallEnd::Link(DownReason::EchoTimeout)
+        }
+    );
+    let waited = silent_since.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(12),
+        "{waited:?}"
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(30), &mut rig.client)
+        .await
+        .expect("client hung")
+        .expect("client panicked")
+        .expect("the call was up");
+    // pppd's exit status for a peer not answering echo requests.
+    assert_eq!(exit.exit_status().code(), 15);
+}
+
+#[tokio::test]
 async fn dial_on_demand_dials_on_the_first_packet_and_hangs_up_when_idle() {
     init_logs();
     let mut client = client_config();
@@ -280,7 +380,9 @@ async fn dial_on_demand_dials_on_the_first_packet_and_hangs_up_when_idle() {
 
 #[tokio::test]
 async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets() {
-    use ppp_stack::dialout::{ClientConfig, ServerConfig, ServerIo, SharedStatus, run_server};
+    use ppp_stack::dialout::{
+        ClientConfig, ServerConfig, ServerIo, ServerOptions, SharedStatus, run_server,
+    };
     use ppp_tokio::serial::bridge_modem;
     init_logs();
     // Here the modem is the server's: the server speaks AT to it (init, RINGs, ATA), and the
@@ -329,7 +431,7 @@ async fn server_answers_after_the_ring_count_and_authenticates_from_chap_secrets
                 server_line,
                 io,
                 SharedStatus::new(),
-                ppp_link::Random::seeded(11),
+                ServerOptions::new(ppp_link::Random::seeded(11)),
             )
             .await
         }

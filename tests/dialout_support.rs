@@ -10,7 +10,7 @@ use ppp_link::Datagram;
 use ppp_modem::sim::{SimConfig, SimModem};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientExit, ClientIo, ClientOptions, DialOutError, ServerConfig,
-    ServerEvent, ServerIo, SharedStatus, run_client, run_server,
+    ServerEvent, ServerExit, ServerIo, ServerOptions, SharedStatus, run_client, run_server,
 };
 use ppp_tokio::serial::{SimulatedModem, bridge_modem, dtr_line};
 use tokio::sync::{mpsc, watch};
@@ -101,7 +101,7 @@ pub struct Rig {
     /// The client task.
     pub client: JoinHandle<Result<ClientExit, DialOutError>>,
     /// The server task.
-    pub server: JoinHandle<Result<(), DialOutError>>,
+    pub server: JoinHandle<Result<ServerExit, DialOutError>>,
     /// The client's events.
     pub client_events: mpsc::UnboundedReceiver<ClientEvent>,
     /// The server's events.
@@ -118,6 +118,9 @@ pub struct Rig {
     pub commands: Arc<Mutex<Vec<String>>>,
     /// Stops client and server.
     pub shutdown: watch::Sender<bool>,
+    /// Set to true: the server goes silent (nothing passes between modem and server; the line
+    /// stays up).
+    pub silence: watch::Sender<bool>,
 }
 
 /// A cellular client: APN, PIN 1234, CHAP as alice, persist, short guard times.
@@ -173,7 +176,9 @@ pub fn sim_config(pin: Option<&str>) -> SimConfig {
 pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> Rig {
     let (client_line, modem_host) = tokio::io::duplex(64 * 1024);
     let (client_line, dtr) = dtr_line(client_line);
-    let (modem_peer, server_line) = tokio::io::duplex(64 * 1024);
+    let (modem_peer, to_server) = tokio::io::duplex(64 * 1024);
+    let (from_modem, server_line) = tokio::io::duplex(64 * 1024);
+    let silence = silenceable_pipe(to_server, from_modem);
     let sim = ScriptedSim::new(sims);
     let commands = Arc::clone(&sim.commands);
     tokio::spawn(bridge_modem(sim, modem_host, modem_peer, Some(dtr)));
@@ -195,7 +200,7 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
                 server_line,
                 server_io,
                 status,
-                ppp_link::Random::seeded(7),
+                ServerOptions::new(ppp_link::Random::seeded(7)),
             )
             .await
         }
@@ -232,6 +237,7 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
         server_status,
         commands,
         shutdown,
+        silence,
     }
 }
 
@@ -305,6 +311,16 @@ pub struct PtyRig {
 /// Spawns the modem bridge and the server (it handles `calls` calls). Must run inside a tokio
 /// runtime.
 pub fn pty_rig(calls: u64) -> PtyRig {
+    pty_rig_with(calls, server_config(), None)
+}
+
+/// [`pty_rig`] with another server configuration, and optionally the server's host side
+/// (packets to send to the caller, datagrams from it) instead of its own ping answers.
+pub fn pty_rig_with(
+    calls: u64,
+    server: ServerConfig,
+    host: Option<(mpsc::Receiver<Vec<u8>>, mpsc::Sender<Datagram>)>,
+) -> PtyRig {
     let (master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
     let slave_path = slave.name().expect("pty name");
     let (modem_peer, server_line) = tokio::io::duplex(64 * 1024);
@@ -316,11 +332,11 @@ pub fn pty_rig(calls: u64) -> PtyRig {
     ));
     let (events, server_events) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let server = server_config();
+    let (outbound, inbound) = host.unzip();
     tokio::spawn(async move {
         let io = ServerIo {
-            outbound: None,
-            inbound: None,
+            outbound,
+            inbound,
             events,
             shutdown: shutdown_rx,
         };
@@ -329,7 +345,7 @@ pub fn pty_rig(calls: u64) -> PtyRig {
             server_line,
             io,
             SharedStatus::new(),
-            ppp_link::Random::seeded(calls),
+            ServerOptions::new(ppp_link::Random::seeded(calls)),
         )
         .await
     });
@@ -338,5 +354,65 @@ pub fn pty_rig(calls: u64) -> PtyRig {
         slave_path,
         server_events,
         shutdown,
+    }
+}
+
+/// A byte pipe between two streams that a test can turn into a black hole (both directions
+/// dropped, the streams kept open): a peer that went silent without the line dropping, as on a
+/// null-modem cable whose far end crashed.
+pub fn silenceable_pipe<A, B>(a: A, b: B) -> watch::Sender<bool>
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (silent, silent_rx) = watch::channel(false);
+    let (a_read, a_write) = tokio::io::split(a);
+    let (b_read, b_write) = tokio::io::split(b);
+    tokio::spawn(copy_unless_silent(a_read, b_write, silent_rx.clone()));
+    tokio::spawn(copy_unless_silent(b_read, a_write, silent_rx));
+    silent
+}
+
+async fn copy_unless_silent<R, W>(mut from: R, mut to: W, silent: watch::Receiver<bool>)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !*silent.borrow() && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Operators' logs: plain text (no ANSI colours when stderr is not a terminal) and INFO/WARN
+/// lines in words, never Rust debug formatting.
+pub fn assert_operator_logs(stderr: &str) {
+    assert!(
+        !stderr.contains('\x1b'),
+        "ANSI escape sequences in a redirected log:\n{stderr}"
+    );
+    for line in stderr.lines() {
+        if line.contains(" DEBUG ") || line.contains(" TRACE ") {
+            continue;
+        }
+        for debug_formatting in ["Some(", "None", " { ", "(\"", "\\\""] {
+            assert!(
+                !line.contains(debug_formatting),
+                "Rust debug formatting ({debug_formatting}) in an operator's line: {line}"
+            );
+        }
+        // A Rust path (`Error::Variant`), not an IPv6 address.
+        let bytes = line.as_bytes();
+        let path = bytes.windows(4).any(|w| {
+            w[0].is_ascii_lowercase() && w[1] == b':' && w[2] == b':' && w[3].is_ascii_uppercase()
+        });
+        assert!(!path, "a Rust path in an operator's line: {line}");
     }
 }

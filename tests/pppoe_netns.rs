@@ -680,7 +680,8 @@ fn programs() -> (PathBuf, PathBuf) {
 struct Program(Child);
 
 impl Program {
-    fn terminate(&mut self) -> String {
+    /// SIGTERM, then the exit code and stderr.
+    fn terminate_with_status(&mut self) -> (Option<i32>, String) {
         let pid = self.0.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().ok();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -694,8 +695,71 @@ impl Program {
         let output = std::mem::replace(&mut self.0, Command::new("true").spawn().expect("true"))
             .wait_with_output()
             .expect("output");
-        String::from_utf8_lossy(&output.stderr).into_owned()
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     }
+
+    /// Waits for the program to exit by itself (killed after `limit`): its exit code and stderr.
+    fn wait_exit(mut self, limit: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.0.kill().ok();
+        let output = std::mem::replace(&mut self.0, Command::new("true").spawn().expect("true"))
+            .wait_with_output()
+            .expect("output");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+/// Operators' logs: plain text when stderr is not a terminal, INFO/WARN/ERROR lines in words
+/// (never Rust debug formatting).
+fn assert_operator_logs(stderr: &str) {
+    assert!(
+        !stderr.contains('\x1b'),
+        "ANSI escapes in a redirected log:\n{stderr}"
+    );
+    for line in stderr.lines() {
+        if line.contains(" DEBUG ") || line.contains(" TRACE ") {
+            continue;
+        }
+        for debug_formatting in ["Some(", "None", " { ", "(\""] {
+            assert!(
+                !line.contains(debug_formatting),
+                "Rust debug formatting ({debug_formatting}) in an operator's line: {line}"
+            );
+        }
+    }
+}
+
+/// `pppoe-client` with `args`, run to its end (at most `limit`): exit code and stderr.
+fn client_run(
+    ns: &NetNs,
+    client_bin: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String) {
+    let program = Program(
+        ns.command(client_bin)
+            .args(["--user", "alice", "--no-reconnect"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the client"),
+    );
+    let (code, stderr) = program.wait_exit(limit);
+    println!("--- pppoe-client {args:?}: exit {code:?}\n{stderr}");
+    (code, stderr)
 }
 
 impl Drop for Program {
@@ -896,18 +960,64 @@ fn programs_chap_ping_monitor_sessions_and_captures() {
     let dns = std::fs::read_to_string(&resolv).expect("resolv.conf written");
     assert!(dns.contains("nameserver 198.51.100.53"), "{dns}");
 
-    let client_log = client.terminate();
+    let (client_exit, client_log) = client.terminate_with_status();
     assert!(
         client_log.contains("sent [PADT"),
         "the client sent no PADT:\n{client_log}"
     );
+    assert_eq!(client_exit, Some(0), "stopped on request:\n{client_log}");
+    assert_operator_logs(&client_log);
     assert!(!resolv.exists(), "the DNS file outlived the session");
     wait_until("the AC to drop the session", Duration::from_secs(5), || {
         !query(&ac_control, "sessions").contains("alice")
     });
-    let ac_log = ac.terminate();
+
+    // A wrong AC-Name: the AC answered, and the log (at INFO) says who offered what and why it
+    // was not taken; discovery failures exit 8 (pppd's "connect failed").
+    let (code, log) = client_run(
+        &client_ns,
+        &client_bin,
+        &[
+            "-i",
+            "veth-c",
+            "--password",
+            "alice secret",
+            "--ac-name",
+            "other-ac",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(8), "{log}");
+    assert!(
+        log.contains("no acceptable offer: AC \"test-ac\"")
+            && log.contains("not the AC-Name \"other-ac\""),
+        "{log}"
+    );
+    assert_operator_logs(&log);
+    // A rejected password: 19 (pppd's "we failed to authenticate ourselves").
+    let (code, log) = client_run(
+        &client_ns,
+        &client_bin,
+        &["-i", "veth-c", "--password", "wrong", "--allow", "chap"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(19), "{log}");
+    assert_operator_logs(&log);
+    // An interface that does not exist: named in the error, exit 7.
+    let (code, log) = client_run(
+        &client_ns,
+        &client_bin,
+        &["--interface", "veth-nosuch", "--password", "x"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(7), "{log}");
+    assert!(log.contains("veth-nosuch: "), "{log}");
+
+    let (ac_exit, ac_log) = ac.terminate_with_status();
     assert!(ac_log.contains("user \"alice\" up"), "{ac_log}");
     assert!(ac_log.contains("user \"alice\" down"), "{ac_log}");
+    assert_eq!(ac_exit, Some(0), "stopped on request:\n{ac_log}");
+    assert_operator_logs(&ac_log);
 
     let expected = [
         "PADI", "PADO", "PADR", "PADS", "PADT", "LCP", "CHAP", "IPCP", "ICMP",

@@ -160,6 +160,12 @@ impl OurLinkReport {
         self.log.iter().any(|line| line.contains(needle))
     }
 
+    /// Configure-Requests we sent more than once with the same options (see
+    /// [`repeated_configure_requests`]).
+    pub fn repeated_configure_requests(&self) -> Vec<String> {
+        repeated_configure_requests(&self.log, "sent")
+    }
+
     /// How many frames of `protocol` (a PPP protocol number, say `0x00fd` for compressed or
     /// encrypted datagrams) we sent (`sent`) or received.
     pub fn frames(&self, sent: bool, protocol: u16) -> u32 {
@@ -673,6 +679,9 @@ pub fn check_session(
     if !report.logged("sent [LCP ConfReq") {
         return fail("our log shows no `sent [LCP ConfReq`".to_owned());
     }
+    if let Err(what) = one_exchange_each(&report.log, &pppd_log) {
+        return fail(what);
+    }
     let ping = outcome.tagged_lines("ping").join("\n");
     if !outcome.succeeded() || !ping.contains("3 packets received") {
         return fail(format!(
@@ -758,5 +767,81 @@ mod tests {
         assert!(script.contains("ping -c 3 -W 3 192.0.2.1"));
         assert!(script.contains("logfd 2 noauth &"));
         assert!(script.contains("echo \"PPPTEST-PPPD rc=$pppd_rc\""));
+    }
+}
+
+/// The Configure-Requests in a pppd-style log (`sent [IPCP ConfReq id=0x1 <addr 0.0.0.0>]`, or
+/// `rcvd` with `direction` "rcvd") that went out more than once with the same options: a
+/// retransmission, where each protocol should open with one exchange (a request Nak'ed or
+/// Rejected is followed by a different one, which is not counted).
+pub fn repeated_configure_requests(log: &[String], direction: &str) -> Vec<String> {
+    let marker = format!("{direction} [");
+    let mut seen: Vec<String> = Vec::new();
+    let mut repeated = Vec::new();
+    for line in log {
+        let Some(start) = line.find(&marker) else {
+            continue;
+        };
+        let packet = &line[start + marker.len()..];
+        if !packet.contains(" ConfReq ") {
+            continue;
+        }
+        // Without the identifier: "IPCP ConfReq <addr 0.0.0.0>]".
+        let key: String = packet
+            .split(' ')
+            .filter(|word| !word.starts_with("id="))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if seen.contains(&key) {
+            repeated.push(line.clone());
+        } else {
+            seen.push(key);
+        }
+    }
+    repeated
+}
+
+/// Each protocol opened with one exchange: no Configure-Request of ours went out twice with the
+/// same options, and none of pppd's network-phase ones did (pppd's LCP requests before our side
+/// starts are retransmitted by design and not counted).
+///
+/// # Errors
+///
+/// The repeated requests, in words.
+pub fn one_exchange_each(ours: &[String], pppd_log: &[String]) -> Result<(), String> {
+    let ours = repeated_configure_requests(ours, "sent");
+    let pppd: Vec<String> = repeated_configure_requests(pppd_log, "sent")
+        .into_iter()
+        .filter(|line| !line.contains("[LCP "))
+        .collect();
+    if ours.is_empty() && pppd.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "a protocol took more than one exchange: our repeated requests {ours:?}, pppd's {pppd:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod repeated_requests_tests {
+    use super::repeated_configure_requests;
+
+    #[test]
+    fn only_identical_requests_count() {
+        let log: Vec<String> = [
+            "DEBUG sent [LCP ConfReq id=0x1 <magic 0x1>]",
+            "DEBUG sent [IPCP ConfReq id=0x1 <addr 0.0.0.0>]",
+            "DEBUG rcvd [IPCP ConfNak id=0x1 <addr 192.0.2.1>]",
+            "DEBUG sent [IPCP ConfReq id=0x2 <addr 192.0.2.1>]",
+            "DEBUG sent [LCP ConfReq id=0x2 <magic 0x1>]",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            repeated_configure_requests(&log, "sent"),
+            vec!["DEBUG sent [LCP ConfReq id=0x2 <magic 0x1>]".to_owned()]
+        );
+        assert!(repeated_configure_requests(&log, "rcvd").is_empty());
     }
 }

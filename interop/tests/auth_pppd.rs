@@ -46,6 +46,7 @@ suite_tests! {
     client_mschap => auth_pppd_client_mschap_bookworm, auth_pppd_client_mschap_trixie;
     client_mschap_v2 => auth_pppd_client_mschap_v2_bookworm, auth_pppd_client_mschap_v2_trixie;
     client_mschap_v2_mppe => auth_pppd_client_mppe_bookworm, auth_pppd_client_mppe_trixie;
+    client_mschap_v2_mppe_offered => auth_pppd_client_mppe_offered_bookworm, auth_pppd_client_mppe_offered_trixie;
     client_chap_deflate => auth_pppd_client_deflate_bookworm, auth_pppd_client_deflate_trixie;
     server_pap => auth_pppd_server_pap_bookworm, auth_pppd_server_pap_trixie;
     server_chap => auth_pppd_server_chap_bookworm, auth_pppd_server_chap_trixie;
@@ -186,6 +187,31 @@ fn client_mschap_v2_mppe(suite: Suite) {
             ],
             method_name: "CHAP",
             seed: 0x2005,
+        },
+    );
+}
+
+/// `use-encryption = yes` (MPPE offered, not required) against pppd `require-mppe-128`: MPPE
+/// comes up, and our IPCP waits for CCP as pppd's does, so IPCP opens with one exchange
+/// instead of a Terminate-Ack and a restart interval (3 s) late.
+fn client_mschap_v2_mppe_offered(suite: Suite) {
+    run_client_case(
+        suite,
+        &ClientCase {
+            name: "auth-pppd-client-mppe-offered",
+            pppd_options: "require-mschap-v2 require-mppe-128",
+            secrets_file: "chap-secrets",
+            ccp: Some(CcpConfig {
+                encryption: ppp_ccp::Encryption::Yes,
+                ..CcpConfig::default()
+            }),
+            pppd_needles: &[
+                "sent [CHAP Success",
+                "rcvd [CCP ConfAck",
+                "MPPE 128-bit stateless compression enabled",
+            ],
+            method_name: "CHAP",
+            seed: 0x2007,
         },
     );
 }

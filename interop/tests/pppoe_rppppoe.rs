@@ -396,7 +396,7 @@ fn check_ac_ended(report: &PppoeReport, outcome: &GuestOutcome) -> Result<(), St
     }
     // In user mode pppd's Terminate-Request never reaches the wire: pppd's SIGTERM also ends
     // the `pppoe` helper on its pty first; `pppoe-server` then sends the PADT.
-    if report.padt_received == 0 || !reason.contains("PeerTerminated") {
+    if report.padt_received == 0 || !reason.contains("terminated by the access concentrator") {
         return fail(&format!(
             "pppoe-server's PADT did not end our session (down: {reason})"
         ));
@@ -531,7 +531,8 @@ fn check_server(
     // pppd 2.5's plugin sends a PADT after LCP terminated; 2.4.9's sends none, so there the
     // session ends with LCP (Terminate-Ack, then one restart interval in Stopping).
     if suite == Suite::Trixie
-        && (report.padt_received == 0 || report.session_down.as_deref() != Some("PeerTerminated"))
+        && (report.padt_received == 0
+            || report.session_down.as_deref() != Some("terminated by the client"))
     {
         return fail("pppd 2.5's PADT did not end the session");
     }

@@ -101,8 +101,19 @@ pub struct ClientIo {
 pub enum ClientExit {
     /// Asked to stop.
     Shutdown,
-    /// One call was made and ended (no `persist`).
+    /// One call was made, its link came up, and it ended (no `persist`). A call whose link
+    /// never came up ends the client with [`DialOutError::Link`] instead.
     CallEnded(CallEnd),
+}
+
+impl ClientExit {
+    /// The program's exit status.
+    pub fn exit_status(&self) -> crate::cli::ExitStatus {
+        match self {
+            ClientExit::Shutdown => crate::cli::ExitStatus::Success,
+            ClientExit::CallEnded(reason) => reason.exit_status(true),
+        }
+    }
 }
 
 impl std::fmt::Display for ClientExit {
@@ -348,7 +359,9 @@ where
     // Validate the link settings before dialing.
     config.link_config()?;
     let mut capture = match &options.pcap {
-        Some(path) => Some(Capture::create(path)?),
+        Some(path) => {
+            Some(Capture::create(path).map_err(|error| crate::cli::named(path.display(), error))?)
+        }
         None => None,
     };
     let mut backoff = config.holdoff();
@@ -448,11 +461,11 @@ where
                         Ok(SessionEvent::Link(event)) => match event {
                             LinkEvent::IpUp { local, peer, dns } => {
                                 let mtu = session.link().mtu().unwrap_or(config.max_mtu);
-                                info!("local  IP address {local}");
-                                info!("remote IP address {peer}");
+                                // The link logged "IPCP up: local ... remote ...".
                                 for (i, server) in dns.iter().enumerate() {
-                                    let which = if i == 0 { "primary" } else { "secondary" };
-                                    info!("{which}   DNS address {server}");
+                                    // pppd's words and alignment.
+                                    let which = if i == 0 { "primary  " } else { "secondary" };
+                                    info!("{which} DNS address {server}");
                                 }
                                 {
                                     let mut guard = status.lock();
@@ -497,8 +510,7 @@ where
                                 emit(ClientEvent::IpDown);
                             }
                             LinkEvent::Ipv6Up { local, peer } => {
-                                info!("local  LL address {local}");
-                                info!("remote LL address {peer}");
+                                // The link logged "IPV6CP up: local ... remote ...".
                                 {
                                     let mut guard = status.lock();
                                     guard.ipv6_address = Some(local);
@@ -524,7 +536,7 @@ where
                             }
                             LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
                             LinkEvent::Phase(phase) => debug!("phase {phase}"),
-                            LinkEvent::LinkUp(n) => info!(
+                            LinkEvent::LinkUp(n) => debug!(
                                 "LCP up: mru {} peer mru {} magic {:#010x}",
                                 n.our_mru,
                                 n.peer_mru,
@@ -568,7 +580,12 @@ where
                 if let Err(error) = hung_up.result {
                     warn!("hang-up: {error}");
                 }
-                info!("call ended: {reason}");
+                if let CallEnd::Link(_) = reason {
+                    // The link logged "link down: ..." with the same words.
+                    debug!("call ended: {reason}");
+                } else {
+                    info!("call ended: {reason}");
+                }
                 emit(ClientEvent::CallEnded {
                     reason: reason.clone(),
                 });
@@ -578,7 +595,11 @@ where
                     return Ok(ClientExit::Shutdown);
                 }
                 if !config.persist && !config.dial_on_demand {
-                    return Ok(ClientExit::CallEnded(reason));
+                    return if ever_up {
+                        Ok(ClientExit::CallEnded(reason))
+                    } else {
+                        Err(DialOutError::Link(reason))
+                    };
                 }
                 if reason == CallEnd::IdleTimeout {
                     // Dial again on the next packet, at once.
@@ -592,28 +613,39 @@ where
                 }
             }
         };
+        let mut exhausted = false;
         let retry_in = failure.as_ref().map_or(Some(config.holdoff()), |error| {
             let mut guard = status.lock();
             guard.failures += 1;
             guard.last_error = Some(error.to_string());
             "disconnected".clone_into(&mut guard.status);
-            let exhausted = config.max_fail > 0 && guard.failures >= config.max_fail;
+            exhausted = config.max_fail > 0 && guard.failures >= config.max_fail;
             (config.persist && error.is_retryable() && !exhausted).then_some(backoff)
         });
         if let Some(error) = failure {
-            warn!("attempt {attempt} failed: {error}");
             emit(ClientEvent::AttemptFailed {
                 error: error.to_string(),
                 retry_in,
             });
             let Some(wait) = retry_in else {
-                return Err(match error {
+                // The program logs the error it ends with, once.
+                let error = match error {
                     Failure::Modem(error) => DialOutError::Serial(error),
                     Failure::Link(reason) => DialOutError::Link(reason),
-                });
+                };
+                if config.persist && exhausted && is_retryable_error(&error) {
+                    return Err(DialOutError::MaxFail {
+                        attempts: config.max_fail,
+                        last: Box::new(error),
+                    });
+                }
+                return Err(error);
             };
             backoff = (backoff * 2).min(MAX_BACKOFF);
-            info!("redialing in {} s", wait.as_secs_f32());
+            warn!(
+                "attempt {attempt} failed: {error}; redialing in {} s",
+                wait.as_secs_f32()
+            );
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 _ = io.shutdown.changed() => return Ok(ClientExit::Shutdown),
@@ -634,6 +666,15 @@ enum Failure {
     Modem(SerialError),
     /// After `CONNECT`, the link never reached IPCP up.
     Link(CallEnd),
+}
+
+/// Whether the error that ended an attempt would have been retried (it was `max-fail` that
+/// stopped us, not the error itself).
+fn is_retryable_error(error: &DialOutError) -> bool {
+    match error {
+        DialOutError::Serial(error) => is_retryable(error),
+        _ => true,
+    }
 }
 
 impl Failure {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::DialOutError;
 
 /// RouterOS `use-encryption`: `no`, `yes` (if the peer agrees) or `required`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum UseEncryption {
     /// No MPPE.
@@ -87,6 +87,16 @@ fn default_holdoff() -> f64 {
 
 fn default_mru() -> u16 {
     1500
+}
+
+/// pppd's `maxfail` default.
+fn default_max_fail() -> u32 {
+    10
+}
+
+/// RouterOS `ppp-client`'s `keepalive-timeout` default, in seconds.
+fn default_keepalive_timeout() -> u64 {
+    30
 }
 
 /// Parses RouterOS/pppd authentication names: `pap`, `chap`, `mschap1`, `mschap2`.
@@ -165,7 +175,9 @@ pub struct ClientConfig {
     pub null_modem: bool,
     /// Reconnect after a failure or a lost call (pppd `persist`).
     pub persist: bool,
-    /// Give up after this many consecutive failed attempts (pppd `maxfail`; 0: never).
+    /// Give up after this many consecutive failed attempts (pppd `maxfail`, default 10 as
+    /// pppd's; 0: never). A rejected password counts as a failed attempt.
+    #[serde(default = "default_max_fail")]
     pub max_fail: u32,
     /// The first wait before redialing, in seconds; doubled after each failure, at most 60 s
     /// (pppd `holdoff`).
@@ -186,7 +198,15 @@ pub struct ClientConfig {
     pub control_socket: Option<PathBuf>,
     /// A second AT port for signal and operator while online (RouterOS `info-channel`).
     pub info_port: Option<String>,
-    /// LCP echo interval in seconds (0: none).
+    /// RouterOS `keepalive-timeout`: seconds without anything from the peer (traffic or LCP
+    /// Echo-Reply) before it is declared dead and the call is hung up (default 30; 0: off). An
+    /// Echo-Request goes out every `keepalive-timeout / 6` seconds (at least 1) after an
+    /// interval in which nothing arrived.
+    #[serde(default = "default_keepalive_timeout")]
+    pub keepalive_timeout: u64,
+    /// pppd `lcp-echo-interval` in seconds: when set (not 0), an Echo-Request every this many
+    /// seconds whatever the traffic, 4 unanswered ones end the link; replaces
+    /// `keepalive-timeout`.
     pub lcp_echo_interval: u64,
 }
 
@@ -208,6 +228,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("chat_script", &self.chat_script)
             .field("persist", &self.persist)
             .field("max_fail", &self.max_fail)
+            .field("keepalive_timeout", &self.keepalive_timeout)
+            .field("lcp_echo_interval", &self.lcp_echo_interval)
             .field("dial_on_demand", &self.dial_on_demand)
             .field("idle_timeout", &self.idle_timeout)
             .field("add_default_route", &self.add_default_route)
@@ -242,7 +264,7 @@ impl Default for ClientConfig {
             chat_script: None,
             null_modem: false,
             persist: false,
-            max_fail: 0,
+            max_fail: default_max_fail(),
             holdoff: default_holdoff(),
             registration_timeout: None,
             hangup_dtr: false,
@@ -251,6 +273,7 @@ impl Default for ClientConfig {
             interface: None,
             control_socket: None,
             info_port: None,
+            keepalive_timeout: default_keepalive_timeout(),
             lcp_echo_interval: 0,
         }
     }
@@ -379,6 +402,9 @@ impl ClientConfig {
         if self.lcp_echo_interval > 0 {
             config.lcp.echo_interval = Some(Duration::from_secs(self.lcp_echo_interval));
             config.lcp.echo_failure = 4;
+            config.lcp.echo_adaptive = false;
+        } else {
+            crate::pppoe::config::apply_keepalive(&mut config, self.keepalive_timeout, false);
         }
         match &self.user {
             Some(user) => {
@@ -701,6 +727,31 @@ mod tests {
         let anonymous = ClientConfig::default().link_config().expect("link");
         assert!(anonymous.lcp.allow.is_empty());
         assert!(anonymous.ccp.is_none());
+    }
+
+    #[test]
+    fn keepalive_and_max_fail_are_on_by_default() {
+        let config = ClientConfig::default();
+        assert_eq!(config.max_fail, 10, "pppd's maxfail");
+        assert_eq!(config.keepalive_timeout, 30);
+        let link = config.link_config().expect("link");
+        // RouterOS semantics: an echo every timeout/6 s after a quiet interval, dead after the
+        // timeout without anything from the peer.
+        assert_eq!(link.lcp.echo_interval, Some(Duration::from_secs(5)));
+        assert_eq!(link.lcp.echo_failure, 6);
+        assert!(link.lcp.echo_adaptive);
+        // The same from a file that says nothing about it.
+        let parsed = ClientConfig::parse("port = \"/dev/ttyUSB2\"").expect("parses");
+        assert_eq!(parsed.keepalive_timeout, 30);
+        assert_eq!(parsed.max_fail, 10);
+        // Off, and pppd's fixed interval instead.
+        let off = ClientConfig::parse("keepalive-timeout = 0").expect("parses");
+        assert_eq!(off.link_config().expect("link").lcp.echo_interval, None);
+        let pppd = ClientConfig::parse("lcp-echo-interval = 7").expect("parses");
+        let link = pppd.link_config().expect("link");
+        assert_eq!(link.lcp.echo_interval, Some(Duration::from_secs(7)));
+        assert_eq!(link.lcp.echo_failure, 4);
+        assert!(!link.lcp.echo_adaptive);
     }
 
     #[test]

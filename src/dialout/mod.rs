@@ -21,12 +21,15 @@ pub mod status;
 pub use client::{ClientEvent, ClientExit, ClientIo, ClientOptions, run_client};
 pub use config::{ClientConfig, Profile, ServerConfig, UseEncryption};
 pub use ppp_link::Random;
-pub use server::{ServerEvent, ServerIo, run_server};
+pub use server::{ServerEvent, ServerExit, ServerIo, ServerOptions, run_server};
 pub use status::{SharedStatus, Status};
 
 use std::fmt;
 
 use ppp_link::{CloseReason, DownReason};
+use ppp_tokio::serial::SerialError;
+
+use crate::cli::ExitStatus;
 
 /// Why a call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +56,17 @@ impl CallEnd {
             other => CloseReason::Other(other.to_string()),
         }
     }
+
+    /// The program's exit status for a call that ended this way; `was_up`: the network phase
+    /// was reached (see [`ExitStatus::from_down_reason`]).
+    pub fn exit_status(&self, was_up: bool) -> ExitStatus {
+        match self {
+            CallEnd::Link(reason) => ExitStatus::from_down_reason(reason, was_up),
+            CallEnd::CarrierLost | CallEnd::LineError(_) => ExitStatus::HangUp,
+            CallEnd::IdleTimeout => ExitStatus::IdleTimeout,
+            CallEnd::Shutdown => ExitStatus::Success,
+        }
+    }
 }
 
 impl fmt::Display for CallEnd {
@@ -76,8 +90,16 @@ pub enum DialOutError {
     /// The serial line or the modem failed in a way retrying will not fix (or `max-fail` was
     /// reached).
     Serial(ppp_tokio::serial::SerialError),
-    /// The link failed after `CONNECT` and no retry is left.
+    /// A call failed after `CONNECT` before the link reached the network phase (or, for
+    /// `ServerConfig::once`, the one call ended abnormally), and no retry is left.
     Link(CallEnd),
+    /// `max-fail` consecutive attempts failed; the last one for this reason.
+    MaxFail {
+        /// `max-fail`.
+        attempts: u32,
+        /// The last failure.
+        last: Box<DialOutError>,
+    },
     /// An I/O error (pcap file, TUN device, control socket).
     Io(std::io::Error),
     /// `--ping`: not every echo request was answered.
@@ -99,8 +121,41 @@ impl fmt::Display for DialOutError {
             DialOutError::PingsUnanswered { answered, sent } => {
                 write!(f, "{answered} of {sent} pings answered")
             }
+            DialOutError::MaxFail { attempts, last } => write!(
+                f,
+                "giving up after {attempts} consecutive failed attempts (max-fail {attempts}); the last: {last}"
+            ),
         }
     }
+}
+
+impl DialOutError {
+    /// The program's exit status for this error (pppd's numbers, see [`ExitStatus`]).
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            DialOutError::Config(_) => ExitStatus::Options,
+            DialOutError::Serial(SerialError::Open { .. }) => ExitStatus::OpenFailed,
+            DialOutError::Serial(SerialError::InvalidFlowControl(_)) => ExitStatus::Options,
+            DialOutError::Serial(SerialError::Modem(error)) if is_config_error(error) => {
+                ExitStatus::Options
+            }
+            DialOutError::Serial(_) => ExitStatus::ConnectFailed,
+            DialOutError::Link(reason) => reason.exit_status(false),
+            DialOutError::Io(_) => ExitStatus::Fatal,
+            DialOutError::PingsUnanswered { .. } => ExitStatus::PingFailed,
+            DialOutError::MaxFail { last, .. } => last.exit_status(),
+        }
+    }
+}
+
+/// A modem "failure" that is really a bad configuration (the init string, the chat script).
+fn is_config_error(error: &ppp_modem::ModemError) -> bool {
+    matches!(
+        error,
+        ppp_modem::ModemError::InvalidConfig { .. }
+            | ppp_modem::ModemError::ChatSyntax { .. }
+            | ppp_modem::ModemError::ChatUnsupported { .. }
+    )
 }
 
 impl std::error::Error for DialOutError {
@@ -108,6 +163,7 @@ impl std::error::Error for DialOutError {
         match self {
             DialOutError::Serial(error) => Some(error),
             DialOutError::Io(error) => Some(error),
+            DialOutError::MaxFail { last, .. } => Some(last.as_ref()),
             _ => None,
         }
     }

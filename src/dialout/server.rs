@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ppp_link::{Datagram, Link, LinkEvent, Random};
 use ppp_modem::{Answerer, ModemEvent};
-use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, ModemControl, ModemPort, SessionEvent};
+use ppp_tokio::{Capture, icmp};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -60,23 +60,79 @@ pub struct ServerIo {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// Options of one server run that are not in the file.
+#[derive(Debug)]
+pub struct ServerOptions {
+    /// Record packets here (`--pcap`); one file per run, calls appended in order.
+    pub pcap: Option<std::path::PathBuf>,
+    /// Where challenges and magic numbers come from (`Random::from_os()` in the program, a
+    /// seeded one in tests).
+    pub random: Random,
+}
+
+impl ServerOptions {
+    /// No capture, with `random`.
+    pub fn new(random: Random) -> Self {
+        ServerOptions { pcap: None, random }
+    }
+}
+
+/// How the server ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerExit {
+    /// Asked to stop.
+    Shutdown,
+    /// `once`: the call was served and ended normally (the caller hung up after its link was
+    /// up). A call that failed ends the server with [`DialOutError::Link`].
+    CallEnded(CallEnd),
+}
+
+impl std::fmt::Display for ServerExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerExit::Shutdown => f.write_str("shut down"),
+            ServerExit::CallEnded(reason) => write!(f, "call ended: {reason}"),
+        }
+    }
+}
+
+impl ServerExit {
+    /// The program's exit status.
+    pub fn exit_status(&self) -> crate::cli::ExitStatus {
+        match self {
+            ServerExit::Shutdown => crate::cli::ExitStatus::Success,
+            ServerExit::CallEnded(reason) => reason.exit_status(true),
+        }
+    }
+}
+
 /// Serves calls on `port` until told to stop (or after one call with `once`).
 ///
 /// # Errors
 ///
-/// A bad configuration, or a modem failure that retrying cannot fix.
+/// A bad configuration, a modem failure that retrying cannot fix, or with `once` a call that
+/// did not end normally ([`DialOutError::Link`]; its [`CallEnd::exit_status`] is the
+/// program's).
 pub async fn run_server<S>(
     config: &ServerConfig,
     mut port: S,
     mut io: ServerIo,
     status: SharedStatus,
-    random: Random,
-) -> Result<(), DialOutError>
+    options: ServerOptions,
+) -> Result<ServerExit, DialOutError>
 where
     S: AsyncRead + AsyncWrite + ModemControl + Unpin,
 {
     let secrets = config.secrets()?;
     config.link_config()?;
+    let random = options.random;
+    let mut capture = match &options.pcap {
+        Some(path) => {
+            Some(Capture::create(path).map_err(|error| crate::cli::named(path.display(), error))?)
+        }
+        None => None,
+    };
     let emit = |event: ServerEvent| {
         let _ = io.events.send(event);
     };
@@ -86,7 +142,7 @@ where
     };
     loop {
         if *io.shutdown.borrow() {
-            return Ok(());
+            return Ok(ServerExit::Shutdown);
         }
         status.set_state("waiting for call", "waiting for ring");
         let mut answerer = Answerer::new(config.answer_config());
@@ -94,7 +150,7 @@ where
         let mut modem = ModemPort::new(port, answerer);
         let result = tokio::select! {
             result = modem.run_until_connected(&mut observe) => result,
-            _ = io.shutdown.changed() => return Ok(()),
+            _ = io.shutdown.changed() => return Ok(ServerExit::Shutdown),
         };
         let connected = match result {
             Ok(connected) => connected,
@@ -118,10 +174,14 @@ where
         let link = Link::new(config.link_config()?, random.clone());
         let mut session = modem.into_session(link, connected);
         session.watch_dcd(!config.ignore_dcd);
+        if let Some(capture) = capture.take() {
+            session.set_capture(capture);
+        }
         if let Some(outbound) = io.outbound.take() {
             session.set_outbound(outbound);
         }
         let mut local = Ipv4Addr::UNSPECIFIED;
+        let mut was_up = false;
         let reason = loop {
             let next = tokio::select! {
                 next = session.next() => next,
@@ -151,9 +211,9 @@ where
                     LinkEvent::IpUp {
                         local: ours, peer, ..
                     } => {
-                        info!("local  IP address {ours}");
-                        info!("remote IP address {peer}");
+                        // The link logged "IPCP up: local ... remote ...".
                         local = ours;
+                        was_up = true;
                         {
                             let mut guard = status.lock();
                             guard.address = Some(ours);
@@ -164,6 +224,7 @@ where
                         }
                         emit(ServerEvent::IpUp { local: ours, peer });
                     }
+                    LinkEvent::Ipv6Up { .. } => was_up = true,
                     LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
                     LinkEvent::Phase(phase) => debug!("phase {phase}"),
                     other => debug!("link: {other:?}"),
@@ -194,16 +255,29 @@ where
             )
             .await;
         let modem = hung_up.port;
+        capture = hung_up.capture;
         if let Err(error) = hung_up.result {
             warn!("hang-up: {error}");
         }
-        info!("call ended: {reason}");
+        if let CallEnd::Link(_) = reason {
+            // The link logged "link down: ..." with the same words.
+            debug!("call ended: {reason}");
+        } else {
+            info!("call ended: {reason}");
+        }
         emit(ServerEvent::CallEnded {
             reason: reason.clone(),
         });
         port = modem.into_parts().0;
-        if config.once || reason == CallEnd::Shutdown {
-            return Ok(());
+        if reason == CallEnd::Shutdown {
+            return Ok(ServerExit::Shutdown);
+        }
+        if config.once {
+            return if reason.exit_status(was_up) == crate::cli::ExitStatus::Success {
+                Ok(ServerExit::CallEnded(reason))
+            } else {
+                Err(DialOutError::Link(reason))
+            };
         }
     }
 }

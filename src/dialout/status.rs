@@ -188,7 +188,8 @@ impl SharedStatus {
 /// The socket cannot be bound.
 pub fn serve_control(path: &Path, status: SharedStatus) -> std::io::Result<ControlServer> {
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
+    let listener =
+        UnixListener::bind(path).map_err(|error| crate::cli::named(path.display(), error))?;
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {

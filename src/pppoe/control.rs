@@ -41,13 +41,14 @@ impl ControlServer {
     ///
     /// Binding the socket fails.
     pub fn bind(path: &Path, handler: Handler) -> io::Result<Self> {
+        let named = |error| crate::cli::named(path.display(), error);
         if std::fs::symlink_metadata(path).is_ok_and(|m| {
             use std::os::unix::fs::FileTypeExt;
             m.file_type().is_socket()
         }) {
-            std::fs::remove_file(path)?;
+            std::fs::remove_file(path).map_err(named)?;
         }
-        let listener = UnixListener::bind(path)?;
+        let listener = UnixListener::bind(path).map_err(named)?;
         let task = tokio::spawn(async move {
             loop {
                 match listener.accept().await {

@@ -262,7 +262,8 @@ impl LinkControl {
     /// The layer above failed for good (no network protocol left, encryption impossible):
     /// terminate the link with `reason`.
     pub fn fail(&mut self, now: Instant, reason: DownReason) {
-        info!("{reason}");
+        // Logged once, as "link down: ...", when LCP finishes.
+        debug!("closing the link: {reason}");
         let text = reason.terminate_text();
         self.down_reason.get_or_insert(reason);
         self.lcp.close(now, CloseReason::Other(text));
@@ -655,7 +656,8 @@ impl LinkControl {
 
     /// Like [`fail`](Self::fail), from inside `process`.
     fn fail_inline(&mut self, now: Instant, reason: DownReason) {
-        info!("{reason}");
+        // Logged once, as "link down: ...", when LCP finishes.
+        debug!("closing the link: {reason}");
         let text = reason.terminate_text();
         self.down_reason.get_or_insert(reason);
         self.lcp.close(now, CloseReason::Other(text));

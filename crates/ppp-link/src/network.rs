@@ -94,8 +94,11 @@ pub struct NetworkLayer {
     ccp: Option<Box<CcpSession>>,
     /// Between `up` and `down`.
     running: bool,
-    /// The NCPs start when CCP comes up (encryption is required).
+    /// The NCPs start when CCP comes up (encryption is required), or when it settles (MPPE is
+    /// offered: up or finished, at the latest at `ncp_hold_deadline`).
     ncps_wait_for_ccp: bool,
+    /// With MPPE offered but not required: when the NCPs start even if CCP has not settled.
+    ncp_hold_deadline: Option<Instant>,
     /// The MTU datagrams are checked against (before MPPE's 4 bytes).
     mtu: u16,
     transmit: VecDeque<(Protocol, Vec<u8>)>,
@@ -140,6 +143,7 @@ impl NetworkLayer {
             ccp,
             running: false,
             ncps_wait_for_ccp: false,
+            ncp_hold_deadline: None,
             mtu: 1500,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -282,14 +286,19 @@ impl NetworkLayer {
         }
         // With encryption required, the NCPs start once CCP is Opened (pppd
         // `continue_networks`): pppd keeps its IPCP Closed until then and answers an early
-        // IPCP Configure-Request with a Terminate-Ack, which would cost a restart interval.
-        if self
-            .ccp
-            .as_ref()
-            .is_some_and(|c| c.ccp().requires_encryption())
-        {
+        // IPCP Configure-Request with a Terminate-Ack, which would cost a restart interval. A
+        // peer that requires MPPE does the same to us when we only offer it, so then the NCPs
+        // wait until CCP settles (up, or finished), one restart interval at most.
+        let ccp = self.ccp.as_ref().map(|c| c.ccp());
+        if ccp.is_some_and(ppp_ccp::Ccp::requires_encryption) {
             debug!("encryption required: the NCPs wait for CCP");
             self.ncps_wait_for_ccp = true;
+        } else if ccp.is_some_and(|c| {
+            c.config().encryption == ppp_ccp::Encryption::Yes && c.mppe_available()
+        }) {
+            debug!("encryption offered: the NCPs wait for CCP to settle");
+            self.ncps_wait_for_ccp = true;
+            self.ncp_hold_deadline = Some(now + self.fsm_config.restart_interval);
         } else {
             self.start_ncps(now);
         }
@@ -300,6 +309,7 @@ impl NetworkLayer {
     pub fn down(&mut self, now: Instant) {
         self.running = false;
         self.ncps_wait_for_ccp = false;
+        self.ncp_hold_deadline = None;
         // A control protocol that never saw its lower layer come up (Initial, Starting) gets
         // no Down: that is an illegal event in RFC 1661's table.
         let was_up = |state: State| !matches!(state, State::Initial | State::Starting);
@@ -408,6 +418,10 @@ impl NetworkLayer {
         if let Some(ccp) = self.ccp.as_mut().filter(|c| due(c.poll_timeout(), now)) {
             ccp.handle_timeout(now);
         }
+        if due(self.ncp_hold_deadline, now) {
+            debug!("CCP has not settled: the NCPs start");
+            self.release_ncps(now);
+        }
         self.process(now);
     }
 
@@ -482,6 +496,7 @@ impl NetworkLayer {
             self.ipcp.as_deref().and_then(Fsm::poll_timeout),
             self.ipv6cp.as_ref().and_then(|f| f.poll_timeout()),
             self.ccp.as_ref().and_then(|c| c.poll_timeout()),
+            self.ncp_hold_deadline,
         ]
         .into_iter()
         .flatten()
@@ -520,6 +535,15 @@ impl NetworkLayer {
         }
         self.stats.datagrams_in += 1;
         push_bounded(&mut self.datagrams, datagram);
+    }
+
+    /// Starts the NCPs held back for CCP, if they were.
+    fn release_ncps(&mut self, now: Instant) {
+        self.ncp_hold_deadline = None;
+        if self.ncps_wait_for_ccp && self.running {
+            self.ncps_wait_for_ccp = false;
+            self.start_ncps(now);
+        }
     }
 
     fn start_ncps(&mut self, now: Instant) {
@@ -619,15 +643,16 @@ impl NetworkLayer {
             CcpEvent::Up(negotiated) => {
                 info!("CCP up: {negotiated}");
                 push_bounded(&mut self.events, NetworkEvent::CcpUp(negotiated));
-                if self.ncps_wait_for_ccp && self.running {
-                    self.ncps_wait_for_ccp = false;
-                    self.start_ncps(now);
-                }
+                self.release_ncps(now);
             }
             CcpEvent::Down => push_bounded(&mut self.events, NetworkEvent::CcpDown),
             CcpEvent::Finished { reason } => {
                 info!("CCP finished: {reason}");
                 push_bounded(&mut self.events, NetworkEvent::CcpDown);
+                // Without MPPE (only offered), the NCPs go on.
+                if self.ncp_hold_deadline.is_some() {
+                    self.release_ncps(now);
+                }
             }
             CcpEvent::LinkFailure { reason } => push_bounded(
                 &mut self.events,

@@ -12,6 +12,7 @@ use ppp_auth::SecretsTable;
 use ppp_ccp::CcpConfig;
 use ppp_frame::{AsyncDecoder, AsyncEncoder, DecoderConfig, EncoderConfig, Protocol};
 use ppp_ipcp::IpcpConfig;
+use ppp_lcp::fsm::State;
 use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials, FailureReason};
 use ppp_link::{AuthFailure, AuthSide, DownReason, Link, LinkConfig, LinkEvent, Phase, Random};
 
@@ -135,8 +136,15 @@ fn carry(
         while let Some(result) = decoder.decode(&mut input) {
             let frame = result.expect("the links send well-formed frames");
             assert!(
-                frame.protocol != Protocol::Ipcp || from.ccp_negotiated().is_some(),
-                "IPCP sent before CCP is Opened"
+                frame.protocol != Protocol::Ipcp
+                    || from.ccp_negotiated().is_some()
+                    || from
+                        .network()
+                        .ccp()
+                        .is_none_or(|c| c.state() != State::RequestSent
+                            && c.state() != State::AckReceived
+                            && c.state() != State::AckSent),
+                "IPCP sent while CCP is negotiating"
             );
         }
         to.handle_input(now, bytes);
@@ -160,17 +168,44 @@ fn sent_frames_raw(link: &mut Link) -> Vec<Vec<u8>> {
 
 #[test]
 fn with_mppe_required_ipcp_waits_for_ccp() {
+    mppe_pair_opens_without_a_restart_interval(CcpConfig::require_mppe_128(), true);
+}
+
+/// `use-encryption = yes` against a peer that requires MPPE (pppd `require-mppe-128`): our
+/// IPCP must wait for CCP too, or the peer answers it with a Terminate-Ack and IPCP comes up
+/// one restart interval (3 s) late.
+#[test]
+fn with_mppe_offered_ipcp_waits_for_ccp_to_settle() {
+    let offered = CcpConfig {
+        encryption: ppp_ccp::Encryption::Yes,
+        ..CcpConfig::default()
+    };
+    mppe_pair_opens_without_a_restart_interval(offered, true);
+}
+
+/// MPPE offered to a peer without CCP (it Protocol-Rejects CCP): IPCP starts as soon as CCP
+/// finishes, not a restart interval later.
+#[test]
+fn with_mppe_offered_to_a_peer_without_ccp_ipcp_is_not_delayed() {
+    let offered = CcpConfig {
+        encryption: ppp_ccp::Encryption::Yes,
+        ..CcpConfig::default()
+    };
+    mppe_pair_opens_without_a_restart_interval(offered, false);
+}
+
+fn mppe_pair_opens_without_a_restart_interval(client_ccp: CcpConfig, server_has_ccp: bool) {
     let start = Instant::now();
     let secrets = SecretsTable::parse_pppd("alice server \"correct horse\" *\n").expect("secrets");
     let mut client = LinkConfig::default();
     client.lcp.allow = vec![AuthProtocol::MsChapV2];
     client.auth.credentials = Some(ClientCredentials::password("alice", "correct horse"));
-    client.ccp = Some(CcpConfig::require_mppe_128());
+    client.ccp = Some(client_ccp);
     let mut server = LinkConfig::default();
     server.lcp.allow.clear();
     server.lcp.require = vec![AuthProtocol::MsChapV2];
     server.auth.authenticator = AuthenticatorConfig::new("server");
-    server.ccp = Some(CcpConfig::require_mppe_128());
+    server.ccp = server_has_ccp.then(CcpConfig::require_mppe_128);
     server.ipcp = Some(IpcpConfig {
         remote_address: Some(std::net::Ipv4Addr::new(192, 0, 2, 2)),
         ..IpcpConfig::server(std::net::Ipv4Addr::new(192, 0, 2, 1), [None, None])
@@ -202,7 +237,9 @@ fn with_mppe_required_ipcp_waits_for_ccp() {
         a.handle_timeout(now);
         b.handle_timeout(now);
     }
-    assert!(a.ccp_negotiated().is_some_and(|n| n.fully_encrypted()));
+    if server_has_ccp {
+        assert!(a.ccp_negotiated().is_some_and(|n| n.fully_encrypted()));
+    }
     assert!(a.ipcp_negotiated().is_some() && b.ipcp_negotiated().is_some());
     // Opened without a restart interval (3 s): no Configure-Request went unanswered.
     assert!(now - start < Duration::from_secs(1), "{:?}", now - start);

@@ -338,6 +338,47 @@ fn bind_to_interface(fd: RawFd, ifindex: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// An interface could not be opened for PPPoE ([`PacketSocket::bind`]): the error names it
+/// (`eth9: No such device (os error 19)`). It is the inner error of the [`io::Error`] `bind`
+/// returns, with the same [`io::ErrorKind`], so programs can tell "cannot open the interface"
+/// from later failures.
+#[derive(Debug)]
+pub struct InterfaceError {
+    /// The interface.
+    pub interface: String,
+    /// What the system said.
+    pub source: io::Error,
+}
+
+impl InterfaceError {
+    fn wrap(interface: &str, source: io::Error) -> io::Error {
+        io::Error::new(
+            source.kind(),
+            InterfaceError {
+                interface: interface.to_owned(),
+                source,
+            },
+        )
+    }
+
+    /// The `InterfaceError` inside `error`, if it is one.
+    pub fn of(error: &io::Error) -> Option<&InterfaceError> {
+        error.get_ref()?.downcast_ref()
+    }
+}
+
+impl std::fmt::Display for InterfaceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.interface, self.source)
+    }
+}
+
+impl std::error::Error for InterfaceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 /// An `AF_PACKET` raw socket bound to one Ethernet interface, seeing only PPPoE frames.
 ///
 /// Both [`recv`](Self::recv) and [`send`](Self::send) take `&self`, so one socket can be shared
@@ -365,6 +406,10 @@ impl PacketSocket {
     ///
     /// As tokio's `AsyncFd` does, if the current runtime was built without I/O enabled.
     pub fn bind(ifname: &str) -> io::Result<PacketSocket> {
+        Self::bind_unnamed(ifname).map_err(|source| InterfaceError::wrap(ifname, source))
+    }
+
+    fn bind_unnamed(ifname: &str) -> io::Result<PacketSocket> {
         // Protocol 0: the socket receives nothing until it is bound, so no unfiltered frame can
         // queue up before the filter is attached.
         let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
@@ -468,6 +513,16 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interface_that_cannot_be_opened_is_named() {
+        // Not root: EPERM at the socket; root: ENODEV at the lookup. Either way, named.
+        let error = PacketSocket::bind("ppp-nosuch9").expect_err("no such interface");
+        assert!(error.to_string().starts_with("ppp-nosuch9: "), "{error}");
+        let inner = InterfaceError::of(&error).expect("an InterfaceError");
+        assert_eq!(inner.interface, "ppp-nosuch9");
+        assert_eq!(inner.source.kind(), error.kind());
+    }
 
     const PACKET_HOST: u32 = 0;
     const PACKET_BROADCAST: u32 = 1;

@@ -85,11 +85,13 @@ impl EthernetCapture {
     ///
     /// # Errors
     ///
-    /// Any error creating or writing the file.
+    /// Any error creating or writing the file; its text starts with the path.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = BufWriter::new(File::create(path)?);
+        let named =
+            |error: io::Error| io::Error::new(error.kind(), format!("{}: {error}", path.display()));
+        let file = BufWriter::new(File::create(path).map_err(named)?);
         Ok(EthernetCapture {
-            writer: PcapWriter::new(file, LinkType::Ethernet)?,
+            writer: PcapWriter::new(file, LinkType::Ethernet).map_err(named)?,
         })
     }
 

@@ -213,13 +213,23 @@ pub trait ModemControl {
 }
 
 impl ModemControl for tokio_serial::SerialStream {
-    /// Sets DTR; a port without modem-control lines (a pty) only logs the failure, since the
-    /// escape sequence still works there.
+    /// Sets DTR; a port without modem-control lines (a pty) only logs the failure (a warning
+    /// the first time in the process, debug afterwards), since the escape sequence still works
+    /// there.
     fn set_dtr(&mut self, level: bool) -> io::Result<()> {
+        use std::sync::atomic::{AtomicBool, Ordering};
         use tokio_serial::SerialPort as _;
+        static WARNED: AtomicBool = AtomicBool::new(false);
         debug!("DTR {}", if level { "up" } else { "down" });
         if let Err(error) = self.write_data_terminal_ready(level) {
-            tracing::warn!("cannot set DTR: {error}");
+            let port = self.name().unwrap_or_else(|| "the serial port".to_owned());
+            if WARNED.swap(true, Ordering::Relaxed) {
+                debug!("cannot set DTR on {port}: {error}");
+            } else {
+                tracing::warn!(
+                    "cannot set DTR on {port}: {error} (no modem-control lines: hang-ups use +++ and ATH)"
+                );
+            }
         }
         Ok(())
     }
@@ -573,6 +583,7 @@ where
             ended: None,
             next_dcd_poll: None,
             dcd_seen_high: false,
+            link_down: false,
         };
         session.watch_dcd(true);
         let now = now();
@@ -624,6 +635,8 @@ pub struct OnlineSession<S, M> {
     /// Whether DCD was seen high during this call: only a drop after that ends the call, so a
     /// modem or cable that never raises DCD (`AT&C0` wiring aside) does not hang up at once.
     dcd_seen_high: bool,
+    /// The link already went down (and said why): hanging up does not close it again.
+    link_down: bool,
 }
 
 /// How often an online session reads DCD on a port with modem-control lines.
@@ -767,6 +780,7 @@ where
         loop {
             self.collect_output()?;
             if let Some(event) = self.link.poll_event() {
+                self.link_down |= matches!(event, LinkEvent::LinkDown { .. });
                 return Ok(SessionEvent::Link(event));
             }
             if let Some(datagram) = self.link.poll_datagram() {
@@ -882,7 +896,7 @@ where
         hangup_limit: Duration,
         observe: &mut (dyn FnMut(&ModemEvent) + Send),
     ) -> HungUp<S, M> {
-        if self.ended.is_none() {
+        if self.ended.is_none() && !self.link_down {
             self.link.close(now(), reason.clone());
             let until = now() + terminate_limit;
             let _ = tokio::time::timeout_at(until.into(), async {

@@ -14,6 +14,8 @@ use crate::wire::{Code, DiscoveryRepr, MacAddr, TagType};
 const MAX_SCAN_RESULTS: usize = 64;
 /// Most services a scan reports per AC.
 const MAX_SCAN_SERVICES: usize = 32;
+/// Most declined offers a failed discovery reports (distinct AC, name and reason).
+const MAX_DECLINED: usize = 8;
 /// Most events kept when the owner does not drain them. An input adds at most one event, and
 /// only an owner's `open`, `scan` or `close` starts what can add more, so an owner that drains
 /// after each call never comes near it; beyond it, the oldest is dropped and counted in
@@ -91,12 +93,89 @@ impl fmt::Display for ClientSessionEnd {
     }
 }
 
+/// An offer (PADO) the client did not take, and why: what a failed discovery reports so that an
+/// operator sees which access concentrators answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclinedOffer {
+    /// The AC's Ethernet address.
+    pub ac_mac: MacAddr,
+    /// Its AC-Name (empty when the PADO had none).
+    pub ac_name: String,
+    /// The services it offered (an empty name means "any").
+    pub services: Vec<String>,
+    /// Why it was not taken.
+    pub reason: DeclineReason,
+}
+
+/// Why an offer was not taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeclineReason {
+    /// Its AC-Name is not the one configured.
+    AcNameNotWanted {
+        /// The configured AC-Name.
+        wanted: String,
+    },
+    /// It does not offer the configured service.
+    ServiceNotOffered {
+        /// The configured service.
+        wanted: String,
+    },
+    /// It carried no AC-Name tag (RFC 2516 requires one).
+    NoAcName,
+    /// It carried an error tag.
+    Error {
+        /// The tag.
+        tag: TagType,
+        /// Its text.
+        text: String,
+    },
+}
+
+impl fmt::Display for DeclineReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeclineReason::AcNameNotWanted { wanted } => write!(f, "not the AC-Name \"{wanted}\""),
+            DeclineReason::ServiceNotOffered { wanted } => {
+                write!(f, "does not offer service \"{wanted}\"")
+            }
+            DeclineReason::NoAcName => f.write_str("no AC-Name tag"),
+            DeclineReason::Error { tag, text } => write!(f, "{tag}: {text}"),
+        }
+    }
+}
+
+impl fmt::Display for DeclinedOffer {
+    /// `AC "isp-a" (02:00:00:00:00:01) offering "internet", "voice": not the AC-Name "isp-b"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AC \"{}\" ({})", self.ac_name, self.ac_mac)?;
+        if !self.services.is_empty() {
+            f.write_str(" offering ")?;
+            for (i, service) in self.services.iter().enumerate() {
+                let comma = if i == 0 { "" } else { ", " };
+                if service.is_empty() {
+                    write!(f, "{comma}any service")?;
+                } else {
+                    write!(f, "{comma}\"{service}\"")?;
+                }
+            }
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
 /// Why discovery failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DiscoveryFailure {
-    /// No acceptable PADO after every PADI.
+    /// No PADO at all after every PADI.
     NoOffer,
+    /// Access concentrators answered, but no offer was acceptable (a different AC-Name or
+    /// service, an error tag); each one and why.
+    NoAcceptableOffer {
+        /// The offers, at most a few, in the order they came.
+        declined: Vec<DeclinedOffer>,
+    },
     /// PADRs went unanswered and no PADI attempts were left.
     NoConfirmation,
     /// The PADS carried a Service-Name-Error.
@@ -111,6 +190,14 @@ impl fmt::Display for DiscoveryFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DiscoveryFailure::NoOffer => f.write_str("no access concentrator answered"),
+            DiscoveryFailure::NoAcceptableOffer { declined } => {
+                f.write_str("no acceptable offer: ")?;
+                for (i, offer) in declined.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { "; " };
+                    write!(f, "{separator}{offer}")?;
+                }
+                Ok(())
+            }
             DiscoveryFailure::NoConfirmation => {
                 f.write_str("the access concentrator did not confirm the session")
             }
@@ -290,6 +377,8 @@ pub struct Client {
     random: Random,
     host_uniq: Vec<u8>,
     padi_sent: u32,
+    /// The offers of this discovery that were not taken.
+    declined: Vec<DeclinedOffer>,
     state: State,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<DiscoveryEvent>,
@@ -316,6 +405,7 @@ impl Client {
             random,
             host_uniq: Vec::new(),
             padi_sent: 0,
+            declined: Vec::new(),
             state: State::Idle,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -363,6 +453,7 @@ impl Client {
         }
         self.new_host_uniq();
         self.padi_sent = 0;
+        self.declined.clear();
         self.send_padi(now, self.config.service_name.clone().into_bytes());
     }
 
@@ -451,8 +542,15 @@ impl Client {
         match &mut self.state {
             State::Discovering { deadline } if *deadline <= now => {
                 if self.padi_sent >= self.config.padi_attempts {
-                    debug!("no PADO after {} PADIs", self.padi_sent);
-                    self.fail(DiscoveryFailure::NoOffer);
+                    debug!("no acceptable PADO after {} PADIs", self.padi_sent);
+                    let failure = if self.declined.is_empty() {
+                        DiscoveryFailure::NoOffer
+                    } else {
+                        DiscoveryFailure::NoAcceptableOffer {
+                            declined: std::mem::take(&mut self.declined),
+                        }
+                    };
+                    self.fail(failure);
                 } else {
                     self.send_padi(now, self.config.service_name.clone().into_bytes());
                 }
@@ -596,29 +694,30 @@ impl Client {
     }
 
     fn on_offer(&mut self, now: Instant, pado: &DiscoveryRepr) -> bool {
-        if let Some((tag, text)) = pado.error_tag() {
-            debug!("PADO from {} carries {tag}: {text:?}", pado.src);
+        if let Some(reason) = self.decline_reason(pado) {
+            let offer = DeclinedOffer {
+                ac_mac: pado.src,
+                ac_name: String::from_utf8_lossy(pado.tag(TagType::AcName).unwrap_or_default())
+                    .into_owned(),
+                services: pado
+                    .tags_of(TagType::ServiceName)
+                    .take(MAX_SCAN_SERVICES)
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect(),
+                reason,
+            };
+            debug!("PADO declined: {offer}");
+            let known = self.declined.iter().any(|d| {
+                d.ac_mac == offer.ac_mac && d.ac_name == offer.ac_name && d.reason == offer.reason
+            });
+            if !known && self.declined.len() < MAX_DECLINED {
+                self.declined.push(offer);
+            }
             return false;
         }
         let Some(ac_name) = pado.tag(TagType::AcName) else {
-            debug!("PADO from {} without AC-Name", pado.src);
             return false;
         };
-        if !self.config.ac_name.is_empty() && ac_name != self.config.ac_name.as_bytes() {
-            debug!(
-                "PADO from AC {:?} not wanted",
-                String::from_utf8_lossy(ac_name)
-            );
-            return false;
-        }
-        let wanted = self.config.service_name.as_bytes();
-        if !wanted.is_empty() && !pado.tags_of(TagType::ServiceName).any(|s| s == wanted) {
-            debug!(
-                "PADO from {} does not offer {:?}",
-                pado.src, self.config.service_name
-            );
-            return false;
-        }
         let offer = Offer {
             ac_mac: pado.src,
             ac_name: ac_name.to_vec(),
@@ -627,6 +726,28 @@ impl Client {
         };
         self.send_padr(now, offer, 0);
         true
+    }
+
+    /// Why an offer is not acceptable, if it is not.
+    fn decline_reason(&self, pado: &DiscoveryRepr) -> Option<DeclineReason> {
+        if let Some((tag, text)) = pado.error_tag() {
+            return Some(DeclineReason::Error { tag, text });
+        }
+        let Some(ac_name) = pado.tag(TagType::AcName) else {
+            return Some(DeclineReason::NoAcName);
+        };
+        if !self.config.ac_name.is_empty() && ac_name != self.config.ac_name.as_bytes() {
+            return Some(DeclineReason::AcNameNotWanted {
+                wanted: self.config.ac_name.clone(),
+            });
+        }
+        let wanted = self.config.service_name.as_bytes();
+        if !wanted.is_empty() && !pado.tags_of(TagType::ServiceName).any(|s| s == wanted) {
+            return Some(DeclineReason::ServiceNotOffered {
+                wanted: self.config.service_name.clone(),
+            });
+        }
+        None
     }
 
     fn on_scan_offer(&mut self, pado: &DiscoveryRepr) -> bool {

@@ -108,8 +108,8 @@ pub use ac::{
     AcConfig, AcEvent, AcSession, AcSessionEnd, AcSessionState, AcStats, AccessConcentrator,
 };
 pub use client::{
-    Client, ClientConfig, ClientSession, ClientSessionEnd, ClientStats, DiscoveryEvent,
-    DiscoveryFailure, ScanResult,
+    Client, ClientConfig, ClientSession, ClientSessionEnd, ClientStats, DeclineReason,
+    DeclinedOffer, DiscoveryEvent, DiscoveryFailure, ScanResult,
 };
 pub use cookie::COOKIE_LEN;
 pub use error::DiscoveryError;

@@ -10,7 +10,7 @@ use ppp_sim::{Impairments, Pair};
 use crate::wire::{Code, DiscoveryRepr, MacAddr, TagType};
 use crate::{
     AcConfig, AcEvent, AcSession, AcSessionEnd, AccessConcentrator, Client, ClientConfig,
-    ClientSessionEnd, DiscoveryEvent, DiscoveryFailure, RateLimit,
+    ClientSessionEnd, DeclineReason, DiscoveryEvent, DiscoveryFailure, RateLimit,
 };
 
 fn client_mac(n: u8) -> MacAddr {
@@ -409,6 +409,61 @@ fn several_acs_choice_by_name_and_service() {
     assert_eq!(failed(&pair.a_events), Some(&DiscoveryFailure::NoOffer));
     assert_eq!(pair.elapsed(), Duration::from_secs(23));
     assert_eq!(pair.a.stats().sent, 5);
+}
+
+#[test]
+fn a_wrong_ac_name_says_which_acs_offered_what() {
+    let acs = Segment(vec![
+        ac(
+            AcConfig {
+                ac_name: "alpha".into(),
+                ..AcConfig::default()
+            },
+            ac_mac(1),
+            1,
+        ),
+        ac(
+            AcConfig {
+                ac_name: "beta".into(),
+                services: vec!["internet".into(), "video".into()],
+                ..AcConfig::default()
+            },
+            ac_mac(2),
+            2,
+        ),
+    ]);
+    let client = client(
+        ClientConfig {
+            ac_name: "delta".into(),
+            ..ClientConfig::default()
+        },
+        client_mac(1),
+        5,
+    );
+    let mut pair = pair(client, acs, Impairments::delay(LINK), 6);
+    let now = pair.now();
+    pair.a.open(now);
+    assert!(pair.run_until_pair(Duration::from_secs(60), |p| failed(&p.a_events).is_some()));
+    let failure = failed(&pair.a_events).expect("failed").clone();
+    let DiscoveryFailure::NoAcceptableOffer { declined } = &failure else {
+        panic!("{failure:?}")
+    };
+    // Each AC once, though it answered every PADI.
+    assert_eq!(declined.len(), 2, "{declined:?}");
+    let wanted = DeclineReason::AcNameNotWanted {
+        wanted: "delta".into(),
+    };
+    assert!(declined.iter().all(|d| d.reason == wanted));
+    let text = failure.to_string();
+    assert!(text.starts_with("no acceptable offer: "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "AC \"beta\" ({}) offering any service, \"internet\", \"video\": not the AC-Name \"delta\"",
+            ac_mac(2)
+        )),
+        "{text}"
+    );
+    assert!(text.contains("AC \"alpha\""), "{text}");
 }
 
 #[test]

@@ -878,12 +878,12 @@ impl<P: ControlProtocol> Fsm<P> {
         if self.request_unanswered && identifier == self.request_identifier {
             return true;
         }
-        debug!(
-            "{}: reply id={:#x} does not answer our request id={:#x}, discarded",
-            self.protocol.name(),
+        let unexpected = UnexpectedReply {
             identifier,
-            self.request_identifier
-        );
+            last_request: self.request_identifier,
+            outstanding: self.request_unanswered,
+        };
+        debug!("{}: {unexpected}, discarded", self.protocol.name());
         self.counters.unexpected_identifier += 1;
         false
     }
@@ -1267,8 +1267,70 @@ fn options_also_in(list: &[u8], request: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A Configure-Ack/Nak/Reject that answers no outstanding request of ours, in words for the
+/// debug log.
+struct UnexpectedReply {
+    identifier: u8,
+    last_request: u8,
+    /// Whether our last request is still unanswered.
+    outstanding: bool,
+}
+
+impl fmt::Display for UnexpectedReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let UnexpectedReply {
+            identifier,
+            last_request,
+            outstanding,
+        } = *self;
+        if outstanding {
+            write!(
+                f,
+                "reply id={identifier:#x} does not answer our request id={last_request:#x}"
+            )
+        } else if identifier == last_request {
+            write!(
+                f,
+                "reply id={identifier:#x} repeats an answer: our request id={last_request:#x} was already answered"
+            )
+        } else {
+            write!(
+                f,
+                "reply id={identifier:#x} while no request is outstanding (the last was id={last_request:#x})"
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unexpected_reply_never_contradicts_itself() {
+        let text = |identifier, last_request, outstanding| {
+            super::UnexpectedReply {
+                identifier,
+                last_request,
+                outstanding,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            text(1, 2, true),
+            "reply id=0x1 does not answer our request id=0x2"
+        );
+        // The message of the issue: a second answer to a request already answered.
+        let repeated = text(1, 1, false);
+        assert_eq!(
+            repeated,
+            "reply id=0x1 repeats an answer: our request id=0x1 was already answered"
+        );
+        assert!(!repeated.contains("does not answer"));
+        assert_eq!(
+            text(3, 2, false),
+            "reply id=0x3 while no request is outstanding (the last was id=0x2)"
+        );
+    }
+
     use super::*;
 
     /// A protocol with one option (type 1, 2 data bytes) whose answers tests script.
