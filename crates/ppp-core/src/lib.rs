@@ -58,9 +58,11 @@
 #![deny(missing_docs)]
 
 mod machine;
+mod queue;
 mod random;
 mod reason;
 
 pub use machine::Machine;
+pub use queue::LazyQueue;
 pub use random::{EntropyError, Random};
 pub use reason::CloseReason;

@@ -564,6 +564,8 @@ impl Ipcp {
             dns,
             nbns,
         });
+        // What the peer Acked lives on in `negotiated`.
+        self.acked = None;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ppp_auth::{AuthEvent, AuthStatus, Authenticatee, Authenticator, SecretToken};
-use ppp_core::{CloseReason, Random};
+use ppp_core::{CloseReason, LazyQueue, Random};
 use ppp_frame::{DecoderStats, Protocol};
 use ppp_lcp::fsm::State;
 use ppp_lcp::{FinishReason, Lcp, LcpEvent, LcpNegotiated};
@@ -34,6 +34,18 @@ const MAX_QUEUE: usize = 1024;
 /// How long the authentication machines stay after success before [`LinkControl::compact`]
 /// may release them (a peer whose Success was lost sends its Response again meanwhile).
 const AUTH_STATE_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The counters a link keeps itself (the framing's are the decoder's own).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    frames_in: u64,
+    frames_out: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    discarded: u64,
+    protocol_rejects_sent: u64,
+    bad_frames: u64,
+}
 
 /// What a [`LinkControl`] tells its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,10 +116,10 @@ pub struct LinkControl {
     key_material: Option<Box<MsChapKeyMaterial>>,
     framer: Framer,
     transmit: VecDeque<Vec<u8>>,
-    events: VecDeque<ControlEvent>,
-    capture: Option<VecDeque<CapturedPacket>>,
-    down_reason: Option<DownReason>,
-    stats: LinkStats,
+    events: LazyQueue<ControlEvent>,
+    capture: Option<LazyQueue<CapturedPacket>>,
+    down_reason: Option<Box<DownReason>>,
+    stats: Counters,
 }
 
 impl fmt::Debug for LinkControl {
@@ -138,10 +150,10 @@ impl LinkControl {
             authenticated_at: None,
             key_material: None,
             transmit: VecDeque::new(),
-            events: VecDeque::new(),
+            events: LazyQueue::new(),
             capture: None,
             down_reason: None,
-            stats: LinkStats::default(),
+            stats: Counters::default(),
         }
     }
 
@@ -186,11 +198,18 @@ impl LinkControl {
 
     /// Counters (frames, bytes, errors; the datagram counters belong to the network layer).
     pub fn stats(&self) -> LinkStats {
-        let mut stats = self.stats;
-        if let Some(framing) = self.framer.decoder_stats() {
-            stats.framing = framing;
+        let counters = &self.stats;
+        LinkStats {
+            frames_in: counters.frames_in,
+            frames_out: counters.frames_out,
+            bytes_in: counters.bytes_in,
+            bytes_out: counters.bytes_out,
+            discarded: counters.discarded,
+            protocol_rejects_sent: counters.protocol_rejects_sent,
+            bad_frames: counters.bad_frames,
+            framing: self.framer.decoder_stats().unwrap_or_default(),
+            ..LinkStats::default()
         }
-        stats
     }
 
     /// The async decoder's counters (async framing only).
@@ -200,7 +219,7 @@ impl LinkControl {
 
     /// Starts recording every packet sent and received, for [`poll_capture`](Self::poll_capture).
     pub fn enable_capture(&mut self) {
-        self.capture.get_or_insert_with(VecDeque::new);
+        self.capture.get_or_insert_with(LazyQueue::new);
     }
 
     /// The next recorded packet, if capture is on.
@@ -224,14 +243,15 @@ impl LinkControl {
     /// the link reports [`ControlEvent::LinkDown`] and is Dead (RFC 1661 leaves LCP in
     /// Starting, waiting for the lower layer: [`up`](Self::up) starts over).
     pub fn down(&mut self, now: Instant) {
-        self.down_reason.get_or_insert(DownReason::LowerLayerDown);
+        self.down_reason
+            .get_or_insert_with(|| Box::new(DownReason::LowerLayerDown));
         self.lcp.down(now);
         self.process(now);
         if self.phase != Phase::Dead {
             let reason = self
                 .down_reason
                 .take()
-                .unwrap_or(DownReason::LowerLayerDown);
+                .map_or(DownReason::LowerLayerDown, |reason| *reason);
             info!("link down: {reason}");
             self.framer.configure(None);
             self.authenticator = None;
@@ -254,7 +274,7 @@ impl LinkControl {
     /// Administrative close: terminate the link for `reason`.
     pub fn close(&mut self, now: Instant, reason: CloseReason) {
         self.down_reason
-            .get_or_insert_with(|| DownReason::Closed(reason.clone()));
+            .get_or_insert_with(|| Box::new(DownReason::Closed(reason.clone())));
         self.lcp.close(now, reason);
         self.process(now);
     }
@@ -265,7 +285,7 @@ impl LinkControl {
         // Logged once, as "link down: ...", when LCP finishes.
         debug!("closing the link: {reason}");
         let text = reason.terminate_text();
-        self.down_reason.get_or_insert(reason);
+        self.down_reason.get_or_insert_with(|| Box::new(reason));
         self.lcp.close(now, CloseReason::Other(text));
         self.set_phase(Phase::Terminate);
         self.process(now);
@@ -452,10 +472,13 @@ impl LinkControl {
     /// keeping the peer's name and the MS-CHAP keys. A server calls it now and then on quiet
     /// links; nothing it releases changes what the link does.
     pub fn compact(&mut self, now: Instant) {
-        let rechallenges = self
-            .authenticator
-            .as_ref()
-            .is_some_and(|_| self.config.auth.authenticator.rechallenge_interval.is_some());
+        let rechallenges = self.authenticator.as_ref().is_some_and(|_| {
+            self.config
+                .auth
+                .authenticator
+                .rechallenge_interval
+                .is_some()
+        });
         if self.phase == Phase::Network
             && !rechallenges
             && self
@@ -471,12 +494,6 @@ impl LinkControl {
         }
         if self.transmit.is_empty() {
             self.transmit = VecDeque::new();
-        }
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
-        if self.capture.as_ref().is_some_and(VecDeque::is_empty) {
-            self.capture = Some(VecDeque::new());
         }
         self.lcp.compact();
     }
@@ -596,7 +613,7 @@ impl LinkControl {
                 let reason = self
                     .down_reason
                     .take()
-                    .unwrap_or_else(|| down_reason_of(reason));
+                    .map_or_else(|| down_reason_of(reason), |reason| *reason);
                 info!("link down: {reason}");
                 self.framer.configure(None);
                 self.authenticator = None;
@@ -608,7 +625,8 @@ impl LinkControl {
                 push_bounded(&mut self.events, ControlEvent::ProtocolRejected(protocol));
             }
             LcpEvent::EchoTimeout => {
-                self.down_reason.get_or_insert(DownReason::EchoTimeout);
+                self.down_reason
+                    .get_or_insert_with(|| Box::new(DownReason::EchoTimeout));
             }
             LcpEvent::LoopbackDetected => {
                 push_bounded(&mut self.events, ControlEvent::LoopbackDetected);
@@ -659,7 +677,7 @@ impl LinkControl {
         // Logged once, as "link down: ...", when LCP finishes.
         debug!("closing the link: {reason}");
         let text = reason.terminate_text();
-        self.down_reason.get_or_insert(reason);
+        self.down_reason.get_or_insert_with(|| Box::new(reason));
         self.lcp.close(now, CloseReason::Other(text));
         self.set_phase(Phase::Terminate);
     }
@@ -786,9 +804,27 @@ pub(crate) fn due(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|t| t <= now)
 }
 
-pub(crate) fn push_bounded<T>(queue: &mut VecDeque<T>, item: T) {
-    if queue.len() >= MAX_QUEUE {
-        queue.pop_front();
+pub(crate) fn push_bounded<T, Q: BoundedQueue<T>>(queue: &mut Q, item: T) {
+    queue.push_capped(item, MAX_QUEUE);
+}
+
+/// The queues [`push_bounded`] fills.
+pub(crate) trait BoundedQueue<T> {
+    /// Appends `item`, dropping the oldest beyond `limit`.
+    fn push_capped(&mut self, item: T, limit: usize);
+}
+
+impl<T> BoundedQueue<T> for VecDeque<T> {
+    fn push_capped(&mut self, item: T, limit: usize) {
+        if self.len() >= limit {
+            self.pop_front();
+        }
+        self.push_back(item);
     }
-    queue.push_back(item);
+}
+
+impl<T> BoundedQueue<T> for LazyQueue<T> {
+    fn push_capped(&mut self, item: T, limit: usize) {
+        self.push_bounded(item, limit);
+    }
 }

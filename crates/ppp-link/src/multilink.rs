@@ -13,14 +13,13 @@
 //! (RFC 1990 §3 allows both); MP frames on a link that did not negotiate Multilink are
 //! Protocol-Rejected.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ppp_auth::SecretToken;
 use ppp_ccp::{CcpNegotiated, MppeKeys};
-use ppp_core::{CloseReason, Random};
+use ppp_core::{CloseReason, LazyQueue, Random};
 use ppp_frame::Protocol;
 use ppp_ipcp::{Ipcp, Ipv6cpConfig};
 use ppp_mp::{Bundle, BundleConfig, BundleKey, EndpointDiscriminator, MemberId, MemberLink};
@@ -181,11 +180,11 @@ pub struct Multilink<K> {
     members: Vec<Member<K>>,
     network: NetworkLayer,
     mp: Option<Box<Bundle>>,
-    identity: Option<BundleKey>,
+    identity: Option<Box<BundleKey>>,
     hold: bool,
     capture: bool,
     next_transmit: usize,
-    events: VecDeque<MultilinkEvent<K>>,
+    events: LazyQueue<MultilinkEvent<K>>,
 }
 
 impl<K: fmt::Debug> fmt::Debug for Multilink<K> {
@@ -218,7 +217,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
             hold: false,
             capture: false,
             next_transmit: 0,
-            events: VecDeque::new(),
+            events: LazyQueue::new(),
         }
     }
 
@@ -324,7 +323,7 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
 
     /// Which peer the bundle belongs to, once a member joined.
     pub fn bundle_key(&self) -> Option<&BundleKey> {
-        self.identity.as_ref()
+        self.identity.as_deref()
     }
 
     /// The MP machine, while the network layer runs over Multilink (counters, memory).
@@ -547,9 +546,6 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
             member.control.compact(now);
         }
         self.network.compact();
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
     }
 
     /// Sends an IPv4 packet over the bundle.
@@ -751,12 +747,12 @@ impl<K: Clone + Eq + fmt::Debug> Multilink<K> {
             if multilink {
                 info!("Multilink bundle up: MRRU {mtu}");
             }
-            self.identity = Some(key);
+            self.identity = Some(Box::new(key));
             self.network.up(now, keys, mtu);
             None
         } else if !multilink || self.mp.is_none() {
             Some(MultilinkRefusal::NotNegotiated)
-        } else if self.identity.as_ref() != Some(&key) {
+        } else if self.identity.as_deref() != Some(&key) {
             Some(MultilinkRefusal::DifferentPeer)
         } else {
             match self

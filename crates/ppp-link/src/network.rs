@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use ppp_ccp::{CcpEvent, CcpNegotiated, CcpSession, CompressionMethod, MppeKeys, Transmit};
-use ppp_core::{CloseReason, Random};
+use ppp_core::{CloseReason, LazyQueue, Random};
 use ppp_frame::Protocol;
 use ppp_ipcp::{Ipcp, IpcpNegotiated, Ipv6cp, Ipv6cpConfig, Ipv6cpNegotiated};
 use ppp_lcp::FinishReason;
@@ -102,7 +102,7 @@ pub struct NetworkLayer {
     /// The MTU datagrams are checked against (before MPPE's 4 bytes).
     mtu: u16,
     transmit: VecDeque<(Protocol, Vec<u8>)>,
-    events: VecDeque<NetworkEvent>,
+    events: LazyQueue<NetworkEvent>,
     datagrams: VecDeque<Datagram>,
     stats: NetworkStats,
 }
@@ -146,7 +146,7 @@ impl NetworkLayer {
             ncp_hold_deadline: None,
             mtu: 1500,
             transmit: VecDeque::new(),
-            events: VecDeque::new(),
+            events: LazyQueue::new(),
             datagrams: VecDeque::new(),
             stats: NetworkStats::default(),
         }
@@ -233,9 +233,6 @@ impl NetworkLayer {
         }
         if self.transmit.is_empty() {
             self.transmit = VecDeque::new();
-        }
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
         }
         if self.datagrams.is_empty() {
             self.datagrams = VecDeque::new();

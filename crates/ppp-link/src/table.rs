@@ -175,7 +175,11 @@ struct Unit<K> {
 /// ```
 pub struct LinkTable<K> {
     random: Random,
-    links: HashMap<K, UnitId<K>>,
+    /// Links in a bundle, and which (a link under its own network layer is found as
+    /// `UnitId::Link(key)` in `units`, so it needs no entry here).
+    bundled: HashMap<K, u32>,
+    /// Links in the table.
+    count: usize,
     units: HashMap<UnitId<K>, Box<Unit<K>>>,
     /// Which bundle each peer's links join.
     bundles: HashMap<BundleKey, u32>,
@@ -191,7 +195,7 @@ pub struct LinkTable<K> {
 impl<K> fmt::Debug for LinkTable<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinkTable")
-            .field("links", &self.links.len())
+            .field("links", &self.count)
             .field("units", &self.units.len())
             .finish_non_exhaustive()
     }
@@ -202,7 +206,8 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
     pub fn new(random: Random) -> Self {
         LinkTable {
             random,
-            links: HashMap::new(),
+            bundled: HashMap::new(),
+            count: 0,
             units: HashMap::new(),
             bundles: HashMap::new(),
             next_bundle: 1,
@@ -225,7 +230,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         config: Arc<LinkConfig>,
         ipcp: Option<Ipcp>,
     ) -> bool {
-        if self.links.contains_key(&key) {
+        if self.unit_id(key).is_some() {
             return false;
         }
         let unit = UnitId::Link(key);
@@ -241,7 +246,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         multilink.add_member(now, key, LinkControl::new(config, self.random.clone()));
         multilink.open(now, &key);
         multilink.up(now, &key);
-        self.links.insert(key, unit);
+        self.count += 1;
         self.units.insert(
             unit,
             Box::new(Unit {
@@ -258,28 +263,30 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
 
     /// The keys of the links, in no particular order.
     pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
-        self.links.keys().copied()
+        self.units
+            .values()
+            .flat_map(|unit| unit.multilink.members().map(|(key, _, _)| *key))
     }
 
     /// The number of links.
     pub fn len(&self) -> usize {
-        self.links.len()
+        self.count
     }
 
     /// Whether the table has no link.
     pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
+        self.count == 0
     }
 
     /// One link: framing, LCP, authentication (phase, peer name, counters).
     pub fn link(&self, key: K) -> Option<&LinkControl> {
-        let unit = self.links.get(&key)?;
-        self.units.get(unit)?.multilink.member(&key)
+        let unit = self.unit_id(key)?;
+        self.units.get(&unit)?.multilink.member(&key)
     }
 
     /// The unit carrying a link's traffic: its own, or its bundle.
     pub fn unit_of(&self, key: K) -> Option<UnitId<K>> {
-        self.links.get(&key).copied()
+        self.unit_id(key)
     }
 
     /// The network layers, in no particular order.
@@ -301,7 +308,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
     /// before the Network phase; what it does goes out with the next input or
     /// [`flush`](Self::flush).
     pub fn unit_of_mut(&mut self, key: K) -> Option<&mut Multilink<K>> {
-        let unit = *self.links.get(&key)?;
+        let unit = self.unit_id(key)?;
         self.touch(unit);
         self.units.get_mut(&unit).map(|u| &mut u.multilink)
     }
@@ -313,7 +320,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
 
     /// Bytes received on a link (async framing: any chunk; sync framing: one frame).
     pub fn handle_input(&mut self, now: Instant, key: K, data: &[u8]) {
-        if let Some(&unit) = self.links.get(&key) {
+        if let Some(unit) = self.unit_id(key) {
             if let Some(u) = self.units.get_mut(&unit) {
                 u.multilink.handle_input(now, &key, data);
             }
@@ -324,7 +331,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
 
     /// One frame received on a link, already split into protocol and information field.
     pub fn handle_frame(&mut self, now: Instant, key: K, protocol: Protocol, payload: &[u8]) {
-        if let Some(&unit) = self.links.get(&key) {
+        if let Some(unit) = self.unit_id(key) {
             if let Some(u) = self.units.get_mut(&unit) {
                 u.multilink.handle_frame(now, &key, protocol, payload);
             }
@@ -336,7 +343,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
     /// A link's lower layer is gone (PADT, carrier lost): the link goes down and is removed at
     /// once; its events (`LinkDown`, then [`TableEvent::Removed`]) follow.
     pub fn down(&mut self, now: Instant, key: K) {
-        if let Some(&unit) = self.links.get(&key) {
+        if let Some(unit) = self.unit_id(key) {
             if let Some(u) = self.units.get_mut(&unit) {
                 u.multilink.down(now, &key);
             }
@@ -345,7 +352,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         }
         // The link reports LinkDown when its lower layer goes; whatever state it was in, it is
         // gone from the table now (its key may be reused at once).
-        if let Some(unit) = self.links.remove(&key) {
+        if let Some(unit) = self.forget(key) {
             if let Some(u) = self.units.get_mut(&unit) {
                 u.multilink.remove_member(now, &key);
             }
@@ -395,7 +402,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         token: SecretToken,
         entry: Option<SecretEntry>,
     ) -> Result<(), AuthError> {
-        let unit = *self.links.get(&key).ok_or(AuthError::NoSecretRequest)?;
+        let unit = self.unit_id(key).ok_or(AuthError::NoSecretRequest)?;
         let result = self
             .units
             .get_mut(&unit)
@@ -420,7 +427,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
         token: SecretToken,
         verdict: Verdict,
     ) -> Result<(), AuthError> {
-        let unit = *self.links.get(&key).ok_or(AuthError::NoVerifyRequest)?;
+        let unit = self.unit_id(key).ok_or(AuthError::NoVerifyRequest)?;
         let result = self
             .units
             .get_mut(&unit)
@@ -476,7 +483,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
 
     /// Closes one link (LCP Terminate; its bundle carries on over the others).
     pub fn close_link(&mut self, now: Instant, key: K, reason: CloseReason) {
-        if let Some(&unit) = self.links.get(&key) {
+        if let Some(unit) = self.unit_id(key) {
             if let Some(u) = self.units.get_mut(&unit) {
                 u.multilink.close(now, &key, reason);
             }
@@ -540,6 +547,26 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The unit a link is under, if the link is in the table.
+    fn unit_id(&self, key: K) -> Option<UnitId<K>> {
+        if let Some(&n) = self.bundled.get(&key) {
+            return Some(UnitId::Bundle(n));
+        }
+        let own = UnitId::Link(key);
+        self.units
+            .get(&own)
+            .is_some_and(|unit| unit.multilink.member(&key).is_some())
+            .then_some(own)
+    }
+
+    /// Takes a link out of the index (its unit is left as it is); returns the unit it was in.
+    fn forget(&mut self, key: K) -> Option<UnitId<K>> {
+        let unit = self.unit_id(key)?;
+        self.bundled.remove(&key);
+        self.count -= 1;
+        Some(unit)
     }
 
     /// Marks a unit for draining.
@@ -620,10 +647,10 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
             }
         }
         for (key, reason) in ended {
+            self.forget(key);
             if let Some(unit) = self.units.get_mut(&unit_id) {
                 unit.multilink.remove_member(now, &key);
             }
-            self.links.remove(&key);
             self.events.push_back(TableEvent::Removed { key, reason });
             self.touch(unit_id);
         }
@@ -689,7 +716,9 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
                 if let Some(unit) = self.units.get_mut(&target) {
                     unit.multilink.add_member(now, key, control);
                 }
-                self.links.insert(key, target);
+                if let UnitId::Bundle(n) = target {
+                    self.bundled.insert(key, n);
+                }
                 self.touch(from);
                 self.touch(target);
             }
@@ -707,7 +736,7 @@ impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
                 self.units.insert(target, unit);
                 self.bundles.insert(bundle, n);
                 self.bundles_made += 1;
-                self.links.insert(key, target);
+                self.bundled.insert(key, n);
                 info!("link {key:#x}: Multilink bundle {n}");
                 self.touch(target);
             }

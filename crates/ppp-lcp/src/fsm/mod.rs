@@ -28,12 +28,11 @@
 //! - Footnotes of the table: `r` (restart option, [`Fsm::set_restart_option`]), `p` (passive
 //!   option, [`Fsm::set_passive`]), `x` (crossed connection, nothing special to do).
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use ppp_core::{CloseReason, Machine};
+use ppp_core::{CloseReason, LazyQueue, Machine};
 
 use ppp_frame::Protocol;
 use tracing::debug;
@@ -463,17 +462,17 @@ pub struct Fsm<P: ControlProtocol> {
     heard_from_peer: bool,
     /// Data of our Terminate-Requests (the close reason).
     terminate_data: Vec<u8>,
-    finish_reason: Option<FinishReason>,
+    finish_reason: Option<Box<FinishReason>>,
     /// This-Layer-Up failed in the transition now running: the automaton closes once it ends.
-    failed_at_up: Option<NegotiationFailure>,
+    failed_at_up: Option<Box<NegotiationFailure>>,
     /// Up was not announced (this_layer_up failed), so the matching Down is not either.
     up_suppressed: bool,
     passive: bool,
     silent: bool,
     restart_option: bool,
     peer_mru: usize,
-    transmit: VecDeque<Vec<u8>>,
-    events: VecDeque<FsmEvent>,
+    transmit: LazyQueue<Vec<u8>>,
+    events: LazyQueue<FsmEvent>,
     counters: FsmCounters,
 }
 
@@ -515,8 +514,8 @@ impl<P: ControlProtocol> Fsm<P> {
             silent: false,
             restart_option: false,
             peer_mru: DEFAULT_PEER_MRU,
-            transmit: VecDeque::new(),
-            events: VecDeque::new(),
+            transmit: LazyQueue::new(),
+            events: LazyQueue::new(),
             counters: FsmCounters::default(),
         }
     }
@@ -597,12 +596,6 @@ impl<P: ControlProtocol> Fsm<P> {
     /// (an idle link in Opened, Closed or Stopped keeps none). Call it now and then on links
     /// that go quiet; what it frees is allocated again when needed.
     pub fn compact(&mut self) {
-        if self.transmit.is_empty() {
-            self.transmit = VecDeque::new();
-        }
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
         if self.state != State::Closing && self.state != State::Stopping {
             self.terminate_data = Vec::new();
         }
@@ -672,7 +665,7 @@ impl<P: ControlProtocol> Fsm<P> {
             self.push_event(FsmEvent::Finished { reason });
             return;
         }
-        self.finish_reason = Some(reason);
+        self.finish_reason = Some(Box::new(reason));
         self.apply(now, RfcEvent::Close, &mut Context::default());
     }
 
@@ -682,7 +675,7 @@ impl<P: ControlProtocol> Fsm<P> {
     /// [`FinishReason::ProtocolRejected`].
     pub fn handle_reject(&mut self, now: Instant, permitted: bool) {
         if !permitted {
-            self.finish_reason = Some(FinishReason::ProtocolRejected);
+            self.finish_reason = Some(Box::new(FinishReason::ProtocolRejected));
         }
         let event = if permitted {
             RfcEvent::RxjPlus
@@ -742,7 +735,7 @@ impl<P: ControlProtocol> Fsm<P> {
                     let message =
                         String::from_utf8_lossy(&parsed.data[..parsed.data.len().min(128)])
                             .into_owned();
-                    self.finish_reason = Some(FinishReason::PeerTerminated { message });
+                    self.finish_reason = Some(Box::new(FinishReason::PeerTerminated { message }));
                 }
                 self.apply(now, RfcEvent::Rtr, &mut context);
             }
@@ -755,9 +748,9 @@ impl<P: ControlProtocol> Fsm<P> {
                 if self.protocol.code_reject_permitted(rejected) {
                     self.apply(now, RfcEvent::RxjPlus, &mut context);
                 } else {
-                    self.finish_reason = Some(FinishReason::CodeRejected {
+                    self.finish_reason = Some(Box::new(FinishReason::CodeRejected {
                         code: Code::from(rejected),
-                    });
+                    }));
                     self.apply(now, RfcEvent::RxjMinus, &mut context);
                 }
             }
@@ -799,11 +792,11 @@ impl<P: ControlProtocol> Fsm<P> {
             RfcEvent::TimeoutMinus
         };
         if event == RfcEvent::TimeoutMinus && self.finish_reason.is_none() {
-            self.finish_reason = Some(if self.state.is_negotiating() {
+            self.finish_reason = Some(Box::new(if self.state.is_negotiating() {
                 FinishReason::ConfigureTimeout
             } else {
                 FinishReason::Terminated
-            });
+            }));
         }
         self.apply(now, event, &mut Context::default());
     }
@@ -1086,7 +1079,7 @@ impl<P: ControlProtocol> Fsm<P> {
     /// the failure as the reason, so the automaton never stays in Opened unusable.
     fn close_if_failed_at_up(&mut self, now: Instant) {
         if let Some(failure) = self.failed_at_up.take() {
-            self.fail(now, failure);
+            self.fail(now, *failure);
         }
     }
 
@@ -1106,7 +1099,7 @@ impl<P: ControlProtocol> Fsm<P> {
                     Ok(()) => self.push_event(FsmEvent::Up),
                     Err(failure) => {
                         self.up_suppressed = true;
-                        self.failed_at_up = Some(failure);
+                        self.failed_at_up = Some(Box::new(failure));
                     }
                 }
             }
@@ -1129,7 +1122,7 @@ impl<P: ControlProtocol> Fsm<P> {
                 let reason = self
                     .finish_reason
                     .take()
-                    .unwrap_or(FinishReason::Terminated);
+                    .map_or(FinishReason::Terminated, |reason| *reason);
                 self.push_event(FsmEvent::Finished { reason });
             }
             Action::Irc => {

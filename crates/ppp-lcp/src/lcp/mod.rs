@@ -4,10 +4,9 @@
 mod config;
 mod protocol;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use ppp_core::{CloseReason, Machine, Random};
+use ppp_core::{CloseReason, LazyQueue, Machine, Random};
 use ppp_frame::Protocol;
 use tracing::debug;
 
@@ -95,7 +94,7 @@ pub struct Lcp {
     fsm: Fsm<LcpProtocol>,
     echo: Echo,
     loopback_reported: bool,
-    events: VecDeque<LcpEvent>,
+    events: LazyQueue<LcpEvent>,
 }
 
 impl Lcp {
@@ -122,7 +121,7 @@ impl Lcp {
             fsm,
             echo,
             loopback_reported: false,
-            events: VecDeque::new(),
+            events: LazyQueue::new(),
         }
     }
 
@@ -130,9 +129,6 @@ impl Lcp {
     pub fn compact(&mut self) {
         self.fsm.compact();
         self.fsm.protocol_mut().compact();
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
     }
 
     /// The automaton's state.

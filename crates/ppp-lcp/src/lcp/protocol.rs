@@ -1,10 +1,9 @@
 //! LCP as a [`ControlProtocol`]: what we request, and what we Ack, Nak and Reject.
 
 use core::fmt::{self, Write as _};
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-use ppp_core::Random;
+use ppp_core::{LazyQueue, Random};
 use ppp_frame::{FcsKind, Protocol};
 
 use super::config::{
@@ -12,8 +11,8 @@ use super::config::{
     LcpOptionType, MIN_MRU,
 };
 use crate::describe::Hex;
-use crate::lcp::SharedLcpConfig;
 use crate::fsm::{ControlProtocol, NegotiationFailure, OtherCode, RequestVerdict, State};
+use crate::lcp::SharedLcpConfig;
 use crate::options::{iter_options, push_option};
 use crate::packet::Code;
 
@@ -135,14 +134,14 @@ pub struct LcpProtocol {
     request: Side,
     /// Methods of `config.require` the peer refused.
     refused_auth: Vec<AuthProtocol>,
-    /// Our request as the peer Acked it.
-    ours: Option<Side>,
-    /// The peer's request as we Acked it.
-    peers: Option<Side>,
+    /// Our request as the peer Acked it (until the negotiation completes).
+    ours: Option<Box<Side>>,
+    /// The peer's request as we Acked it (until the negotiation completes).
+    peers: Option<Box<Side>>,
     negotiated: Option<LcpNegotiated>,
     /// Consecutive Configure-Requests carrying our own Magic-Number.
     loops_seen: u32,
-    notes: VecDeque<Note>,
+    notes: LazyQueue<Note>,
 }
 
 impl fmt::Debug for LcpProtocol {
@@ -175,7 +174,7 @@ impl LcpProtocol {
             peers: None,
             negotiated: None,
             loops_seen: 0,
-            notes: VecDeque::new(),
+            notes: LazyQueue::new(),
         }
     }
 
@@ -185,11 +184,7 @@ impl LcpProtocol {
     }
 
     /// Releases the memory of empty queues (an idle link keeps none).
-    pub(crate) fn compact(&mut self) {
-        if self.notes.is_empty() {
-            self.notes = VecDeque::new();
-        }
-    }
+    pub(crate) fn compact(&mut self) {}
 
     /// What was negotiated, while Opened.
     pub fn negotiated(&self) -> Option<&LcpNegotiated> {
@@ -244,8 +239,8 @@ impl LcpProtocol {
     }
 
     fn build_negotiated(&self) -> LcpNegotiated {
-        let ours = self.ours.clone().unwrap_or_default();
-        let peers = self.peers.clone().unwrap_or_default();
+        let ours = self.ours.as_deref().cloned().unwrap_or_default();
+        let peers = self.peers.as_deref().cloned().unwrap_or_default();
         let peer_mru = peers.mru.unwrap_or(DEFAULT_MRU);
         LcpNegotiated {
             our_mru: ours.mru.unwrap_or(DEFAULT_MRU),
@@ -507,14 +502,14 @@ impl ControlProtocol for LcpProtocol {
             RequestVerdict::Nak
         } else {
             self.loops_seen = 0;
-            self.peers = Some(peer);
+            self.peers = Some(Box::new(peer));
             RequestVerdict::Ack
         }
     }
 
     fn on_ack(&mut self, _options: &[u8]) {
         // The automaton checked the Ack echoes the request built from `self.request`.
-        self.ours = Some(self.request.clone());
+        self.ours = Some(Box::new(self.request.clone()));
     }
 
     fn on_nak(&mut self, options: &[u8]) -> Result<(), NegotiationFailure> {
@@ -621,7 +616,11 @@ impl ControlProtocol for LcpProtocol {
         data: &[u8],
     ) -> OtherCode {
         let opened = state == State::Opened;
-        let our_magic = self.ours.as_ref().and_then(|ours| ours.magic);
+        let our_magic = self
+            .negotiated
+            .as_ref()
+            .and_then(|n| n.our_magic)
+            .or_else(|| self.ours.as_ref().and_then(|ours| ours.magic));
         let carries_our_magic =
             be_u32(data.get(..4).unwrap_or_default()).is_some_and(|magic| our_magic == Some(magic));
         match Code::from(code) {
@@ -688,6 +687,9 @@ impl ControlProtocol for LcpProtocol {
 
     fn this_layer_up(&mut self) -> Result<(), NegotiationFailure> {
         self.negotiated = Some(self.build_negotiated());
+        // What both sides Acked lives on in `negotiated`; the next negotiation starts afresh.
+        self.ours = None;
+        self.peers = None;
         Ok(())
     }
 

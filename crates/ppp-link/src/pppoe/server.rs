@@ -1,7 +1,7 @@
 //! [`PppoeServer`]: an access concentrator and a [`LinkTable`] of its sessions: above each
 //! session's link a network layer of its own or a Multilink bundle's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -260,7 +260,6 @@ pub struct PppoeServer {
     configs: Vec<(u16, Arc<LinkConfig>)>,
     ipcp_factory: Option<IpcpFactory>,
     limits: ServerLimits,
-    sessions: HashMap<u16, ServerSession>,
     table: LinkTable<u16>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<PppoeServerEvent>,
@@ -281,7 +280,6 @@ impl PppoeServer {
             configs: Vec::new(),
             ipcp_factory: None,
             limits: ServerLimits::default(),
-            sessions: HashMap::new(),
             table: LinkTable::new(random),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -302,19 +300,22 @@ impl PppoeServer {
         self.limits = limits;
     }
 
-    /// The sessions, in no particular order.
-    pub fn sessions(&self) -> impl Iterator<Item = (u16, &ServerSession)> {
-        self.sessions.iter().map(|(&id, session)| (id, session))
+    /// The sessions with a PPP link, in no particular order.
+    pub fn sessions(&self) -> impl Iterator<Item = (u16, ServerSession)> + '_ {
+        self.table
+            .keys()
+            .filter_map(|id| self.session(id).map(|session| (id, session)))
     }
 
     /// The number of sessions with a PPP link.
     pub fn session_count(&self) -> usize {
-        self.sessions.len()
+        self.table.len()
     }
 
-    /// One session.
-    pub fn session(&self, session_id: u16) -> Option<&ServerSession> {
-        self.sessions.get(&session_id)
+    /// One session with a PPP link.
+    pub fn session(&self, session_id: u16) -> Option<ServerSession> {
+        self.table.link(session_id)?;
+        self.client_of(session_id)
     }
 
     /// One session's link: framing, LCP, authentication (phase, peer name, counters).
@@ -429,7 +430,7 @@ impl PppoeServer {
         match ethertype(frame) {
             Some(ETHERTYPE_DISCOVERY) => self.ac.handle_input(now, frame),
             Some(ETHERTYPE_SESSION) => match pppoe_discovery::decapsulate(frame) {
-                Ok(s) if s.dst == self.mac => match self.sessions.get(&s.session_id) {
+                Ok(s) if s.dst == self.mac => match self.session(s.session_id) {
                     Some(session) if session.client_mac == s.src => {
                         self.table
                             .handle_frame(now, s.session_id, s.protocol, s.payload);
@@ -495,7 +496,7 @@ impl PppoeServer {
     /// Ends a session: LCP Terminate, then PADT (its bundle carries on over the others). A
     /// session requested but not yet accepted gets a refusal.
     pub fn close_session(&mut self, now: Instant, session_id: u16, reason: CloseReason) {
-        if self.sessions.contains_key(&session_id) {
+        if self.table.link(session_id).is_some() {
             self.table.close_link(now, session_id, reason);
         } else {
             self.ac.close_session(now, session_id, reason);
@@ -515,7 +516,7 @@ impl PppoeServer {
         self.table.close_all(now, reason.clone());
         // The Terminate-Requests go out whatever the queue limit.
         while let Some((session_id, frame)) = self.table.poll_transmit() {
-            if let Some(session) = self.sessions.get(&session_id) {
+            if let Some(session) = self.client_of(session_id) {
                 encapsulate(
                     frame,
                     session.client_mac,
@@ -541,13 +542,21 @@ impl PppoeServer {
     /// Next Ethernet frame to send.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.transmit.pop_front()
+        let frame = self.transmit.pop_front();
+        if frame.is_none() {
+            release_burst(&mut self.transmit);
+        }
+        frame
     }
 
     /// Next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<PppoeServerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            release_burst(&mut self.events);
+        }
+        event
     }
 
     /// Next datagram received, with the network layer it came through.
@@ -564,6 +573,14 @@ impl PppoeServer {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whom a session is with, from the access concentrator's record (while discovery still
+    /// has it).
+    fn client_of(&self, session_id: u16) -> Option<ServerSession> {
+        self.ac.session(session_id).map(|record| ServerSession {
+            client_mac: record.client_mac(),
+        })
     }
 
     fn process(&mut self, now: Instant) {
@@ -585,7 +602,7 @@ impl PppoeServer {
             }
             while let Some((session_id, frame)) = self.table.poll_transmit() {
                 busy = true;
-                if let Some(session) = self.sessions.get(&session_id) {
+                if let Some(session) = self.client_of(session_id) {
                     encapsulate(
                         frame,
                         session.client_mac,
@@ -638,7 +655,7 @@ impl PppoeServer {
             TableEvent::Removed { key, reason } => {
                 // PPP is over: send the PADT and forget the session (unless discovery ended
                 // it first, and reported it).
-                let Some(session) = self.sessions.remove(&key) else {
+                let Some(session) = self.client_of(key) else {
                     return;
                 };
                 let close = match &reason {
@@ -680,12 +697,7 @@ impl PppoeServer {
                     (Some(factory), Some(record)) => Some(factory(record)),
                     _ => None,
                 };
-                self.sessions.insert(
-                    *session_id,
-                    ServerSession {
-                        client_mac: *client_mac,
-                    },
-                );
+                debug!("session {session_id:#06x} for {client_mac}");
                 self.table.add_link(now, *session_id, config, ipcp);
             }
             AcEvent::SessionDown {
@@ -694,7 +706,7 @@ impl PppoeServer {
                 reason,
             } => {
                 // A session we ended after PPP was over is already gone from our table.
-                if self.sessions.remove(session_id).is_none() {
+                if self.table.link(*session_id).is_none() {
                     return;
                 }
                 // Its link's last events (LinkDown, Removed) are reported first.
@@ -710,6 +722,13 @@ impl PppoeServer {
             }
             _ => {}
         }
+    }
+}
+
+/// An empty queue that grew for a burst (a reconnect avalanche) gives its memory back.
+fn release_burst<T>(queue: &mut VecDeque<T>) {
+    if queue.capacity() > 1024 {
+        *queue = VecDeque::new();
     }
 }
 
@@ -741,7 +760,7 @@ impl fmt::Debug for PppoeServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PppoeServer")
             .field("mac", &self.mac)
-            .field("sessions", &self.sessions.len())
+            .field("sessions", &self.table.len())
             .field("table", &self.table)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
