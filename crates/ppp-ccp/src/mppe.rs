@@ -285,6 +285,11 @@ impl MppeDecryptor {
         }
     }
 
+    /// Whether the sender changes keys only on flag packets (stateful MPPE).
+    pub fn is_stateful(&self) -> bool {
+        self.stateful
+    }
+
     /// Whether packets are being discarded until a flushed packet arrives (stateful mode).
     pub fn is_discarding(&self) -> bool {
         self.discarding

@@ -9,7 +9,7 @@ use ppp_core::{CloseReason, Machine};
 use ppp_frame::Protocol;
 use ppp_lcp::fsm::{FinishReason, Fsm, FsmConfig, FsmEvent, NegotiationFailure, State};
 use ppp_lcp::packet::Code;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::CcpError;
 use crate::ccp::{Ccp, CcpConfig, CcpNegotiated};
@@ -104,6 +104,10 @@ pub struct CcpSession {
     events: VecDeque<CcpEvent>,
     link_failed: bool,
     closed_by_owner: bool,
+    /// Stateless MPPE packets in a row that did not decrypt.
+    undecryptable_run: u32,
+    /// Times CCP was negotiated again to bring stateless MPPE keys back in step.
+    renegotiations: u64,
 }
 
 impl fmt::Debug for CcpSession {
@@ -117,6 +121,10 @@ impl fmt::Debug for CcpSession {
             .finish_non_exhaustive()
     }
 }
+
+/// Stateless MPPE packets in a row that must fail to decrypt before CCP is negotiated again
+/// (one could be damaged on the way; a lost sync fails every packet).
+const UNDECRYPTABLE_BEFORE_RENEGOTIATION: u32 = 2;
 
 /// Events kept waiting for `poll_event` at most.
 const MAX_QUEUED_EVENTS: usize = 16;
@@ -135,7 +143,28 @@ impl CcpSession {
             events: VecDeque::new(),
             link_failed: false,
             closed_by_owner: false,
+            undecryptable_run: 0,
+            renegotiations: 0,
         }
+    }
+
+    /// Times CCP was negotiated again because stateless MPPE lost sync (see
+    /// [`decompress`](Self::decompress)).
+    pub fn renegotiations(&self) -> u64 {
+        self.renegotiations
+    }
+
+    /// Negotiates CCP again (the peer answers our Configure-Request by renegotiating too), so
+    /// that both sides start over from the start keys. Only in Opened.
+    pub fn renegotiate(&mut self, now: Instant) {
+        if self.fsm.state() != State::Opened {
+            return;
+        }
+        self.renegotiations += 1;
+        self.undecryptable_run = 0;
+        self.fsm.down(now);
+        self.fsm.up(now);
+        self.after_input(now);
     }
 
     /// The MPPE start keys from MS-CHAP (before the lower layer comes up). Without them MPPE is
@@ -291,16 +320,32 @@ impl CcpSession {
         let Some(decompressor) = self.decompressor.as_mut() else {
             return Err(CcpError::NotNegotiated);
         };
+        let stateless_mppe = matches!(
+            decompressor,
+            Decompressor::Mppe(d) if !d.is_stateful()
+        );
         let result = decompressor.decompress(info);
-        if let Err(error) = &result {
-            debug!("CCP: dropped compressed packet: {error}");
-            if error.is_fatal() {
-                self.link_failure(CcpFailure::DataPath(error.clone()));
-                self.fsm
-                    .close(now, CloseReason::Other("Lost compression sync".into()));
-                self.after_input(now);
-            } else if error.needs_reset_request() {
-                self.request_reset(now);
+        match &result {
+            Ok(_) => self.undecryptable_run = 0,
+            Err(error) => {
+                debug!("CCP: dropped compressed packet: {error}");
+                if error.is_fatal() {
+                    self.link_failure(CcpFailure::DataPath(error.clone()));
+                    self.fsm
+                        .close(now, CloseReason::Other("Lost compression sync".into()));
+                    self.after_input(now);
+                } else if stateless_mppe && matches!(error, CcpError::Undecryptable { .. }) {
+                    // Stateless MPPE out of step (4,096 packets lost in a row: the 12-bit count
+                    // wrapped). A Reset-Request changes nothing there (every packet is flushed
+                    // already); negotiating CCP again restarts both sides from the start keys.
+                    self.undecryptable_run += 1;
+                    if self.undecryptable_run >= UNDECRYPTABLE_BEFORE_RENEGOTIATION {
+                        info!("MPPE keys out of step: negotiating CCP again");
+                        self.renegotiate(now);
+                    }
+                } else if error.needs_reset_request() {
+                    self.request_reset(now);
+                }
             }
         }
         result

@@ -476,6 +476,64 @@ fn stateless_mppe_catches_up_after_losses() {
     );
 }
 
+/// 4,096 packets lost in a row (the 0.2 s stall during a flood): the 12-bit coherency
+/// count wraps and stateless MPPE keys fall out of step for good. The receiver notices (every
+/// packet decrypts to garbage), negotiates CCP again, and traffic flows again.
+#[test]
+fn stateless_mppe_renegotiates_after_the_count_wrapped() {
+    let mut pair = Pair::new(
+        CcpConfig::require_mppe_128(),
+        CcpConfig::require_mppe_128(),
+        true,
+    );
+    pair.start();
+    let datagram = |n: u32| ipv4_datagram(&n.to_be_bytes());
+    let send = |pair: &mut Pair, n: u32| -> Result<(Protocol, Vec<u8>), CcpError> {
+        let Transmit::Compressed(info) = pair.a.compress(Protocol::Ipv4, &datagram(n)) else {
+            panic!("not encrypted");
+        };
+        let result = pair.b.decompress(pair.now, &info);
+        pair.run();
+        result
+    };
+    assert!(send(&mut pair, 0).is_ok());
+    for n in 1..=4096 {
+        // Lost on the way.
+        let _ = pair.a.compress(Protocol::Ipv4, &datagram(n));
+    }
+    let mut failures = 0;
+    let mut recovered_at = None;
+    for n in 4097..4200 {
+        match send(&mut pair, n) {
+            Ok(got) => {
+                assert_eq!(
+                    got,
+                    (Protocol::Ipv4, datagram(n)),
+                    "nothing garbled is delivered"
+                );
+                recovered_at.get_or_insert(n);
+            }
+            Err(error) => {
+                assert!(matches!(
+                    error,
+                    CcpError::Undecryptable { .. } | CcpError::NotNegotiated
+                ));
+                failures += 1;
+            }
+        }
+    }
+    assert!(recovered_at.is_some(), "traffic flows again");
+    assert!(failures <= 3, "{failures} packets lost after the wrap");
+    assert_eq!(pair.b.renegotiations(), 1);
+    assert!(Pair::link_failure(&pair.b_events).is_none());
+    assert!(
+        pair.wire
+            .iter()
+            .any(|(from_a, p)| !from_a && p[0] == Code::ConfigureRequest.number()),
+        "the receiver sent a fresh Configure-Request"
+    );
+}
+
 #[test]
 fn stateful_mppe_resynchronises_with_reset_request() {
     let config = CcpConfig {
