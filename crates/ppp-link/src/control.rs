@@ -119,6 +119,8 @@ pub struct LinkControl {
     events: LazyQueue<ControlEvent>,
     capture: Option<LazyQueue<CapturedPacket>>,
     down_reason: Option<Box<DownReason>>,
+    /// LCP gave up on a silent peer: finish at once.
+    peer_dead: bool,
     stats: Counters,
 }
 
@@ -153,6 +155,7 @@ impl LinkControl {
             events: LazyQueue::new(),
             capture: None,
             down_reason: None,
+            peer_dead: false,
             stats: Counters::default(),
         }
     }
@@ -247,6 +250,12 @@ impl LinkControl {
             .get_or_insert_with(|| Box::new(DownReason::LowerLayerDown));
         self.lcp.down(now);
         self.process(now);
+        self.finish_at_once();
+    }
+
+    /// The link is over without LCP finishing (lower layer gone, peer dead): Dead now, with
+    /// the reason kept.
+    fn finish_at_once(&mut self) {
         if self.phase != Phase::Dead {
             let reason = self
                 .down_reason
@@ -324,7 +333,7 @@ impl LinkControl {
     ) -> Received<'a> {
         self.stats.frames_in += 1;
         self.stats.bytes_in += payload.len() as u64;
-        self.lcp.note_traffic();
+        self.lcp.note_traffic(now);
         if let Some(capture) = self.capture.as_mut() {
             push_bounded(
                 capture,
@@ -562,6 +571,15 @@ impl LinkControl {
 
     /// Runs the consequences of an input until LCP and authentication are quiet.
     fn process(&mut self, now: Instant) {
+        self.run_machines(now);
+        if std::mem::take(&mut self.peer_dead) {
+            self.lcp.down(now);
+            self.run_machines(now);
+            self.finish_at_once();
+        }
+    }
+
+    fn run_machines(&mut self, now: Instant) {
         // Bounded: machines only produce output in response to this call's inputs.
         for _ in 0..64 {
             let mut busy = false;
@@ -627,6 +645,10 @@ impl LinkControl {
             LcpEvent::EchoTimeout => {
                 self.down_reason
                     .get_or_insert_with(|| Box::new(DownReason::EchoTimeout));
+                // The peer is gone: its Terminate-Request went out as a courtesy, but nobody
+                // will answer it, so the link is over now (RouterOS drops the session at the
+                // keepalive timeout; waiting for Terminate-Acks would hold its address longer).
+                self.peer_dead = true;
             }
             LcpEvent::LoopbackDetected => {
                 push_bounded(&mut self.events, ControlEvent::LoopbackDetected);

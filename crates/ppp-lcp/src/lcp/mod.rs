@@ -68,8 +68,8 @@ struct Echo {
     rejected: bool,
     /// Only silent intervals send an Echo-Request (`LcpConfig::echo_adaptive`).
     adaptive: bool,
-    /// Something arrived from the peer since the last echo tick.
-    traffic: bool,
+    /// When the peer was last heard from (adaptive mode).
+    last_heard: Option<Instant>,
 }
 
 /// An LCP configuration shared by many links: any owner that can lend an [`LcpConfig`] (a
@@ -276,11 +276,11 @@ impl Lcp {
         true
     }
 
-    /// Something arrived from the peer (any frame of any protocol): with
-    /// [`LcpConfig::echo_adaptive`] the next Echo-Request is skipped and the failure count starts
-    /// over. Cheap: call it for every received frame.
-    pub fn note_traffic(&mut self) {
-        self.echo.traffic = true;
+    /// Something arrived from the peer at `now` (any frame of any protocol): with
+    /// [`LcpConfig::echo_adaptive`] the peer counts as alive, so no Echo-Request goes out until
+    /// an interval passes in silence. Cheap: call it for every received frame.
+    pub fn note_traffic(&mut self, now: Instant) {
+        self.echo.last_heard = Some(now);
     }
 
     /// The Magic-Number field of Echo/Discard/Identification packets: ours once negotiated, else 0.
@@ -297,10 +297,8 @@ impl Lcp {
             self.echo.deadline = None;
             return;
         }
-        if self.echo.adaptive && std::mem::take(&mut self.echo.traffic) {
-            // The peer is alive: no Echo-Request this interval.
-            self.echo.pending = 0;
-            self.echo.deadline = now.checked_add(interval);
+        if self.echo.adaptive {
+            self.adaptive_echo_tick(now, interval);
             return;
         }
         if self.echo.failure > 0 && self.echo.pending >= self.echo.failure {
@@ -319,6 +317,42 @@ impl Lcp {
         self.fsm.send_packet(Code::EchoRequest, identifier, &data);
         self.echo.pending = self.echo.pending.saturating_add(1);
         self.echo.deadline = now.checked_add(interval);
+    }
+
+    /// RouterOS-style keepalive: the peer is declared dead once it has been silent (no frame at
+    /// all, Echo-Replies included) for `interval × failure`, and Echo-Requests go out only in
+    /// the silent intervals before that. The timer is set so that the declaration happens on
+    /// time, not at the next interval after.
+    fn adaptive_echo_tick(&mut self, now: Instant, interval: Duration) {
+        let heard = *self.echo.last_heard.get_or_insert(now);
+        let idle = now.saturating_duration_since(heard);
+        let timeout = (self.echo.failure > 0).then(|| interval.saturating_mul(self.echo.failure));
+        if timeout.is_some_and(|timeout| idle >= timeout) {
+            debug!(
+                "LCP: nothing from the peer for {} s ({} echo-requests unanswered), peer not \
+                 responding",
+                idle.as_secs(),
+                self.echo.pending
+            );
+            self.echo.deadline = None;
+            self.push_event(LcpEvent::EchoTimeout);
+            self.fsm
+                .close_for(now, FinishReason::PeerNotResponding, "Peer not responding");
+            return;
+        }
+        if idle >= interval {
+            let data = self.magic_for_packets().to_be_bytes();
+            let identifier = self.fsm.allocate_identifier();
+            self.fsm.send_packet(Code::EchoRequest, identifier, &data);
+            self.echo.pending = self.echo.pending.saturating_add(1);
+        } else {
+            self.echo.pending = 0;
+        }
+        let mut next = now.checked_add(interval);
+        if let (Some(timeout), Some(at)) = (timeout, next) {
+            next = Some(at.min(heard + timeout));
+        }
+        self.echo.deadline = next;
     }
 
     fn push_event(&mut self, event: LcpEvent) {
@@ -388,6 +422,7 @@ impl Lcp {
                     self.loopback_reported = false;
                     self.echo.pending = 0;
                     self.echo.rejected = false;
+                    self.echo.last_heard = Some(now);
                     if self.echo.interval.is_some() {
                         // Like pppd: the first Echo-Request goes out right away.
                         self.echo.deadline = Some(now);
@@ -964,12 +999,14 @@ mod tests {
         let mut now = t0;
         // Traffic in every interval: no Echo-Request for a minute.
         for _ in 0..6 {
-            a.note_traffic();
             now = a.poll_timeout().unwrap();
+            a.note_traffic(now - Duration::from_secs(1));
             a.handle_timeout(now);
             assert!(a.poll_transmit().is_none(), "no echo while traffic flows");
         }
-        // The peer goes silent: three Echo-Requests go unanswered, then the link closes.
+        let last_heard = now - Duration::from_secs(1);
+        // The peer goes silent: an Echo-Request in each silent interval, and the link closes
+        // exactly 3 × 10 s after the peer was last heard.
         let mut sent = 0;
         while a.state() == State::Opened {
             now = a.poll_timeout().unwrap();
@@ -980,9 +1017,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(sent, 3);
+        assert_eq!(sent, 2);
         assert!(events(&mut a).contains(&LcpEvent::EchoTimeout));
-        assert_eq!(now - t0, Duration::from_secs(100));
+        assert_eq!(now - last_heard, Duration::from_secs(30));
     }
 
     #[test]
