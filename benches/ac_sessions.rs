@@ -13,6 +13,11 @@
 //!
 //! Sizes: 10,000 and 100,000 sessions; `AC_BENCH_SESSIONS=1000,10000` chooses others, and
 //! `AC_BENCH_MEMORY_ONLY=1` prints the memory figure only (CI only builds the bench).
+//!
+//! A PPPoE interface has 65,534 session ids (the AC keeps them unique per interface), so
+//! beyond 60,000 sessions the world has several access concentrators (interfaces) of at most
+//! 50,000 sessions each, all in the one thread; `setup` and `padi` go to the fullest one and
+//! `keepalive` counts all of them.
 #![allow(missing_docs)]
 
 use std::alloc::System;
@@ -69,10 +74,15 @@ fn client_link() -> LinkConfig {
     link
 }
 
-/// The AC and its clients on one segment without delay, on virtual time.
+/// Sessions an access concentrator (one interface) gets at most in this bench.
+const PER_INTERFACE: usize = 50_000;
+
+/// The ACs and their clients on one segment without delay, on virtual time.
 struct World {
     now: Instant,
-    ac: PppoeServer,
+    acs: Vec<PppoeServer>,
+    /// Which AC each client talks to (by client index).
+    ac_of: Vec<usize>,
     clients: Vec<Option<PppoeClient>>,
     by_mac: HashMap<MacAddr, usize>,
     /// Clients that may have something to send.
@@ -83,27 +93,37 @@ struct World {
 }
 
 impl World {
-    fn new() -> Self {
-        let ac_config = AcConfig {
-            max_sessions: 200_000,
-            padi_limit: None,
-            padi_limit_per_mac: None,
-            ..AcConfig::default()
-        };
-        // Addresses for the clients: a pool larger than any run.
-        let mut next = 0u32;
-        let mut ac = PppoeServer::new(ac_config, ac_link(), AC_MAC, Random::seeded(1));
-        ac.set_ipcp_factory(Box::new(move |_| {
-            next += 1;
-            let peer = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + next);
-            ppp_ipcp::Ipcp::new(IpcpConfig {
-                remote_address: Some(peer),
-                ..IpcpConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None])
+    fn new(sessions: usize) -> Self {
+        let interfaces = sessions.div_ceil(PER_INTERFACE).max(1);
+        let acs = (0..interfaces)
+            .map(|n| {
+                let ac_config = AcConfig {
+                    max_sessions: 65_000,
+                    padi_limit: None,
+                    padi_limit_per_mac: None,
+                    ..AcConfig::default()
+                };
+                // Addresses for the clients: a pool larger than any run.
+                let mut next = (n as u32) << 20;
+                let mut mac = AC_MAC;
+                mac.0[4] = n as u8;
+                let mut ac =
+                    PppoeServer::new(ac_config, ac_link(), mac, Random::seeded(1 + n as u64));
+                ac.set_ipcp_factory(Box::new(move |_| {
+                    next += 1;
+                    let peer = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)) + next);
+                    ppp_ipcp::Ipcp::new(IpcpConfig {
+                        remote_address: Some(peer),
+                        ..IpcpConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None])
+                    })
+                }));
+                ac
             })
-        }));
+            .collect();
         World {
             now: Instant::now(),
-            ac,
+            acs,
+            ac_of: Vec::new(),
             clients: Vec::new(),
             by_mac: HashMap::new(),
             pending: Vec::new(),
@@ -112,19 +132,21 @@ impl World {
         }
     }
 
-    fn timed<T>(&mut self, call: impl FnOnce(&mut PppoeServer) -> T) -> T {
+    fn timed<T>(&mut self, ac: usize, call: impl FnOnce(&mut PppoeServer) -> T) -> T {
         let start = Instant::now();
-        let result = call(&mut self.ac);
+        let result = call(&mut self.acs[ac]);
         self.ac_time += start.elapsed();
         result
     }
 
-    /// Starts a new client; returns its index.
-    fn add_client(&mut self) -> usize {
+    /// Starts a new client of AC `ac`; returns its index.
+    fn add_client(&mut self, ac: usize) -> usize {
         self.next_mac += 1;
         let address = mac(self.next_mac);
+        let mut config = ClientConfig::default();
+        config.ac_name = String::new();
         let mut client = PppoeClient::new(
-            ClientConfig::default(),
+            config,
             client_link(),
             address,
             Random::seeded(u64::from(self.next_mac)),
@@ -132,6 +154,7 @@ impl World {
         client.open(self.now);
         let index = self.clients.len();
         self.clients.push(Some(client));
+        self.ac_of.push(ac);
         self.by_mac.insert(address, index);
         self.pending.push(index);
         index
@@ -147,29 +170,33 @@ impl World {
                     continue;
                 };
                 while client.poll_event().is_some() {}
+                let ac = self.ac_of[index];
                 while let Some(frame) = client.poll_transmit() {
                     moved = true;
+                    // A client talks to its own AC (interface) only.
                     self.ac_time += {
                         let start = Instant::now();
-                        self.ac.handle_input(now, &frame);
+                        self.acs[ac].handle_input(now, &frame);
                         start.elapsed()
                     };
                 }
             }
-            loop {
-                let frame = self.timed(|ac| {
-                    while ac.poll_event().is_some() {}
-                    while ac.poll_datagram().is_some() {}
-                    ac.poll_transmit()
-                });
-                let Some(frame) = frame else { break };
-                moved = true;
-                let dst = MacAddr(frame[..6].try_into().expect("a frame"));
-                if let Some(&index) = self.by_mac.get(&dst)
-                    && let Some(client) = self.clients[index].as_mut()
-                {
-                    client.handle_input(now, &frame);
-                    self.pending.push(index);
+            for ac in 0..self.acs.len() {
+                loop {
+                    let frame = self.timed(ac, |ac| {
+                        while ac.poll_event().is_some() {}
+                        while ac.poll_datagram().is_some() {}
+                        ac.poll_transmit()
+                    });
+                    let Some(frame) = frame else { break };
+                    moved = true;
+                    let dst = MacAddr(frame[..6].try_into().expect("a frame"));
+                    if let Some(&index) = self.by_mac.get(&dst)
+                        && let Some(client) = self.clients[index].as_mut()
+                    {
+                        client.handle_input(now, &frame);
+                        self.pending.push(index);
+                    }
                 }
             }
             if !moved {
@@ -182,13 +209,21 @@ impl World {
     fn advance(&mut self, until: Instant) {
         loop {
             self.pump();
-            let next = self.timed(|ac| ac.poll_timeout());
+            let next = (0..self.acs.len())
+                .filter_map(|ac| self.timed(ac, |ac| ac.poll_timeout()))
+                .min();
             let Some(next) = next.filter(|&t| t <= until) else {
                 break;
             };
             self.now = self.now.max(next);
             let now = self.now;
-            self.timed(|ac| ac.handle_timeout(now));
+            for ac in 0..self.acs.len() {
+                self.timed(ac, |ac| {
+                    if ac.poll_timeout().is_some_and(|t| t <= now) {
+                        ac.handle_timeout(now);
+                    }
+                });
+            }
         }
         self.now = until;
         // The clients answer echoes on input; their own timers (echo, restart) are far off.
@@ -203,8 +238,8 @@ impl World {
 
     /// Brings `count` sessions up.
     fn populate(&mut self, count: usize) {
-        for _ in 0..count {
-            self.add_client();
+        for n in 0..count {
+            self.add_client(n / PER_INTERFACE);
             if self.pending.len() >= 512 {
                 self.pump();
             }
@@ -214,7 +249,13 @@ impl World {
             .filter(|&i| self.connected(i))
             .count();
         assert_eq!(up, count, "every session came up");
-        assert_eq!(self.ac.session_count(), count);
+        assert_eq!(
+            self.acs
+                .iter()
+                .map(PppoeServer::session_count)
+                .sum::<usize>(),
+            count
+        );
     }
 
     /// Takes a client's session down (uncounted: its PADT and the AC's work on it).
@@ -246,12 +287,12 @@ fn sizes() -> Vec<usize> {
 
 /// Bytes the AC holds per idle session: what dropping it frees.
 fn bytes_per_session(sessions: usize) -> usize {
-    let mut world = World::new();
+    let mut world = World::new(sessions);
     world.populate(sessions);
     world.advance(world.now + Duration::from_secs(30));
-    let World { ac, clients, .. } = world;
+    let World { acs, clients, .. } = world;
     let before = live_bytes();
-    drop(ac);
+    drop(acs);
     let after = live_bytes();
     drop(clients);
     usize::try_from(before - after).unwrap_or(0) / sessions
@@ -266,7 +307,7 @@ fn bench_ac(c: &mut Criterion) {
         if std::env::var_os("AC_BENCH_MEMORY_ONLY").is_some() {
             continue;
         }
-        let mut world = World::new();
+        let mut world = World::new(sessions);
         world.populate(sessions);
 
         let mut group = c.benchmark_group("ac_sessions");
@@ -277,7 +318,7 @@ fn bench_ac(c: &mut Criterion) {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
                     world.ac_time = Duration::ZERO;
-                    let index = world.add_client();
+                    let index = world.add_client(0);
                     world.pump();
                     spent += world.ac_time;
                     if !world.connected(index) {
@@ -287,9 +328,9 @@ fn bench_ac(c: &mut Criterion) {
                             "{:?} client lcp {:?} ac lcp {:?} ac phase {:?}",
                             client.state(),
                             client.link().map(|l| l.lcp().state()),
-                            sid.and_then(|s| world.ac.session_link(s))
+                            sid.and_then(|s| world.acs[0].session_link(s))
                                 .map(|l| l.lcp().state()),
-                            sid.and_then(|s| world.ac.session_link(s))
+                            sid.and_then(|s| world.acs[0].session_link(s))
                                 .map(|l| l.phase()),
                         );
                     }
@@ -313,11 +354,11 @@ fn bench_ac(c: &mut Criterion) {
                     world.now += Duration::from_micros(100);
                     let now = world.now;
                     let start = Instant::now();
-                    world.ac.handle_input(now, black_box(&padi));
-                    while let Some(frame) = world.ac.poll_transmit() {
+                    world.acs[0].handle_input(now, black_box(&padi));
+                    while let Some(frame) = world.acs[0].poll_transmit() {
                         black_box(frame);
                     }
-                    while world.ac.poll_event().is_some() {}
+                    while world.acs[0].poll_event().is_some() {}
                     spent += start.elapsed();
                 }
                 spent
@@ -333,7 +374,15 @@ fn bench_ac(c: &mut Criterion) {
                     world.advance(until);
                     spent += world.ac_time;
                 }
-                assert_eq!(world.ac.session_count(), sessions, "no session lost");
+                assert_eq!(
+                    world
+                        .acs
+                        .iter()
+                        .map(PppoeServer::session_count)
+                        .sum::<usize>(),
+                    sessions,
+                    "no session lost"
+                );
                 spent
             })
         });
