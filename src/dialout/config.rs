@@ -852,12 +852,17 @@ mod tests {
 
     #[test]
     fn the_example_files_parse() {
-        for name in ["lte.toml", "on-demand.toml", "analog.toml"] {
+        for name in ["lte.toml", "on-demand.toml", "analog.toml", "bundle.toml"] {
             let config = ClientConfig::parse(&example(name)).expect(name);
-            config.dialer_config().expect(name);
-            config.link_config().expect(name);
-            config.port_config().expect(name);
+            for line in config.lines().expect(name) {
+                line.dialer_config().expect(name);
+                line.link_config().expect(name);
+                line.port_config().expect(name);
+            }
         }
+        let bundle = ClientConfig::parse(&example("bundle.toml")).expect("bundle.toml");
+        assert!(bundle.is_bundle());
+        assert_eq!(bundle.link_config().expect("link").lcp.mrru, Some(1600));
         let server = ServerConfig::parse(&example("server.toml")).expect("server.toml");
         server.link_config().expect("server link");
         assert_eq!(server.answer_config().ring_count, 2);
