@@ -22,9 +22,9 @@ use clap::{Args, Parser, Subcommand};
 use ppp_link::Datagram;
 use ppp_modem::{MonitorConfig, StatusMonitor};
 use ppp_stack::cli::{ExitStatus, init_logs};
+use ppp_stack::dialout::config::ServerLineConfig;
 use ppp_stack::dialout::net::{DEMAND_LOCAL, DEMAND_PEER, TunLink};
 use ppp_stack::dialout::status::{query_control, serve_control};
-use ppp_stack::dialout::config::ServerLineConfig;
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, LineConfig, ServerConfig,
     ServerIo, ServerOptions, SharedStatus, UseEncryption, run_bundle_client, run_client,
@@ -280,7 +280,9 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
         ($($field:ident),*) => { $( if let Some(value) = args.$field.clone() { config.$field = value.into(); } )* };
     }
     set!(baud_rate, flow_control, max_fail, idle_timeout);
-    set_ports(&mut config.port, &mut config.line, &args.port, |port| LineConfig::port(port));
+    set_ports(&mut config.port, &mut config.line, &args.port, |port| {
+        LineConfig::port(port)
+    });
     if args.mrru.is_some() {
         config.mrru = args.mrru;
     }
@@ -474,7 +476,9 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     let result = if config.is_bundle() {
         run_bundle_client(&config, ports, io, status, options).await
     } else {
-        let port = ports.pop().ok_or_else(|| DialOutError::Config("no port".into()))?;
+        let port = ports
+            .pop()
+            .ok_or_else(|| DialOutError::Config("no port".into()))?;
         run_client(&config, port, io, status, options).await
     };
     let _ = network.await;
@@ -692,7 +696,9 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
     let exit = if lines.len() > 1 {
         run_multiport_server(&config, ports, io, status, options).await?
     } else {
-        let port = ports.pop().ok_or_else(|| DialOutError::Config("no port".into()))?;
+        let port = ports
+            .pop()
+            .ok_or_else(|| DialOutError::Config("no port".into()))?;
         run_server(&config, port, io, status, options).await?
     };
     Ok(exit.exit_status())

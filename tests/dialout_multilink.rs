@@ -112,6 +112,15 @@ struct Client {
 }
 
 fn client(config: ClientConfig, ports: Vec<ClientLine>, seed: u64) -> Client {
+    client_with_pcap(config, ports, seed, None)
+}
+
+fn client_with_pcap(
+    config: ClientConfig,
+    ports: Vec<ClientLine>,
+    seed: u64,
+    pcap: Option<std::path::PathBuf>,
+) -> Client {
     let (outbound, outbound_rx) = mpsc::channel(16);
     let (inbound_tx, inbound) = mpsc::channel(16);
     let (events_tx, events) = mpsc::unbounded_channel();
@@ -127,7 +136,7 @@ fn client(config: ClientConfig, ports: Vec<ClientLine>, seed: u64) -> Client {
         let status = status.clone();
         async move {
             let options = ClientOptions {
-                pcap: None,
+                pcap,
                 random: Some(ppp_link::Random::seeded(seed)),
             };
             run_bundle_client(&config, ports, io, status, options).await
@@ -248,7 +257,13 @@ async fn two_lines_one_bundle_a_line_drops_and_is_redialled() {
         }
     });
 
-    let mut client = client(client_config("alice"), vec![client0, client1], 21);
+    let pcap = std::env::temp_dir().join(format!("dialout-multilink-{}.pcap", std::process::id()));
+    let mut client = client_with_pcap(
+        client_config("alice"),
+        vec![client0, client1],
+        21,
+        Some(pcap.clone()),
+    );
     let up = expect(&mut client, Duration::from_secs(20), |e| {
         matches!(e, ClientEvent::IpUp { .. })
     })
@@ -339,6 +354,38 @@ async fn two_lines_one_bundle_a_line_drops_and_is_redialled() {
     let _ = tokio::time::timeout(Duration::from_secs(30), server)
         .await
         .expect("server stops");
+    tshark_dissects(&pcap);
+    let _ = std::fs::remove_file(&pcap);
+}
+
+/// tshark reads the client's capture (every line's frames, MP fragments included) with no
+/// malformed packet; skipped without tshark.
+fn tshark_dissects(pcap: &std::path::Path) {
+    let Ok(output) = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .arg("-V")
+        .output()
+    else {
+        println!("skipped: tshark is not installed (apt-get install tshark)");
+        return;
+    };
+    assert!(output.status.success(), "tshark failed: {output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("Malformed"), "{text}");
+    for needle in [
+        "PPP Multilink Protocol",
+        "Multilink MRRU",
+        "Multilink Endpoint Discriminator",
+        "Internet Control Message Protocol",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} not in tshark's dissection"
+        );
+    }
+    let frames = text.matches("\nFrame ").count();
+    println!("tshark dissected {frames} frames, none malformed");
 }
 
 /// Two peers on four server ports: each gets its own bundle and its own address.

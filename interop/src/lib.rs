@@ -687,10 +687,11 @@ impl Guest {
             guest.serial = Some(stream);
             if config.second_serial {
                 // QEMU creates the second socket once the first has its client.
-                let stream =
-                    guest.poll_until("the second serial socket", Duration::from_secs(20), || {
-                        UnixStream::connect(&socket2_path).ok()
-                    })?;
+                let stream = guest.poll_until(
+                    "the second serial socket",
+                    Duration::from_secs(20),
+                    || UnixStream::connect(&socket2_path).ok(),
+                )?;
                 guest.serial2 = Some(stream);
             }
         }

@@ -395,11 +395,18 @@ fn check_dial(report: &DialReport, outcome: &GuestOutcome) -> Result<(), String>
             report.answered
         ));
     }
-    if !report.log.iter().any(|l| l.contains("Multilink bundle up: MRRU 4000")) {
+    if !report
+        .log
+        .iter()
+        .any(|l| l.contains("Multilink bundle up: MRRU 4000"))
+    {
         return fail("our log does not show the bundle");
     }
     for (log, needle) in [(&pppd, "rcvd [LCP ConfReq"), (&pppd2, "rcvd [LCP ConfReq")] {
-        if !log.iter().any(|l| l.contains(needle) && l.contains("mrru 4000")) {
+        if !log
+            .iter()
+            .any(|l| l.contains(needle) && l.contains("mrru 4000"))
+        {
             return fail(&format!("pppd did not log `{needle} ... mrru 4000`"));
         }
     }
