@@ -164,7 +164,7 @@ where
     let (stop_tasks, tasks_stopped) = watch::channel(false);
     let mut attempt = 0u32;
     let mut pending: Option<Vec<u8>> = None;
-    let exit = 'session: loop {
+    'session: loop {
         if *io.shutdown.borrow() {
             break 'session Ok(ClientExit::Shutdown);
         }
@@ -191,12 +191,12 @@ where
         if let Some(capture) = capture.take() {
             driver.set_capture(capture);
         }
-        for index in 0..lines.len() {
-            lines[index].failures = 0;
-            lines[index].backoff = config.holdoff();
+        for (index, line) in lines.iter_mut().enumerate() {
+            line.failures = 0;
+            line.backoff = config.holdoff();
             start_dial(
                 index,
-                &mut lines[index],
+                line,
                 Duration::ZERO,
                 &status,
                 &done_tx,
@@ -510,8 +510,7 @@ where
             () = tokio::time::sleep(config.holdoff()) => {}
             _ = io.shutdown.changed() => break 'session Ok(ClientExit::Shutdown),
         }
-    };
-    exit
+    }
 }
 
 /// The link configuration every line shares: the client's, with Multilink on (`mrru`) and an

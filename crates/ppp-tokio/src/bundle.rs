@@ -481,8 +481,8 @@ where
                     line.port.outbox.push(bytes);
                 }
             }
-            while let Some(event) = line.port.machine.poll_event() {
-                let key = line.key;
+            while let Some(event) = self.lines[index].port.machine.poll_event() {
+                let key = self.lines[index].key;
                 match event {
                     ModemEvent::Disconnected { reason } => {
                         if self.lose_carrier(index, reason) {
@@ -496,7 +496,6 @@ where
                     }
                     event => return Some(LinesEvent::Modem { line: key, event }),
                 }
-                break;
             }
             let line = &self.lines[index];
             if line.ended.is_none()
@@ -630,6 +629,9 @@ pub type HungUpLine<S, M> = (
     Result<DisconnectReason, SerialError>,
 );
 
+/// One line's hang-up in progress.
+type HangUp<'a, S, M> = Pin<Box<dyn Future<Output = HungUpLine<S, M>> + Send + 'a>>;
+
 /// Hangs every port up at once (each waiting at most `limit` for its modem), and gives them
 /// back in the order given.
 pub async fn hang_up_all<'a, S, M>(
@@ -641,16 +643,15 @@ where
     S: AsyncRead + AsyncWrite + ModemControl + Unpin + Send + 'a,
     M: ModemMachine + Send + 'a,
 {
-    let futures: Vec<Pin<Box<dyn Future<Output = HungUpLine<S, M>> + Send + 'a>>> = ports
+    let futures: Vec<HangUp<'a, S, M>> = ports
         .into_iter()
         .map(|(key, mut port)| {
             let reason = reason.clone();
-            let future: Pin<Box<dyn Future<Output = HungUpLine<S, M>> + Send + 'a>> =
-                Box::pin(async move {
-                    let mut observe = |event: &ModemEvent| debug!("line {key}: modem: {event:?}");
-                    let result = port.hang_up(reason, limit, &mut observe).await;
-                    (key, port, result)
-                });
+            let future: HangUp<'a, S, M> = Box::pin(async move {
+                let mut observe = |event: &ModemEvent| debug!("line {key}: modem: {event:?}");
+                let result = port.hang_up(reason, limit, &mut observe).await;
+                (key, port, result)
+            });
             future
         })
         .collect();
