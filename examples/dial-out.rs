@@ -22,11 +22,13 @@ use clap::{Args, Parser, Subcommand};
 use ppp_link::Datagram;
 use ppp_modem::{MonitorConfig, StatusMonitor};
 use ppp_stack::cli::{ExitStatus, init_logs};
+use ppp_stack::dialout::config::ServerLineConfig;
 use ppp_stack::dialout::net::{DEMAND_LOCAL, DEMAND_PEER, TunLink};
 use ppp_stack::dialout::status::{query_control, serve_control};
 use ppp_stack::dialout::{
-    ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, ServerConfig, ServerIo,
-    ServerOptions, SharedStatus, UseEncryption, run_client, run_server,
+    ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, LineConfig, ServerConfig,
+    ServerIo, ServerOptions, SharedStatus, UseEncryption, run_bundle_client, run_client,
+    run_multiport_server, run_server,
 };
 use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, FlowControl, PortConfig, SimulatedModem, bridge_modem};
@@ -69,9 +71,13 @@ struct DialArgs {
     /// A TOML file with the settings (keys as in RouterOS: apn, pin, user, ...).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The serial port.
+    /// The serial port; given several times, the ports make one Multilink bundle (replacing the
+    /// file's `port` or `[[line]]`s; each line takes the other settings from the file).
     #[arg(long)]
-    port: Option<String>,
+    port: Vec<String>,
+    /// Multilink MRRU (RFC 1990): MP over one port, or the bundle's MRRU over several.
+    #[arg(long)]
+    mrru: Option<u16>,
     /// The baud rate.
     #[arg(long)]
     baud_rate: Option<u32>,
@@ -183,9 +189,13 @@ struct ServerArgs {
     /// A TOML file with the settings.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The serial port.
+    /// The serial port; given several times, calls on all of them are answered and a second
+    /// call of the same peer joins its Multilink bundle.
     #[arg(long)]
-    port: Option<String>,
+    port: Vec<String>,
+    /// Accept Multilink (RFC 1990) with this MRRU (default with several ports: the MRU).
+    #[arg(long)]
+    mrru: Option<u16>,
     /// The baud rate.
     #[arg(long)]
     baud_rate: Option<u32>,
@@ -269,7 +279,13 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(value) = args.$field.clone() { config.$field = value.into(); } )* };
     }
-    set!(port, baud_rate, flow_control, max_fail, idle_timeout);
+    set!(baud_rate, flow_control, max_fail, idle_timeout);
+    set_ports(&mut config.port, &mut config.line, &args.port, |port| {
+        LineConfig::port(port)
+    });
+    if args.mrru.is_some() {
+        config.mrru = args.mrru;
+    }
     if args.apn.is_some() {
         config.apn.clone_from(&args.apn);
     }
@@ -321,12 +337,16 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
         timeout: seconds(args.ping_timeout, "--ping-timeout")?,
         deadline: seconds(args.ping_deadline, "--ping-deadline")?,
     };
-    if config.port.is_empty() {
+    let lines = config.lines()?;
+    if lines.iter().any(|line| line.port.is_empty()) {
         return Err(DialOutError::Config(
-            "no port (--port or `port` in the file)".into(),
+            "no port (--port, `port` or `[[line]]` in the file)".into(),
         ));
     }
-    let port = serial::open_port(&config.port_config()?)?;
+    let mut ports = Vec::with_capacity(lines.len());
+    for line in &lines {
+        ports.push(serial::open_port(&line.port_config()?)?);
+    }
     let status = SharedStatus::new();
     status.set_state("disconnected", "idle");
     let _control = match &config.control_socket {
@@ -453,7 +473,14 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
         pcap: args.pcap.clone(),
         random: None,
     };
-    let result = run_client(&config, port, io, status, options).await;
+    let result = if config.is_bundle() {
+        run_bundle_client(&config, ports, io, status, options).await
+    } else {
+        let port = ports
+            .pop()
+            .ok_or_else(|| DialOutError::Config("no port".into()))?;
+        run_client(&config, port, io, status, options).await
+    };
     let _ = network.await;
     let exit = result?;
     if args.ping > 0 && !pings.done.load(Ordering::Relaxed) {
@@ -611,8 +638,14 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
         Some(path) => ServerConfig::load(path)?,
         None => ServerConfig::default(),
     };
-    if let Some(port) = args.port {
-        config.port = port;
+    set_ports(&mut config.port, &mut config.line, &args.port, |port| {
+        ServerLineConfig {
+            port: port.to_owned(),
+            ..ServerLineConfig::default()
+        }
+    });
+    if args.mrru.is_some() {
+        config.mrru = args.mrru;
     }
     if let Some(baud_rate) = args.baud_rate {
         config.baud_rate = baud_rate;
@@ -631,12 +664,16 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
     }
     config.null_modem |= args.null_modem;
     config.once |= args.once;
-    if config.port.is_empty() {
+    let lines = config.lines()?;
+    if lines.iter().any(|line| line.port.is_empty()) {
         return Err(DialOutError::Config(
-            "no port (--port or `port` in the file)".into(),
+            "no port (--port, `port` or `[[line]]` in the file)".into(),
         ));
     }
-    let port = serial::open_port(&config.port_config()?)?;
+    let mut ports = Vec::with_capacity(lines.len());
+    for line in &lines {
+        ports.push(serial::open_port(&line.port_config()?)?);
+    }
     let status = SharedStatus::new();
     let _control = match &config.control_socket {
         Some(path) => Some(serve_control(path, status.clone())?),
@@ -656,8 +693,30 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
         pcap: args.pcap,
         random,
     };
-    let exit = run_server(&config, port, io, status, options).await?;
+    let exit = if lines.len() > 1 {
+        run_multiport_server(&config, ports, io, status, options).await?
+    } else {
+        let port = ports
+            .pop()
+            .ok_or_else(|| DialOutError::Config("no port".into()))?;
+        run_server(&config, port, io, status, options).await?
+    };
     Ok(exit.exit_status())
+}
+
+/// `--port` given once replaces the file's `port`, given several times its `[[line]]`s.
+fn set_ports<L>(port: &mut String, lines: &mut Vec<L>, given: &[String], line: impl Fn(&str) -> L) {
+    match given {
+        [] => {}
+        [one] => {
+            one.clone_into(port);
+            lines.clear();
+        }
+        several => {
+            port.clear();
+            *lines = several.iter().map(|p| line(p)).collect();
+        }
+    }
 }
 
 /// `SimModem` (from `ppp-modem`'s `sim` feature, a dev-dependency of this example) as a

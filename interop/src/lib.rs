@@ -462,6 +462,9 @@ pub struct GuestConfig {
     /// Give the guest a second serial port (`/dev/ttyS1`) as a unix socket; QEMU then waits for
     /// the harness to connect before it boots the guest.
     pub serial: bool,
+    /// Give the guest a third serial port (`/dev/ttyS2`) as a second unix socket (needs
+    /// `serial`); QEMU waits for it too.
+    pub second_serial: bool,
     /// A TAP interface name for a virtio-net NIC (the guest's `eth0`). QEMU creates it; the
     /// harness brings it up.
     pub tap: Option<String>,
@@ -486,6 +489,7 @@ impl GuestConfig {
             image,
             script: script.into(),
             serial: true,
+            second_serial: false,
             tap: None,
             ethernet_socket: false,
             netns: None,
@@ -555,6 +559,7 @@ pub struct Guest {
     run_dir: PathBuf,
     console_path: PathBuf,
     serial: Option<UnixStream>,
+    serial2: Option<UnixStream>,
     ethernet: Option<UnixStream>,
     started: Instant,
     _slot: GuestSlot,
@@ -582,6 +587,7 @@ impl Guest {
             .clone()
             .unwrap_or_else(|| run_dir.join("console.log"));
         let socket_path = run_dir.join("ttyS1.sock");
+        let socket2_path = run_dir.join("ttyS2.sock");
         let ethernet_path = run_dir.join("eth.sock");
         let qemu_log = run_dir.join("qemu.log");
 
@@ -616,6 +622,15 @@ impl Guest {
             ));
             args.push("-serial".into());
             args.push("chardev:ser1".into());
+            if config.second_serial {
+                args.push("-chardev".into());
+                args.push(format!(
+                    "socket,id=ser2,path={},server=on,wait=on",
+                    path_arg(&socket2_path)?
+                ));
+                args.push("-serial".into());
+                args.push("chardev:ser2".into());
+            }
         }
         if let Some(tap) = &config.tap {
             args.push("-netdev".into());
@@ -660,6 +675,7 @@ impl Guest {
             run_dir,
             console_path,
             serial: None,
+            serial2: None,
             ethernet: None,
             started: Instant::now(),
             _slot: slot,
@@ -669,6 +685,15 @@ impl Guest {
                 UnixStream::connect(&socket_path).ok()
             })?;
             guest.serial = Some(stream);
+            if config.second_serial {
+                // QEMU creates the second socket once the first has its client.
+                let stream = guest.poll_until(
+                    "the second serial socket",
+                    Duration::from_secs(20),
+                    || UnixStream::connect(&socket2_path).ok(),
+                )?;
+                guest.serial2 = Some(stream);
+            }
         }
         if config.ethernet_socket {
             let stream =
@@ -729,6 +754,20 @@ impl Guest {
             .ok_or(Error::NotConfigured("the guest has no serial port"))?
             .try_clone()
             .map_err(|e| Error::io("duplicating the serial socket", e))
+    }
+
+    /// A handle on the guest's `/dev/ttyS2` (see [`GuestConfig::second_serial`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotConfigured`] when the guest was started without it, [`Error::Io`] when the
+    /// socket cannot be duplicated.
+    pub fn serial2(&self) -> Result<UnixStream> {
+        self.serial2
+            .as_ref()
+            .ok_or(Error::NotConfigured("the guest has no second serial port"))?
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the second serial socket", e))
     }
 
     /// A handle on the guest NIC's Ethernet socket (see [`GuestConfig::ethernet_socket`]).
@@ -1544,6 +1583,7 @@ pub struct Scenario {
     suite: Suite,
     script: String,
     serial: bool,
+    second_serial: bool,
     tap: bool,
     ethernet_socket: bool,
     memory_mb: u32,
@@ -1560,6 +1600,7 @@ impl Scenario {
             suite,
             script: script.into(),
             serial: true,
+            second_serial: false,
             tap: false,
             ethernet_socket: false,
             memory_mb: 128,
@@ -1572,6 +1613,14 @@ impl Scenario {
     #[must_use]
     pub fn serial(mut self, serial: bool) -> Scenario {
         self.serial = serial;
+        self
+    }
+
+    /// Gives the guest a third serial port, `/dev/ttyS2`, as a second unix socket
+    /// ([`Guest::serial2`]): two lines for Multilink.
+    #[must_use]
+    pub fn with_second_serial(mut self) -> Scenario {
+        self.second_serial = true;
         self
     }
 
@@ -1795,6 +1844,7 @@ impl ScenarioRun {
             image,
             script: scenario.script.clone(),
             serial: scenario.serial,
+            second_serial: scenario.second_serial,
             ethernet_socket: scenario.ethernet_socket,
             tap,
             netns: run.netns.as_ref().map(|ns| ns.name().to_owned()),

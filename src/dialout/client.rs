@@ -75,10 +75,34 @@ pub enum ClientEvent {
     },
     /// IPv6CP went down.
     Ipv6Down,
-    /// The call ended.
+    /// The call ended (with several ports: the bundle's last line is gone and no line is
+    /// dialled again).
     CallEnded {
         /// Why.
         reason: CallEnd,
+    },
+    /// Several ports: the modem on a line connected.
+    LineConnected {
+        /// The line (its index in the configuration's `[[line]]`s).
+        line: usize,
+        /// The rate from `CONNECT`.
+        rate: Option<u32>,
+    },
+    /// Several ports: a line's link joined the bundle.
+    LineJoined {
+        /// The line.
+        line: usize,
+        /// Lines in the bundle now.
+        members: usize,
+    },
+    /// Several ports: a line's call or attempt ended (the bundle goes on over the others).
+    LineEnded {
+        /// The line.
+        line: usize,
+        /// Why.
+        reason: CallEnd,
+        /// When it is dialled again, if it is.
+        retry_in: Option<Duration>,
     },
 }
 
@@ -129,6 +153,8 @@ impl std::fmt::Display for ClientExit {
 pub struct DialMachine {
     inner: DialInner,
     status: SharedStatus,
+    /// The line of a bundle whose `dial-status` it keeps (`None`: the program's).
+    line: Option<usize>,
 }
 
 enum DialInner {
@@ -153,6 +179,7 @@ impl DialMachine {
         Ok(DialMachine {
             inner: DialInner::Dialer(Box::new(Dialer::new(config)?)),
             status,
+            line: None,
         })
     }
 
@@ -161,6 +188,7 @@ impl DialMachine {
         DialMachine {
             inner: DialInner::Chat(Box::new(ChatRunner::new(script))),
             status,
+            line: None,
         }
     }
 
@@ -171,7 +199,17 @@ impl DialMachine {
         DialMachine {
             inner: DialInner::Direct(Box::new(Answerer::new(config))),
             status,
+            line: None,
         }
+    }
+
+    /// Keeps the `dial-status` of line `line` of a bundle (its [`MemberStatus`]) instead of the
+    /// program's.
+    ///
+    /// [`MemberStatus`]: super::status::MemberStatus
+    pub fn for_line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
     }
 
     /// Starts the sequence.
@@ -229,8 +267,15 @@ impl DialMachine {
             }
         };
         let mut status = self.status.lock();
-        if status.dial_status != text {
-            text.clone_into(&mut status.dial_status);
+        let dial_status = match self.line {
+            Some(line) => match status.members.get_mut(line) {
+                Some(member) => &mut member.dial_status,
+                None => return,
+            },
+            None => &mut status.dial_status,
+        };
+        if dial_status != text {
+            text.clone_into(dial_status);
         }
     }
 }
@@ -696,7 +741,7 @@ impl std::fmt::Display for Failure {
 }
 
 /// Logs a modem event, pppd/chat style (secrets are never in events).
-fn log_modem_event(event: &ModemEvent) {
+pub(crate) fn log_modem_event(event: &ModemEvent) {
     match event {
         ModemEvent::StatusUpdated(status) => debug!(
             "modem status: signal {:?} dBm, operator {:?}",

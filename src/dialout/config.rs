@@ -160,7 +160,9 @@ pub struct ClientConfig {
     /// `max-mtu`.
     #[serde(default = "default_mru")]
     pub max_mtu: u16,
-    /// `mrru` (Multilink MRRU; not used by a single link, announced when set).
+    /// `mrru`: Multilink (RFC 1990) with packets up to this size. On one port it is MP over a
+    /// single link (pppd `mrru`: a 1500-byte packet in fragments over a smaller MTU); with
+    /// several `[[line]]`s every line joins one bundle, and it defaults to `max-mru`.
     pub mrru: Option<u16>,
     /// `use-peer-dns`: write the peer's DNS servers to `resolv-conf`.
     pub use_peer_dns: bool,
@@ -208,6 +210,66 @@ pub struct ClientConfig {
     /// seconds whatever the traffic, 4 unanswered ones end the link; replaces
     /// `keepalive-timeout`.
     pub lcp_echo_interval: u64,
+    /// Several ports in one Multilink bundle (TOML `[[line]]` tables), each dialled with its
+    /// own modem sequence; empty: the one `port` above.
+    pub line: Vec<LineConfig>,
+}
+
+/// One port of a client with several (a TOML `[[line]]` table): the port and its own modem
+/// sequence. A key left out takes the value of the same key at the top of the file. `Debug`
+/// hides the PIN.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct LineConfig {
+    /// The serial port.
+    pub port: String,
+    /// The baud rate.
+    pub baud_rate: Option<u32>,
+    /// `none`, `hardware` or `software`.
+    pub flow_control: Option<String>,
+    /// The APN.
+    pub apn: Option<String>,
+    /// The SIM PIN. Never logged.
+    pub pin: Option<String>,
+    /// The number to dial.
+    pub phone: Option<String>,
+    /// An extra init string.
+    pub modem_init: Option<String>,
+    /// A chat script instead of the built-in sequence.
+    pub chat_script: Option<PathBuf>,
+    /// A direct cable: no modem.
+    pub null_modem: Option<bool>,
+    /// How long to wait for network registration, in seconds.
+    pub registration_timeout: Option<u64>,
+    /// Hang up by dropping DTR.
+    pub hangup_dtr: Option<bool>,
+    /// The escape guard time in seconds.
+    pub escape_guard_time: Option<f64>,
+}
+
+impl std::fmt::Debug for LineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineConfig")
+            .field("port", &self.port)
+            .field("baud_rate", &self.baud_rate)
+            .field("flow_control", &self.flow_control)
+            .field("apn", &self.apn)
+            .field("pin", &self.pin.as_ref().map(|_| "<hidden>"))
+            .field("phone", &self.phone)
+            .field("null_modem", &self.null_modem)
+            .field("chat_script", &self.chat_script)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LineConfig {
+    /// A line on `port` with everything else from the top of the file.
+    pub fn port(port: impl Into<String>) -> Self {
+        LineConfig {
+            port: port.into(),
+            ..LineConfig::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -234,6 +296,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("add_default_route", &self.add_default_route)
             .field("default_route_distance", &self.default_route_distance)
+            .field("mrru", &self.mrru)
+            .field("line", &self.line)
             .finish_non_exhaustive()
     }
 }
@@ -275,6 +339,7 @@ impl Default for ClientConfig {
             info_port: None,
             keepalive_timeout: default_keepalive_timeout(),
             lcp_echo_interval: 0,
+            line: Vec::new(),
         }
     }
 }
@@ -319,6 +384,68 @@ impl ClientConfig {
                     DialOutError::Config(error.to_string())
                 })?;
         Ok(PortConfig::new(&self.port, self.baud_rate, flow))
+    }
+
+    /// The settings of each port: the top-level ones for a single `port`, or one copy per
+    /// `[[line]]` with that line's keys applied (its `line` list empty).
+    ///
+    /// # Errors
+    ///
+    /// Both `port` and `[[line]]` given, or a line without a port.
+    pub fn lines(&self) -> Result<Vec<ClientConfig>, DialOutError> {
+        if self.line.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        if !self.port.is_empty() {
+            return Err(DialOutError::Config(
+                "both `port` and `[[line]]` tables: give every port as a `[[line]]`".into(),
+            ));
+        }
+        self.line
+            .iter()
+            .enumerate()
+            .map(|(index, line)| {
+                if line.port.is_empty() {
+                    return Err(DialOutError::Config(format!(
+                        "`[[line]]` number {} has no port",
+                        index + 1
+                    )));
+                }
+                let mut config = self.clone();
+                config.line.clear();
+                config.port.clone_from(&line.port);
+                macro_rules! take {
+                    ($($field:ident),*) => {$(
+                        if let Some(value) = &line.$field {
+                            config.$field = value.clone().into();
+                        }
+                    )*};
+                }
+                take!(baud_rate, flow_control, null_modem, hangup_dtr);
+                macro_rules! take_option {
+                    ($($field:ident),*) => {$(
+                        if line.$field.is_some() {
+                            config.$field.clone_from(&line.$field);
+                        }
+                    )*};
+                }
+                take_option!(
+                    apn,
+                    pin,
+                    phone,
+                    modem_init,
+                    chat_script,
+                    registration_timeout,
+                    escape_guard_time
+                );
+                Ok(config)
+            })
+            .collect()
+    }
+
+    /// Whether several ports make one Multilink bundle.
+    pub fn is_bundle(&self) -> bool {
+        self.line.len() > 1
     }
 
     /// The idle timeout, if any.
@@ -398,7 +525,10 @@ impl ClientConfig {
         config.lcp.mru = self.max_mru;
         config.lcp.max_mru = self.max_mru.max(config.lcp.max_mru);
         config.lcp.mtu = Some(self.max_mtu);
-        config.lcp.mrru = self.mrru;
+        // pppd `multilink`: the MRRU defaults to the MRU.
+        config.lcp.mrru = self
+            .mrru
+            .or_else(|| self.is_bundle().then_some(self.max_mru));
         if self.lcp_echo_interval > 0 {
             config.lcp.echo_interval = Some(Duration::from_secs(self.lcp_echo_interval));
             config.lcp.echo_failure = 4;
@@ -490,6 +620,30 @@ pub struct ServerConfig {
     pub control_socket: Option<PathBuf>,
     /// Serve one call, then exit.
     pub once: bool,
+    /// `mrru`: accept Multilink (RFC 1990) with packets up to this size; with several
+    /// `[[line]]`s it defaults to `max-mru`, so a second call of the same peer joins its bundle.
+    pub mrru: Option<u16>,
+    /// Several ports answered at once (TOML `[[line]]` tables); empty: the one `port` above.
+    pub line: Vec<ServerLineConfig>,
+}
+
+/// One port of a server with several (a TOML `[[line]]` table); a key left out takes the value
+/// at the top of the file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ServerLineConfig {
+    /// The serial port.
+    pub port: String,
+    /// The baud rate.
+    pub baud_rate: Option<u32>,
+    /// `none`, `hardware` or `software`.
+    pub flow_control: Option<String>,
+    /// An extra init string.
+    pub modem_init: Option<String>,
+    /// A direct cable: no modem.
+    pub null_modem: Option<bool>,
+    /// RINGs before answering.
+    pub ring_count: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -517,6 +671,8 @@ impl Default for ServerConfig {
             answer_ping: true,
             control_socket: None,
             once: false,
+            mrru: None,
+            line: Vec::new(),
         }
     }
 }
@@ -553,6 +709,54 @@ impl ServerConfig {
                     DialOutError::Config(error.to_string())
                 })?;
         Ok(PortConfig::new(&self.port, self.baud_rate, flow))
+    }
+
+    /// The settings of each port: the top-level ones for a single `port`, or one copy per
+    /// `[[line]]` with that line's keys applied.
+    ///
+    /// # Errors
+    ///
+    /// Both `port` and `[[line]]` given, or a line without a port.
+    pub fn lines(&self) -> Result<Vec<ServerConfig>, DialOutError> {
+        if self.line.is_empty() {
+            return Ok(vec![self.clone()]);
+        }
+        if !self.port.is_empty() {
+            return Err(DialOutError::Config(
+                "both `port` and `[[line]]` tables: give every port as a `[[line]]`".into(),
+            ));
+        }
+        self.line
+            .iter()
+            .enumerate()
+            .map(|(index, line)| {
+                if line.port.is_empty() {
+                    return Err(DialOutError::Config(format!(
+                        "`[[line]]` number {} has no port",
+                        index + 1
+                    )));
+                }
+                let mut config = self.clone();
+                config.line.clear();
+                config.port.clone_from(&line.port);
+                if let Some(baud_rate) = line.baud_rate {
+                    config.baud_rate = baud_rate;
+                }
+                if let Some(flow) = &line.flow_control {
+                    config.flow_control.clone_from(flow);
+                }
+                if line.modem_init.is_some() {
+                    config.modem_init.clone_from(&line.modem_init);
+                }
+                if let Some(null_modem) = line.null_modem {
+                    config.null_modem = null_modem;
+                }
+                if let Some(ring_count) = line.ring_count {
+                    config.ring_count = ring_count;
+                }
+                Ok(config)
+            })
+            .collect()
     }
 
     /// The answer sequence.
@@ -606,6 +810,9 @@ impl ServerConfig {
         config.lcp.mtu = Some(self.max_mtu);
         config.lcp.allow.clear();
         config.lcp.require = parse_auth_list(&self.authentication)?;
+        config.lcp.mrru = self
+            .mrru
+            .or_else(|| (self.line.len() > 1).then_some(self.max_mru));
         // pppd `silent` + `passive`: send nothing until the caller's Configure-Request arrives
         // (anything sent before the call is up would be lost), then never give up waiting.
         config.lcp.passive = true;
@@ -645,12 +852,17 @@ mod tests {
 
     #[test]
     fn the_example_files_parse() {
-        for name in ["lte.toml", "on-demand.toml", "analog.toml"] {
+        for name in ["lte.toml", "on-demand.toml", "analog.toml", "bundle.toml"] {
             let config = ClientConfig::parse(&example(name)).expect(name);
-            config.dialer_config().expect(name);
-            config.link_config().expect(name);
-            config.port_config().expect(name);
+            for line in config.lines().expect(name) {
+                line.dialer_config().expect(name);
+                line.link_config().expect(name);
+                line.port_config().expect(name);
+            }
         }
+        let bundle = ClientConfig::parse(&example("bundle.toml")).expect("bundle.toml");
+        assert!(bundle.is_bundle());
+        assert_eq!(bundle.link_config().expect("link").lcp.mrru, Some(1600));
         let server = ServerConfig::parse(&example("server.toml")).expect("server.toml");
         server.link_config().expect("server link");
         assert_eq!(server.answer_config().ring_count, 2);

@@ -4,7 +4,11 @@
 //! - [`config`]: the TOML/CLI settings ([`ClientConfig`], [`ServerConfig`]) and their
 //!   translation into the stack's configurations.
 //! - [`client`]: [`run_client`], the dial / PPP / hang-up / redial loop.
+//! - [`bundle`]: [`run_bundle_client`], several ports in one Multilink bundle, each line dialled
+//!   and redialled on its own.
 //! - [`server`]: [`run_server`], answering calls and authenticating callers.
+//! - [`multiport`]: [`run_multiport_server`], the server on several ports: calls go into one
+//!   `LinkTable`, so a second call of the same peer joins its Multilink bundle.
 //! - [`status`]: the `monitor` values and the control socket.
 //! - [`net`]: the TUN device, addresses, default route and `resolv.conf` for a running link.
 //!
@@ -12,17 +16,21 @@
 //! [`ModemControl`](ppp_tokio::serial::ModemControl)), so the tests run them over in-memory
 //! pipes with a simulated modem in the middle (see `ppp_tokio::serial::bridge_modem`).
 
+pub mod bundle;
 pub mod client;
 pub mod config;
+pub mod multiport;
 pub mod net;
 pub mod server;
 pub mod status;
 
+pub use bundle::run_bundle_client;
 pub use client::{ClientEvent, ClientExit, ClientIo, ClientOptions, run_client};
-pub use config::{ClientConfig, Profile, ServerConfig, UseEncryption};
+pub use config::{ClientConfig, LineConfig, Profile, ServerConfig, UseEncryption};
+pub use multiport::run_multiport_server;
 pub use ppp_link::Random;
 pub use server::{ServerEvent, ServerExit, ServerIo, ServerOptions, run_server};
-pub use status::{SharedStatus, Status};
+pub use status::{MemberStatus, SharedStatus, Status};
 
 use std::fmt;
 

@@ -54,6 +54,81 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Server: the name the peer authenticated as.
     pub peer_name: Option<String>,
+    /// Multilink: the bundle's MRRU (what the peer reassembles), while it runs over MP.
+    pub mrru: Option<u16>,
+    /// The lines of a client with several ports (or the calls of a server on several ports),
+    /// in port order; empty for a single port.
+    pub members: Vec<MemberStatus>,
+}
+
+/// One line of a bundle as `monitor` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberStatus {
+    /// The serial port.
+    pub port: String,
+    /// `dialing`, `connected`, `hanging up`, `redialing`, `disconnected`, `failed`, ...
+    pub status: String,
+    /// Where its modem sequence is.
+    pub dial_status: String,
+    /// Its link's phase (`establish`, `authenticate`, `network`, ...), while a call is up.
+    pub phase: Option<String>,
+    /// Whether it is in the bundle (carrying the network layer).
+    pub joined: bool,
+    /// Server: the name the caller authenticated as.
+    pub peer_name: Option<String>,
+    /// Server: the bundle (or the link's own unit) it carries.
+    pub unit: Option<String>,
+    /// The rate from `CONNECT`.
+    pub rate: Option<u32>,
+    /// Calls attempted on it.
+    pub attempts: u32,
+    /// Its last error.
+    pub last_error: Option<String>,
+}
+
+impl MemberStatus {
+    /// A line on `port`, idle.
+    pub fn new(port: impl Into<String>) -> Self {
+        MemberStatus {
+            port: port.into(),
+            status: "disconnected".into(),
+            dial_status: "idle".into(),
+            ..MemberStatus::default()
+        }
+    }
+
+    /// One `monitor` value: `port=... status=... ...`.
+    fn render(&self) -> String {
+        let mut out = format!(
+            "{} status={} dial-status={}",
+            self.port,
+            self.status.replace(' ', "-"),
+            self.dial_status.replace(' ', "-")
+        );
+        if let Some(phase) = &self.phase {
+            let _ = write!(out, " phase={phase}");
+        }
+        let _ = write!(
+            out,
+            " multilink={}",
+            if self.joined { "joined" } else { "no" }
+        );
+        if let Some(unit) = &self.unit {
+            let _ = write!(out, " unit={}", unit.replace(' ', "-"));
+        }
+        if let Some(name) = &self.peer_name {
+            let _ = write!(out, " peer-name={name}");
+        }
+        if let Some(rate) = self.rate {
+            let _ = write!(out, " rate={rate}");
+        }
+        let _ = write!(out, " attempts={}", self.attempts);
+        if let Some(error) = &self.last_error {
+            let _ = write!(out, " last-error=\"{error}\"");
+        }
+        out
+    }
 }
 
 impl Status {
@@ -77,6 +152,7 @@ impl Status {
         self.dns.clear();
         self.rate = None;
         self.peer_name = None;
+        self.mrru = None;
     }
 
     /// The `monitor` text at `now`.
@@ -117,6 +193,19 @@ impl Status {
         }
         if let Some(rate) = self.rate {
             line("rate", &rate);
+        }
+        if let Some(mrru) = self.mrru {
+            line("mrru", &mrru);
+        }
+        if !self.members.is_empty() {
+            let joined = self.members.iter().filter(|m| m.joined).count();
+            line(
+                "members",
+                &format!("{joined} of {} lines in the bundle", self.members.len()),
+            );
+            for (index, member) in self.members.iter().enumerate() {
+                line(&format!("line-{}", index + 1), &member.render());
+            }
         }
         if let Some(dbm) = self.signal_dbm {
             line("signal", &format!("{dbm}dBm"));
@@ -295,6 +384,43 @@ mod tests {
         assert!(
             !text.lines().any(|l| l.trim_start().starts_with("remote:")),
             "no peer address, no line"
+        );
+    }
+
+    #[test]
+    fn members_are_listed_one_line_each() {
+        let mut first = MemberStatus::new("/dev/ttyUSB0");
+        first.status = "connected".into();
+        first.dial_status = "connected".into();
+        first.phase = Some("network".into());
+        first.joined = true;
+        first.rate = Some(115_200);
+        first.attempts = 1;
+        let mut second = MemberStatus::new("/dev/ttyUSB2");
+        second.status = "redialing".into();
+        second.attempts = 3;
+        second.last_error = Some("modem: BUSY".into());
+        let status = Status {
+            status: "connected".into(),
+            mrru: Some(1600),
+            members: vec![first, second],
+            ..Status::default()
+        };
+        let text = status.render(Instant::now());
+        for line in [
+            "        mrru: 1600",
+            "     members: 1 of 2 lines in the bundle",
+            "      line-1: /dev/ttyUSB0 status=connected dial-status=connected phase=network multilink=joined rate=115200 attempts=1",
+            "      line-2: /dev/ttyUSB2 status=redialing dial-status=idle multilink=no attempts=3 last-error=\"modem: BUSY\"",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing from\n{text}"
+            );
+        }
+        assert!(
+            !Status::default().render(Instant::now()).contains("members"),
+            "a single port lists no members"
         );
     }
 

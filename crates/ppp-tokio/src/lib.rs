@@ -12,6 +12,9 @@
 //!   device.
 //! - [`serial`]: serial ports and modems: a `ppp-modem` machine until `CONNECT`, then the link on
 //!   the same line while `NO CARRIER` is watched, then the hang-up.
+//! - [`bundle`]: several modem lines online under one core: the members of a Multilink bundle
+//!   (a dial-out client with several ports) or the calls of a server (a `LinkTable`, where a
+//!   second call of the same peer joins its bundle).
 //! - [`packet`]: raw Ethernet for PPPoE (`AF_PACKET` with a kernel filter that passes only PPPoE).
 //! - [`pppoe`]: the PPPoE client and access concentrator runtimes (packet socket, sans-IO
 //!   `PppoeClient`/`PppoeServer`, a TUN device per session).
@@ -55,6 +58,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bundle;
 pub mod icmp;
 pub mod netconfig;
 #[cfg(feature = "test-util")]
@@ -167,7 +171,7 @@ impl Outbox {
     }
 
     /// Tries to write the next bytes that wait; `Ready` with the progress recorded.
-    fn poll_write_some<W: AsyncWrite + Unpin>(
+    pub(crate) fn poll_write_some<W: AsyncWrite + Unpin>(
         &mut self,
         writer: &mut W,
         cx: &mut Context<'_>,

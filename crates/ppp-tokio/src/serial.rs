@@ -381,10 +381,10 @@ pub struct Connected {
 /// Cancel safe: bytes for the modem wait in an outbound queue that keeps its progress, so a
 /// dropped future never truncates a command or a frame.
 pub struct ModemPort<S, M> {
-    stream: S,
-    machine: M,
-    outbox: Outbox,
-    buf: Vec<u8>,
+    pub(crate) stream: S,
+    pub(crate) machine: M,
+    pub(crate) outbox: Outbox,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl<S, M> fmt::Debug for ModemPort<S, M> {
