@@ -186,6 +186,10 @@ pub struct Fragmenter {
     stats: FragmentationStats,
     shares: Vec<Share>,
     plan: Vec<Piece>,
+    /// Where the search for a whole-packet member starts among equally good ones: members take
+    /// turns, so every member carries traffic (the peer's loss detection needs a sequence
+    /// number from every link, RFC 1990 §4.1).
+    next_turn: usize,
 }
 
 impl Fragmenter {
@@ -201,6 +205,7 @@ impl Fragmenter {
             stats: FragmentationStats::default(),
             shares: Vec::new(),
             plan: Vec::new(),
+            next_turn: 0,
         }
     }
 
@@ -419,14 +424,25 @@ impl Fragmenter {
     fn plan(&mut self, now: Instant, total: usize) {
         self.plan.clear();
         if total <= self.config.fragmentation_threshold {
-            let best = self
+            let finish = |m: &SendMember| m.start(now) + total as f64 / m.bytes_per_second;
+            let soonest = self
                 .members
                 .iter()
-                .enumerate()
-                .filter(|(_, m)| m.capacity >= total)
-                .map(|(i, m)| (i, m.start(now) + total as f64 / m.bytes_per_second))
-                .min_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some((member, _)) = best {
+                .filter(|m| m.capacity >= total)
+                .map(finish)
+                .min_by(f64::total_cmp);
+            if let Some(soonest) = soonest {
+                // Among the members that finish it soonest (within a microsecond), the next in
+                // turn.
+                let count = self.members.len();
+                let member = (0..count)
+                    .map(|k| (self.next_turn + k) % count)
+                    .find(|&i| {
+                        let m = &self.members[i];
+                        m.capacity >= total && finish(m) <= soonest + 1e-6
+                    })
+                    .unwrap_or(0);
+                self.next_turn = (member + 1) % count;
                 self.plan.push(Piece { member, len: total });
                 return;
             }
@@ -598,6 +614,25 @@ mod tests {
             assert_eq!(data.len(), 102);
         }
         assert_eq!(f.stats().packets_unfragmented, 4);
+    }
+
+    /// Sparse traffic (each packet sent when the links are idle again): members still take
+    /// turns, so the peer hears a sequence number on every link (pppd's loss detection waits for
+    /// one from each).
+    #[test]
+    fn idle_members_take_turns_with_small_packets() {
+        let mut now = Instant::now();
+        let mut f = Fragmenter::new(FragmenterConfig::default());
+        for n in 1..=3 {
+            f.add_member(member(n), MemberLink::new(1500)).unwrap();
+        }
+        let mut members = Vec::new();
+        for _ in 0..6 {
+            f.send(now, 0x8021, &[1, 1, 0, 4]).unwrap();
+            members.extend(drain(&mut f).into_iter().map(|(m, _, _)| m.0));
+            now += Duration::from_secs(1);
+        }
+        assert_eq!(members, [1, 2, 3, 1, 2, 3]);
     }
 
     #[test]

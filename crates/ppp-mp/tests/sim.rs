@@ -62,8 +62,9 @@ struct SimLink {
     b: MemberId,
     channel: Channel,
     alive: bool,
-    /// Frames in flight: wrapped sequence number -> (fragment number, copies).
-    in_flight: HashMap<u32, (u64, u32)>,
+    /// Frames in flight: wrapped sequence number -> (fragment number, copies still in flight,
+    /// whether a copy already arrived).
+    in_flight: HashMap<u32, (u64, u32, bool)>,
 }
 
 struct Outcome {
@@ -156,7 +157,10 @@ fn run(scenario: &Scenario, seed: u64) -> Outcome {
                 if copies == 0 {
                     lost_fragments.insert(polled);
                 } else {
-                    let entry = link.in_flight.entry(header.sequence).or_insert((polled, 0));
+                    let entry = link
+                        .in_flight
+                        .entry(header.sequence)
+                        .or_insert((polled, 0, false));
                     assert_eq!(entry.0, polled, "sequence reused while in flight");
                     entry.1 += copies;
                 }
@@ -173,6 +177,7 @@ fn run(scenario: &Scenario, seed: u64) -> Outcome {
                 let (header, _) = MpHeader::parse(format, &frame).unwrap();
                 let entry = link.in_flight.get_mut(&header.sequence).unwrap();
                 entry.1 -= 1;
+                entry.2 = true;
                 if entry.1 == 0 {
                     link.in_flight.remove(&header.sequence);
                 }
@@ -192,7 +197,14 @@ fn run(scenario: &Scenario, seed: u64) -> Outcome {
             kill = None;
             let link = &mut links[index];
             link.alive = false;
-            lost_fragments.extend(link.in_flight.values().map(|&(n, _)| n));
+            // A fragment is lost with the link unless a copy of it (the channel duplicates)
+            // already arrived.
+            lost_fragments.extend(
+                link.in_flight
+                    .values()
+                    .filter(|&&(_, _, arrived)| !arrived)
+                    .map(|&(n, _, _)| n),
+            );
             a.remove_link(now, link.a).unwrap();
             b.remove_link(now, link.b).unwrap();
         }
