@@ -70,6 +70,9 @@ pub struct PppoePlan {
     pub linger: Duration,
     /// The most the whole run may take; the run ends with `timed_out` after it.
     pub timeout: Duration,
+    /// Length of our echo requests' IPv4 packets (Don't Fragment is always set); 0: a short
+    /// text payload.
+    pub ping_size: usize,
 }
 
 impl PppoePlan {
@@ -82,7 +85,15 @@ impl PppoePlan {
             close_when_done: true,
             linger: Duration::from_secs(2),
             timeout: Duration::from_secs(90),
+            ping_size: 0,
         }
+    }
+
+    /// Our echo requests are IPv4 packets of `bytes` (with Don't Fragment, as always).
+    #[must_use]
+    pub fn ping_size(mut self, bytes: usize) -> PppoePlan {
+        self.ping_size = bytes;
+        self
     }
 
     /// Release the guest instead of closing the session ourselves.
@@ -204,7 +215,10 @@ pub fn run_pppoe_client(
     client: PppoeClient,
     plan: &PppoePlan,
 ) -> Result<PppoeReport, String> {
-    let mut endpoint = ClientEndpoint { client };
+    let mut endpoint = ClientEndpoint {
+        client,
+        defrag: Defrag::default(),
+    };
     with_our_logs(|logs| drive(run, &mut endpoint, plan, logs))
 }
 
@@ -228,6 +242,7 @@ pub fn run_pppoe_server(
         server,
         secrets,
         session: None,
+        defrag: Defrag::default(),
     };
     with_our_logs(|logs| drive(run, &mut endpoint, plan, logs))
 }
@@ -270,8 +285,94 @@ fn classify(packet: &[u8], (local, peer): (Ipv4Addr, Ipv4Addr)) -> Icmp {
     }
 }
 
+/// Puts IPv4 fragments back together (only what the pings need: whole datagrams from the
+/// peer, fragments in any order, at most a few datagrams pending).
+#[derive(Default)]
+struct Defrag {
+    /// (source, destination, identification) -> fragments (offset in bytes, more, data).
+    pending: Vec<((Ipv4Addr, Ipv4Addr, u16), Vec<(usize, bool, Vec<u8>)>)>,
+}
+
+impl Defrag {
+    /// The whole datagram, once `packet` (a datagram or a fragment) completes it.
+    fn accept(&mut self, packet: &[u8]) -> Option<Vec<u8>> {
+        if packet.len() < 20 || packet[0] >> 4 != 4 {
+            return Some(packet.to_vec());
+        }
+        let header_len = usize::from(packet[0] & 0x0f) * 4;
+        let flags_offset = u16::from_be_bytes([packet[6], packet[7]]);
+        let more = flags_offset & 0x2000 != 0;
+        let offset = usize::from(flags_offset & 0x1fff) * 8;
+        if !more && offset == 0 {
+            return Some(packet.to_vec());
+        }
+        let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).min(packet.len());
+        if header_len > total {
+            return None;
+        }
+        let key = (
+            Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]),
+            Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]),
+            u16::from_be_bytes([packet[4], packet[5]]),
+        );
+        let index = match self.pending.iter().position(|(k, _)| *k == key) {
+            Some(index) => index,
+            None => {
+                if self.pending.len() >= 8 {
+                    self.pending.remove(0);
+                }
+                self.pending.push((key, Vec::new()));
+                self.pending.len() - 1
+            }
+        };
+        let pieces = &mut self.pending[index].1;
+        if offset == 0 {
+            // Keep the first fragment's header for the whole datagram.
+            pieces.push((0, more, packet[..total].to_vec()));
+        } else {
+            pieces.push((
+                header_len + offset,
+                more,
+                packet[header_len..total].to_vec(),
+            ));
+        }
+        pieces.sort_by_key(|(at, _, _)| *at);
+        // Complete: starts at 0, no gaps, and the last has More Fragments clear.
+        let mut end = 0;
+        for (at, _, data) in pieces.iter() {
+            if *at > end {
+                return None;
+            }
+            end = end.max(at + data.len());
+        }
+        if pieces.last().is_none_or(|(_, more, _)| *more) || pieces[0].0 != 0 {
+            return None;
+        }
+        let (_, pieces) = self.pending.remove(index);
+        let mut whole = vec![0u8; end];
+        for (at, _, data) in pieces {
+            whole[at..at + data.len()].copy_from_slice(&data);
+        }
+        whole[2..4].copy_from_slice(&(end as u16).to_be_bytes());
+        whole[6] &= 0xc0;
+        whole[7] = 0;
+        whole[10] = 0;
+        whole[11] = 0;
+        let mut sum = 0u32;
+        for pair in whole[..header_len].chunks(2) {
+            sum += u32::from(u16::from_be_bytes([pair[0], pair[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        whole[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        Some(whole)
+    }
+}
+
 struct ClientEndpoint {
     client: PppoeClient,
+    defrag: Defrag,
 }
 
 impl Endpoint for ClientEndpoint {
@@ -329,6 +430,11 @@ impl Endpoint for ClientEndpoint {
                 run.trace(format!("other datagram {datagram:?}"));
                 continue;
             };
+            // A peer whose MTU is below the packet's size sends it in IPv4 fragments.
+            let Some(packet) = self.defrag.accept(packet) else {
+                continue;
+            };
+            let packet = &packet;
             match classify(packet, addresses) {
                 Icmp::Request(reply) => match self.client.send_ipv4(now, &reply) {
                     Ok(()) => report.echo_requests_answered += 1,
@@ -364,6 +470,7 @@ struct ServerEndpoint {
     /// The network layer whose IPCP came up first (the one we ping): a session's own, or a
     /// Multilink bundle's.
     session: Option<UnitId>,
+    defrag: Defrag,
 }
 
 impl Endpoint for ServerEndpoint {
@@ -441,6 +548,10 @@ impl Endpoint for ServerEndpoint {
                 run.trace(format!("other datagram {datagram:?} in {unit}"));
                 continue;
             };
+            let Some(packet) = self.defrag.accept(packet) else {
+                continue;
+            };
+            let packet = &packet;
             match classify(packet, addresses) {
                 Icmp::Request(reply) => match self.server.send_ipv4(now, unit, &reply) {
                     Ok(()) => report.echo_requests_answered += 1,
@@ -479,6 +590,8 @@ impl Endpoint for ServerEndpoint {
 #[derive(Debug)]
 struct Pinger {
     wanted: u16,
+    /// IPv4 length of each echo request (0: short).
+    size: usize,
     next_seq: u16,
     outstanding: Option<(u16, Instant)>,
     ready_since: Option<Instant>,
@@ -522,7 +635,12 @@ impl Pinger {
             return;
         }
         self.next_seq = self.next_seq.wrapping_add(1);
-        let request = icmp::echo_request(local, peer, PING_ID, self.next_seq, b"ppp-interop pppoe");
+        let payload = if self.size > 28 {
+            vec![0x5a; self.size - 28]
+        } else {
+            b"ppp-interop pppoe".to_vec()
+        };
+        let request = icmp::echo_request(local, peer, PING_ID, self.next_seq, &payload);
         match endpoint.send_ipv4(now, &request) {
             Ok(()) => {
                 report.echo_requests_sent += 1;
@@ -614,6 +732,7 @@ fn drive(
     let mut report = PppoeReport::default();
     let mut pinger = Pinger {
         wanted: plan.pings,
+        size: plan.ping_size,
         next_seq: 0,
         outstanding: None,
         ready_since: None,
@@ -795,5 +914,27 @@ mod tests {
         };
         assert!(matches!(classify(&reply, (us, peer)), Icmp::Reply(9)));
         assert!(matches!(classify(&[0x45, 0], (us, peer)), Icmp::Other));
+    }
+
+    #[test]
+    fn ipv4_fragments_are_put_back_together() {
+        let us = Ipv4Addr::new(192, 0, 2, 1);
+        let peer = Ipv4Addr::new(192, 0, 2, 2);
+        let whole = icmp::echo_request(peer, us, 7, 1, &[0x5a; 1472]);
+        // Split after 1480 bytes of payload (8-byte units), second fragment first.
+        let mut first = whole[..20 + 1480].to_vec();
+        first[2..4].copy_from_slice(&(1500u16).to_be_bytes());
+        first[6] = 0x20; // More Fragments
+        let mut second = whole[..20].to_vec();
+        second.extend_from_slice(&whole[20 + 1480..]);
+        let len = second.len() as u16;
+        second[2..4].copy_from_slice(&len.to_be_bytes());
+        second[6..8].copy_from_slice(&(1480u16 / 8).to_be_bytes());
+        let mut defrag = Defrag::default();
+        assert_eq!(defrag.accept(&second), None);
+        let got = defrag.accept(&first).expect("complete");
+        assert_eq!(&got[20..], &whole[20..]);
+        assert!(matches!(classify(&got, (us, peer)), Icmp::Request(_)));
+        assert_eq!(defrag.accept(&whole), Some(whole.clone()));
     }
 }
