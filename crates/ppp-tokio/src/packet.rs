@@ -338,6 +338,35 @@ fn bind_to_interface(fd: RawFd, ifindex: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Adds a `PACKET_MR_PROMISC` membership for interface `ifindex` to the packet socket `fd`.
+#[allow(unsafe_code)]
+fn add_promiscuous_membership(fd: RawFd, ifindex: u32) -> io::Result<()> {
+    let ifindex = libc::c_int::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
+    let request = libc::packet_mreq {
+        mr_ifindex: ifindex,
+        mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t;
+    // SAFETY: `fd` is an open AF_PACKET socket; `request` is a fully initialised `packet_mreq`
+    // on our stack and `len` is exactly its size, which PACKET_ADD_MEMBERSHIP reads.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            (&request as *const libc::packet_mreq).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// An interface could not be opened for PPPoE ([`PacketSocket::bind`]): the error names it
 /// (`eth9: No such device (os error 19)`). It is the inner error of the [`io::Error`] `bind`
 /// returns, with the same [`io::ErrorKind`], so programs can tell "cannot open the interface"
@@ -445,6 +474,17 @@ impl PacketSocket {
     /// The interface index.
     pub fn ifindex(&self) -> u32 {
         self.info.index
+    }
+
+    /// Receives frames addressed to any Ethernet address, not only the interface's (a
+    /// promiscuous membership of this socket, dropped with it): for a tool that speaks for many
+    /// hosts on one interface, such as a load generator with one MAC address per client.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `setsockopt(2)`.
+    pub fn set_promiscuous(&self) -> io::Result<()> {
+        add_promiscuous_membership(self.fd.get_ref().as_raw_fd(), self.info.index)
     }
 
     /// The interface name the socket was bound with.
