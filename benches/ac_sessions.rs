@@ -144,8 +144,7 @@ impl World {
     fn add_client(&mut self, ac: usize) -> usize {
         self.next_mac += 1;
         let address = mac(self.next_mac);
-        let mut config = ClientConfig::default();
-        config.ac_name = String::new();
+        let config = ClientConfig::default();
         let mut client = PppoeClient::new(
             config,
             client_link(),

@@ -290,8 +290,13 @@ fn classify(packet: &[u8], (local, peer): (Ipv4Addr, Ipv4Addr)) -> Icmp {
 #[derive(Default)]
 struct Defrag {
     /// (source, destination, identification) -> fragments (offset in bytes, more, data).
-    pending: Vec<((Ipv4Addr, Ipv4Addr, u16), Vec<(usize, bool, Vec<u8>)>)>,
+    pending: Vec<(FragmentKey, Vec<Fragment>)>,
 }
+
+/// Which datagram a fragment belongs to: source, destination, identification.
+type FragmentKey = (Ipv4Addr, Ipv4Addr, u16);
+/// A fragment: where its bytes go, whether more follow, the bytes.
+type Fragment = (usize, bool, Vec<u8>);
 
 impl Defrag {
     /// The whole datagram, once `packet` (a datagram or a fragment) completes it.
