@@ -384,12 +384,12 @@ impl Limits {
 
     /// What a server enforces (zero timeouts are none).
     pub fn to_runtime(&self) -> SessionLimits {
-        SessionLimits {
-            rate_limit: self.rate_limit,
-            session_timeout: self.session_timeout.filter(|t| !t.is_zero()),
-            idle_timeout: self.idle_timeout.filter(|t| !t.is_zero()),
-            only_one: self.only_one.to_runtime(),
-        }
+        let mut limits = SessionLimits::default();
+        limits.rate_limit = self.rate_limit;
+        limits.session_timeout = self.session_timeout.filter(|t| !t.is_zero());
+        limits.idle_timeout = self.idle_timeout.filter(|t| !t.is_zero());
+        limits.only_one = self.only_one.to_runtime();
+        limits
     }
 }
 
@@ -856,16 +856,16 @@ mod tests {
             accounting-spool = "/tmp/spool"
             [[servers]]
             address = "198.51.100.10"
-            secret = "one"
+            secret = "s3cret-one"
             [[servers]]
             address = "198.51.100.11"
-            secret = "two"
+            secret = "s3cret-two"
             authentication-port = 11812
             [incoming]
             accept = true
             [[incoming.clients]]
             address = "198.51.100.20"
-            secret = "three"
+            secret = "s3cret-three"
             "#,
         )
         .expect("parse");
@@ -886,7 +886,7 @@ mod tests {
         let (listen, dae) = config.dae_config("unused").expect("incoming");
         assert_eq!(listen.port(), 3799);
         assert_eq!(dae.clients.len(), 3);
-        assert!(!format!("{config:?}").contains("one"), "secrets hidden");
+        assert!(!format!("{config:?}").contains("s3cret"), "secrets hidden");
         let slow = RadiusConfig {
             timeout: Time(Duration::from_secs(10)),
             ..config

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
-use ppp_ccp::{CcpConfig, Encryption};
+use ppp_ccp::CcpConfig;
 use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
 use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthProtocol, ClientCredentials};
@@ -17,18 +17,8 @@ use serde::Deserialize;
 
 use super::DialOutError;
 
-/// RouterOS `use-encryption`: `no`, `yes` (if the peer agrees) or `required`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum UseEncryption {
-    /// No MPPE.
-    #[default]
-    No,
-    /// MPPE if the peer agrees.
-    Yes,
-    /// MPPE-128 or no link.
-    Required,
-}
+/// RouterOS `use-encryption`, with the one meaning of [`crate::profile`].
+pub use crate::profile::UseEncryption;
 
 /// The profile: RouterOS `/ppp profile` settings that matter on a serial link.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -55,19 +45,10 @@ impl Profile {
         self.use_ipv6.then(Ipv6cpConfig::default)
     }
 
-    /// The CCP configuration, or `None` when neither encryption nor compression is on.
+    /// The CCP configuration, or `None` when neither encryption nor compression is on (see
+    /// [`crate::profile::ccp_config`]).
     pub fn ccp(&self) -> Option<CcpConfig> {
-        let mut ccp = match self.use_encryption {
-            UseEncryption::No if !self.use_compression => return None,
-            UseEncryption::No => CcpConfig::deflate(15),
-            UseEncryption::Yes => CcpConfig {
-                encryption: Encryption::Yes,
-                ..CcpConfig::default()
-            },
-            UseEncryption::Required => CcpConfig::require_mppe_128(),
-        };
-        ccp.compression = self.use_compression && self.use_encryption != UseEncryption::Required;
-        Some(ccp)
+        crate::profile::ccp_config(self.use_encryption, self.use_compression.into())
     }
 }
 
@@ -99,24 +80,13 @@ fn default_keepalive_timeout() -> u64 {
     30
 }
 
-/// Parses RouterOS/pppd authentication names: `pap`, `chap`, `mschap1`, `mschap2`.
+/// Parses authentication names (see [`crate::profile::auth_method`]).
 ///
 /// # Errors
 ///
 /// An unknown name.
 pub fn parse_auth_list(names: &[String]) -> Result<Vec<AuthProtocol>, DialOutError> {
-    names
-        .iter()
-        .map(|name| match name.to_ascii_lowercase().as_str() {
-            "pap" => Ok(AuthProtocol::Pap),
-            "chap" | "chap-md5" => Ok(AuthProtocol::ChapMd5),
-            "mschap1" | "mschap" | "ms-chap" => Ok(AuthProtocol::MsChapV1),
-            "mschap2" | "ms-chap-v2" | "mschapv2" => Ok(AuthProtocol::MsChapV2),
-            other => Err(DialOutError::Config(format!(
-                "unknown authentication {other:?} (pap, chap, mschap1, mschap2)"
-            ))),
-        })
-        .collect()
+    crate::profile::auth_methods(names).map_err(|error| DialOutError::Config(error.message))
 }
 
 /// The dial-out client's settings (RouterOS `/interface ppp-client`). `Debug` hides the PIN
@@ -635,6 +605,7 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ppp_ccp::Encryption;
 
     fn example(name: &str) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -101,6 +101,24 @@ pub struct AaaOptions {
     pub interim_interval: Option<Duration>,
 }
 
+impl AaaOptions {
+    /// No RADIUS: local secrets only, no accounting.
+    pub fn local() -> Self {
+        AaaOptions::default()
+    }
+
+    /// With a RADIUS client: `use-radius` and `accounting` on, no interim updates unless
+    /// RADIUS asks for them.
+    pub fn with_radius(radius: RadiusService) -> Self {
+        AaaOptions {
+            radius: Some(radius),
+            use_radius: true,
+            accounting: true,
+            interim_interval: None,
+        }
+    }
+}
+
 /// Identifies a session across the servers of a process: the server (see
 /// [`Aaa::attach`]) and its port (a PPPoE session id, a line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
