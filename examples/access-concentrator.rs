@@ -26,7 +26,7 @@ use ppp_stack::pppoe::policy::ProfilePolicy;
 use ppp_stack::pppoe::{ConfigError, control, format};
 use ppp_tokio::aaa::{Aaa, AaaOptions};
 use ppp_tokio::pppoe::{self, SharedServerSnapshot};
-use ppp_tokio::radius::{DaeListener, RadiusService};
+use ppp_tokio::radius::{DaeCounters, DaeListener, RadiusService};
 use tokio::sync::watch;
 
 /// A PPPoE access concentrator configured by a TOML file (and a few flags).
@@ -74,6 +74,8 @@ enum Command {
     Run,
     /// List the sessions of the instance running with the same --control socket.
     Sessions,
+    /// The RADIUS client's and the dynamic-authorization listener's counters of that instance.
+    Radius,
     /// Check the configuration and exit.
     Check,
 }
@@ -147,6 +149,11 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
             print!("{}", control::query(&path, "sessions").await?);
             return Ok(ExitStatus::Success);
         }
+        Command::Radius => {
+            let path = file.control.ok_or("radius needs --control PATH")?;
+            print!("{}", control::query(&path, "radius").await?);
+            return Ok(ExitStatus::Success);
+        }
         Command::Check => {
             file.validate()?;
             ProfilePolicy::from_file(&file)?;
@@ -172,24 +179,30 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
         .iter()
         .map(|_| Arc::new(Mutex::new(Vec::new())))
         .collect();
+    let (aaa, dae_counters) = start_aaa(&file).await?;
     let _control = match &file.control {
         Some(path) => {
             let statuses = statuses.clone();
-            let handler: control::Handler = Arc::new(move |command: &str| {
-                if command != "sessions" {
-                    return format!("unknown command {command:?}\n");
+            let radius = aaa.radius().cloned();
+            let incoming = dae_counters.clone();
+            let handler: control::Handler = Arc::new(move |command: &str| match command {
+                "sessions" => {
+                    let all: Vec<_> = statuses
+                        .iter()
+                        .flat_map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+                        .collect();
+                    format::sessions(&all, SystemTime::now())
                 }
-                let all: Vec<_> = statuses
-                    .iter()
-                    .flat_map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
-                    .collect();
-                format::sessions(&all, SystemTime::now())
+                "radius" => format::radius(
+                    radius.as_ref().map(RadiusService::stats),
+                    incoming.as_ref().map(DaeCounters::get),
+                ),
+                _ => format!("unknown command {command:?}\n"),
             });
             Some(control::ControlServer::bind(path, handler)?)
         }
         None => None,
     };
-    let aaa = start_aaa(&file).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let several = file.interfaces.len() > 1;
     let mut servers = tokio::task::JoinSet::new();
@@ -245,9 +258,11 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
 
 /// The process's AAA: the RADIUS client and the dynamic-authorization listener when
 /// `[radius]` is configured, and the registry `only-one` needs in any case.
-async fn start_aaa(file: &AcFile) -> Result<Aaa, Box<dyn std::error::Error>> {
+async fn start_aaa(
+    file: &AcFile,
+) -> Result<(Aaa, Option<DaeCounters>), Box<dyn std::error::Error>> {
     let Some(radius) = &file.radius else {
-        return Ok(Aaa::new(AaaOptions::local())?);
+        return Ok((Aaa::new(AaaOptions::local())?, None));
     };
     let service = RadiusService::spawn(radius.service_config(&file.ac_name))
         .await
@@ -263,12 +278,14 @@ async fn start_aaa(file: &AcFile) -> Result<Aaa, Box<dyn std::error::Error>> {
     options.accounting = file.aaa.accounting;
     options.interim_interval = Some(file.aaa.interim_update.0).filter(|i| !i.is_zero());
     let aaa = Aaa::new(options)?;
+    let mut counters = None;
     if let Some((address, config)) = radius.dae_config(&file.ac_name) {
         let listener = DaeListener::bind(address, config)
             .await
             .map_err(|e| format!("dynamic authorization on {address}: {e}"))?;
         tracing::info!("RADIUS: dynamic authorization (Disconnect, CoA) on {address}");
+        counters = Some(listener.counters());
         tokio::spawn(aaa.clone().serve_dae(listener));
     }
-    Ok(aaa)
+    Ok((aaa, counters))
 }

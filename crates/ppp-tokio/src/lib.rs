@@ -21,7 +21,8 @@
 //! - [`aaa`]: the servers' AAA: local secrets then RADIUS, rate limits, session and idle
 //!   timeouts, one session per user, accounting records, Disconnect and CoA.
 //! - [`netconfig`]: interface addresses, MTU, default routes and resolv.conf files (via `ip`).
-//! - `netns` (feature `test-util`): network namespaces for tests and harnesses.
+//! - `netns` (feature `test-util`): network namespaces for tests and harnesses; `freeradius`
+//!   (the same feature): a FreeRADIUS 3.2 with its own configuration for tests.
 //! - [`now`]: the one clock every driver uses (tokio's, so tests may pause
 //!   and advance time).
 //!
@@ -62,6 +63,8 @@
 pub mod aaa;
 pub mod icmp;
 pub mod netconfig;
+#[cfg(feature = "test-util")]
+pub mod freeradius;
 #[cfg(feature = "test-util")]
 pub mod netns;
 pub mod packet;

@@ -927,6 +927,9 @@ struct ServerAaa {
     authorized: HashMap<u16, Authorized>,
     /// The unit each session brought up (for its end reason).
     owned_unit: HashMap<u16, UnitId>,
+    /// Units gone before the session that brought them up reported why it ended (a PADT
+    /// ends the link first): their Stop waits for that reason.
+    ending: HashMap<u16, (UnitId, NasSession)>,
     deadlines: Deadlines<UnitId>,
 }
 
@@ -1055,10 +1058,15 @@ impl ServerAaa {
         extra.nas = Some((owner, nas));
     }
 
-    /// A session is gone: out of the registry; its end reason kept for its unit's Stop.
+    /// A session is gone: out of the registry; its end reason kept for its unit's Stop (or
+    /// the Stop of its unit, gone already).
     fn session_down(&mut self, units: &mut BTreeMap<UnitId, UnitExtra>, session_id: u16, reason: &SessionEnd) {
         self.authorized.remove(&session_id);
         self.attached.unregister(u32::from(session_id));
+        if let Some((unit, nas)) = self.ending.remove(&session_id) {
+            self.stop(unit, nas, terminate_cause(reason));
+            return;
+        }
         if let Some(unit) = self.owned_unit.remove(&session_id)
             && let Some(extra) = units.get_mut(&unit)
         {
@@ -1066,17 +1074,32 @@ impl ServerAaa {
         }
     }
 
-    /// A unit is gone: the Stop record.
+    /// A unit is gone: the Stop record, once the reason is known.
     fn unit_down(&mut self, unit: UnitId, extra: &mut UnitExtra) {
         self.deadlines.set(unit, None);
         let Some((owner, nas)) = extra.nas.take() else {
             return;
         };
-        self.owned_unit.remove(&owner);
-        let cause = extra
-            .end
-            .as_ref()
-            .map_or(TerminateCause::NAS_REQUEST, terminate_cause);
+        match extra.end.as_ref() {
+            Some(end) => {
+                self.owned_unit.remove(&owner);
+                self.stop(unit, nas, terminate_cause(end));
+            }
+            None => {
+                self.owned_unit.remove(&owner);
+                self.ending.insert(owner, (unit, nas));
+            }
+        }
+    }
+
+    /// Stops what is left (shutdown).
+    fn stop_all(&mut self, cause: TerminateCause) {
+        for (_, (unit, nas)) in std::mem::take(&mut self.ending) {
+            self.stop(unit, nas, cause);
+        }
+    }
+
+    fn stop(&mut self, unit: UnitId, nas: NasSession, cause: TerminateCause) {
         let now = now();
         let counters = nas.counters();
         info!(
@@ -1167,6 +1190,7 @@ pub async fn run_server(
         interface: options.interface.clone(),
         authorized: HashMap::new(),
         owned_unit: HashMap::new(),
+        ending: HashMap::new(),
         deadlines: Deadlines::default(),
     };
     let (lookup_tx, mut lookup_rx) =
@@ -1544,6 +1568,7 @@ pub async fn run_server(
             interface.tear_down();
         }
     }
+    nas.stop_all(TerminateCause::NAS_REBOOT);
     lock(&status).clear();
     match socket_error {
         Some(error) => Err(error),

@@ -711,6 +711,22 @@ impl DaeListener {
     pub fn stats(&self) -> DaeStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// A handle on the counters that outlives moving the listener into a task.
+    pub fn counters(&self) -> DaeCounters {
+        DaeCounters(self.stats.clone())
+    }
+}
+
+/// The counters of a [`DaeListener`], readable from anywhere (a status command).
+#[derive(Clone, Debug)]
+pub struct DaeCounters(Arc<Mutex<DaeStats>>);
+
+impl DaeCounters {
+    /// The counters now.
+    pub fn get(&self) -> DaeStats {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Drop for DaeListener {
@@ -727,10 +743,32 @@ async fn run_dae(
 ) {
     let (answers_tx, mut answers) = mpsc::channel::<(DaeToken, DaeOutcome)>(256);
     let mut buf = vec![0u8; ppp_radius::MAX_PACKET_LEN];
+    // Refused requests are worth an operator's attention, but a flood must not flood the log.
+    let mut last_warning: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((n, from)) => server.handle_input(now(), unix_time(), from, &buf[..n]),
+                Ok((n, from)) => {
+                    let before = server.stats();
+                    server.handle_input(now(), unix_time(), from, &buf[..n]);
+                    let after = server.stats();
+                    let refused = (after.forged + after.unknown_client + after.stale)
+                        > (before.forged + before.unknown_client + before.stale);
+                    let quiet = last_warning
+                        .is_none_or(|at| now().duration_since(at) >= Duration::from_secs(1));
+                    if refused && quiet {
+                        last_warning = Some(now());
+                        warn!(
+                            "DAE: dropped a request from {}: not from a client with the right \
+                             secret, or replayed ({} forged, {} from unknown clients, {} stale \
+                             so far)",
+                            from.ip(),
+                            after.forged,
+                            after.unknown_client,
+                            after.stale
+                        );
+                    }
+                }
                 Err(e) => debug!("DAE: receive error: {e}"),
             },
             Some((token, outcome)) = answers.recv() => {

@@ -3,14 +3,12 @@
 //! detail file; failover; the spool across an outage and a restart; radclient against our
 //! dynamic-authorization listener. Skips (with the reason) where freeradius is not installed.
 
-mod freeradius;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use freeradius::{FreeRadius, Mode, SECRET};
+use ppp_tokio::freeradius::{self, FreeRadius, Mode, SECRET};
 use ppp_auth::{
     AuthEvent, AuthProtocol, AuthStatus, Authenticatee, AuthenticateeConfig, Authenticator,
     AuthenticatorConfig, Credentials, FailureReason, Random, Verdict,
