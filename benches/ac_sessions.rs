@@ -52,7 +52,10 @@ fn ac_link() -> LinkConfig {
     link.lcp.require = vec![AuthProtocol::ChapMd5];
     link.lcp.echo_interval = Some(Duration::from_secs(10));
     link.lcp.echo_failure = 6;
-    link.ipcp = Some(IpcpConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None]));
+    link.ipcp = Some(IpcpConfig::server(
+        Ipv4Addr::new(192, 0, 2, 1),
+        [None, None],
+    ));
     link.auth.secrets = Some(Arc::new(
         SecretsTable::parse_pppd("user * password\n").expect("secrets"),
     ));
@@ -284,8 +287,10 @@ fn bench_ac(c: &mut Criterion) {
                             "{:?} client lcp {:?} ac lcp {:?} ac phase {:?}",
                             client.state(),
                             client.link().map(|l| l.lcp().state()),
-                            sid.and_then(|s| world.ac.session_link(s)).map(|l| l.lcp().state()),
-                            sid.and_then(|s| world.ac.session_link(s)).map(|l| l.phase()),
+                            sid.and_then(|s| world.ac.session_link(s))
+                                .map(|l| l.lcp().state()),
+                            sid.and_then(|s| world.ac.session_link(s))
+                                .map(|l| l.phase()),
                         );
                     }
                     world.remove(index);

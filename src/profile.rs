@@ -235,9 +235,7 @@ pub fn auth_method(name: &str) -> Result<AuthProtocol, InvalidSetting> {
     match name.trim().to_ascii_lowercase().as_str() {
         "pap" => Ok(AuthProtocol::Pap),
         "chap" | "chap-md5" => Ok(AuthProtocol::ChapMd5),
-        "mschap1" | "mschap" | "ms-chap" | "mschap-v1" | "ms-chap-v1" => {
-            Ok(AuthProtocol::MsChapV1)
-        }
+        "mschap1" | "mschap" | "ms-chap" | "mschap-v1" | "ms-chap-v1" => Ok(AuthProtocol::MsChapV1),
         "mschap2" | "mschap-v2" | "mschapv2" | "ms-chap-v2" => Ok(AuthProtocol::MsChapV2),
         other => Err(InvalidSetting::new(
             "authentication",
@@ -648,7 +646,10 @@ impl RadiusConfig {
             ));
         }
         if self.servers.iter().any(|s| s.secret.0.is_empty()) {
-            return Err(InvalidSetting::new("radius.servers", "a server has no secret"));
+            return Err(InvalidSetting::new(
+                "radius.servers",
+                "a server has no secret",
+            ));
         }
         Ok(())
     }

@@ -108,7 +108,9 @@ impl Program {
                     break;
                 }
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&text);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
             }
         });
         Program {
@@ -299,8 +301,21 @@ impl Bed {
         let control = self.dir.join(format!("client{}.sock", self.sessions));
         let mut command = self.client_ns.command(&self.client_bin);
         command
-            .args(["--interface", "veth-c", "--user", user, "--password", password])
-            .args(["--allow", method, "--no-reconnect", "--keepalive-timeout", "2"])
+            .args([
+                "--interface",
+                "veth-c",
+                "--user",
+                user,
+                "--password",
+                password,
+            ])
+            .args([
+                "--allow",
+                method,
+                "--no-reconnect",
+                "--keepalive-timeout",
+                "2",
+            ])
             .args(["--use-encryption", "yes"])
             .arg("--control")
             .arg(&control)
@@ -384,6 +399,87 @@ impl Bed {
     }
 }
 
+impl Bed {
+    /// radclient in the AC's namespace: `kind` (coa, disconnect) with `attributes`, signed with
+    /// `secret`: its output.
+    fn radclient(&self, kind: &str, secret: &str, attributes: &str) -> String {
+        let mut child = self
+            .server_ns
+            .command("radclient")
+            .args(["-x", "-r", "1", "-t", "2"])
+            .arg(format!("127.0.0.1:{DAE_PORT}"))
+            .args([kind, secret])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("radclient (freeradius-utils)");
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(format!("{attributes}, Message-Authenticator = 0x00\n").as_bytes())
+            .expect("radclient input");
+        drop(stdin);
+        let out = child.wait_with_output().expect("radclient output");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// iperf3 from the client's namespace to the AC's address for `seconds` (after one second
+    /// left out): the receiver's rate in bits per second. `reverse`: the AC sends.
+    fn iperf(&self, seconds: u32, reverse: bool) -> f64 {
+        let mut args = vec![
+            "iperf3".to_owned(),
+            "-c".into(),
+            AC_ADDRESS.to_string(),
+            "-t".into(),
+            seconds.to_string(),
+            "-O".into(),
+            "1".into(),
+            "-J".into(),
+        ];
+        if reverse {
+            args.push("-R".into());
+        }
+        let output = self.client_ns.exec(&args).expect("run iperf3");
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "sum_received": { ..., "bits_per_second": N, ... }
+        let received = text
+            .split("\"sum_received\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("iperf3 failed:\n{text}"));
+        received
+            .split("\"bits_per_second\":")
+            .nth(1)
+            .and_then(|rest| rest.split([',', '}']).next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no rate in\n{text}"))
+    }
+
+    fn acct_session_id(record: &str) -> String {
+        field(record, "Acct-Session-Id")
+            .unwrap_or_else(|| panic!("no Acct-Session-Id in {record}"))
+            .to_owned()
+    }
+}
+
+/// Asserts that `rate` (bits per second) is within 10% of `limit`.
+fn within_ten_percent(what: &str, rate: f64, limit: f64) {
+    eprintln!(
+        "{what}: {:.3} Mbit/s for a limit of {:.3} Mbit/s ({:+.1}%)",
+        rate / 1e6,
+        limit / 1e6,
+        (rate / limit - 1.0) * 100.0
+    );
+    assert!(
+        (rate - limit).abs() <= limit * 0.10,
+        "{what}: {rate} bit/s is not within 10% of {limit}"
+    );
+}
+
 fn skip(test: &str) -> bool {
     netns::skip_without_netns(test) || freeradius::skip(test)
 }
@@ -411,7 +507,13 @@ fn radius_through_the_programs() {
             mppe,
             "{method}: {monitor}"
         );
-        let start = bed.next_record(&bed.primary, "alice", "Start", starts, Duration::from_secs(5));
+        let start = bed.next_record(
+            &bed.primary,
+            "alice",
+            "Start",
+            starts,
+            Duration::from_secs(5),
+        );
         assert_eq!(field(&start, "Class"), Some("0x676f6c64"), "{start}");
         assert_eq!(field(&start, "NAS-Port-Type"), Some("Ethernet"), "{start}");
         assert_eq!(field(&start, "NAS-Identifier"), Some("aaa-ac"), "{start}");
@@ -419,22 +521,252 @@ fn radius_through_the_programs() {
         bed.ping(3, 1000);
         let (code, log) = client.stop();
         assert_eq!(code, Some(0), "{log}");
-        assert!(log.contains("Remote message: Welcome, alice"), "{method}:\n{log}");
+        assert!(
+            log.contains("Remote message: Welcome, alice"),
+            "{method}:\n{log}"
+        );
         let stop = bed.next_record(&bed.primary, "alice", "Stop", stops, Duration::from_secs(5));
         assert_eq!(
             field(&stop, "Acct-Session-Id"),
             field(&start, "Acct-Session-Id")
         );
         // 3 echo requests of 1000 bytes of data: 1028-byte IP packets each way.
-        assert_eq!(number(&stop, "Acct-Input-Octets"), 3 * 1028, "{method}:\n{stop}");
-        assert_eq!(number(&stop, "Acct-Output-Octets"), 3 * 1028, "{method}:\n{stop}");
+        assert_eq!(
+            number(&stop, "Acct-Input-Octets"),
+            3 * 1028,
+            "{method}:\n{stop}"
+        );
+        assert_eq!(
+            number(&stop, "Acct-Output-Octets"),
+            3 * 1028,
+            "{method}:\n{stop}"
+        );
         assert_eq!(number(&stop, "Acct-Input-Packets"), 3, "{stop}");
         assert_eq!(number(&stop, "Acct-Output-Packets"), 3, "{stop}");
-        assert_eq!(field(&stop, "Acct-Terminate-Cause"), Some("User-Request"), "{stop}");
+        assert_eq!(
+            field(&stop, "Acct-Terminate-Cause"),
+            Some("User-Request"),
+            "{stop}"
+        );
         assert_eq!(field(&stop, "Class"), Some("0x676f6c64"), "{stop}");
     }
 
+    // A refusal: the Reply-Message of the Access-Reject at the client, exit status 19.
+    for method in ["pap", "mschap2"] {
+        let (mut client, _) = bed.client("mallory", "guess", method);
+        let (code, log) = client.wait(Duration::from_secs(20));
+        assert_eq!(code, Some(19), "{method}:\n{log}");
+        assert!(log.contains("Login refused by RADIUS"), "{method}:\n{log}");
+    }
+
+    // Interim updates every 2 s (Acct-Interim-Interval), then a Disconnect-Request.
+    let starts = Bed::records(&bed.primary, "alice", "Start").len();
+    let (mut client, _, _) = bed.connect("alice", "correct horse", "chap");
+    let start = bed.next_record(
+        &bed.primary,
+        "alice",
+        "Start",
+        starts,
+        Duration::from_secs(5),
+    );
+    let id = Bed::acct_session_id(&start);
+    std::thread::sleep(Duration::from_millis(4_600));
+    let interims: Vec<String> = Bed::records(&bed.primary, "alice", "Interim-Update")
+        .into_iter()
+        .filter(|r| field(r, "Acct-Session-Id") == Some(id.as_str()))
+        .collect();
+    let times: Vec<u64> = interims
+        .iter()
+        .map(|r| number(r, "Acct-Session-Time"))
+        .collect();
+    assert_eq!(times, vec![2, 4], "interim updates:\n{interims:?}");
+    let received: Vec<u64> = interims.iter().map(|r| number(r, "Timestamp")).collect();
+    assert!(
+        received[1] - received[0] >= 1 && received[1] - received[0] <= 3,
+        "interims received at {received:?}"
+    );
+    let stops = Bed::records(&bed.primary, "alice", "Stop").len();
+    let answer = bed.radclient(
+        "disconnect",
+        SECRET,
+        &format!("Acct-Session-Id = \"{id}\", NAS-Identifier = \"aaa-ac\""),
+    );
+    assert!(answer.contains("Received Disconnect-ACK"), "{answer}");
+    let (code, log) = client.wait(Duration::from_secs(10));
+    assert!(log.contains("Administrative reset"), "{code:?}\n{log}");
+    let stop = bed.next_record(&bed.primary, "alice", "Stop", stops, Duration::from_secs(5));
+    assert_eq!(field(&stop, "Acct-Session-Id"), Some(id.as_str()));
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        Some("Admin-Reset"),
+        "{stop}"
+    );
+    // A session that is not there: NAK.
+    let answer = bed.radclient("disconnect", SECRET, "User-Name = \"nobody\"");
+    assert!(answer.contains("Disconnect-NAK"), "{answer}");
+
+    // The rate limit from RADIUS (2M/1M: the user's upload/download), measured; a CoA raises
+    // it; a forged CoA is refused and counted.
+    let starts = Bed::records(&bed.primary, "limited", "Start").len();
+    let (mut client, _, _) = bed.connect("limited", "slow lane", "mschap2");
+    let start = bed.next_record(
+        &bed.primary,
+        "limited",
+        "Start",
+        starts,
+        Duration::from_secs(5),
+    );
+    let id = Bed::acct_session_id(&start);
+    let sessions = query(&bed.ac_control, "sessions");
+    assert!(sessions.contains("2M/1M"), "{sessions}");
+    if netns::has_program("iperf3") {
+        let iperf_server = Program::spawn({
+            let mut command = bed.server_ns.command("iperf3");
+            command.args(["-s", "-B", &AC_ADDRESS.to_string()]);
+            command
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        within_ten_percent("upload through 2M/1M", bed.iperf(5, false), 2e6);
+        within_ten_percent("download through 2M/1M", bed.iperf(5, true), 1e6);
+        let answer = bed.radclient(
+            "coa",
+            SECRET,
+            &format!("Acct-Session-Id = \"{id}\", Mikrotik-Rate-Limit = \"4M/2M\""),
+        );
+        assert!(answer.contains("Received CoA-ACK"), "{answer}");
+        within_ten_percent("download after a CoA to 4M/2M", bed.iperf(5, true), 2e6);
+        iperf_server.signal("-KILL");
+    } else {
+        eprintln!("no iperf3: the rate measurements are skipped");
+        let answer = bed.radclient(
+            "coa",
+            SECRET,
+            &format!("Acct-Session-Id = \"{id}\", Mikrotik-Rate-Limit = \"4M/2M\""),
+        );
+        assert!(answer.contains("Received CoA-ACK"), "{answer}");
+    }
+    assert!(query(&bed.ac_control, "sessions").contains("4M/2M"));
+    let forged = bed.radclient(
+        "coa",
+        "not-the-secret",
+        &format!("Acct-Session-Id = \"{id}\", Mikrotik-Rate-Limit = \"100M/100M\""),
+    );
+    assert!(!forged.contains("Received"), "{forged}");
+    let counters = query(&bed.ac_control, "radius");
+    assert!(counters.contains("incoming-forged: 1"), "{counters}");
+    assert!(
+        query(&bed.ac_control, "sessions").contains("4M/2M"),
+        "unchanged"
+    );
+    client.stop();
+
+    // Idle-Timeout 3 s: no traffic, the session ends on time.
+    let stops = Bed::records(&bed.primary, "idle", "Stop").len();
+    let (mut client, _, _) = bed.connect("idle", "idle hands", "pap");
+    let connected = Instant::now();
+    let (_, log) = client.wait(Duration::from_secs(10));
+    let lasted = connected.elapsed();
+    assert!(log.contains("Idle timeout"), "{log}");
+    assert!(
+        lasted >= Duration::from_millis(2_500) && lasted < Duration::from_secs(5),
+        "idle session lasted {lasted:?}"
+    );
+    let stop = bed.next_record(&bed.primary, "idle", "Stop", stops, Duration::from_secs(5));
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        Some("Idle-Timeout"),
+        "{stop}"
+    );
+    assert_eq!(number(&stop, "Acct-Session-Time"), 3, "{stop}");
+
+    // Session-Timeout 4 s and the Framed-IP-Address from RADIUS, with traffic all along.
+    let stops = Bed::records(&bed.primary, "short", "Stop").len();
+    let (mut client, _, monitor) = bed.connect("short", "short lived", "chap");
+    assert!(monitor.contains("local-address: 192.0.2.150"), "{monitor}");
+    let connected = Instant::now();
+    let _ = bed
+        .client_ns
+        .exec(&["ping", "-c", "30", "-i", "0.2", "-w", "6", "192.0.2.1"]);
+    let (_, log) = client.wait(Duration::from_secs(10));
+    let lasted = connected.elapsed();
+    assert!(log.contains("Session timeout"), "{log}");
+    assert!(lasted < Duration::from_secs(7), "session lasted {lasted:?}");
+    let stop = bed.next_record(&bed.primary, "short", "Stop", stops, Duration::from_secs(5));
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        Some("Session-Timeout"),
+        "{stop}"
+    );
+    assert_eq!(number(&stop, "Acct-Session-Time"), 4, "{stop}");
+    assert_eq!(
+        field(&stop, "Framed-IP-Address"),
+        Some("192.0.2.150"),
+        "{stop}"
+    );
+
+    // The client vanishes (SIGKILL): the AC's keepalive (2 × 2 s, then its Terminate-Requests
+    // unanswered, as pppd) ends it as Lost-Carrier.
+    let stops = Bed::records(&bed.primary, "alice", "Stop").len();
+    let (mut client, _, _) = bed.connect("alice", "correct horse", "pap");
+    client.signal("-KILL");
+    client.wait(Duration::from_secs(2));
+    let stop = bed.next_record(
+        &bed.primary,
+        "alice",
+        "Stop",
+        stops,
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        Some("Lost-Carrier"),
+        "{stop}"
+    );
+
+    // The first server goes down: authentication and accounting fail over to the second.
+    bed.primary.kill();
+    let starts = Bed::records(&bed.secondary, "alice", "Start").len();
+    let (mut client, _, _) = bed.connect("alice", "correct horse", "mschap2");
+    bed.next_record(
+        &bed.secondary,
+        "alice",
+        "Start",
+        starts,
+        Duration::from_secs(5),
+    );
+    // Both down: the Stop waits in the spool, and reaches the first server when it is back.
+    bed.secondary.kill();
+    let (code, _) = client.stop();
+    assert_eq!(code, Some(0));
+    wait_until("the Stop to be spooled", Duration::from_secs(10), || {
+        !query(&bed.ac_control, "radius").contains("accounting-spooled: 0")
+    });
+    let (auth, acct) = (bed.primary.auth.port(), bed.primary.acct.port());
+    bed.primary =
+        FreeRadius::start_in(&bed.server_ns, USERS, auth, acct, Mode::Debug).expect("restart");
+    let stop = bed.next_record(&bed.primary, "alice", "Stop", 0, Duration::from_secs(10));
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        Some("User-Request"),
+        "{stop}"
+    );
+    assert!(number(&stop, "Acct-Delay-Time") >= 1, "{stop}");
+
+    // The AC stops with a session up: its Stop says NAS-Reboot, sent before the AC exits.
+    let stops = Bed::records(&bed.primary, "alice", "Stop").len();
+    let (mut client, _, _) = bed.connect("alice", "correct horse", "pap");
     let (code, log) = bed.ac.stop();
     assert_eq!(code, Some(0), "{log}");
+    let stop = bed.next_record(&bed.primary, "alice", "Stop", stops, Duration::from_secs(1));
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        Some("NAS-Reboot"),
+        "{stop}"
+    );
+    client.wait(Duration::from_secs(10));
+    assert!(log.contains("dynamic authorization"), "{log}");
+    for line in log.lines() {
+        assert!(!line.contains(SECRET), "a secret in the log: {line}");
+    }
     let _ = std::fs::remove_dir_all(&bed.dir);
 }

@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::ConfigError;
 pub use crate::profile::{
-    AaaConfig, Password, ProfileConfig, RadiusConfig, SecretConfig, UseCompression,
-    UseEncryption, UseIpv6, auth_method, auth_methods, ccp_config, ipv6cp_config,
+    AaaConfig, Password, ProfileConfig, RadiusConfig, SecretConfig, UseCompression, UseEncryption,
+    UseIpv6, auth_method, auth_methods, ccp_config, ipv6cp_config,
 };
 
 /// Reads a TOML file into `T`.

@@ -178,8 +178,12 @@ impl VerifyRequest {
                 ..
             } => {
                 let user = strip_domain(self.peer_name.as_bytes());
-                let expected =
-                    generate_nt_response_v2(authenticator_challenge, peer_challenge, user, password);
+                let expected = generate_nt_response_v2(
+                    authenticator_challenge,
+                    peer_challenge,
+                    user,
+                    password,
+                );
                 if !bool::from(expected.ct_eq(nt_response)) {
                     return Verdict::reject();
                 }

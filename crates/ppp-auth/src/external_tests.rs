@@ -165,7 +165,9 @@ fn run(method: AuthProtocol, name: &str, password: &str, mode: Mode, seed: u64) 
                 r.requests.push(request.clone());
                 let verdict = match (mode, verify(request)) {
                     (Mode::Silent, _) => None,
-                    (Mode::Local, _) => Some(request.verify_locally(&Secret::from("correct horse"))),
+                    (Mode::Local, _) => {
+                        Some(request.verify_locally(&Secret::from("correct horse")))
+                    }
                     (Mode::AcceptWithoutResponse, Verdict::Accept(mut a)) => {
                         a.authenticator_response = None;
                         Some(Verdict::Accept(a))

@@ -452,10 +452,13 @@ impl LinkControl {
     /// keeping the peer's name and the MS-CHAP keys. A server calls it now and then on quiet
     /// links; nothing it releases changes what the link does.
     pub fn compact(&mut self, now: Instant) {
-        let rechallenges = self
-            .authenticator
-            .as_ref()
-            .is_some_and(|_| self.config.auth.authenticator.rechallenge_interval.is_some());
+        let rechallenges = self.authenticator.as_ref().is_some_and(|_| {
+            self.config
+                .auth
+                .authenticator
+                .rechallenge_interval
+                .is_some()
+        });
         if self.phase == Phase::Network
             && !rechallenges
             && self

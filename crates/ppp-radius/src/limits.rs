@@ -632,11 +632,19 @@ mod tests {
         let mbit = |b: u64| b as f64 * 8.0 / 1e6;
         // First seconds at the burst rate.
         for (i, &bytes) in seconds.iter().enumerate().take(5) {
-            assert!((mbit(bytes) - 2.0).abs() < 0.15, "second {i}: {}", mbit(bytes));
+            assert!(
+                (mbit(bytes) - 2.0).abs() < 0.15,
+                "second {i}: {}",
+                mbit(bytes)
+            );
         }
         // The average over 16 s crosses 768k after about 6 s at 2M: from then on 1M.
         for (i, &bytes) in seconds.iter().enumerate().skip(8) {
-            assert!((mbit(bytes) - 1.0).abs() < 0.15, "second {i}: {}", mbit(bytes));
+            assert!(
+                (mbit(bytes) - 1.0).abs() < 0.15,
+                "second {i}: {}",
+                mbit(bytes)
+            );
         }
         assert!(!shaper.is_bursting());
         // 20 quiet seconds: the average falls to zero, bursting is allowed again.
@@ -704,7 +712,10 @@ mod tests {
         }
         assert_eq!(clock.poll_timeout(), Some(start + Duration::from_secs(25)));
         // A CoA: the session may last 15 s from its start, which is past: it ends now.
-        clock.set_session_timeout(start + Duration::from_secs(21), Some(Duration::from_secs(15)));
+        clock.set_session_timeout(
+            start + Duration::from_secs(21),
+            Some(Duration::from_secs(15)),
+        );
         let now = start + Duration::from_secs(21);
         assert!(clock.poll_timeout().unwrap() <= now);
         clock.handle_timeout(now);
@@ -720,9 +731,6 @@ mod tests {
         clock.handle_timeout(start + Duration::from_secs(600));
         assert_eq!(clock.poll_event(), Some(ClockEvent::InterimUpdate));
         assert_eq!(clock.poll_event(), None);
-        assert_eq!(
-            clock.poll_timeout(),
-            Some(start + Duration::from_secs(660))
-        );
+        assert_eq!(clock.poll_timeout(), Some(start + Duration::from_secs(660)));
     }
 }

@@ -33,8 +33,8 @@ use ppp_link::pppoe::SessionEnd;
 use ppp_radius::limits::{Admission, ClockEvent, SessionClock, Shaper};
 use ppp_radius::{
     AccessRequest, AccountingRecord, AcctAuthentic, AcctSessionId, AcctStatusType, Authorization,
-    Change, Counters, DaeEvent, DaeOutcome, ErrorCause, RateLimit, SessionContext,
-    SessionIdentity, SessionSelector, TerminateCause,
+    Change, Counters, DaeEvent, DaeOutcome, ErrorCause, RateLimit, SessionContext, SessionIdentity,
+    SessionSelector, TerminateCause,
 };
 use pppoe_discovery::AcSessionEnd;
 use tokio::sync::{mpsc, oneshot};
@@ -713,7 +713,10 @@ impl NasSession {
         limits: SessionLimits,
         interim: Option<Duration>,
     ) -> Self {
-        let directions = limits.rate_limit.map(|r| r.directions()).unwrap_or_default();
+        let directions = limits
+            .rate_limit
+            .map(|r| r.directions())
+            .unwrap_or_default();
         NasSession {
             account,
             limits,

@@ -183,9 +183,8 @@ impl FreeRadius {
                 // Without -X nothing is printed when ready: wait for the ports.
                 Mode::Threaded => {
                     let (auth, acct) = (self.auth, self.acct);
-                    let bound = move || {
-                        UdpSocket::bind(auth).is_err() && UdpSocket::bind(acct).is_err()
-                    };
+                    let bound =
+                        move || UdpSocket::bind(auth).is_err() && UdpSocket::bind(acct).is_err();
                     match &self.netns {
                         Some(name) => NetNs::existing(name)?.run(bound)?,
                         None => bound(),

@@ -61,10 +61,10 @@
 #![deny(missing_docs)]
 
 pub mod aaa;
-pub mod icmp;
-pub mod netconfig;
 #[cfg(feature = "test-util")]
 pub mod freeradius;
+pub mod icmp;
+pub mod netconfig;
 #[cfg(feature = "test-util")]
 pub mod netns;
 pub mod packet;

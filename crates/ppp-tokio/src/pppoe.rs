@@ -1014,7 +1014,13 @@ impl ServerAaa {
 
     /// A unit's IPCP is up: the first of its sessions that was accepted starts enforcement
     /// and accounting (the Start record).
-    fn unit_up(&mut self, server: &PppoeServer, extra: &mut UnitExtra, unit: UnitId, peer: Ipv4Addr) {
+    fn unit_up(
+        &mut self,
+        server: &PppoeServer,
+        extra: &mut UnitExtra,
+        unit: UnitId,
+        peer: Ipv4Addr,
+    ) {
         let now = now();
         if let Some((owner, nas)) = extra.nas.as_mut() {
             // IPCP again on a running unit: a new address, the same session.
@@ -1060,7 +1066,12 @@ impl ServerAaa {
 
     /// A session is gone: out of the registry; its end reason kept for its unit's Stop (or
     /// the Stop of its unit, gone already).
-    fn session_down(&mut self, units: &mut BTreeMap<UnitId, UnitExtra>, session_id: u16, reason: &SessionEnd) {
+    fn session_down(
+        &mut self,
+        units: &mut BTreeMap<UnitId, UnitExtra>,
+        session_id: u16,
+        reason: &SessionEnd,
+    ) {
         self.authorized.remove(&session_id);
         self.attached.unregister(u32::from(session_id));
         if let Some((unit, nas)) = self.ending.remove(&session_id) {
@@ -1114,7 +1125,13 @@ impl ServerAaa {
     }
 
     /// A CoA for a session: its running unit's limits, or those it will start with.
-    fn change(&mut self, server: &PppoeServer, units: &mut BTreeMap<UnitId, UnitExtra>, session_id: u16, change: &Change) -> bool {
+    fn change(
+        &mut self,
+        server: &PppoeServer,
+        units: &mut BTreeMap<UnitId, UnitExtra>,
+        session_id: u16,
+        change: &Change,
+    ) -> bool {
         let now = now();
         if let Some(unit) = server.session_unit(session_id)
             && let Some(extra) = units.get_mut(&unit)
@@ -1451,7 +1468,9 @@ pub async fn run_server(
             .flatten()
             .min();
         let deadline = match closing_since {
-            Some(since) => Some(deadline.map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE))),
+            Some(since) => {
+                Some(deadline.map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)))
+            }
             None => deadline,
         };
         tokio::select! {
@@ -1510,6 +1529,7 @@ pub async fn run_server(
                         let applied = u16::try_from(port)
                             .is_ok_and(|id| nas.change(&server, &mut units, id, &change));
                         let _ = done.send(applied);
+                        update_server_status(&status, &server, &extras, &units);
                     }
                 }
             }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ppp_tokio::freeradius::{self, FreeRadius, Mode, SECRET};
 use ppp_auth::{
     AuthEvent, AuthProtocol, AuthStatus, Authenticatee, AuthenticateeConfig, Authenticator,
     AuthenticatorConfig, Credentials, FailureReason, Random, Verdict,
@@ -18,6 +17,7 @@ use ppp_radius::{
     DaeEvent, DaeOutcome, NasIdentity, NasPortType, RateLimit, RxTx, ServerConfig, SessionContext,
     TerminateCause,
 };
+use ppp_tokio::freeradius::{self, FreeRadius, Mode, SECRET};
 use ppp_tokio::radius::{DaeListener, RadiusService, ServiceConfig};
 use tokio::io::AsyncWriteExt;
 

@@ -12,8 +12,8 @@ use super::config::{
     LcpOptionType, MIN_MRU,
 };
 use crate::describe::Hex;
-use crate::lcp::SharedLcpConfig;
 use crate::fsm::{ControlProtocol, NegotiationFailure, OtherCode, RequestVerdict, State};
+use crate::lcp::SharedLcpConfig;
 use crate::options::{iter_options, push_option};
 use crate::packet::Code;
 
