@@ -37,6 +37,14 @@ pub struct Profile {
     pub remote_address: Option<Ipv4Addr>,
     /// Server: DNS servers handed to the peer (`dns-server`).
     pub dns_server: Vec<Ipv4Addr>,
+    /// Server: each call's rate limit (`rate-limit`, RouterOS syntax; see docs/aaa.md).
+    pub rate_limit: Option<crate::profile::RateLimitSetting>,
+    /// Server: the longest a call may last (`session-timeout`).
+    pub session_timeout: Option<crate::profile::Time>,
+    /// Server: how long a call may carry no traffic (`idle-timeout`).
+    pub idle_timeout: Option<crate::profile::Time>,
+    /// Server: one call per user (`only-one`).
+    pub only_one: crate::profile::OnlyOne,
 }
 
 impl Profile {
@@ -396,26 +404,9 @@ impl ClientConfig {
     }
 }
 
-/// One user of the ppp-server (a TOML `[[secret]]` table).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SecretConfig {
-    /// The name the peer authenticates as.
-    pub name: String,
-    /// The password.
-    pub password: String,
-    /// The address to give this peer (RouterOS `remote-address` of the secret).
-    pub address: Option<Ipv4Addr>,
-}
-
-impl std::fmt::Debug for SecretConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretConfig")
-            .field("name", &self.name)
-            .field("address", &self.address)
-            .finish_non_exhaustive()
-    }
-}
+/// One user of the ppp-server (a TOML `[[secret]]` table): RouterOS `/ppp secret` (`address`
+/// is read as `remote-address`).
+pub use crate::profile::SecretConfig;
 
 /// The ppp-server's settings (RouterOS `/interface ppp-server`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -460,6 +451,10 @@ pub struct ServerConfig {
     pub control_socket: Option<PathBuf>,
     /// Serve one call, then exit.
     pub once: bool,
+    /// RouterOS `/ppp aaa`: RADIUS authentication, accounting, interim updates.
+    pub aaa: crate::profile::AaaConfig,
+    /// RouterOS `/radius` and `/radius incoming`.
+    pub radius: Option<crate::profile::RadiusConfig>,
 }
 
 impl Default for ServerConfig {
@@ -487,6 +482,8 @@ impl Default for ServerConfig {
             answer_ping: true,
             control_socket: None,
             once: false,
+            aaa: crate::profile::AaaConfig::default(),
+            radius: None,
         }
     }
 }
@@ -553,13 +550,50 @@ impl ServerConfig {
             None => SecretsTable::new(),
         };
         for secret in &self.secret {
-            let mut entry = SecretEntry::new(secret.password.clone().into_bytes());
-            if let Some(address) = secret.address {
+            let mut entry = SecretEntry::new(secret.password.0.clone().into_bytes());
+            if let Some(address) = secret.remote_address {
                 entry.addresses = vec![AllowedAddress::Exact(address)];
             }
             table.insert(&secret.name, "*", entry);
         }
         Ok(table)
+    }
+
+    /// Checks `[aaa]` and `[radius]`.
+    ///
+    /// # Errors
+    ///
+    /// `use-radius` without servers, or bad RADIUS timers.
+    pub fn check_aaa(&self) -> Result<(), DialOutError> {
+        match &self.radius {
+            Some(radius) => radius
+                .validate()
+                .map_err(|error| DialOutError::Config(error.to_string())),
+            None if self.aaa.use_radius => Err(DialOutError::Config(
+                "aaa.use-radius needs a [radius] section with at least one server".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether users without a local secret are authenticated by RADIUS.
+    pub fn uses_radius(&self) -> bool {
+        self.aaa.use_radius && self.radius.is_some()
+    }
+
+    /// What a user may do: its secret's own limits, then the profile's.
+    pub fn limits_for(&self, user: &str) -> ppp_tokio::aaa::SessionLimits {
+        let profile = crate::profile::Limits {
+            rate_limit: self.profile.rate_limit.map(|r| r.0),
+            session_timeout: self.profile.session_timeout.map(|t| t.0),
+            idle_timeout: self.profile.idle_timeout.map(|t| t.0),
+            only_one: self.profile.only_one,
+        };
+        self.secret
+            .iter()
+            .find(|s| s.name == user)
+            .map_or(profile, |s| s.limits().or(&profile))
+            .to_runtime()
     }
 
     /// The link: LCP requiring `authentication`, silent and passive (a server waits for its
@@ -585,6 +619,9 @@ impl ServerConfig {
             config.lcp.echo_failure = 3;
         }
         config.auth.authenticator = ppp_link::auth::AuthenticatorConfig::new(self.name.as_str());
+        if self.uses_radius() {
+            config.auth.authenticator = config.auth.authenticator.external();
+        }
         let local = self
             .profile
             .local_address

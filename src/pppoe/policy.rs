@@ -465,7 +465,7 @@ mod tests {
         use ppp_radius::RateLimit;
         use ppp_tokio::aaa::OnlySession;
         use std::time::Duration;
-        let mut file: AcFile = parse(
+        let file: AcFile = parse(
             r#"
             interfaces = ["eth1"]
             [[secrets]]

@@ -241,6 +241,18 @@ impl Grant {
         }
     }
 
+    /// The address the user is to have: its secret's, or RADIUS's Framed-IP-Address (not
+    /// 255.255.255.254, "the NAS picks", nor 255.255.255.255, "the user picks": the pool does
+    /// then).
+    pub fn peer_address(&self) -> Option<Ipv4Addr> {
+        match self {
+            Grant::Local(entry) => entry.assigned_address(),
+            Grant::Radius(authorization) => authorization
+                .framed_ip_address
+                .filter(|a| u32::from(*a) < 0xFFFF_FFFE),
+        }
+    }
+
     /// RADIUS's authorization, if RADIUS granted.
     pub fn authorization(&self) -> Option<&Authorization> {
         match self {

@@ -1735,14 +1735,7 @@ fn answer_verdict(
         if refused_by_policy || !nas.accept(session_id, user, context, grant, limits) {
             verdict = Verdict::reject();
         } else {
-            // The secret's address, or RADIUS's Framed-IP-Address (not 255.255.255.254, "the
-            // NAS picks", nor 255.255.255.255, "the peer picks": the pool does then).
-            let address = match grant {
-                Grant::Local(entry) => entry.assigned_address(),
-                Grant::Radius(authorization) => authorization
-                    .framed_ip_address
-                    .filter(|a| u32::from(*a) < 0xFFFF_FFFE),
-            };
+            let address = grant.peer_address();
             apply_decision(server, session_id, &mut decision);
             if let (Some(address), Some(unit)) = (address, server.session_unit_mut(session_id)) {
                 unit.set_peer_address(address);
