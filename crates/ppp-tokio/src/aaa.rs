@@ -1013,9 +1013,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn timers_on_virtual_time() {
         let start = crate::now();
-        let mut limits = SessionLimits::default();
-        limits.session_timeout = Some(Duration::from_secs(3600));
-        limits.idle_timeout = Some(Duration::from_secs(300));
+        let limits = SessionLimits {
+            session_timeout: Some(Duration::from_secs(3600)),
+            idle_timeout: Some(Duration::from_secs(300)),
+            ..SessionLimits::default()
+        };
         let mut session = NasSession::new(start, account(), limits, Some(Duration::from_secs(60)));
         session.start(start, None);
         let mut log = Vec::new();
@@ -1062,8 +1064,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn coa_changes_the_rate() {
         let start = crate::now();
-        let mut limits = SessionLimits::default();
-        limits.rate_limit = Some("1M/1M".parse().unwrap());
+        let limits = SessionLimits {
+            rate_limit: Some("1M/1M".parse().unwrap()),
+            ..SessionLimits::default()
+        };
         let mut session = NasSession::new(start, account(), limits, None);
         session.start(start, None);
         let mut sent = 0u64;
