@@ -1337,6 +1337,11 @@ pub async fn run_server(
                             let extra = units.entry(unit).or_default();
                             if let Some((local, peer)) = extra.ipv6 {
                                 add_link_local(interface.tun.name(), local, peer);
+                                let prefix =
+                                    extra.nas.as_ref().and_then(|(_, n)| n.framed_ipv6_prefix());
+                                if let Some((prefix, len)) = prefix {
+                                    route_prefix(interface.tun.name(), prefix, len);
+                                }
                             }
                             if let Some(old) = extra.interface.replace(interface) {
                                 old.tear_down();
