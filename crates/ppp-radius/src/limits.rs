@@ -675,6 +675,42 @@ mod tests {
         assert_eq!(shaper.queued(), 0);
     }
 
+    proptest::proptest! {
+        /// Whatever is offered when, no more passes than the bucket plus the limit over the
+        /// time, and nothing is lost: every packet passes, waits or is dropped.
+        #[test]
+        fn never_above_the_limit(
+            rate in 8_000u64..100_000_000,
+            offers in proptest::collection::vec((0u64..50_000, 40usize..1600), 1..300),
+        ) {
+            let start = Instant::now();
+            let mut shaper = Shaper::new(start, DirectionLimit::new(rate));
+            let depth_bits = (rate / 20).max(MIN_DEPTH_BYTES * 8);
+            let mut now = start;
+            let (mut passed, mut queued, mut dropped) = (0u64, 0u64, 0u64);
+            for (gap_us, size) in offers {
+                now += Duration::from_micros(gap_us);
+                while shaper.poll_release(now).is_some() {
+                    passed += 1;
+                }
+                match shaper.offer(now, size, ()) {
+                    Admission::Now(()) => passed += 1,
+                    Admission::Queued => queued += 1,
+                    Admission::Dropped(()) => dropped += 1,
+                }
+                let elapsed = now.duration_since(start).as_secs_f64();
+                let bits = shaper.stats().passed_bytes * 8;
+                proptest::prop_assert!(
+                    bits as f64 <= depth_bits as f64 + rate as f64 * elapsed + 1.0,
+                    "{bits} bits after {elapsed} s at {rate}"
+                );
+            }
+            proptest::prop_assert_eq!(shaper.stats().passed, passed);
+            proptest::prop_assert_eq!(shaper.stats().dropped, dropped);
+            proptest::prop_assert_eq!(shaper.stats().delayed, queued);
+        }
+    }
+
     #[test]
     fn session_timeout_and_interim() {
         let start = Instant::now();
