@@ -8,8 +8,9 @@
 //! Reply-Message at the client on success and on reject, accounting with octet counts that match
 //! the pings sent, interim updates on time, Stop on every way a session ends (client hang-up,
 //! Disconnect-Request, idle timeout, session timeout, lost carrier, AC shutdown), a CoA changing
-//! the rate, a forged CoA refused and counted, failover to the second server and the accounting
-//! spool delivered when a server comes back, and the rate limit measured with iperf3.
+//! the rate, a forged CoA refused and counted, failover to the second server, a login refused
+//! while no server answers, the accounting spool delivered when a server comes back, and the
+//! rate limit measured with iperf3.
 //!
 //! They need root, FreeRADIUS and radclient: without them they print why and pass, unless
 //! `PPP_NETNS_REQUIRED=1` / `PPP_FREERADIUS_REQUIRED=1` (CI), where they fail. iperf3 missing
@@ -741,6 +742,18 @@ fn radius_through_the_programs() {
     wait_until("the Stop to be spooled", Duration::from_secs(10), || {
         !query(&bed.ac_control, "radius").contains("accounting-spooled: 0")
     });
+    // No server answers a login now: refused, and both sides say why.
+    let (mut client, _) = bed.client("alice", "correct horse", "pap");
+    let (code, log) = client.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(19), "{log}");
+    assert!(log.contains("RADIUS server is not responding"), "{log}");
+    assert!(
+        bed.ac
+            .log()
+            .contains("user \"alice\" refused: no RADIUS server answered"),
+        "{}",
+        bed.ac.log()
+    );
     let (auth, acct) = (bed.primary.auth.port(), bed.primary.acct.port());
     bed.primary =
         FreeRadius::start_in(&bed.server_ns, USERS, auth, acct, Mode::Debug).expect("restart");
