@@ -1,7 +1,9 @@
 //! A PPPoE access concentrator: discovery on one or more interfaces, PPP with CHAP/MS-CHAP/PAP
-//! against the configuration's secrets or a pppd `chap-secrets` file, each session's addresses
-//! from the user's profile (an address or a pool), one TUN device per session (`ppp0`, `ppp1`,
-//! ...), TCP MSS clamping; `sessions` lists the active sessions of a running instance.
+//! against the configuration's secrets or a pppd `chap-secrets` file, then RADIUS (`[aaa]
+//! use-radius`), each session's addresses from the user's profile (an address or a pool) or
+//! RADIUS, its rate limit, session and idle timeouts, RADIUS accounting and dynamic
+//! authorization (Disconnect, CoA), one TUN device per session (`ppp0`, `ppp1`, ...), TCP MSS
+//! clamping; `sessions` lists the active sessions of a running instance.
 //!
 //! ```text
 //! access-concentrator --config examples/pppoe/access-concentrator.toml --control /run/ac.sock -v
@@ -9,19 +11,22 @@
 //! ```
 //!
 //! See docs/pppoe.md for every flag and configuration key, and for the exit status (0 stopped
-//! on request, 1 fatal, 2 options, 7 an interface could not be opened).
+//! on request, 1 fatal, 2 options, 7 an interface could not be opened); docs/aaa.md for RADIUS,
+//! accounting, dynamic authorization, profiles and rate limits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand};
 use ppp_auth::SecretsBackend;
 use ppp_stack::pppoe::config::{self, AcFile};
 use ppp_stack::pppoe::policy::ProfilePolicy;
 use ppp_stack::pppoe::{ConfigError, control, format};
+use ppp_tokio::aaa::{Aaa, AaaOptions};
 use ppp_tokio::pppoe::{self, SharedServerSnapshot};
+use ppp_tokio::radius::{DaeCounters, DaeListener, RadiusService};
 use tokio::sync::watch;
 
 /// A PPPoE access concentrator configured by a TOML file (and a few flags).
@@ -69,6 +74,8 @@ enum Command {
     Run,
     /// List the sessions of the instance running with the same --control socket.
     Sessions,
+    /// The RADIUS client's and the dynamic-authorization listener's counters of that instance.
+    Radius,
     /// Check the configuration and exit.
     Check,
 }
@@ -142,16 +149,23 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
             print!("{}", control::query(&path, "sessions").await?);
             return Ok(ExitStatus::Success);
         }
+        Command::Radius => {
+            let path = file.control.ok_or("radius needs --control PATH")?;
+            print!("{}", control::query(&path, "radius").await?);
+            return Ok(ExitStatus::Success);
+        }
         Command::Check => {
             file.validate()?;
             ProfilePolicy::from_file(&file)?;
             let table = file.secrets_table()?;
             println!(
-                "configuration is valid: {} interface(s), {} secret(s), {} profile(s), {} pool(s)",
+                "configuration is valid: {} interface(s), {} secret(s), {} profile(s), {} pool(s), \
+                 {} RADIUS server(s)",
                 file.interfaces.len(),
                 table.lines().len(),
                 file.profiles.len(),
-                file.pools.len()
+                file.pools.len(),
+                file.radius.as_ref().map_or(0, |r| r.servers.len())
             );
             return Ok(ExitStatus::Success);
         }
@@ -165,18 +179,25 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
         .iter()
         .map(|_| Arc::new(Mutex::new(Vec::new())))
         .collect();
+    let (aaa, dae_counters) = start_aaa(&file).await?;
     let _control = match &file.control {
         Some(path) => {
             let statuses = statuses.clone();
-            let handler: control::Handler = Arc::new(move |command: &str| {
-                if command != "sessions" {
-                    return format!("unknown command {command:?}\n");
+            let radius = aaa.radius().cloned();
+            let incoming = dae_counters.clone();
+            let handler: control::Handler = Arc::new(move |command: &str| match command {
+                "sessions" => {
+                    let all: Vec<_> = statuses
+                        .iter()
+                        .flat_map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
+                        .collect();
+                    format::sessions(&all, SystemTime::now())
                 }
-                let all: Vec<_> = statuses
-                    .iter()
-                    .flat_map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).clone())
-                    .collect();
-                format::sessions(&all, SystemTime::now())
+                "radius" => format::radius(
+                    radius.as_ref().map(RadiusService::stats),
+                    incoming.as_ref().map(DaeCounters::get),
+                ),
+                _ => format!("unknown command {command:?}\n"),
             });
             Some(control::ControlServer::bind(path, handler)?)
         }
@@ -193,6 +214,7 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
                 .map(|p| PathBuf::from(format!("{}.{interface}", p.display())));
             options.tun_prefix = format!("{}{}-", options.tun_prefix, servers.len());
         }
+        options.aaa = Some(aaa.clone());
         let secrets = Arc::clone(&secrets);
         let policy = Box::new(policy.clone());
         let status = Arc::clone(status);
@@ -204,18 +226,66 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
             pppoe::run_server(options, secrets, policy, status, shutdown).await
         });
     }
-    tokio::select! {
+    let status = tokio::select! {
         () = terminated() => {
             stop_tx.send(true).ok();
-            while let Some(result) = servers.join_next().await {
-                result??;
+            let mut result = Ok(ExitStatus::Success);
+            while let Some(joined) = servers.join_next().await {
+                if let Err(error) = joined.map_err(Into::into).and_then(|r| r.map_err(Into::into)) {
+                    result = Err(error);
+                }
             }
-            Ok(ExitStatus::Success)
+            result
         }
-        Some(result) = servers.join_next() => {
+        Some(joined) = servers.join_next() => {
             stop_tx.send(true).ok();
-            result??;
+            while servers.join_next().await.is_some() {}
+            joined??;
             Err("an interface's server stopped".into())
         }
+    };
+    // The Stop records of the sessions just closed: sent now, or kept in the spool.
+    if let Some(radius) = aaa.radius().filter(|_| aaa.accounting()) {
+        let left = radius.flush(Duration::from_secs(3)).await;
+        if left > 0 {
+            tracing::warn!(
+                "RADIUS: {left} accounting record(s) not acknowledged; they wait in the spool"
+            );
+        }
     }
+    status
+}
+
+/// The process's AAA: the RADIUS client and the dynamic-authorization listener when
+/// `[radius]` is configured, and the registry `only-one` needs in any case.
+async fn start_aaa(
+    file: &AcFile,
+) -> Result<(Aaa, Option<DaeCounters>), Box<dyn std::error::Error>> {
+    let Some(radius) = &file.radius else {
+        return Ok((Aaa::new(AaaOptions::local())?, None));
+    };
+    let service = RadiusService::spawn(radius.service_config(&file.ac_name))
+        .await
+        .map_err(|e| format!("RADIUS client: {e}"))?;
+    tracing::info!(
+        "RADIUS: {} server(s), authentication {}, accounting {}",
+        radius.servers.len(),
+        if file.aaa.use_radius { "on" } else { "off" },
+        if file.aaa.accounting { "on" } else { "off" }
+    );
+    let mut options = AaaOptions::with_radius(service);
+    options.use_radius = file.aaa.use_radius;
+    options.accounting = file.aaa.accounting;
+    options.interim_interval = Some(file.aaa.interim_update.0).filter(|i| !i.is_zero());
+    let aaa = Aaa::new(options)?;
+    let mut counters = None;
+    if let Some((address, config)) = radius.dae_config(&file.ac_name) {
+        let listener = DaeListener::bind(address, config)
+            .await
+            .map_err(|e| format!("dynamic authorization on {address}: {e}"))?;
+        tracing::info!("RADIUS: dynamic authorization (Disconnect, CoA) on {address}");
+        counters = Some(listener.counters());
+        tokio::spawn(aaa.clone().serve_dae(listener));
+    }
+    Ok((aaa, counters))
 }

@@ -2,3 +2,4 @@
 pub mod cli;
 pub mod dialout;
 pub mod pppoe;
+pub mod profile;

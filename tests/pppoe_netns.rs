@@ -29,6 +29,7 @@ use ppp_stack::pppoe::config::{
 use ppp_stack::pppoe::control;
 use ppp_stack::pppoe::format;
 use ppp_stack::pppoe::policy::ProfilePolicy;
+use ppp_stack::profile::{OnlyOne, RateLimitSetting};
 use ppp_tokio::netns::{self, NetNs};
 use ppp_tokio::pppoe::{
     Backoff, ClientExit, ClientOptions, ClientSnapshot, ServerOptions, SharedClientSnapshot,
@@ -1025,4 +1026,74 @@ fn programs_chap_ping_monitor_sessions_and_captures() {
     tshark_check(&client_pcap, &expected);
     tshark_check(&ac_pcap, &expected);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// RouterOS `only-one` from the profile: `yes` refuses a second login of a user that has a
+/// session up (the first stays), `replace` closes the first when the second logs in; and the
+/// profile's rate limit shows in `sessions`.
+#[test]
+fn only_one_refuses_or_replaces_a_second_login() {
+    if netns::skip_without_netns("only_one_refuses_or_replaces_a_second_login") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-only");
+    for rule in [OnlyOne::Yes, OnlyOne::Replace] {
+        let mut file = ac_config("chap", "");
+        let default = file.profiles.get_mut("default").expect("default profile");
+        default.only_one = rule;
+        default.rate_limit = Some(RateLimitSetting("3M/1500k".parse().expect("rate limit")));
+        let (server_status, server_stop, server) = start_server(&server_ns, &file, |options| {
+            options.no_tun = true;
+        });
+        let client = |n: u8| {
+            let mut options = client_options("chap");
+            options.no_tun = true;
+            options.mac = Some(MacAddr([0x02, 0x00, 0x5e, 0x00, 0x20, n]));
+            start_client(&client_ns, options)
+        };
+        let (first_status, first_stop, first) = client(1);
+        wait_until("the first session", Duration::from_secs(20), || {
+            snapshot(&first_status).active_links == 1
+        });
+        let listed = server_status.lock().unwrap().clone();
+        assert_eq!(listed[0].rate_limit.as_deref(), Some("3M/1500k"));
+        let (second_status, second_stop, second) = client(2);
+        match rule {
+            OnlyOne::Yes => {
+                let exit = second
+                    .join()
+                    .expect("second client thread")
+                    .expect("second client");
+                assert!(
+                    matches!(exit, ClientExit::Disconnected(PppoeDown::Link(_))),
+                    "the second login is refused: {exit}"
+                );
+                assert_eq!(snapshot(&first_status).active_links, 1, "the first stays");
+                first_stop.send(true).ok();
+                first.join().expect("first client thread").expect("first");
+                drop(second_stop);
+            }
+            _ => {
+                wait_until("the second session", Duration::from_secs(20), || {
+                    snapshot(&second_status).active_links == 1
+                });
+                let exit = first.join().expect("first client thread").expect("first");
+                let ClientExit::Disconnected(reason) = exit else {
+                    panic!("the first session was not closed: {exit}");
+                };
+                assert!(
+                    reason.to_string().contains("Replaced by a new session"),
+                    "{reason}"
+                );
+                second_stop.send(true).ok();
+                second
+                    .join()
+                    .expect("second client thread")
+                    .expect("second");
+                drop(first_stop);
+            }
+        }
+        server_stop.send(true).ok();
+        server.join().expect("server thread").expect("server");
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
-use ppp_ccp::{CcpConfig, Encryption};
+use ppp_ccp::CcpConfig;
 use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
 use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthProtocol, ClientCredentials};
@@ -17,18 +17,8 @@ use serde::Deserialize;
 
 use super::DialOutError;
 
-/// RouterOS `use-encryption`: `no`, `yes` (if the peer agrees) or `required`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum UseEncryption {
-    /// No MPPE.
-    #[default]
-    No,
-    /// MPPE if the peer agrees.
-    Yes,
-    /// MPPE-128 or no link.
-    Required,
-}
+/// RouterOS `use-encryption`, with the one meaning of [`crate::profile`].
+pub use crate::profile::UseEncryption;
 
 /// The profile: RouterOS `/ppp profile` settings that matter on a serial link.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -47,6 +37,14 @@ pub struct Profile {
     pub remote_address: Option<Ipv4Addr>,
     /// Server: DNS servers handed to the peer (`dns-server`).
     pub dns_server: Vec<Ipv4Addr>,
+    /// Server: each call's rate limit (`rate-limit`, RouterOS syntax; see docs/aaa.md).
+    pub rate_limit: Option<crate::profile::RateLimitSetting>,
+    /// Server: the longest a call may last (`session-timeout`).
+    pub session_timeout: Option<crate::profile::Time>,
+    /// Server: how long a call may carry no traffic (`idle-timeout`).
+    pub idle_timeout: Option<crate::profile::Time>,
+    /// Server: one call per user (`only-one`).
+    pub only_one: crate::profile::OnlyOne,
 }
 
 impl Profile {
@@ -55,19 +53,10 @@ impl Profile {
         self.use_ipv6.then(Ipv6cpConfig::default)
     }
 
-    /// The CCP configuration, or `None` when neither encryption nor compression is on.
+    /// The CCP configuration, or `None` when neither encryption nor compression is on (see
+    /// [`crate::profile::ccp_config`]).
     pub fn ccp(&self) -> Option<CcpConfig> {
-        let mut ccp = match self.use_encryption {
-            UseEncryption::No if !self.use_compression => return None,
-            UseEncryption::No => CcpConfig::deflate(15),
-            UseEncryption::Yes => CcpConfig {
-                encryption: Encryption::Yes,
-                ..CcpConfig::default()
-            },
-            UseEncryption::Required => CcpConfig::require_mppe_128(),
-        };
-        ccp.compression = self.use_compression && self.use_encryption != UseEncryption::Required;
-        Some(ccp)
+        crate::profile::ccp_config(self.use_encryption, self.use_compression.into())
     }
 }
 
@@ -99,24 +88,13 @@ fn default_keepalive_timeout() -> u64 {
     30
 }
 
-/// Parses RouterOS/pppd authentication names: `pap`, `chap`, `mschap1`, `mschap2`.
+/// Parses authentication names (see [`crate::profile::auth_method`]).
 ///
 /// # Errors
 ///
 /// An unknown name.
 pub fn parse_auth_list(names: &[String]) -> Result<Vec<AuthProtocol>, DialOutError> {
-    names
-        .iter()
-        .map(|name| match name.to_ascii_lowercase().as_str() {
-            "pap" => Ok(AuthProtocol::Pap),
-            "chap" | "chap-md5" => Ok(AuthProtocol::ChapMd5),
-            "mschap1" | "mschap" | "ms-chap" => Ok(AuthProtocol::MsChapV1),
-            "mschap2" | "ms-chap-v2" | "mschapv2" => Ok(AuthProtocol::MsChapV2),
-            other => Err(DialOutError::Config(format!(
-                "unknown authentication {other:?} (pap, chap, mschap1, mschap2)"
-            ))),
-        })
-        .collect()
+    crate::profile::auth_methods(names).map_err(|error| DialOutError::Config(error.message))
 }
 
 /// The dial-out client's settings (RouterOS `/interface ppp-client`). `Debug` hides the PIN
@@ -556,26 +534,9 @@ impl ClientConfig {
     }
 }
 
-/// One user of the ppp-server (a TOML `[[secret]]` table).
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SecretConfig {
-    /// The name the peer authenticates as.
-    pub name: String,
-    /// The password.
-    pub password: String,
-    /// The address to give this peer (RouterOS `remote-address` of the secret).
-    pub address: Option<Ipv4Addr>,
-}
-
-impl std::fmt::Debug for SecretConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretConfig")
-            .field("name", &self.name)
-            .field("address", &self.address)
-            .finish_non_exhaustive()
-    }
-}
+/// One user of the ppp-server (a TOML `[[secret]]` table): RouterOS `/ppp secret` (`address`
+/// is read as `remote-address`).
+pub use crate::profile::SecretConfig;
 
 /// The ppp-server's settings (RouterOS `/interface ppp-server`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -625,6 +586,10 @@ pub struct ServerConfig {
     pub mrru: Option<u16>,
     /// Several ports answered at once (TOML `[[line]]` tables); empty: the one `port` above.
     pub line: Vec<ServerLineConfig>,
+    /// RouterOS `/ppp aaa`: RADIUS authentication, accounting, interim updates.
+    pub aaa: crate::profile::AaaConfig,
+    /// RouterOS `/radius` and `/radius incoming`.
+    pub radius: Option<crate::profile::RadiusConfig>,
 }
 
 /// One port of a server with several (a TOML `[[line]]` table); a key left out takes the value
@@ -673,6 +638,8 @@ impl Default for ServerConfig {
             once: false,
             mrru: None,
             line: Vec::new(),
+            aaa: crate::profile::AaaConfig::default(),
+            radius: None,
         }
     }
 }
@@ -787,13 +754,50 @@ impl ServerConfig {
             None => SecretsTable::new(),
         };
         for secret in &self.secret {
-            let mut entry = SecretEntry::new(secret.password.clone().into_bytes());
-            if let Some(address) = secret.address {
+            let mut entry = SecretEntry::new(secret.password.0.clone().into_bytes());
+            if let Some(address) = secret.remote_address {
                 entry.addresses = vec![AllowedAddress::Exact(address)];
             }
             table.insert(&secret.name, "*", entry);
         }
         Ok(table)
+    }
+
+    /// Checks `[aaa]` and `[radius]`.
+    ///
+    /// # Errors
+    ///
+    /// `use-radius` without servers, or bad RADIUS timers.
+    pub fn check_aaa(&self) -> Result<(), DialOutError> {
+        match &self.radius {
+            Some(radius) => radius
+                .validate()
+                .map_err(|error| DialOutError::Config(error.to_string())),
+            None if self.aaa.use_radius => Err(DialOutError::Config(
+                "aaa.use-radius needs a [radius] section with at least one server".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether users without a local secret are authenticated by RADIUS.
+    pub fn uses_radius(&self) -> bool {
+        self.aaa.use_radius && self.radius.is_some()
+    }
+
+    /// What a user may do: its secret's own limits, then the profile's.
+    pub fn limits_for(&self, user: &str) -> ppp_tokio::aaa::SessionLimits {
+        let profile = crate::profile::Limits {
+            rate_limit: self.profile.rate_limit.map(|r| r.0),
+            session_timeout: self.profile.session_timeout.map(|t| t.0),
+            idle_timeout: self.profile.idle_timeout.map(|t| t.0),
+            only_one: self.profile.only_one,
+        };
+        self.secret
+            .iter()
+            .find(|s| s.name == user)
+            .map_or(profile, |s| s.limits().or(&profile))
+            .to_runtime()
     }
 
     /// The link: LCP requiring `authentication`, silent and passive (a server waits for its
@@ -822,6 +826,9 @@ impl ServerConfig {
             config.lcp.echo_failure = 3;
         }
         config.auth.authenticator = ppp_link::auth::AuthenticatorConfig::new(self.name.as_str());
+        if self.uses_radius() {
+            config.auth.authenticator = config.auth.authenticator.external();
+        }
         let local = self
             .profile
             .local_address
@@ -842,6 +849,7 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ppp_ccp::Encryption;
 
     fn example(name: &str) -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))

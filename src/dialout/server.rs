@@ -1,12 +1,24 @@
 //! `ppp-server` mode: answer calls on a serial line (after `ring-count` RINGs, or at once on a
-//! null-modem cable), authenticate the caller from `chap-secrets` or the TOML secrets, hand out
-//! the profile's addresses, and serve until the call ends; then wait for the next one.
+//! null-modem cable), authenticate the caller from `chap-secrets` or the TOML secrets (then
+//! RADIUS, with `[aaa] use-radius`), hand out the profile's addresses (or RADIUS's), enforce the
+//! profile's or RADIUS's limits (rate limit, session and idle timeouts, `only-one`), account the
+//! call (RADIUS accounting) and obey dynamic authorization (Disconnect, CoA), and serve until the
+//! call ends; then wait for the next one.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ppp_auth::{SecretToken, SecretsBackend, Verdict};
 use ppp_link::{Datagram, Link, LinkEvent, Random};
 use ppp_modem::{Answerer, ModemEvent};
+use ppp_radius::limits::Admission;
+use ppp_radius::{NasPortType, SessionContext, TerminateCause};
+use ppp_tokio::aaa::{
+    Aaa, AaaCommand, AaaOptions, AttachedServer, Grant, NasSession, OnlyOneCheck,
+    RegisteredSession, SessionAccount, Verified, clock_close_reason, link_terminate_cause,
+};
+use ppp_tokio::radius::{DaeListener, RadiusService};
 use ppp_tokio::serial::{self, ModemControl, ModemPort, SessionEvent};
 use ppp_tokio::{Capture, icmp};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -107,6 +119,214 @@ impl ServerExit {
     }
 }
 
+/// The AAA of the server: RADIUS when `[radius]` is configured (and the dynamic-authorization
+/// listener with `incoming.accept`), the registry `only-one` needs in any case.
+struct ServerAaa {
+    aaa: Aaa,
+    attached: AttachedServer,
+    dae: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ServerAaa {
+    async fn start(config: &ServerConfig) -> Result<ServerAaa, DialOutError> {
+        config.check_aaa()?;
+        let mut dae = None;
+        let aaa = match &config.radius {
+            None => Aaa::new(AaaOptions::local())?,
+            Some(radius) => {
+                let service = RadiusService::spawn(radius.service_config(&config.name)).await?;
+                let mut options = AaaOptions::with_radius(service);
+                options.use_radius = config.aaa.use_radius;
+                options.accounting = config.aaa.accounting;
+                options.interim_interval =
+                    Some(config.aaa.interim_update.0).filter(|i| !i.is_zero());
+                let aaa = Aaa::new(options)?;
+                if let Some((address, dae_config)) = radius.dae_config(&config.name) {
+                    let listener = DaeListener::bind(address, dae_config).await?;
+                    info!("RADIUS: dynamic authorization (Disconnect, CoA) on {address}");
+                    dae = Some(tokio::spawn(aaa.clone().serve_dae(listener)));
+                }
+                aaa
+            }
+        };
+        Ok(ServerAaa {
+            attached: aaa.attach(),
+            aaa,
+            dae,
+        })
+    }
+
+    /// Sends what accounting is left (at most 3 s); the rest stays in the spool.
+    async fn finish(self) {
+        if let Some(dae) = &self.dae {
+            dae.abort();
+        }
+        if let Some(radius) = self.aaa.radius().filter(|_| self.aaa.accounting()) {
+            let left = radius.flush(Duration::from_secs(3)).await;
+            if left > 0 {
+                warn!(
+                    "RADIUS: {left} accounting record(s) not acknowledged; they wait in the spool"
+                );
+            }
+        }
+    }
+}
+
+/// How RADIUS hears where a call is: NAS-Port-Type Async, NAS-Port-Id the serial port.
+fn call_context(config: &ServerConfig) -> SessionContext {
+    SessionContext {
+        nas_port_id: Some(config.port.clone()),
+        nas_port_type: Some(NasPortType::ASYNC),
+        ..SessionContext::default()
+    }
+}
+
+/// The Acct-Terminate-Cause of a call that ended this way.
+fn call_terminate_cause(reason: &CallEnd) -> TerminateCause {
+    match reason {
+        CallEnd::Link(reason) => link_terminate_cause(reason),
+        CallEnd::CarrierLost => TerminateCause::LOST_CARRIER,
+        CallEnd::IdleTimeout => TerminateCause::IDLE_TIMEOUT,
+        CallEnd::Shutdown => TerminateCause::NAS_REBOOT,
+        CallEnd::LineError(_) => TerminateCause::PORT_ERROR,
+    }
+}
+
+/// One call's AAA: who was accepted (until IPCP is up), then its enforcement and accounting.
+struct CallAaa {
+    port: u32,
+    accepted: Option<(
+        SessionAccount,
+        ppp_tokio::aaa::SessionLimits,
+        Option<ppp_radius::Authorization>,
+    )>,
+    nas: Option<NasSession>,
+}
+
+impl CallAaa {
+    /// A user is accepted: `only-one`, then what it may do. False when `only-one` refuses it.
+    fn accept(
+        &mut self,
+        aaa: &ServerAaa,
+        config: &ServerConfig,
+        user: &str,
+        grant: &Grant,
+    ) -> bool {
+        let mut limits = config.limits_for(user);
+        if let Some(authorization) = grant.authorization() {
+            limits = limits.with_authorization(authorization);
+        }
+        match aaa
+            .attached
+            .check_only_one(self.port, user, limits.only_one)
+        {
+            OnlyOneCheck::Refuse => {
+                info!("user \"{user}\" refused: it has a call up (only-one)");
+                return false;
+            }
+            OnlyOneCheck::Replacing(_) => {
+                info!("user \"{user}\" replaces its other call (only-one)")
+            }
+            _ => {}
+        }
+        let authorization = grant.authorization().cloned();
+        let account = SessionAccount {
+            user: user.to_owned(),
+            acct_session_id: aaa.aaa.new_acct_session_id(),
+            context: call_context(config),
+            authentic: grant.authentic(),
+            class: authorization
+                .as_ref()
+                .map(|a| a.class.clone())
+                .unwrap_or_default(),
+        };
+        self.accepted = Some((account, limits, authorization));
+        true
+    }
+
+    fn authenticated(&self, aaa: &ServerAaa) {
+        if let Some((account, _, _)) = &self.accepted {
+            aaa.attached.register(
+                self.port,
+                RegisteredSession {
+                    user: account.user.clone(),
+                    acct_session_id: account.acct_session_id.to_string(),
+                    framed_ip_address: None,
+                    nas_port_id: account.context.nas_port_id.clone(),
+                    nas_port: account.context.nas_port,
+                    calling_station_id: account.context.calling_station_id.clone(),
+                },
+            );
+        }
+    }
+
+    fn ip_up(&mut self, aaa: &ServerAaa, peer: Ipv4Addr) {
+        let now = serial::now();
+        if let Some(nas) = &self.nas {
+            aaa.attached.set_address(self.port, nas.framed_ip());
+            return;
+        }
+        let Some((account, limits, authorization)) = self.accepted.take() else {
+            return;
+        };
+        let interim = authorization
+            .as_ref()
+            .and_then(|a| a.interim_interval)
+            .or(aaa.aaa.options().interim_interval);
+        let mut nas = NasSession::new(now, account, limits, interim);
+        let start = nas.start(now, Some(peer));
+        if let Some(limit) = nas.limits().rate_limit {
+            info!("rate limit {limit}");
+        }
+        aaa.aaa.account(start);
+        aaa.attached.set_address(self.port, Some(peer));
+        self.nas = Some(nas);
+    }
+
+    fn end(&mut self, aaa: &ServerAaa, reason: &CallEnd) {
+        aaa.attached.unregister(self.port);
+        if let Some(nas) = self.nas.take() {
+            let now = serial::now();
+            let counters = nas.counters();
+            info!(
+                "user \"{}\" accounted: {} s, {} octets in, {} out",
+                nas.account().user,
+                nas.uptime(now).as_secs(),
+                counters.input_octets,
+                counters.output_octets
+            );
+            aaa.aaa.account(nas.stop(now, call_terminate_cause(reason)));
+        }
+    }
+}
+
+/// Sends an IP packet to the caller.
+fn send_packet(link: &mut Link, packet: &[u8]) {
+    let sent = match packet.first().map(|b| b >> 4) {
+        Some(6) => link.send_ipv6(serial::now(), packet),
+        _ => link.send_ipv4(serial::now(), packet),
+    };
+    if let Err(error) = sent {
+        debug!("outbound packet dropped: {error}");
+    }
+}
+
+/// Waits until `at` (forever without one).
+async fn sleep_until(at: Option<std::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the next packet of an optional channel (forever without one).
+async fn next_packet(channel: Option<&mut mpsc::Receiver<Vec<u8>>>) -> Option<Vec<u8>> {
+    match channel {
+        Some(channel) => channel.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves calls on `port` until told to stop (or after one call with `once`).
 ///
 /// # Errors
@@ -116,16 +336,34 @@ impl ServerExit {
 /// program's).
 pub async fn run_server<S>(
     config: &ServerConfig,
-    mut port: S,
-    mut io: ServerIo,
+    port: S,
+    io: ServerIo,
     status: SharedStatus,
     options: ServerOptions,
 ) -> Result<ServerExit, DialOutError>
 where
     S: AsyncRead + AsyncWrite + ModemControl + Unpin,
 {
-    let secrets = config.secrets()?;
+    let secrets = Arc::new(config.secrets()?);
     config.link_config()?;
+    let mut aaa = ServerAaa::start(config).await?;
+    let result = serve(config, port, io, status, options, secrets, &mut aaa).await;
+    aaa.finish().await;
+    result
+}
+
+async fn serve<S>(
+    config: &ServerConfig,
+    mut port: S,
+    mut io: ServerIo,
+    status: SharedStatus,
+    options: ServerOptions,
+    secrets: Arc<ppp_auth::SecretsTable>,
+    aaa: &mut ServerAaa,
+) -> Result<ServerExit, DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+{
     let random = options.random;
     let mut capture = match &options.pcap {
         Some(path) => {
@@ -140,6 +378,8 @@ where
         ModemEvent::Urc(urc) => debug!("modem: {urc:?}"),
         other => debug!("modem: {other:?}"),
     };
+    let (verdicts_tx, mut verdicts) = mpsc::unbounded_channel::<(SecretToken, Verified, String)>();
+    let mut calls: u32 = 0;
     loop {
         if *io.shutdown.borrow() {
             return Ok(ServerExit::Shutdown);
@@ -177,23 +417,122 @@ where
         if let Some(capture) = capture.take() {
             session.set_capture(capture);
         }
-        if let Some(outbound) = io.outbound.take() {
-            session.set_outbound(outbound);
-        }
+        calls = calls.wrapping_add(1);
+        let mut call = CallAaa {
+            port: calls,
+            accepted: None,
+            nas: None,
+        };
+        // Stale verdicts of an earlier call are dropped (their tokens would be refused too).
+        while verdicts.try_recv().is_ok() {}
         let mut local = Ipv4Addr::UNSPECIFIED;
         let mut was_up = false;
         let reason = loop {
+            let deadline = call.nas.as_ref().and_then(NasSession::poll_timeout);
             let next = tokio::select! {
                 next = session.next() => next,
                 _ = io.shutdown.changed() => break CallEnd::Shutdown,
+                packet = next_packet(io.outbound.as_mut()) => {
+                    match packet {
+                        Some(packet) => match call.nas.as_mut() {
+                            Some(nas) => {
+                                if let Admission::Now(packet) = nas.transmit(serial::now(), packet) {
+                                    send_packet(session.link_mut(), &packet);
+                                }
+                            }
+                            None => send_packet(session.link_mut(), &packet),
+                        },
+                        None => io.outbound = None,
+                    }
+                    continue;
+                }
+                Some((token, verified, user)) = verdicts.recv() => {
+                    let mut verdict = verified.verdict;
+                    if let (Verdict::Accept(_), Some(grant)) = (&verdict, verified.grant.as_ref()) {
+                        if call.accept(aaa, config, &user, grant) {
+                            if let Some(address) = grant.peer_address() {
+                                session.link_mut().set_peer_address(address);
+                            }
+                        } else {
+                            verdict = Verdict::reject();
+                        }
+                    } else if let Verdict::Accept(_) = verdict {
+                        verdict = Verdict::reject();
+                    }
+                    if let Err(error) = session.link_mut().provide_verdict(serial::now(), token, verdict) {
+                        debug!("verdict not taken: {error}");
+                    }
+                    continue;
+                }
+                Some(command) = aaa.attached.recv() => {
+                    match command {
+                        AaaCommand::Close { port, reason, done } => {
+                            let ours = port == call.port;
+                            if ours {
+                                info!("closing the call ({reason})");
+                                session.link_mut().close(serial::now(), reason);
+                            }
+                            if let Some(done) = done {
+                                let _ = done.send(ours);
+                            }
+                        }
+                        AaaCommand::Change { port, change, done } => {
+                            let applied = port == call.port && call.nas.as_mut().is_some_and(|nas| {
+                                nas.apply(serial::now(), &change);
+                                true
+                            });
+                            if applied && let Some(limit) = change.rate_limit {
+                                info!("rate limit now {limit} (CoA)");
+                            }
+                            let _ = done.send(applied);
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                () = sleep_until(deadline) => {
+                    let now = serial::now();
+                    let Some(nas) = call.nas.as_mut() else { continue };
+                    let mut inbound = Vec::new();
+                    while let Some(packet) = nas.poll_received(now) {
+                        inbound.push(packet);
+                    }
+                    while let Some(packet) = nas.poll_transmitted(now) {
+                        send_packet(session.link_mut(), &packet);
+                    }
+                    nas.handle_timeout(now);
+                    while let Some(event) = nas.poll_event() {
+                        match clock_close_reason(event) {
+                            Some(reason) => {
+                                info!("closing the call ({reason})");
+                                session.link_mut().close(now, reason);
+                            }
+                            None => aaa.aaa.account(nas.interim(now)),
+                        }
+                    }
+                    for packet in inbound {
+                        deliver(config, &io, &mut session, &mut call, local, packet);
+                    }
+                    continue;
+                }
             };
             match next {
                 Err(error) => break CallEnd::LineError(error.to_string()),
                 Ok(SessionEvent::Link(event)) => match event {
                     LinkEvent::SecretNeeded(request) => {
-                        let entry = secrets.lookup_now(&request.client, &request.server);
-                        if entry.is_none() {
-                            warn!("no secret for \"{}\"", request.client);
+                        let mut entry = secrets.lookup_now(&request.client, &request.server);
+                        match &entry {
+                            None => warn!("no secret for \"{}\"", request.client),
+                            Some(found) => {
+                                if !call.accept(
+                                    aaa,
+                                    config,
+                                    &request.client,
+                                    &Grant::Local(found.clone()),
+                                ) {
+                                    entry = None;
+                                }
+                            }
                         }
                         if let Err(error) =
                             session
@@ -203,8 +542,19 @@ where
                             debug!("secret answer not taken: {error}");
                         }
                     }
+                    LinkEvent::VerifyNeeded(request) => {
+                        let aaa = aaa.aaa.clone();
+                        let secrets: Arc<dyn SecretsBackend> = secrets.clone();
+                        let context = call_context(config);
+                        let tx = verdicts_tx.clone();
+                        tokio::spawn(async move {
+                            let verified = aaa.verify(&request, &context, secrets.as_ref()).await;
+                            let _ = tx.send((request.token, verified, request.peer_name.clone()));
+                        });
+                    }
                     LinkEvent::Authenticated { peer_name } => {
                         // The link already logged "peer authenticated as ...".
+                        call.authenticated(aaa);
                         status.lock().peer_name.clone_from(&peer_name);
                         emit(ServerEvent::Authenticated { peer_name });
                     }
@@ -214,6 +564,7 @@ where
                         // The link logged "IPCP up: local ... remote ...".
                         local = ours;
                         was_up = true;
+                        call.ip_up(aaa, peer);
                         {
                             let mut guard = status.lock();
                             guard.address = Some(ours);
@@ -230,21 +581,22 @@ where
                     other => debug!("link: {other:?}"),
                 },
                 Ok(SessionEvent::Datagram(datagram)) => {
-                    if let Some(inbound) = &io.inbound {
-                        let _ = inbound.try_send(datagram);
-                    } else if let Datagram::Ipv4(packet) = datagram
-                        && config.answer_ping
-                        && let Some(reply) = icmp::echo_reply(&packet, local)
-                    {
-                        let _ = session.link_mut().send_ipv4(serial::now(), &reply);
-                    }
+                    let (Datagram::Ipv4(packet) | Datagram::Ipv6(packet)) = datagram;
+                    let packet = match call.nas.as_mut() {
+                        Some(nas) => match nas.receive(serial::now(), packet) {
+                            Admission::Now(packet) => packet,
+                            _ => continue,
+                        },
+                        None => packet,
+                    };
+                    deliver(config, &io, &mut session, &mut call, local, packet);
                 }
                 Ok(SessionEvent::CarrierLost(reason)) => warn!("carrier lost ({reason})"),
                 Ok(SessionEvent::Closed) => break CallEnd::CarrierLost,
                 Ok(_) => {}
             }
         };
-        io.outbound = session.take_outbound();
+        call.end(aaa, &reason);
         status.lock().call_ended();
         let hung_up = session
             .hang_up(
@@ -278,6 +630,38 @@ where
             } else {
                 Err(DialOutError::Link(reason))
             };
+        }
+    }
+}
+
+/// Hands a datagram from the caller to the host (or answers a ping to our own address).
+fn deliver<S, M>(
+    config: &ServerConfig,
+    io: &ServerIo,
+    session: &mut serial::OnlineSession<S, M>,
+    call: &mut CallAaa,
+    local: Ipv4Addr,
+    packet: Vec<u8>,
+) where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+    M: serial::ModemMachine,
+{
+    if let Some(inbound) = &io.inbound {
+        let datagram = match packet.first().map(|b| b >> 4) {
+            Some(6) => Datagram::Ipv6(packet),
+            _ => Datagram::Ipv4(packet),
+        };
+        let _ = inbound.try_send(datagram);
+    } else if config.answer_ping
+        && let Some(reply) = icmp::echo_reply(&packet, local)
+    {
+        match call.nas.as_mut() {
+            Some(nas) => {
+                if let Admission::Now(reply) = nas.transmit(serial::now(), reply) {
+                    send_packet(session.link_mut(), &reply);
+                }
+            }
+            None => send_packet(session.link_mut(), &reply),
         }
     }
 }

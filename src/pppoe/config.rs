@@ -10,15 +10,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ppp_auth::{AllowedAddress, SecretEntry, SecretsTable};
-use ppp_ccp::{CcpConfig, Encryption};
-use ppp_ipcp::{IpcpConfig, Ipv6cpConfig};
+use ppp_ipcp::IpcpConfig;
 use ppp_link::LinkConfig;
-use ppp_link::auth::{AuthProtocol, AuthenticatorConfig, ClientCredentials};
+use ppp_link::auth::{AuthenticatorConfig, ClientCredentials};
 use ppp_tokio::pppoe::{Backoff, ClientOptions, ServerOptions};
 use pppoe_discovery::{AcConfig, ClientConfig};
 use serde::Deserialize;
 
 use super::ConfigError;
+pub use crate::profile::{
+    AaaConfig, Password, ProfileConfig, RadiusConfig, SecretConfig, UseCompression, UseEncryption,
+    UseIpv6, auth_method, auth_methods, ccp_config, ipv6cp_config,
+};
 
 /// Reads a TOML file into `T`.
 ///
@@ -42,121 +45,6 @@ pub fn parse<T: for<'de> Deserialize<'de>>(text: &str, origin: &str) -> Result<T
     toml::from_str(text).map_err(|error| ConfigError::Parse {
         path: origin.to_owned(),
         message: error.to_string(),
-    })
-}
-
-/// A password from a configuration file; its `Debug` does not show it.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Password(pub String);
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "<hidden>"
-        })
-    }
-}
-
-impl From<String> for Password {
-    fn from(password: String) -> Self {
-        Password(password)
-    }
-}
-
-/// An authentication method by its RouterOS name: `mschap2`, `mschap1`, `chap`, `pap`.
-///
-/// # Errors
-///
-/// Any other name.
-pub fn auth_method(name: &str) -> Result<AuthProtocol, ConfigError> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "mschap2" | "mschap-v2" | "ms-chap-v2" => Ok(AuthProtocol::MsChapV2),
-        "mschap1" | "mschap" | "ms-chap" => Ok(AuthProtocol::MsChapV1),
-        "chap" => Ok(AuthProtocol::ChapMd5),
-        "pap" => Ok(AuthProtocol::Pap),
-        other => Err(ConfigError::invalid(
-            "allow",
-            format!("unknown method {other:?} (mschap2, mschap1, chap, pap)"),
-        )),
-    }
-}
-
-/// The methods of a list, in order.
-///
-/// # Errors
-///
-/// An unknown name.
-pub fn auth_methods(names: &[String]) -> Result<Vec<AuthProtocol>, ConfigError> {
-    names.iter().map(|n| auth_method(n)).collect()
-}
-
-/// RouterOS `use-encryption`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum UseEncryption {
-    /// No MPPE (RouterOS `default` means `no` on a client profile).
-    #[default]
-    Default,
-    /// No MPPE.
-    No,
-    /// MPPE if the peer agrees and MS-CHAP provided keys.
-    Yes,
-    /// MPPE or no link.
-    Required,
-}
-
-/// RouterOS `use-compression`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum UseCompression {
-    /// No compression.
-    #[default]
-    Default,
-    /// No compression.
-    No,
-    /// Deflate.
-    Yes,
-}
-
-/// RouterOS `use-ipv6`: IPv6CP on the link, link-local addresses on the TUN device (pppd
-/// `+ipv6`). Global addresses are not negotiated by PPP; they come from router advertisements or
-/// DHCPv6 over the link, as with pppd.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum UseIpv6 {
-    /// No IPv6 (an access concentrator's profile: the default profile's setting).
-    #[default]
-    Default,
-    /// No IPv6.
-    No,
-    /// IPv6CP alongside IPCP; the link stays up without it if the peer refuses.
-    Yes,
-}
-
-/// The IPv6CP configuration for a profile's `use-ipv6`; `None` when it is off.
-pub fn ipv6cp_config(use_ipv6: UseIpv6) -> Option<Ipv6cpConfig> {
-    (use_ipv6 == UseIpv6::Yes).then(Ipv6cpConfig::default)
-}
-
-/// The CCP configuration for a profile's `use-encryption` and `use-compression`; `None` when
-/// neither is on (no CCP at all).
-pub fn ccp_config(encryption: UseEncryption, compression: UseCompression) -> Option<CcpConfig> {
-    let encryption = match encryption {
-        UseEncryption::Default | UseEncryption::No => Encryption::No,
-        UseEncryption::Yes => Encryption::Yes,
-        UseEncryption::Required => Encryption::Required,
-    };
-    let compression = compression == UseCompression::Yes;
-    if encryption == Encryption::No && !compression {
-        return None;
-    }
-    Some(CcpConfig {
-        encryption,
-        compression,
-        ..CcpConfig::default()
     })
 }
 
@@ -330,40 +218,6 @@ impl ClientFile {
     }
 }
 
-/// One PPP secret of the access concentrator (RouterOS `/ppp secret`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SecretConfig {
-    /// The user name.
-    pub name: String,
-    /// The password.
-    pub password: Password,
-    /// The profile (default: the file's `default-profile`).
-    pub profile: Option<String>,
-    /// The client's address (wins over the profile's).
-    pub remote_address: Option<Ipv4Addr>,
-    /// The PPPoE service this user may use (default: any).
-    pub service: Option<String>,
-}
-
-/// A profile of the access concentrator (RouterOS `/ppp profile`).
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
-pub struct ProfileConfig {
-    /// Our address on the sessions.
-    pub local_address: Option<Ipv4Addr>,
-    /// The client's address: an address, or the name of a pool.
-    pub remote_address: Option<String>,
-    /// DNS servers handed to clients (at most two).
-    pub dns_server: Vec<Ipv4Addr>,
-    /// MPPE.
-    pub use_encryption: UseEncryption,
-    /// Deflate.
-    pub use_compression: UseCompression,
-    /// IPv6CP.
-    pub use_ipv6: UseIpv6,
-}
-
 /// A range of a pool: `"192.0.2.100-192.0.2.199"`, `"192.0.2.0/25"` or one address.
 pub fn parse_range(text: &str) -> Result<(Ipv4Addr, Ipv4Addr), ConfigError> {
     let invalid = || ConfigError::invalid("pools", format!("bad range {text:?}"));
@@ -433,6 +287,10 @@ pub struct AcFile {
     pub profiles: BTreeMap<String, ProfileConfig>,
     /// Address pools by name: lists of ranges.
     pub pools: BTreeMap<String, Vec<String>>,
+    /// RouterOS `/ppp aaa`: RADIUS authentication, accounting, interim updates.
+    pub aaa: AaaConfig,
+    /// RouterOS `/radius` and `/radius incoming`.
+    pub radius: Option<RadiusConfig>,
 }
 
 impl Default for AcFile {
@@ -458,6 +316,8 @@ impl Default for AcFile {
             secrets: Vec::new(),
             profiles: BTreeMap::new(),
             pools: BTreeMap::new(),
+            aaa: AaaConfig::default(),
+            radius: None,
         }
     }
 }
@@ -510,6 +370,16 @@ impl AcFile {
                     format!("no profile {profile:?}"),
                 ));
             }
+        }
+        match &self.radius {
+            Some(radius) => radius.validate()?,
+            None if self.aaa.use_radius => {
+                return Err(ConfigError::invalid(
+                    "aaa.use-radius",
+                    "needs a [radius] section with at least one server",
+                ));
+            }
+            None => {}
         }
         Ok(())
     }
@@ -593,6 +463,8 @@ impl AcFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ppp_ccp::Encryption;
+    use ppp_link::auth::AuthProtocol;
 
     #[test]
     fn passwords_stay_out_of_debug_output() {

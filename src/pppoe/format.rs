@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use ppp_radius::{ClientStats, DaeStats};
 use ppp_tokio::pppoe::{ClientSnapshot, SessionSnapshot};
 use pppoe_discovery::ScanResult;
 
@@ -170,6 +171,7 @@ pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
                 session
                     .bundle
                     .map_or_else(String::new, |bundle| bundle.to_string()),
+                session.rate_limit.clone().unwrap_or_default(),
             ]
         })
         .collect();
@@ -186,9 +188,45 @@ pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
             "STATE",
             "ENCODING",
             "BUNDLE",
+            "RATE-LIMIT",
         ],
         &rows,
     )
+}
+
+/// What `access-concentrator radius` prints (RouterOS `/radius monitor` and `/radius incoming
+/// monitor`): the RADIUS client's counters and the dynamic-authorization listener's.
+pub fn radius(client: Option<ClientStats>, incoming: Option<DaeStats>) -> String {
+    let mut pairs = Vec::new();
+    match client {
+        Some(c) => pairs.extend([
+            ("requests", c.requests.to_string()),
+            ("resends", c.retransmissions.to_string()),
+            ("answers", c.answers.to_string()),
+            ("timeouts", c.access_timeouts.to_string()),
+            (
+                "bad-replies",
+                (c.malformed + c.unexpected_code + c.unsolicited).to_string(),
+            ),
+            ("forged-replies", c.forged.to_string()),
+            ("accounting-spooled", c.spooled.to_string()),
+            ("accounting-dropped", c.spool_dropped.to_string()),
+        ]),
+        None => pairs.push(("radius", "not configured".to_owned())),
+    }
+    if let Some(d) = incoming {
+        pairs.extend([
+            ("incoming-requests", d.requests.to_string()),
+            ("incoming-acks", d.acks.to_string()),
+            ("incoming-naks", d.naks.to_string()),
+            ("incoming-duplicates", d.duplicates.to_string()),
+            ("incoming-forged", d.forged.to_string()),
+            ("incoming-unknown-clients", d.unknown_client.to_string()),
+            ("incoming-malformed", d.malformed.to_string()),
+            ("incoming-stale", d.stale.to_string()),
+        ]);
+    }
+    key_values(&pairs)
 }
 
 #[cfg(test)]

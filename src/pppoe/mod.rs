@@ -1,8 +1,8 @@
 //! What the two PPPoE programs (`examples/pppoe-client.rs` and
 //! `examples/access-concentrator.rs`) share: their TOML configuration files and how they turn
 //! into runtime options, the session policy of the access concentrator (profiles and address
-//! pools), the unix control socket behind `monitor` and `sessions`, and the RouterOS-style text
-//! those print.
+//! pools, from [`crate::profile`]), the unix control socket behind `monitor` and `sessions`,
+//! and the RouterOS-style text those print.
 //!
 //! The runtimes themselves are in [`ppp_tokio::pppoe`]; this module only translates what a user
 //! writes into their options and their snapshots into text.
@@ -44,6 +44,15 @@ impl ConfigError {
         ConfigError::Invalid {
             key: key.to_owned(),
             message: message.into(),
+        }
+    }
+}
+
+impl From<crate::profile::InvalidSetting> for ConfigError {
+    fn from(invalid: crate::profile::InvalidSetting) -> Self {
+        ConfigError::Invalid {
+            key: invalid.key,
+            message: invalid.message,
         }
     }
 }

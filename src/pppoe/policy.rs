@@ -1,8 +1,10 @@
 //! The access concentrator's session policy: a user's secret picks a profile, the profile gives
 //! the session's IPCP (local address, remote address or address pool, DNS servers), CCP
-//! (`use-encryption`, `use-compression`) and IPv6CP (`use-ipv6`), where `default` takes the
+//! (`use-encryption`, `use-compression`), IPv6CP (`use-ipv6`) and limits (`rate-limit`,
+//! `session-timeout`, `idle-timeout`, `only-one`; a secret's own win), where `default` takes the
 //! default profile's setting as RouterOS does, and a secret limited to one PPPoE service refuses
-//! the others.
+//! the others. A user RADIUS accepted gets the default profile, with its address from
+//! Framed-IP-Address or Framed-Pool.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -11,12 +13,12 @@ use ppp_auth::SecretEntry;
 use ppp_ccp::CcpConfig;
 use ppp_ipcp::Ipv6cpConfig;
 use ppp_ipcp::{AddressPool, AddressRange, Ipcp, IpcpConfig};
+use ppp_radius::Authorization;
 use ppp_tokio::pppoe::{SessionDecision, SessionPolicy, SessionRequest};
 
 use super::ConfigError;
-use super::config::{
-    AcFile, UseCompression, UseEncryption, UseIpv6, ccp_config, ipv6cp_config, parse_range,
-};
+use super::config::{AcFile, ccp_config, ipv6cp_config, parse_range};
+use crate::profile::Limits;
 
 /// An address pool of several ranges (RouterOS `/ip pool` with `ranges=a-b,c-d`); clones share
 /// the addresses in use.
@@ -64,6 +66,8 @@ struct Profile {
     ccp: Option<CcpConfig>,
     /// IPv6CP (`None`: no IPv6).
     ipv6cp: Option<Ipv6cpConfig>,
+    /// Rate limit, timeouts, `only-one` (the default profile's where this one says nothing).
+    limits: Limits,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +84,8 @@ pub struct ProfilePolicy {
     profiles: BTreeMap<String, Profile>,
     default_profile: String,
     services: BTreeMap<String, String>,
+    /// Secrets' own limits, by user name.
+    secret_limits: BTreeMap<String, Limits>,
     pools: BTreeMap<String, Pool>,
 }
 
@@ -101,18 +107,18 @@ impl ProfilePolicy {
         let mut profiles = BTreeMap::new();
         let default = file.profiles.get(&file.default_profile);
         for (name, config) in &file.profiles {
-            let encryption = match (config.use_encryption, default) {
-                (UseEncryption::Default, Some(default)) => default.use_encryption,
-                (own, _) => own,
-            };
-            let compression = match (config.use_compression, default) {
-                (UseCompression::Default, Some(default)) => default.use_compression,
-                (own, _) => own,
-            };
-            let ipv6 = match (config.use_ipv6, default) {
-                (UseIpv6::Default, Some(default)) => default.use_ipv6,
-                (own, _) => own,
-            };
+            let encryption = config
+                .use_encryption
+                .or(default.map(|d| d.use_encryption).unwrap_or_default());
+            let compression = config
+                .use_compression
+                .or(default.map(|d| d.use_compression).unwrap_or_default());
+            let ipv6 = config
+                .use_ipv6
+                .or(default.map(|d| d.use_ipv6).unwrap_or_default());
+            let limits = config
+                .limits()
+                .or(&default.map(|d| d.limits()).unwrap_or_default());
             let remote = match config.remote_address.as_deref() {
                 None => Remote::None,
                 Some(text) => match text.parse::<Ipv4Addr>() {
@@ -136,6 +142,7 @@ impl ProfilePolicy {
                     ],
                     ccp: ccp_config(encryption, compression),
                     ipv6cp: ipv6cp_config(ipv6),
+                    limits,
                 },
             );
         }
@@ -144,10 +151,16 @@ impl ProfilePolicy {
             .iter()
             .filter_map(|s| Some((s.name.clone(), s.service.clone()?)))
             .collect();
+        let secret_limits = file
+            .secrets
+            .iter()
+            .map(|s| (s.name.clone(), s.limits()))
+            .collect();
         Ok(ProfilePolicy {
             profiles,
             default_profile: file.default_profile.clone(),
             services,
+            secret_limits,
             pools,
         })
     }
@@ -204,11 +217,56 @@ impl SessionPolicy for ProfilePolicy {
             .and_then(|_| self.profile(profile.as_deref()));
         let ccp = chosen.map(|p| p.ccp.clone());
         let ipv6cp = chosen.map(|p| p.ipv6cp.clone());
+        let profile_limits = chosen.map(|p| p.limits).unwrap_or_default();
+        let limits = self
+            .secret_limits
+            .get(&request.secret.client)
+            .map_or(profile_limits, |own| own.or(&profile_limits));
         SessionDecision {
             entry,
             ipcp,
             ccp,
             ipv6cp,
+            limits: limits.to_runtime(),
+        }
+    }
+
+    fn decide_radius(
+        &mut self,
+        request: &SessionRequest,
+        authorization: &Authorization,
+    ) -> SessionDecision {
+        let Some(profile) = self.profile(None).cloned() else {
+            return SessionDecision::default();
+        };
+        let mut config = IpcpConfig::server(profile.local, profile.dns);
+        let framed = authorization
+            .framed_ip_address
+            .filter(|a| u32::from(*a) < 0xFFFF_FFFE);
+        let ipcp = match (framed, authorization.framed_pool.as_deref()) {
+            (Some(address), _) => {
+                config.remote_address = Some(address);
+                Ipcp::new(config)
+            }
+            (None, Some(name)) => match self.pools.get(name) {
+                Some(pool) => Ipcp::with_address_pool(config, pool.clone()),
+                None => {
+                    tracing::warn!(
+                        "user \"{}\": RADIUS names pool \"{name}\", which is not configured; \
+                         the default profile's address is used",
+                        request.secret.client
+                    );
+                    self.ipcp_for(None).unwrap_or_else(|| Ipcp::new(config))
+                }
+            },
+            (None, None) => self.ipcp_for(None).unwrap_or_else(|| Ipcp::new(config)),
+        };
+        SessionDecision {
+            entry: None,
+            ipcp: Some(ipcp),
+            ccp: Some(profile.ccp.clone()),
+            ipv6cp: Some(profile.ipv6cp.clone()),
+            limits: profile.limits.to_runtime(),
         }
     }
 }
@@ -216,7 +274,9 @@ impl SessionPolicy for ProfilePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pppoe::config::{ProfileConfig, SecretConfig, parse};
+    use crate::pppoe::config::{
+        ProfileConfig, SecretConfig, UseCompression, UseEncryption, UseIpv6, parse,
+    };
     use ppp_auth::SecretRequest;
     use ppp_link::auth::AuthProtocol;
     use pppoe_discovery::MacAddr;
@@ -350,10 +410,12 @@ mod tests {
             };
             policy.decide(&request("carol", ""), Some(entry)).ccp
         };
+        // MPPE is 128-bit only (the one meaning of use-encryption).
         let ccp = |encryption, compression| {
             Some(Some(CcpConfig {
                 encryption,
                 compression,
+                mppe_40: encryption == Encryption::No,
                 ..CcpConfig::default()
             }))
         };
@@ -395,6 +457,82 @@ mod tests {
         assert_eq!(decide("default"), Some(Some(Ipv6cpConfig::default())));
         assert_eq!(decide("static"), Some(Some(Ipv6cpConfig::default())));
         assert_eq!(decide("v4only"), Some(None));
+    }
+
+    /// Limits: the secret's own, then its profile's, then the default profile's.
+    #[test]
+    fn limits_per_profile_and_secret() {
+        use ppp_radius::RateLimit;
+        use ppp_tokio::aaa::OnlySession;
+        use std::time::Duration;
+        let file: AcFile = parse(
+            r#"
+            interfaces = ["eth1"]
+            [[secrets]]
+            name = "alice"
+            password = "a"
+            profile = "gold"
+            idle-timeout = "1m"
+            [[secrets]]
+            name = "bob"
+            password = "b"
+            [profiles.default]
+            rate-limit = "1M/1M"
+            only-one = "yes"
+            idle-timeout = "10m"
+            [profiles.gold]
+            rate-limit = "10M/5M 20M/10M 8M/4M 16/16"
+            session-timeout = "1d"
+            "#,
+            "test",
+        )
+        .expect("parse");
+        file.validate().expect("valid");
+        let table = file.secrets_table().expect("table");
+        let mut policy = ProfilePolicy::from_file(&file).expect("policy");
+        let alice = policy
+            .decide(&request("alice", ""), table.lookup_now("alice", "ac"))
+            .limits;
+        assert_eq!(
+            alice.rate_limit,
+            Some("10M/5M 20M/10M 8M/4M 16/16".parse::<RateLimit>().unwrap())
+        );
+        assert_eq!(alice.session_timeout, Some(Duration::from_secs(86_400)));
+        assert_eq!(alice.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(alice.only_one, OnlySession::RefuseSecond);
+        let bob = policy
+            .decide(&request("bob", ""), table.lookup_now("bob", "ac"))
+            .limits;
+        assert_eq!(bob.rate_limit, Some(RateLimit::new(1_000_000, 1_000_000)));
+        assert_eq!(bob.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(bob.session_timeout, None);
+    }
+
+    /// A RADIUS user: the default profile, its address from Framed-IP-Address, else from the
+    /// pool Framed-Pool names, else the profile's.
+    #[test]
+    fn radius_users_get_the_default_profile_and_radius_addresses() {
+        let file = file();
+        let mut policy = ProfilePolicy::from_file(&file).expect("policy");
+        let mut authorization = Authorization::default();
+        authorization.framed_ip_address = Some(Ipv4Addr::new(192, 0, 2, 77));
+        let decision = policy.decide_radius(&request("carol", ""), &authorization);
+        let ipcp = decision.ipcp.expect("ipcp");
+        assert_eq!(
+            ipcp.config().remote_address,
+            Some(Ipv4Addr::new(192, 0, 2, 77))
+        );
+        assert_eq!(
+            ipcp.config().local_address,
+            Some(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        let mut authorization = Authorization::default();
+        authorization.framed_pool = Some("pool1".into());
+        let decision = policy.decide_radius(&request("carol", ""), &authorization);
+        assert!(decision.ipcp.is_some());
+        authorization.framed_pool = Some("nosuch".into());
+        let decision = policy.decide_radius(&request("carol", ""), &authorization);
+        assert!(decision.ipcp.is_some(), "the default profile's pool");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use ppp_core::{Machine, Random};
 use ppp_frame::Protocol;
 use subtle::ConstantTimeEq;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::AuthProtocol;
 use crate::common::{
@@ -283,8 +283,9 @@ impl Authenticatee {
         let sent = self.pap_transmissions.min(256) as u16;
         let ours = |id: u8| u16::from(id.wrapping_sub(self.pap_first_id)) < sent;
         match packet {
-            PapPacket::Ack { id, .. } if ours(id) => {
+            PapPacket::Ack { id, message } if ours(id) => {
                 self.pap_request = None;
+                remote_message(&message);
                 self.succeed();
             }
             PapPacket::Nak { id, message } if ours(id) => {
@@ -453,6 +454,12 @@ impl Authenticatee {
         }
         last.done = true;
         self.key_material = last.key_material.clone();
+        // MS-CHAP-V2: "S=<response> M=<text>"; the others: the text.
+        match message.windows(3).position(|w| w == b" M=") {
+            Some(at) => remote_message(&message[at + 3..]),
+            None if !message.starts_with(b"S=") => remote_message(message),
+            None => {}
+        }
         self.succeed();
     }
 
@@ -497,6 +504,16 @@ impl Authenticatee {
                 error_code: None,
             });
         }
+    }
+}
+
+/// Logs the authenticator's words on success, as pppd does ("Remote message: ..."): a RADIUS
+/// server's Reply-Message reaches the user this way.
+fn remote_message(message: &[u8]) {
+    let text = String::from_utf8_lossy(message).replace(char::is_control, " ");
+    let text = text.trim();
+    if !text.is_empty() {
+        info!("Remote message: {text}");
     }
 }
 

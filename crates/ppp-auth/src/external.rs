@@ -111,6 +111,99 @@ pub struct VerifyRequest {
     pub proof: Proof,
 }
 
+impl VerifyRequest {
+    /// Checks the proof against the peer's `secret` here, as a verifier that knows it would
+    /// (a NAS that has the user in its own secrets but runs its authenticators in external
+    /// mode for RADIUS, RouterOS `use-radius`): the [`Verdict`] a RADIUS server would give,
+    /// with the MS-CHAP-V2 authenticator response and the MPPE key material. Responses are
+    /// compared in constant time; an MS-CHAP (v1) proof with only the LAN Manager response is
+    /// refused.
+    ///
+    /// ```
+    /// use ppp_auth::{AuthProtocol, Proof, Secret, SecretToken, Verdict, VerifyRequest};
+    /// use ppp_auth::crypto::chap_md5_response;
+    ///
+    /// let challenge = vec![7u8; 16];
+    /// let request = VerifyRequest {
+    ///     token: SecretToken(1),
+    ///     peer_name: "alice".into(),
+    ///     server: "ac1".into(),
+    ///     method: AuthProtocol::ChapMd5,
+    ///     proof: Proof::ChapMd5 {
+    ///         id: 1,
+    ///         response: chap_md5_response(1, b"wonderland", &challenge),
+    ///         challenge,
+    ///     },
+    /// };
+    /// assert!(matches!(request.verify_locally(&Secret::from("wonderland")), Verdict::Accept(_)));
+    /// assert!(matches!(request.verify_locally(&Secret::from("guess")), Verdict::Reject(_)));
+    /// ```
+    pub fn verify_locally(&self, secret: &Secret) -> Verdict {
+        use crate::crypto::{
+            chap_md5_response, generate_authenticator_response, generate_nt_response_v2,
+            hash_nt_password_hash, nt_challenge_response_v1, nt_password_hash, strip_domain,
+        };
+        use subtle::ConstantTimeEq;
+        use zeroize::Zeroizing;
+
+        let password = secret.expose();
+        let keys = || ExternalKeys::MsChapMppeKeys {
+            lm_key: [0; 8],
+            nt_key: hash_nt_password_hash(&Zeroizing::new(nt_password_hash(password))),
+        };
+        match &self.proof {
+            Proof::Pap { password: given } if given.ct_eq(password) => Verdict::accept(),
+            Proof::ChapMd5 {
+                id,
+                challenge,
+                response,
+            } if bool::from(chap_md5_response(*id, password, challenge).ct_eq(response)) => {
+                Verdict::accept()
+            }
+            Proof::MsChapV1 {
+                challenge,
+                nt_response,
+                flags: 1,
+                ..
+            } if bool::from(nt_challenge_response_v1(challenge, password).ct_eq(nt_response)) => {
+                Verdict::Accept(Acceptance {
+                    keys: Some(keys()),
+                    ..Acceptance::default()
+                })
+            }
+            Proof::MsChapV2 {
+                authenticator_challenge,
+                peer_challenge,
+                nt_response,
+                ..
+            } => {
+                let user = strip_domain(self.peer_name.as_bytes());
+                let expected = generate_nt_response_v2(
+                    authenticator_challenge,
+                    peer_challenge,
+                    user,
+                    password,
+                );
+                if !bool::from(expected.ct_eq(nt_response)) {
+                    return Verdict::reject();
+                }
+                Verdict::Accept(Acceptance {
+                    authenticator_response: Some(generate_authenticator_response(
+                        password,
+                        nt_response,
+                        peer_challenge,
+                        authenticator_challenge,
+                        user,
+                    )),
+                    keys: Some(keys()),
+                    ..Acceptance::default()
+                })
+            }
+            _ => Verdict::reject(),
+        }
+    }
+}
+
 /// The verifier's answer to a [`VerifyRequest`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

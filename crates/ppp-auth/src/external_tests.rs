@@ -28,6 +28,8 @@ enum Mode {
     AcceptWithoutResponse,
     /// Never answer.
     Silent,
+    /// `VerifyRequest::verify_locally` with alice's password.
+    Local,
 }
 
 /// The verifier: alice's password is "correct horse"; anyone else is unknown.
@@ -163,6 +165,9 @@ fn run(method: AuthProtocol, name: &str, password: &str, mode: Mode, seed: u64) 
                 r.requests.push(request.clone());
                 let verdict = match (mode, verify(request)) {
                     (Mode::Silent, _) => None,
+                    (Mode::Local, _) => {
+                        Some(request.verify_locally(&Secret::from("correct horse")))
+                    }
                     (Mode::AcceptWithoutResponse, Verdict::Accept(mut a)) => {
                         a.authenticator_response = None;
                         Some(Verdict::Accept(a))
@@ -222,6 +227,32 @@ fn every_method_accepted_with_the_verifier_message() {
             }
             _ => assert!(r.server.key_material().is_none()),
         }
+    }
+}
+
+/// A NAS that knows the secret verifies in place what it would have sent to RADIUS: every
+/// method succeeds with a right password, with the same MPPE keys on both sides, and fails
+/// with a wrong one.
+#[test]
+fn local_verification_of_external_requests() {
+    for method in ALL {
+        let r = run(method, "alice", "correct horse", Mode::Local, 5);
+        assert_eq!(r.server.status(), &AuthStatus::Succeeded, "{method:?}");
+        assert_eq!(r.client.status(), &AuthStatus::Succeeded, "{method:?}");
+        if matches!(method, AuthProtocol::MsChapV1 | AuthProtocol::MsChapV2) {
+            let (c_send, c_recv) = r.client.key_material().unwrap().start_keys();
+            let (s_send, s_recv) = r.server.key_material().unwrap().start_keys();
+            assert_eq!((c_send, c_recv), (s_recv, s_send), "{method:?}");
+        }
+        let r = run(method, "alice", "battery staple", Mode::Local, 6);
+        assert!(
+            matches!(r.server.status(), AuthStatus::Failed(_)),
+            "{method:?}"
+        );
+        assert!(
+            matches!(r.client.status(), AuthStatus::Failed(_)),
+            "{method:?}"
+        );
     }
 }
 

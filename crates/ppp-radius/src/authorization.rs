@@ -86,7 +86,7 @@ impl Authorization {
 
 /// A pair of rates (or sizes, or times) in the RouterOS order: `rx/tx`, what the NAS receives
 /// from the user (upload) and what it transmits to the user (download).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RxTx<T> {
     /// What the NAS receives from the user (the user's upload).
     pub rx: T,

@@ -159,6 +159,58 @@ impl SessionSelector {
     }
 }
 
+/// What identifies a session to a Disconnect-Request or CoA-Request: the values the NAS sent
+/// in its Access-Request and accounting.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionIdentity<'a> {
+    /// Acct-Session-Id.
+    pub acct_session_id: &'a str,
+    /// User-Name.
+    pub user_name: &'a str,
+    /// Framed-IP-Address, once the session has one.
+    pub framed_ip_address: Option<Ipv4Addr>,
+    /// NAS-Port-Id.
+    pub nas_port_id: Option<&'a str>,
+    /// NAS-Port.
+    pub nas_port: Option<u32>,
+    /// Calling-Station-Id.
+    pub calling_station_id: Option<&'a str>,
+}
+
+impl SessionSelector {
+    /// Whether the session `identity` is selected: every attribute the request carries equals
+    /// the session's (one the session does not have never matches), and the request names at
+    /// least one.
+    ///
+    /// ```
+    /// use ppp_radius::{SessionIdentity, SessionSelector};
+    ///
+    /// let mut selector = SessionSelector::default();
+    /// selector.user_name = Some("alice".into());
+    /// selector.calling_station_id = Some("02:00:00:00:00:01".into());
+    /// let session = SessionIdentity {
+    ///     acct_session_id: "4F2A9C0D11E2B377",
+    ///     user_name: "alice",
+    ///     calling_station_id: Some("02:00:00:00:00:01"),
+    ///     ..SessionIdentity::default()
+    /// };
+    /// assert!(selector.selects(&session));
+    /// assert!(!SessionSelector::default().selects(&session));
+    /// ```
+    pub fn selects(&self, identity: &SessionIdentity<'_>) -> bool {
+        self.matches(
+            identity.acct_session_id,
+            identity.user_name,
+            identity.framed_ip_address,
+            identity.nas_port_id,
+        ) && self.nas_port.is_none_or(|p| Some(p) == identity.nas_port)
+            && self
+                .calling_station_id
+                .as_deref()
+                .is_none_or(|c| Some(c) == identity.calling_station_id)
+    }
+}
+
 /// What a CoA-Request changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -28,6 +28,9 @@
 //!   ([`AccountingRecord`]) with a bounded [`Spool`] for records no server acknowledged.
 //! - [`DaeServer`]: Disconnect-Request and CoA-Request (RFC 5176), authenticated, as typed
 //!   [`DaeEvent`]s, answered with ACK or NAK and an [`ErrorCause`].
+//! - [`limits`]: enforcing what a session was granted: its [`RateLimit`] as token-bucket
+//!   [`Shaper`](limits::Shaper)s with RouterOS bursts, its Session-Timeout, Idle-Timeout and
+//!   interim-update schedule as a [`SessionClock`](limits::SessionClock).
 //!
 //! Like every core of the stack it never reads a clock, sleeps or touches a socket: datagrams
 //! and `Instant`s in, datagrams, events and deadlines out. `ppp-tokio`'s `radius` module runs
@@ -83,6 +86,7 @@ mod client;
 pub mod crypto;
 mod dae;
 mod error;
+pub mod limits;
 mod macros;
 mod packet;
 mod spool;
@@ -103,7 +107,7 @@ pub use client::{
 pub use crypto::{AuthenticityError, Secret};
 pub use dae::{
     Change, DAE_PORT, DaeClient, DaeConfig, DaeDrop, DaeEvent, DaeOutcome, DaeServer, DaeStats,
-    DaeToken, DaeTransmit, ErrorCause, SessionSelector,
+    DaeToken, DaeTransmit, ErrorCause, SessionIdentity, SessionSelector,
 };
 pub use error::RadiusError;
 pub use packet::{Code, HEADER_LEN, MAX_PACKET_LEN, Packet, parse_round_trip};

@@ -19,8 +19,13 @@
 //! - [`pppoe`]: the PPPoE client and access concentrator runtimes (packet socket, sans-IO
 //!   `PppoeClient`/`PppoeServer`, a TUN device per session).
 //! - [`tun`]: TUN devices, the kernel's side of a link's IP traffic.
+//! - [`radius`]: the RADIUS client over UDP (authentication, accounting with a spool on
+//!   disk) and the dynamic-authorization listener.
+//! - [`aaa`]: the servers' AAA: local secrets then RADIUS, rate limits, session and idle
+//!   timeouts, one session per user, accounting records, Disconnect and CoA.
 //! - [`netconfig`]: interface addresses, MTU, default routes and resolv.conf files (via `ip`).
-//! - `netns` (feature `test-util`): network namespaces for tests and harnesses.
+//! - `netns` (feature `test-util`): network namespaces for tests and harnesses; `freeradius`
+//!   (the same feature): a FreeRADIUS 3.2 with its own configuration for tests.
 //! - [`now`]: the one clock every driver uses (tokio's, so tests may pause
 //!   and advance time).
 //!
@@ -58,7 +63,10 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod aaa;
 pub mod bundle;
+#[cfg(feature = "test-util")]
+pub mod freeradius;
 pub mod icmp;
 pub mod netconfig;
 #[cfg(feature = "test-util")]

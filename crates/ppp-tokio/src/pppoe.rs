@@ -32,7 +32,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufWriter};
@@ -41,20 +41,27 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend};
+use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend, Verdict};
 use ppp_ccp::{CcpConfig, CompressionMethod, MppeKeyLength};
 use ppp_frame::pcap::{LinkType, PcapWriter};
 use ppp_ipcp::{Ipcp, Ipv6cpConfig};
 use ppp_link::pppoe::{
-    PppoeClient, PppoeClientEvent, PppoeDown, PppoeServer, PppoeServerEvent, UnitId,
+    PppoeClient, PppoeClientEvent, PppoeDown, PppoeServer, PppoeServerEvent, SessionEnd, UnitId,
 };
-use ppp_link::{CloseReason, Datagram, Link, LinkConfig, LinkEvent, Random};
+use ppp_link::{CloseReason, Datagram, DownReason, Link, LinkConfig, LinkEvent, Random};
+use ppp_radius::limits::Admission;
+use ppp_radius::{Authorization, Change, NasPortType, SessionContext, TerminateCause};
 use pppoe_discovery::mss::{clamp_mss, mss_for_mtu_v4, mss_for_mtu_v6};
 use pppoe_discovery::{AcConfig, ClientConfig, DiscoveryEvent, MacAddr, ScanResult};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::aaa::{
+    Aaa, AaaCommand, AaaOptions, AttachedServer, Deadlines, Grant, NasSession, OnlyOneCheck,
+    RegisteredSession, SessionAccount, SessionLimits, Verified, clock_close_reason,
+    terminate_cause,
+};
 use crate::netconfig::{self, IpFamily};
 use crate::packet::PacketSocket;
 use crate::tun::TunDevice;
@@ -727,10 +734,11 @@ pub struct SessionRequest {
     pub secret: SecretRequest,
 }
 
-/// The server's decision for a session whose user was looked up.
+/// The server's decision for a session whose user was looked up (or accepted by RADIUS).
 #[derive(Debug, Default)]
 pub struct SessionDecision {
-    /// The secrets entry to check the user against (`None`: the user is refused).
+    /// The secrets entry to check the user against (`None`: the user is refused). Not used
+    /// for a user RADIUS accepted.
     pub entry: Option<SecretEntry>,
     /// The session's IPCP (from the user's profile: local address, remote address or pool, DNS
     /// servers); `None` keeps the one of the server's link template.
@@ -741,6 +749,9 @@ pub struct SessionDecision {
     /// The session's IPv6CP (from the user's profile): `None` keeps the server's link template,
     /// `Some(None)` turns IPv6 off for this session.
     pub ipv6cp: Option<Option<Ipv6cpConfig>>,
+    /// The profile's (or the secret's) rate limit, timeouts and `only-one`; RADIUS's
+    /// attributes win over them.
+    pub limits: SessionLimits,
 }
 
 /// What a server does with a user once the secrets backend answered: applies restrictions
@@ -748,6 +759,18 @@ pub struct SessionDecision {
 pub trait SessionPolicy: Send {
     /// The decision for `request`, whose lookup found `entry`.
     fn decide(&mut self, request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision;
+
+    /// The decision for a user a RADIUS server accepted with `authorization`: the default
+    /// profile's settings, the address from Framed-IP-Address or Framed-Pool. The default
+    /// keeps the server's link template (and the server applies Framed-IP-Address itself).
+    fn decide_radius(
+        &mut self,
+        request: &SessionRequest,
+        authorization: &Authorization,
+    ) -> SessionDecision {
+        let _ = (request, authorization);
+        SessionDecision::default()
+    }
 }
 
 /// The policy that takes the backend's entry as it is and keeps the template's IPCP.
@@ -781,6 +804,9 @@ pub struct ServerOptions {
     pub clamp_mss: bool,
     /// Record every Ethernet frame into this pcap file.
     pub pcap: Option<PathBuf>,
+    /// RADIUS, accounting, `only-one` and dynamic authorization, shared by the servers of a
+    /// process (`None`: local secrets only, no accounting; profile limits still apply).
+    pub aaa: Option<Aaa>,
 }
 
 impl ServerOptions {
@@ -794,6 +820,7 @@ impl ServerOptions {
             no_tun: false,
             clamp_mss: true,
             pcap: None,
+            aaa: None,
         }
     }
 }
@@ -824,6 +851,10 @@ pub struct SessionSnapshot {
     pub encoding: String,
     /// The Multilink bundle the session is a member of (its members share the interface).
     pub bundle: Option<u32>,
+    /// The rate limit in force (RouterOS syntax), if any.
+    pub rate_limit: Option<String>,
+    /// Acct-Session-Id, once the session is up.
+    pub acct_session_id: Option<String>,
 }
 
 /// The sessions of a running server, kept up to date by [`run_server`].
@@ -855,22 +886,306 @@ struct UnitExtra {
     interface: Option<SessionInterface>,
     /// IPv6CP's link-local pair, kept to apply when the TUN device exists.
     ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
+    /// Enforcement and accounting, from IPCP up: the session that brought the unit up and its
+    /// state.
+    nas: Option<(u16, NasSession)>,
+    /// Why the session that brought the unit up ended (for the Stop record).
+    end: Option<SessionEnd>,
+}
+
+/// A user accepted (or being accepted), until its unit is up: who, what it may do.
+struct Authorized {
+    account: SessionAccount,
+    limits: SessionLimits,
+    authorization: Option<Authorization>,
+}
+
+/// How RADIUS hears where a PPPoE session is: NAS-Port the session id, NAS-Port-Id the
+/// interface, NAS-Port-Type Ethernet, Calling-Station-Id the client's MAC address,
+/// Called-Station-Id the service (as RouterOS does).
+pub fn session_context(
+    interface: &str,
+    session_id: u16,
+    client_mac: MacAddr,
+    service_name: &str,
+) -> SessionContext {
+    SessionContext {
+        nas_port: Some(u32::from(session_id)),
+        nas_port_id: Some(interface.to_owned()),
+        nas_port_type: Some(NasPortType::ETHERNET),
+        calling_station_id: Some(client_mac.to_string()),
+        called_station_id: (!service_name.is_empty()).then(|| service_name.to_owned()),
+    }
+}
+
+/// The loop's AAA state: the process's [`Aaa`], this server's place in it, who was accepted,
+/// and the units' deadlines (rate limits, timeouts, interim updates).
+struct ServerAaa {
+    aaa: Aaa,
+    attached: AttachedServer,
+    interface: String,
+    authorized: HashMap<u16, Authorized>,
+    /// The unit each session brought up (for its end reason).
+    owned_unit: HashMap<u16, UnitId>,
+    /// Units gone before the session that brought them up reported why it ended (a PADT
+    /// ends the link first): their Stop waits for that reason.
+    ending: HashMap<u16, (UnitId, NasSession)>,
+    deadlines: Deadlines<UnitId>,
+}
+
+impl ServerAaa {
+    fn context(&self, server: &PppoeServer, session_id: u16) -> Option<SessionContext> {
+        let record = server.access_concentrator().session(session_id)?;
+        Some(session_context(
+            &self.interface,
+            session_id,
+            record.client_mac(),
+            record.service_name(),
+        ))
+    }
+
+    /// A user is accepted (or about to be): `only-one`, then what it may do until its unit is
+    /// up. False when `only-one` refuses it.
+    fn accept(
+        &mut self,
+        session_id: u16,
+        user: &str,
+        context: SessionContext,
+        grant: &Grant,
+        limits: SessionLimits,
+    ) -> bool {
+        let port = u32::from(session_id);
+        match self.attached.check_only_one(port, user, limits.only_one) {
+            OnlyOneCheck::Refuse => {
+                info!(
+                    "session {session_id:#06x}: user \"{user}\" refused: it has a session up \
+                     (only-one)"
+                );
+                return false;
+            }
+            OnlyOneCheck::Replacing(keys) => info!(
+                "session {session_id:#06x}: user \"{user}\" replaces its {} other session(s) \
+                 (only-one)",
+                keys.len()
+            ),
+            _ => {}
+        }
+        let authorization = grant.authorization().cloned();
+        let class = authorization
+            .as_ref()
+            .map(|a| a.class.clone())
+            .unwrap_or_default();
+        self.authorized.insert(
+            session_id,
+            Authorized {
+                account: SessionAccount {
+                    user: user.to_owned(),
+                    acct_session_id: self.aaa.new_acct_session_id(),
+                    context,
+                    authentic: grant.authentic(),
+                    class,
+                },
+                limits,
+                authorization,
+            },
+        );
+        true
+    }
+
+    /// The link says the user authenticated: it joins the registry (for `only-one` and
+    /// dynamic authorization).
+    fn authenticated(&self, session_id: u16) {
+        let Some(authorized) = self.authorized.get(&session_id) else {
+            return;
+        };
+        let account = &authorized.account;
+        self.attached.register(
+            u32::from(session_id),
+            RegisteredSession {
+                user: account.user.clone(),
+                acct_session_id: account.acct_session_id.to_string(),
+                framed_ip_address: None,
+                nas_port_id: account.context.nas_port_id.clone(),
+                nas_port: account.context.nas_port,
+                calling_station_id: account.context.calling_station_id.clone(),
+            },
+        );
+    }
+
+    /// A unit's IPCP is up: the first of its sessions that was accepted starts enforcement
+    /// and accounting (the Start record).
+    fn unit_up(
+        &mut self,
+        server: &PppoeServer,
+        extra: &mut UnitExtra,
+        unit: UnitId,
+        peer: Ipv4Addr,
+    ) {
+        let now = now();
+        if let Some((owner, nas)) = extra.nas.as_mut() {
+            // IPCP again on a running unit: a new address, the same session.
+            self.attached.set_address(u32::from(*owner), Some(peer));
+            if nas.framed_ip() != Some(peer) {
+                debug!("{unit}: address now {peer}");
+            }
+            return;
+        }
+        let members: Vec<u16> = server
+            .unit(unit)
+            .into_iter()
+            .flat_map(|u| u.members().map(|(id, _, _)| *id))
+            .collect();
+        let Some((owner, authorized)) = members
+            .iter()
+            .find_map(|id| Some((*id, self.authorized.remove(id)?)))
+        else {
+            return;
+        };
+        let interim = authorized
+            .authorization
+            .as_ref()
+            .and_then(|a| a.interim_interval)
+            .or(self.aaa.options().interim_interval);
+        let mut nas = NasSession::new(now, authorized.account, authorized.limits, interim);
+        nas.set_framed_ipv6_prefix(
+            authorized
+                .authorization
+                .as_ref()
+                .and_then(|a| a.framed_ipv6_prefix),
+        );
+        let start = nas.start(now, Some(peer));
+        if let Some(limit) = nas.limits().rate_limit {
+            info!("{unit}: rate limit {limit}");
+        }
+        self.aaa.account(start);
+        self.attached.set_address(u32::from(owner), Some(peer));
+        self.owned_unit.insert(owner, unit);
+        self.deadlines.set(unit, nas.poll_timeout());
+        extra.nas = Some((owner, nas));
+    }
+
+    /// A session is gone: out of the registry; its end reason kept for its unit's Stop (or
+    /// the Stop of its unit, gone already).
+    fn session_down(
+        &mut self,
+        units: &mut BTreeMap<UnitId, UnitExtra>,
+        session_id: u16,
+        reason: &SessionEnd,
+    ) {
+        self.authorized.remove(&session_id);
+        self.attached.unregister(u32::from(session_id));
+        if let Some((unit, nas)) = self.ending.remove(&session_id) {
+            self.stop(unit, nas, terminate_cause(reason));
+            return;
+        }
+        if let Some(unit) = self.owned_unit.remove(&session_id)
+            && let Some(extra) = units.get_mut(&unit)
+        {
+            extra.end = Some(reason.clone());
+        }
+    }
+
+    /// A unit is gone: the Stop record, once the reason is known.
+    fn unit_down(&mut self, unit: UnitId, extra: &mut UnitExtra) {
+        self.deadlines.set(unit, None);
+        let Some((owner, nas)) = extra.nas.take() else {
+            return;
+        };
+        match extra.end.as_ref() {
+            Some(end) => {
+                self.owned_unit.remove(&owner);
+                self.stop(unit, nas, terminate_cause(end));
+            }
+            None => {
+                self.owned_unit.remove(&owner);
+                self.ending.insert(owner, (unit, nas));
+            }
+        }
+    }
+
+    /// Stops what is left (shutdown).
+    fn stop_all(&mut self, cause: TerminateCause) {
+        for (_, (unit, nas)) in std::mem::take(&mut self.ending) {
+            self.stop(unit, nas, cause);
+        }
+    }
+
+    fn stop(&mut self, unit: UnitId, nas: NasSession, cause: TerminateCause) {
+        let now = now();
+        let counters = nas.counters();
+        info!(
+            "{unit} user \"{}\" accounted: {} s, {} octets in, {} out ({})",
+            nas.account().user,
+            nas.uptime(now).as_secs(),
+            counters.input_octets,
+            counters.output_octets,
+            cause
+        );
+        self.aaa.account(nas.stop(now, cause));
+    }
+
+    /// A CoA for a session: its running unit's limits, or those it will start with.
+    fn change(
+        &mut self,
+        server: &PppoeServer,
+        units: &mut BTreeMap<UnitId, UnitExtra>,
+        session_id: u16,
+        change: &Change,
+    ) -> bool {
+        let now = now();
+        if let Some(unit) = server.session_unit(session_id)
+            && let Some(extra) = units.get_mut(&unit)
+            && let Some((_, nas)) = extra.nas.as_mut()
+        {
+            nas.apply(now, change);
+            if let Some(limit) = change.rate_limit {
+                info!("{unit}: rate limit now {limit} (CoA)");
+            }
+            if let Some(timeout) = change.session_timeout {
+                info!("{unit}: session timeout now {} s (CoA)", timeout.as_secs());
+            }
+            self.deadlines.set(unit, nas.poll_timeout());
+            return true;
+        }
+        let Some(pending) = self.authorized.get_mut(&session_id) else {
+            return false;
+        };
+        if change.rate_limit.is_some() {
+            pending.limits.rate_limit = change.rate_limit;
+        }
+        if change.session_timeout.is_some() {
+            pending.limits.session_timeout = change.session_timeout;
+        }
+        if change.idle_timeout.is_some() {
+            pending.limits.idle_timeout = change.idle_timeout;
+        }
+        true
+    }
 }
 
 /// Runs an access concentrator on `options.interface` until `shutdown` completes (then every
 /// session gets LCP Terminate and a PADT). Secrets come from `secrets`; `policy` decides each
-/// session's IPCP; `status` lists the sessions.
+/// session's IPCP and limits; `status` lists the sessions. With `options.aaa` using RADIUS,
+/// users `secrets` does not have are authenticated by RADIUS; sessions are accounted, limited
+/// and timed out as their profile or RADIUS says, and dynamic authorization reaches them.
 ///
 /// # Errors
 ///
 /// Binding the packet socket, creating the capture file, or receiving from the socket fails.
 pub async fn run_server(
-    options: ServerOptions,
+    mut options: ServerOptions,
     secrets: Arc<dyn SecretsBackend>,
     mut policy: Box<dyn SessionPolicy>,
     status: SharedServerSnapshot,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let aaa = match options.aaa.clone() {
+        Some(aaa) => aaa,
+        None => Aaa::new(AaaOptions::default())?,
+    };
+    if aaa.uses_radius() {
+        options.link.auth.authenticator = options.link.auth.authenticator.clone().external();
+    }
     let socket = PacketSocket::bind(&options.interface)?;
     let mac = MacAddr(socket.mac());
     let mut capture = options
@@ -886,8 +1201,18 @@ pub async fn run_server(
         options.interface,
         options.ac.services.join("\", \"")
     );
+    let mut nas = ServerAaa {
+        attached: aaa.attach(),
+        aaa,
+        interface: options.interface.clone(),
+        authorized: HashMap::new(),
+        owned_unit: HashMap::new(),
+        ending: HashMap::new(),
+        deadlines: Deadlines::default(),
+    };
     let (lookup_tx, mut lookup_rx) =
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
+    let (verify_tx, mut verify_rx) = mpsc::channel::<(SessionRequest, Verified)>(LOOKUP_QUEUE);
     let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
@@ -942,11 +1267,41 @@ pub async fn run_server(
                 }
                 PppoeServerEvent::Link {
                     session_id,
+                    event: LinkEvent::VerifyNeeded(request),
+                } => {
+                    let (Some(record), Some(context)) = (
+                        server.access_concentrator().session(session_id),
+                        nas.context(&server, session_id),
+                    ) else {
+                        continue;
+                    };
+                    let session_request = SessionRequest {
+                        session_id,
+                        client_mac: record.client_mac(),
+                        service_name: record.service_name().to_owned(),
+                        secret: SecretRequest {
+                            client: request.peer_name.clone(),
+                            server: request.server.clone(),
+                            method: request.method,
+                            token: request.token,
+                        },
+                    };
+                    let backend = Arc::clone(&secrets);
+                    let answer = verify_tx.clone();
+                    let aaa = nas.aaa.clone();
+                    tokio::spawn(async move {
+                        let verified = aaa.verify(&request, &context, backend.as_ref()).await;
+                        answer.send((session_request, verified)).await.ok();
+                    });
+                }
+                PppoeServerEvent::Link {
+                    session_id,
                     event: LinkEvent::Authenticated { peer_name },
                 } => {
                     if let Some(extra) = extras.get_mut(&session_id) {
                         extra.user.clone_from(&peer_name);
                     }
+                    nas.authenticated(session_id);
                 }
                 PppoeServerEvent::Network {
                     unit,
@@ -963,6 +1318,7 @@ pub async fn run_server(
                         "{unit} user \"{}\" up: local {local}, remote {peer}",
                         users.join("\", \"")
                     );
+                    nas.unit_up(&server, units.entry(unit).or_default(), unit, peer);
                     if options.no_tun {
                         continue;
                     }
@@ -981,6 +1337,11 @@ pub async fn run_server(
                             let extra = units.entry(unit).or_default();
                             if let Some((local, peer)) = extra.ipv6 {
                                 add_link_local(interface.tun.name(), local, peer);
+                                let prefix =
+                                    extra.nas.as_ref().and_then(|(_, n)| n.framed_ipv6_prefix());
+                                if let Some((prefix, len)) = prefix {
+                                    route_prefix(interface.tun.name(), prefix, len);
+                                }
                             }
                             if let Some(old) = extra.interface.replace(interface) {
                                 old.tear_down();
@@ -1004,6 +1365,10 @@ pub async fn run_server(
                     extra.ipv6 = Some((local, peer));
                     if let Some(interface) = extra.interface.as_ref() {
                         add_link_local(interface.tun.name(), local, peer);
+                        let prefix = extra.nas.as_ref().and_then(|(_, n)| n.framed_ipv6_prefix());
+                        if let Some((prefix, len)) = prefix {
+                            route_prefix(interface.tun.name(), prefix, len);
+                        }
                     }
                 }
                 PppoeServerEvent::Network {
@@ -1053,8 +1418,11 @@ pub async fn run_server(
                     info!("session {session_id:#06x} left {unit} ({members} members)");
                 }
                 PppoeServerEvent::UnitDown { unit } => {
-                    if let Some(old) = units.remove(&unit).and_then(|e| e.interface) {
-                        old.tear_down();
+                    if let Some(mut extra) = units.remove(&unit) {
+                        nas.unit_down(unit, &mut extra);
+                        if let Some(old) = extra.interface {
+                            old.tear_down();
+                        }
                     }
                 }
                 PppoeServerEvent::SessionDown {
@@ -1070,21 +1438,26 @@ pub async fn run_server(
                         "session {session_id:#06x} from {client_mac} user \"{user}\" down: {reason}"
                     );
                     extras.remove(&session_id);
+                    nas.session_down(&mut units, session_id, &reason);
                 }
                 _ => {}
             }
         }
         while let Some((unit, datagram)) = server.poll_datagram() {
-            let (Datagram::Ipv4(mut packet) | Datagram::Ipv6(mut packet)) = datagram;
-            let Some(interface) = units.get(&unit).and_then(|e| e.interface.as_ref()) else {
-                continue;
+            let (Datagram::Ipv4(packet) | Datagram::Ipv6(packet)) = datagram;
+            let packet = match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
+                Some((_, session)) => match session.receive(now(), packet) {
+                    Admission::Now(packet) => packet,
+                    Admission::Queued => {
+                        nas.deadlines.set(unit, session.poll_timeout());
+                        continue;
+                    }
+                    Admission::Dropped(_) => continue,
+                },
+                None => packet,
             };
-            if options.clamp_mss {
-                clamp(&mut packet, server.mtu(unit).unwrap_or(1492));
-            }
-            if let Err(error) = interface.tun.send(&packet).await {
-                debug!("{}: packet not written: {error}", interface.tun.name());
-            }
+            let mtu = server.mtu(unit);
+            deliver(&units, mtu, &options, unit, packet).await;
         }
         if changed {
             update_server_status(&status, &server, &extras, &units);
@@ -1095,13 +1468,15 @@ pub async fn run_server(
             }
             break;
         }
+        let deadline = [server.poll_timeout(), nas.deadlines.next()]
+            .into_iter()
+            .flatten()
+            .min();
         let deadline = match closing_since {
-            Some(since) => Some(
-                server
-                    .poll_timeout()
-                    .map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)),
-            ),
-            None => server.poll_timeout(),
+            Some(since) => {
+                Some(deadline.map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)))
+            }
+            None => deadline,
         };
         tokio::select! {
             received = socket.recv(&mut frame_buf) => {
@@ -1122,17 +1497,46 @@ pub async fn run_server(
                     clamp(&mut packet, mtu);
                 }
                 let now = now();
-                let sent = match packet.first().map(|b| b >> 4) {
-                    Some(4) => server.send_ipv4(now, unit, &packet),
-                    Some(6) => server.send_ipv6(now, unit, &packet),
-                    _ => Ok(()),
+                let packet = match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
+                    Some((_, session)) => match session.transmit(now, packet) {
+                        Admission::Now(packet) => packet,
+                        Admission::Queued => {
+                            nas.deadlines.set(unit, session.poll_timeout());
+                            continue;
+                        }
+                        Admission::Dropped(_) => continue,
+                    },
+                    None => packet,
                 };
-                if let Err(error) = sent {
-                    debug!("{unit}: packet dropped: {error}");
-                }
+                send_to_unit(&mut server, now, unit, &packet);
             }
             Some((request, entry)) = lookup_rx.recv() => {
-                answer_secret(&mut server, policy.as_mut(), &request, entry);
+                answer_secret(&mut server, policy.as_mut(), &mut nas, &request, entry);
+            }
+            Some((request, verified)) = verify_rx.recv() => {
+                answer_verdict(&mut server, policy.as_mut(), &mut nas, &request, verified);
+            }
+            Some(command) = nas.attached.recv() => {
+                match command {
+                    AaaCommand::Close { port, reason, done } => {
+                        let found = u16::try_from(port)
+                            .ok()
+                            .filter(|id| server.session(*id).is_some());
+                        if let Some(id) = found {
+                            info!("session {id:#06x}: closing ({reason})");
+                            server.close_session(now(), id, reason);
+                        }
+                        if let Some(done) = done {
+                            let _ = done.send(found.is_some());
+                        }
+                    }
+                    AaaCommand::Change { port, change, done } => {
+                        let applied = u16::try_from(port)
+                            .is_ok_and(|id| nas.change(&server, &mut units, id, &change));
+                        let _ = done.send(applied);
+                        update_server_status(&status, &server, &extras, &units);
+                    }
+                }
             }
             () = sleep_until(deadline) => {
                 let now = now();
@@ -1140,6 +1544,38 @@ pub async fn run_server(
                     break;
                 }
                 server.handle_timeout(now);
+                for unit in nas.deadlines.take_due(now) {
+                    let Some(extra) = units.get_mut(&unit) else { continue };
+                    let Some((_, session)) = extra.nas.as_mut() else { continue };
+                    let mut inbound = Vec::new();
+                    while let Some(packet) = session.poll_received(now) {
+                        inbound.push(packet);
+                    }
+                    let mut outbound = Vec::new();
+                    while let Some(packet) = session.poll_transmitted(now) {
+                        outbound.push(packet);
+                    }
+                    session.handle_timeout(now);
+                    let mut close = None;
+                    while let Some(event) = session.poll_event() {
+                        match clock_close_reason(event) {
+                            Some(reason) => close = Some(reason),
+                            None => nas.aaa.account(session.interim(now)),
+                        }
+                    }
+                    nas.deadlines.set(unit, session.poll_timeout());
+                    for packet in outbound {
+                        send_to_unit(&mut server, now, unit, &packet);
+                    }
+                    for packet in inbound {
+                        let mtu = server.mtu(unit);
+            deliver(&units, mtu, &options, unit, packet).await;
+                    }
+                    if let Some(reason) = close {
+                        info!("{unit}: closing ({reason})");
+                        server.close_unit(now, unit, reason);
+                    }
+                }
             }
             () = &mut shutdown, if closing_since.is_none() => {
                 info!("access concentrator shutting down");
@@ -1148,11 +1584,16 @@ pub async fn run_server(
             }
         }
     }
-    for (_, extra) in std::mem::take(&mut units) {
+    for (unit, mut extra) in std::mem::take(&mut units) {
+        if extra.nas.is_some() && extra.end.is_none() {
+            extra.end = Some(SessionEnd::Link(DownReason::Closed(CloseReason::Shutdown)));
+        }
+        nas.unit_down(unit, &mut extra);
         if let Some(interface) = extra.interface {
             interface.tear_down();
         }
     }
+    nas.stop_all(TerminateCause::NAS_REBOOT);
     lock(&status).clear();
     match socket_error {
         Some(error) => Err(error),
@@ -1160,39 +1601,102 @@ pub async fn run_server(
     }
 }
 
+/// Writes a packet from a unit's user to its TUN device.
+async fn deliver(
+    units: &BTreeMap<UnitId, UnitExtra>,
+    mtu: Option<u16>,
+    options: &ServerOptions,
+    unit: UnitId,
+    mut packet: Vec<u8>,
+) {
+    let Some(interface) = units.get(&unit).and_then(|e| e.interface.as_ref()) else {
+        return;
+    };
+    if options.clamp_mss {
+        clamp(&mut packet, mtu.unwrap_or(1492));
+    }
+    if let Err(error) = interface.tun.send(&packet).await {
+        debug!("{}: packet not written: {error}", interface.tun.name());
+    }
+}
+
+/// Sends a packet to a unit's user.
+fn send_to_unit(server: &mut PppoeServer, now: Instant, unit: UnitId, packet: &[u8]) {
+    let sent = match packet.first().map(|b| b >> 4) {
+        Some(4) => server.send_ipv4(now, unit, packet),
+        Some(6) => server.send_ipv6(now, unit, packet),
+        _ => Ok(()),
+    };
+    if let Err(error) = sent {
+        debug!("{unit}: packet dropped: {error}");
+    }
+}
+
+/// Routes a RADIUS Framed-IPv6-Prefix to a session's interface.
+fn route_prefix(name: &str, prefix: Ipv6Addr, len: u8) {
+    let destination = format!("{prefix}/{len}");
+    match netconfig::ip(&["-6", "route", "replace", destination.as_str(), "dev", name]) {
+        Ok(_) => info!("{name}: routing {destination}"),
+        Err(error) => warn!("{name}: routing {destination} failed: {error}"),
+    }
+}
+
+/// Applies a decision's IPCP, CCP and IPv6CP to a session's network layer (a session that
+/// joins a running bundle keeps the bundle's: these change nothing then).
+fn apply_decision(server: &mut PppoeServer, session_id: u16, decision: &mut SessionDecision) {
+    if let Some(unit) = server.session_unit_mut(session_id) {
+        if let Some(ipcp) = decision.ipcp.take() {
+            unit.set_ipcp(ipcp);
+        }
+        if let Some(ccp) = decision.ccp.take() {
+            unit.set_ccp(ccp);
+        }
+        if let Some(ipv6cp) = decision.ipv6cp.take() {
+            unit.set_ipv6cp(ipv6cp);
+        }
+    }
+}
+
+/// Whether an answer still belongs to its session (the id may have been reused meanwhile; the
+/// token would refuse it too).
+fn still_there(server: &PppoeServer, request: &SessionRequest) -> bool {
+    server
+        .session(request.session_id)
+        .is_some_and(|s| s.client_mac() == request.client_mac)
+}
+
 /// Sets the session's IPCP, IPv6CP and CCP from the policy, then answers its secret request.
 fn answer_secret(
     server: &mut PppoeServer,
     policy: &mut dyn SessionPolicy,
+    nas: &mut ServerAaa,
     request: &SessionRequest,
     entry: Option<SecretEntry>,
 ) {
     let now = now();
-    let Some(session) = server.session(request.session_id) else {
+    if !still_there(server, request) {
         return;
-    };
-    if session.client_mac() != request.client_mac {
-        return; // the session id was reused meanwhile (the token would refuse it too)
     }
-    let decision = policy.decide(request, entry);
-    if decision.entry.is_none() {
-        info!(
+    let mut decision = policy.decide(request, entry);
+    match decision.entry.clone() {
+        None => info!(
             "session {:#06x}: no secret for user \"{}\"",
             request.session_id, request.secret.client
-        );
+        ),
+        Some(entry) => {
+            let context = nas.context(server, request.session_id).unwrap_or_default();
+            if !nas.accept(
+                request.session_id,
+                &request.secret.client,
+                context,
+                &Grant::Local(entry),
+                decision.limits,
+            ) {
+                decision.entry = None;
+            }
+        }
     }
-    // A session that joins a running bundle keeps the bundle's (these change nothing then).
-    if let Some(unit) = server.session_unit_mut(request.session_id) {
-        if let Some(ipcp) = decision.ipcp {
-            unit.set_ipcp(ipcp);
-        }
-        if let Some(ccp) = decision.ccp {
-            unit.set_ccp(ccp);
-        }
-        if let Some(ipv6cp) = decision.ipv6cp {
-            unit.set_ipv6cp(ipv6cp);
-        }
-    }
+    apply_decision(server, request.session_id, &mut decision);
     if let Err(error) = server.provide_secret(
         now,
         request.session_id,
@@ -1203,6 +1707,50 @@ fn answer_secret(
             "session {:#06x}: secret answer not taken: {error}",
             request.session_id
         );
+    }
+}
+
+/// Answers a verification (local secret or RADIUS): the policy's settings for the user, its
+/// limits (RADIUS's winning), `only-one`, then the verdict.
+fn answer_verdict(
+    server: &mut PppoeServer,
+    policy: &mut dyn SessionPolicy,
+    nas: &mut ServerAaa,
+    request: &SessionRequest,
+    verified: Verified,
+) {
+    let now = now();
+    if !still_there(server, request) {
+        return;
+    }
+    let session_id = request.session_id;
+    let user = request.secret.client.as_str();
+    let mut verdict = verified.verdict;
+    if let (Verdict::Accept(_), Some(grant)) = (&verdict, verified.grant.as_ref()) {
+        let mut decision = match grant {
+            Grant::Local(entry) => policy.decide(request, Some(entry.clone())),
+            Grant::Radius(authorization) => policy.decide_radius(request, authorization),
+        };
+        let refused_by_policy = matches!(grant, Grant::Local(_)) && decision.entry.is_none();
+        let limits = match grant.authorization() {
+            Some(authorization) => decision.limits.with_authorization(authorization),
+            None => decision.limits,
+        };
+        let context = nas.context(server, session_id).unwrap_or_default();
+        if refused_by_policy || !nas.accept(session_id, user, context, grant, limits) {
+            verdict = Verdict::reject();
+        } else {
+            let address = grant.peer_address();
+            apply_decision(server, session_id, &mut decision);
+            if let (Some(address), Some(unit)) = (address, server.session_unit_mut(session_id)) {
+                unit.set_peer_address(address);
+            }
+        }
+    } else if let Verdict::Accept(_) = verdict {
+        verdict = Verdict::reject();
+    }
+    if let Err(error) = server.provide_verdict(now, session_id, request.secret.token, verdict) {
+        debug!("session {session_id:#06x}: verdict not taken: {error}");
     }
 }
 
@@ -1271,6 +1819,10 @@ fn update_server_status(
             let link = server.session_link(id);
             let unit_id = server.session_unit(id).unwrap_or(UnitId::Link(id));
             let unit = server.unit(unit_id);
+            let nas = units
+                .get(&unit_id)
+                .and_then(|e| e.nas.as_ref())
+                .map(|(_, n)| n);
             let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
             SessionSnapshot {
                 session_id: id,
@@ -1296,6 +1848,10 @@ fn update_server_status(
                     UnitId::Bundle(n) => Some(n),
                     UnitId::Link(_) => None,
                 },
+                rate_limit: nas
+                    .and_then(|n| n.limits().rate_limit)
+                    .map(|r| r.to_string()),
+                acct_session_id: nas.map(|n| n.account().acct_session_id.to_string()),
             }
         })
         .collect();

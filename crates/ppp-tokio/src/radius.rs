@@ -123,6 +123,8 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct RadiusService {
     commands: mpsc::Sender<Command>,
+    /// Records given with [`submit`](Self::submit), in order.
+    records: mpsc::UnboundedSender<Box<AccountingRecord>>,
     stats: Arc<Mutex<ClientStats>>,
     local_addrs: Arc<Vec<SocketAddr>>,
 }
@@ -191,6 +193,7 @@ impl RadiusService {
             }));
         }
         let (commands, commands_rx) = mpsc::channel(1024);
+        let (records, records_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(Mutex::new(ClientStats::default()));
         let task = Task {
             record_ids,
@@ -202,13 +205,14 @@ impl RadiusService {
             stats: stats.clone(),
         };
         tokio::spawn(async move {
-            task.run(commands_rx, datagrams).await;
+            task.run(commands_rx, records_rx, datagrams).await;
             for reader in readers {
                 reader.abort();
             }
         });
         Ok(RadiusService {
             commands,
+            records,
             stats,
             local_addrs: Arc::new(local_addrs),
         })
@@ -248,6 +252,36 @@ impl RadiusService {
             .await
             .map_err(|_| ServiceError::Stopped)?;
         rx.await.map_err(|_| ServiceError::Stopped)?
+    }
+
+    /// Like [`account`](Self::account) without waiting: the record joins the records given
+    /// before it, in order, and is written to the spool on disk when the task takes it (a
+    /// crash in between loses it). For run loops that must not wait on a disk.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::Stopped`] when the task is gone.
+    pub fn submit(&self, mut record: AccountingRecord) -> Result<(), ServiceError> {
+        if record.event_timestamp.is_none() {
+            record.event_timestamp = Some(u32::try_from(unix_time()).unwrap_or(u32::MAX));
+        }
+        self.records
+            .send(Box::new(record))
+            .map_err(|_| ServiceError::Stopped)
+    }
+
+    /// Waits until every accounting record is acknowledged, at most `within` (before a
+    /// program exits: what is left stays in the spool for its next start). The records still
+    /// unacknowledged.
+    pub async fn flush(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = self.unacknowledged().await.unwrap_or(0);
+            if left == 0 || tokio::time::Instant::now() >= deadline {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Accounting records not yet acknowledged by any server (sent, waiting for a retry, or
@@ -302,6 +336,7 @@ impl Task {
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
+        mut records: mpsc::UnboundedReceiver<Box<AccountingRecord>>,
         mut datagrams: mpsc::Receiver<(usize, SocketAddr, Vec<u8>)>,
     ) {
         let mut open = true;
@@ -315,15 +350,23 @@ impl Task {
                         let _ = done.send(());
                         break;
                     }
+                    Some(Command::Spooled(reply)) => {
+                        // Submitted records not taken yet count too.
+                        let _ = reply.send(self.unacknowledged.len() + records.len());
+                    }
                     Some(command) => self.command(command),
                     None => open = false,
                 },
+                Some(record) = records.recv() => {
+                    let (reply, _) = oneshot::channel();
+                    self.command(Command::Account(record, reply));
+                }
                 Some((socket, from, bytes)) = datagrams.recv() => {
                     self.client.handle_input(now(), socket, from, &bytes);
                 }
                 () = sleep_until(deadline) => self.client.handle_timeout(now()),
             }
-            if !open && self.client.in_flight() == 0 {
+            if !open && self.client.in_flight() == 0 && records.is_empty() {
                 self.flush().await;
                 break;
             }
@@ -668,6 +711,22 @@ impl DaeListener {
     pub fn stats(&self) -> DaeStats {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// A handle on the counters that outlives moving the listener into a task.
+    pub fn counters(&self) -> DaeCounters {
+        DaeCounters(self.stats.clone())
+    }
+}
+
+/// The counters of a [`DaeListener`], readable from anywhere (a status command).
+#[derive(Clone, Debug)]
+pub struct DaeCounters(Arc<Mutex<DaeStats>>);
+
+impl DaeCounters {
+    /// The counters now.
+    pub fn get(&self) -> DaeStats {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Drop for DaeListener {
@@ -684,10 +743,32 @@ async fn run_dae(
 ) {
     let (answers_tx, mut answers) = mpsc::channel::<(DaeToken, DaeOutcome)>(256);
     let mut buf = vec![0u8; ppp_radius::MAX_PACKET_LEN];
+    // Refused requests are worth an operator's attention, but a flood must not flood the log.
+    let mut last_warning: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
-                Ok((n, from)) => server.handle_input(now(), unix_time(), from, &buf[..n]),
+                Ok((n, from)) => {
+                    let before = server.stats();
+                    server.handle_input(now(), unix_time(), from, &buf[..n]);
+                    let after = server.stats();
+                    let refused = (after.forged + after.unknown_client + after.stale)
+                        > (before.forged + before.unknown_client + before.stale);
+                    let quiet = last_warning
+                        .is_none_or(|at| now().duration_since(at) >= Duration::from_secs(1));
+                    if refused && quiet {
+                        last_warning = Some(now());
+                        warn!(
+                            "DAE: dropped a request from {}: not from a client with the right \
+                             secret, or replayed ({} forged, {} from unknown clients, {} stale \
+                             so far)",
+                            from.ip(),
+                            after.forged,
+                            after.unknown_client,
+                            after.stale
+                        );
+                    }
+                }
                 Err(e) => debug!("DAE: receive error: {e}"),
             },
             Some((token, outcome)) = answers.recv() => {

@@ -3,14 +3,11 @@
 //! detail file; failover; the spool across an outage and a restart; radclient against our
 //! dynamic-authorization listener. Skips (with the reason) where freeradius is not installed.
 
-mod freeradius;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use freeradius::{FreeRadius, Mode, SECRET};
 use ppp_auth::{
     AuthEvent, AuthProtocol, AuthStatus, Authenticatee, AuthenticateeConfig, Authenticator,
     AuthenticatorConfig, Credentials, FailureReason, Random, Verdict,
@@ -20,6 +17,7 @@ use ppp_radius::{
     DaeEvent, DaeOutcome, NasIdentity, NasPortType, RateLimit, RxTx, ServerConfig, SessionContext,
     TerminateCause,
 };
+use ppp_tokio::freeradius::{self, FreeRadius, Mode, SECRET};
 use ppp_tokio::radius::{DaeListener, RadiusService, ServiceConfig};
 use tokio::io::AsyncWriteExt;
 
@@ -635,4 +633,197 @@ async fn thousand_authentications_at_once() {
         latencies[N - 1],
         radius.stats().retransmissions
     );
+}
+
+/// The load figure through the whole stack: 1,000 PPPoE clients start at once against one
+/// `PppoeServer` on a simulated segment (in memory, one task), the server's authenticator in
+/// external mode, every CHAP response verified by FreeRADIUS (threaded) through the real
+/// `RadiusService` (4 sockets) and `Aaa::verify`. Prints the set-up rate (PADI to IPCP up) and
+/// the latencies; asserts only that all came up (bounded at 120 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_pppoe_sessions_through_freeradius() {
+    use std::collections::HashMap;
+
+    use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent};
+    use ppp_link::{LinkConfig, LinkEvent};
+    use ppp_tokio::aaa::{Aaa, AaaOptions, Verified};
+    use pppoe_discovery::{AcConfig, ClientConfig as DiscoveryConfig, MacAddr};
+
+    if freeradius::skip("thousand_pppoe_sessions_through_freeradius") {
+        return;
+    }
+    const N: usize = 1000;
+    let (auth, acct) = freeradius::free_ports();
+    let fr = FreeRadius::start_on(USERS, auth, acct, Mode::Threaded).unwrap();
+    let mut config = service_config(vec![server(&fr)]);
+    config.client.sockets = 4;
+    config.client.retransmit_interval = Duration::from_secs(3);
+    config.client.max_transmissions = 3;
+    let radius = RadiusService::spawn(config).await.unwrap();
+    let mut options = AaaOptions::with_radius(radius.clone());
+    options.accounting = false;
+    let aaa = Aaa::with_random(options, Random::seeded(77));
+    let secrets: std::sync::Arc<dyn ppp_auth::SecretsBackend> =
+        std::sync::Arc::new(ppp_auth::SecretsTable::new());
+
+    let mut ac_link = LinkConfig::pppoe();
+    ac_link.lcp.allow = Vec::new();
+    ac_link.lcp.require = vec![AuthProtocol::ChapMd5];
+    ac_link.lcp.echo_interval = None;
+    ac_link.auth.authenticator = AuthenticatorConfig::new("test-nas").external();
+    ac_link.ipcp = Some(ppp_ipcp::IpcpConfig::server(
+        Ipv4Addr::new(192, 0, 2, 1),
+        [None, None],
+    ));
+    let ac_config = AcConfig {
+        max_sessions: 2 * N,
+        padi_limit: None,
+        padi_limit_per_mac: None,
+        ..AcConfig::default()
+    };
+    let ac_mac = MacAddr([0x02, 0, 0, 0, 0, 0xac]);
+    let mut ac = PppoeServer::new(ac_config, ac_link, ac_mac, Random::seeded(1));
+    // Addresses from the session id: every client gets its own.
+    ac.set_ipcp_factory(Box::new(|session| {
+        let mut config = ppp_ipcp::IpcpConfig::server(Ipv4Addr::new(192, 0, 2, 1), [None, None]);
+        let id = session.session_id();
+        config.remote_address = Some(Ipv4Addr::new(10, (id >> 8) as u8, id as u8, 1));
+        ppp_ipcp::Ipcp::new(config)
+    }));
+
+    let mut clients = Vec::with_capacity(N);
+    let mut by_mac = HashMap::new();
+    for i in 0..N {
+        let mac = MacAddr([0x02, 0x10, 0, 0, (i >> 8) as u8, i as u8]);
+        let mut link = LinkConfig::pppoe();
+        link.lcp.echo_interval = None;
+        link.auth.credentials = Some(ppp_link::auth::ClientCredentials::password(
+            "alice",
+            "correct horse",
+        ));
+        let client = PppoeClient::new(
+            DiscoveryConfig::default(),
+            link,
+            mac,
+            Random::seeded(1000 + i as u64),
+        );
+        by_mac.insert(mac.0, i);
+        clients.push(client);
+    }
+    let (verdicts_tx, mut verdicts) = tokio::sync::mpsc::unbounded_channel();
+    let started = Instant::now();
+    for client in &mut clients {
+        client.open(started);
+    }
+    let mut up_at: Vec<Option<Duration>> = vec![None; N];
+    let mut radius_latency = Vec::with_capacity(N);
+    let mut up = 0;
+    let deadline = started + Duration::from_secs(120);
+    while up < N {
+        assert!(Instant::now() < deadline, "only {up} of {N} sessions up");
+        let now = Instant::now();
+        // Shuttle frames and events until the segment is quiet.
+        loop {
+            let mut moved = false;
+            for client in &mut clients {
+                while let Some(frame) = client.poll_transmit() {
+                    ac.handle_input(now, &frame);
+                    moved = true;
+                }
+            }
+            while let Some(frame) = ac.poll_transmit() {
+                moved = true;
+                let dst: [u8; 6] = frame[..6].try_into().unwrap();
+                if let Some(&i) = by_mac.get(&dst) {
+                    clients[i].handle_input(now, &frame);
+                } else if dst == [0xff; 6] {
+                    for client in &mut clients {
+                        client.handle_input(now, &frame);
+                    }
+                }
+            }
+            while let Some(event) = ac.poll_event() {
+                if let PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::VerifyNeeded(request),
+                } = event
+                {
+                    let aaa = aaa.clone();
+                    let secrets = secrets.clone();
+                    let tx = verdicts_tx.clone();
+                    tokio::spawn(async move {
+                        let asked = Instant::now();
+                        let verified: Verified =
+                            aaa.verify(&request, &session(), secrets.as_ref()).await;
+                        let _ = tx.send((session_id, request.token, verified, asked.elapsed()));
+                    });
+                }
+            }
+            for (i, client) in clients.iter_mut().enumerate() {
+                while let Some(event) = client.poll_event() {
+                    if let PppoeClientEvent::Link(LinkEvent::IpUp { .. }) = event
+                        && up_at[i].is_none()
+                    {
+                        up_at[i] = Some(started.elapsed());
+                        up += 1;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        if up == N {
+            break;
+        }
+        let next = clients
+            .iter()
+            .filter_map(PppoeClient::poll_timeout)
+            .chain(ac.poll_timeout())
+            .min()
+            .unwrap_or(now + Duration::from_millis(100))
+            .min(now + Duration::from_millis(100));
+        tokio::select! {
+            Some((session_id, token, verified, latency)) = verdicts.recv() => {
+                radius_latency.push(latency);
+                let _ = ac.provide_verdict(Instant::now(), session_id, token, verified.verdict);
+                while let Ok((session_id, token, verified, latency)) = verdicts.try_recv() {
+                    radius_latency.push(latency);
+                    let _ = ac.provide_verdict(Instant::now(), session_id, token, verified.verdict);
+                }
+            }
+            () = tokio::time::sleep_until(next.into()) => {
+                let now = Instant::now();
+                ac.handle_timeout(now);
+                for client in &mut clients {
+                    if client.poll_timeout().is_some_and(|t| t <= now) {
+                        client.handle_timeout(now);
+                    }
+                }
+            }
+        }
+    }
+    let total = started.elapsed();
+    let mut setup: Vec<Duration> = up_at.into_iter().flatten().collect();
+    setup.sort();
+    radius_latency.sort();
+    let pct = |v: &[Duration], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
+    eprintln!(
+        "PPPoE + RADIUS load: {N} sessions (PADI to IPCP up, CHAP verified by FreeRADIUS) in \
+         {total:.2?}: {:.0} sessions/s; set-up p50 {:.2?}, p90 {:.2?}, p99 {:.2?}, max {:.2?}; \
+         RADIUS round trip p50 {:.2?}, p99 {:.2?}, max {:.2?} ({} verifications); \
+         retransmissions {}, timeouts {}",
+        N as f64 / total.as_secs_f64(),
+        pct(&setup, 50),
+        pct(&setup, 90),
+        pct(&setup, 99),
+        setup[N - 1],
+        pct(&radius_latency, 50),
+        pct(&radius_latency, 99),
+        radius_latency[radius_latency.len() - 1],
+        radius_latency.len(),
+        radius.stats().retransmissions,
+        radius.stats().access_timeouts,
+    );
+    assert_eq!(ac.session_count(), N);
 }

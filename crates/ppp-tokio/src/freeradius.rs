@@ -1,9 +1,17 @@
-//! A FreeRADIUS 3.2 for tests: a copy of the packaged configuration in a temporary directory,
-//! with our users, one client (127.0.0.1) and its secret, the `detail` accounting module
-//! writing into the directory, Message-Authenticator required in requests and added to every
-//! Access answer, on free loopback ports. Killed (and its directory removed) on drop.
-
-#![allow(dead_code)]
+//! A FreeRADIUS 3.2 for tests (feature `test-util`): a copy of the packaged configuration in a
+//! temporary directory, with our users, one client (127.0.0.1) and its secret, the `detail`
+//! accounting module writing into the directory, Message-Authenticator required in requests
+//! and added to every Access answer, on free loopback ports, in this network namespace or in a
+//! test's ([`FreeRadius::start_in`]). Killed (and its directory removed) on drop.
+//!
+//! ```no_run
+//! use ppp_tokio::freeradius::{self, FreeRadius};
+//!
+//! if !freeradius::skip("my_test") {
+//!     let server = FreeRadius::start("alice Cleartext-Password := \"secret\"\n").unwrap();
+//!     println!("authentication on {}, accounting on {}", server.auth, server.acct);
+//! }
+//! ```
 
 use std::fs;
 use std::io;
@@ -12,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::netns::NetNs;
 
 /// The packaged configuration we copy.
 const PACKAGED: &str = "/etc/freeradius/3.0";
@@ -63,9 +73,12 @@ pub fn free_ports() -> (u16, u16) {
 }
 
 /// A running FreeRADIUS.
+#[derive(Debug)]
 pub struct FreeRadius {
     child: Child,
     dir: PathBuf,
+    /// The namespace it runs in (`ip netns exec`), if not ours.
+    netns: Option<String>,
     /// Where Access-Requests go.
     pub auth: SocketAddr,
     /// Where Accounting-Requests go.
@@ -75,7 +88,7 @@ pub struct FreeRadius {
 static INSTANCES: AtomicUsize = AtomicUsize::new(0);
 
 /// How FreeRADIUS runs.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// `-X`: single-threaded, every request logged in detail (its log is kept for failures).
     Debug,
@@ -84,14 +97,50 @@ pub enum Mode {
 }
 
 impl FreeRadius {
-    /// Starts one with `users` (the `files` module's authorize file) on free ports.
+    /// Starts one with `users` (the `files` module's authorize file) on free ports, in debug
+    /// mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_on`](Self::start_on).
     pub fn start(users: &str) -> io::Result<FreeRadius> {
         let (auth, acct) = free_ports();
         Self::start_on(users, auth, acct, Mode::Debug)
     }
 
     /// Starts one on the given ports.
+    ///
+    /// # Errors
+    ///
+    /// Copying the configuration fails, or it does not start within 20 s (its log in the
+    /// error).
     pub fn start_on(users: &str, auth: u16, acct: u16, mode: Mode) -> io::Result<FreeRadius> {
+        Self::launch(None, users, auth, acct, mode)
+    }
+
+    /// Starts one inside the network namespace `netns` (on its loopback, which must be up),
+    /// on the given ports, so that programs in that namespace reach it on 127.0.0.1.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_on`](Self::start_on).
+    pub fn start_in(
+        netns: &NetNs,
+        users: &str,
+        auth: u16,
+        acct: u16,
+        mode: Mode,
+    ) -> io::Result<FreeRadius> {
+        Self::launch(Some(netns), users, auth, acct, mode)
+    }
+
+    fn launch(
+        netns: Option<&NetNs>,
+        users: &str,
+        auth: u16,
+        acct: u16,
+        mode: Mode,
+    ) -> io::Result<FreeRadius> {
         let n = INSTANCES.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("ppp-freeradius-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -99,7 +148,10 @@ impl FreeRadius {
         copy_tree(Path::new(PACKAGED), &raddb)?;
         configure(&raddb, &dir, users, auth, acct)?;
         let log = fs::File::create(dir.join("freeradius.log"))?;
-        let mut command = Command::new("freeradius");
+        let mut command = match netns {
+            Some(ns) => ns.command("freeradius"),
+            None => Command::new("freeradius"),
+        };
         match mode {
             Mode::Debug => command.arg("-X"),
             Mode::Threaded => command.args(["-f", "-l", "stdout"]),
@@ -114,6 +166,7 @@ impl FreeRadius {
         let mut server = FreeRadius {
             child,
             dir,
+            netns: netns.map(|ns| ns.name().to_owned()),
             auth: SocketAddr::from(([127, 0, 0, 1], auth)),
             acct: SocketAddr::from(([127, 0, 0, 1], acct)),
         };
@@ -129,7 +182,13 @@ impl FreeRadius {
                 Mode::Debug => log.contains("Ready to process requests"),
                 // Without -X nothing is printed when ready: wait for the ports.
                 Mode::Threaded => {
-                    UdpSocket::bind(self.auth).is_err() && UdpSocket::bind(self.acct).is_err()
+                    let (auth, acct) = (self.auth, self.acct);
+                    let bound =
+                        move || UdpSocket::bind(auth).is_err() && UdpSocket::bind(acct).is_err();
+                    match &self.netns {
+                        Some(name) => NetNs::existing(name)?.run(bound)?,
+                        None => bound(),
+                    }
                 }
             };
             if ready {
@@ -145,6 +204,11 @@ impl FreeRadius {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The directory it runs in (configuration, logs, the detail files).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// What it printed so far.
@@ -179,6 +243,11 @@ impl FreeRadius {
             .filter(|r| r.contains(needle))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Stops it (SIGKILL) and waits.
