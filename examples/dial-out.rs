@@ -96,9 +96,9 @@ struct DialArgs {
     /// Our PPP user name.
     #[arg(long)]
     user: Option<String>,
-    /// Our PPP password.
-    #[arg(long)]
-    password: Option<String>,
+    /// Our PPP password: --password, --password-file or --password-env.
+    #[command(flatten)]
+    password: ppp_stack::profile::PasswordSource,
     /// A pppd chat script to run instead of the built-in sequence.
     #[arg(long)]
     chat_script: Option<PathBuf>,
@@ -298,8 +298,12 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     if args.user.is_some() {
         config.user.clone_from(&args.user);
     }
-    if args.password.is_some() {
-        config.password.clone_from(&args.password);
+    if let Some(password) = args
+        .password
+        .read()
+        .map_err(|invalid| DialOutError::Config(invalid.to_string()))?
+    {
+        config.password = Some(password.0);
     }
     if args.chat_script.is_some() {
         config.chat_script.clone_from(&args.chat_script);

@@ -4,7 +4,7 @@
 //! running client for its status over its control socket.
 //!
 //! ```text
-//! pppoe-client --interface eth0 --user alice --password secret --add-default-route \
+//! pppoe-client --interface eth0 --user alice --password-file /etc/ppp/alice.pass --add-default-route \
 //!     --control /run/pppoe-client.sock --pcap /tmp/pppoe.pcap -v
 //! pppoe-client --interface eth0 scan
 //! pppoe-client --control /run/pppoe-client.sock monitor
@@ -72,9 +72,9 @@ struct Settings {
     /// Our user name.
     #[arg(long, global = true)]
     user: Option<String>,
-    /// Our password (prefer the configuration file: flags show in `ps`).
-    #[arg(long, global = true)]
-    password: Option<String>,
+    /// Our password: --password, --password-file or --password-env.
+    #[command(flatten)]
+    password: ppp_stack::profile::PasswordSource,
     /// Methods we authenticate with: mschap2,mschap1,chap,pap.
     #[arg(long, global = true, value_delimiter = ',')]
     allow: Option<Vec<String>>,
@@ -140,7 +140,6 @@ impl Settings {
             service_name,
             ac_name,
             user,
-            password,
             allow,
             max_mru,
             max_mtu
@@ -152,6 +151,16 @@ impl Settings {
             pcap,
             control
         );
+        if let Some(password) = self
+            .password
+            .read()
+            .map_err(|invalid| ConfigError::Invalid {
+                key: invalid.key,
+                message: invalid.message,
+            })?
+        {
+            file.password = password;
+        }
         if let Some(mrru) = self.mrru {
             file.mrru = Some(mrru);
         }

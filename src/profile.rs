@@ -86,6 +86,78 @@ impl From<&str> for Password {
     }
 }
 
+/// Where a client program's own password comes from on its command line. `--password` shows in
+/// `ps` and in the shell's history, so the programs also read it from a file (its first line,
+/// as pppd's `+ua` file and most secret stores write it) or from an environment variable; at
+/// most one of the three may be given, and any of them overrides the configuration file.
+///
+/// ```
+/// use ppp_stack::profile::PasswordSource;
+///
+/// let dir = std::env::temp_dir().join(format!("password-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let file = dir.join("alice.pass");
+/// std::fs::write(&file, "s3cret\n").unwrap();
+/// let source = PasswordSource { password_file: Some(file), ..PasswordSource::default() };
+/// assert_eq!(source.read().unwrap().unwrap().0, "s3cret");
+/// assert!(PasswordSource::default().read().unwrap().is_none());
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
+#[group(multiple = false)]
+pub struct PasswordSource {
+    /// Our password (visible to every user in `ps`: prefer --password-file, --password-env or
+    /// the configuration file).
+    #[arg(long, global = true)]
+    pub password: Option<String>,
+    /// Read our password from the first line of this file (keep it mode 0600).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+    /// Read our password from this environment variable.
+    #[arg(long, global = true, value_name = "VARIABLE")]
+    pub password_env: Option<String>,
+}
+
+impl PasswordSource {
+    /// The password given on the command line, `None` when no source was given. An unreadable
+    /// or empty file and an unset or empty variable are errors: a client that silently dialled
+    /// with an empty password would only fail later, at the peer, with a less useful message.
+    pub fn read(&self) -> Result<Option<Password>, InvalidSetting> {
+        if let Some(password) = &self.password {
+            return Ok(Some(Password(password.clone())));
+        }
+        if let Some(path) = &self.password_file {
+            let key = "--password-file";
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                InvalidSetting::new(key, format!("{}: {error}", path.display()))
+            })?;
+            let line = text.lines().next().unwrap_or_default();
+            if line.is_empty() {
+                return Err(InvalidSetting::new(
+                    key,
+                    format!("{}: the first line is empty", path.display()),
+                ));
+            }
+            return Ok(Some(Password(line.to_owned())));
+        }
+        if let Some(name) = &self.password_env {
+            let key = "--password-env";
+            return match std::env::var(name) {
+                Ok(value) if !value.is_empty() => Ok(Some(Password(value))),
+                Ok(_) => Err(InvalidSetting::new(key, format!("{name} is empty"))),
+                Err(std::env::VarError::NotPresent) => {
+                    Err(InvalidSetting::new(key, format!("{name} is not set")))
+                }
+                Err(std::env::VarError::NotUnicode(_)) => Err(InvalidSetting::new(
+                    key,
+                    format!("{name} is not valid UTF-8"),
+                )),
+            };
+        }
+        Ok(None)
+    }
+}
+
 /// RouterOS `use-encryption` (see the module's documentation for its one meaning).
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Hash, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -719,6 +791,83 @@ impl RadiusConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    struct PasswordOnly {
+        #[command(flatten)]
+        password: PasswordSource,
+    }
+
+    fn parse_password(args: &[&str]) -> Result<PasswordSource, clap::Error> {
+        use clap::Parser;
+        PasswordOnly::try_parse_from(std::iter::once("prog").chain(args.iter().copied()))
+            .map(|parsed| parsed.password)
+    }
+
+    #[test]
+    fn a_password_file_gives_its_first_line() {
+        let dir = std::env::temp_dir().join(format!("ppp-password-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("crlf.pass");
+        std::fs::write(&file, "pa ss\r\nsecond line\n").unwrap();
+        let source = parse_password(&["--password-file", file.to_str().unwrap()]).unwrap();
+        assert_eq!(source.read().unwrap(), Some(Password::from("pa ss")));
+
+        let empty = dir.join("empty.pass");
+        std::fs::write(&empty, "\nsecret on line two\n").unwrap();
+        let error = PasswordSource {
+            password_file: Some(empty.clone()),
+            ..PasswordSource::default()
+        }
+        .read()
+        .unwrap_err();
+        assert_eq!(error.key, "--password-file");
+        assert!(error.message.contains("empty.pass"), "{error}");
+
+        let missing = dir.join("missing.pass");
+        let error = PasswordSource {
+            password_file: Some(missing),
+            ..PasswordSource::default()
+        }
+        .read()
+        .unwrap_err();
+        assert!(error.message.contains("missing.pass"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_password_variable_is_read_and_an_unset_one_is_an_error() {
+        // PATH is set for every test process; the other name is not.
+        let source = parse_password(&["--password-env", "PATH"]).unwrap();
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(source.read().unwrap(), Some(Password(path)));
+        let unset = PasswordSource {
+            password_env: Some("PPP_STACK_TEST_SURELY_UNSET_PASSWORD".into()),
+            ..PasswordSource::default()
+        };
+        let error = unset.read().unwrap_err();
+        assert_eq!(error.key, "--password-env");
+        assert!(error.message.contains("is not set"), "{error}");
+    }
+
+    #[test]
+    fn only_one_password_source_at_a_time() {
+        let inline = parse_password(&["--password", "x"]).unwrap();
+        assert_eq!(inline.read().unwrap(), Some(Password::from("x")));
+        assert_eq!(parse_password(&[]).unwrap().read().unwrap(), None);
+        for args in [
+            &["--password", "x", "--password-env", "P"][..],
+            &["--password-file", "/f", "--password-env", "P"][..],
+            &["--password", "x", "--password-file", "/f"][..],
+        ] {
+            let error = parse_password(args).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+        }
+    }
 
     #[test]
     fn method_names_one_table() {

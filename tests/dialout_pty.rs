@@ -319,9 +319,12 @@ async fn ping_retries_a_lost_echo_and_succeeds() {
             }
         }
     });
+    // The password from a file, as operators should give it (`--password` shows in `ps`).
+    let password_file = std::env::temp_dir().join(format!("dial-out-{}.pass", std::process::id()));
+    std::fs::write(&password_file, "wonderland\n").expect("write the password file");
     let args = [
-        "--password",
-        "wonderland",
+        "--password-file",
+        password_file.to_str().expect("a UTF-8 path"),
         "--ping",
         "2",
         "--ping-timeout",
@@ -336,6 +339,7 @@ async fn ping_retries_a_lost_echo_and_succeeds() {
         "{stdout}"
     );
     assert!(stdout.contains("2 pings answered (3 sent)"), "{stdout}");
+    std::fs::remove_file(&password_file).ok();
 }
 
 #[tokio::test]

@@ -855,6 +855,8 @@ fn programs_chap_ping_monitor_sessions_and_captures() {
     let ac_pcap = dir.join("ac.pcap");
     let client_pcap = dir.join("client.pcap");
     let resolv = dir.join("resolv.conf");
+    let password_file = dir.join("alice.pass");
+    std::fs::write(&password_file, "alice secret\n").expect("write the password file");
 
     let mut ac = Program(
         server_ns
@@ -895,9 +897,11 @@ fn programs_chap_ping_monitor_sessions_and_captures() {
                 "veth-c",
                 "--user",
                 "alice",
-                "--password",
-                "alice secret",
+                // Not `--password`: it shows in `ps` (issue 18 item 6).
+                "--password-env",
+                "PPP_TEST_PASSWORD",
             ])
+            .env("PPP_TEST_PASSWORD", "alice secret")
             .args([
                 "--allow",
                 "chap",
@@ -981,8 +985,8 @@ fn programs_chap_ping_monitor_sessions_and_captures() {
         &[
             "-i",
             "veth-c",
-            "--password",
-            "alice secret",
+            "--password-file",
+            password_file.to_str().expect("a UTF-8 path"),
             "--ac-name",
             "other-ac",
         ],
@@ -1004,6 +1008,16 @@ fn programs_chap_ping_monitor_sessions_and_captures() {
     );
     assert_eq!(code, Some(19), "{log}");
     assert_operator_logs(&log);
+    // A password file that cannot be read: named in the error, exit 2 (unusable options),
+    // never an empty password sent to the AC.
+    let (code, log) = client_run(
+        &client_ns,
+        &client_bin,
+        &["-i", "veth-c", "--password-file", "/nonexistent/alice.pass"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("/nonexistent/alice.pass"), "{log}");
     // An interface that does not exist: named in the error, exit 7.
     let (code, log) = client_run(
         &client_ns,
