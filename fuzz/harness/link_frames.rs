@@ -118,8 +118,11 @@ pub fn push_record(out: &mut Vec<u8>, protocol: u16, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+/// One record of an input: a frame's protocol and body.
+pub type Record<'a> = (u16, &'a [u8]);
+
 /// The selector, the records and the raw tail of an input.
-pub fn parse(data: &[u8]) -> Option<(u8, Vec<(u16, &[u8])>, &[u8])> {
+pub fn parse(data: &[u8]) -> Option<(u8, Vec<Record<'_>>, &[u8])> {
     let (&selector, mut rest) = data.split_first()?;
     let mut records = Vec::new();
     while let [hi, lo, len, tail @ ..] = rest {

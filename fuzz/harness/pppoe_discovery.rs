@@ -66,7 +66,7 @@ impl Discovery {
             ac.handle_input(t, &out);
         }
         let mut delivered = Vec::new();
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             while let Some(out) = ac.poll_transmit() {
                 client.handle_input(t, &out);
                 delivered.push(out);

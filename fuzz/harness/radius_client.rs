@@ -143,8 +143,12 @@ impl Radius {
             self.client
                 .handle_input(now, t.socket, t.destination, &datagram);
         } else {
-            self.client
-                .handle_input(now, 0, if i % 3 == 0 { server } else { acct }, &datagram);
+            self.client.handle_input(
+                now,
+                0,
+                if i.is_multiple_of(3) { server } else { acct },
+                &datagram,
+            );
         }
         let mut dae_request = chunk.to_vec();
         if self.selector & 0x80 != 0 && dae_request.len() >= 20 {

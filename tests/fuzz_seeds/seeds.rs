@@ -492,7 +492,9 @@ fn link_frames_seeds(links: &[Session]) -> BTreeMap<String, Vec<u8>> {
             .take(12)
             .collect();
         // Then requests with options of every kind.
-        let crafted = every_ncp_option().into_iter().filter(|(_, p, _)| protocols.contains(p));
+        let crafted = every_ncp_option()
+            .into_iter()
+            .filter(|(_, p, _)| protocols.contains(p));
         frames.extend(crafted.map(|(_, protocol, o)| (protocol, packet(1, 0x50, &o))));
         if name == "lcp" {
             frames.extend(
@@ -683,7 +685,7 @@ fn datagram_variant(variant: u16, size: usize) -> (Protocol, Vec<u8>) {
     p.extend_from_slice(&[
         hi,
         lo,
-        if v % 2 == 0 { 0x40 } else { 0 },
+        if v.is_multiple_of(2) { 0x40 } else { 0 },
         0,
         64 + lo % 64,
         17,
@@ -1692,7 +1694,7 @@ fn mss_clamp(sessions: &[Session]) -> BTreeMap<String, Vec<u8>> {
                 let limit = limits[n % limits.len()];
                 n += 1;
                 let mut seed = limit.to_be_bytes().to_vec();
-                seed.push(u8::from(n % 3 == 0));
+                seed.push(u8::from(n.is_multiple_of(3)));
                 seed.extend_from_slice(&tcp_packet(v6, ext, flags, options, &[]));
                 let label = if name == "no-mss" { "alone" } else { kind };
                 seeds.insert(format!("{label}-{ip}-{name}"), seed);

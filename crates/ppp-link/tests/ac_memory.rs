@@ -69,7 +69,7 @@ fn ac_bytes(sessions: u32) -> isize {
         client.open(now);
         clients.insert(mac, client);
     }
-    let mut exchange = |ac: &mut PppoeServer, clients: &mut HashMap<MacAddr, PppoeClient>, now| {
+    let exchange = |ac: &mut PppoeServer, clients: &mut HashMap<MacAddr, PppoeClient>, now| {
         loop {
             let mut moved = false;
             for client in clients.values_mut() {

@@ -31,6 +31,9 @@ enum To {
     Client(usize),
 }
 
+/// A frame on the segment: when it arrives, its order, for whom, the bytes.
+type InFlight = (Instant, u64, To, Vec<u8>);
+
 #[test]
 fn a_reconnect_avalanche_after_a_restart_gets_everyone_a_session_without_a_storm() {
     let clients_wanted: usize = std::env::var("AVALANCHE_CLIENTS")
@@ -91,7 +94,7 @@ fn a_reconnect_avalanche_after_a_restart_gets_everyone_a_session_without_a_storm
     let mut up_at: Vec<Option<Instant>> = vec![None; clients_wanted];
     let mut padis = vec![0u32; clients_wanted];
     // The segment: frames in flight, in delivery order.
-    let mut wire: BinaryHeap<Reverse<(Instant, u64, To, Vec<u8>)>> = BinaryHeap::new();
+    let mut wire: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
     let mut sequence = 0u64;
     let mut ac_timer: Option<Instant> = None;
     let deadline = start + Duration::from_secs(60);
