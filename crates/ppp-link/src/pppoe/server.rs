@@ -251,7 +251,7 @@ impl ServerSession {
 /// assert_eq!(server.session_count(), 1);
 /// ```
 ///
-/// [`PppoeClient`] has the same without checks.
+/// [`PppoeClient`](super::PppoeClient) has the same without checks.
 pub struct PppoeServer {
     ac: AccessConcentrator,
     mac: MacAddr,
