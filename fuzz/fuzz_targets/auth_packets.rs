@@ -1,14 +1,12 @@
 //! PAP and CHAP packets: parse/emit round trips, and arbitrary packets into both machines of
-//! every method never panic.
+//! every method never panic. The exchange's input format is in `harness/auth_exchange.rs`.
 #![no_main]
 
-use std::time::{Duration, Instant};
-
 use libfuzzer_sys::fuzz_target;
-use ppp_auth::{
-    AuthEvent, AuthProtocol, Authenticatee, AuthenticateeConfig, Authenticator,
-    AuthenticatorConfig, Credentials, Random, SecretToken, parse_chap_packet, parse_pap_packet,
-};
+use ppp_auth::{parse_chap_packet, parse_pap_packet};
+
+#[path = "../harness/auth_exchange.rs"]
+mod auth_exchange;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(packet) = parse_pap_packet(data) {
@@ -19,37 +17,5 @@ fuzz_target!(|data: &[u8]| {
         let bytes = packet.to_bytes().expect("a parsed packet emits");
         assert_eq!(parse_chap_packet(&bytes).ok(), Some(packet));
     }
-    let Some((&selector, rest)) = data.split_first() else { return };
-    let method = [AuthProtocol::Pap, AuthProtocol::ChapMd5, AuthProtocol::MsChapV1, AuthProtocol::MsChapV2]
-        [usize::from(selector % 4)];
-    let now = Instant::now();
-    let mut server = Authenticator::new(method, AuthenticatorConfig::new("server"), Random::seeded(1));
-    let mut client = Authenticatee::new(
-        method,
-        Credentials::new("alice", "correct horse"),
-        AuthenticateeConfig::default(),
-        Random::seeded(2),
-    );
-    server.open(now);
-    client.open(now);
-    let mut token = SecretToken(0);
-    for (i, packet) in rest.split(|b| *b == 0xA5).enumerate() {
-        let t = now + Duration::from_millis(i as u64 * 700);
-        server.handle_input(t, packet);
-        client.handle_input(t, packet);
-        if selector & 0x80 != 0 {
-            // The token of the request, or (after a stale one) a wrong one: both are handled.
-            let _ = server.provide_secret(t, token, Some(ppp_auth::Secret::new(packet.to_vec())));
-        }
-        server.handle_timeout(t);
-        client.handle_timeout(t);
-        while server.poll_transmit().is_some() {}
-        while let Some(event) = server.poll_event() {
-            if let AuthEvent::SecretNeeded(request) = event {
-                token = request.token;
-            }
-        }
-        while client.poll_transmit().is_some() {}
-        while client.poll_event().is_some() {}
-    }
+    let _ = auth_exchange::run(data);
 });

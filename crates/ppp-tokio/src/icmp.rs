@@ -95,6 +95,7 @@ pub fn parse_echo_reply(packet: &[u8]) -> Option<(Ipv4Addr, u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn checksums_verify() {
@@ -110,5 +111,58 @@ mod tests {
         assert!(echo_reply(&request, Ipv4Addr::new(192, 0, 2, 3)).is_none());
         assert!(parse_echo_reply(&request).is_none());
         assert!(split(&[0x45]).is_none());
+    }
+
+    fn address() -> impl Strategy<Value = Ipv4Addr> {
+        any::<u32>().prop_map(Ipv4Addr::from)
+    }
+
+    proptest! {
+        /// Request → reply → parse gives back the addresses, identifier, sequence and data,
+        /// every checksum verifies, and the request is answered by its destination only.
+        #[test]
+        fn echo_round_trip(
+            src in address(),
+            dst in address(),
+            id: u16,
+            seq: u16,
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let request = echo_request(src, dst, id, seq, &payload);
+            prop_assert_eq!(checksum(&request[..20]), 0);
+            prop_assert_eq!(checksum(&request[20..]), 0);
+            prop_assert_eq!(parse_echo_reply(&request), None);
+            if src != dst {
+                prop_assert_eq!(echo_reply(&request, src), None);
+            }
+            let reply = echo_reply(&request, dst).expect("a request to dst");
+            prop_assert_eq!(checksum(&reply[..20]), 0);
+            prop_assert_eq!(checksum(&reply[20..]), 0);
+            prop_assert_eq!(&reply[16..20], &src.octets()[..]);
+            prop_assert_eq!(&reply[28..], &payload[..]);
+            prop_assert_eq!(parse_echo_reply(&reply), Some((dst, id, seq)));
+            prop_assert_eq!(echo_reply(&reply, src), None);
+        }
+
+        /// Arbitrary bytes: no panic, and whatever is answered or parsed has the right type.
+        #[test]
+        fn arbitrary_packets(packet in proptest::collection::vec(any::<u8>(), 0..80), us in address()) {
+            if let Some(reply) = echo_reply(&packet, us) {
+                prop_assert_eq!(checksum(&reply[20..]), 0);
+                prop_assert!(parse_echo_reply(&reply).is_some());
+            }
+            if parse_echo_reply(&packet).is_some() {
+                prop_assert_eq!(echo_reply(&packet, us), None);
+            }
+        }
+
+        /// A checksum appended to even-length data makes the whole verify.
+        #[test]
+        fn appended_checksum_verifies(mut data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            data.truncate(data.len() & !1);
+            let sum = checksum(&data);
+            data.extend_from_slice(&sum.to_be_bytes());
+            prop_assert_eq!(checksum(&data), 0);
+        }
     }
 }

@@ -356,5 +356,37 @@ mod tests {
             proptest::prop_assert_eq!(clamped.is_some(), mss > limit);
             proptest::prop_assert_eq!(u16::from_be_bytes([p[36], p[37]]), tcp_checksum_v4(&p));
         }
+
+        /// IPv6 (with and without a hop-by-hop header), any checksum-preserving layout: the
+        /// MSS ends at exactly the limit, only ever lower, the checksum stays right, a second
+        /// clamp does nothing, and a lower limit finds the clamped value.
+        #[test]
+        fn ipv6_clamp_is_idempotent_and_never_raises(
+            mss: u16,
+            limit: u16,
+            pad in 0usize..3,
+            hop_by_hop: bool,
+        ) {
+            let mut options = vec![1; pad];
+            options.extend_from_slice(&[2, 4]);
+            options.extend_from_slice(&mss.to_be_bytes());
+            options.resize(8, 0);
+            let mut p = ipv6_syn(&options, hop_by_hop);
+            let tcp_start = if hop_by_hop { 48 } else { 40 };
+            let at = tcp_start + 20 + pad + 2;
+            let clamped = clamp_mss(&mut p, limit);
+            proptest::prop_assert_eq!(clamped, (mss > limit).then_some(mss));
+            proptest::prop_assert_eq!(u16::from_be_bytes([p[at], p[at + 1]]), mss.min(limit));
+            let sum = u16::from_be_bytes([p[tcp_start + 16], p[tcp_start + 17]]);
+            proptest::prop_assert_eq!(sum, tcp_checksum_v6(&p, tcp_start));
+            let again = p.clone();
+            proptest::prop_assert_eq!(clamp_mss(&mut p, limit), None);
+            proptest::prop_assert_eq!(&p, &again);
+            if let Some(lower) = mss.min(limit).checked_sub(1) {
+                proptest::prop_assert_eq!(clamp_mss(&mut p, lower), Some(mss.min(limit)));
+                let sum = u16::from_be_bytes([p[tcp_start + 16], p[tcp_start + 17]]);
+                proptest::prop_assert_eq!(sum, tcp_checksum_v6(&p, tcp_start));
+            }
+        }
     }
 }
