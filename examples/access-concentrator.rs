@@ -61,6 +61,11 @@ struct Cli {
     /// interface's name is appended).
     #[arg(long, global = true)]
     pcap: Option<PathBuf>,
+    /// Who carries the datagrams: the kernel's PPPoE (a `pppN` per session, where the kernel
+    /// has PPP), TUN devices through this process, or `auto` (the kernel's when it can); see
+    /// docs/data-plane.md.
+    #[arg(long, global = true, default_value = "auto")]
+    data_plane: ppp_tokio::kernel::DataPlane,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +114,25 @@ impl Cli {
 
 use ppp_stack::cli::{ExitStatus, init_logs, terminated};
 use ppp_tokio::packet::InterfaceError;
+
+/// Picks the data path (Multilink needs TUN; required MPPE needs the kernel's `ppp_mppe`).
+fn data_plane_choice(
+    requested: ppp_tokio::kernel::DataPlane,
+    file: &AcFile,
+) -> Result<ppp_tokio::kernel::Choice, ConfigError> {
+    use ppp_tokio::kernel::{Lower, Needs, choose};
+    let options = file.to_options(file.interfaces.first().map_or("", String::as_str))?;
+    let needs = Needs {
+        tun_only: options.link.lcp.mrru.map(|_| "Multilink (mrru)".to_owned()),
+        mppe_required: false,
+    };
+    let choice = choose(requested, Lower::Pppoe, &needs).map_err(|error| ConfigError::Invalid {
+        key: "data-plane".to_owned(),
+        message: error.to_string(),
+    })?;
+    tracing::info!("{}", choice.reason());
+    Ok(choice)
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -182,6 +206,8 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    // The data path (kernel or TUN), decided once for every interface: see docs/data-plane.md.
+    let kernel = data_plane_choice(cli.data_plane, &file)?.support().cloned();
     let (stop_tx, stop_rx) = watch::channel(false);
     let several = file.interfaces.len() > 1;
     let mut servers = tokio::task::JoinSet::new();
@@ -197,11 +223,20 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
         let policy = Box::new(policy.clone());
         let status = Arc::clone(status);
         let mut stop = stop_rx.clone();
+        let kernel = kernel.clone();
         servers.spawn(async move {
             let shutdown = async move {
                 stop.wait_for(|stopped| *stopped).await.ok();
             };
-            pppoe::run_server(options, secrets, policy, status, shutdown).await
+            match kernel {
+                Some(support) => {
+                    ppp_tokio::kernel::pppoe::run_server(
+                        options, support, secrets, policy, status, shutdown,
+                    )
+                    .await
+                }
+                None => pppoe::run_server(options, secrets, policy, status, shutdown).await,
+            }
         });
     }
     tokio::select! {

@@ -19,6 +19,8 @@
 //! - [`pppoe`]: the PPPoE client and access concentrator runtimes (packet socket, sans-IO
 //!   `PppoeClient`/`PppoeServer`, a TUN device per session).
 //! - [`tun`]: TUN devices, the kernel's side of a link's IP traffic.
+//! - [`kernel`]: the kernel data path where the kernel has PPP: `/dev/ppp` units and channels,
+//!   PPPoE sockets, the PPP line discipline; datagrams never reach user space.
 //! - [`netconfig`]: interface addresses, MTU, default routes and resolv.conf files (via `ip`).
 //! - `netns` (feature `test-util`): network namespaces for tests and harnesses.
 //! - [`now`]: the one clock every driver uses (tokio's, so tests may pause
@@ -60,6 +62,7 @@
 
 pub mod bundle;
 pub mod icmp;
+pub mod kernel;
 pub mod netconfig;
 #[cfg(feature = "test-util")]
 pub mod netns;
