@@ -151,7 +151,10 @@ fn shared_libraries(binary: &Path) -> Result<Vec<(std::ffi::OsString, PathBuf)>>
         // "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vDSO has no file.
         let path = match line.split_once("=>") {
             Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
         };
         let Some(path) = path.filter(|p| p.starts_with('/')) else {
             continue;
@@ -192,7 +195,8 @@ fn run(command: &mut Command, what: &str) -> Result<()> {
 /// boundary as the kernel's initramfs unpacker wants for an uncompressed archive after a
 /// compressed one.
 pub fn concatenate_initramfs(base: &Path, archive: &Path, out: &Path) -> Result<()> {
-    let mut bytes = fs::read(base).map_err(|e| Error::io(format!("reading {}", base.display()), e))?;
+    let mut bytes =
+        fs::read(base).map_err(|e| Error::io(format!("reading {}", base.display()), e))?;
     while bytes.len() % 4 != 0 {
         bytes.push(0);
     }

@@ -128,8 +128,8 @@ const PASSWORD: &str = "kernel-path-secret";
 fn script(suite: Suite, parts: &[Part]) -> String {
     // rp-pppoe 4.0 runs pppd with its plugin (`-k`); Debian 12's 3.15 only in user mode.
     let server_mode = match suite {
-        Suite::Bookworm => "",
         Suite::Trixie => "-k -g $(ls /usr/lib/pppd/*/rp-pppoe.so | head -n 1)",
+        _ => "",
     };
     let calls: Vec<String> = parts.iter().map(|p| p.call()).collect();
     format!(
@@ -466,6 +466,9 @@ fn iperf_rates_are_read() {
 [  5]   0.00-3.00   sec  12.6 MBytes  35.2 Mbits/sec    0             sender\n\
 [  5]   0.00-3.04   sec  12.5 MBytes  34.8 Mbits/sec                  receiver\n";
     assert_eq!(iperf_rate(log), Some(34.8));
-    assert_eq!(iperf_rate("[  5] 0.00-3.04 sec 1 MBytes 900 Kbits/sec receiver"), Some(0.9));
+    assert_eq!(
+        iperf_rate("[  5] 0.00-3.04 sec 1 MBytes 900 Kbits/sec receiver"),
+        Some(0.9)
+    );
     assert_eq!(iperf_rate("nothing"), None);
 }

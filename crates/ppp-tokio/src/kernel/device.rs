@@ -275,8 +275,16 @@ impl PppChannel {
     /// The ioctls fail (`ENOTTY` on a channel that is not async).
     pub fn set_async(&self, settings: &AsyncSettings) -> io::Result<()> {
         let fd = self.file.fd();
-        sys::ioctl_set_int(fd, sys::PPPIOCSASYNCMAP, settings.transmit_accm as libc::c_int)?;
-        sys::ioctl_set_int(fd, sys::PPPIOCSRASYNCMAP, settings.receive_accm as libc::c_int)?;
+        sys::ioctl_set_int(
+            fd,
+            sys::PPPIOCSASYNCMAP,
+            settings.transmit_accm as libc::c_int,
+        )?;
+        sys::ioctl_set_int(
+            fd,
+            sys::PPPIOCSRASYNCMAP,
+            settings.receive_accm as libc::c_int,
+        )?;
         sys::ioctl_set_int(fd, sys::PPPIOCSFLAGS, settings.flags as libc::c_int)?;
         sys::ioctl_set_int(fd, sys::PPPIOCSMRU, libc::c_int::from(settings.mru))
     }
@@ -322,8 +330,7 @@ impl PppoeSocket {
     /// interface name that does not fit, `EBUSY` if the session is taken, others of
     /// `connect(2)`.
     pub fn connect(interface: &str, session_id: u16, peer: MacAddr) -> io::Result<PppoeSocket> {
-        if interface.is_empty() || interface.len() >= libc::IFNAMSIZ || interface.contains('\0')
-        {
+        if interface.is_empty() || interface.len() >= libc::IFNAMSIZ || interface.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("interface name {interface:?}"),

@@ -22,14 +22,18 @@
 //! Every `unsafe` block of this path is in one private module, each with its `SAFETY`
 //! argument. docs/data-plane.md explains which path runs when and why.
 //!
-//! ```no_run
-//! use ppp_tokio::kernel::{choose, DataPlane, Lower, Needs};
+//! ```
+//! use ppp_tokio::kernel::{choose, decide, DataPlane, KernelSupport, Lower, Needs};
 //!
-//! let choice = choose(DataPlane::Auto, Lower::Pppoe, &Needs::default())?;
-//! match choice.support() {
-//!     Some(support) => println!("kernel data path (MPPE in the kernel: {})", support.mppe),
-//!     None => println!("TUN data path: {}", choice.reason()),
-//! }
+//! // `--data-plane tun` never looks at the kernel.
+//! let choice = choose(DataPlane::Tun, Lower::Pppoe, &Needs::default())?;
+//! assert!(choice.support().is_none());
+//! // `auto` on a kernel without `/dev/ppp` (what `KernelSupport::probe` found): TUN, and why.
+//! let mut found = KernelSupport::default();
+//! found.units = Some("no PPP units: /dev/ppp: No such file or directory".into());
+//! let choice = decide(DataPlane::Auto, found, &Needs::default())?;
+//! assert_eq!(choice.support(), None);
+//! println!("{}", choice.reason());
 //! # Ok::<(), ppp_tokio::kernel::ChoiceError>(())
 //! ```
 
@@ -244,7 +248,36 @@ pub fn choose(requested: DataPlane, lower: Lower, needs: &Needs) -> Result<Choic
             reason: format!("TUN data path: {feature} needs it"),
         });
     }
-    let support = KernelSupport::probe(lower);
+    decide(requested, KernelSupport::probe(lower), needs)
+}
+
+/// [`choose`] once the kernel was probed: the kernel's data path for [`DataPlane::Kernel`]
+/// or [`DataPlane::Auto`] when `support` is usable and `needs` allow it, TUN otherwise (for
+/// `Auto`), with the reason for the log.
+///
+/// # Errors
+///
+/// [`DataPlane::Kernel`] where `support` is unusable or `needs` rule the kernel out.
+pub fn decide(
+    requested: DataPlane,
+    support: KernelSupport,
+    needs: &Needs,
+) -> Result<Choice, ChoiceError> {
+    if requested == DataPlane::Tun {
+        return Ok(Choice {
+            support: None,
+            reason: "TUN data path (--data-plane tun)".to_owned(),
+        });
+    }
+    if let Some(feature) = &needs.tun_only {
+        if requested == DataPlane::Kernel {
+            return Err(ChoiceError::TunOnly(feature.clone()));
+        }
+        return Ok(Choice {
+            support: None,
+            reason: format!("TUN data path: {feature} needs it"),
+        });
+    }
     let blocker = support.unusable().map(str::to_owned).or_else(|| {
         (needs.mppe_required && !support.mppe)
             .then(|| "encryption is required and the kernel has no ppp_mppe".to_owned())
@@ -297,6 +330,84 @@ mod tests {
             choose(DataPlane::Kernel, Lower::Serial, &needs),
             Err(ChoiceError::TunOnly("Multilink (mrru)".into()))
         );
+    }
+
+    fn usable(mppe: bool) -> KernelSupport {
+        KernelSupport {
+            mppe,
+            deflate: true,
+            ..KernelSupport::default()
+        }
+    }
+
+    #[test]
+    fn auto_takes_the_kernel_when_it_has_ppp() {
+        let choice = decide(DataPlane::Auto, usable(true), &Needs::default()).expect("auto");
+        assert_eq!(choice.support(), Some(&usable(true)));
+        assert_eq!(
+            choice.reason(),
+            "kernel data path (the kernel has PPP; MPPE yes, Deflate yes)"
+        );
+        let choice = decide(DataPlane::Kernel, usable(false), &Needs::default()).expect("kernel");
+        assert_eq!(
+            choice.reason(),
+            "kernel data path (--data-plane kernel; MPPE no, Deflate yes)"
+        );
+    }
+
+    #[test]
+    fn auto_falls_back_to_tun_and_says_why() {
+        let no_dev = KernelSupport {
+            units: Some("no PPP units: /dev/ppp: No such file or directory".into()),
+            ..KernelSupport::default()
+        };
+        let choice = decide(DataPlane::Auto, no_dev.clone(), &Needs::default()).expect("auto");
+        assert_eq!(choice.support(), None);
+        assert_eq!(
+            choice.reason(),
+            "TUN data path: no PPP units: /dev/ppp: No such file or directory"
+        );
+        assert_eq!(
+            decide(DataPlane::Kernel, no_dev, &Needs::default()),
+            Err(ChoiceError::KernelUnavailable(
+                "no PPP units: /dev/ppp: No such file or directory".into()
+            ))
+        );
+        let no_pppoe = KernelSupport {
+            lower: Some("no PPPoE sockets (pppoe module): Address family not supported".into()),
+            ..usable(true)
+        };
+        let choice = decide(DataPlane::Auto, no_pppoe, &Needs::default()).expect("auto");
+        assert!(
+            choice
+                .reason()
+                .starts_with("TUN data path: no PPPoE sockets")
+        );
+        // Required encryption without the kernel's MPPE.
+        let needs = Needs {
+            tun_only: None,
+            mppe_required: true,
+        };
+        let choice = decide(DataPlane::Auto, usable(false), &needs).expect("auto");
+        assert_eq!(
+            choice.reason(),
+            "TUN data path: encryption is required and the kernel has no ppp_mppe"
+        );
+        assert!(
+            decide(DataPlane::Auto, usable(true), &needs)
+                .expect("auto")
+                .support()
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn probing_this_host_never_fails() {
+        // Whatever the host has, probing answers (on a host without /dev/ppp: TUN).
+        let support = KernelSupport::probe(Lower::Pppoe);
+        if !std::path::Path::new(PPP_DEVICE).exists() {
+            assert!(support.unusable().is_some());
+        }
     }
 
     #[test]

@@ -24,9 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ppp_auth::{SecretEntry, SecretsBackend};
 use ppp_ccp::MppeKeys;
-use ppp_link::pppoe::{
-    PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent, UnitId,
-};
+use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent, UnitId};
 use ppp_link::{CloseReason, Link, LinkEvent, Random};
 use pppoe_discovery::{DiscoveryEvent, MacAddr};
 use tokio::sync::mpsc;
@@ -37,8 +35,8 @@ use super::{KernelInput, KernelLink, KernelSupport, PppChannel, PppUnit, PppoeSo
 use crate::netconfig::{self, IpFamily};
 use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::pppoe::{
-    ClientExit, ClientOptions, EthernetCapture, ServerOptions, SessionPolicy,
-    SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, link_encoding, method_name,
+    ClientExit, ClientOptions, EthernetCapture, ServerOptions, SessionPolicy, SessionRequest,
+    SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, link_encoding, method_name,
 };
 use crate::{now, sleep_until};
 
@@ -310,7 +308,8 @@ pub async fn run_client(
         let mut socket_error = None;
         let reason = loop {
             let frames: Vec<Vec<u8>> = std::iter::from_fn(|| client.poll_transmit()).collect();
-            let events: Vec<PppoeClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+            let events: Vec<PppoeClientEvent> =
+                std::iter::from_fn(|| client.poll_event()).collect();
             // A new session goes into the kernel before its first frame is routed.
             for event in &events {
                 if let PppoeClientEvent::Discovery(DiscoveryEvent::SessionUp {
@@ -338,10 +337,8 @@ pub async fn run_client(
                         }
                         Err(error) => {
                             warn!("putting the session into the kernel failed: {error}");
-                            client.close(
-                                now(),
-                                CloseReason::Other("kernel data path failed".into()),
-                            );
+                            client
+                                .close(now(), CloseReason::Other("kernel data path failed".into()));
                         }
                     }
                 }
@@ -375,7 +372,8 @@ pub async fn run_client(
                             && let Err(error) = k.session.link.apply(&event)
                         {
                             warn!("{}: {error}", k.name());
-                            client.close(now(), CloseReason::Other("kernel data path failed".into()));
+                            client
+                                .close(now(), CloseReason::Other("kernel data path failed".into()));
                         }
                         let Some(k) = kernel.as_mut() else { continue };
                         let name = k.name().to_owned();
@@ -384,7 +382,9 @@ pub async fn run_client(
                                 sessions_started += 1;
                                 lock(&status).connected_since = Some(SystemTime::now());
                                 if options.no_tun {
-                                    info!("local IP address {local}, remote IP address {peer} (interface not configured)");
+                                    info!(
+                                        "local IP address {local}, remote IP address {peer} (interface not configured)"
+                                    );
                                     continue;
                                 }
                                 let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
@@ -711,7 +711,10 @@ pub async fn run_server(
                             *session_id,
                             kernel_tx.clone(),
                         ));
-                        debug!("session {session_id:#06x} in the kernel on {}", session.link.interface());
+                        debug!(
+                            "session {session_id:#06x} in the kernel on {}",
+                            session.link.interface()
+                        );
                         sessions.insert(
                             *session_id,
                             ServerKernel {
@@ -725,7 +728,9 @@ pub async fn run_server(
                         );
                     }
                     Err(error) => {
-                        warn!("session {session_id:#06x}: putting it into the kernel failed: {error}");
+                        warn!(
+                            "session {session_id:#06x}: putting it into the kernel failed: {error}"
+                        );
                         server.close_session(
                             now(),
                             *session_id,
@@ -806,7 +811,9 @@ pub async fn run_server(
                             }
                             let mtu = server.mtu(UnitId::Link(session_id)).unwrap_or(1492);
                             if let Err(error) =
-                                kernel.configured.ip_up(&name, (local, peer), mtu, None, None)
+                                kernel
+                                    .configured
+                                    .ip_up(&name, (local, peer), mtu, None, None)
                             {
                                 warn!("{name}: interface not configured: {error}");
                                 server.close_session(
@@ -840,7 +847,9 @@ pub async fn run_server(
                         .get(&session_id)
                         .and_then(|k| k.user.clone())
                         .unwrap_or_default();
-                    info!("session {session_id:#06x} from {client_mac} user \"{user}\" down: {reason}");
+                    info!(
+                        "session {session_id:#06x} from {client_mac} user \"{user}\" down: {reason}"
+                    );
                     if let Some(kernel) = sessions.remove(&session_id) {
                         kernel.tear_down();
                     }

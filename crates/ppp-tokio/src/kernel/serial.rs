@@ -22,6 +22,8 @@ pub(crate) fn probe_line_discipline() -> io::Result<()> {
 }
 
 fn listed_line_discipline() -> bool {
-    std::fs::read_to_string("/proc/tty/ldiscs")
-        .is_ok_and(|text| text.lines().any(|line| line.split_whitespace().next() == Some("ppp")))
+    std::fs::read_to_string("/proc/tty/ldiscs").is_ok_and(|text| {
+        text.lines()
+            .any(|line| line.split_whitespace().next() == Some("ppp"))
+    })
 }

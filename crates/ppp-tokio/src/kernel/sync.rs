@@ -260,7 +260,9 @@ impl UnitSync {
         }
         let (Some(&code), Some(length)) = (
             packet.first(),
-            packet.get(2..4).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))),
+            packet
+                .get(2..4)
+                .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))),
         ) else {
             return;
         };
@@ -273,7 +275,8 @@ impl UnitSync {
         self.set_flags(self.flags & !SC_CCP_UP);
         let options = packet.get(4..length.min(packet.len())).unwrap_or_default();
         if let Some(option) = self.compressor_option(options, transmit) {
-            self.ops.push_back(KernelOp::Compressor { transmit, option });
+            self.ops
+                .push_back(KernelOp::Compressor { transmit, option });
         }
     }
 

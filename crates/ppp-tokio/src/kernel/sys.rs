@@ -100,12 +100,22 @@ fn check(result: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// An ioctl that writes one `int` to the kernel (`_IOW(..., int)`).
-pub(crate) fn ioctl_set_int(fd: BorrowedFd<'_>, request: u32, value: libc::c_int) -> io::Result<()> {
+pub(crate) fn ioctl_set_int(
+    fd: BorrowedFd<'_>,
+    request: u32,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: `fd` is open for the call (borrowed); every request passed here is an `_IOW`
     // of one `int`, so the kernel reads exactly `size_of::<c_int>()` bytes from `&value`, a
     // valid local.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, &value as *const libc::c_int) })
-        .map(drop)
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            request as libc::Ioctl,
+            &value as *const libc::c_int,
+        )
+    })
+    .map(drop)
 }
 
 /// An ioctl that reads one `int` from the kernel (`_IOR(..., int)`).
@@ -114,7 +124,13 @@ pub(crate) fn ioctl_get_int(fd: BorrowedFd<'_>, request: u32) -> io::Result<libc
     // SAFETY: `fd` is open for the call; every request passed here is an `_IOR` of one
     // `int`, so the kernel writes exactly `size_of::<c_int>()` bytes to `&mut value`, a valid,
     // exclusively borrowed local.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, &mut value as *mut libc::c_int) })?;
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            request as libc::Ioctl,
+            &mut value as *mut libc::c_int,
+        )
+    })?;
     Ok(value)
 }
 
@@ -124,7 +140,13 @@ pub(crate) fn new_unit(fd: BorrowedFd<'_>, unit: libc::c_int) -> io::Result<libc
     let mut value = unit;
     // SAFETY: `fd` is open for the call; PPPIOCNEWUNIT is `_IOWR(int)`: the kernel reads the
     // wanted number from `value` and writes the unit's number back into it, a valid local.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), PPPIOCNEWUNIT as libc::Ioctl, &mut value as *mut libc::c_int) })?;
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            PPPIOCNEWUNIT as libc::Ioctl,
+            &mut value as *mut libc::c_int,
+        )
+    })?;
     Ok(value)
 }
 
@@ -147,8 +169,14 @@ pub(crate) fn set_compress(fd: BorrowedFd<'_>, option: &[u8], transmit: bool) ->
     // SAFETY: `fd` is open for the call; PPPIOCSCOMPRESS reads one `struct ppp_option_data`
     // from `&data` (a valid local with the kernel's layout), then `length` bytes from `ptr`,
     // which points into `option`, borrowed for the whole call and exactly `length` long.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), PPPIOCSCOMPRESS as libc::Ioctl, &data as *const OptionData) })
-        .map(drop)
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            PPPIOCSCOMPRESS as libc::Ioctl,
+            &data as *const OptionData,
+        )
+    })
+    .map(drop)
 }
 
 /// PPPIOCSNPMODE: what the unit does with packets of network protocol `protocol`.
@@ -159,8 +187,14 @@ pub(crate) fn set_np_mode(fd: BorrowedFd<'_>, protocol: u16, mode: libc::c_int) 
     };
     // SAFETY: `fd` is open for the call; PPPIOCSNPMODE reads one `struct npioctl` (two
     // `int`s) from `&data`, a valid local with that layout.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), PPPIOCSNPMODE as libc::Ioctl, &data as *const NpIoctl) })
-        .map(drop)
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            PPPIOCSNPMODE as libc::Ioctl,
+            &data as *const NpIoctl,
+        )
+    })
+    .map(drop)
 }
 
 /// PPPIOCGIDLE64: seconds since the unit last sent and received a data packet.
@@ -168,22 +202,40 @@ pub(crate) fn idle(fd: BorrowedFd<'_>) -> io::Result<(i64, i64)> {
     let mut data = Idle64::default();
     // SAFETY: `fd` is open for the call; PPPIOCGIDLE64 writes one `struct ppp_idle64` (two
     // 64-bit integers) to `&mut data`, a valid, exclusively borrowed local with that layout.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), PPPIOCGIDLE64 as libc::Ioctl, &mut data as *mut Idle64) })?;
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            PPPIOCGIDLE64 as libc::Ioctl,
+            &mut data as *mut Idle64,
+        )
+    })?;
     Ok((data.xmit_idle, data.recv_idle))
 }
 
 /// TIOCSETD: sets the line discipline of the tty `fd`.
 pub(crate) fn set_line_discipline(fd: BorrowedFd<'_>, discipline: libc::c_int) -> io::Result<()> {
     // SAFETY: `fd` is open for the call; TIOCSETD reads one `int` from `&discipline`.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSETD, &discipline as *const libc::c_int) })
-        .map(drop)
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSETD,
+            &discipline as *const libc::c_int,
+        )
+    })
+    .map(drop)
 }
 
 /// TIOCGETD: the line discipline of the tty `fd`.
 pub(crate) fn line_discipline(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     let mut discipline: libc::c_int = 0;
     // SAFETY: `fd` is open for the call; TIOCGETD writes one `int` to `&mut discipline`.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGETD, &mut discipline as *mut libc::c_int) })?;
+    check(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGETD,
+            &mut discipline as *mut libc::c_int,
+        )
+    })?;
     Ok(discipline)
 }
 
@@ -203,7 +255,11 @@ pub(crate) fn pppoe_socket() -> io::Result<OwnedFd> {
 
 /// The bytes of a `struct sockaddr_pppox` for PPPoE session `session_id` with the peer at
 /// `remote` over interface `device` (which must fit with its NUL: checked by the caller).
-pub(crate) fn sockaddr_pppoe(session_id: u16, remote: [u8; 6], device: &str) -> [u8; SOCKADDR_PPPOX_LEN] {
+pub(crate) fn sockaddr_pppoe(
+    session_id: u16,
+    remote: [u8; 6],
+    device: &str,
+) -> [u8; SOCKADDR_PPPOX_LEN] {
     let mut address = [0u8; SOCKADDR_PPPOX_LEN];
     address[..2].copy_from_slice(&(libc::AF_PPPOX as u16).to_ne_bytes());
     address[2..6].copy_from_slice(&(PX_PROTO_OE as u32).to_ne_bytes());
@@ -216,7 +272,10 @@ pub(crate) fn sockaddr_pppoe(session_id: u16, remote: [u8; 6], device: &str) -> 
 }
 
 /// connect(2) of a PPPoE socket to `address` (from [`sockaddr_pppoe`]).
-pub(crate) fn connect_pppoe(fd: BorrowedFd<'_>, address: &[u8; SOCKADDR_PPPOX_LEN]) -> io::Result<()> {
+pub(crate) fn connect_pppoe(
+    fd: BorrowedFd<'_>,
+    address: &[u8; SOCKADDR_PPPOX_LEN],
+) -> io::Result<()> {
     // SAFETY: `fd` is open for the call; connect(2) reads `SOCKADDR_PPPOX_LEN` bytes from
     // `address`, which is exactly that long and borrowed for the call. The kernel copies the
     // address before it looks at it, so its (lack of) alignment does not matter.
