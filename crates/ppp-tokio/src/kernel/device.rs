@@ -24,16 +24,22 @@ struct PppFile {
 }
 
 impl PppFile {
-    fn open() -> io::Result<PppFile> {
+    /// Opens `/dev/ppp`, makes the instance a unit or a channel with `setup` (an ioctl on the
+    /// descriptor), and only then registers it with tokio: the kernel's `poll` of an instance
+    /// that is neither yet answers without registering a wait queue, so a descriptor added to
+    /// epoll before `setup` would never be woken.
+    fn open<T>(setup: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>) -> io::Result<(PppFile, T)> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(PPP_DEVICE)
             .map_err(|error| io::Error::new(error.kind(), format!("{PPP_DEVICE}: {error}")))?;
-        Ok(PppFile {
+        let value = setup(file.as_fd())?;
+        let file = PppFile {
             fd: register(file)?,
-        })
+        };
+        Ok((file, value))
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -94,8 +100,7 @@ impl PppUnit {
     ///
     /// `/dev/ppp` is missing or cannot be opened (no `ppp_generic`), or the ioctl fails.
     pub fn create() -> io::Result<PppUnit> {
-        let file = PppFile::open()?;
-        let index = sys::new_unit(file.fd(), -1)?;
+        let (file, index) = PppFile::open(|fd| sys::new_unit(fd, -1))?;
         let index = u32::try_from(index).map_err(io::Error::other)?;
         let name = format!("ppp{index}");
         debug!("{name}: PPP unit {index} created");
@@ -237,9 +242,8 @@ impl PppChannel {
     ///
     /// `/dev/ppp` cannot be opened, or no such channel exists in this network namespace.
     pub fn attach(index: u32) -> io::Result<PppChannel> {
-        let file = PppFile::open()?;
         let raw = libc::c_int::try_from(index).map_err(io::Error::other)?;
-        sys::ioctl_set_int(file.fd(), sys::PPPIOCATTCHAN, raw)?;
+        let (file, ()) = PppFile::open(|fd| sys::ioctl_set_int(fd, sys::PPPIOCATTCHAN, raw))?;
         Ok(PppChannel { file, index })
     }
 

@@ -140,6 +140,11 @@ impl KernelLink {
         &self.unit
     }
 
+    /// The channel's number.
+    pub fn channel_index(&self) -> u32 {
+        self.channel.index()
+    }
+
     /// The interface's name (`pppN`).
     pub fn interface(&self) -> &str {
         self.unit.name()

@@ -140,7 +140,7 @@ impl KernelSession {
 }
 
 /// The MPPE start keys of a link, once MS-CHAP gave them.
-fn keys_of(control: Option<&ppp_link::LinkControl>) -> Option<MppeKeys> {
+pub(crate) fn keys_of(control: Option<&ppp_link::LinkControl>) -> Option<MppeKeys> {
     let material = control?.mschap_key_material()?;
     let (send, recv) = material.start_keys();
     Some(MppeKeys::new(send, recv))
@@ -148,7 +148,7 @@ fn keys_of(control: Option<&ppp_link::LinkControl>) -> Option<MppeKeys> {
 
 /// What was configured on a unit's interface, to take down again.
 #[derive(Debug, Default)]
-struct Configured {
+pub(crate) struct Configured {
     ipv4: Option<(Ipv4Addr, Ipv4Addr)>,
     ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
     default_route: Option<u32>,
@@ -158,7 +158,7 @@ struct Configured {
 impl Configured {
     /// IPCP is up: MTU, up, the point-to-point address, optionally the default route and
     /// the DNS file.
-    fn ip_up(
+    pub(crate) fn ip_up(
         &mut self,
         name: &str,
         (local, peer): (Ipv4Addr, Ipv4Addr),
@@ -191,7 +191,7 @@ impl Configured {
         Ok(())
     }
 
-    fn ip_down(&mut self, name: &str) {
+    pub(crate) fn ip_down(&mut self, name: &str) {
         if let Some(metric) = self.default_route.take() {
             netconfig::remove_default_route(name, IpFamily::V4, metric).ok();
         }
@@ -203,7 +203,7 @@ impl Configured {
         }
     }
 
-    fn ipv6_up(&mut self, name: &str, local: Ipv6Addr, peer: Ipv6Addr) {
+    pub(crate) fn ipv6_up(&mut self, name: &str, local: Ipv6Addr, peer: Ipv6Addr) {
         if self.ipv6 == Some((local, peer)) {
             return;
         }
@@ -219,21 +219,21 @@ impl Configured {
         }
     }
 
-    fn ipv6_down(&mut self, name: &str) {
+    pub(crate) fn ipv6_down(&mut self, name: &str) {
         if let Some((local, peer)) = self.ipv6.take() {
             netconfig::remove_ipv6_link_local(name, local, peer).ok();
         }
     }
 
     /// Undoes everything (the unit's interface goes with the unit).
-    fn tear_down(&mut self, name: &str) {
+    pub(crate) fn tear_down(&mut self, name: &str) {
         self.ip_down(name);
         self.ipv6_down(name);
     }
 }
 
 /// Sets an interface's MTU again after the link's changed (MPPE came or went).
-fn follow_mtu(name: &str, mtu: u16) {
+pub(crate) fn follow_mtu(name: &str, mtu: u16) {
     match netconfig::set_mtu(name, u32::from(mtu)) {
         Ok(()) => info!("{name}: mtu {mtu}"),
         Err(error) => warn!("{name}: setting mtu {mtu} failed: {error}"),

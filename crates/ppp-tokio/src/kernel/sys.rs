@@ -239,6 +239,15 @@ pub(crate) fn line_discipline(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
     Ok(discipline)
 }
 
+/// The descriptor of `owner` (a tty stream that offers only `AsRawFd`, like tokio-serial's),
+/// borrowed for as long as `owner` is.
+pub(crate) fn borrow_fd<T: AsRawFd>(owner: &T) -> BorrowedFd<'_> {
+    // SAFETY: `owner` owns its descriptor (the `AsRawFd` contract: it stays open while the
+    // owner lives) and is borrowed for the lifetime of the result, so the descriptor cannot
+    // be closed while the `BorrowedFd` exists.
+    unsafe { BorrowedFd::borrow_raw(owner.as_raw_fd()) }
+}
+
 /// A new `AF_PPPOX` socket of protocol `PX_PROTO_OE` (close-on-exec).
 pub(crate) fn pppoe_socket() -> io::Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; it allocates nothing of ours.
