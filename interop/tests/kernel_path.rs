@@ -107,15 +107,17 @@ impl Part {
     }
 }
 
-/// The parts to run: all, or those named in `PPP_KERNEL_PATH_PARTS` (comma-separated tags;
-/// for working on one of them).
+/// The parts to run: by default the kernel-mode ones (CI's budget); `PPP_KERNEL_PATH_PARTS=all`
+/// adds the TUN-mode runs of the same scenarios for comparison, or names the parts
+/// (comma-separated tags; for working on one of them).
 fn parts() -> Vec<Part> {
     match std::env::var("PPP_KERNEL_PATH_PARTS") {
+        Ok(list) if list.trim() == "all" => Part::ALL.to_vec(),
         Ok(list) if !list.is_empty() => Part::ALL
             .into_iter()
             .filter(|p| list.split(',').any(|t| t.trim() == p.tag()))
             .collect(),
-        _ => Part::ALL.to_vec(),
+        _ => Part::ALL.into_iter().filter(|p| p.kernel()).collect(),
     }
 }
 
