@@ -146,6 +146,10 @@ struct DialArgs {
     /// Do not end the call when DCD drops (pppd local).
     #[arg(long)]
     ignore_dcd: bool,
+    /// No modem: a direct (null-modem) cable, the line is up at once (the file's
+    /// `null-modem`).
+    #[arg(long)]
+    null_modem: bool,
     /// No TUN device (no root needed): only bring the link up, and ping the peer `--ping`
     /// times.
     #[arg(long)]
@@ -320,6 +324,7 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     config.dial_on_demand |= args.dial_on_demand;
     config.add_default_route |= args.add_default_route;
     config.ignore_dcd |= args.ignore_dcd;
+    config.null_modem |= args.null_modem;
     config.profile.use_ipv6 |= args.use_ipv6;
     config.profile.use_compression |= args.use_compression;
     if let Some(encryption) = args.use_encryption {
