@@ -165,17 +165,26 @@ wait_for() {{
     done
     return 1
 }}
-has_addr() {{ ip -4 addr show dev "$1" | grep -q "inet $2"; }}
-peer_has_addr() {{ peer ip -4 addr show dev "$1" | grep -q "inet $2"; }}
+# has_peer_addr ADDR: a point-to-point address here, on whichever pppN pppd got.
+has_peer_addr() {{ ip -4 -o addr show | grep -q "inet $1 peer"; }}
+# glibc loads libgcc_s.so.1 when a thread is cancelled (iperf3 3.16 and later do at the end of
+# a test); the image's ELF closure does not carry it, our programs' libraries do.
+IPERF_LIBS=/opt/ppptest/gcc
+mkdir -p $IPERF_LIBS
+cp $P/../lib/libgcc_s.so.1 $IPERF_LIBS/ 2>/dev/null
+iperf3() {{ LD_LIBRARY_PATH=$IPERF_LIBS command iperf3 "$@"; }}
+peer_has_peer_addr() {{ peer ip -4 -o addr show | grep -q "inet $1 peer"; }}
 
 # measure TAG SERVER: iperf3 both ways between the peer namespace (client) and here (server).
 measure() {{
     iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
     sleep 1
-    peer timeout 20 iperf3 -c "$2" -t 3 -f m >/log/iperf-$1-up.log 2>&1
+    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 20 iperf3 -c "$2" -t 3 -f m \
+        >/log/iperf-$1-up.log 2>&1
     iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
     sleep 1
-    peer timeout 20 iperf3 -c "$2" -t 3 -f m -R >/log/iperf-$1-down.log 2>&1
+    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 20 iperf3 -c "$2" -t 3 -f m -R \
+        >/log/iperf-$1-down.log 2>&1
 }}
 
 # stop PID...: SIGTERM, then wait (10 s at most) for them to end.
@@ -217,7 +226,7 @@ EOF
         >/log/$1-pppd.log 2>&1 &
     theirs=$!
     ready=0; out=none; in=none
-    if wait_for 60 peer_has_addr ppp0 192.0.2.100; then
+    if wait_for 60 peer_has_peer_addr 192.0.2.100; then
         ready=1
         sleep 1
         peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
@@ -249,7 +258,7 @@ EOF
         --keepalive-timeout 0 --no-reconnect --data-plane $2 -v >/log/$1-ours.log 2>&1 &
     ours=$!
     ready=0; out=none; in=none
-    if wait_for 60 has_addr ppp0 192.0.2.1; then
+    if wait_for 60 has_peer_addr 192.0.2.1; then
         ready=1
         sleep 1
         peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
@@ -279,7 +288,7 @@ dialout_vs_pppd() {{
         >/log/$1-ours.log 2>&1 &
     ours=$!
     ready=0; out=none; in=none
-    if wait_for 60 has_addr ppp0 192.0.2.1; then
+    if wait_for 60 has_peer_addr 192.0.2.1; then
         ready=1
         sleep 1
         peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
