@@ -175,16 +175,35 @@ cp $P/../lib/libgcc_s.so.1 $IPERF_LIBS/ 2>/dev/null
 iperf3() {{ LD_LIBRARY_PATH=$IPERF_LIBS command iperf3 "$@"; }}
 peer_has_peer_addr() {{ peer ip -4 -o addr show | grep -q "inet $1 peer"; }}
 
-# measure TAG SERVER: iperf3 both ways between the peer namespace (client) and here (server).
+# measure TAG SERVER [LENGTH...]: iperf3 both ways between the peer namespace (client) and here
+# (server); 3 s each unless LENGTH says otherwise (`-n 64K` for a slow serial line).
 measure() {{
-    iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
+    tag=$1; server=$2; shift 2
+    [ $# -gt 0 ] || set -- -t 3
+    iperf3 -s -1 -B "$server" >/dev/null 2>&1 &
     sleep 1
-    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 20 iperf3 -c "$2" -t 3 -f m \
-        >/log/iperf-$1-up.log 2>&1
-    iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
+    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 30 iperf3 -c "$server" "$@" -f m \
+        >/log/iperf-$tag-up.log 2>&1
+    iperf3 -s -1 -B "$server" >/dev/null 2>&1 &
     sleep 1
-    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 20 iperf3 -c "$2" -t 3 -f m -R \
-        >/log/iperf-$1-down.log 2>&1
+    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 30 iperf3 -c "$server" "$@" -f m -R \
+        >/log/iperf-$tag-down.log 2>&1
+}}
+
+# gone PATTERN: waits (10 s at most) until no process's command line matches PATTERN (pppd
+# sends its Terminate-Request and waits for the Ack; `peer` forks, so killing its pid does not
+# reach our program), then kills what is left.
+gone() {{
+    n=0
+    while [ $n -lt 20 ] && pgrep -f "$1" >/dev/null; do sleep 0.5; n=$((n + 1)); done
+    pkill -9 -f "$1" 2>/dev/null
+    return 0
+}}
+
+# stop_ours: ends our program (SIGTERM: it closes the link) and waits for it.
+stop_ours() {{
+    pkill -TERM -f /opt/ppptest/libexec/ 2>/dev/null
+    gone /opt/ppptest/libexec/
 }}
 
 # stop PID...: SIGTERM, then wait (10 s at most) for them to end.
@@ -234,8 +253,8 @@ EOF
         measure $1 192.0.2.1
     fi
     stop $theirs
-    sleep 1
-    stop $ours
+    gone pppd
+    stop_ours
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
 }}
 
@@ -265,11 +284,10 @@ EOF
         ping -c 3 -W 3 192.0.2.10 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1
     fi
-    stop $ours
-    sleep 1
+    stop_ours
     stop $theirs
     killall pppd 2>/dev/null
-    sleep 1
+    gone pppd
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
 }}
 
@@ -293,11 +311,11 @@ dialout_vs_pppd() {{
         sleep 1
         peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
         ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
-        measure $1 192.0.2.1
+        measure $1 192.0.2.1 -n 64K
     fi
-    stop $ours
-    sleep 1
+    stop_ours
     stop $theirs
+    gone pppd
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
 }}
 

@@ -175,7 +175,7 @@ impl KernelLink {
                 op => self.unit.apply(op),
             };
             if let Err(error) = result {
-                warn!("{}: {op:?} failed: {error}", self.unit.name());
+                warn!("{}: {op} failed: {error}", self.unit.name());
                 if matches!(op, KernelOp::Compressor { .. }) {
                     // Never run CCP with a half-configured kernel: the caller closes.
                     return Err(error);

@@ -179,6 +179,39 @@ pub enum KernelOp {
     AsyncChannel(AsyncSettings),
 }
 
+impl fmt::Display for KernelOp {
+    /// The ioctl and its argument, for the log (never key material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelOp::UnitFlags(flags) => write!(f, "PPPIOCSFLAGS {flags:#x}"),
+            KernelOp::UnitMru(mru) => write!(f, "PPPIOCSMRU {mru}"),
+            KernelOp::Compressor { transmit, option } => write!(
+                f,
+                "PPPIOCSCOMPRESS ({}, option type {})",
+                if *transmit {
+                    "compressor"
+                } else {
+                    "decompressor"
+                },
+                option.option_type()
+            ),
+            KernelOp::NpMode { protocol, mode } => write!(
+                f,
+                "PPPIOCSNPMODE {protocol:#06x} {}",
+                match mode {
+                    NpMode::Pass => "pass",
+                    NpMode::Drop => "drop",
+                }
+            ),
+            KernelOp::AsyncChannel(settings) => write!(
+                f,
+                "async channel (accm {:#x}/{:#x}, flags {:#x}, mru {})",
+                settings.transmit_accm, settings.receive_accm, settings.flags, settings.mru
+            ),
+        }
+    }
+}
+
 /// The protocol field and the rest of a frame as the link gives it (the protocol field may be
 /// compressed to one byte).
 pub fn split_protocol(frame: &[u8]) -> Option<(u16, &[u8])> {
@@ -548,5 +581,22 @@ mod tests {
         assert_eq!(split_protocol(&[0xC0, 0x21, 1]), Some((0xC021, &[1][..])));
         assert_eq!(split_protocol(&[0xC0]), None);
         assert_eq!(split_protocol(&[]), None);
+    }
+
+    #[test]
+    fn kernel_ops_read_as_ioctls() {
+        assert_eq!(KernelOp::UnitMru(1492).to_string(), "PPPIOCSMRU 1492");
+        assert_eq!(
+            KernelOp::NpMode {
+                protocol: PROTOCOL_IPV4,
+                mode: NpMode::Pass
+            }
+            .to_string(),
+            "PPPIOCSNPMODE 0x0021 pass"
+        );
+        assert_eq!(
+            KernelOp::UnitFlags(SC_CCP_OPEN | SC_CCP_UP).to_string(),
+            "PPPIOCSFLAGS 0xc0"
+        );
     }
 }
