@@ -190,20 +190,26 @@ measure() {{
         >/log/iperf-$tag-down.log 2>&1
 }}
 
-# gone PATTERN: waits (10 s at most) until no process's command line matches PATTERN (pppd
-# sends its Terminate-Request and waits for the Ack; `peer` forks, so killing its pid does not
-# reach our program), then kills what is left.
+# gone NAME: waits (10 s at most) until no process named NAME is left (pppd sends its
+# Terminate-Request and waits for the Ack), then kills what is left.
 gone() {{
     n=0
-    while [ $n -lt 20 ] && pgrep -f "$1" >/dev/null; do sleep 0.5; n=$((n + 1)); done
-    pkill -9 -f "$1" 2>/dev/null
+    while [ $n -lt 20 ] && pidof "$1" >/dev/null; do sleep 0.5; n=$((n + 1)); done
+    killall -9 "$1" 2>/dev/null
     return 0
 }}
 
-# stop_ours: ends our program (SIGTERM: it closes the link) and waits for it.
+# stop_ours: ends our program (SIGTERM: it closes the link) and waits for it (10 s at most).
+# `peer` forks, so the pid the shell knows is nsenter's: the program is found by its path.
 stop_ours() {{
     pkill -TERM -f /opt/ppptest/libexec/ 2>/dev/null
-    gone /opt/ppptest/libexec/
+    n=0
+    while [ $n -lt 20 ] && pgrep -f /opt/ppptest/libexec/ >/dev/null; do
+        sleep 0.5
+        n=$((n + 1))
+    done
+    pkill -9 -f /opt/ppptest/libexec/ 2>/dev/null
+    return 0
 }}
 
 # stop PID...: SIGTERM, then wait (10 s at most) for them to end.
@@ -252,7 +258,7 @@ EOF
         ping -c 3 -W 3 192.0.2.100 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1
     fi
-    stop $theirs
+    killall pppd 2>/dev/null
     gone pppd
     stop_ours
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"

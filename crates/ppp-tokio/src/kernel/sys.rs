@@ -321,6 +321,20 @@ mod tests {
         assert_eq!(PPPIOCGCHAN, 0x8004_7437);
     }
 
+    /// The argument structs have the kernel's sizes and field offsets (x86-64 and every other
+    /// LP64 target: a pointer, two 32-bit ints; two ints; two 64-bit ints).
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn ioctl_argument_structs_match_the_kernel() {
+        assert_eq!(std::mem::size_of::<OptionData>(), 16);
+        assert_eq!(std::mem::offset_of!(OptionData, length), 8);
+        assert_eq!(std::mem::offset_of!(OptionData, transmit), 12);
+        assert_eq!(std::mem::size_of::<NpIoctl>(), 8);
+        assert_eq!(std::mem::offset_of!(NpIoctl, mode), 4);
+        assert_eq!(std::mem::size_of::<Idle64>(), 16);
+        assert_eq!(std::mem::offset_of!(Idle64, recv_idle), 8);
+    }
+
     #[test]
     fn pppoe_address_layout() {
         let address = sockaddr_pppoe(0x1234, [2, 0, 0, 0, 0, 1], "eth0");
