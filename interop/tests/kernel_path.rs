@@ -200,16 +200,11 @@ gone() {{
 }}
 
 # stop_ours: ends our program (SIGTERM: it closes the link) and waits for it (10 s at most).
-# `peer` forks, so the pid the shell knows is nsenter's: the program is found by its path.
+# `peer` forks, so the pid the shell knows is nsenter's; our programs run through their own
+# loader (see ppp_interop::programs), which is the name they go by.
 stop_ours() {{
-    pkill -TERM -f /opt/ppptest/libexec/ 2>/dev/null
-    n=0
-    while [ $n -lt 20 ] && pgrep -f /opt/ppptest/libexec/ >/dev/null; do
-        sleep 0.5
-        n=$((n + 1))
-    done
-    pkill -9 -f /opt/ppptest/libexec/ 2>/dev/null
-    return 0
+    killall ld-linux-x86-64.so.2 2>/dev/null
+    gone ld-linux-x86-64.so.2
 }}
 
 # stop PID...: SIGTERM, then wait (10 s at most) for them to end.
