@@ -184,10 +184,16 @@ measure() {{
     sleep 1
     peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 30 iperf3 -c "$server" "$@" -f m \
         >/log/iperf-$tag-up.log 2>&1
+    # The sender may finish long before a slow line delivered everything: the next server
+    # can only listen once this one is gone (the client has its result by now).
+    killall iperf3 2>/dev/null
+    gone iperf3
     iperf3 -s -1 -B "$server" >/dev/null 2>&1 &
     sleep 1
     peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 30 iperf3 -c "$server" "$@" -f m -R \
         >/log/iperf-$tag-down.log 2>&1
+    killall iperf3 2>/dev/null
+    gone iperf3
 }}
 
 # gone NAME: waits (10 s at most) until no process named NAME is left (pppd sends its
