@@ -444,7 +444,7 @@ fn kernel_data_path(suite: Suite) {
             run.wait_for_console("PPPTEST-PARTS-DONE", Duration::from_secs(580))?;
             let outcome = run.wait_exit(Duration::from_secs(30))?.clone();
             let mut table = format!(
-                "kernel data path vs TUN in the {suite} guest ({}), iperf3 3 s, Mbit/s\n\
+                "kernel data path vs TUN in the {suite} guest ({}), iperf3 3 s each way (serial: 64 KiB), Mbit/s\n\
                  {:<16} {:>10} {:>10}\n",
                 outcome
                     .console
