@@ -124,7 +124,11 @@ fn data_plane_choice(
     let options = file.to_options(file.interfaces.first().map_or("", String::as_str))?;
     let needs = Needs {
         tun_only: options.link.lcp.mrru.map(|_| "Multilink (mrru)".to_owned()),
-        mppe_required: false,
+        // A profile that requires MPPE needs the kernel's ppp_mppe.
+        mppe_required: file
+            .profiles
+            .values()
+            .any(|p| p.use_encryption == ppp_stack::pppoe::config::UseEncryption::Required),
     };
     let choice = choose(requested, Lower::Pppoe, &needs).map_err(|error| ConfigError::Invalid {
         key: "data-plane".to_owned(),

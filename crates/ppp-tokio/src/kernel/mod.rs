@@ -53,7 +53,7 @@ use std::str::FromStr;
 
 use ppp_ccp::{CcpConfig, Encryption};
 use ppp_link::LinkConfig;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Which data path carries the datagrams (`--data-plane`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -158,6 +158,15 @@ impl KernelSupport {
     pub fn kernel_ccp(&self, ccp: Option<CcpConfig>) -> Option<CcpConfig> {
         let mut ccp = ccp?;
         ccp.mppe_56 = false;
+        if ccp.encryption == Encryption::Required && !self.mppe {
+            // Never fall back to an unencrypted link: CCP asks for MPPE as configured, and
+            // the session ends when the kernel refuses the compressor.
+            warn!(
+                "kernel data path: encryption is required but the kernel has no ppp_mppe: \
+                 the link will fail"
+            );
+            return Some(ccp);
+        }
         if ccp.encryption != Encryption::No && !self.mppe {
             info!("kernel data path: no ppp_mppe in the kernel, MPPE not offered");
             ccp.encryption = Encryption::No;
@@ -413,7 +422,14 @@ mod tests {
     #[test]
     fn ccp_follows_the_kernel_modules() {
         let none = KernelSupport::default();
-        assert_eq!(none.kernel_ccp(Some(CcpConfig::require_mppe_128())), None);
+        // Required encryption is never dropped: the link fails instead.
+        assert_eq!(
+            none.kernel_ccp(Some(CcpConfig::require_mppe_128())),
+            Some(CcpConfig::require_mppe_128())
+        );
+        let mut optional = CcpConfig::require_mppe_128();
+        optional.encryption = Encryption::Yes;
+        assert_eq!(none.kernel_ccp(Some(optional)), None);
         assert_eq!(none.kernel_ccp(None), None);
         let mppe_only = KernelSupport {
             mppe: true,
