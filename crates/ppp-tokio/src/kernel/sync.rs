@@ -599,4 +599,30 @@ mod tests {
             "PPPIOCSFLAGS 0xc0"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever frame the link sends, the bookkeeping neither panics nor asks the kernel
+        /// for an option longer than `PPPIOCSCOMPRESS` takes (plus a 16-byte MPPE key).
+        #[test]
+        fn arbitrary_frames_are_harmless(
+            frames in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..8),
+            ccp_prefix in proptest::prelude::any::<bool>(),
+        ) {
+            let mut sync = UnitSync::new(true, true);
+            sync.set_mppe_keys(MppeKeys::new([0x11; 16], [0x22; 16]));
+            for frame in frames {
+                let mut bytes = Vec::new();
+                if ccp_prefix {
+                    bytes.extend_from_slice(&PROTOCOL_CCP.to_be_bytes());
+                }
+                bytes.extend_from_slice(&frame);
+                sync.on_transmit(&bytes);
+                for op in drain(&mut sync) {
+                    if let KernelOp::Compressor { option, .. } = op {
+                        proptest::prop_assert!(option.as_bytes().len() <= MAX_COMPRESS_OPTION + 16);
+                    }
+                }
+            }
+        }
+    }
 }
