@@ -66,6 +66,11 @@ struct Cli {
     /// interface's name is appended).
     #[arg(long, global = true)]
     pcap: Option<PathBuf>,
+    /// Who carries the datagrams: the kernel's PPPoE (a `pppN` per session, where the kernel
+    /// has PPP), TUN devices through this process, or `auto` (the kernel's when it can); see
+    /// docs/data-plane.md.
+    #[arg(long, global = true, default_value = "auto")]
+    data_plane: ppp_tokio::kernel::DataPlane,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +121,61 @@ impl Cli {
 
 use ppp_stack::cli::{ExitStatus, init_logs, terminated};
 use ppp_tokio::packet::InterfaceError;
+
+/// Picks the data path (Multilink needs TUN; required MPPE needs the kernel's `ppp_mppe`).
+fn data_plane_choice(
+    requested: ppp_tokio::kernel::DataPlane,
+    file: &AcFile,
+) -> Result<ppp_tokio::kernel::Choice, ConfigError> {
+    use ppp_tokio::kernel::{Lower, Needs, choose};
+    let options = file.to_options(file.interfaces.first().map_or("", String::as_str))?;
+    let needs = Needs {
+        tun_only: options
+            .link
+            .lcp
+            .mrru
+            .map(|_| "Multilink (mrru)".to_owned())
+            .or_else(|| aaa_needs_tun(file)),
+        // A profile that requires MPPE needs the kernel's ppp_mppe.
+        mppe_required: file
+            .profiles
+            .values()
+            .any(|p| p.use_encryption == ppp_stack::pppoe::config::UseEncryption::Required),
+    };
+    let choice = choose(requested, Lower::Pppoe, &needs).map_err(|error| ConfigError::Invalid {
+        key: "data-plane".to_owned(),
+        message: error.to_string(),
+    })?;
+    tracing::info!("{}", choice.reason());
+    Ok(choice)
+}
+
+/// The AAA settings the kernel data path's server loop does not apply yet (it authenticates
+/// against the local secrets and the address policy only): with any of them the AC keeps the
+/// TUN path, where they are enforced, rather than dropping them silently.
+fn aaa_needs_tun(file: &AcFile) -> Option<String> {
+    use ppp_stack::profile::OnlyOne;
+    if file.aaa.use_radius || file.aaa.accounting || file.radius.is_some() {
+        return Some("RADIUS".to_owned());
+    }
+    let limited = |rate: bool, session: bool, idle: bool| rate || session || idle;
+    if file.profiles.values().any(|profile| {
+        limited(
+            profile.rate_limit.is_some(),
+            profile.session_timeout.is_some(),
+            profile.idle_timeout.is_some(),
+        ) || matches!(profile.only_one, OnlyOne::Yes | OnlyOne::Replace)
+    }) || file.secrets.iter().any(|secret| {
+        limited(
+            secret.rate_limit.is_some(),
+            secret.session_timeout.is_some(),
+            secret.idle_timeout.is_some(),
+        )
+    }) {
+        return Some("rate limits, session/idle timeouts or only-one".to_owned());
+    }
+    None
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -203,6 +263,8 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    // The data path (kernel or TUN), decided once for every interface: see docs/data-plane.md.
+    let kernel = data_plane_choice(cli.data_plane, &file)?.support().cloned();
     let (stop_tx, stop_rx) = watch::channel(false);
     let several = file.interfaces.len() > 1;
     let mut servers = tokio::task::JoinSet::new();
@@ -219,11 +281,20 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
         let policy = Box::new(policy.clone());
         let status = Arc::clone(status);
         let mut stop = stop_rx.clone();
+        let kernel = kernel.clone();
         servers.spawn(async move {
             let shutdown = async move {
                 stop.wait_for(|stopped| *stopped).await.ok();
             };
-            pppoe::run_server(options, secrets, policy, status, shutdown).await
+            match kernel {
+                Some(support) => {
+                    ppp_tokio::kernel::pppoe::run_server(
+                        options, support, secrets, policy, status, shutdown,
+                    )
+                    .await
+                }
+                None => pppoe::run_server(options, secrets, policy, status, shutdown).await,
+            }
         });
     }
     let status = tokio::select! {

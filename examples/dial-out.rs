@@ -28,7 +28,7 @@ use ppp_stack::dialout::status::{query_control, serve_control};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, LineConfig, ServerConfig,
     ServerIo, ServerOptions, SharedStatus, UseEncryption, run_bundle_client, run_client,
-    run_multiport_server, run_server,
+    run_kernel_client, run_multiport_server, run_server,
 };
 use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, FlowControl, PortConfig, SimulatedModem, bridge_modem};
@@ -146,10 +146,19 @@ struct DialArgs {
     /// Do not end the call when DCD drops (pppd local).
     #[arg(long)]
     ignore_dcd: bool,
+    /// No modem: a direct (null-modem) cable, the line is up at once (the file's
+    /// `null-modem`).
+    #[arg(long)]
+    null_modem: bool,
     /// No TUN device (no root needed): only bring the link up, and ping the peer `--ping`
     /// times.
     #[arg(long)]
     no_tun: bool,
+    /// Who carries the datagrams: the kernel's PPP line discipline (`pppN`, where the kernel
+    /// has PPP), a TUN device through this process, or `auto` (the kernel's when it can);
+    /// see docs/data-plane.md.
+    #[arg(long, default_value = "auto")]
+    data_plane: ppp_tokio::kernel::DataPlane,
     /// With --no-tun: once IPCP is up, ping the peer until it answered this many times, then
     /// hang up and exit (0); exit 30 if that did not happen within --ping-deadline.
     #[arg(long, default_value_t = 0, requires = "no_tun")]
@@ -319,6 +328,7 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     config.dial_on_demand |= args.dial_on_demand;
     config.add_default_route |= args.add_default_route;
     config.ignore_dcd |= args.ignore_dcd;
+    config.null_modem |= args.null_modem;
     config.profile.use_ipv6 |= args.use_ipv6;
     config.profile.use_compression |= args.use_compression;
     if let Some(encryption) = args.use_encryption {
@@ -367,7 +377,13 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
     let (replies_tx, replies_rx) = mpsc::unbounded_channel();
     let mut replies_rx = Some(replies_rx);
     let (outbound_tx_local, outbound_rx_local) = mpsc::channel(64);
-    let (outbound, inbound, mut tun) = if args.no_tun {
+    // The data path (kernel or TUN): see docs/data-plane.md.
+    let kernel = if args.no_tun {
+        None
+    } else {
+        data_plane_choice(args.data_plane, &config)?
+    };
+    let (outbound, inbound, mut tun) = if args.no_tun || kernel.is_some() {
         let (inbound_tx, inbound_rx) = mpsc::channel(64);
         tokio::spawn(forward_replies(inbound_rx, replies_tx));
         (outbound_rx_local, inbound_tx, None)
@@ -477,7 +493,12 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
         pcap: args.pcap.clone(),
         random: None,
     };
-    let result = if config.is_bundle() {
+    let result = if let Some(support) = kernel {
+        let port = ports
+            .pop()
+            .ok_or_else(|| DialOutError::Config("no port".into()))?;
+        run_kernel_client(&config, port, io, status, support).await
+    } else if config.is_bundle() {
         run_bundle_client(&config, ports, io, status, options).await
     } else {
         let port = ports
@@ -494,6 +515,31 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
         });
     }
     Ok(exit.exit_status())
+}
+
+/// Picks the data path of a call: the kernel's PPP line discipline unless the configuration
+/// needs what only the TUN path has (several lines, dial-on-demand) or the kernel lacks PPP;
+/// logs which and why. `None`: TUN.
+fn data_plane_choice(
+    requested: ppp_tokio::kernel::DataPlane,
+    config: &ClientConfig,
+) -> Result<Option<ppp_tokio::kernel::KernelSupport>, DialOutError> {
+    use ppp_tokio::kernel::{Lower, Needs, choose};
+    let tun_only = if config.is_bundle() {
+        Some("Multilink over several lines".to_owned())
+    } else if config.dial_on_demand {
+        Some("dial-on-demand".to_owned())
+    } else {
+        None
+    };
+    let needs = Needs {
+        tun_only,
+        mppe_required: config.profile.use_encryption == UseEncryption::Required,
+    };
+    let choice = choose(requested, Lower::Serial, &needs)
+        .map_err(|error| DialOutError::Config(error.to_string()))?;
+    info!("{}", choice.reason());
+    Ok(choice.support().cloned())
 }
 
 /// `--ping`: how many replies are wanted, how long each echo waits, how long all may take.

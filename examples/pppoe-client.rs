@@ -120,6 +120,11 @@ struct Settings {
     /// Record every Ethernet frame into this pcap file.
     #[arg(long, global = true)]
     pcap: Option<PathBuf>,
+    /// Who carries the datagrams: the kernel's PPPoE (`pppN`, where the kernel has PPP), a
+    /// TUN device through this process, or `auto` (the kernel's when it can); see
+    /// docs/data-plane.md.
+    #[arg(long, global = true, default_value = "auto")]
+    data_plane: ppp_tokio::kernel::DataPlane,
 }
 
 impl Settings {
@@ -231,6 +236,28 @@ fn exit_status(exit: &pppoe::ClientExit, was_up: bool) -> ExitStatus {
     }
 }
 
+/// Picks the data path for `options` (Multilink and required MPPE decide with the kernel).
+fn data_plane_choice(
+    requested: ppp_tokio::kernel::DataPlane,
+    options: &pppoe::ClientOptions,
+) -> Result<ppp_tokio::kernel::Choice, ConfigError> {
+    use ppp_tokio::kernel::{Lower, Needs, choose};
+    let needs = Needs {
+        tun_only: options.link.lcp.mrru.map(|_| "Multilink (mrru)".to_owned()),
+        mppe_required: options
+            .link
+            .ccp
+            .as_ref()
+            .is_some_and(|c| c.encryption == ppp_ccp::Encryption::Required),
+    };
+    let choice = choose(requested, Lower::Pppoe, &needs).map_err(|error| ConfigError::Invalid {
+        key: "data-plane".to_owned(),
+        message: error.to_string(),
+    })?;
+    tracing::info!("{}", choice.reason());
+    Ok(choice)
+}
+
 async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
     let file = cli.settings.file()?;
     match cli.command.unwrap_or(Command::Run) {
@@ -274,7 +301,19 @@ async fn run(cli: Cli) -> Result<ExitStatus, Box<dyn std::error::Error>> {
                 }
                 None => None,
             };
-            let exit = pppoe::run_client(options, Arc::clone(&status), terminated()).await?;
+            // The data path (kernel or TUN): see docs/data-plane.md.
+            let exit = match data_plane_choice(cli.settings.data_plane, &options)?.support() {
+                Some(support) => {
+                    ppp_tokio::kernel::pppoe::run_client(
+                        options,
+                        support.clone(),
+                        Arc::clone(&status),
+                        terminated(),
+                    )
+                    .await?
+                }
+                None => pppoe::run_client(options, Arc::clone(&status), terminated()).await?,
+            };
             let was_up = status
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

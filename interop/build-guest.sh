@@ -94,9 +94,10 @@ kpkg="$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
 # The programs we want and, recursively, the libraries they depend on (only lib* packages and
 # the explicit ones are downloaded; the ELF closure below picks what the image needs).
 # openssl-provider-legacy only exists from trixie on (bookworm ships legacy.so in libssl3).
-wanted=("$kpkg" busybox-static ppp pppoe openssl-provider-legacy)
+# iperf3 measures the kernel and TUN data paths of this stack's programs inside the guest.
+wanted=("$kpkg" busybox-static ppp pppoe iperf3 openssl-provider-legacy)
 mapfile -t deps < <(apt-cache "${apt_opts[@]}" depends --recurse --no-recommends --no-suggests \
-    --no-conflicts --no-breaks --no-replaces --no-enhances ppp pppoe 2>/dev/null |
+    --no-conflicts --no-breaks --no-replaces --no-enhances ppp pppoe iperf3 2>/dev/null |
     grep -E '^(lib[a-z0-9.+-]+|zlib1g)$' | sort -u)
 # One apt-cache call for every candidate version ("name=version"; virtual packages drop out).
 mapfile -t pkgs < <(apt-cache "${apt_opts[@]}" policy "${wanted[@]}" "${deps[@]}" 2>/dev/null |
@@ -154,7 +155,9 @@ depmod -b "$mods" "$kver"
 # Wanted modules, by name; the optional ones may be built in or absent in some kernels.
 required=(slhc ppp_generic ppp_async ppp_synctty pppox pppoe ppp_deflate ppp_mppe bsd_comp
     virtio virtio_ring virtio_pci virtio_net e1000 qemu_fw_cfg tun)
-optional=(libarc4 failover net_failover virtio_pci_legacy_dev virtio_pci_modern_dev)
+# veth: a pair of interfaces between two network namespaces of one guest (kernel data path
+# scenarios).
+optional=(libarc4 failover net_failover virtio_pci_legacy_dev virtio_pci_modern_dev veth)
 
 # Emits module paths (relative to the modules dir) for NAME, dependencies first.
 declare -A seen=()
@@ -256,11 +259,11 @@ for applet in $("$bb" --list-full 2>/dev/null); do
 done
 
 programs=(usr/sbin/pppd usr/sbin/chat usr/sbin/pppoe-server usr/sbin/pppoe usr/sbin/pppoe-discovery
-    usr/sbin/pppoe-relay usr/sbin/pppoe-sniff usr/sbin/pppdump usr/sbin/pppstats)
+    usr/sbin/pppoe-relay usr/sbin/pppoe-sniff usr/sbin/pppdump usr/sbin/pppstats usr/bin/iperf3)
 for prog in "${programs[@]}"; do
     src="$(find_unpacked "$prog")" || {
         case "$prog" in
-        */pppd | */chat | */pppoe-server | */pppoe | */pppoe-discovery) die "$prog not found" ;;
+        */pppd | */chat | */pppoe-server | */pppoe | */pppoe-discovery | */iperf3) die "$prog not found" ;;
         *) continue ;;
         esac
     }

@@ -40,6 +40,7 @@
 
 pub mod our_link;
 pub mod pppoe_peer;
+pub mod programs;
 
 pub use our_link::{OurLinkPlan, OurLinkReport, pppd_session_script, run_our_link};
 
@@ -96,6 +97,9 @@ pub enum Error {
         /// The end of the script's output.
         detail: String,
     },
+    /// This stack's programs could not be built or packed for the guest.
+    #[error("the guest's programs cannot be prepared: {0}")]
+    Programs(String),
     /// QEMU did not start or exited before the harness could connect.
     #[error("QEMU failed: {0}")]
     Qemu(String),
@@ -480,6 +484,9 @@ pub struct GuestConfig {
     pub extra_qemu_args: Vec<String>,
     /// Where QEMU writes the guest console; by default a file in a private temporary directory.
     pub console_path: Option<PathBuf>,
+    /// An uncompressed cpio archive appended to the image's initramfs (this stack's programs,
+    /// see [`programs`]).
+    pub extra_initramfs: Option<PathBuf>,
 }
 
 impl GuestConfig {
@@ -496,6 +503,7 @@ impl GuestConfig {
             memory_mb: 128,
             extra_qemu_args: Vec::new(),
             console_path: None,
+            extra_initramfs: None,
         }
     }
 }
@@ -590,6 +598,14 @@ impl Guest {
         let socket2_path = run_dir.join("ttyS2.sock");
         let ethernet_path = run_dir.join("eth.sock");
         let qemu_log = run_dir.join("qemu.log");
+        let initrd = match &config.extra_initramfs {
+            Some(archive) => {
+                let combined = run_dir.join("initrd.img");
+                programs::concatenate_initramfs(&config.image.initrd, archive, &combined)?;
+                combined
+            }
+            None => config.image.initrd.clone(),
+        };
 
         let mut args: Vec<String> = vec![
             "-accel".into(),
@@ -604,7 +620,7 @@ impl Guest {
             "-kernel".into(),
             path_arg(&config.image.kernel)?,
             "-initrd".into(),
-            path_arg(&config.image.initrd)?,
+            path_arg(&initrd)?,
             "-append".into(),
             "console=ttyS0 quiet loglevel=3 panic=-1".into(),
             "-chardev".into(),
@@ -1589,6 +1605,7 @@ pub struct Scenario {
     memory_mb: u32,
     timeout: Duration,
     extra_qemu_args: Vec<String>,
+    our_programs: bool,
 }
 
 impl Scenario {
@@ -1606,7 +1623,16 @@ impl Scenario {
             memory_mb: 128,
             timeout: Duration::from_secs(120),
             extra_qemu_args: Vec::new(),
+            our_programs: false,
         }
+    }
+
+    /// Puts this stack's programs into the guest (`/opt/ppptest/bin/access-concentrator`,
+    /// `pppoe-client`, `dial-out`; see [`programs`]); they are built for it first.
+    #[must_use]
+    pub fn with_our_programs(mut self) -> Scenario {
+        self.our_programs = true;
+        self
     }
 
     /// Whether the guest gets `/dev/ttyS1` as a socket (default yes).
@@ -1851,6 +1877,10 @@ impl ScenarioRun {
             memory_mb: scenario.memory_mb,
             extra_qemu_args: scenario.extra_qemu_args.clone(),
             console_path: Some(log_dir.join("console.log")),
+            extra_initramfs: match scenario.our_programs {
+                true => Some(programs::GuestPrograms::ensure()?.archive),
+                false => None,
+            },
         };
         let guest = Guest::start(config)?;
         run.started = guest.started;

@@ -752,3 +752,196 @@ pub(crate) fn log_modem_event(event: &ModemEvent) {
         other => debug!("modem: {other:?}"),
     }
 }
+
+/// [`run_client`] on the kernel data path (docs/data-plane.md): the line is dialled as there;
+/// once it is connected, the tty goes into the kernel's PPP line discipline and the call runs
+/// on a `pppN` unit ([`ppp_tokio::kernel::serial::run_call`]), so datagrams never cross this
+/// process (`io.outbound` and `io.inbound` stay unused). Not for bundles or dial-on-demand,
+/// which need the TUN path.
+///
+/// # Errors
+///
+/// As [`run_client`].
+pub async fn run_kernel_client<S>(
+    config: &ClientConfig,
+    mut port: S,
+    io: ClientIo,
+    status: SharedStatus,
+    support: ppp_tokio::kernel::KernelSupport,
+) -> Result<ClientExit, DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + std::os::fd::AsRawFd + Unpin,
+{
+    use ppp_tokio::kernel::serial::{self as kernel_serial, CallEvent, CallOptions};
+
+    let dialer_config = config.dialer_config()?;
+    let script = config.chat_script()?;
+    let random =
+        Random::from_os().map_err(|error| DialOutError::Io(std::io::Error::other(error)))?;
+    let link_config = kernel_serial::serial_link_config(&support, &config.link_config()?);
+    let call_options = CallOptions {
+        interface: config.interface.clone(),
+        no_configure: false,
+        default_route: config
+            .add_default_route
+            .then_some(config.default_route_distance),
+        resolv_conf: config.resolv_conf.clone().filter(|_| config.use_peer_dns),
+    };
+    let mut attempt = 0u32;
+    let mut shutdown = io.shutdown.clone();
+    let emit = |event: ClientEvent| {
+        let _ = io.events.send(event);
+    };
+    loop {
+        if *shutdown.borrow() {
+            return Ok(ClientExit::Shutdown);
+        }
+        attempt += 1;
+        {
+            let mut guard = status.lock();
+            guard.attempts = attempt;
+            "dialing".clone_into(&mut guard.status);
+        }
+        emit(ClientEvent::Dialing { attempt });
+        info!("dialing (attempt {attempt})");
+        let mut machine = match &script {
+            _ if config.null_modem => DialMachine::direct(status.clone()),
+            Some(script) => DialMachine::chat(script.clone(), status.clone()),
+            None => DialMachine::dialer(dialer_config.clone(), status.clone())?,
+        };
+        machine.open(serial::now())?;
+        let mut modem = ModemPort::new(port, machine);
+        let mut observe = |event: &ModemEvent| log_modem_event(event);
+        let result = tokio::select! {
+            result = modem.run_until_connected(&mut observe) => Some(result),
+            _ = shutdown.changed() => None,
+        };
+        let failure = match result {
+            None => {
+                let _ = modem
+                    .hang_up(CloseReason::UserRequest, HANGUP_LIMIT, &mut observe)
+                    .await;
+                return Ok(ClientExit::Shutdown);
+            }
+            Some(Err(error)) => {
+                port = modem.into_parts().0;
+                Failure::Modem(error)
+            }
+            Some(Ok(connected)) => {
+                info!(
+                    "connected{}",
+                    connected
+                        .rate
+                        .map(|r| format!(" at {r}"))
+                        .unwrap_or_default()
+                );
+                {
+                    let mut guard = status.lock();
+                    "connected".clone_into(&mut guard.status);
+                    guard.rate = connected.rate;
+                }
+                emit(ClientEvent::Connected {
+                    rate: connected.rate,
+                });
+                let (stream, machine) = modem.into_parts();
+                let mut link = Link::new(link_config.clone(), random.clone());
+                let mut stop = io.shutdown.clone();
+                let stopped = async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                };
+                let outcome =
+                    kernel_serial::run_call(&stream, &mut link, &call_options, stopped, |event| {
+                        match event {
+                            CallEvent::IpUp {
+                                local,
+                                peer,
+                                dns,
+                                mtu,
+                            } => {
+                                {
+                                    let mut guard = status.lock();
+                                    guard.address = Some(local);
+                                    guard.peer_address = Some(peer);
+                                    guard.dns.clone_from(&dns);
+                                    guard.mtu = Some(mtu);
+                                    guard.connected_since = Some(serial::now());
+                                    guard.failures = 0;
+                                    guard.last_error = None;
+                                }
+                                emit(ClientEvent::IpUp {
+                                    local,
+                                    peer,
+                                    dns,
+                                    mtu,
+                                });
+                            }
+                            CallEvent::IpDown => emit(ClientEvent::IpDown),
+                            CallEvent::Ipv6Up { local, peer } => {
+                                emit(ClientEvent::Ipv6Up { local, peer });
+                            }
+                            _ => {}
+                        }
+                    })
+                    .await;
+                let (reason, was_up) = match outcome {
+                    Ok(outcome) => (
+                        match outcome.end {
+                            kernel_serial::CallEnd::Link(reason) => CallEnd::Link(reason),
+                            kernel_serial::CallEnd::Shutdown => CallEnd::Shutdown,
+                            _ => CallEnd::CarrierLost,
+                        },
+                        outcome.was_up,
+                    ),
+                    Err(error) => (CallEnd::LineError(error.to_string()), false),
+                };
+                status.lock().call_ended();
+                status.set_state("hanging up", "hanging up");
+                let mut modem = ModemPort::new(stream, machine);
+                if let Err(error) = modem
+                    .hang_up(reason.close_reason(), HANGUP_LIMIT, &mut observe)
+                    .await
+                {
+                    warn!("hang-up: {error}");
+                }
+                port = modem.into_parts().0;
+                info!("call ended: {reason}");
+                emit(ClientEvent::CallEnded {
+                    reason: reason.clone(),
+                });
+                status.set_state("disconnected", "disconnected");
+                if reason == CallEnd::Shutdown || *shutdown.borrow() {
+                    return Ok(ClientExit::Shutdown);
+                }
+                if !config.persist {
+                    return if was_up {
+                        Ok(ClientExit::CallEnded(reason))
+                    } else {
+                        Err(DialOutError::Link(reason))
+                    };
+                }
+                Failure::Link(reason)
+            }
+        };
+        let exhausted = {
+            let mut guard = status.lock();
+            guard.failures += 1;
+            guard.last_error = Some(failure.to_string());
+            config.max_fail > 0 && guard.failures >= config.max_fail
+        };
+        if !config.persist || exhausted || !failure.is_retryable() {
+            return Err(match failure {
+                Failure::Modem(error) => DialOutError::Serial(error),
+                Failure::Link(reason) => DialOutError::Link(reason),
+            });
+        }
+        let wait = config.holdoff();
+        warn!(
+            "attempt {attempt} failed: {failure}; redialing in {} s",
+            wait.as_secs_f32()
+        );
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Ok(ClientExit::Shutdown),
+        }
+    }
+}

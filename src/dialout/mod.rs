@@ -25,7 +25,7 @@ pub mod server;
 pub mod status;
 
 pub use bundle::run_bundle_client;
-pub use client::{ClientEvent, ClientExit, ClientIo, ClientOptions, run_client};
+pub use client::{ClientEvent, ClientExit, ClientIo, ClientOptions, run_client, run_kernel_client};
 pub use config::{ClientConfig, LineConfig, Profile, ServerConfig, UseEncryption};
 pub use multiport::run_multiport_server;
 pub use ppp_link::Random;

@@ -23,6 +23,8 @@
 //!   disk) and the dynamic-authorization listener.
 //! - [`aaa`]: the servers' AAA: local secrets then RADIUS, rate limits, session and idle
 //!   timeouts, one session per user, accounting records, Disconnect and CoA.
+//! - [`kernel`]: the kernel data path where the kernel has PPP: `/dev/ppp` units and channels,
+//!   PPPoE sockets, the PPP line discipline; datagrams never reach user space.
 //! - [`netconfig`]: interface addresses, MTU, default routes and resolv.conf files (via `ip`).
 //! - `netns` (feature `test-util`): network namespaces for tests and harnesses; `freeradius`
 //!   (the same feature): a FreeRADIUS 3.2 with its own configuration for tests.
@@ -68,6 +70,7 @@ pub mod bundle;
 #[cfg(feature = "test-util")]
 pub mod freeradius;
 pub mod icmp;
+pub mod kernel;
 pub mod netconfig;
 #[cfg(feature = "test-util")]
 pub mod netns;

@@ -125,6 +125,29 @@ pub fn pppoe_filter() -> [BpfInstruction; 7] {
     ]
 }
 
+/// The program [`PacketSocket::keep_discovery_only`] attaches: PPPoE Discovery only, for the
+/// kernel data path, where the kernel's `pppoe` takes the session frames and none of them
+/// should be copied to user space.
+///
+/// ```text
+/// (000) ld  #pktType               ; SKF_AD_PKTTYPE
+/// (001) jeq #4 (outgoing)  jt 4  jf 2
+/// (002) ldh [12]                   ; ethertype
+/// (003) jeq #0x8863        jt 5  jf 4
+/// (004) ret #0                     ; drop
+/// (005) ret #262144                ; accept the whole frame
+/// ```
+pub fn discovery_filter() -> [BpfInstruction; 6] {
+    [
+        insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE_OFFSET),
+        insn(BPF_JMP_JEQ_K, 2, 0, PACKET_OUTGOING),
+        insn(BPF_LD_H_ABS, 0, 0, 12),
+        insn(BPF_JMP_JEQ_K, 1, 0, u32::from(ETHERTYPE_PPPOE_DISCOVERY)),
+        insn(BPF_RET_K, 0, 0, 0),
+        insn(BPF_RET_K, 0, 0, ACCEPT_ALL),
+    ]
+}
+
 /// What a classic BPF program decides about one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FilterVerdict {
@@ -487,6 +510,17 @@ impl PacketSocket {
         add_promiscuous_membership(self.fd.get_ref().as_raw_fd(), self.info.index)
     }
 
+    /// Replaces the filter by [`discovery_filter`]: from now on only PPPoE Discovery frames
+    /// reach this socket (the kernel data path: session frames belong to the kernel).
+    ///
+    /// # Errors
+    ///
+    /// Errors of `setsockopt(2)`.
+    pub fn keep_discovery_only(&self) -> io::Result<()> {
+        let filter = discovery_filter().map(BpfInstruction::to_sock_filter);
+        self.fd.get_ref().attach_filter(&filter)
+    }
+
     /// The interface name the socket was bound with.
     pub fn ifname(&self) -> &str {
         &self.ifname
@@ -635,6 +669,27 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn discovery_filter_table() {
+        let program = discovery_filter();
+        assert_eq!(
+            FilterVerdict::of(&program, &frame(0x8863), 0),
+            FilterVerdict::Accept(ACCEPT_ALL)
+        );
+        assert_eq!(
+            FilterVerdict::of(&program, &frame(0x8864), 0),
+            FilterVerdict::Drop
+        );
+        assert_eq!(
+            FilterVerdict::of(&program, &frame(0x0800), 0),
+            FilterVerdict::Drop
+        );
+        assert_eq!(
+            FilterVerdict::of(&program, &frame(0x8863), PACKET_OUTGOING),
+            FilterVerdict::Drop
+        );
     }
 
     #[test]

@@ -1,0 +1,512 @@
+//! The kernel data path (docs/data-plane.md) of this stack's real programs, inside the guest,
+//! whose kernel has PPP: the programs are built on the host and put into the guest
+//! ([`Scenario::with_our_programs`]); everything else runs there, so one guest boot per suite
+//! serves every part.
+//!
+//! The guest makes a second network namespace ("peer", held by a sleeping process) and a veth
+//! pair between it and its own (`ac0` here, `cl0` there). Each part prints
+//! `PPPTEST-PART <tag> ready=<0|1> ping_out=<rc> ping_in=<rc>` and leaves its logs and two
+//! iperf3 runs (`/log/iperf-<tag>-up.log`: peer to here, `-down.log`: here to peer) in `/log/`:
+//!
+//! - `ac-kernel`, `ac-tun`: our `access-concentrator` (`--data-plane kernel` / `tun`, MS-CHAPv2)
+//!   on `ac0` against pppd's `rp-pppoe.so` in the peer namespace;
+//! - `ac-kernel-mppe`: the same in kernel mode with MPPE-128 required on both sides: the keys
+//!   go to the kernel's `ppp_mppe` (`PPPIOCSCOMPRESS`), pppd logs MPPE enabled;
+//! - `client-kernel`, `client-tun`: our `pppoe-client` in the peer namespace against
+//!   rp-pppoe's `pppoe-server` on `ac0` (user mode in bookworm's rp-pppoe 3.15, kernel mode
+//!   `-k` in trixie's 4.0), CHAP;
+//! - `dialout-kernel`, `dialout-tun`: our `dial-out dial --null-modem` on `/dev/ttyS2` in the
+//!   peer namespace against pppd on `/dev/ttyS1` here; the host joins the two serial ports
+//!   byte for byte (a null-modem cable).
+//!
+//! By default only the kernel-mode parts run (CI's time budget); `PPP_KERNEL_PATH_PARTS=all`
+//! adds the TUN-mode ones, or names the parts to run. Pings go both ways, iperf3 runs 3 s each
+//! way, and the throughput table (one small guest: for comparing kernel and TUN in the same
+//! guest, not absolute) is printed and written to `target/interop/kernel-path-<suite>.txt`.
+//! Like every interop scenario it skips, saying why, where QEMU or the images are missing.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use ppp_interop::{GuestOutcome, Scenario, ScenarioRun, Suite, interop_dir};
+
+macro_rules! suite_tests {
+    ($($scenario:ident => $bookworm:ident, $trixie:ident;)*) => {$(
+        #[test]
+        fn $bookworm() {
+            $scenario(Suite::Bookworm);
+        }
+
+        #[test]
+        fn $trixie() {
+            $scenario(Suite::Trixie);
+        }
+    )*};
+}
+
+suite_tests! {
+    kernel_data_path => kernel_data_path_bookworm, kernel_data_path_trixie;
+}
+
+/// One part of the scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    AcKernel,
+    AcTun,
+    AcKernelMppe,
+    ClientKernel,
+    ClientTun,
+    DialoutKernel,
+    DialoutTun,
+}
+
+impl Part {
+    const ALL: [Part; 7] = [
+        Part::AcKernel,
+        Part::AcTun,
+        Part::AcKernelMppe,
+        Part::ClientKernel,
+        Part::ClientTun,
+        Part::DialoutKernel,
+        Part::DialoutTun,
+    ];
+
+    fn tag(self) -> &'static str {
+        match self {
+            Part::AcKernel => "ac-kernel",
+            Part::AcTun => "ac-tun",
+            Part::AcKernelMppe => "ac-kernel-mppe",
+            Part::ClientKernel => "client-kernel",
+            Part::ClientTun => "client-tun",
+            Part::DialoutKernel => "dialout-kernel",
+            Part::DialoutTun => "dialout-tun",
+        }
+    }
+
+    fn kernel(self) -> bool {
+        matches!(
+            self,
+            Part::AcKernel | Part::AcKernelMppe | Part::ClientKernel | Part::DialoutKernel
+        )
+    }
+
+    /// The shell call that runs the part.
+    fn call(self) -> String {
+        let mode = if self.kernel() { "kernel" } else { "tun" };
+        match self {
+            Part::AcKernel | Part::AcTun => format!("ac_vs_pppd {} {mode} no ''", self.tag()),
+            Part::AcKernelMppe => {
+                format!("ac_vs_pppd {} {mode} required require-mppe-128", self.tag())
+            }
+            Part::ClientKernel | Part::ClientTun => {
+                format!("client_vs_pppoe_server {} {mode}", self.tag())
+            }
+            Part::DialoutKernel | Part::DialoutTun => {
+                format!("dialout_vs_pppd {} {mode}", self.tag())
+            }
+        }
+    }
+}
+
+/// The parts to run: by default the kernel-mode ones (CI's budget); `PPP_KERNEL_PATH_PARTS=all`
+/// adds the TUN-mode runs of the same scenarios for comparison, or names the parts
+/// (comma-separated tags; for working on one of them).
+fn parts() -> Vec<Part> {
+    match std::env::var("PPP_KERNEL_PATH_PARTS") {
+        Ok(list) if list.trim() == "all" => Part::ALL.to_vec(),
+        Ok(list) if !list.is_empty() => Part::ALL
+            .into_iter()
+            .filter(|p| list.split(',').any(|t| t.trim() == p.tag()))
+            .collect(),
+        _ => Part::ALL.into_iter().filter(|p| p.kernel()).collect(),
+    }
+}
+
+/// The user every part authenticates as, and her password.
+const USER: &str = "alice";
+const PASSWORD: &str = "kernel-path-secret";
+
+/// The guest script: the peer namespace and the veth pair, the shell functions of the parts,
+/// then the parts in order.
+fn script(suite: Suite, parts: &[Part]) -> String {
+    // rp-pppoe 4.0 runs pppd with its plugin (`-k`); Debian 12's 3.15 only in user mode.
+    let server_mode = match suite {
+        Suite::Trixie => "-k -g $(ls /usr/lib/pppd/*/rp-pppoe.so | head -n 1)",
+        _ => "",
+    };
+    let calls: Vec<String> = parts.iter().map(|p| p.call()).collect();
+    format!(
+        r#"P=/opt/ppptest/bin
+mkdir -p /log
+echo "PPPTEST-KERNEL $(uname -r)"
+# The peer namespace, held by a sleeping process, and a veth pair into it.
+unshare -n sleep 100000 &
+PEER=$!
+sleep 1
+peer() {{ nsenter -t $PEER -n "$@"; }}
+ip link add ac0 type veth peer name cl0
+PEERIF=$(ip -o link | sed -n 's/^[0-9]*: \([^@:]*\)@ac0.*/\1/p')
+ip link set "$PEERIF" netns $PEER
+[ "$PEERIF" = cl0 ] || peer ip link set "$PEERIF" name cl0
+ip link set ac0 up
+peer ip link set lo up
+peer ip link set cl0 up
+printf '%s * %s *\n' {USER} {PASSWORD} >/etc/ppp/chap-secrets
+chmod 600 /etc/ppp/chap-secrets
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds; fails after SECONDS.
+wait_for() {{
+    n=$1; shift
+    while [ $n -gt 0 ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 1
+        n=$((n - 1))
+    done
+    return 1
+}}
+# has_peer_addr ADDR: a point-to-point address here, on whichever pppN pppd got.
+has_peer_addr() {{ ip -4 -o addr show | grep -q "inet $1 peer"; }}
+# glibc loads libgcc_s.so.1 when a thread is cancelled (iperf3 3.16 and later do at the end of
+# a test); the image's ELF closure does not carry it, our programs' libraries do.
+IPERF_LIBS=/opt/ppptest/gcc
+mkdir -p $IPERF_LIBS
+cp $P/../lib/libgcc_s.so.1 $IPERF_LIBS/ 2>/dev/null
+iperf3() {{ LD_LIBRARY_PATH=$IPERF_LIBS command iperf3 "$@"; }}
+peer_has_peer_addr() {{ peer ip -4 -o addr show | grep -q "inet $1 peer"; }}
+
+# measure TAG SERVER [LENGTH...]: iperf3 both ways between the peer namespace (client) and here
+# (server); 3 s each unless LENGTH says otherwise (`-n 64K` for a slow serial line).
+measure() {{
+    tag=$1; server=$2; shift 2
+    [ $# -gt 0 ] || set -- -t 3
+    iperf3 -s -1 -B "$server" >/dev/null 2>&1 &
+    sleep 1
+    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 30 iperf3 -c "$server" "$@" -f m \
+        >/log/iperf-$tag-up.log 2>&1
+    # The sender may finish long before a slow line delivered everything: the next server
+    # can only listen once this one is gone (the client has its result by now).
+    killall iperf3 2>/dev/null
+    gone iperf3
+    iperf3 -s -1 -B "$server" >/dev/null 2>&1 &
+    sleep 1
+    peer env LD_LIBRARY_PATH=$IPERF_LIBS timeout 30 iperf3 -c "$server" "$@" -f m -R \
+        >/log/iperf-$tag-down.log 2>&1
+    killall iperf3 2>/dev/null
+    gone iperf3
+}}
+
+# gone NAME: waits (10 s at most) until no process named NAME is left (pppd sends its
+# Terminate-Request and waits for the Ack), then kills what is left.
+gone() {{
+    n=0
+    while [ $n -lt 20 ] && pidof "$1" >/dev/null; do sleep 0.5; n=$((n + 1)); done
+    killall -9 "$1" 2>/dev/null
+    return 0
+}}
+
+# stop_ours: ends our program (SIGTERM: it closes the link) and waits for it (10 s at most).
+# `peer` forks, so the pid the shell knows is nsenter's; our programs run through their own
+# loader (see ppp_interop::programs), which is the name they go by.
+stop_ours() {{
+    killall ld-linux-x86-64.so.2 2>/dev/null
+    gone ld-linux-x86-64.so.2
+}}
+
+# stop PID...: SIGTERM, then wait (10 s at most) for them to end.
+stop() {{
+    kill "$@" 2>/dev/null
+    for pid in "$@"; do
+        n=0
+        while [ $n -lt 20 ] && kill -0 $pid 2>/dev/null; do sleep 0.5; n=$((n + 1)); done
+        kill -9 $pid 2>/dev/null
+    done
+}}
+
+# ac_vs_pppd TAG MODE ENCRYPTION PPPD-OPTION: our access concentrator here, pppd's
+# rp-pppoe plugin in the peer namespace.
+ac_vs_pppd() {{
+    cat >/tmp/ac.toml <<EOF
+interfaces = ["ac0"]
+ac-name = "our-ac"
+services = ["internet"]
+authentication = ["mschap2"]
+default-profile = "default"
+keepalive-timeout = 0
+[[secrets]]
+name = "{USER}"
+password = "{PASSWORD}"
+[profiles.default]
+local-address = "192.0.2.1"
+remote-address = "clients"
+dns-server = ["198.51.100.53"]
+use-encryption = "$3"
+[pools]
+clients = ["192.0.2.100-192.0.2.199"]
+EOF
+    $P/access-concentrator --config /tmp/ac.toml --data-plane $2 -v >/log/$1-ours.log 2>&1 &
+    ours=$!
+    sleep 1
+    peer pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet user {USER} \
+        password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug logfd 2 $4 \
+        >/log/$1-pppd.log 2>&1 &
+    theirs=$!
+    ready=0; out=none; in=none
+    if wait_for 60 peer_has_peer_addr 192.0.2.100; then
+        ready=1
+        sleep 1
+        peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
+        ping -c 3 -W 3 192.0.2.100 >/log/$1-ping-in.log 2>&1; in=$?
+        measure $1 192.0.2.1
+    fi
+    killall pppd 2>/dev/null
+    gone pppd
+    stop_ours
+    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
+}}
+
+# client_vs_pppoe_server TAG MODE: rp-pppoe's pppoe-server here, our client in the peer
+# namespace.
+client_vs_pppoe_server() {{
+    cat >/etc/ppp/pppoe-server-options <<EOF
+require-chap
+lcp-echo-interval 5
+lcp-echo-failure 4
+ms-dns 198.51.100.53
+debug
+logfile /log/$1-pppd.log
+EOF
+    pppoe-server {server_mode} -F -I ac0 -C isp-ac -S internet -L 192.0.2.1 -R 192.0.2.10 -N 4 \
+        >/log/$1-pppoe-server.log 2>&1 &
+    theirs=$!
+    sleep 1
+    peer $P/pppoe-client --interface cl0 --user {USER} --password {PASSWORD} --allow chap \
+        --keepalive-timeout 0 --no-reconnect --data-plane $2 -v >/log/$1-ours.log 2>&1 &
+    ours=$!
+    ready=0; out=none; in=none
+    if wait_for 60 has_peer_addr 192.0.2.1; then
+        ready=1
+        sleep 1
+        peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
+        ping -c 3 -W 3 192.0.2.10 >/log/$1-ping-in.log 2>&1; in=$?
+        measure $1 192.0.2.1
+    fi
+    stop_ours
+    stop $theirs
+    killall pppd 2>/dev/null
+    gone pppd
+    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
+}}
+
+# dialout_vs_pppd TAG MODE: pppd on ttyS1 here, our dial-out on ttyS2 in the peer namespace;
+# the host joins the two ports.
+dialout_vs_pppd() {{
+    stty -F /dev/ttyS1 raw -echo 115200
+    stty -F /dev/ttyS2 raw -echo 115200
+    pppd /dev/ttyS1 115200 local nocrtscts nolock nodetach debug logfd 2 require-chap \
+        192.0.2.1:192.0.2.2 ms-dns 198.51.100.53 lcp-echo-interval 5 lcp-echo-failure 4 \
+        >/log/$1-pppd.log 2>&1 &
+    theirs=$!
+    sleep 1
+    peer $P/dial-out dial --port /dev/ttyS2 --null-modem --ignore-dcd --flow-control none \
+        --user {USER} --password {PASSWORD} --keepalive-timeout 0 --data-plane $2 -v \
+        >/log/$1-ours.log 2>&1 &
+    ours=$!
+    ready=0; out=none; in=none
+    if wait_for 60 has_peer_addr 192.0.2.1; then
+        ready=1
+        sleep 1
+        peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
+        ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
+        measure $1 192.0.2.1 -n 64K
+    fi
+    stop_ours
+    stop $theirs
+    gone pppd
+    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
+}}
+
+{calls}
+kill $PEER 2>/dev/null
+echo PPPTEST-PARTS-DONE
+"#,
+        calls = calls.join("\n")
+    )
+}
+
+/// Joins the guest's two serial ports byte for byte until one side closes.
+fn join_serial_ports(a: UnixStream, b: UnixStream) -> Result<(), String> {
+    let pipe = |mut from: UnixStream, mut to: UnixStream| {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let clone = |s: &UnixStream| s.try_clone().map_err(|e| format!("serial socket: {e}"));
+    pipe(clone(&a)?, clone(&b)?);
+    pipe(b, a);
+    Ok(())
+}
+
+/// What one part reported.
+#[derive(Debug, Default)]
+struct PartResult {
+    ready: bool,
+    ping_out: Option<i32>,
+    ping_in: Option<i32>,
+    up_mbps: Option<f64>,
+    down_mbps: Option<f64>,
+}
+
+/// The receiver's rate from iperf3's text output (`-f m`), in Mbit/s.
+fn iperf_rate(log: &str) -> Option<f64> {
+    log.lines()
+        .filter(|line| line.contains("receiver"))
+        .find_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let unit = words.iter().position(|w| w.ends_with("bits/sec"))?;
+            let value: f64 = words.get(unit.checked_sub(1)?)?.parse().ok()?;
+            Some(match words[unit] {
+                "Kbits/sec" => value / 1000.0,
+                "Gbits/sec" => value * 1000.0,
+                _ => value,
+            })
+        })
+}
+
+fn part_result(outcome: &GuestOutcome, part: Part) -> Option<PartResult> {
+    let marker = format!("PPPTEST-PART {} ", part.tag());
+    let line = outcome.console.lines().find(|l| l.starts_with(&marker))?;
+    let value = |key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let code = |key: &str| value(key).and_then(|v| v.parse().ok());
+    Some(PartResult {
+        ready: value("ready").as_deref() == Some("1"),
+        ping_out: code("ping_out"),
+        ping_in: code("ping_in"),
+        up_mbps: outcome
+            .file(&format!("iperf-{}-up.log", part.tag()))
+            .as_deref()
+            .and_then(iperf_rate),
+        down_mbps: outcome
+            .file(&format!("iperf-{}-down.log", part.tag()))
+            .as_deref()
+            .and_then(iperf_rate),
+    })
+}
+
+/// What a part's logs must show beyond pings and iperf3.
+fn check_logs(outcome: &GuestOutcome, part: Part) -> Result<(), String> {
+    let ours = outcome
+        .file(&format!("{}-ours.log", part.tag()))
+        .unwrap_or_default();
+    let theirs = outcome
+        .file(&format!("{}-pppd.log", part.tag()))
+        .unwrap_or_default();
+    let expected_path = if part.kernel() {
+        "kernel data path"
+    } else {
+        "TUN data path"
+    };
+    if !ours.contains(expected_path) {
+        return Err(format!("our program did not log {expected_path:?}"));
+    }
+    if part == Part::AcKernelMppe && !theirs.contains("MPPE 128-bit stateless compression enabled")
+    {
+        return Err("pppd did not log MPPE 128-bit stateless compression enabled".into());
+    }
+    Ok(())
+}
+
+fn kernel_data_path(suite: Suite) {
+    let parts = parts();
+    Scenario::new("kernel-data-path", suite, script(suite, &parts))
+        .with_our_programs()
+        .with_second_serial()
+        .memory_mb(384)
+        .timeout(Duration::from_secs(600))
+        .run(|run: &mut ScenarioRun| {
+            let guest = run.guest().ok_or("no guest")?;
+            let (a, b) = (guest.serial()?, guest.serial2()?);
+            join_serial_ports(a, b)?;
+            run.wait_for_console("PPPTEST-PARTS-DONE", Duration::from_secs(580))?;
+            let outcome = run.wait_exit(Duration::from_secs(30))?.clone();
+            let mut table = format!(
+                "kernel data path vs TUN in the {suite} guest ({}), iperf3 3 s each way (serial: 64 KiB), Mbit/s\n\
+                 {:<16} {:>10} {:>10}\n",
+                outcome
+                    .console
+                    .lines()
+                    .find_map(|l| l.strip_prefix("PPPTEST-KERNEL "))
+                    .unwrap_or("?"),
+                "part",
+                "up",
+                "down"
+            );
+            let mut failures = Vec::new();
+            for &part in &parts {
+                let Some(result) = part_result(&outcome, part) else {
+                    failures.push(format!("{}: no result", part.tag()));
+                    continue;
+                };
+                let rate = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.1}"));
+                table.push_str(&format!(
+                    "{:<16} {:>10} {:>10}\n",
+                    part.tag(),
+                    rate(result.up_mbps),
+                    rate(result.down_mbps)
+                ));
+                let problem = if !result.ready {
+                    Some("the link never came up".to_owned())
+                } else if result.ping_out != Some(0) || result.ping_in != Some(0) {
+                    Some(format!(
+                        "pings failed (out {:?}, in {:?})",
+                        result.ping_out, result.ping_in
+                    ))
+                } else if result.up_mbps.is_none() || result.down_mbps.is_none() {
+                    Some("iperf3 did not finish both ways".to_owned())
+                } else {
+                    check_logs(&outcome, part).err()
+                };
+                if let Some(problem) = problem {
+                    failures.push(format!("{}: {problem}", part.tag()));
+                }
+            }
+            eprint!("{table}");
+            run.trace(&table);
+            let _ = std::fs::write(
+                interop_dir().join(format!("kernel-path-{suite}.txt")),
+                &table,
+            );
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(failures.join("\n"))
+            }
+        });
+}
+
+#[test]
+fn iperf_rates_are_read() {
+    let log = "[ ID] Interval           Transfer     Bitrate         Retr\n\
+[  5]   0.00-3.00   sec  12.6 MBytes  35.2 Mbits/sec    0             sender\n\
+[  5]   0.00-3.04   sec  12.5 MBytes  34.8 Mbits/sec                  receiver\n";
+    assert_eq!(iperf_rate(log), Some(34.8));
+    assert_eq!(
+        iperf_rate("[  5] 0.00-3.04 sec 1 MBytes 900 Kbits/sec receiver"),
+        Some(0.9)
+    );
+    assert_eq!(iperf_rate("nothing"), None);
+}
