@@ -153,8 +153,10 @@ pub fn scan(results: &[ScanResult]) -> String {
 
 /// What `access-concentrator sessions` prints (RouterOS `/ppp active print`).
 pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
-    let rows: Vec<Vec<String>> = sessions
-        .iter()
+    let mut sorted: Vec<&SessionSnapshot> = sessions.iter().collect();
+    sorted.sort_by_key(|s| s.session_id);
+    let rows: Vec<Vec<String>> = sorted
+        .into_iter()
         .enumerate()
         .map(|(index, session)| {
             vec![

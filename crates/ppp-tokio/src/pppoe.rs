@@ -868,9 +868,37 @@ struct SessionInterface {
 }
 
 impl SessionInterface {
-    fn tear_down(self) {
+    fn tear_down(self, numbers: &mut InterfaceNumbers) {
         self.reader.abort();
+        numbers.release(self.index);
         debug!("{}: removed", self.tun.name());
+    }
+}
+
+/// The numbers of session interfaces (`ppp0`, `ppp1`, ...): the lowest free one, in O(log n).
+#[derive(Debug, Default)]
+struct InterfaceNumbers {
+    /// Numbers below `next` given back.
+    free: BTreeSet<u32>,
+    /// The lowest number never given out.
+    next: u32,
+}
+
+impl InterfaceNumbers {
+    fn take(&mut self) -> u32 {
+        self.free.pop_first().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    fn release(&mut self, number: u32) {
+        if number < self.next {
+            self.free.insert(number);
+        }
+        while self.next > 0 && self.free.remove(&(self.next - 1)) {
+            self.next -= 1;
+        }
     }
 }
 
@@ -1216,6 +1244,9 @@ pub async fn run_server(
     let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
+    let mut board = StatusBoard::new(status);
+    let mut touched: Vec<u16> = Vec::new();
+    let mut numbers = InterfaceNumbers::default();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
@@ -1224,9 +1255,8 @@ pub async fn run_server(
         for frame in take_frames(|| server.poll_transmit()) {
             send_frame(&socket, &mut capture, &frame).await;
         }
-        let mut changed = false;
         while let Some(event) = server.poll_event() {
-            changed = true;
+            touched_sessions(&server, &event, &mut touched);
             match event {
                 PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp {
                     session_id,
@@ -1323,11 +1353,7 @@ pub async fn run_server(
                         continue;
                     }
                     let mtu = server.mtu(unit).unwrap_or(1492);
-                    let used: BTreeSet<u32> = units
-                        .values()
-                        .filter_map(|e| e.interface.as_ref().map(|i| i.index))
-                        .collect();
-                    let index = (0..).find(|i| !used.contains(i)).unwrap_or(0);
+                    let index = numbers.take();
                     match create_session_interface(&options.tun_prefix, index, local, peer, mtu) {
                         Ok(tun) => {
                             let tun = Arc::new(tun);
@@ -1344,10 +1370,11 @@ pub async fn run_server(
                                 }
                             }
                             if let Some(old) = extra.interface.replace(interface) {
-                                old.tear_down();
+                                old.tear_down(&mut numbers);
                             }
                         }
                         Err(error) => {
+                            numbers.release(index);
                             warn!("{unit}: interface not configured: {error}");
                             server.close_unit(
                                 now(),
@@ -1400,7 +1427,7 @@ pub async fn run_server(
                     event: LinkEvent::IpDown,
                 } => {
                     if let Some(old) = units.get_mut(&unit).and_then(|e| e.interface.take()) {
-                        old.tear_down();
+                        old.tear_down(&mut numbers);
                     }
                 }
                 PppoeServerEvent::Joined {
@@ -1421,7 +1448,7 @@ pub async fn run_server(
                     if let Some(mut extra) = units.remove(&unit) {
                         nas.unit_down(unit, &mut extra);
                         if let Some(old) = extra.interface {
-                            old.tear_down();
+                            old.tear_down(&mut numbers);
                         }
                     }
                 }
@@ -1459,9 +1486,7 @@ pub async fn run_server(
             let mtu = server.mtu(unit);
             deliver(&units, mtu, &options, unit, packet).await;
         }
-        if changed {
-            update_server_status(&status, &server, &extras, &units);
-        }
+        board.refresh(&mut touched, &server, &extras, &units);
         if closing_since.is_some() && server.session_count() == 0 {
             for frame in take_frames(|| server.poll_transmit()) {
                 send_frame(&socket, &mut capture, &frame).await;
@@ -1534,7 +1559,9 @@ pub async fn run_server(
                         let applied = u16::try_from(port)
                             .is_ok_and(|id| nas.change(&server, &mut units, id, &change));
                         let _ = done.send(applied);
-                        update_server_status(&status, &server, &extras, &units);
+                        if let Ok(id) = u16::try_from(port) {
+                            touched.push(id);
+                        }
                     }
                 }
             }
@@ -1590,11 +1617,11 @@ pub async fn run_server(
         }
         nas.unit_down(unit, &mut extra);
         if let Some(interface) = extra.interface {
-            interface.tear_down();
+            interface.tear_down(&mut numbers);
         }
     }
     nas.stop_all(TerminateCause::NAS_REBOOT);
-    lock(&status).clear();
+    board.clear();
     match socket_error {
         Some(error) => Err(error),
         None => Ok(()),
@@ -1806,56 +1833,140 @@ async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, 
     }
 }
 
-fn update_server_status(
-    status: &SharedServerSnapshot,
+/// The `sessions` listing, kept up to date one session at a time: the loop refreshes only the
+/// sessions an event touched (O(1) per event, whatever the number of sessions up), never the
+/// whole list. Rows are in no particular order (a removal moves the last row into the gap);
+/// `sessions` sorts them when it prints.
+struct StatusBoard {
+    shared: SharedServerSnapshot,
+    /// Where each session's row is.
+    rows: HashMap<u16, usize>,
+}
+
+impl StatusBoard {
+    fn new(shared: SharedServerSnapshot) -> Self {
+        lock(&shared).clear();
+        StatusBoard {
+            shared,
+            rows: HashMap::new(),
+        }
+    }
+
+    /// Puts a session's row in (new) or in place of its old one.
+    fn put(&mut self, snapshot: SessionSnapshot) {
+        let mut list = lock(&self.shared);
+        match self.rows.get(&snapshot.session_id) {
+            Some(&row) => list[row] = snapshot,
+            None => {
+                self.rows.insert(snapshot.session_id, list.len());
+                list.push(snapshot);
+            }
+        }
+    }
+
+    /// Takes a session's row out.
+    fn remove(&mut self, session_id: u16) {
+        let Some(row) = self.rows.remove(&session_id) else {
+            return;
+        };
+        let mut list = lock(&self.shared);
+        list.swap_remove(row);
+        if let Some(moved) = list.get(row) {
+            self.rows.insert(moved.session_id, row);
+        }
+    }
+
+    /// Builds the rows of `touched` sessions again (each once), and takes out those gone.
+    fn refresh(
+        &mut self,
+        touched: &mut Vec<u16>,
+        server: &PppoeServer,
+        extras: &BTreeMap<u16, SessionExtra>,
+        units: &BTreeMap<UnitId, UnitExtra>,
+    ) {
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched.drain(..) {
+            match session_snapshot(server, extras, units, id) {
+                Some(snapshot) => self.put(snapshot),
+                None => self.remove(id),
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        lock(&self.shared).clear();
+    }
+}
+
+/// The sessions whose row an event may change: its session, or every member of its unit.
+fn touched_sessions(server: &PppoeServer, event: &PppoeServerEvent, touched: &mut Vec<u16>) {
+    match event {
+        PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp { session_id, .. })
+        | PppoeServerEvent::Link { session_id, .. }
+        | PppoeServerEvent::Joined { session_id, .. }
+        | PppoeServerEvent::Left { session_id, .. }
+        | PppoeServerEvent::SessionDown { session_id, .. } => touched.push(*session_id),
+        PppoeServerEvent::Network { unit, .. } => match unit {
+            UnitId::Link(id) => touched.push(*id),
+            UnitId::Bundle(_) => touched.extend(
+                server
+                    .unit(*unit)
+                    .into_iter()
+                    .flat_map(|u| u.members().map(|(id, _, _)| *id)),
+            ),
+        },
+        _ => {}
+    }
+}
+
+/// One session's row of the `sessions` listing (`None`: no such session).
+fn session_snapshot(
     server: &PppoeServer,
     extras: &BTreeMap<u16, SessionExtra>,
     units: &BTreeMap<UnitId, UnitExtra>,
-) {
-    let sessions = server
-        .sessions()
-        .map(|(id, session)| {
-            let extra = extras.get(&id);
-            let link = server.session_link(id);
-            let unit_id = server.session_unit(id).unwrap_or(UnitId::Link(id));
-            let unit = server.unit(unit_id);
-            let nas = units
-                .get(&unit_id)
-                .and_then(|e| e.nas.as_ref())
-                .map(|(_, n)| n);
-            let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
-            SessionSnapshot {
-                session_id: id,
-                user: extra
-                    .and_then(|e| e.user.clone())
-                    .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
-                client_mac: session.client_mac(),
-                service_name: server
-                    .access_concentrator()
-                    .session(id)
-                    .map(|r| r.service_name().to_owned())
-                    .unwrap_or_default(),
-                address: negotiated.map(|n| n.peer),
-                local_address: negotiated.map(|n| n.local),
-                interface: units
-                    .get(&unit_id)
-                    .and_then(|e| e.interface.as_ref())
-                    .map(|i| i.tun.name().to_owned()),
-                started: extra.map_or(SystemTime::now(), |e| e.started),
-                state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
-                encoding: ccp_encoding(unit.and_then(|u| u.ccp_negotiated())),
-                bundle: match unit_id {
-                    UnitId::Bundle(n) => Some(n),
-                    UnitId::Link(_) => None,
-                },
-                rate_limit: nas
-                    .and_then(|n| n.limits().rate_limit)
-                    .map(|r| r.to_string()),
-                acct_session_id: nas.map(|n| n.account().acct_session_id.to_string()),
-            }
-        })
-        .collect();
-    *lock(status) = sessions;
+    id: u16,
+) -> Option<SessionSnapshot> {
+    let session = server.session(id)?;
+    let extra = extras.get(&id);
+    let link = server.session_link(id);
+    let unit_id = server.session_unit(id).unwrap_or(UnitId::Link(id));
+    let unit = server.unit(unit_id);
+    let nas = units
+        .get(&unit_id)
+        .and_then(|e| e.nas.as_ref())
+        .map(|(_, n)| n);
+    let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
+    Some(SessionSnapshot {
+        session_id: id,
+        user: extra
+            .and_then(|e| e.user.clone())
+            .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
+        client_mac: session.client_mac(),
+        service_name: server
+            .access_concentrator()
+            .session(id)
+            .map(|r| r.service_name().to_owned())
+            .unwrap_or_default(),
+        address: negotiated.map(|n| n.peer),
+        local_address: negotiated.map(|n| n.local),
+        interface: units
+            .get(&unit_id)
+            .and_then(|e| e.interface.as_ref())
+            .map(|i| i.tun.name().to_owned()),
+        started: extra.map_or(SystemTime::now(), |e| e.started),
+        state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
+        encoding: ccp_encoding(unit.and_then(|u| u.ccp_negotiated())),
+        bundle: match unit_id {
+            UnitId::Bundle(n) => Some(n),
+            UnitId::Link(_) => None,
+        },
+        rate_limit: nas
+            .and_then(|n| n.limits().rate_limit)
+            .map(|r| r.to_string()),
+        acct_session_id: nas.map(|n| n.account().acct_session_id.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -1927,6 +2038,86 @@ mod tests {
         // link type 1 (Ethernet), then one record header of 16 bytes and the frame
         assert_eq!(&bytes[20..24], &1u32.to_le_bytes());
         assert_eq!(bytes.len(), 24 + 16 + 60);
+    }
+
+    #[test]
+    fn interface_numbers_are_the_lowest_free() {
+        let mut numbers = InterfaceNumbers::default();
+        assert_eq!(
+            (0..4).map(|_| numbers.take()).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        numbers.release(1);
+        numbers.release(3);
+        assert_eq!(numbers.take(), 1);
+        assert_eq!(numbers.take(), 3);
+        for n in [0, 1, 2, 3] {
+            numbers.release(n);
+        }
+        assert_eq!((numbers.next, numbers.free.len()), (0, 0), "{numbers:?}");
+        assert_eq!(numbers.take(), 0);
+    }
+
+    fn row(session_id: u16) -> SessionSnapshot {
+        SessionSnapshot {
+            session_id,
+            user: None,
+            client_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            service_name: String::new(),
+            address: None,
+            local_address: None,
+            interface: None,
+            started: UNIX_EPOCH,
+            state: "establish".to_owned(),
+            encoding: "none".to_owned(),
+            bundle: None,
+            rate_limit: None,
+            acct_session_id: None,
+        }
+    }
+
+    /// The board changes one row per session touched, whatever the number of rows, and stays
+    /// the same set as a plain map after any sequence of puts and removals.
+    #[test]
+    fn status_board_changes_only_the_rows_touched() {
+        let shared: SharedServerSnapshot = Arc::new(Mutex::new(vec![row(9999)]));
+        let mut board = StatusBoard::new(Arc::clone(&shared));
+        assert!(lock(&shared).is_empty(), "a new board starts empty");
+        let mut model = BTreeMap::new();
+        let random = Random::seeded(7);
+        for step in 0..20_000u32 {
+            let id = (random.u32() % 500) as u16;
+            if random.u32().is_multiple_of(3) {
+                board.remove(id);
+                model.remove(&id);
+            } else {
+                let mut snapshot = row(id);
+                snapshot.state = step.to_string();
+                model.insert(id, snapshot.state.clone());
+                board.put(snapshot);
+            }
+        }
+        let list = lock(&shared).clone();
+        let seen: BTreeMap<u16, String> = list
+            .iter()
+            .map(|s| (s.session_id, s.state.clone()))
+            .collect();
+        assert_eq!(seen.len(), list.len(), "one row per session");
+        assert_eq!(seen, model);
+        for (id, row) in &board.rows {
+            assert_eq!(list[*row].session_id, *id);
+        }
+        // Changing one session of many leaves every other row as it was (no rebuild).
+        let before = lock(&shared).clone();
+        let some = *model.keys().next().expect("a session");
+        let mut changed = row(some);
+        changed.state = "network".to_owned();
+        board.put(changed);
+        let after = lock(&shared).clone();
+        let differing = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 1);
+        board.clear();
+        assert!(lock(&shared).is_empty());
     }
 
     #[test]
