@@ -2,7 +2,8 @@
 //! `pppoe-load` (many PPPoE clients from one process, one MAC address each) in another, joined
 //! by a veth pair. CI brings 200 sessions up (the full-size figure, 10,000, is in the issue
 //! notes: `PPPOE_LOAD_SESSIONS=10000`), checks the AC lists them with one interface each, and
-//! that everything is gone again (sessions, interfaces) when the generator ends them.
+//! that everything is gone again (sessions, interfaces) when the generator ends them. The AC
+//! runs without `ip` on its PATH: its session interfaces are configured over rtnetlink.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -108,9 +109,13 @@ fn many_sessions_from_one_generator_come_up_and_go_away_cleanly() {
         ),
     )
     .expect("ac.toml");
+    // Without `ip` on its PATH: session interfaces are configured over rtnetlink, with no
+    // process spawned per session.
     let ac = Killed(
         server_ns
-            .command(&ac_bin)
+            .command("env")
+            .arg("PATH=/nonexistent")
+            .arg(&ac_bin)
             .arg("--config")
             .arg(&ac_toml)
             .arg("--control")

@@ -245,6 +245,18 @@ impl InterfaceInfo {
     }
 }
 
+/// The index of interface `ifname` (any kind) in the calling thread's network namespace.
+#[allow(unsafe_code)]
+pub(crate) fn interface_index(ifname: &str) -> io::Result<u32> {
+    let socket = Socket::new(Domain::UNIX, Type::DGRAM.cloexec(), None)?;
+    let request = interface_request(ifname)?;
+    let answer = ifreq_ioctl(socket.as_raw_fd(), libc::SIOCGIFINDEX, &request)?;
+    // SAFETY: SIOCGIFINDEX succeeded, so the kernel wrote `ifru_ifindex`; every bit pattern of
+    // a c_int is valid.
+    let index = unsafe { answer.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| io::Error::other("negative ifindex"))
+}
+
 /// An `ifreq` naming `ifname`, everything else zero.
 pub(crate) fn interface_request(ifname: &str) -> io::Result<libc::ifreq> {
     let bytes = ifname.as_bytes();

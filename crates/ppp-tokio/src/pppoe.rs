@@ -64,6 +64,7 @@ use crate::aaa::{
 };
 use crate::netconfig::{self, IpFamily};
 use crate::packet::PacketSocket;
+use crate::rtnl::{PointToPoint, RouteSocket};
 use crate::tun::TunDevice;
 use crate::{now, sleep_until};
 
@@ -867,12 +868,94 @@ struct SessionInterface {
     index: u32,
 }
 
-impl SessionInterface {
-    fn tear_down(self, numbers: &mut InterfaceNumbers) {
-        self.reader.abort();
-        numbers.release(self.index);
-        debug!("{}: removed", self.tun.name());
+/// The session interfaces of a server: their numbers, the rtnetlink socket that configures
+/// them, their netdev group, and those waiting to be deleted in bulk at shutdown.
+struct Interfaces {
+    numbers: InterfaceNumbers,
+    rtnl: Option<RouteSocket>,
+    group: u32,
+    /// While shutting down: interfaces whose session ended, deleted with the rest at once.
+    doomed: Vec<SessionInterface>,
+    closing: bool,
+}
+
+impl Interfaces {
+    fn new(no_tun: bool, random: &Random) -> io::Result<Self> {
+        let rtnl = if no_tun {
+            None
+        } else {
+            Some(RouteSocket::open()?)
+        };
+        Ok(Interfaces {
+            numbers: InterfaceNumbers::default(),
+            rtnl,
+            // Not 0 (every device's), and unlikely to be another server's.
+            group: 0x0100_0000 | (random.u32() & 0x00ff_ffff),
+            doomed: Vec::new(),
+            closing: false,
+        })
     }
+
+    /// Creates and configures a session's TUN device (`PREFIXn`, the lowest free n).
+    fn create(
+        &mut self,
+        prefix: &str,
+        local: Ipv4Addr,
+        peer: Ipv4Addr,
+        mtu: u16,
+    ) -> io::Result<(TunDevice, u32)> {
+        let index = self.numbers.take();
+        let created = self.rtnl.as_mut().ok_or_else(no_rtnl).and_then(|rtnl| {
+            create_session_interface(rtnl, self.group, prefix, index, local, peer, mtu)
+        });
+        match created {
+            Ok(tun) => Ok((tun, index)),
+            Err(error) => {
+                self.numbers.release(index);
+                Err(error)
+            }
+        }
+    }
+
+    /// A session's interface is no longer needed: removed now, or with all the others when
+    /// shutting down.
+    fn retire(&mut self, interface: SessionInterface) {
+        interface.reader.abort();
+        if self.closing {
+            self.doomed.push(interface);
+            return;
+        }
+        self.numbers.release(interface.index);
+        debug!("{}: removed", interface.tun.name());
+    }
+
+    /// Deletes every interface of the server in one batch.
+    fn delete_all(&mut self) {
+        let count = self.doomed.len();
+        if count == 0 {
+            return;
+        }
+        let started = Instant::now();
+        if let Some(rtnl) = self.rtnl.as_mut()
+            && let Err(error) = rtnl.delete_group(self.group)
+        {
+            warn!(
+                "deleting the session interfaces (group {}) failed: {error}",
+                self.group
+            );
+        }
+        for interface in self.doomed.drain(..) {
+            self.numbers.release(interface.index);
+        }
+        info!(
+            "{count} session interface(s) removed in {} ms",
+            started.elapsed().as_millis()
+        );
+    }
+}
+
+fn no_rtnl() -> io::Error {
+    io::Error::other("no rtnetlink socket (no_tun)")
 }
 
 /// The numbers of session interfaces (`ppp0`, `ppp1`, ...): the lowest free one, in O(log n).
@@ -1222,6 +1305,7 @@ pub async fn run_server(
         .map(EthernetCapture::create)
         .transpose()?;
     let random = Random::from_os().map_err(io::Error::other)?;
+    let mut interfaces = Interfaces::new(options.no_tun, &random)?;
     let mut server = PppoeServer::new(options.ac.clone(), options.link.clone(), mac, random);
     info!(
         "access concentrator \"{}\" on {} ({mac}), services \"{}\"",
@@ -1246,7 +1330,6 @@ pub async fn run_server(
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
     let mut board = StatusBoard::new(status);
     let mut touched: Vec<u16> = Vec::new();
-    let mut numbers = InterfaceNumbers::default();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
@@ -1353,9 +1436,8 @@ pub async fn run_server(
                         continue;
                     }
                     let mtu = server.mtu(unit).unwrap_or(1492);
-                    let index = numbers.take();
-                    match create_session_interface(&options.tun_prefix, index, local, peer, mtu) {
-                        Ok(tun) => {
+                    match interfaces.create(&options.tun_prefix, local, peer, mtu) {
+                        Ok((tun, index)) => {
                             let tun = Arc::new(tun);
                             let reader =
                                 tokio::spawn(read_tun(Arc::clone(&tun), unit, tun_tx.clone()));
@@ -1370,11 +1452,10 @@ pub async fn run_server(
                                 }
                             }
                             if let Some(old) = extra.interface.replace(interface) {
-                                old.tear_down(&mut numbers);
+                                interfaces.retire(old);
                             }
                         }
                         Err(error) => {
-                            numbers.release(index);
                             warn!("{unit}: interface not configured: {error}");
                             server.close_unit(
                                 now(),
@@ -1427,7 +1508,7 @@ pub async fn run_server(
                     event: LinkEvent::IpDown,
                 } => {
                     if let Some(old) = units.get_mut(&unit).and_then(|e| e.interface.take()) {
-                        old.tear_down(&mut numbers);
+                        interfaces.retire(old);
                     }
                 }
                 PppoeServerEvent::Joined {
@@ -1448,7 +1529,7 @@ pub async fn run_server(
                     if let Some(mut extra) = units.remove(&unit) {
                         nas.unit_down(unit, &mut extra);
                         if let Some(old) = extra.interface {
-                            old.tear_down(&mut numbers);
+                            interfaces.retire(old);
                         }
                     }
                 }
@@ -1607,19 +1688,22 @@ pub async fn run_server(
             () = &mut shutdown, if closing_since.is_none() => {
                 info!("access concentrator shutting down");
                 closing_since = Some(now());
+                interfaces.closing = true;
                 server.close(now(), CloseReason::Shutdown);
             }
         }
     }
+    interfaces.closing = true;
     for (unit, mut extra) in std::mem::take(&mut units) {
         if extra.nas.is_some() && extra.end.is_none() {
             extra.end = Some(SessionEnd::Link(DownReason::Closed(CloseReason::Shutdown)));
         }
         nas.unit_down(unit, &mut extra);
         if let Some(interface) = extra.interface {
-            interface.tear_down(&mut numbers);
+            interfaces.retire(interface);
         }
     }
+    interfaces.delete_all();
     nas.stop_all(TerminateCause::NAS_REBOOT);
     board.clear();
     match socket_error {
@@ -1799,20 +1883,25 @@ fn follow_mtu(name: &str, mtu: u16) {
 }
 
 fn create_session_interface(
+    rtnl: &mut RouteSocket,
+    group: u32,
     prefix: &str,
-    index: u32,
+    number: u32,
     local: Ipv4Addr,
     peer: Ipv4Addr,
     mtu: u16,
 ) -> io::Result<TunDevice> {
-    let name = format!("{prefix}{index}");
+    let name = format!("{prefix}{number}");
     let tun = TunDevice::create(Some(&name))?;
-    let name = tun.name().to_owned();
-    netconfig::set_mtu(&name, u32::from(mtu))?;
-    netconfig::disable_ipv6_address_generation(&name).ok();
-    netconfig::set_up(&name)?;
-    netconfig::add_point_to_point_ipv4(&name, local, peer)?;
-    debug!("{name}: local {local} peer {peer}/32 mtu {mtu}");
+    rtnl.configure_point_to_point(&PointToPoint {
+        index: tun.index(),
+        mtu: u32::from(mtu),
+        group,
+        local,
+        peer,
+    })
+    .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", tun.name())))?;
+    debug!("{}: local {local} peer {peer}/32 mtu {mtu}", tun.name());
     Ok(tun)
 }
 

@@ -32,7 +32,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
-use crate::packet::{interface_name, interface_request, register};
+use crate::packet::{interface_index, interface_name, interface_request, register};
 
 /// The clone device every TUN is created from.
 const TUN_CLONE_DEVICE: &str = "/dev/net/tun";
@@ -45,6 +45,7 @@ const TUN_CLONE_DEVICE: &str = "/dev/net/tun";
 pub struct TunDevice {
     fd: AsyncFd<File>,
     name: String,
+    index: u32,
 }
 
 impl TunDevice {
@@ -76,16 +77,23 @@ impl TunDevice {
         request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
         set_interface(&file, &mut request)?;
         let name = interface_name(&request);
-        debug!("{name}: TUN device created");
+        let index = interface_index(&name)?;
+        debug!("{name}: TUN device created (index {index})");
         Ok(TunDevice {
             fd: register(file)?,
             name,
+            index,
         })
     }
 
     /// The name of the interface.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interface index (for rtnetlink, see [`crate::rtnl`]).
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     /// Waits for the next IP packet the kernel routes into the device and copies it into `buf`.
