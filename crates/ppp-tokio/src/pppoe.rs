@@ -32,7 +32,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufWriter};
@@ -869,31 +869,72 @@ struct SessionInterface {
 }
 
 /// The session interfaces of a server: their numbers, the rtnetlink socket that configures
-/// them, their netdev group, and those waiting to be deleted in bulk at shutdown.
+/// them, their netdev group, and those being deleted.
+///
+/// The kernel deletes a device on its own slowly (closing a TUN device's descriptor waits for
+/// RCU grace periods: about 10 ms, during which the loop would stand still), but a whole
+/// netdev group in one batch as fast as one device. So a retired interface only moves to the
+/// server's "doomed" group, and a reaper thread deletes that group a few times a second; the
+/// descriptor is closed (cheaply, its device gone) once the reaper says so, and only then is
+/// its number free again. At shutdown both groups go at once.
 struct Interfaces {
     numbers: InterfaceNumbers,
     rtnl: Option<RouteSocket>,
     group: u32,
-    /// While shutting down: interfaces whose session ended, deleted with the rest at once.
-    doomed: Vec<SessionInterface>,
-    closing: bool,
+    doomed_group: u32,
+    /// Retired interfaces and their deletion request, oldest first.
+    doomed: VecDeque<(u64, SessionInterface)>,
+    requested: u64,
+    /// Deletion requests to the reaper (`None`: no reaper, interfaces closed at once).
+    reaper: Option<std::sync::mpsc::Sender<u64>>,
+    /// The last request the reaper carried out.
+    reaped: tokio::sync::watch::Receiver<u64>,
 }
+
+/// How long the reaper lets deletion requests gather before it deletes the doomed group.
+const REAP_GATHER: Duration = Duration::from_millis(20);
 
 impl Interfaces {
     fn new(no_tun: bool, random: &Random) -> io::Result<Self> {
-        let rtnl = if no_tun {
-            None
-        } else {
-            Some(RouteSocket::open()?)
-        };
-        Ok(Interfaces {
+        // Not 0 (every device's), and unlikely to be another server's.
+        let group = 0x0100_0000 | (random.u32() & 0x007f_ffff);
+        let doomed_group = group | 0x0080_0000;
+        let (done, reaped) = tokio::sync::watch::channel(0);
+        let mut interfaces = Interfaces {
             numbers: InterfaceNumbers::default(),
-            rtnl,
-            // Not 0 (every device's), and unlikely to be another server's.
-            group: 0x0100_0000 | (random.u32() & 0x00ff_ffff),
-            doomed: Vec::new(),
-            closing: false,
-        })
+            rtnl: None,
+            group,
+            doomed_group,
+            doomed: VecDeque::new(),
+            requested: 0,
+            reaper: None,
+            reaped,
+        };
+        if no_tun {
+            return Ok(interfaces);
+        }
+        interfaces.rtnl = Some(RouteSocket::open()?);
+        // Opened here: a netlink socket acts in the namespace of the thread that opened it.
+        let mut rtnl = RouteSocket::open()?;
+        let (requests, incoming) = std::sync::mpsc::channel::<u64>();
+        std::thread::Builder::new()
+            .name("pppoe-reaper".into())
+            .spawn(move || {
+                while let Ok(mut last) = incoming.recv() {
+                    std::thread::sleep(REAP_GATHER);
+                    while let Ok(request) = incoming.try_recv() {
+                        last = last.max(request);
+                    }
+                    if let Err(error) = rtnl.delete_group(doomed_group) {
+                        debug!("deleting group {doomed_group} failed: {error}");
+                    }
+                    if done.send(last).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        interfaces.reaper = Some(requests);
+        Ok(interfaces)
     }
 
     /// Creates and configures a session's TUN device (`PREFIXn`, the lowest free n).
@@ -917,40 +958,77 @@ impl Interfaces {
         }
     }
 
-    /// A session's interface is no longer needed: removed now, or with all the others when
-    /// shutting down.
+    /// A session's interface is no longer needed: into the doomed group, deleted by the reaper.
     fn retire(&mut self, interface: SessionInterface) {
         interface.reader.abort();
-        if self.closing {
-            self.doomed.push(interface);
+        let moved = match (self.rtnl.as_mut(), self.reaper.as_ref()) {
+            (Some(rtnl), Some(_)) => rtnl.move_to_group(interface.tun.index(), self.doomed_group),
+            _ => Err(no_rtnl()),
+        };
+        if let Err(error) = moved {
+            debug!("{}: removed at once ({error})", interface.tun.name());
+            self.numbers.release(interface.index);
             return;
         }
-        self.numbers.release(interface.index);
-        debug!("{}: removed", interface.tun.name());
+        self.requested += 1;
+        self.doomed.push_back((self.requested, interface));
+        let sent = self
+            .reaper
+            .as_ref()
+            .is_some_and(|reaper| reaper.send(self.requested).is_ok());
+        if !sent {
+            warn!("the interface reaper stopped; interfaces are removed one by one");
+            self.reaper = None;
+            self.reaped_up_to(u64::MAX);
+        }
     }
 
-    /// Deletes every interface of the server in one batch.
-    fn delete_all(&mut self) {
-        let count = self.doomed.len();
-        if count == 0 {
-            return;
+    /// Waits until the reaper deleted more (forever without a reaper).
+    async fn reaped(&mut self) -> u64 {
+        if self.reaper.is_none() || self.reaped.changed().await.is_err() {
+            self.reaper = None;
+            return std::future::pending().await;
         }
-        let started = Instant::now();
-        if let Some(rtnl) = self.rtnl.as_mut()
-            && let Err(error) = rtnl.delete_group(self.group)
+        *self.reaped.borrow_and_update()
+    }
+
+    /// Closes the descriptors of interfaces whose devices the reaper deleted.
+    fn reaped_up_to(&mut self, done: u64) {
+        while self
+            .doomed
+            .front()
+            .is_some_and(|(request, _)| *request <= done)
         {
-            warn!(
-                "deleting the session interfaces (group {}) failed: {error}",
-                self.group
-            );
+            if let Some((_, interface)) = self.doomed.pop_front() {
+                self.numbers.release(interface.index);
+                debug!("{}: removed", interface.tun.name());
+            }
         }
-        for interface in self.doomed.drain(..) {
+    }
+
+    /// Deletes every interface of the server (both groups) in one batch each.
+    fn delete_all(&mut self, remaining: Vec<SessionInterface>) {
+        self.reaper = None;
+        let count = remaining.len() + self.doomed.len();
+        let started = Instant::now();
+        if let Some(rtnl) = self.rtnl.as_mut() {
+            for group in [self.group, self.doomed_group] {
+                if let Err(error) = rtnl.delete_group(group) {
+                    warn!("deleting the session interfaces (group {group}) failed: {error}");
+                }
+            }
+        }
+        for interface in remaining {
+            interface.reader.abort();
             self.numbers.release(interface.index);
         }
-        info!(
-            "{count} session interface(s) removed in {} ms",
-            started.elapsed().as_millis()
-        );
+        self.reaped_up_to(u64::MAX);
+        if count > 0 {
+            info!(
+                "{count} session interface(s) removed in {} ms",
+                started.elapsed().as_millis()
+            );
+        }
     }
 }
 
@@ -1685,25 +1763,23 @@ pub async fn run_server(
                     }
                 }
             }
+            done = interfaces.reaped() => interfaces.reaped_up_to(done),
             () = &mut shutdown, if closing_since.is_none() => {
                 info!("access concentrator shutting down");
                 closing_since = Some(now());
-                interfaces.closing = true;
                 server.close(now(), CloseReason::Shutdown);
             }
         }
     }
-    interfaces.closing = true;
+    let mut remaining = Vec::new();
     for (unit, mut extra) in std::mem::take(&mut units) {
         if extra.nas.is_some() && extra.end.is_none() {
             extra.end = Some(SessionEnd::Link(DownReason::Closed(CloseReason::Shutdown)));
         }
         nas.unit_down(unit, &mut extra);
-        if let Some(interface) = extra.interface {
-            interfaces.retire(interface);
-        }
+        remaining.extend(extra.interface);
     }
-    interfaces.delete_all();
+    interfaces.delete_all(remaining);
     nas.stop_all(TerminateCause::NAS_REBOOT);
     board.clear();
     match socket_error {
@@ -1905,12 +1981,13 @@ fn create_session_interface(
     Ok(tun)
 }
 
+/// Reads a session's TUN device (with no buffer of its own while it waits: see
+/// [`TunDevice::recv_packet`]).
 async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, Vec<u8>)>) {
-    let mut buf = vec![0u8; BUFFER_LEN];
     loop {
-        match tun.recv(&mut buf).await {
-            Ok(len) => {
-                if out.send((unit, buf[..len].to_vec())).await.is_err() {
+        match tun.recv_packet().await {
+            Ok(packet) => {
+                if out.send((unit, packet)).await.is_err() {
                     return;
                 }
             }

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -108,6 +109,34 @@ impl TunDevice {
         loop {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| fd.get_ref().read(buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Waits for the next IP packet and returns it in a vector of its own length. The packet is
+    /// read into a scratch buffer of the calling thread (64 KiB, one per thread), so a server
+    /// with thousands of devices waiting for packets holds no buffer per device.
+    ///
+    /// Cancel safe, like [`recv`](Self::recv).
+    ///
+    /// # Errors
+    ///
+    /// Errors of `read(2)` other than `EAGAIN`.
+    pub async fn recv_packet(&self) -> io::Result<Vec<u8>> {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 65_536]);
+        }
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let read = guard.try_io(|fd| {
+                SCRATCH.with_borrow_mut(|buf| {
+                    let len = fd.get_ref().read(buf)?;
+                    Ok(buf[..len].to_vec())
+                })
+            });
+            match read {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }

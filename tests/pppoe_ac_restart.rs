@@ -1,0 +1,302 @@
+//! Root only (skips otherwise): the real `access-concentrator` and 20 real `pppoe-client`
+//! processes, each client on its own veth behind a bridge in the client namespace (one MAC
+//! address each).
+//!
+//! - A restarted AC: it is SIGKILLed and started again; it answers the clients' next session
+//!   frames (their LCP echoes, every 2 s with `keepalive-timeout` 12, sent after an interval
+//!   without traffic) with a PADT, so every client is back within 10 s of the restart instead
+//!   of after its 12 s keepalive timeout.
+//! - A stopping AC: SIGTERM with its sessions up; it sends every client Terminate and PADT and
+//!   removes the session interfaces in one batch, within a bound (the time is printed).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ppp_stack::pppoe::control;
+use ppp_tokio::netns::{self, NetNs};
+
+const CLIENTS: usize = 20;
+
+fn programs() -> (PathBuf, PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "ppp-stack"])
+                .args(["--example", "pppoe-client", "--example", "pppoe-load"])
+                .args(["--example", "access-concentrator"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the programs failed");
+            let exe = std::env::current_exe().expect("test executable");
+            let examples = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("examples");
+            (
+                examples.join("pppoe-client"),
+                examples.join("access-concentrator"),
+                examples.join("pppoe-load"),
+            )
+        })
+        .clone()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The AC's configuration in `dir`: CHAP, a pool of documentation addresses.
+fn ac_config(dir: &Path, sessions: usize) -> PathBuf {
+    std::fs::write(dir.join("chap-secrets"), "load * \"load secret\" *\n").expect("secrets");
+    std::fs::write(dir.join("password"), "load secret\n").expect("password file");
+    let path = dir.join("ac.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+            interfaces = ["veth-s"]
+            ac-name = "restart-ac"
+            max-sessions = {max}
+            authentication = ["chap"]
+            chap-secrets = "{secrets}"
+            [profiles.default]
+            local-address = "192.0.2.1"
+            remote-address = "clients"
+            [pools]
+            clients = ["192.0.2.10-192.0.2.250", "198.51.100.10-198.51.100.250"]
+            "#,
+            max = sessions + 10,
+            secrets = dir.join("chap-secrets").display(),
+        ),
+    )
+    .expect("ac.toml");
+    path
+}
+
+fn start_ac(ns: &NetNs, bin: &Path, config: &Path, control: &Path) -> Killed {
+    std::fs::remove_file(control).ok();
+    let ac = Killed(
+        ns.command(bin)
+            .arg("--config")
+            .arg(config)
+            .arg("--control")
+            .arg(control)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the access concentrator"),
+    );
+    wait_until("the AC's control socket", Duration::from_secs(10), || {
+        control.exists()
+    });
+    ac
+}
+
+/// Sessions the AC lists with an address (IPCP up).
+fn sessions_up(runtime: &tokio::runtime::Runtime, control: &Path) -> usize {
+    runtime
+        .block_on(control::query(control, "sessions"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            line.contains("load") && (line.contains(" 192.0.2.") || line.contains(" 198.51.100."))
+        })
+        .count()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The client namespace's switch: a bridge with the veth to the AC and one veth per client.
+fn client_ports(ns: &NetNs, count: usize) -> Vec<String> {
+    ns.ip(&["link", "add", "br-c", "type", "bridge"])
+        .expect("bridge");
+    ns.ip(&["link", "set", "veth-c", "master", "br-c"])
+        .expect("veth-c into the bridge");
+    ns.ip(&["link", "set", "br-c", "up"]).expect("bridge up");
+    (0..count)
+        .map(|n| {
+            let (port, client) = (format!("p{n}"), format!("c{n}"));
+            ns.ip(&[
+                "link", "add", &port, "type", "veth", "peer", "name", &client,
+            ])
+            .expect("client veth");
+            ns.ip(&["link", "set", &port, "master", "br-c"])
+                .expect("into the bridge");
+            ns.ip(&["link", "set", &port, "up"]).expect("port up");
+            ns.ip(&["link", "set", &client, "up"]).expect("client up");
+            client
+        })
+        .collect()
+}
+
+#[test]
+fn clients_are_back_within_10_s_of_an_ac_restart() {
+    if netns::skip_without_netns("clients_are_back_within_10_s_of_an_ac_restart") {
+        return;
+    }
+    let (client_bin, ac_bin, _) = programs();
+    let client_ns = NetNs::create("rst-c").expect("namespace");
+    let server_ns = NetNs::create("rst-s").expect("namespace");
+    netns::veth_pair(&client_ns, "veth-c", &server_ns, "veth-s").expect("veth pair");
+    let dir = std::env::temp_dir().join(format!("pppoe-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = ac_config(&dir, CLIENTS);
+    let control_path = dir.join("ac.sock");
+    let runtime = runtime();
+    let mut ac = start_ac(&server_ns, &ac_bin, &config, &control_path);
+    let clients: Vec<Killed> = client_ports(&client_ns, CLIENTS)
+        .iter()
+        .map(|port| {
+            Killed(
+                client_ns
+                    .command(&client_bin)
+                    .args(["--interface", port, "--user", "load"])
+                    .args(["--password", "load secret", "--allow", "chap"])
+                    .args([
+                        "--keepalive-timeout",
+                        "12",
+                        "--tun-name",
+                        &format!("t{port}"),
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start a client"),
+            )
+        })
+        .collect();
+    wait_until("every client's session", Duration::from_secs(60), || {
+        sessions_up(&runtime, &control_path) == CLIENTS
+    });
+
+    // SIGKILL: no Terminate, no PADT; the clients' sessions are left dangling.
+    drop(std::mem::replace(
+        &mut ac,
+        Killed(Command::new("true").spawn().expect("true")),
+    ));
+    let restarted = Instant::now();
+    ac = start_ac(&server_ns, &ac_bin, &config, &control_path);
+    let mut back = 0;
+    while restarted.elapsed() < Duration::from_secs(20) {
+        back = sessions_up(&runtime, &control_path);
+        if back == CLIENTS {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = restarted.elapsed();
+    println!(
+        "{back} of {CLIENTS} clients back {:.1} s after the restart",
+        took.as_secs_f64()
+    );
+    assert_eq!(back, CLIENTS, "clients back after the restart");
+    assert!(
+        took < Duration::from_secs(10),
+        "the clients took {took:?} to come back"
+    );
+    drop(clients);
+    drop(ac);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stopping_an_ac_with_200_sessions_is_quick() {
+    if netns::skip_without_netns("stopping_an_ac_with_200_sessions_is_quick") {
+        return;
+    }
+    const SESSIONS: usize = 200;
+    let (_, ac_bin, load_bin) = programs();
+    let client_ns = NetNs::create("stop-c").expect("namespace");
+    let server_ns = NetNs::create("stop-s").expect("namespace");
+    netns::veth_pair(&client_ns, "veth-c", &server_ns, "veth-s").expect("veth pair");
+    let dir = std::env::temp_dir().join(format!("pppoe-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = ac_config(&dir, SESSIONS);
+    let control_path = dir.join("ac.sock");
+    let runtime = runtime();
+    let mut ac = start_ac(&server_ns, &ac_bin, &config, &control_path);
+    let mut load = Killed(
+        client_ns
+            .command(&load_bin)
+            .args(["--interface", "veth-c", "--user", "load"])
+            .arg("--password-file")
+            .arg(dir.join("password"))
+            .args(["--sessions", &SESSIONS.to_string(), "--rate", "1000"])
+            .args(["--hold", "60", "--timeout", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the generator"),
+    );
+    let interfaces = || {
+        server_ns
+            .ip(&["-o", "link", "show"])
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(": ppp"))
+            .count()
+    };
+    wait_until(
+        "every session with its interface",
+        Duration::from_secs(60),
+        || sessions_up(&runtime, &control_path) == SESSIONS && interfaces() == SESSIONS,
+    );
+    let pid = ac.0.id().to_string();
+    let stopping = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut exited = None;
+    while stopping.elapsed() < Duration::from_secs(30) {
+        if let Ok(Some(status)) = ac.0.try_wait() {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = stopping.elapsed();
+    println!(
+        "an AC with {SESSIONS} sessions stopped in {:.2} s ({} interfaces left)",
+        took.as_secs_f64(),
+        interfaces()
+    );
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "the AC did not stop cleanly: {exited:?}"
+    );
+    assert_eq!(interfaces(), 0, "every session interface removed");
+    // Generous for CI's shared cores; a stop takes well under a second here (printed above).
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+    // The generator's sessions ended by the AC's Terminate and PADT, not by a timeout.
+    load.0.kill().ok();
+    drop(load);
+    drop(ac);
+    let _ = std::fs::remove_dir_all(&dir);
+}
