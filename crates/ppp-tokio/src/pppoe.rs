@@ -63,7 +63,7 @@ use crate::aaa::{
     terminate_cause,
 };
 use crate::netconfig::{self, IpFamily};
-use crate::packet::PacketSocket;
+use crate::packet::{ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::rtnl::{PointToPoint, RouteSocket};
 use crate::tun::TunDevice;
 use crate::{now, sleep_until};
@@ -74,6 +74,9 @@ const BUFFER_LEN: usize = 65_536;
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// Packets from TUN devices of the server waiting for the run loop, at most.
 const TUN_QUEUE: usize = 1024;
+/// The receive queue of each packet socket: room for bursts (a reconnect avalanche, a loop
+/// that stood still for a moment) of a few thousand frames.
+const RECEIVE_BUFFER: usize = 8 << 20;
 /// Secret lookups under way at once, at most (beyond, requests wait in the channel).
 const LOOKUP_QUEUE: usize = 256;
 
@@ -406,6 +409,9 @@ pub async fn run_client(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ClientExit> {
     let socket = PacketSocket::bind(&options.interface)?;
+    if let Err(error) = socket.set_receive_buffer(RECEIVE_BUFFER) {
+        warn!("{}: receive buffer: {error}", options.interface);
+    }
     let mac = options.mac.unwrap_or(MacAddr(socket.mac()));
     let mut capture = options
         .pcap
@@ -1375,7 +1381,16 @@ pub async fn run_server(
     if aaa.uses_radius() {
         options.link.auth.authenticator = options.link.auth.authenticator.clone().external();
     }
-    let socket = PacketSocket::bind(&options.interface)?;
+    // Session frames and discovery frames in queues of their own: a discovery flood fills only
+    // its own, and the loop serves session frames first. Both sized for bursts.
+    let socket = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_SESSION)?;
+    let discovery = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_DISCOVERY)?;
+    for (which, socket) in [("session", &socket), ("discovery", &discovery)] {
+        match socket.set_receive_buffer(RECEIVE_BUFFER) {
+            Ok(size) => debug!("{}: {which} receive buffer {size} bytes", options.interface),
+            Err(error) => warn!("{}: {which} receive buffer: {error}", options.interface),
+        }
+    }
     let mac = MacAddr(socket.mac());
     let mut capture = options
         .pcap
@@ -1409,6 +1424,7 @@ pub async fn run_server(
     let mut board = StatusBoard::new(status);
     let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
+    let mut discovery_buf = vec![0u8; BUFFER_LEN];
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
     let mut socket_error = None;
@@ -1662,7 +1678,10 @@ pub async fn run_server(
             }
             None => deadline,
         };
+        // In this order: session frames first, discovery frames only when nothing else waits
+        // (a PADI flood cannot starve sessions, their timers or their traffic).
         tokio::select! {
+            biased;
             received = socket.recv(&mut frame_buf) => {
                 let len = match received {
                     Ok(len) => len,
@@ -1768,6 +1787,18 @@ pub async fn run_server(
                 info!("access concentrator shutting down");
                 closing_since = Some(now());
                 server.close(now(), CloseReason::Shutdown);
+            }
+            received = discovery.recv(&mut discovery_buf) => {
+                let len = match received {
+                    Ok(len) => len,
+                    Err(error) => {
+                        socket_error = Some(error);
+                        break;
+                    }
+                };
+                let frame = &discovery_buf[..len];
+                record(&mut capture, frame);
+                server.handle_input(now(), frame);
             }
         }
     }
@@ -1943,9 +1974,19 @@ fn answer_verdict(
 
 /// Adds IPv6CP's link-local addresses to a session's TUN device.
 fn add_link_local(name: &str, local: Ipv6Addr, peer: Ipv6Addr) {
+    set_ipv6(name, true);
     match netconfig::add_ipv6_link_local(name, local, peer) {
         Ok(()) => info!("{name}: local  LL address {local}, remote LL address {peer}"),
         Err(error) => warn!("{name}: adding the IPv6 link-local addresses failed: {error}"),
+    }
+}
+
+/// Turns IPv6 on or off on a session interface (`net.ipv6.conf.NAME.disable_ipv6`, in the
+/// namespace of the calling thread); nothing to do on a kernel without IPv6.
+fn set_ipv6(name: &str, on: bool) {
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    if let Err(error) = std::fs::write(&path, if on { "0" } else { "1" }) {
+        debug!("{name}: IPv6 {}: {error}", if on { "on" } else { "off" });
     }
 }
 
@@ -1969,6 +2010,10 @@ fn create_session_interface(
 ) -> io::Result<TunDevice> {
     let name = format!("{prefix}{number}");
     let tun = TunDevice::create(Some(&name))?;
+    // IPv6 off until IPv6CP comes up (add_link_local turns it on): an interface with IPv6
+    // brought up or given an MTU walks the kernel's whole IPv6 routing table, whose size grows
+    // with the number of such interfaces.
+    set_ipv6(tun.name(), false);
     rtnl.configure_point_to_point(&PointToPoint {
         index: tun.index(),
         mtu: u32::from(mtu),
