@@ -268,6 +268,9 @@ pub struct ClientSnapshot {
     pub interface: Option<String>,
     /// Sessions established since the start.
     pub sessions_started: u64,
+    /// Times this session's MPPE lost synchronisation and CCP was negotiated again to recover
+    /// (see `ppp_ccp::CcpSession::renegotiations`).
+    pub ccp_resyncs: u64,
 }
 
 /// Shared status of a running client.
@@ -676,6 +679,9 @@ fn update_client_status(
     snapshot.mtu = link.and_then(Link::mtu);
     snapshot.mru = link.and_then(Link::lcp_negotiated).map(|n| n.our_mru);
     snapshot.encoding = link.map_or_else(|| "none".to_owned(), link_encoding);
+    snapshot.ccp_resyncs = link
+        .and_then(Link::ccp)
+        .map_or(0, ppp_ccp::CcpSession::renegotiations);
     snapshot.active_links = u32::from(negotiated.is_some());
     if negotiated.is_none() {
         snapshot.connected_since = None;
@@ -862,6 +868,8 @@ pub struct SessionSnapshot {
     pub rate_limit: Option<String>,
     /// Acct-Session-Id, once the session is up.
     pub acct_session_id: Option<String>,
+    /// Times the session's MPPE lost synchronisation and CCP was negotiated again to recover.
+    pub ccp_resyncs: u64,
 }
 
 /// The sessions of a running server, kept up to date by [`run_server`].
@@ -2177,6 +2185,9 @@ fn session_snapshot(
             .and_then(|n| n.limits().rate_limit)
             .map(|r| r.to_string()),
         acct_session_id: nas.map(|n| n.account().acct_session_id.to_string()),
+        ccp_resyncs: unit
+            .and_then(|u| u.network().ccp())
+            .map_or(0, ppp_ccp::CcpSession::renegotiations),
     })
 }
 
@@ -2284,6 +2295,7 @@ mod tests {
             bundle: None,
             rate_limit: None,
             acct_session_id: None,
+            ccp_resyncs: 0,
         }
     }
 
