@@ -903,6 +903,9 @@ struct Interfaces {
     reaper: Option<std::sync::mpsc::Sender<u64>>,
     /// The last request the reaper carried out.
     reaped: tokio::sync::watch::Receiver<u64>,
+    /// Shutting down: retired interfaces stay in the server's group, deleted with it at the
+    /// end (moving each would wait for the kernel's lock behind the reaper's deletions).
+    closing: bool,
 }
 
 /// How long the reaper lets deletion requests gather before it deletes the doomed group.
@@ -923,6 +926,7 @@ impl Interfaces {
             requested: 0,
             reaper: None,
             reaped,
+            closing: false,
         };
         if no_tun {
             return Ok(interfaces);
@@ -975,6 +979,10 @@ impl Interfaces {
     /// A session's interface is no longer needed: into the doomed group, deleted by the reaper.
     fn retire(&mut self, interface: SessionInterface) {
         interface.reader.abort();
+        if self.closing {
+            self.doomed.push_back((u64::MAX, interface));
+            return;
+        }
         let moved = match (self.rtnl.as_mut(), self.reaper.as_ref()) {
             (Some(rtnl), Some(_)) => rtnl.move_to_group(interface.tun.index(), self.doomed_group),
             _ => Err(no_rtnl()),
@@ -1794,6 +1802,7 @@ pub async fn run_server(
             () = &mut shutdown, if closing_since.is_none() => {
                 info!("access concentrator shutting down");
                 closing_since = Some(now());
+                interfaces.closing = true;
                 server.close(now(), CloseReason::Shutdown);
             }
             received = discovery.recv(&mut discovery_buf) => {
