@@ -8,6 +8,10 @@
 //!   of after its 12 s keepalive timeout.
 //! - A stopping AC: SIGTERM with its sessions up; it sends every client Terminate and PADT and
 //!   removes the session interfaces in one batch, within a bound (the time is printed).
+//! - An MPPE session whose AC stalls (SIGSTOP for 1.5 s: longer than issue 18's 0.2 s, so that
+//!   even the AC's 8 MiB receive queue overflows) during a UDP upload at the rate the client
+//!   reaches: the upstream direction carries traffic again within seconds (MPPE resynchronises
+//!   by renegotiating CCP; `sessions` counts it in RESYNCS, printed).
 //! - A PADI flood at the rate one sender reaches (random source MACs, 4 s) while sessions are
 //!   up: the AC serves session frames first (their own socket and queue), so pings through
 //!   the sessions are not lost (< 1%); a new client connects (the time is printed).
@@ -484,6 +488,125 @@ fn a_padi_flood_does_not_starve_sessions_or_new_clients() {
         PINGS * UP
     );
     drop(clients);
+    drop(ac);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_mppe_upload_survives_a_stalled_ac() {
+    if netns::skip_without_netns("an_mppe_upload_survives_a_stalled_ac") {
+        return;
+    }
+    if !netns::has_program("ping") {
+        eprintln!("skipping: no ping");
+        return;
+    }
+    let (client_bin, ac_bin, _) = release_programs();
+    let client_ns = NetNs::create("mppe-c").expect("namespace");
+    let server_ns = NetNs::create("mppe-s").expect("namespace");
+    netns::veth_pair(&client_ns, "veth-c", &server_ns, "veth-s").expect("veth pair");
+    let dir = std::env::temp_dir().join(format!("pppoe-stall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("chap-secrets"), "load * \"load secret\" *\n").expect("secrets");
+    let config = dir.join("ac.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            interfaces = ["veth-s"]
+            authentication = ["mschap2"]
+            chap-secrets = "{}"
+            [profiles.default]
+            local-address = "192.0.2.1"
+            remote-address = "clients"
+            use-encryption = "required"
+            [pools]
+            clients = ["192.0.2.10-192.0.2.250"]
+            "#,
+            dir.join("chap-secrets").display()
+        ),
+    )
+    .expect("ac.toml");
+    let control_path = dir.join("ac.sock");
+    let runtime = runtime();
+    let ac = start_ac(&server_ns, &ac_bin, &config, &control_path);
+    let client = Killed(
+        client_ns
+            .command(&client_bin)
+            .args(["--interface", "veth-c", "--user", "load"])
+            .args(["--password", "load secret", "--allow", "mschap2"])
+            .args(["--use-encryption", "required", "--tun-name", "tmppe"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the client"),
+    );
+    let listing = || {
+        runtime
+            .block_on(control::query(&control_path, "sessions"))
+            .unwrap_or_default()
+    };
+    wait_until("the encrypted session", Duration::from_secs(30), || {
+        let text = listing();
+        text.contains("MPPE128") && text.contains(" 192.0.2.")
+    });
+    let ping_ok = || {
+        client_ns
+            .exec(&["ping", "-c", "1", "-W", "1", "192.0.2.1"])
+            .is_ok_and(|o| o.status.success())
+    };
+    wait_until("a first ping", Duration::from_secs(10), &ping_ok);
+
+    // The upload: UDP to the AC's discard port as fast as one thread sends, for 3 s; the AC
+    // stands still for 1.5 s in the middle of it.
+    let ac_pid = ac.0.id().to_string();
+    let sent = std::thread::scope(|scope| {
+        let upload = scope.spawn(|| {
+            client_ns
+                .run(|| {
+                    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp");
+                    let until = Instant::now() + Duration::from_millis(3000);
+                    let payload = [0x55u8; 36];
+                    let mut sent = 0u64;
+                    while Instant::now() < until {
+                        if socket.send_to(&payload, "192.0.2.1:9").is_ok() {
+                            sent += 1;
+                        }
+                    }
+                    sent
+                })
+                .expect("upload thread")
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        Command::new("kill")
+            .args(["-STOP", &ac_pid])
+            .status()
+            .expect("kill");
+        std::thread::sleep(Duration::from_millis(1500));
+        Command::new("kill")
+            .args(["-CONT", &ac_pid])
+            .status()
+            .expect("kill");
+        upload.join().expect("upload")
+    });
+    let stalled = Instant::now();
+    let mut recovered = None;
+    while stalled.elapsed() < Duration::from_secs(15) {
+        if ping_ok() {
+            recovered = Some(stalled.elapsed());
+            break;
+        }
+    }
+    let text = listing();
+    println!(
+        "MPPE upload of {sent} datagrams with a 1.5 s stall of the AC: upstream pings answered \
+         again after {recovered:?}\n{text}"
+    );
+    assert!(
+        recovered.is_some_and(|t| t < Duration::from_secs(10)),
+        "the encrypted upstream stayed dead after the stall"
+    );
+    drop(client);
     drop(ac);
     let _ = std::fs::remove_dir_all(&dir);
 }
