@@ -180,6 +180,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Room for the AC's answers to thousands of clients at once.
+    if let Err(error) = socket.set_receive_buffer(8 << 20) {
+        eprintln!("pppoe-load: {}: receive buffer: {error}", cli.interface);
+    }
     if let Err(error) = socket.set_promiscuous() {
         eprintln!("pppoe-load: {}: promiscuous mode: {error}", cli.interface);
         return ExitCode::from(2);

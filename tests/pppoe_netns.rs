@@ -428,6 +428,18 @@ fn mppe_session(name: &str, encryption: UseEncryption, configure: impl FnOnce(&m
     ping(&client_ns, AC_ADDRESS);
     let sessions = server_status.lock().unwrap().clone();
     assert_eq!(sessions[0].encoding, "MPPE128 stateless");
+    // MPPE's resynchronisations are shown (none on a clean link).
+    assert_eq!(sessions[0].ccp_resyncs, 0);
+    let listing = format::sessions(&sessions, SystemTime::now());
+    assert!(
+        listing
+            .lines()
+            .next()
+            .is_some_and(|h| h.ends_with("RESYNCS")),
+        "{listing}"
+    );
+    let monitor = format::monitor(&snapshot(&status), SystemTime::now());
+    assert!(monitor.contains("mppe-resyncs: 0"), "{monitor}");
     assert_eq!(
         snapshot(&status).mtu,
         Some(1488),

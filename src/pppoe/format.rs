@@ -92,7 +92,11 @@ pub fn monitor(snapshot: &ClientSnapshot, now: SystemTime) -> String {
         } else {
             snapshot.encoding.clone()
         };
+        let encrypted = encoding.starts_with("MPPE");
         pairs.push(("encoding", encoding));
+        if encrypted {
+            pairs.push(("mppe-resyncs", snapshot.ccp_resyncs.to_string()));
+        }
         if let Some(interface) = &snapshot.interface {
             pairs.push(("interface", interface.clone()));
         }
@@ -153,8 +157,10 @@ pub fn scan(results: &[ScanResult]) -> String {
 
 /// What `access-concentrator sessions` prints (RouterOS `/ppp active print`).
 pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
-    let rows: Vec<Vec<String>> = sessions
-        .iter()
+    let mut sorted: Vec<&SessionSnapshot> = sessions.iter().collect();
+    sorted.sort_by_key(|s| s.session_id);
+    let rows: Vec<Vec<String>> = sorted
+        .into_iter()
         .enumerate()
         .map(|(index, session)| {
             vec![
@@ -172,6 +178,7 @@ pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
                     .bundle
                     .map_or_else(String::new, |bundle| bundle.to_string()),
                 session.rate_limit.clone().unwrap_or_default(),
+                session.ccp_resyncs.to_string(),
             ]
         })
         .collect();
@@ -189,6 +196,7 @@ pub fn sessions(sessions: &[SessionSnapshot], now: SystemTime) -> String {
             "ENCODING",
             "BUNDLE",
             "RATE-LIMIT",
+            "RESYNCS",
         ],
         &rows,
     )
@@ -281,6 +289,21 @@ mod tests {
             "      encoding: none",
         ];
         assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn monitor_shows_mppe_resyncs_when_encrypted() {
+        let mut snapshot = ClientSnapshot::default();
+        snapshot.status = "connected".into();
+        snapshot.active_links = 1;
+        snapshot.local_address = Some(Ipv4Addr::new(192, 0, 2, 100));
+        snapshot.encoding = "MPPE128 stateless".into();
+        snapshot.ccp_resyncs = 2;
+        let text = monitor(&snapshot, SystemTime::now());
+        assert!(text.contains("mppe-resyncs: 2"), "{text}");
+        snapshot.encoding = "none".into();
+        let text = monitor(&snapshot, SystemTime::now());
+        assert!(!text.contains("mppe-resyncs"), "{text}");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! than speaking rtnetlink: `ip` is on every Linux system that has PPP, its behaviour is what
 //! administrators know (and what `pppd`'s scripts use), the commands appear verbatim in the
 //! debug log so a failure can be reproduced by hand, and the stack carries no netlink
-//! dependency. These calls are rare (once per link up or down), so spawning a process is cheap
-//! enough.
+//! dependency. These calls are rare for a client (once per link up or down), so spawning a
+//! process is cheap enough there; the access concentrator, which configures an interface per
+//! session, uses rtnetlink instead ([`crate::rtnl`]).
 //!
 //! A child process inherits the network namespace of the thread that spawns it, so every
 //! function acts in the namespace of the calling thread. Call them from that thread itself,

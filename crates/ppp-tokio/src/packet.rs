@@ -125,27 +125,33 @@ pub fn pppoe_filter() -> [BpfInstruction; 7] {
     ]
 }
 
-/// The program [`PacketSocket::keep_discovery_only`] attaches: PPPoE Discovery only, for the
-/// kernel data path, where the kernel's `pppoe` takes the session frames and none of them
-/// should be copied to user space.
+/// The classic BPF program of a socket bound to one ethertype
+/// ([`PacketSocket::bind_ethertype`]).
 ///
 /// ```text
 /// (000) ld  #pktType               ; SKF_AD_PKTTYPE
-/// (001) jeq #4 (outgoing)  jt 4  jf 2
+/// (001) jeq #4 (outgoing)  jt 3  jf 0
 /// (002) ldh [12]                   ; ethertype
-/// (003) jeq #0x8863        jt 5  jf 4
-/// (004) ret #0                     ; drop
-/// (005) ret #262144                ; accept the whole frame
+/// (003) jeq #ethertype     jt 0  jf 1
+/// (004) ret #262144                ; accept the whole frame
+/// (005) ret #0                     ; drop
 /// ```
-pub fn discovery_filter() -> [BpfInstruction; 6] {
+pub fn ethertype_filter(ethertype: u16) -> [BpfInstruction; 6] {
     [
         insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE_OFFSET),
-        insn(BPF_JMP_JEQ_K, 2, 0, PACKET_OUTGOING),
+        insn(BPF_JMP_JEQ_K, 3, 0, PACKET_OUTGOING),
         insn(BPF_LD_H_ABS, 0, 0, 12),
-        insn(BPF_JMP_JEQ_K, 1, 0, u32::from(ETHERTYPE_PPPOE_DISCOVERY)),
-        insn(BPF_RET_K, 0, 0, 0),
+        insn(BPF_JMP_JEQ_K, 0, 1, u32::from(ethertype)),
         insn(BPF_RET_K, 0, 0, ACCEPT_ALL),
+        insn(BPF_RET_K, 0, 0, 0),
     ]
+}
+
+/// The program [`PacketSocket::keep_discovery_only`] attaches: PPPoE Discovery only
+/// ([`ethertype_filter`] for 0x8863), for the kernel data path, where the kernel's `pppoe`
+/// takes the session frames and none of them should be copied to user space.
+pub fn discovery_filter() -> [BpfInstruction; 6] {
+    ethertype_filter(ETHERTYPE_PPPOE_DISCOVERY)
 }
 
 /// What a classic BPF program decides about one frame.
@@ -268,6 +274,18 @@ impl InterfaceInfo {
     }
 }
 
+/// The index of interface `ifname` (any kind) in the calling thread's network namespace.
+#[allow(unsafe_code)]
+pub(crate) fn interface_index(ifname: &str) -> io::Result<u32> {
+    let socket = Socket::new(Domain::UNIX, Type::DGRAM.cloexec(), None)?;
+    let request = interface_request(ifname)?;
+    let answer = ifreq_ioctl(socket.as_raw_fd(), libc::SIOCGIFINDEX, &request)?;
+    // SAFETY: SIOCGIFINDEX succeeded, so the kernel wrote `ifru_ifindex`; every bit pattern of
+    // a c_int is valid.
+    let index = unsafe { answer.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| io::Error::other("negative ifindex"))
+}
+
 /// An `ifreq` naming `ifname`, everything else zero.
 pub(crate) fn interface_request(ifname: &str) -> io::Result<libc::ifreq> {
     let bytes = ifname.as_bytes();
@@ -333,12 +351,12 @@ pub(crate) fn register<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
 /// Binds the packet socket `fd` to interface `ifindex`, receiving every protocol (the BPF
 /// filter then selects).
 #[allow(unsafe_code)]
-fn bind_to_interface(fd: RawFd, ifindex: u32) -> io::Result<()> {
+fn bind_to_interface(fd: RawFd, ifindex: u32, protocol: u16) -> io::Result<()> {
     let ifindex = libc::c_int::try_from(ifindex)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
     let address = libc::sockaddr_ll {
         sll_family: libc::AF_PACKET as libc::c_ushort,
-        sll_protocol: ETH_P_ALL.to_be(),
+        sll_protocol: protocol.to_be(),
         sll_ifindex: ifindex,
         sll_hatype: 0,
         sll_pkttype: 0,
@@ -352,6 +370,28 @@ fn bind_to_interface(fd: RawFd, ifindex: u32) -> io::Result<()> {
         libc::bind(
             fd,
             (&address as *const libc::sockaddr_ll).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `SO_RCVBUFFORCE`: a receive buffer beyond `rmem_max` (needs `CAP_NET_ADMIN`).
+#[allow(unsafe_code)]
+fn force_receive_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is an open socket; `value` is a c_int on our stack and `len` its size,
+    // which is what SO_RCVBUFFORCE reads.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&value as *const libc::c_int).cast::<libc::c_void>(),
             len,
         )
     };
@@ -458,17 +498,37 @@ impl PacketSocket {
     ///
     /// As tokio's `AsyncFd` does, if the current runtime was built without I/O enabled.
     pub fn bind(ifname: &str) -> io::Result<PacketSocket> {
-        Self::bind_unnamed(ifname).map_err(|source| InterfaceError::wrap(ifname, source))
+        let filter = pppoe_filter().map(BpfInstruction::to_sock_filter);
+        Self::bind_unnamed(ifname, &filter, ETH_P_ALL)
+            .map_err(|source| InterfaceError::wrap(ifname, source))
     }
 
-    fn bind_unnamed(ifname: &str) -> io::Result<PacketSocket> {
+    /// Like [`bind`](Self::bind), but the socket receives only frames of `ethertype`
+    /// ([`ETHERTYPE_PPPOE_DISCOVERY`] or [`ETHERTYPE_PPPOE_SESSION`]), in a receive queue of its
+    /// own: a server with one socket for each serves session frames first and a flood of
+    /// discovery frames fills only the discovery socket's queue. The kernel hands such a socket
+    /// no copies of outgoing frames; the filter ([`ethertype_filter`]) checks both again.
+    ///
+    /// # Errors
+    ///
+    /// As for [`bind`](Self::bind).
+    pub fn bind_ethertype(ifname: &str, ethertype: u16) -> io::Result<PacketSocket> {
+        let filter = ethertype_filter(ethertype).map(BpfInstruction::to_sock_filter);
+        Self::bind_unnamed(ifname, &filter, ethertype)
+            .map_err(|source| InterfaceError::wrap(ifname, source))
+    }
+
+    fn bind_unnamed(
+        ifname: &str,
+        filter: &[socket2::SockFilter],
+        protocol: u16,
+    ) -> io::Result<PacketSocket> {
         // Protocol 0: the socket receives nothing until it is bound, so no unfiltered frame can
         // queue up before the filter is attached.
         let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
         let info = InterfaceInfo::query(&socket, ifname)?;
-        let filter = pppoe_filter().map(BpfInstruction::to_sock_filter);
-        socket.attach_filter(&filter)?;
-        bind_to_interface(socket.as_raw_fd(), info.index)?;
+        socket.attach_filter(filter)?;
+        bind_to_interface(socket.as_raw_fd(), info.index, protocol)?;
         socket.set_nonblocking(true)?;
         debug!(
             "{ifname}: packet socket up, index {} mac {} mtu {}",
@@ -508,6 +568,22 @@ impl PacketSocket {
     /// Errors of `setsockopt(2)`.
     pub fn set_promiscuous(&self) -> io::Result<()> {
         add_promiscuous_membership(self.fd.get_ref().as_raw_fd(), self.info.index)
+    }
+
+    /// Sizes the socket's receive queue for bursts (a reconnect avalanche, a stalled process):
+    /// `bytes` of frames (the kernel counts their overhead too, so about `bytes / 2` of
+    /// payload). Beyond the system's `net.core.rmem_max` where the process has `CAP_NET_ADMIN`
+    /// (`SO_RCVBUFFORCE`), up to it otherwise. Returns the size the kernel set.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `setsockopt(2)`.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
+        let socket = self.fd.get_ref();
+        if force_receive_buffer(socket.as_raw_fd(), bytes).is_err() {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        socket.recv_buffer_size()
     }
 
     /// Replaces the filter by [`discovery_filter`]: from now on only PPPoE Discovery frames
@@ -672,24 +748,32 @@ mod tests {
     }
 
     #[test]
-    fn discovery_filter_table() {
-        let program = discovery_filter();
+    fn ethertype_filters_take_only_their_own() {
+        let discovery = ethertype_filter(ETHERTYPE_PPPOE_DISCOVERY);
+        let session = ethertype_filter(ETHERTYPE_PPPOE_SESSION);
+        let accept = FilterVerdict::Accept(ACCEPT_ALL);
+        let of = FilterVerdict::of;
+        assert_eq!(of(&discovery, &frame(0x8863), PACKET_BROADCAST), accept);
         assert_eq!(
-            FilterVerdict::of(&program, &frame(0x8863), 0),
-            FilterVerdict::Accept(ACCEPT_ALL)
-        );
-        assert_eq!(
-            FilterVerdict::of(&program, &frame(0x8864), 0),
+            of(&discovery, &frame(0x8864), PACKET_HOST),
             FilterVerdict::Drop
         );
+        assert_eq!(of(&session, &frame(0x8864), PACKET_HOST), accept);
         assert_eq!(
-            FilterVerdict::of(&program, &frame(0x0800), 0),
+            of(&session, &frame(0x8863), PACKET_BROADCAST),
             FilterVerdict::Drop
         );
-        assert_eq!(
-            FilterVerdict::of(&program, &frame(0x8863), PACKET_OUTGOING),
-            FilterVerdict::Drop
-        );
+        for program in [&discovery, &session] {
+            for ethertype in [0x8863, 0x8864] {
+                let outgoing = of(program, &frame(ethertype), PACKET_OUTGOING);
+                assert_eq!(outgoing, FilterVerdict::Drop);
+            }
+            assert_eq!(
+                of(program, &frame(0x0800), PACKET_HOST),
+                FilterVerdict::Drop
+            );
+            assert_eq!(of(program, &[0xFF; 13], PACKET_HOST), FilterVerdict::Drop);
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::future::Future;
 use std::io::{self, BufWriter};
@@ -63,7 +63,8 @@ use crate::aaa::{
     terminate_cause,
 };
 use crate::netconfig::{self, IpFamily};
-use crate::packet::PacketSocket;
+use crate::packet::{ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket};
+use crate::rtnl::{PointToPoint, RouteSocket};
 use crate::tun::TunDevice;
 use crate::{now, sleep_until};
 
@@ -73,6 +74,9 @@ const BUFFER_LEN: usize = 65_536;
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// Packets from TUN devices of the server waiting for the run loop, at most.
 const TUN_QUEUE: usize = 1024;
+/// The receive queue of each packet socket: room for bursts (a reconnect avalanche, a loop
+/// that stood still for a moment) of a few thousand frames.
+const RECEIVE_BUFFER: usize = 8 << 20;
 /// Secret lookups under way at once, at most (beyond, requests wait in the channel).
 const LOOKUP_QUEUE: usize = 256;
 
@@ -264,6 +268,9 @@ pub struct ClientSnapshot {
     pub interface: Option<String>,
     /// Sessions established since the start.
     pub sessions_started: u64,
+    /// Times this session's MPPE lost synchronisation and CCP was negotiated again to recover
+    /// (see `ppp_ccp::CcpSession::renegotiations`).
+    pub ccp_resyncs: u64,
 }
 
 /// Shared status of a running client.
@@ -405,6 +412,9 @@ pub async fn run_client(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<ClientExit> {
     let socket = PacketSocket::bind(&options.interface)?;
+    if let Err(error) = socket.set_receive_buffer(RECEIVE_BUFFER) {
+        warn!("{}: receive buffer: {error}", options.interface);
+    }
     let mac = options.mac.unwrap_or(MacAddr(socket.mac()));
     let mut capture = options
         .pcap
@@ -669,6 +679,9 @@ fn update_client_status(
     snapshot.mtu = link.and_then(Link::mtu);
     snapshot.mru = link.and_then(Link::lcp_negotiated).map(|n| n.our_mru);
     snapshot.encoding = link.map_or_else(|| "none".to_owned(), link_encoding);
+    snapshot.ccp_resyncs = link
+        .and_then(Link::ccp)
+        .map_or(0, ppp_ccp::CcpSession::renegotiations);
     snapshot.active_links = u32::from(negotiated.is_some());
     if negotiated.is_none() {
         snapshot.connected_since = None;
@@ -855,6 +868,8 @@ pub struct SessionSnapshot {
     pub rate_limit: Option<String>,
     /// Acct-Session-Id, once the session is up.
     pub acct_session_id: Option<String>,
+    /// Times the session's MPPE lost synchronisation and CCP was negotiated again to recover.
+    pub ccp_resyncs: u64,
 }
 
 /// The sessions of a running server, kept up to date by [`run_server`].
@@ -867,10 +882,206 @@ struct SessionInterface {
     index: u32,
 }
 
-impl SessionInterface {
-    fn tear_down(self) {
-        self.reader.abort();
-        debug!("{}: removed", self.tun.name());
+/// The session interfaces of a server: their numbers, the rtnetlink socket that configures
+/// them, their netdev group, and those being deleted.
+///
+/// The kernel deletes a device on its own slowly (closing a TUN device's descriptor waits for
+/// RCU grace periods: about 10 ms, during which the loop would stand still), but a whole
+/// netdev group in one batch as fast as one device. So a retired interface only moves to the
+/// server's "doomed" group, and a reaper thread deletes that group a few times a second; the
+/// descriptor is closed (cheaply, its device gone) once the reaper says so, and only then is
+/// its number free again. At shutdown both groups go at once.
+struct Interfaces {
+    numbers: InterfaceNumbers,
+    rtnl: Option<RouteSocket>,
+    group: u32,
+    doomed_group: u32,
+    /// Retired interfaces and their deletion request, oldest first.
+    doomed: VecDeque<(u64, SessionInterface)>,
+    requested: u64,
+    /// Deletion requests to the reaper (`None`: no reaper, interfaces closed at once).
+    reaper: Option<std::sync::mpsc::Sender<u64>>,
+    /// The last request the reaper carried out.
+    reaped: tokio::sync::watch::Receiver<u64>,
+    /// Shutting down: retired interfaces stay in the server's group, deleted with it at the
+    /// end (moving each would wait for the kernel's lock behind the reaper's deletions).
+    closing: bool,
+}
+
+/// How long the reaper lets deletion requests gather before it deletes the doomed group.
+const REAP_GATHER: Duration = Duration::from_millis(20);
+
+impl Interfaces {
+    fn new(no_tun: bool, random: &Random) -> io::Result<Self> {
+        // Not 0 (every device's), and unlikely to be another server's.
+        let group = 0x0100_0000 | (random.u32() & 0x007f_ffff);
+        let doomed_group = group | 0x0080_0000;
+        let (done, reaped) = tokio::sync::watch::channel(0);
+        let mut interfaces = Interfaces {
+            numbers: InterfaceNumbers::default(),
+            rtnl: None,
+            group,
+            doomed_group,
+            doomed: VecDeque::new(),
+            requested: 0,
+            reaper: None,
+            reaped,
+            closing: false,
+        };
+        if no_tun {
+            return Ok(interfaces);
+        }
+        interfaces.rtnl = Some(RouteSocket::open()?);
+        // Opened here: a netlink socket acts in the namespace of the thread that opened it.
+        let mut rtnl = RouteSocket::open()?;
+        let (requests, incoming) = std::sync::mpsc::channel::<u64>();
+        std::thread::Builder::new()
+            .name("pppoe-reaper".into())
+            .spawn(move || {
+                while let Ok(mut last) = incoming.recv() {
+                    std::thread::sleep(REAP_GATHER);
+                    while let Ok(request) = incoming.try_recv() {
+                        last = last.max(request);
+                    }
+                    if let Err(error) = rtnl.delete_group(doomed_group) {
+                        debug!("deleting group {doomed_group} failed: {error}");
+                    }
+                    if done.send(last).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        interfaces.reaper = Some(requests);
+        Ok(interfaces)
+    }
+
+    /// Creates and configures a session's TUN device (`PREFIXn`, the lowest free n).
+    fn create(
+        &mut self,
+        prefix: &str,
+        local: Ipv4Addr,
+        peer: Ipv4Addr,
+        mtu: u16,
+    ) -> io::Result<(TunDevice, u32)> {
+        let index = self.numbers.take();
+        let created = self.rtnl.as_mut().ok_or_else(no_rtnl).and_then(|rtnl| {
+            create_session_interface(rtnl, self.group, prefix, index, local, peer, mtu)
+        });
+        match created {
+            Ok(tun) => Ok((tun, index)),
+            Err(error) => {
+                self.numbers.release(index);
+                Err(error)
+            }
+        }
+    }
+
+    /// A session's interface is no longer needed: into the doomed group, deleted by the reaper.
+    fn retire(&mut self, interface: SessionInterface) {
+        interface.reader.abort();
+        if self.closing {
+            self.doomed.push_back((u64::MAX, interface));
+            return;
+        }
+        let moved = match (self.rtnl.as_mut(), self.reaper.as_ref()) {
+            (Some(rtnl), Some(_)) => rtnl.move_to_group(interface.tun.index(), self.doomed_group),
+            _ => Err(no_rtnl()),
+        };
+        if let Err(error) = moved {
+            debug!("{}: removed at once ({error})", interface.tun.name());
+            self.numbers.release(interface.index);
+            return;
+        }
+        self.requested += 1;
+        self.doomed.push_back((self.requested, interface));
+        let sent = self
+            .reaper
+            .as_ref()
+            .is_some_and(|reaper| reaper.send(self.requested).is_ok());
+        if !sent {
+            warn!("the interface reaper stopped; interfaces are removed one by one");
+            self.reaper = None;
+            self.reaped_up_to(u64::MAX);
+        }
+    }
+
+    /// Waits until the reaper deleted more (forever without a reaper).
+    async fn reaped(&mut self) -> u64 {
+        if self.reaper.is_none() || self.reaped.changed().await.is_err() {
+            self.reaper = None;
+            return std::future::pending().await;
+        }
+        *self.reaped.borrow_and_update()
+    }
+
+    /// Closes the descriptors of interfaces whose devices the reaper deleted.
+    fn reaped_up_to(&mut self, done: u64) {
+        while self
+            .doomed
+            .front()
+            .is_some_and(|(request, _)| *request <= done)
+        {
+            if let Some((_, interface)) = self.doomed.pop_front() {
+                self.numbers.release(interface.index);
+                debug!("{}: removed", interface.tun.name());
+            }
+        }
+    }
+
+    /// Deletes every interface of the server (both groups) in one batch each.
+    fn delete_all(&mut self, remaining: Vec<SessionInterface>) {
+        self.reaper = None;
+        let count = remaining.len() + self.doomed.len();
+        let started = Instant::now();
+        if let Some(rtnl) = self.rtnl.as_mut() {
+            for group in [self.group, self.doomed_group] {
+                if let Err(error) = rtnl.delete_group(group) {
+                    warn!("deleting the session interfaces (group {group}) failed: {error}");
+                }
+            }
+        }
+        for interface in remaining {
+            interface.reader.abort();
+            self.numbers.release(interface.index);
+        }
+        self.reaped_up_to(u64::MAX);
+        if count > 0 {
+            info!(
+                "{count} session interface(s) removed in {} ms",
+                started.elapsed().as_millis()
+            );
+        }
+    }
+}
+
+fn no_rtnl() -> io::Error {
+    io::Error::other("no rtnetlink socket (no_tun)")
+}
+
+/// The numbers of session interfaces (`ppp0`, `ppp1`, ...): the lowest free one, in O(log n).
+#[derive(Debug, Default)]
+struct InterfaceNumbers {
+    /// Numbers below `next` given back.
+    free: BTreeSet<u32>,
+    /// The lowest number never given out.
+    next: u32,
+}
+
+impl InterfaceNumbers {
+    fn take(&mut self) -> u32 {
+        self.free.pop_first().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+
+    fn release(&mut self, number: u32) {
+        if number < self.next {
+            self.free.insert(number);
+        }
+        while self.next > 0 && self.free.remove(&(self.next - 1)) {
+            self.next -= 1;
+        }
     }
 }
 
@@ -1186,7 +1397,16 @@ pub async fn run_server(
     if aaa.uses_radius() {
         options.link.auth.authenticator = options.link.auth.authenticator.clone().external();
     }
-    let socket = PacketSocket::bind(&options.interface)?;
+    // Session frames and discovery frames in queues of their own: a discovery flood fills only
+    // its own, and the loop serves session frames first. Both sized for bursts.
+    let socket = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_SESSION)?;
+    let discovery = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_DISCOVERY)?;
+    for (which, socket) in [("session", &socket), ("discovery", &discovery)] {
+        match socket.set_receive_buffer(RECEIVE_BUFFER) {
+            Ok(size) => debug!("{}: {which} receive buffer {size} bytes", options.interface),
+            Err(error) => warn!("{}: {which} receive buffer: {error}", options.interface),
+        }
+    }
     let mac = MacAddr(socket.mac());
     let mut capture = options
         .pcap
@@ -1194,6 +1414,7 @@ pub async fn run_server(
         .map(EthernetCapture::create)
         .transpose()?;
     let random = Random::from_os().map_err(io::Error::other)?;
+    let mut interfaces = Interfaces::new(options.no_tun, &random)?;
     let mut server = PppoeServer::new(options.ac.clone(), options.link.clone(), mac, random);
     info!(
         "access concentrator \"{}\" on {} ({mac}), services \"{}\"",
@@ -1216,7 +1437,10 @@ pub async fn run_server(
     let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
+    let mut board = StatusBoard::new(status);
+    let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
+    let mut discovery_buf = vec![0u8; BUFFER_LEN];
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
     let mut socket_error = None;
@@ -1224,9 +1448,8 @@ pub async fn run_server(
         for frame in take_frames(|| server.poll_transmit()) {
             send_frame(&socket, &mut capture, &frame).await;
         }
-        let mut changed = false;
         while let Some(event) = server.poll_event() {
-            changed = true;
+            touched_sessions(&server, &event, &mut touched);
             match event {
                 PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp {
                     session_id,
@@ -1323,13 +1546,8 @@ pub async fn run_server(
                         continue;
                     }
                     let mtu = server.mtu(unit).unwrap_or(1492);
-                    let used: BTreeSet<u32> = units
-                        .values()
-                        .filter_map(|e| e.interface.as_ref().map(|i| i.index))
-                        .collect();
-                    let index = (0..).find(|i| !used.contains(i)).unwrap_or(0);
-                    match create_session_interface(&options.tun_prefix, index, local, peer, mtu) {
-                        Ok(tun) => {
+                    match interfaces.create(&options.tun_prefix, local, peer, mtu) {
+                        Ok((tun, index)) => {
                             let tun = Arc::new(tun);
                             let reader =
                                 tokio::spawn(read_tun(Arc::clone(&tun), unit, tun_tx.clone()));
@@ -1344,7 +1562,7 @@ pub async fn run_server(
                                 }
                             }
                             if let Some(old) = extra.interface.replace(interface) {
-                                old.tear_down();
+                                interfaces.retire(old);
                             }
                         }
                         Err(error) => {
@@ -1400,7 +1618,7 @@ pub async fn run_server(
                     event: LinkEvent::IpDown,
                 } => {
                     if let Some(old) = units.get_mut(&unit).and_then(|e| e.interface.take()) {
-                        old.tear_down();
+                        interfaces.retire(old);
                     }
                 }
                 PppoeServerEvent::Joined {
@@ -1421,7 +1639,7 @@ pub async fn run_server(
                     if let Some(mut extra) = units.remove(&unit) {
                         nas.unit_down(unit, &mut extra);
                         if let Some(old) = extra.interface {
-                            old.tear_down();
+                            interfaces.retire(old);
                         }
                     }
                 }
@@ -1459,9 +1677,7 @@ pub async fn run_server(
             let mtu = server.mtu(unit);
             deliver(&units, mtu, &options, unit, packet).await;
         }
-        if changed {
-            update_server_status(&status, &server, &extras, &units);
-        }
+        board.refresh(&mut touched, &server, &extras, &units);
         if closing_since.is_some() && server.session_count() == 0 {
             for frame in take_frames(|| server.poll_transmit()) {
                 send_frame(&socket, &mut capture, &frame).await;
@@ -1478,7 +1694,10 @@ pub async fn run_server(
             }
             None => deadline,
         };
+        // In this order: session frames first, discovery frames only when nothing else waits
+        // (a PADI flood cannot starve sessions, their timers or their traffic).
         tokio::select! {
+            biased;
             received = socket.recv(&mut frame_buf) => {
                 let len = match received {
                     Ok(len) => len,
@@ -1534,7 +1753,9 @@ pub async fn run_server(
                         let applied = u16::try_from(port)
                             .is_ok_and(|id| nas.change(&server, &mut units, id, &change));
                         let _ = done.send(applied);
-                        update_server_status(&status, &server, &extras, &units);
+                        if let Ok(id) = u16::try_from(port) {
+                            touched.push(id);
+                        }
                     }
                 }
             }
@@ -1577,24 +1798,38 @@ pub async fn run_server(
                     }
                 }
             }
+            done = interfaces.reaped() => interfaces.reaped_up_to(done),
             () = &mut shutdown, if closing_since.is_none() => {
                 info!("access concentrator shutting down");
                 closing_since = Some(now());
+                interfaces.closing = true;
                 server.close(now(), CloseReason::Shutdown);
+            }
+            received = discovery.recv(&mut discovery_buf) => {
+                let len = match received {
+                    Ok(len) => len,
+                    Err(error) => {
+                        socket_error = Some(error);
+                        break;
+                    }
+                };
+                let frame = &discovery_buf[..len];
+                record(&mut capture, frame);
+                server.handle_input(now(), frame);
             }
         }
     }
+    let mut remaining = Vec::new();
     for (unit, mut extra) in std::mem::take(&mut units) {
         if extra.nas.is_some() && extra.end.is_none() {
             extra.end = Some(SessionEnd::Link(DownReason::Closed(CloseReason::Shutdown)));
         }
         nas.unit_down(unit, &mut extra);
-        if let Some(interface) = extra.interface {
-            interface.tear_down();
-        }
+        remaining.extend(extra.interface);
     }
+    interfaces.delete_all(remaining);
     nas.stop_all(TerminateCause::NAS_REBOOT);
-    lock(&status).clear();
+    board.clear();
     match socket_error {
         Some(error) => Err(error),
         None => Ok(()),
@@ -1756,9 +1991,19 @@ fn answer_verdict(
 
 /// Adds IPv6CP's link-local addresses to a session's TUN device.
 fn add_link_local(name: &str, local: Ipv6Addr, peer: Ipv6Addr) {
+    set_ipv6(name, true);
     match netconfig::add_ipv6_link_local(name, local, peer) {
         Ok(()) => info!("{name}: local  LL address {local}, remote LL address {peer}"),
         Err(error) => warn!("{name}: adding the IPv6 link-local addresses failed: {error}"),
+    }
+}
+
+/// Turns IPv6 on or off on a session interface (`net.ipv6.conf.NAME.disable_ipv6`, in the
+/// namespace of the calling thread); nothing to do on a kernel without IPv6.
+fn set_ipv6(name: &str, on: bool) {
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    if let Err(error) = std::fs::write(&path, if on { "0" } else { "1" }) {
+        debug!("{name}: IPv6 {}: {error}", if on { "on" } else { "off" });
     }
 }
 
@@ -1772,29 +2017,39 @@ fn follow_mtu(name: &str, mtu: u16) {
 }
 
 fn create_session_interface(
+    rtnl: &mut RouteSocket,
+    group: u32,
     prefix: &str,
-    index: u32,
+    number: u32,
     local: Ipv4Addr,
     peer: Ipv4Addr,
     mtu: u16,
 ) -> io::Result<TunDevice> {
-    let name = format!("{prefix}{index}");
+    let name = format!("{prefix}{number}");
     let tun = TunDevice::create(Some(&name))?;
-    let name = tun.name().to_owned();
-    netconfig::set_mtu(&name, u32::from(mtu))?;
-    netconfig::disable_ipv6_address_generation(&name).ok();
-    netconfig::set_up(&name)?;
-    netconfig::add_point_to_point_ipv4(&name, local, peer)?;
-    debug!("{name}: local {local} peer {peer}/32 mtu {mtu}");
+    // IPv6 off until IPv6CP comes up (add_link_local turns it on): an interface with IPv6
+    // brought up or given an MTU walks the kernel's whole IPv6 routing table, whose size grows
+    // with the number of such interfaces.
+    set_ipv6(tun.name(), false);
+    rtnl.configure_point_to_point(&PointToPoint {
+        index: tun.index(),
+        mtu: u32::from(mtu),
+        group,
+        local,
+        peer,
+    })
+    .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", tun.name())))?;
+    debug!("{}: local {local} peer {peer}/32 mtu {mtu}", tun.name());
     Ok(tun)
 }
 
+/// Reads a session's TUN device (with no buffer of its own while it waits: see
+/// [`TunDevice::recv_packet`]).
 async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, Vec<u8>)>) {
-    let mut buf = vec![0u8; BUFFER_LEN];
     loop {
-        match tun.recv(&mut buf).await {
-            Ok(len) => {
-                if out.send((unit, buf[..len].to_vec())).await.is_err() {
+        match tun.recv_packet().await {
+            Ok(packet) => {
+                if out.send((unit, packet)).await.is_err() {
                     return;
                 }
             }
@@ -1806,56 +2061,143 @@ async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, 
     }
 }
 
-fn update_server_status(
-    status: &SharedServerSnapshot,
+/// The `sessions` listing, kept up to date one session at a time: the loop refreshes only the
+/// sessions an event touched (O(1) per event, whatever the number of sessions up), never the
+/// whole list. Rows are in no particular order (a removal moves the last row into the gap);
+/// `sessions` sorts them when it prints.
+struct StatusBoard {
+    shared: SharedServerSnapshot,
+    /// Where each session's row is.
+    rows: HashMap<u16, usize>,
+}
+
+impl StatusBoard {
+    fn new(shared: SharedServerSnapshot) -> Self {
+        lock(&shared).clear();
+        StatusBoard {
+            shared,
+            rows: HashMap::new(),
+        }
+    }
+
+    /// Puts a session's row in (new) or in place of its old one.
+    fn put(&mut self, snapshot: SessionSnapshot) {
+        let mut list = lock(&self.shared);
+        match self.rows.get(&snapshot.session_id) {
+            Some(&row) => list[row] = snapshot,
+            None => {
+                self.rows.insert(snapshot.session_id, list.len());
+                list.push(snapshot);
+            }
+        }
+    }
+
+    /// Takes a session's row out.
+    fn remove(&mut self, session_id: u16) {
+        let Some(row) = self.rows.remove(&session_id) else {
+            return;
+        };
+        let mut list = lock(&self.shared);
+        list.swap_remove(row);
+        if let Some(moved) = list.get(row) {
+            self.rows.insert(moved.session_id, row);
+        }
+    }
+
+    /// Builds the rows of `touched` sessions again (each once), and takes out those gone.
+    fn refresh(
+        &mut self,
+        touched: &mut Vec<u16>,
+        server: &PppoeServer,
+        extras: &BTreeMap<u16, SessionExtra>,
+        units: &BTreeMap<UnitId, UnitExtra>,
+    ) {
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched.drain(..) {
+            match session_snapshot(server, extras, units, id) {
+                Some(snapshot) => self.put(snapshot),
+                None => self.remove(id),
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        lock(&self.shared).clear();
+    }
+}
+
+/// The sessions whose row an event may change: its session, or every member of its unit.
+fn touched_sessions(server: &PppoeServer, event: &PppoeServerEvent, touched: &mut Vec<u16>) {
+    match event {
+        PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp { session_id, .. })
+        | PppoeServerEvent::Link { session_id, .. }
+        | PppoeServerEvent::Joined { session_id, .. }
+        | PppoeServerEvent::Left { session_id, .. }
+        | PppoeServerEvent::SessionDown { session_id, .. } => touched.push(*session_id),
+        PppoeServerEvent::Network { unit, .. } => match unit {
+            UnitId::Link(id) => touched.push(*id),
+            UnitId::Bundle(_) => touched.extend(
+                server
+                    .unit(*unit)
+                    .into_iter()
+                    .flat_map(|u| u.members().map(|(id, _, _)| *id)),
+            ),
+        },
+        _ => {}
+    }
+}
+
+/// One session's row of the `sessions` listing (`None`: no such session).
+fn session_snapshot(
     server: &PppoeServer,
     extras: &BTreeMap<u16, SessionExtra>,
     units: &BTreeMap<UnitId, UnitExtra>,
-) {
-    let sessions = server
-        .sessions()
-        .map(|(id, session)| {
-            let extra = extras.get(&id);
-            let link = server.session_link(id);
-            let unit_id = server.session_unit(id).unwrap_or(UnitId::Link(id));
-            let unit = server.unit(unit_id);
-            let nas = units
-                .get(&unit_id)
-                .and_then(|e| e.nas.as_ref())
-                .map(|(_, n)| n);
-            let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
-            SessionSnapshot {
-                session_id: id,
-                user: extra
-                    .and_then(|e| e.user.clone())
-                    .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
-                client_mac: session.client_mac(),
-                service_name: server
-                    .access_concentrator()
-                    .session(id)
-                    .map(|r| r.service_name().to_owned())
-                    .unwrap_or_default(),
-                address: negotiated.map(|n| n.peer),
-                local_address: negotiated.map(|n| n.local),
-                interface: units
-                    .get(&unit_id)
-                    .and_then(|e| e.interface.as_ref())
-                    .map(|i| i.tun.name().to_owned()),
-                started: extra.map_or(SystemTime::now(), |e| e.started),
-                state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
-                encoding: ccp_encoding(unit.and_then(|u| u.ccp_negotiated())),
-                bundle: match unit_id {
-                    UnitId::Bundle(n) => Some(n),
-                    UnitId::Link(_) => None,
-                },
-                rate_limit: nas
-                    .and_then(|n| n.limits().rate_limit)
-                    .map(|r| r.to_string()),
-                acct_session_id: nas.map(|n| n.account().acct_session_id.to_string()),
-            }
-        })
-        .collect();
-    *lock(status) = sessions;
+    id: u16,
+) -> Option<SessionSnapshot> {
+    let session = server.session(id)?;
+    let extra = extras.get(&id);
+    let link = server.session_link(id);
+    let unit_id = server.session_unit(id).unwrap_or(UnitId::Link(id));
+    let unit = server.unit(unit_id);
+    let nas = units
+        .get(&unit_id)
+        .and_then(|e| e.nas.as_ref())
+        .map(|(_, n)| n);
+    let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
+    Some(SessionSnapshot {
+        session_id: id,
+        user: extra
+            .and_then(|e| e.user.clone())
+            .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
+        client_mac: session.client_mac(),
+        service_name: server
+            .access_concentrator()
+            .session(id)
+            .map(|r| r.service_name().to_owned())
+            .unwrap_or_default(),
+        address: negotiated.map(|n| n.peer),
+        local_address: negotiated.map(|n| n.local),
+        interface: units
+            .get(&unit_id)
+            .and_then(|e| e.interface.as_ref())
+            .map(|i| i.tun.name().to_owned()),
+        started: extra.map_or(SystemTime::now(), |e| e.started),
+        state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
+        encoding: ccp_encoding(unit.and_then(|u| u.ccp_negotiated())),
+        bundle: match unit_id {
+            UnitId::Bundle(n) => Some(n),
+            UnitId::Link(_) => None,
+        },
+        rate_limit: nas
+            .and_then(|n| n.limits().rate_limit)
+            .map(|r| r.to_string()),
+        acct_session_id: nas.map(|n| n.account().acct_session_id.to_string()),
+        ccp_resyncs: unit
+            .and_then(|u| u.network().ccp())
+            .map_or(0, ppp_ccp::CcpSession::renegotiations),
+    })
 }
 
 #[cfg(test)]
@@ -1927,6 +2269,87 @@ mod tests {
         // link type 1 (Ethernet), then one record header of 16 bytes and the frame
         assert_eq!(&bytes[20..24], &1u32.to_le_bytes());
         assert_eq!(bytes.len(), 24 + 16 + 60);
+    }
+
+    #[test]
+    fn interface_numbers_are_the_lowest_free() {
+        let mut numbers = InterfaceNumbers::default();
+        assert_eq!(
+            (0..4).map(|_| numbers.take()).collect::<Vec<_>>(),
+            [0, 1, 2, 3]
+        );
+        numbers.release(1);
+        numbers.release(3);
+        assert_eq!(numbers.take(), 1);
+        assert_eq!(numbers.take(), 3);
+        for n in [0, 1, 2, 3] {
+            numbers.release(n);
+        }
+        assert_eq!((numbers.next, numbers.free.len()), (0, 0), "{numbers:?}");
+        assert_eq!(numbers.take(), 0);
+    }
+
+    fn row(session_id: u16) -> SessionSnapshot {
+        SessionSnapshot {
+            session_id,
+            user: None,
+            client_mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            service_name: String::new(),
+            address: None,
+            local_address: None,
+            interface: None,
+            started: UNIX_EPOCH,
+            state: "establish".to_owned(),
+            encoding: "none".to_owned(),
+            bundle: None,
+            rate_limit: None,
+            acct_session_id: None,
+            ccp_resyncs: 0,
+        }
+    }
+
+    /// The board changes one row per session touched, whatever the number of rows, and stays
+    /// the same set as a plain map after any sequence of puts and removals.
+    #[test]
+    fn status_board_changes_only_the_rows_touched() {
+        let shared: SharedServerSnapshot = Arc::new(Mutex::new(vec![row(9999)]));
+        let mut board = StatusBoard::new(Arc::clone(&shared));
+        assert!(lock(&shared).is_empty(), "a new board starts empty");
+        let mut model = BTreeMap::new();
+        let random = Random::seeded(7);
+        for step in 0..20_000u32 {
+            let id = (random.u32() % 500) as u16;
+            if random.u32().is_multiple_of(3) {
+                board.remove(id);
+                model.remove(&id);
+            } else {
+                let mut snapshot = row(id);
+                snapshot.state = step.to_string();
+                model.insert(id, snapshot.state.clone());
+                board.put(snapshot);
+            }
+        }
+        let list = lock(&shared).clone();
+        let seen: BTreeMap<u16, String> = list
+            .iter()
+            .map(|s| (s.session_id, s.state.clone()))
+            .collect();
+        assert_eq!(seen.len(), list.len(), "one row per session");
+        assert_eq!(seen, model);
+        for (id, row) in &board.rows {
+            assert_eq!(list[*row].session_id, *id);
+        }
+        // Changing one session of many leaves every other row as it was (no rebuild).
+        let before = lock(&shared).clone();
+        let some = *model.keys().next().expect("a session");
+        let mut changed = row(some);
+        changed.state = "network".to_owned();
+        board.put(changed);
+        let after = lock(&shared).clone();
+        let differing = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 1);
+        board.clear();
+        assert!(lock(&shared).is_empty());
     }
 
     #[test]

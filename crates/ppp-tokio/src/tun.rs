@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -32,7 +33,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
-use crate::packet::{interface_name, interface_request, register};
+use crate::packet::{interface_index, interface_name, interface_request, register};
 
 /// The clone device every TUN is created from.
 const TUN_CLONE_DEVICE: &str = "/dev/net/tun";
@@ -45,6 +46,7 @@ const TUN_CLONE_DEVICE: &str = "/dev/net/tun";
 pub struct TunDevice {
     fd: AsyncFd<File>,
     name: String,
+    index: u32,
 }
 
 impl TunDevice {
@@ -76,16 +78,23 @@ impl TunDevice {
         request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
         set_interface(&file, &mut request)?;
         let name = interface_name(&request);
-        debug!("{name}: TUN device created");
+        let index = interface_index(&name)?;
+        debug!("{name}: TUN device created (index {index})");
         Ok(TunDevice {
             fd: register(file)?,
             name,
+            index,
         })
     }
 
     /// The name of the interface.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interface index (for rtnetlink, see [`crate::rtnl`]).
+    pub fn index(&self) -> u32 {
+        self.index
     }
 
     /// Waits for the next IP packet the kernel routes into the device and copies it into `buf`.
@@ -100,6 +109,34 @@ impl TunDevice {
         loop {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| fd.get_ref().read(buf)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Waits for the next IP packet and returns it in a vector of its own length. The packet is
+    /// read into a scratch buffer of the calling thread (64 KiB, one per thread), so a server
+    /// with thousands of devices waiting for packets holds no buffer per device.
+    ///
+    /// Cancel safe, like [`recv`](Self::recv).
+    ///
+    /// # Errors
+    ///
+    /// Errors of `read(2)` other than `EAGAIN`.
+    pub async fn recv_packet(&self) -> io::Result<Vec<u8>> {
+        thread_local! {
+            static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 65_536]);
+        }
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let read = guard.try_io(|fd| {
+                SCRATCH.with_borrow_mut(|buf| {
+                    let len = fd.get_ref().read(buf)?;
+                    Ok(buf[..len].to_vec())
+                })
+            });
+            match read {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }

@@ -340,15 +340,20 @@ impl Lcp {
                 .close_for(now, FinishReason::PeerNotResponding, "Peer not responding");
             return;
         }
-        if idle >= interval {
+        // Silent for an interval: an Echo-Request now and the next one an interval later.
+        // Otherwise the next tick is when the silence will have lasted an interval (not an
+        // interval from now: a tick just short of it would put off the first request until
+        // just before the timeout, too late for the reply).
+        let mut next = if idle >= interval {
             let data = self.magic_for_packets().to_be_bytes();
             let identifier = self.fsm.allocate_identifier();
             self.fsm.send_packet(Code::EchoRequest, identifier, &data);
             self.echo.pending = self.echo.pending.saturating_add(1);
+            now.checked_add(interval)
         } else {
             self.echo.pending = 0;
-        }
-        let mut next = now.checked_add(interval);
+            heard.checked_add(interval)
+        };
         if let (Some(timeout), Some(at)) = (timeout, next) {
             next = Some(at.min(heard + timeout));
         }
@@ -1020,6 +1025,37 @@ mod tests {
         assert_eq!(sent, 2);
         assert!(events(&mut a).contains(&LcpEvent::EchoTimeout));
         assert_eq!(now - last_heard, Duration::from_secs(30));
+    }
+
+    /// A tick just short of an interval of silence does not put the Echo-Request off by a
+    /// whole interval (with `failure` 2 that left no time for the reply before the timeout).
+    #[test]
+    fn adaptive_echo_goes_out_once_the_silence_lasts_an_interval() {
+        let config = LcpConfig {
+            echo_interval: Some(Duration::from_secs(1)),
+            echo_failure: 2,
+            echo_adaptive: true,
+            ..LcpConfig::default()
+        };
+        let (mut a, mut b, t0) = opened_pair(config);
+        exchange(&mut a, &mut b, t0);
+        let _ = events(&mut a);
+        let tick = a.poll_timeout().unwrap();
+        let heard = tick - Duration::from_millis(999);
+        a.note_traffic(heard);
+        a.handle_timeout(tick);
+        assert!(
+            a.poll_transmit().is_none(),
+            "not silent for an interval yet"
+        );
+        let next = a.poll_timeout().unwrap();
+        assert_eq!(next, heard + Duration::from_secs(1));
+        a.handle_timeout(next);
+        assert!(
+            a.poll_transmit().is_some_and(|p| p[0] == 9),
+            "an Echo-Request once the silence lasts an interval"
+        );
+        assert_eq!(a.state(), State::Opened);
     }
 
     #[test]

@@ -1047,6 +1047,9 @@ fn update_server_status(
                 bundle: None,
                 rate_limit: None,
                 acct_session_id: None,
+                ccp_resyncs: unit
+                    .and_then(|u| u.network().ccp())
+                    .map_or(0, ppp_ccp::CcpSession::renegotiations),
             },
         );
     }
