@@ -155,7 +155,7 @@ fn data_plane_choice(
 /// TUN path, where they are enforced, rather than dropping them silently.
 fn aaa_needs_tun(file: &AcFile) -> Option<String> {
     use ppp_stack::profile::OnlyOne;
-    if file.aaa.use_radius || file.aaa.accounting || file.radius.is_some() {
+    if file.aaa.use_radius || file.radius.is_some() {
         return Some("RADIUS".to_owned());
     }
     let limited = |rate: bool, session: bool, idle: bool| rate || session || idle;
