@@ -187,8 +187,55 @@ pub struct AsyncEncoder {
     open_flag: bool,
     kernels: Kernels,
     path: Path,
-    /// The last header (its bytes little-endian and its length) and its FCS register.
-    header_fcs: Option<((u32, u8), u32)>,
+    /// How the SIMD kernels test for members of `escapes` and of `default_escapes`.
+    shapes: [Shape; 2],
+    /// The last header framed, escaped, with its FCS register (a link's header rarely changes).
+    head: Option<Head>,
+}
+
+/// A header as the SIMD encoder writes it, cached by [`AsyncEncoder`].
+#[derive(Clone, Debug)]
+struct Head {
+    /// The protocol, and whether the frame is escaped with the default set (LCP Configure-*,
+    /// Terminate-*, Code-Reject) rather than the negotiated one.
+    key: (Protocol, bool),
+    /// The header escaped, without and with the opening flag in front.
+    bytes: [[u8; 16]; 2],
+    /// How many bytes of `bytes` are used.
+    lens: [u8; 2],
+    /// The FCS register after the header.
+    register: u32,
+}
+
+impl Head {
+    fn new(key: (Protocol, bool), header: &[u8], escapes: &ByteSet, fcs: FcsKind) -> Self {
+        let mut bytes = [[0u8; 16]; 2];
+        bytes[1][0] = FLAG;
+        let mut len = 0;
+        for &byte in header.iter().take(4) {
+            let escaped: &[u8] = if escapes.contains(byte) {
+                &[ESCAPE, byte ^ 0x20]
+            } else {
+                &[byte]
+            };
+            for &b in escaped {
+                bytes[0][len] = b;
+                bytes[1][len + 1] = b;
+                len += 1;
+            }
+        }
+        let register = match fcs {
+            FcsKind::Fcs16 => u32::from(bytewise::fcs16_update(FCS16_INIT, header)),
+            FcsKind::Fcs32 => bytewise::fcs32_update(FCS32_INIT, header),
+            FcsKind::Null => 0,
+        };
+        Head {
+            key,
+            bytes,
+            lens: [len as u8, len as u8 + 1],
+            register,
+        }
+    }
 }
 
 impl AsyncEncoder {
@@ -201,7 +248,8 @@ impl AsyncEncoder {
             open_flag: true,
             kernels: Kernels::Auto,
             path: Kernels::Auto.path(),
-            header_fcs: None,
+            shapes: [ByteSet::EMPTY.shape(); 2],
+            head: None,
         };
         encoder.set_config(encoder.config.clone());
         encoder
@@ -245,8 +293,9 @@ impl AsyncEncoder {
         }
         self.escapes = ByteSet::from_bits(bits);
         self.default_escapes = ByteSet::from_bits(default_bits);
+        self.shapes = [self.escapes.shape(), self.default_escapes.shape()];
         self.config = config;
-        self.header_fcs = None;
+        self.head = None;
     }
 
     /// Marks the line as idle: the next frame starts with its own opening flag.
@@ -264,10 +313,76 @@ impl AsyncEncoder {
     }
 
     /// Appends one frame carrying `payload` on `protocol` to `out`.
+    #[inline]
     pub fn encode(&mut self, protocol: Protocol, payload: &[u8], out: &mut Vec<u8>) {
+        // LCP codes 1 to 7 go out as if nothing was negotiated.
+        let default_set = protocol == Protocol::Lcp && matches!(payload.first(), Some(1..=7));
+        if let Path::Fast(tier) = self.path
+            && tier != Tier::Portable
+        {
+            // The whole frame in one SIMD call, with the header escaped beforehand.
+            let key = (protocol, default_set);
+            let head = match &self.head {
+                Some(head) if head.key == key => head,
+                _ => {
+                    let head = self.head_for(key);
+                    self.head.insert(head)
+                }
+            };
+            let fcs = match self.config.fcs {
+                FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, head.register)),
+                FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, head.register)),
+                FcsKind::Null => None,
+            };
+            let open = usize::from(self.open_flag);
+            let frame = simd::FrameParts {
+                head: &head.bytes[open],
+                head_len: usize::from(head.lens[open]),
+                payload,
+                fcs,
+            };
+            if simd::encode_frame_into_vec(tier, &self.shapes[usize::from(default_set)], &frame, out)
+            {
+                self.open_flag = false;
+                return;
+            }
+        }
         out.reserve(self.max_encoded_len(payload.len()));
         let mut sink = VecSink(out);
         self.encode_with(protocol, payload, &mut sink);
+    }
+
+    /// The header of frames on `protocol` as it goes out, escaped (`key.1`: with the default
+    /// escape set), and the FCS register after it.
+    #[cold]
+    fn head_for(&self, key: (Protocol, bool)) -> Head {
+        let (word, len) = self.header(key.0);
+        let escapes = if key.1 {
+            &self.default_escapes
+        } else {
+            &self.escapes
+        };
+        Head::new(key, &word.to_le_bytes()[..len], escapes, self.config.fcs)
+    }
+
+    /// The address/control and protocol fields of frames on `protocol`, as a little-endian word,
+    /// and how many bytes of it are used.
+    fn header(&self, protocol: Protocol) -> (u32, usize) {
+        let number = protocol.number();
+        let is_lcp = protocol == Protocol::Lcp;
+        let (mut word, mut header_len) = (0u32, 0);
+        if is_lcp || !self.config.acfc {
+            word = u32::from_le_bytes([ALLSTATIONS, UI, 0, 0]);
+            header_len = 2;
+        }
+        if !is_lcp && self.config.pfc && protocol.is_compressible() {
+            word |= u32::from(number as u8) << (8 * header_len);
+            header_len += 1;
+        } else {
+            word |= u32::from(number.swap_bytes()) << (8 * header_len);
+            header_len += 2;
+        }
+        (word, header_len)
     }
 
     /// Writes one frame carrying `payload` on `protocol` into `out`, returning its length.
@@ -302,52 +417,15 @@ impl AsyncEncoder {
     }
 
     fn encode_with<S: Sink>(&mut self, protocol: Protocol, payload: &[u8], sink: &mut S) {
-        let number = protocol.number();
-        let is_lcp = protocol == Protocol::Lcp;
-        // The header as a little-endian word, built in a register.
-        let (mut word, mut header_len) = (0u32, 0);
-        if is_lcp || !self.config.acfc {
-            word = u32::from_le_bytes([ALLSTATIONS, UI, 0, 0]);
-            header_len = 2;
-        }
-        if !is_lcp && self.config.pfc && protocol.is_compressible() {
-            word |= u32::from(number as u8) << (8 * header_len);
-            header_len += 1;
-        } else {
-            word |= u32::from(number.swap_bytes()) << (8 * header_len);
-            header_len += 2;
-        }
+        let (word, header_len) = self.header(protocol);
         let header_bytes = word.to_le_bytes();
         let header = &header_bytes[..header_len];
         // LCP codes 1 to 7 go out as if nothing was negotiated.
-        let escapes = if is_lcp && matches!(payload.first(), Some(1..=7)) {
+        let escapes = if protocol == Protocol::Lcp && matches!(payload.first(), Some(1..=7)) {
             &self.default_escapes
         } else {
             &self.escapes
         };
-        if let Path::Fast(tier) = self.path
-            && tier != Tier::Portable
-        {
-            // The whole frame in one SIMD call where the sink allows it.
-            let register = header_register(&mut self.header_fcs, self.config.fcs, word, header);
-            let fcs = match self.config.fcs {
-                FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, register)),
-                FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, register)),
-                FcsKind::Null => None,
-            };
-            let frame = simd::FrameParts {
-                open_flag: self.open_flag,
-                header: word,
-                header_len,
-                payload,
-                fcs,
-                nibbles: escapes.nibbles(),
-            };
-            if sink.encode_frame_simd(tier, &escapes.shape(), &frame) {
-                self.open_flag = false;
-                return;
-            }
-        }
         if self.open_flag {
             sink.put_byte(FLAG);
         }
@@ -358,28 +436,6 @@ impl AsyncEncoder {
         sink.put_byte(FLAG);
         self.open_flag = false;
     }
-}
-
-/// The FCS register after `header` (at most four bytes, also given as the little-endian `word`),
-/// from the one-entry cache `cache`: the header of a link's frames rarely changes.
-fn header_register(
-    cache: &mut Option<((u32, u8), u32)>,
-    fcs: FcsKind,
-    word: u32,
-    header: &[u8],
-) -> u32 {
-    let key = (word, header.len() as u8);
-    if let Some((cached, register)) = *cache
-        && cached == key
-    {
-        return register;
-    }
-    let register = match fcs {
-        FcsKind::Fcs16 => u32::from(bytewise::fcs16_update(FCS16_INIT, header)),
-        _ => bytewise::fcs32_update(FCS32_INIT, header),
-    };
-    *cache = Some((key, register));
-    register
 }
 
 /// The FCS trailer for the register `register` (complemented, least significant byte first).
@@ -512,12 +568,6 @@ trait Sink {
     ) -> Option<(u32, usize)> {
         None
     }
-    /// Writes the whole frame with the SIMD kernels of `tier` (see
-    /// [`simd::encode_frame_into_vec`]); `false`, having written nothing, if this sink or tier
-    /// cannot.
-    fn encode_frame_simd(&mut self, _: Tier, _: &Shape, _: &simd::FrameParts<'_>) -> bool {
-        false
-    }
 }
 
 struct VecSink<'a>(&'a mut Vec<u8>);
@@ -534,15 +584,6 @@ impl Sink for VecSink<'_> {
     #[inline]
     fn put_escaped(&mut self, byte: u8) {
         self.0.extend_from_slice(&[ESCAPE, byte ^ 0x20]);
-    }
-    #[inline]
-    fn encode_frame_simd(
-        &mut self,
-        tier: Tier,
-        escapes: &Shape,
-        frame: &simd::FrameParts<'_>,
-    ) -> bool {
-        simd::encode_frame_into_vec(tier, escapes, frame, self.0)
     }
 }
 

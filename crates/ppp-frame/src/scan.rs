@@ -103,11 +103,6 @@ impl ByteSet {
         self.len() == 0
     }
 
-    /// The nibble tables of the set, for the SIMD kernels.
-    pub(crate) const fn nibbles(&self) -> &NibbleTables {
-        &self.nibbles
-    }
-
     /// How the SIMD stuffing and unstuffing kernels test for members.
     pub(crate) const fn shape(&self) -> Shape {
         match self.kind {

@@ -241,18 +241,16 @@ pub(crate) fn stuff_into_slice(
 
 /// The parts of one frame for [`encode_frame_into_vec`].
 pub(crate) struct FrameParts<'a> {
-    /// Whether the frame starts with its own flag.
-    pub(crate) open_flag: bool,
-    /// Address/control and protocol fields, first byte in the low bits.
-    pub(crate) header: u32,
-    /// How many bytes of `header` are used (at most four).
-    pub(crate) header_len: usize,
+    /// The opening flag (if the frame has one) and the address/control and protocol fields,
+    /// already escaped: `head[..head_len]` (at most 9 bytes). Kept in memory the encoder owns,
+    /// written once per header, so that loading it as a vector does not wait for the stores.
+    pub(crate) head: &'a [u8; 16],
+    /// How many bytes of `head` are used.
+    pub(crate) head_len: usize,
     /// The information field.
     pub(crate) payload: &'a [u8],
     /// The FCS: its folding constants and the register after the header. None: no FCS.
     pub(crate) fcs: Option<(&'a FoldConstants, u32)>,
-    /// The nibble tables of the escape set (for the header, the FCS and short payloads).
-    pub(crate) nibbles: &'a NibbleTables,
 }
 
 /// Appends a whole frame to `out`: the opening flag if asked for, header, payload and FCS with
@@ -271,8 +269,9 @@ pub(crate) fn encode_frame_into_vec(
         if tier == Tier::Portable {
             return false;
         }
-        // Everything escaped (header, payload, an FCS of up to four bytes), both flags, slack.
-        out.reserve(2 * (4 + frame.payload.len() + 4) + 2 + x86::SLACK);
+        // The head, everything else escaped (payload, an FCS of up to four bytes), the closing
+        // flag, slack.
+        out.reserve(16 + 2 * (frame.payload.len() + 4) + 1 + x86::SLACK);
         let len = out.len();
         let spare = out.spare_capacity_mut();
         let written = x86::encode_frame(tier, escapes, frame, spare);
@@ -333,7 +332,7 @@ pub(crate) fn unstuff_into(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{FrameParts, NibbleTables, Shape, Tier};
-    use crate::fcs::{FoldConstants, fold_index};
+    use crate::fcs::{FoldConstants, SHORT_FOLD_MAX, fold_index};
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -371,6 +370,10 @@ mod x86 {
     ) -> Option<(u32, usize)> {
         match tier {
             Tier::Portable => None,
+            _ if (16..=SHORT_FOLD_MAX).contains(&data.len()) => {
+                // SAFETY: any tier from Sse up has PCLMULQDQ, SSSE3 and SSE4.1.
+                Some((unsafe { fold_short(k, register, data) }, data.len()))
+            }
             Tier::Avx512 if data.len() >= 256 => {
                 // SAFETY: the tier is at most the detected one, so the CPU has AVX-512 F/BW/VL,
                 // VPCLMULQDQ, PCLMULQDQ and SSE4.1; the kernel needs at least 256 bytes.
@@ -422,34 +425,98 @@ mod x86 {
         )
     }
 
-    /// Reduces the final 128-bit accumulator to the CRC register (see [`FoldConstants`]).
+    /// Reduces the final 128-bit accumulator to the CRC register (see [`FoldConstants`]): the low
+    /// `w` bits of the quotient from three independent multiplications, then the register from
+    /// a fourth.
+    ///
+    /// In the bit-reversed layout a product's coefficient of `x^(64+j)` lands in bit `62 - j` of
+    /// lane 0 and its coefficient of `x^j` in bit `62 - j` of lane 1, so both halves of the
+    /// quotient's low bits line up once they are in the same lane.
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse4.1")]
     fn reduce128(k: &FoldConstants, x: __m128i) -> u32 {
-        let x63 = _mm_cvtsi64_si128(k.x63 as i64);
-        // T = X_hi·x^64 + X_lo, with X_hi·x^64 replaced by X_hi·(x^63 mod P)·x: at most 96 bits.
-        let t = _mm_xor_si128(
-            _mm_clmulepi64_si128(x, x63, 0x00),
-            _mm_unpackhi_epi64(_mm_setzero_si128(), x),
+        reduce128_width(k, k.width, x)
+    }
+
+    /// [`reduce128`] for constants of width `width` (a constant where the caller knows it).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse4.1")]
+    fn reduce128_width(k: &FoldConstants, width: u32, x: __m128i) -> u32 {
+        // Lane 0: bits 64.. of X_hi·mu2_low and of X_lo·(mu - x^64).
+        let upper = fold128(x, _mm_set_epi64x(k.mu as i64, k.mu2_low as i64));
+        // Lane 1: the low bits of X_hi·mu2_high, and those of X_lo itself (the x^64 term of mu),
+        // moved down one bit to the same place.
+        let lower = _mm_xor_si128(
+            _mm_clmulepi64_si128(x, _mm_cvtsi64_si128(k.mu2_high as i64), 0x00),
+            _mm_srli_epi64::<1>(x),
         );
-        // Same again for the (at most 32-bit) upper part: the result lands in lane 1, 64 bits.
-        let t = _mm_xor_si128(_mm_clmulepi64_si128(t, x63, 0x00), t);
-        let t_rev = _mm_extract_epi64(t, 1) as u64;
-        // Barrett: q = T + floor(T·mu' / x^64); the floor comes out one bit short in lane 0.
-        let f = _mm_clmulepi64_si128(
-            _mm_cvtsi64_si128(t_rev as i64),
-            _mm_cvtsi64_si128(k.mu as i64),
-            0x00,
-        );
-        let q_rev = t_rev ^ ((_mm_cvtsi128_si64(f) as u64) << 1);
-        // register = (q·(P - x^w)) mod x^w, found in lane 1 above bit 63 - w.
-        let r = _mm_clmulepi64_si128(
-            _mm_cvtsi64_si128(q_rev as i64),
-            _mm_cvtsi64_si128(k.poly as i64),
-            0x00,
-        );
-        let lane1 = _mm_extract_epi64(r, 1) as u64;
-        ((lane1 >> (63 - k.width)) & ((1u64 << k.width) - 1)) as u32
+        // The low w bits of q, coefficient x^j in bit 63 - j (the bits above them, high powers,
+        // do not reach the low w bits of the product below; bit 63 - 63 = 0 is shifted out).
+        let q = _mm_slli_epi64::<1>(_mm_xor_si128(upper, _mm_unpackhi_epi64(lower, lower)));
+        // The register: the low w bits of q·(P - x^w), in lane 1 from bit 63 - w up.
+        let r = _mm_clmulepi64_si128(q, _mm_cvtsi64_si128(k.poly as i64), 0x00);
+        register_of(width, _mm_extract_epi64::<1>(r) as u64)
+    }
+
+    /// The `width`-bit register held in bits `63 - width ..= 62` of `lane` (see [`reduce128`]).
+    #[inline(always)]
+    fn register_of(width: u32, lane: u64) -> u32 {
+        ((lane >> (63 - width)) & ((1u64 << width) - 1)) as u32
+    }
+
+    /// The folding multiplier pair for `128·(i + 1)` bits (`i` clamped to the table).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn pair_at(k: &FoldConstants, i: usize) -> __m128i {
+        let [hi, lo] = k.fold[i.min(k.fold.len() - 1)];
+        _mm_set_epi64x(lo as i64, hi as i64)
+    }
+
+    /// Folds 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes in one step: the data, padded with zeros
+    /// at its front to whole blocks, has the same CRC once the register is XORed into its first
+    /// bytes, and each block is multiplied by the constants of its own distance to the end, all
+    /// at once (a loop folding block after block would be a chain of multiplications).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1")]
+    fn fold_short(k: &FoldConstants, register: u32, data: &[u8]) -> u32 {
+        fold_short_width(k, k.width, register, data)
+    }
+
+    /// [`fold_short`] for constants of width `width` (a constant where the caller knows it).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1")]
+    fn fold_short_width(k: &FoldConstants, width: u32, register: u32, data: &[u8]) -> u32 {
+        let n = data.len();
+        let Some(first) = data.first_chunk::<16>() else {
+            return register;
+        };
+        let m = n.div_ceil(16);
+        // The bytes of the first, partial, block: 1 to 16.
+        let r = n - 16 * (m - 1);
+        let reg = _mm_cvtsi32_si128(register as i32);
+        let (Some(up), Some(down)) = (
+            SHIFT_MASKS.get(r..).and_then(|m| m.first_chunk::<16>()),
+            SHIFT_MASKS.get(16 + r..).and_then(|m| m.first_chunk::<16>()),
+        ) else {
+            return register;
+        };
+        // Block 0: the first r bytes, with the register, at the end of the block.
+        let b0 = _mm_shuffle_epi8(_mm_xor_si128(load128(first), reg), load128(up));
+        let (blocks, _) = data.get(r..).unwrap_or_default().as_chunks::<16>();
+        let Some((b1, middle)) = blocks.split_first() else {
+            return reduce128_width(k, width, b0);
+        };
+        // The register bytes past r (when r is shorter than the register) belong to block 1.
+        let b1 = _mm_xor_si128(load128(b1), _mm_shuffle_epi8(reg, load128(down)));
+        let mut x = fold128(b0, pair_at(k, m - 2));
+        let Some((last, middle)) = middle.split_last() else {
+            return reduce128_width(k, width, _mm_xor_si128(x, b1));
+        };
+        x = _mm_xor_si128(x, fold128(b1, pair_at(k, m - 3)));
+        for (j, b) in middle.iter().enumerate() {
+            x = _mm_xor_si128(x, fold128(load128(b), pair_at(k, m - 4 - j)));
+        }
+        reduce128_width(k, width, _mm_xor_si128(x, load128(last)))
     }
 
     /// Folds `data` (at least 16 bytes) with 128-bit PCLMULQDQ.
@@ -1595,22 +1662,6 @@ mod x86 {
         dispatch!(PAIR, CONTROLS, NIBBLES)
     }
 
-    /// Writes the bytes `v[..len]`, with those of `escape_mask` (bits below `len`, up to 15)
-    /// escaped, at `win[0..]` (storing 32 bytes); returns how many bytes that is.
-    #[inline]
-    #[target_feature(enable = "ssse3,popcnt")]
-    fn emit_short(
-        set: &Set128,
-        v: __m128i,
-        len: usize,
-        escape_mask: u32,
-        win: &mut [MaybeUninit<u8>; 32],
-    ) -> usize {
-        let mask = mask128::<NIBBLES>(set, v) & escape_mask;
-        emit16(v, mask, win, 0);
-        len + mask.count_ones() as usize
-    }
-
     /// `tier` must not exceed what the CPU supports (the callers clamp it).
     pub(super) fn encode_frame(
         tier: Tier,
@@ -1618,72 +1669,189 @@ mod x86 {
         frame: &FrameParts<'_>,
         out: &mut [MaybeUninit<u8>],
     ) -> usize {
-        match tier {
-            Tier::Portable => 0,
-            // SAFETY: tiers from Sse up have PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
-            _ => unsafe { encode_frame_sse(tier, shape, frame, out) },
-        }
-    }
-
-    /// Writes a whole frame into `out` (see [`super::encode_frame_into_vec`], which sizes `out`);
-    /// returns the bytes written.
-    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1,popcnt")]
-    fn encode_frame_sse(
-        tier: Tier,
-        shape: &Shape,
-        frame: &FrameParts<'_>,
-        out: &mut [MaybeUninit<u8>],
-    ) -> usize {
-        // Header, trailer and short payloads go through the nibble tables, which test any set.
-        let set = &Set128::new(&Shape::Nibbles(*frame.nibbles));
-        let mut w = 0;
-        // The opening flag and the header, in one expansion (built in a register: bytes stored
-        // one by one and loaded as a vector would stall the load).
-        let flag = usize::from(frame.open_flag);
-        let header_len = frame.header_len.min(4);
-        let first = (u64::from(frame.header) << (8 * flag)) | (u64::from(FLAG) * flag as u64);
-        let header_mask = ((1u32 << header_len) - 1) << flag;
-        if let Some(win) = window::<32>(out, w) {
-            let v = _mm_cvtsi64_si128(first as i64);
-            w += emit_short(set, v, flag + header_len, header_mask, win);
-        }
-        // The payload.
-        let (fold, register) = match frame.fcs {
-            Some((k, register)) => (Some(k), register),
-            None => (None, 0),
+        // The FCS width in bytes, and its constants (any will do without an FCS).
+        let (k, register, width) = match frame.fcs {
+            Some((k, register)) => (k, register, (k.width / 8) as usize),
+            None => (&crate::fcs::FCS16_FOLD, 0, 0),
         };
-        let (mut register, consumed, written) = match (frame.payload.len() >= 16, out.get_mut(w..))
-        {
-            (true, Some(rest)) => stuff(tier, shape, fold, register, frame.payload, rest),
-            _ => (register, 0, 0),
-        };
-        w += written;
-        // A payload shorter than 16 bytes (or whatever the kernel left).
-        let rest = frame.payload.get(consumed..).unwrap_or_default();
-        for piece in rest.chunks(15) {
-            let mut bytes = [0u8; 16];
-            bytes[..piece.len()].copy_from_slice(piece);
-            if let Some(win) = window::<32>(out, w) {
-                let v = load128(&bytes);
-                w += emit_short(set, v, piece.len(), (1u32 << piece.len()) - 1, win);
-            }
-        }
-        if let Some(k) = fold {
-            register = match k.width {
-                16 => u32::from(crate::fcs::portable::fcs16_update(register as u16, rest)),
-                _ => crate::fcs::portable::fcs32_update(register, rest),
+        macro_rules! dispatch {
+            ($(($kind:ident, $width:literal)),*) => {
+                match (tier, kind(shape), width) {
+                    (Tier::Portable, ..) => 0,
+                    $(
+                        (Tier::Sse, $kind, $width) => {
+                            // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
+                            unsafe { frame_sse::<$kind, $width>(tier, shape, frame, k, register, out) }
+                        }
+                        (Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512, $kind, $width) => {
+                            // SAFETY: tiers from Avx2 up have AVX2 and everything Sse has.
+                            unsafe { frame_avx2::<$kind, $width>(tier, shape, frame, k, register, out) }
+                        }
+                    )*
+                    _ => 0,
+                }
             };
         }
-        // The FCS, least significant byte first, and the closing flag.
-        let fcs_len = fold.map_or(0, |k| (k.width / 8) as usize);
-        let fcs = u64::from(!register) & ((1u64 << (8 * fcs_len)) - 1);
-        let last = fcs | u64::from(FLAG) << (8 * fcs_len);
-        if let Some(win) = window::<32>(out, w) {
-            let v = _mm_cvtsi64_si128(last as i64);
-            w += emit_short(set, v, fcs_len + 1, (1u32 << fcs_len) - 1, win);
-        }
-        w
+        dispatch!(
+            (PAIR, 2), (PAIR, 4), (PAIR, 0),
+            (CONTROLS, 2), (CONTROLS, 4), (CONTROLS, 0),
+            (NIBBLES, 2), (NIBBLES, 4), (NIBBLES, 0)
+        )
     }
+
+    /// Writes the payload bytes `data` (16 to [`SHORT_FOLD_MAX`]) escaped into `out` from `w`
+    /// on, 16 bytes at a time; evaluates to the new `w`. The last partial block is the last 16
+    /// bytes of `data` shifted down so that the new ones come first, their escape mask with them.
+    macro_rules! emit_payload_sse {
+        ($set:expr, $wide:expr, $data:expr, $out:expr, $w:expr) => {{
+            let (_, mut w) = ($wide, $w);
+            let (blocks, tail) = $data.as_chunks::<16>();
+            for b in blocks {
+                if let Some(win) = window::<32>($out, w) {
+                    let v = load128(b);
+                    w += emit16(v, mask128::<KIND>($set, v), win, 0);
+                }
+            }
+            emit_tail!($set, $data, tail.len(), $out, w)
+        }};
+    }
+
+    /// [`emit_payload_sse`] 32 bytes at a time.
+    macro_rules! emit_payload_avx2 {
+        ($set:expr, $wide:expr, $data:expr, $out:expr, $w:expr) => {{
+            let mut w = $w;
+            let (blocks, rest) = $data.as_chunks::<32>();
+            for b in blocks {
+                if let Some(win) = window::<64>($out, w) {
+                    let v = load256(b);
+                    w += emit32(v, mask256::<KIND>($wide, v), win, 0);
+                }
+            }
+            let (blocks, tail) = rest.as_chunks::<16>();
+            for b in blocks {
+                if let Some(win) = window::<32>($out, w) {
+                    let v = load128(b);
+                    w += emit16(v, mask128::<KIND>($set, v), win, 0);
+                }
+            }
+            emit_tail!($set, $data, tail.len(), $out, w)
+        }};
+    }
+
+    /// The last `$tail` (< 16) bytes of `$data` (at least 16 bytes) escaped at `$w`; evaluates
+    /// to the new `w`.
+    macro_rules! emit_tail {
+        ($set:expr, $data:expr, $tail:expr, $out:expr, $w:expr) => {{
+            let (tail, mut w) = ($tail, $w);
+            if tail > 0
+                && let (Some(win), Some(last), Some(shift)) = (
+                    window::<32>($out, w),
+                    $data.last_chunk::<16>(),
+                    SHIFT_MASKS.get(32 - tail..).and_then(|m| m.first_chunk::<16>()),
+                )
+            {
+                let v = load128(last);
+                let mask = mask128::<KIND>($set, v) >> (16 - tail);
+                emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, 0);
+                w += tail + mask.count_ones() as usize;
+            }
+            w
+        }};
+    }
+
+    /// Defines the whole-frame encoder of a tier (see [`super::encode_frame_into_vec`], which
+    /// sizes `out`); it returns the bytes written. Payloads up to [`SHORT_FOLD_MAX`] bytes are
+    /// escaped here and their FCS folded in one step ([`fold_short`]); longer ones go through
+    /// the tier's one-pass stuffing kernel.
+    macro_rules! frame_kernel {
+        ($(#[$attr:meta])* $name:ident, $features:literal, $widen:path, $emit:ident) => {
+            $(#[$attr])*
+            #[target_feature(enable = $features)]
+            fn $name<const KIND: u8, const W: usize>(
+                tier: Tier,
+                shape: &Shape,
+                frame: &FrameParts<'_>,
+                k: &FoldConstants,
+                register: u32,
+                out: &mut [MaybeUninit<u8>],
+            ) -> usize {
+                let set = &Set128::new(shape);
+                let wide = &$widen(set);
+                // The opening flag and the header, escaped beforehand.
+                if let Some(win) = window::<16>(out, 0) {
+                    store128_at(win, 0, load128(frame.head));
+                }
+                let mut w = frame.head_len.min(16);
+                let fold = (W > 0).then_some(k);
+                let mut register = register;
+                let payload = frame.payload;
+                if (16..=SHORT_FOLD_MAX).contains(&payload.len()) {
+                    w = $emit!(set, wide, payload, out, w);
+                    if W > 0 {
+                        register = fold_short_width(k, 8 * W as u32, register, payload);
+                    }
+                } else {
+                    let (consumed, written) = match (payload.len() >= 16, out.get_mut(w..)) {
+                        (true, Some(rest)) => {
+                            let (r, c, n) = stuff(tier, shape, fold, register, payload, rest);
+                            register = r;
+                            (c, n)
+                        }
+                        _ => (0, 0),
+                    };
+                    w += written;
+                    // A payload shorter than 16 bytes (or whatever the kernel left).
+                    let rest = payload.get(consumed..).unwrap_or_default();
+                    for piece in rest.chunks(15) {
+                        let mut bytes = [0u8; 16];
+                        bytes[..piece.len()].copy_from_slice(piece);
+                        if let Some(win) = window::<32>(out, w) {
+                            let v = load128(&bytes);
+                            let mask = mask128::<KIND>(set, v) & ((1u32 << piece.len()) - 1);
+                            emit16(v, mask, win, 0);
+                            w += piece.len() + mask.count_ones() as usize;
+                        }
+                    }
+                    register = match W {
+                        2 => u32::from(crate::fcs::portable::fcs16_update(register as u16, rest)),
+                        4 => crate::fcs::portable::fcs32_update(register, rest),
+                        _ => register,
+                    };
+                }
+                // The FCS, least significant byte first, and the closing flag. Usually nothing
+                // in it is escaped; then the length is a constant and the next frame's stores
+                // need not wait for the FCS (a branch, not a data dependency).
+                let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
+                let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
+                let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
+                if let Some(win) = window::<16>(out, w) {
+                    if mask == 0 {
+                        store64_at(win, 0, v);
+                        w += W + 1;
+                    } else {
+                        expand8(v, mask, win, 0);
+                        w += W + 1 + mask.count_ones() as usize;
+                    }
+                }
+                w
+            }
+        };
+    }
+
+    frame_kernel!(
+        /// The whole-frame encoder of [`Tier::Sse`].
+        frame_sse,
+        "pclmulqdq,ssse3,sse4.1,popcnt",
+        Set128::clone,
+        emit_payload_sse
+    );
+    frame_kernel!(
+        /// The whole-frame encoder of [`Tier::Avx2`] and up.
+        frame_avx2,
+        "avx2,pclmulqdq,ssse3,sse4.1,popcnt",
+        Set256::new,
+        emit_payload_avx2
+    );
 
     /// The flag sequence.
     const FLAG: u8 = 0x7E;
