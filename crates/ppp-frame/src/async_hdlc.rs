@@ -882,10 +882,26 @@ impl AsyncDecoder {
             if tier != Tier::Portable {
                 let limit = self.config.max_frame_len.saturating_sub(self.buf.len());
                 let shape = &self.special_shape;
-                if let Some(consumed) =
-                    simd::unstuff_into(tier, shape, input, &mut self.escaped, &mut self.buf, limit)
-                {
+                let fold = match self.config.fcs {
+                    FcsKind::Fcs16 => Some(&fcs::FCS16_FOLD),
+                    FcsKind::Fcs32 => Some(&fcs::FCS32_FOLD),
+                    FcsKind::Null => None,
+                };
+                if let Some((consumed, register)) = simd::unstuff_into(
+                    tier,
+                    shape,
+                    fold,
+                    input,
+                    &mut self.escaped,
+                    &mut self.buf,
+                    limit,
+                ) {
                     *input = input.get(consumed..).unwrap_or_default();
+                    if register.is_some() {
+                        // In front of the closing flag of a frame the kernel checked.
+                        *input = input.get(1..).unwrap_or_default();
+                        return Some(self.finish_frame(register));
+                    }
                 }
             }
             let run = find(tier, input, &self.special);
@@ -910,7 +926,7 @@ impl AsyncDecoder {
             match byte {
                 FLAG if self.escaped => return Some(Err(self.aborted())),
                 FLAG if self.buf.is_empty() => {}
-                FLAG => return Some(self.finish_frame()),
+                FLAG => return Some(self.finish_frame(None)),
                 // RFC 1662 §4.2: the octet after an escape is XORed with 0x20 whatever it is
                 // (but a flag), so 0x7D 0x7D is an escaped 0x5D.
                 ESCAPE if self.escaped => {
@@ -976,7 +992,7 @@ impl AsyncDecoder {
             match byte {
                 FLAG if self.escaped => return Some(Err(self.aborted())),
                 FLAG if self.buf.is_empty() => {}
-                FLAG => return Some(self.finish_frame()),
+                FLAG => return Some(self.finish_frame(None)),
                 ESCAPE if self.escaped => {
                     if self.buf.len() >= self.config.max_frame_len {
                         return Some(Err(self.too_long()));
@@ -1008,7 +1024,9 @@ impl AsyncDecoder {
         }
     }
 
-    fn finish_frame(&mut self) -> Result<Frame<'_>, FrameError> {
+    /// Ends the frame in `buf` at its closing flag. `register`: the FCS register over it if the
+    /// caller has it already.
+    fn finish_frame(&mut self, register: Option<u32>) -> Result<Frame<'_>, FrameError> {
         self.delivered = true;
         let fcs_len = self.config.fcs.len();
         let len = self.buf.len();
@@ -1016,20 +1034,22 @@ impl AsyncDecoder {
             self.stats.runts += 1;
             return Err(FrameError::Runt { len });
         }
-        let good = match (self.config.fcs, self.path) {
-            (FcsKind::Fcs16, Path::Reference) => {
+        let good = match (self.config.fcs, self.path, register) {
+            (FcsKind::Fcs16, _, Some(register)) => register == u32::from(FCS16_GOOD),
+            (FcsKind::Fcs32, _, Some(register)) => register == FCS32_GOOD,
+            (FcsKind::Fcs16, Path::Reference, None) => {
                 bytewise::fcs16_update(FCS16_INIT, &self.buf) == FCS16_GOOD
             }
-            (FcsKind::Fcs32, Path::Reference) => {
+            (FcsKind::Fcs32, Path::Reference, None) => {
                 bytewise::fcs32_update(FCS32_INIT, &self.buf) == FCS32_GOOD
             }
-            (FcsKind::Fcs16, Path::Fast(tier)) => {
+            (FcsKind::Fcs16, Path::Fast(tier), None) => {
                 fcs::fcs16_update_up_to(tier, FCS16_INIT, &self.buf) == FCS16_GOOD
             }
-            (FcsKind::Fcs32, Path::Fast(tier)) => {
+            (FcsKind::Fcs32, Path::Fast(tier), None) => {
                 fcs::fcs32_update_up_to(tier, FCS32_INIT, &self.buf) == FCS32_GOOD
             }
-            (FcsKind::Null, _) => true,
+            (FcsKind::Null, ..) => true,
         };
         if !good && !cfg!(fuzzing) {
             self.stats.bad_fcs += 1;

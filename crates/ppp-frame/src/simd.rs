@@ -291,18 +291,22 @@ pub(crate) fn encode_frame_into_vec(
 /// of a byte of `special` other than an escape that starts an escape pair (flags, received
 /// control characters, the second octet of `7D 7D`), before `buf` would grow by more than `limit`
 /// bytes (it may stop up to a block short of that), and before the last (fewer than 16) bytes of
-/// `data`.
+/// `data`. `special` must contain 0x7D.
+///
 /// Returns the bytes of `data` consumed, or `None` if no kernel applies (portable tier, fewer than
-/// 16 bytes of data, or no room). `special` must contain 0x7D.
+/// 16 bytes of data, or no room); with them, when it stopped in front of a flag that closes a
+/// frame of 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes in `buf` (no escape pending) and `fcs`
+/// gives the FCS, the FCS register over that frame, checked in the same call.
 #[inline]
 pub(crate) fn unstuff_into(
     max: Tier,
     special: &Shape,
+    fcs: Option<&FoldConstants>,
     data: &[u8],
     escaped: &mut bool,
     buf: &mut Vec<u8>,
     limit: usize,
-) -> Option<usize> {
+) -> Option<(usize, Option<u32>)> {
     #[cfg(target_arch = "x86_64")]
     {
         let tier = max.min(tier_for_tests_or_cpu());
@@ -320,11 +324,26 @@ pub(crate) fn unstuff_into(
         let (consumed, written) = x86::unstuff(tier, special, data, escaped, spare, room);
         // SAFETY: the kernel initialised the first `written` bytes of the spare capacity.
         unsafe { buf.set_len(len + written) };
-        Some(consumed)
+        let register = match (fcs, data.get(consumed)) {
+            (Some(k), Some(&x86::FLAG))
+                if !*escaped && (16..=crate::fcs::SHORT_FOLD_MAX).contains(&buf.len()) =>
+            {
+                // A frame that began in this input and had nothing to unescape is the input
+                // itself: read it there rather than from the bytes just stored (a load spanning
+                // two recent stores waits for them to reach the cache).
+                let frame = match data.get(..consumed) {
+                    Some(frame) if len == 0 && written == consumed => frame,
+                    _ => &buf[..],
+                };
+                Some(x86::frame_register(k, frame))
+            }
+            _ => None,
+        };
+        Some((consumed, register))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (max, special, data, escaped, buf, limit);
+        let _ = (max, special, fcs, data, escaped, buf, limit);
         None
     }
 }
@@ -464,14 +483,6 @@ mod x86 {
         ((lane >> (63 - width)) & ((1u64 << width) - 1)) as u32
     }
 
-    /// The folding multiplier pair for `128·(i + 1)` bits (`i` clamped to the table).
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    fn pair_at(k: &FoldConstants, i: usize) -> __m128i {
-        let [hi, lo] = k.fold[i.min(k.fold.len() - 1)];
-        _mm_set_epi64x(lo as i64, hi as i64)
-    }
-
     /// Folds 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes in one step: the data, padded with zeros
     /// at its front to whole blocks, has the same CRC once the register is XORed into its first
     /// bytes, and each block is multiplied by the constants of its own distance to the end, all
@@ -487,36 +498,50 @@ mod x86 {
     #[target_feature(enable = "pclmulqdq,ssse3,sse4.1")]
     fn fold_short_width(k: &FoldConstants, width: u32, register: u32, data: &[u8]) -> u32 {
         let n = data.len();
-        let Some(first) = data.first_chunk::<16>() else {
+        let (Some(first), Some(last)) = (data.first_chunk::<16>(), data.last_chunk::<16>()) else {
             return register;
         };
-        let m = n.div_ceil(16);
-        // The bytes of the first, partial, block: 1 to 16.
-        let r = n - 16 * (m - 1);
         let reg = _mm_cvtsi32_si128(register as i32);
-        let (Some(up), Some(down)) = (
+        // The first r (1 to 16) bytes make block 0, at the end of a block of zeros; then come
+        // `whole` whole blocks, block j over 128·(whole - j) bits to the end.
+        let whole = (n - 1) / 16;
+        let r = n - 16 * whole;
+        let (Some(up), Some(down), Some(pair0)) = (
             SHIFT_MASKS.get(r..).and_then(|m| m.first_chunk::<16>()),
             SHIFT_MASKS.get(16 + r..).and_then(|m| m.first_chunk::<16>()),
+            k.fold.get(whole.wrapping_sub(1)),
         ) else {
-            return register;
+            // A single block, the register in its first bytes.
+            return reduce128_width(k, width, _mm_xor_si128(load128(first), reg));
         };
-        // Block 0: the first r bytes, with the register, at the end of the block.
+        // The register goes into the first bytes: those of block 0, and those of block 1 when
+        // r is shorter than the register.
         let b0 = _mm_shuffle_epi8(_mm_xor_si128(load128(first), reg), load128(up));
-        let (blocks, _) = data.get(r..).unwrap_or_default().as_chunks::<16>();
-        let Some((b1, middle)) = blocks.split_first() else {
-            return reduce128_width(k, width, b0);
+        let spill = _mm_shuffle_epi8(reg, load128(down));
+        let mut x = fold128(b0, load_pair(pair0));
+        let middle = data.get(r..n - 16).unwrap_or_default();
+        let x = match (middle.first_chunk::<16>(), k.fold.get(whole.wrapping_sub(2))) {
+            (Some(b1), Some(pair1)) => {
+                x = _mm_xor_si128(x, fold128(_mm_xor_si128(load128(b1), spill), load_pair(pair1)));
+                // Blocks 2 to whole - 1, counted back from the end.
+                let (rest, _) = middle.get(16..).unwrap_or_default().as_chunks::<16>();
+                for (b, pair) in rest.iter().rev().zip(&k.fold) {
+                    x = _mm_xor_si128(x, fold128(load128(b), load_pair(pair)));
+                }
+                _mm_xor_si128(x, load128(last))
+            }
+            // Block 1 is the last block.
+            _ => _mm_xor_si128(x, _mm_xor_si128(load128(last), spill)),
         };
-        // The register bytes past r (when r is shorter than the register) belong to block 1.
-        let b1 = _mm_xor_si128(load128(b1), _mm_shuffle_epi8(reg, load128(down)));
-        let mut x = fold128(b0, pair_at(k, m - 2));
-        let Some((last, middle)) = middle.split_last() else {
-            return reduce128_width(k, width, _mm_xor_si128(x, b1));
-        };
-        x = _mm_xor_si128(x, fold128(b1, pair_at(k, m - 3)));
-        for (j, b) in middle.iter().enumerate() {
-            x = _mm_xor_si128(x, fold128(load128(b), pair_at(k, m - 4 - j)));
-        }
-        reduce128_width(k, width, _mm_xor_si128(x, load128(last)))
+        reduce128_width(k, width, x)
+    }
+
+    /// A folding multiplier pair as a 128-bit value (lane 0: the first element).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load_pair(pair: &[u64; 2]) -> __m128i {
+        // SAFETY: `pair` is 16 readable bytes; the load has no alignment requirement.
+        unsafe { _mm_loadu_si128(pair.as_ptr().cast()) }
     }
 
     /// Folds `data` (at least 16 bytes) with 128-bit PCLMULQDQ.
@@ -1501,6 +1526,44 @@ mod x86 {
         (n as usize, written, e >> (n - 1) & 1 != 0)
     }
 
+    /// Writes the 32-byte block `v` into `win` without the bytes flagged in `remove`, with bit 5
+    /// flipped in each byte after an escape (`escapes`: 0xFF in the escape octets; `escaped`:
+    /// the byte before the block was one); returns how many bytes that is.
+    #[inline]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn compact32(
+        v: __m256i,
+        escapes: __m256i,
+        escaped: bool,
+        remove: u32,
+        win: &mut [MaybeUninit<u8>; 32],
+    ) -> usize {
+        // The escape mask moved up one byte across the two lanes, and the carried escape into
+        // byte 0.
+        let carried = _mm256_permute2x128_si256::<0x08>(escapes, escapes);
+        let after = _mm256_alignr_epi8::<15>(escapes, carried);
+        let flips = _mm256_or_si256(
+            _mm256_and_si256(after, _mm256_set1_epi8(0x20)),
+            _mm256_zextsi128_si256(_mm_cvtsi32_si128(i32::from(escaped) << 5)),
+        );
+        let v = _mm256_xor_si256(v, flips);
+        let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let mut at = 0;
+        for (group, r) in [
+            lo,
+            _mm_srli_si128::<8>(lo),
+            hi,
+            _mm_srli_si128::<8>(hi),
+        ]
+        .into_iter()
+        .zip(remove.to_le_bytes())
+        {
+            store64_at(win, at, _mm_shuffle_epi8(group, load64(&COMPRESS[usize::from(r)])));
+            at += 8 - r.count_ones() as usize;
+        }
+        at
+    }
+
     /// The unstuffing loop over 16-byte blocks from input `i` and output `w` on, committing
     /// nothing past output `limit`; returns the bytes consumed and written in total.
     #[inline]
@@ -1551,51 +1614,51 @@ mod x86 {
         unstuff_blocks::<KIND>(&Set128::new(shape), data, escaped, out, limit, 0, 0)
     }
 
-    /// The unstuffing kernel of [`Tier::Avx2`] and up: 128-byte and 32-byte blocks with nothing
-    /// to do are copied whole, others go through [`unstuff16`] in halves.
-    #[target_feature(enable = "avx2,popcnt")]
+    /// The unstuffing kernel of [`Tier::Avx2`] and up: a 32-byte block with nothing to do is
+    /// copied whole (and then 64 bytes at a time while that lasts), a block whose only special
+    /// byte is the closing flag is copied up to it, others go through [`unstuff32`].
+    #[target_feature(enable = "avx2,popcnt,bmi1")]
     fn unstuff_avx2<const KIND: u8>(
         shape: &Shape,
         data: &[u8],
-        escaped: &mut bool,
+        escaped_io: &mut bool,
         out: &mut [MaybeUninit<u8>],
         limit: usize,
     ) -> (usize, usize) {
         let set = &Set128::new(shape);
         let wide = &Set256::new(set);
+        let flag = _mm256_set1_epi8(FLAG as i8);
         let (mut i, mut w) = (0, 0);
+        let mut escaped = *escaped_io;
+        // Whether the last block had something to unescape (then the next one likely has too).
+        let mut dense = false;
         loop {
-            // Runs of 128 bytes with nothing special, the common case, with four loads in flight.
-            if !*escaped
-                && w + 128 <= limit
+            // 64 bytes with nothing special before the first flag (if any): copied up to it,
+            // stored whole (only the bytes before the flag count). The common case: the bytes
+            // of a frame with nothing to unescape, and its end.
+            if !escaped
+                && !dense
                 && let (Some(block), Some(win)) = (
-                    data.get(i..).and_then(|d| d.first_chunk::<128>()),
-                    window::<128>(out, w),
+                    data.get(i..).and_then(|d| d.first_chunk::<64>()),
+                    window::<64>(out, w),
                 )
             {
-                let (blocks, _) = block.as_chunks::<32>();
-                let v = [
-                    load256_at(blocks, 0),
-                    load256_at(blocks, 1),
-                    load256_at(blocks, 2),
-                    load256_at(blocks, 3),
-                ];
-                let any = _mm256_or_si256(
-                    _mm256_or_si256(
-                        members256::<KIND>(wide, v[0]),
-                        members256::<KIND>(wide, v[1]),
-                    ),
-                    _mm256_or_si256(
-                        members256::<KIND>(wide, v[2]),
-                        members256::<KIND>(wide, v[3]),
-                    ),
-                );
-                if _mm256_testz_si256(any, any) != 0 {
-                    for (j, v) in v.into_iter().enumerate() {
-                        store256_at(win, 32 * j, v);
+                let (halves, _) = block.as_chunks::<32>();
+                let (v0, v1) = (load256_at(halves, 0), load256_at(halves, 1));
+                let special = u64::from(mask256::<KIND>(wide, v0))
+                    | u64::from(mask256::<KIND>(wide, v1)) << 32;
+                let flags = u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, flag)) as u32)
+                    | u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, flag)) as u32) << 32;
+                let n = flags.trailing_zeros() as usize;
+                let before = special & !flags & (flags ^ flags.wrapping_sub(1));
+                if before == 0 && w + n <= limit {
+                    store256_at(win, 0, v0);
+                    store256_at(win, 32, v1);
+                    i += n;
+                    w += n;
+                    if n < 64 {
+                        break;
                     }
-                    i += 128;
-                    w += 128;
                     continue;
                 }
             }
@@ -1606,30 +1669,64 @@ mod x86 {
                 break;
             };
             let v = load256(block);
-            if !*escaped && w + 32 <= limit && mask256::<KIND>(wide, v) == 0 {
-                store256_at(win, 0, v);
+            let special = mask256::<KIND>(wide, v);
+            if !escaped {
+                // The same for 32 bytes.
+                let flags = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, flag)) as u32;
+                let n = flags.trailing_zeros() as usize;
+                let before = special & !flags & (flags ^ flags.wrapping_sub(1));
+                if before == 0 && w + n <= limit {
+                    store256_at(win, 0, v);
+                    i += n;
+                    w += n;
+                    if n < 32 {
+                        break;
+                    }
+                    dense = false;
+                    continue;
+                }
+            }
+            // Escapes (and maybe more). Flags and control characters stop the block, and so
+            // does an escape right after an escape (7D 7D: the second is data; a run of them
+            // alternates), which is rare.
+            dense = true;
+            let escapes = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7D));
+            let e = _mm256_movemask_epi8(escapes) as u32;
+            let hard = (special & !e) | (e & e << 1) | (e & u32::from(escaped));
+            if hard == 0 {
+                // The whole block: what it writes and whether it ends on an escape follow from
+                // the block alone, so blocks do not wait for each other (the carried escape
+                // only flips a byte).
+                let written = 32 - e.count_ones() as usize;
+                if w + written > limit {
+                    break;
+                }
+                compact32(v, escapes, escaped, e, win);
                 i += 32;
-                w += 32;
+                w += written;
+                escaped = e >> 31 != 0;
                 continue;
             }
-            for half in [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)] {
-                let Some(win) = window::<16>(out, w) else {
-                    return (i, w);
-                };
-                let (n, written, now_escaped) =
-                    unstuff16(half, mask128::<KIND>(set, half), *escaped, win);
-                if w + written > limit {
-                    return (i, w);
-                }
-                i += n;
-                w += written;
-                *escaped = now_escaped;
-                if n < 16 {
-                    return (i, w);
-                }
+            let n = hard.trailing_zeros();
+            if n == 0 {
+                break;
             }
+            let kept = (1u32 << n) - 1;
+            let e = e & kept;
+            let written = compact32(v, escapes, escaped, e | !kept, win);
+            if w + written > limit {
+                break;
+            }
+            i += n as usize;
+            w += written;
+            escaped = e >> (n - 1) & 1 != 0;
+            break;
         }
-        unstuff_blocks::<KIND>(set, data, escaped, out, limit, i, w)
+        *escaped_io = escaped;
+        if data.get(i..).is_some_and(|rest| rest.len() < 32) {
+            return unstuff_blocks::<KIND>(set, data, escaped_io, out, limit, i, w);
+        }
+        (i, w)
     }
 
     /// `tier` must not exceed what the CPU supports (the callers clamp it).
@@ -1818,17 +1915,20 @@ mod x86 {
                         _ => register,
                     };
                 }
-                // The FCS, least significant byte first, and the closing flag. Usually nothing
-                // in it is escaped; then the length is a constant and the next frame's stores
-                // need not wait for the FCS (a branch, not a data dependency).
+                // The FCS, least significant byte first, and the closing flag.
                 let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
                 let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
                 let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
                 if let Some(win) = window::<16>(out, w) {
-                    if mask == 0 {
+                    if KIND == PAIR && mask == 0 {
+                        // With two bytes to escape the FCS rarely has one: then the length is
+                        // a constant, and the next frame's stores need not wait for the FCS
+                        // (a predicted branch, not a data dependency).
                         store64_at(win, 0, v);
                         w += W + 1;
                     } else {
+                        // With the control characters, one FCS in four or more needs an escape:
+                        // no branch to mispredict.
                         expand8(v, mask, win, 0);
                         w += W + 1 + mask.count_ones() as usize;
                     }
@@ -1854,5 +1954,14 @@ mod x86 {
     );
 
     /// The flag sequence.
-    const FLAG: u8 = 0x7E;
+    pub(super) const FLAG: u8 = 0x7E;
+
+    /// The FCS register over a whole received frame of 16 to [`SHORT_FOLD_MAX`] bytes (its
+    /// FCS included), from the initial register. Only called on a tier from Sse up.
+    #[inline]
+    pub(super) fn frame_register(k: &FoldConstants, frame: &[u8]) -> u32 {
+        let init = ((1u64 << k.width) - 1) as u32;
+        // SAFETY: the callers run on a tier from Sse up, which has PCLMULQDQ, SSSE3 and SSE4.1.
+        unsafe { fold_short(k, init, frame) }
+    }
 }
