@@ -1345,17 +1345,156 @@ mod x86 {
         advance128,
         collapse
     );
-    stuff_kernel!(
-        /// The stuffing kernel of [`Tier::Avx2Vpclmul`] and up.
-        stuff_vpclmul,
-        "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt",
-        Set256::new,
-        step64_avx2,
-        [__m256i; 2],
-        start256,
-        advance256,
-        collapse256
-    );
+    /// Writes the 128 bytes `$y` (four vectors) with every byte of the set escaped into the
+    /// 256-byte window `$win`; evaluates to how many bytes that is. While escapes are rare
+    /// (`$dirty` of `$steps` steps had one), one branch tests all 128 bytes; once they are
+    /// common (random data has one in every other step), a branch per 32 bytes mispredicts less.
+    /// A macro, so that it is compiled into the kernel with the accumulators in registers.
+    macro_rules! emit128 {
+        ($wide:expr, $y:expr, $win:expr, $steps:expr, $dirty:expr) => {{
+            let y = $y;
+            let m = y.map(|v| mask256::<KIND>($wide, v));
+            $steps += 1;
+            if $dirty * 4 <= $steps && m[0] | m[1] | m[2] | m[3] == 0 {
+                for (j, v) in y.into_iter().enumerate() {
+                    store256_at($win, 32 * j, v);
+                }
+                128
+            } else {
+                $dirty += 1;
+                let mut at = emit32(y[0], m[0], $win, 0);
+                at += emit32(y[1], m[1], $win, at);
+                at += emit32(y[2], m[2], $win, at);
+                at + emit32(y[3], m[3], $win, at)
+            }
+        }};
+    }
+
+    /// The stuffing kernel of [`Tier::Avx2Vpclmul`] and up: 128 bytes per step, folded into four
+    /// 256-bit accumulators 128 bytes apart (as [`fold_vpclmul256`] does) and stored with four
+    /// stores when nothing in them is escaped; then 32, 16 and the last few bytes.
+    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt")]
+    fn stuff_vpclmul<const KIND: u8, const FOLD: bool>(
+        k: &FoldConstants,
+        register: u32,
+        shape: &Shape,
+        data: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> (u32, usize, usize) {
+        let set = &Set128::new(shape);
+        let wide = &Set256::new(set);
+        let initial = _mm256_zextsi128_si256(_mm_cvtsi32_si128(register as i32));
+        let (chunks, _) = data.as_chunks::<128>();
+        let k1024 = pair256::<1024>(k);
+        let (mut w, mut done) = (0, 0);
+        // Steps so far, and those with something to escape.
+        let (mut steps, mut dirty) = (0u32, 0u32);
+        let load4 = |chunk: &[u8; 128]| {
+            let (ys, _) = chunk.as_chunks::<32>();
+            [
+                load256_at(ys, 0),
+                load256_at(ys, 1),
+                load256_at(ys, 2),
+                load256_at(ys, 3),
+            ]
+        };
+        // The first step starts the accumulators, the others fold them forward (the first one
+        // taken out of the loop, so that the accumulators stay in registers).
+        let mut acc = None;
+        if let (Some((first, rest)), Some(win)) = (chunks.split_first(), window::<256>(out, 0)) {
+            let y = load4(first);
+            let mut z = [_mm256_xor_si256(y[0], initial), y[1], y[2], y[3]];
+            w += emit128!(wide, y, win, steps, dirty);
+            done += 128;
+            for chunk in rest {
+                let Some(win) = window::<256>(out, w) else {
+                    break;
+                };
+                let y = load4(chunk);
+                if FOLD {
+                    z = [
+                        fold256(z[0], k1024, y[0]),
+                        fold256(z[1], k1024, y[1]),
+                        fold256(z[2], k1024, y[2]),
+                        fold256(z[3], k1024, y[3]),
+                    ];
+                }
+                w += emit128!(wide, y, win, steps, dirty);
+                done += 128;
+            }
+            acc = Some(z);
+        }
+        // The four accumulators folded into one, 32 bytes wide.
+        let zero = _mm256_setzero_si256();
+        let mut z = acc.map(|z| {
+            _mm256_xor_si256(
+                _mm256_xor_si256(
+                    fold256(z[0], pair256::<768>(k), zero),
+                    fold256(z[1], pair256::<512>(k), zero),
+                ),
+                fold256(z[2], pair256::<256>(k), z[3]),
+            )
+        });
+        // Then 32 bytes per step.
+        let (ys, _) = data.get(done..).unwrap_or_default().as_chunks::<32>();
+        for y in ys {
+            let Some(win) = window::<64>(out, w) else {
+                break;
+            };
+            let v = load256(y);
+            if FOLD {
+                z = Some(match z {
+                    None => _mm256_xor_si256(v, initial),
+                    Some(z) => fold256(z, pair256::<256>(k), v),
+                });
+            }
+            w += emit32(v, mask256::<KIND>(wide, v), win, 0);
+            done += 32;
+        }
+        let mut x = z.map(|z| narrow(k, z));
+        // Then 16 bytes.
+        if let (Some(b), Some(win)) = (
+            data.get(done..).and_then(|d| d.first_chunk::<16>()),
+            window::<32>(out, w),
+        ) {
+            let v = load128(b);
+            if FOLD {
+                x = Some(match x {
+                    None => _mm_xor_si128(v, _mm256_castsi256_si128(initial)),
+                    Some(x) => _mm_xor_si128(fold128(x, pair::<128>(k)), v),
+                });
+            }
+            w += emit16(v, mask128::<KIND>(set, v), win, 0);
+            done += 16;
+        }
+        // The last few bytes: the last 16 bytes of `data` shifted down so that the new ones
+        // come first, their escape mask with them; the CRC takes them the same way.
+        let tail = data.len() - done;
+        let mut finished = None;
+        if tail > 0
+            && tail < 16
+            && let (Some(win), Some(last), Some(shift)) = (
+                window::<32>(out, w),
+                data.last_chunk::<16>(),
+                SHIFT_MASKS.get(32 - tail..).and_then(|m| m.first_chunk::<16>()),
+            )
+        {
+            let v = load128(last);
+            let mask = mask128::<KIND>(set, v) >> (16 - tail);
+            emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, 0);
+            w += tail + mask.count_ones() as usize;
+            if let Some(x) = x {
+                finished = Some(finish(k, x, data, done).0);
+            }
+            done = data.len();
+        }
+        let register = match (finished, x) {
+            (Some(register), _) => register,
+            (None, Some(x)) if FOLD => reduce128(k, x),
+            _ => register,
+        };
+        (register, done, w)
+    }
 
     /// The first 64 bytes of data, with the register XORed in, as four 128-bit accumulators.
     #[inline]
@@ -1379,51 +1518,6 @@ mod x86 {
             *a = _mm_xor_si128(fold128(*a, k512), load128(b));
         }
         acc
-    }
-
-    /// The first 64 bytes of data, with the register XORed in, as two 256-bit accumulators.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn start256(q: &[[u8; 16]; 4], initial: __m128i) -> [__m256i; 2] {
-        [
-            _mm256_xor_si256(load256_half(q, 0), _mm256_zextsi128_si256(initial)),
-            load256_half(q, 1),
-        ]
-    }
-
-    /// The two 256-bit accumulators folded forward over the next 64 bytes, which are XORed in.
-    #[inline]
-    #[target_feature(enable = "avx2,vpclmulqdq")]
-    fn advance256(k: &FoldConstants, acc: [__m256i; 2], q: &[[u8; 16]; 4]) -> [__m256i; 2] {
-        let k512 = pair256::<512>(k);
-        [
-            fold256(acc[0], k512, load256_half(q, 0)),
-            fold256(acc[1], k512, load256_half(q, 1)),
-        ]
-    }
-
-    /// Two 256-bit accumulators 32 bytes apart folded into one 128-bit accumulator.
-    #[inline]
-    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq")]
-    fn collapse256(k: &FoldConstants, acc: [__m256i; 2]) -> __m128i {
-        // Blocks 0 and 1 (lanes of acc[0]) folded over three and two blocks in one multiply
-        // pair, block 2 over one, next to it: a single multiplication deep (latency).
-        let folded = fold256(
-            acc[0],
-            _mm256_set_m128i(pair::<256>(k), pair::<384>(k)),
-            _mm256_setzero_si256(),
-        );
-        let upper = _mm256_extracti128_si256::<1>(acc[1]);
-        _mm_xor_si128(
-            _mm_xor_si128(
-                _mm256_castsi256_si128(folded),
-                _mm256_extracti128_si256::<1>(folded),
-            ),
-            _mm_xor_si128(
-                fold128(_mm256_castsi256_si128(acc[1]), pair::<128>(k)),
-                upper,
-            ),
-        )
     }
 
     /// `tier` must not exceed what the CPU supports (the callers clamp it) and must not be
