@@ -74,6 +74,11 @@ pub enum Kernels {
     Portable,
     /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
     Reference,
+    /// For the fuzz targets, which compare every kernel with the reference: the SIMD kernels of
+    /// no level above the given one (0: portable, 1: SSE4.1 and PCLMULQDQ, 2: AVX2, 3: AVX2 and
+    /// VPCLMULQDQ, 4 and up: AVX-512), whatever this CPU would pick, clamped to what it has.
+    #[doc(hidden)]
+    SimdUpTo(u8),
 }
 
 /// How an encoder or decoder runs: byte by byte, or the fast code up to a SIMD tier.
@@ -89,6 +94,13 @@ impl Kernels {
             Kernels::Auto => Path::Fast(Tier::Avx512),
             Kernels::Portable => Path::Fast(Tier::Portable),
             Kernels::Reference => Path::Reference,
+            Kernels::SimdUpTo(level) => Path::Fast(match level {
+                0 => Tier::Portable,
+                1 => Tier::Sse,
+                2 => Tier::Avx2,
+                3 => Tier::Avx2Vpclmul,
+                _ => Tier::Avx512,
+            }),
         }
     }
 }
@@ -341,8 +353,12 @@ impl AsyncEncoder {
                 payload,
                 fcs,
             };
-            if simd::encode_frame_into_vec(tier, &self.shapes[usize::from(default_set)], &frame, out)
-            {
+            if simd::encode_frame_into_vec(
+                tier,
+                &self.shapes[usize::from(default_set)],
+                &frame,
+                out,
+            ) {
                 self.open_flag = false;
                 return;
             }

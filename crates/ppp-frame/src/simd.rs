@@ -508,7 +508,9 @@ mod x86 {
         let r = n - 16 * whole;
         let (Some(up), Some(down), Some(pair0)) = (
             SHIFT_MASKS.get(r..).and_then(|m| m.first_chunk::<16>()),
-            SHIFT_MASKS.get(16 + r..).and_then(|m| m.first_chunk::<16>()),
+            SHIFT_MASKS
+                .get(16 + r..)
+                .and_then(|m| m.first_chunk::<16>()),
             k.fold.get(whole.wrapping_sub(1)),
         ) else {
             // A single block, the register in its first bytes.
@@ -520,9 +522,15 @@ mod x86 {
         let spill = _mm_shuffle_epi8(reg, load128(down));
         let mut x = fold128(b0, load_pair(pair0));
         let middle = data.get(r..n - 16).unwrap_or_default();
-        let x = match (middle.first_chunk::<16>(), k.fold.get(whole.wrapping_sub(2))) {
+        let x = match (
+            middle.first_chunk::<16>(),
+            k.fold.get(whole.wrapping_sub(2)),
+        ) {
             (Some(b1), Some(pair1)) => {
-                x = _mm_xor_si128(x, fold128(_mm_xor_si128(load128(b1), spill), load_pair(pair1)));
+                x = _mm_xor_si128(
+                    x,
+                    fold128(_mm_xor_si128(load128(b1), spill), load_pair(pair1)),
+                );
                 // Blocks 2 to whole - 1, counted back from the end.
                 let (rest, _) = middle.get(16..).unwrap_or_default().as_chunks::<16>();
                 for (b, pair) in rest.iter().rev().zip(&k.fold) {
@@ -1476,7 +1484,9 @@ mod x86 {
             && let (Some(win), Some(last), Some(shift)) = (
                 window::<32>(out, w),
                 data.last_chunk::<16>(),
-                SHIFT_MASKS.get(32 - tail..).and_then(|m| m.first_chunk::<16>()),
+                SHIFT_MASKS
+                    .get(32 - tail..)
+                    .and_then(|m| m.first_chunk::<16>()),
             )
         {
             let v = load128(last);
@@ -1643,16 +1653,15 @@ mod x86 {
         let v = _mm256_xor_si256(v, flips);
         let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
         let mut at = 0;
-        for (group, r) in [
-            lo,
-            _mm_srli_si128::<8>(lo),
-            hi,
-            _mm_srli_si128::<8>(hi),
-        ]
-        .into_iter()
-        .zip(remove.to_le_bytes())
+        for (group, r) in [lo, _mm_srli_si128::<8>(lo), hi, _mm_srli_si128::<8>(hi)]
+            .into_iter()
+            .zip(remove.to_le_bytes())
         {
-            store64_at(win, at, _mm_shuffle_epi8(group, load64(&COMPRESS[usize::from(r)])));
+            store64_at(
+                win,
+                at,
+                _mm_shuffle_epi8(group, load64(&COMPRESS[usize::from(r)])),
+            );
             at += 8 - r.count_ones() as usize;
         }
         at
@@ -1884,9 +1893,15 @@ mod x86 {
             };
         }
         dispatch!(
-            (PAIR, 2), (PAIR, 4), (PAIR, 0),
-            (CONTROLS, 2), (CONTROLS, 4), (CONTROLS, 0),
-            (NIBBLES, 2), (NIBBLES, 4), (NIBBLES, 0)
+            (PAIR, 2),
+            (PAIR, 4),
+            (PAIR, 0),
+            (CONTROLS, 2),
+            (CONTROLS, 4),
+            (CONTROLS, 0),
+            (NIBBLES, 2),
+            (NIBBLES, 4),
+            (NIBBLES, 0)
         )
     }
 
@@ -1938,7 +1953,9 @@ mod x86 {
                 && let (Some(win), Some(last), Some(shift)) = (
                     window::<32>($out, w),
                     $data.last_chunk::<16>(),
-                    SHIFT_MASKS.get(32 - tail..).and_then(|m| m.first_chunk::<16>()),
+                    SHIFT_MASKS
+                        .get(32 - tail..)
+                        .and_then(|m| m.first_chunk::<16>()),
                 )
             {
                 let v = load128(last);
