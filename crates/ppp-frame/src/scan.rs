@@ -106,10 +106,15 @@ impl ByteSet {
     /// How the SIMD stuffing and unstuffing kernels test for members.
     pub(crate) const fn shape(&self) -> Shape {
         match self.kind {
+            // The kernels test a pair as a range of one or two bytes (one add, one compare).
             Kind::One(a) => Shape::Pair(a, a),
-            Kind::Two(a, b) => Shape::Pair(a, b),
-            Kind::ControlsPlus(a, b) => Shape::ControlsPlus(a, b),
-            Kind::Empty | Kind::Three(..) | Kind::General => Shape::Nibbles(self.nibbles),
+            Kind::Two(a, b) if a.abs_diff(b) == 1 => Shape::Pair(a, b),
+            Kind::ControlsPlus(a, b) if a.abs_diff(b) <= 1 => Shape::ControlsPlus(a, b),
+            Kind::Empty
+            | Kind::Two(..)
+            | Kind::ControlsPlus(..)
+            | Kind::Three(..)
+            | Kind::General => Shape::Nibbles(self.nibbles),
         }
     }
 }

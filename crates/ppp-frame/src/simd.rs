@@ -195,9 +195,11 @@ pub(crate) fn find_in_set_up_to(max: Tier, t: &NibbleTables, data: &[u8]) -> Opt
 /// How the kernels test bytes for membership in a set (computed by [`crate::scan::ByteSet`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Shape {
-    /// Exactly the bytes `a` and `b` (which may be equal): two compares.
+    /// Exactly the bytes `a` and `b`, equal or adjacent (0x7D and 0x7E): tested as a range with
+    /// one add and one compare.
     Pair(u8, u8),
-    /// Every byte below 0x20, plus `a` and `b`: three compares.
+    /// Every byte below 0x20, plus `a` and `b` (equal or adjacent): the range test and two
+    /// instructions more.
     ControlsPlus(u8, u8),
     /// Anything else: the nibble tables.
     Nibbles(NibbleTables),
@@ -926,11 +928,13 @@ mod x86 {
         }
     }
 
-    /// A set's operands in 16 lanes: the two bytes compared with, or the nibble tables.
+    /// A set's operands in 16 lanes: the range of one or two bytes (`bias` added to a byte moves
+    /// the range to the bottom of the signed bytes, where it is below `limit`), or the nibble
+    /// tables.
     #[derive(Clone, Copy)]
     struct Set128 {
-        a: __m128i,
-        b: __m128i,
+        bias: __m128i,
+        limit: __m128i,
         low: __m128i,
         high: __m128i,
         bits: __m128i,
@@ -944,14 +948,18 @@ mod x86 {
                 Shape::Pair(a, b) | Shape::ControlsPlus(a, b) => (a, b, None),
                 Shape::Nibbles(t) => (0, 0, Some(t)),
             };
+            // `[lo, lo + span]` moved to `[-128, -128 + span]`, all else above (span 0 or 1).
+            let (lo, span) = (a.min(b), a.abs_diff(b).min(1));
+            let bias = 0x80u8.wrapping_sub(lo);
+            let limit = (-127 + i16::from(span)) as i8;
             let zero = [0u8; 16];
             let t = t.unwrap_or(NibbleTables {
                 low: zero,
                 high: zero,
             });
             Set128 {
-                a: _mm_set1_epi8(a as i8),
-                b: _mm_set1_epi8(b as i8),
+                bias: _mm_set1_epi8(bias as i8),
+                limit: _mm_set1_epi8(limit),
                 low: load128(&t.low),
                 high: load128(&t.high),
                 bits: load128(&HIGH_NIBBLE_BITS),
@@ -964,9 +972,9 @@ mod x86 {
     #[target_feature(enable = "ssse3")]
     fn members128<const KIND: u8>(set: &Set128, v: __m128i) -> __m128i {
         match KIND {
-            PAIR => _mm_or_si128(_mm_cmpeq_epi8(v, set.a), _mm_cmpeq_epi8(v, set.b)),
+            PAIR => _mm_cmplt_epi8(_mm_add_epi8(v, set.bias), set.limit),
             CONTROLS => _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, set.a), _mm_cmpeq_epi8(v, set.b)),
+                _mm_cmplt_epi8(_mm_add_epi8(v, set.bias), set.limit),
                 _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v),
             ),
             _ => nibble_members128(v, set.low, set.high, set.bits),
@@ -983,8 +991,8 @@ mod x86 {
     /// [`Set128`] in 32 lanes.
     #[derive(Clone, Copy)]
     struct Set256 {
-        a: __m256i,
-        b: __m256i,
+        bias: __m256i,
+        limit: __m256i,
         low: __m256i,
         high: __m256i,
         bits: __m256i,
@@ -995,8 +1003,8 @@ mod x86 {
         #[target_feature(enable = "avx2")]
         fn new(set: &Set128) -> Self {
             Set256 {
-                a: _mm256_broadcastsi128_si256(set.a),
-                b: _mm256_broadcastsi128_si256(set.b),
+                bias: _mm256_broadcastsi128_si256(set.bias),
+                limit: _mm256_broadcastsi128_si256(set.limit),
                 low: _mm256_broadcastsi128_si256(set.low),
                 high: _mm256_broadcastsi128_si256(set.high),
                 bits: _mm256_broadcastsi128_si256(set.bits),
@@ -1009,9 +1017,9 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     fn members256<const KIND: u8>(set: &Set256, v: __m256i) -> __m256i {
         match KIND {
-            PAIR => _mm256_or_si256(_mm256_cmpeq_epi8(v, set.a), _mm256_cmpeq_epi8(v, set.b)),
+            PAIR => _mm256_cmpgt_epi8(set.limit, _mm256_add_epi8(v, set.bias)),
             CONTROLS => _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(v, set.a), _mm256_cmpeq_epi8(v, set.b)),
+                _mm256_cmpgt_epi8(set.limit, _mm256_add_epi8(v, set.bias)),
                 _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v),
             ),
             _ => nibble_members256(v, set.low, set.high, set.bits),
@@ -1361,15 +1369,20 @@ mod x86 {
     macro_rules! emit128 {
         ($wide:expr, $y:expr, $win:expr, $steps:expr, $dirty:expr) => {{
             let y = $y;
-            let m = y.map(|v| mask256::<KIND>($wide, v));
+            let members = y.map(|v| members256::<KIND>($wide, v));
+            let any = _mm256_or_si256(
+                _mm256_or_si256(members[0], members[1]),
+                _mm256_or_si256(members[2], members[3]),
+            );
             $steps += 1;
-            if $dirty * 4 <= $steps && m[0] | m[1] | m[2] | m[3] == 0 {
+            if $dirty * 4 <= $steps && _mm256_testz_si256(any, any) != 0 {
                 for (j, v) in y.into_iter().enumerate() {
                     store256_at($win, 32 * j, v);
                 }
                 128
             } else {
                 $dirty += 1;
+                let m = members.map(|v| _mm256_movemask_epi8(v) as u32);
                 let mut at = emit32(y[0], m[0], $win, 0);
                 at += emit32(y[1], m[1], $win, at);
                 at += emit32(y[2], m[2], $win, at);
