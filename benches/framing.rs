@@ -30,9 +30,14 @@
 //!
 //! Run `cargo bench --bench framing` (about 11 minutes); a filter selects groups, for example
 //! `cargo bench --bench framing -- '^encode/ipv4-tcp/accm-0/'`.
+//!
+//! On a shared machine, where criterion's one-after-another timing lets load elsewhere skew a
+//! group's ratios, `FRAMING_INTERLEAVED=15 cargo bench --bench framing` times the same encode and
+//! decode cells in interleaved rounds instead (every implementation once per round) and prints
+//! the best and median throughput of each in MB/s; `FRAMING_FILTER=/64/` selects cells by name.
 #![allow(missing_docs)]
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use ppp_frame::fcs::{self, bytewise};
 use ppp_frame::{
     AsyncDecoder, AsyncEncoder, DecoderConfig, EncoderConfig, FcsKind, Kernels, Protocol,
@@ -492,4 +497,178 @@ criterion_group! {
     config = config();
     targets = bench_fcs, bench_encode, bench_decode
 }
-criterion_main!(benches);
+
+/// One implementation timed in an interleaved cell: its name and one pass over the working set.
+type Runner<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Times the runners of one cell in interleaved rounds (each round runs every runner once, in
+/// turn, so that a burst of load elsewhere on the machine hits them alike) and prints, per
+/// runner, the best and the median throughput over the rounds in MB/s (10^6 bytes per second).
+fn interleave(cell: &str, bytes: usize, rounds: usize, runners: &mut [Runner<'_>]) {
+    let mut times = vec![Vec::with_capacity(rounds); runners.len()];
+    for (_, run) in runners.iter_mut() {
+        run(); // warm up
+    }
+    for _ in 0..rounds {
+        for ((_, run), times) in runners.iter_mut().zip(&mut times) {
+            let start = std::time::Instant::now();
+            run();
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    for ((name, _), times) in runners.iter().zip(&mut times) {
+        times.sort_by(f64::total_cmp);
+        let mbps = |t: f64| bytes as f64 / t / 1e6;
+        println!(
+            "{cell}/{name} best {:.0} median {:.0}",
+            mbps(times[0]),
+            mbps(times[times.len() / 2])
+        );
+    }
+}
+
+/// The encode and decode cells of the criterion benches, timed by [`interleave`]: run with
+/// `FRAMING_INTERLEAVED=<rounds>` (and optionally `FRAMING_FILTER=<substring of a cell name>`).
+fn interleaved(rounds: usize, filter: &str) {
+    for size in SIZES {
+        for input in inputs(size) {
+            for (accm_name, accm) in ACCMS {
+                for (fcs_name, fcs) in FCS_KINDS {
+                    let tail = format!("{}/{accm_name}/{fcs_name}/{size}", input.name);
+                    let bytes = input.data.len();
+                    let cell = format!("encode/{tail}");
+                    if cell.contains(filter) {
+                        let xaccm = baseline::xaccm(accm);
+                        let out = std::cell::RefCell::new(Vec::with_capacity(
+                            WRITE_BUFFER + 2 * size + 64,
+                        ));
+                        let config = EncoderConfig {
+                            accm,
+                            fcs,
+                            ..Default::default()
+                        };
+                        let mut encoders = KERNELS.map(|(_, kernels)| {
+                            AsyncEncoder::new(config.clone()).with_kernels(kernels)
+                        });
+                        let [auto, portable] = &mut encoders;
+                        let (input, out) = (&input, &out);
+                        let mut runners: Vec<Runner<'_>> = vec![
+                            (
+                                "baseline",
+                                Box::new(move || {
+                                    encode_set(black_box(input), &mut out.borrow_mut(), |p, o| {
+                                        baseline_encode(fcs, &xaccm, p, o)
+                                    })
+                                }),
+                            ),
+                            (
+                                "ppp-frame",
+                                Box::new(move || {
+                                    encode_set(black_box(input), &mut out.borrow_mut(), |p, o| {
+                                        auto.encode(Protocol::Ipv4, p, o)
+                                    })
+                                }),
+                            ),
+                            (
+                                "ppp-frame-portable",
+                                Box::new(move || {
+                                    encode_set(black_box(input), &mut out.borrow_mut(), |p, o| {
+                                        portable.encode(Protocol::Ipv4, p, o)
+                                    })
+                                }),
+                            ),
+                            (
+                                "fcs-only",
+                                Box::new(move || {
+                                    let mut sum = 0u32;
+                                    for payload in black_box(input).frames() {
+                                        sum ^= match fcs {
+                                            FcsKind::Fcs32 => {
+                                                fcs::fcs32_update(fcs::FCS32_INIT, payload)
+                                            }
+                                            _ => u32::from(fcs::fcs16_update(
+                                                fcs::FCS16_INIT,
+                                                payload,
+                                            )),
+                                        };
+                                    }
+                                    black_box(sum);
+                                }),
+                            ),
+                        ];
+                        interleave(&cell, bytes, rounds, &mut runners);
+                    }
+                    let cell = format!("decode/{tail}");
+                    if cell.contains(filter) {
+                        let mut encoder = AsyncEncoder::new(EncoderConfig {
+                            accm,
+                            fcs,
+                            ..Default::default()
+                        });
+                        let mut wire = Vec::new();
+                        for payload in input.frames() {
+                            encoder.encode(Protocol::Ipv4, payload, &mut wire);
+                        }
+                        let wire = &wire;
+                        let mut base16 = baseline::Decoder::<u16>::new(accm);
+                        let mut base32 = baseline::Decoder::<u32>::new(accm);
+                        let config = DecoderConfig {
+                            accm,
+                            fcs,
+                            max_frame_len: DecoderConfig::frame_len_for_mru(size as u16),
+                        };
+                        let mut decoders = KERNELS.map(|(_, kernels)| {
+                            AsyncDecoder::new(config.clone()).with_kernels(kernels)
+                        });
+                        let [auto, portable] = &mut decoders;
+                        let ours = |decoder: &mut AsyncDecoder| {
+                            let mut n = 0;
+                            for mut chunk in black_box(wire).chunks(READ_SIZE) {
+                                while let Some(result) = decoder.decode(&mut chunk) {
+                                    if let Ok(frame) = result {
+                                        n += black_box(frame.payload).len();
+                                    }
+                                }
+                            }
+                            assert_eq!(n, bytes);
+                        };
+                        let mut runners: Vec<Runner<'_>> =
+                            vec![
+                                (
+                                    "baseline",
+                                    Box::new(move || {
+                                        let mut n = 0;
+                                        for chunk in black_box(wire).chunks(READ_SIZE) {
+                                            match fcs {
+                                                FcsKind::Fcs32 => base32
+                                                    .input(chunk, |_, p| n += black_box(p).len()),
+                                                _ => base16
+                                                    .input(chunk, |_, p| n += black_box(p).len()),
+                                            }
+                                        }
+                                        assert_eq!(n, bytes);
+                                    }),
+                                ),
+                                ("ppp-frame", Box::new(move || ours(auto))),
+                                ("ppp-frame-portable", Box::new(move || ours(portable))),
+                            ];
+                        interleave(&cell, bytes, rounds, &mut runners);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn main() {
+    if let Some(rounds) = std::env::var("FRAMING_INTERLEAVED")
+        .ok()
+        .and_then(|r| r.parse::<usize>().ok())
+    {
+        let filter = std::env::var("FRAMING_FILTER").unwrap_or_default();
+        interleaved(rounds.max(1), &filter);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

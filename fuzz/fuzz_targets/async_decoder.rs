@@ -1,6 +1,7 @@
 //! Arbitrary bytes, in arbitrary chunks, into the async HDLC decoder under an arbitrary receive
 //! configuration: no panic, bounded frames, every byte consumed, every implementation
-//! (`Kernels::Auto`: the SIMD kernels this CPU has, `Portable`, `Reference`) gives the same
+//! (`Kernels::Auto`: the SIMD kernels this CPU picks, each SIMD tier it has, forced, `Portable`,
+//! `Reference`) gives the same
 //! results and statistics, and frames re-encode and decode to themselves. The FCS check is off
 //! under `cfg(fuzzing)` so the fuzzer reaches the header code.
 #![no_main]
@@ -30,7 +31,16 @@ fuzz_target!(|data: &[u8]| {
     let max_frame_len = usize::from(f) * 8;
     let chunk = usize::from(a / 3).max(1);
     let mut outcomes: Vec<(Results, ppp_frame::DecoderStats)> = Vec::new();
-    for kernels in [Kernels::Reference, Kernels::Portable, Kernels::Auto] {
+    let kernels_compared = [
+        Kernels::Reference,
+        Kernels::Portable,
+        Kernels::Auto,
+        Kernels::SimdUpTo(1),
+        Kernels::SimdUpTo(2),
+        Kernels::SimdUpTo(3),
+        Kernels::SimdUpTo(4),
+    ];
+    for kernels in kernels_compared {
         let mut decoder =
             AsyncDecoder::new(DecoderConfig { accm, fcs, max_frame_len }).with_kernels(kernels);
         let mut results: Results = Vec::new();
@@ -46,8 +56,9 @@ fuzz_target!(|data: &[u8]| {
         }
         outcomes.push((results, *decoder.stats()));
     }
-    assert_eq!(outcomes[1], outcomes[0], "Portable and Reference decoders differ");
-    assert_eq!(outcomes[2], outcomes[0], "Auto and Reference decoders differ");
+    for (kernels, outcome) in kernels_compared.iter().zip(&outcomes) {
+        assert_eq!(outcome, &outcomes[0], "{kernels:?} and Reference decoders differ");
+    }
     let frames: Vec<(Protocol, Vec<u8>)> =
         outcomes.swap_remove(0).0.into_iter().filter_map(Result::ok).collect();
     // Whatever came out goes back through the encoder and decoder unchanged.

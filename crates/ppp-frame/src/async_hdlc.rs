@@ -74,6 +74,11 @@ pub enum Kernels {
     Portable,
     /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
     Reference,
+    /// For the fuzz targets, which compare every kernel with the reference: the SIMD kernels of
+    /// no level above the given one (0: portable, 1: SSE4.1 and PCLMULQDQ, 2: AVX2, 3: AVX2 and
+    /// VPCLMULQDQ, 4 and up: AVX-512), whatever this CPU would pick, clamped to what it has.
+    #[doc(hidden)]
+    SimdUpTo(u8),
 }
 
 /// How an encoder or decoder runs: byte by byte, or the fast code up to a SIMD tier.
@@ -89,6 +94,13 @@ impl Kernels {
             Kernels::Auto => Path::Fast(Tier::Avx512),
             Kernels::Portable => Path::Fast(Tier::Portable),
             Kernels::Reference => Path::Reference,
+            Kernels::SimdUpTo(level) => Path::Fast(match level {
+                0 => Tier::Portable,
+                1 => Tier::Sse,
+                2 => Tier::Avx2,
+                3 => Tier::Avx2Vpclmul,
+                _ => Tier::Avx512,
+            }),
         }
     }
 }
@@ -187,8 +199,55 @@ pub struct AsyncEncoder {
     open_flag: bool,
     kernels: Kernels,
     path: Path,
-    /// The last header (its bytes little-endian and its length) and its FCS register.
-    header_fcs: Option<((u32, u8), u32)>,
+    /// How the SIMD kernels test for members of `escapes` and of `default_escapes`.
+    shapes: [Shape; 2],
+    /// The last header framed, escaped, with its FCS register (a link's header rarely changes).
+    head: Option<Head>,
+}
+
+/// A header as the SIMD encoder writes it, cached by [`AsyncEncoder`].
+#[derive(Clone, Debug)]
+struct Head {
+    /// The protocol, and whether the frame is escaped with the default set (LCP Configure-*,
+    /// Terminate-*, Code-Reject) rather than the negotiated one.
+    key: (Protocol, bool),
+    /// The header escaped, without and with the opening flag in front.
+    bytes: [[u8; 16]; 2],
+    /// How many bytes of `bytes` are used.
+    lens: [u8; 2],
+    /// The FCS register after the header.
+    register: u32,
+}
+
+impl Head {
+    fn new(key: (Protocol, bool), header: &[u8], escapes: &ByteSet, fcs: FcsKind) -> Self {
+        let mut bytes = [[0u8; 16]; 2];
+        bytes[1][0] = FLAG;
+        let mut len = 0;
+        for &byte in header.iter().take(4) {
+            let escaped: &[u8] = if escapes.contains(byte) {
+                &[ESCAPE, byte ^ 0x20]
+            } else {
+                &[byte]
+            };
+            for &b in escaped {
+                bytes[0][len] = b;
+                bytes[1][len + 1] = b;
+                len += 1;
+            }
+        }
+        let register = match fcs {
+            FcsKind::Fcs16 => u32::from(bytewise::fcs16_update(FCS16_INIT, header)),
+            FcsKind::Fcs32 => bytewise::fcs32_update(FCS32_INIT, header),
+            FcsKind::Null => 0,
+        };
+        Head {
+            key,
+            bytes,
+            lens: [len as u8, len as u8 + 1],
+            register,
+        }
+    }
 }
 
 impl AsyncEncoder {
@@ -201,7 +260,8 @@ impl AsyncEncoder {
             open_flag: true,
             kernels: Kernels::Auto,
             path: Kernels::Auto.path(),
-            header_fcs: None,
+            shapes: [ByteSet::EMPTY.shape(); 2],
+            head: None,
         };
         encoder.set_config(encoder.config.clone());
         encoder
@@ -245,8 +305,9 @@ impl AsyncEncoder {
         }
         self.escapes = ByteSet::from_bits(bits);
         self.default_escapes = ByteSet::from_bits(default_bits);
+        self.shapes = [self.escapes.shape(), self.default_escapes.shape()];
         self.config = config;
-        self.header_fcs = None;
+        self.head = None;
     }
 
     /// Marks the line as idle: the next frame starts with its own opening flag.
@@ -264,10 +325,80 @@ impl AsyncEncoder {
     }
 
     /// Appends one frame carrying `payload` on `protocol` to `out`.
+    #[inline]
     pub fn encode(&mut self, protocol: Protocol, payload: &[u8], out: &mut Vec<u8>) {
+        // LCP codes 1 to 7 go out as if nothing was negotiated.
+        let default_set = protocol == Protocol::Lcp && matches!(payload.first(), Some(1..=7));
+        if let Path::Fast(tier) = self.path
+            && tier != Tier::Portable
+        {
+            // The whole frame in one SIMD call, with the header escaped beforehand.
+            let key = (protocol, default_set);
+            let head = match &self.head {
+                Some(head) if head.key == key => head,
+                _ => {
+                    let head = self.head_for(key);
+                    self.head.insert(head)
+                }
+            };
+            let fcs = match self.config.fcs {
+                FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, head.register)),
+                FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, head.register)),
+                FcsKind::Null => None,
+            };
+            let open = usize::from(self.open_flag);
+            let frame = simd::FrameParts {
+                head: &head.bytes[open],
+                head_len: usize::from(head.lens[open]),
+                payload,
+                fcs,
+            };
+            if simd::encode_frame_into_vec(
+                tier,
+                &self.shapes[usize::from(default_set)],
+                &frame,
+                out,
+            ) {
+                self.open_flag = false;
+                return;
+            }
+        }
         out.reserve(self.max_encoded_len(payload.len()));
         let mut sink = VecSink(out);
         self.encode_with(protocol, payload, &mut sink);
+    }
+
+    /// The header of frames on `protocol` as it goes out, escaped (`key.1`: with the default
+    /// escape set), and the FCS register after it.
+    #[cold]
+    fn head_for(&self, key: (Protocol, bool)) -> Head {
+        let (word, len) = self.header(key.0);
+        let escapes = if key.1 {
+            &self.default_escapes
+        } else {
+            &self.escapes
+        };
+        Head::new(key, &word.to_le_bytes()[..len], escapes, self.config.fcs)
+    }
+
+    /// The address/control and protocol fields of frames on `protocol`, as a little-endian word,
+    /// and how many bytes of it are used.
+    fn header(&self, protocol: Protocol) -> (u32, usize) {
+        let number = protocol.number();
+        let is_lcp = protocol == Protocol::Lcp;
+        let (mut word, mut header_len) = (0u32, 0);
+        if is_lcp || !self.config.acfc {
+            word = u32::from_le_bytes([ALLSTATIONS, UI, 0, 0]);
+            header_len = 2;
+        }
+        if !is_lcp && self.config.pfc && protocol.is_compressible() {
+            word |= u32::from(number as u8) << (8 * header_len);
+            header_len += 1;
+        } else {
+            word |= u32::from(number.swap_bytes()) << (8 * header_len);
+            header_len += 2;
+        }
+        (word, header_len)
     }
 
     /// Writes one frame carrying `payload` on `protocol` into `out`, returning its length.
@@ -302,52 +433,15 @@ impl AsyncEncoder {
     }
 
     fn encode_with<S: Sink>(&mut self, protocol: Protocol, payload: &[u8], sink: &mut S) {
-        let number = protocol.number();
-        let is_lcp = protocol == Protocol::Lcp;
-        // The header as a little-endian word, built in a register.
-        let (mut word, mut header_len) = (0u32, 0);
-        if is_lcp || !self.config.acfc {
-            word = u32::from_le_bytes([ALLSTATIONS, UI, 0, 0]);
-            header_len = 2;
-        }
-        if !is_lcp && self.config.pfc && protocol.is_compressible() {
-            word |= u32::from(number as u8) << (8 * header_len);
-            header_len += 1;
-        } else {
-            word |= u32::from(number.swap_bytes()) << (8 * header_len);
-            header_len += 2;
-        }
+        let (word, header_len) = self.header(protocol);
         let header_bytes = word.to_le_bytes();
         let header = &header_bytes[..header_len];
         // LCP codes 1 to 7 go out as if nothing was negotiated.
-        let escapes = if is_lcp && matches!(payload.first(), Some(1..=7)) {
+        let escapes = if protocol == Protocol::Lcp && matches!(payload.first(), Some(1..=7)) {
             &self.default_escapes
         } else {
             &self.escapes
         };
-        if let Path::Fast(tier) = self.path
-            && tier != Tier::Portable
-        {
-            // The whole frame in one SIMD call where the sink allows it.
-            let register = header_register(&mut self.header_fcs, self.config.fcs, word, header);
-            let fcs = match self.config.fcs {
-                FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, register)),
-                FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, register)),
-                FcsKind::Null => None,
-            };
-            let frame = simd::FrameParts {
-                open_flag: self.open_flag,
-                header: word,
-                header_len,
-                payload,
-                fcs,
-                nibbles: escapes.nibbles(),
-            };
-            if sink.encode_frame_simd(tier, &escapes.shape(), &frame) {
-                self.open_flag = false;
-                return;
-            }
-        }
         if self.open_flag {
             sink.put_byte(FLAG);
         }
@@ -358,28 +452,6 @@ impl AsyncEncoder {
         sink.put_byte(FLAG);
         self.open_flag = false;
     }
-}
-
-/// The FCS register after `header` (at most four bytes, also given as the little-endian `word`),
-/// from the one-entry cache `cache`: the header of a link's frames rarely changes.
-fn header_register(
-    cache: &mut Option<((u32, u8), u32)>,
-    fcs: FcsKind,
-    word: u32,
-    header: &[u8],
-) -> u32 {
-    let key = (word, header.len() as u8);
-    if let Some((cached, register)) = *cache
-        && cached == key
-    {
-        return register;
-    }
-    let register = match fcs {
-        FcsKind::Fcs16 => u32::from(bytewise::fcs16_update(FCS16_INIT, header)),
-        _ => bytewise::fcs32_update(FCS32_INIT, header),
-    };
-    *cache = Some((key, register));
-    register
 }
 
 /// The FCS trailer for the register `register` (complemented, least significant byte first).
@@ -512,12 +584,6 @@ trait Sink {
     ) -> Option<(u32, usize)> {
         None
     }
-    /// Writes the whole frame with the SIMD kernels of `tier` (see
-    /// [`simd::encode_frame_into_vec`]); `false`, having written nothing, if this sink or tier
-    /// cannot.
-    fn encode_frame_simd(&mut self, _: Tier, _: &Shape, _: &simd::FrameParts<'_>) -> bool {
-        false
-    }
 }
 
 struct VecSink<'a>(&'a mut Vec<u8>);
@@ -534,15 +600,6 @@ impl Sink for VecSink<'_> {
     #[inline]
     fn put_escaped(&mut self, byte: u8) {
         self.0.extend_from_slice(&[ESCAPE, byte ^ 0x20]);
-    }
-    #[inline]
-    fn encode_frame_simd(
-        &mut self,
-        tier: Tier,
-        escapes: &Shape,
-        frame: &simd::FrameParts<'_>,
-    ) -> bool {
-        simd::encode_frame_into_vec(tier, escapes, frame, self.0)
     }
 }
 
@@ -841,10 +898,26 @@ impl AsyncDecoder {
             if tier != Tier::Portable {
                 let limit = self.config.max_frame_len.saturating_sub(self.buf.len());
                 let shape = &self.special_shape;
-                if let Some(consumed) =
-                    simd::unstuff_into(tier, shape, input, &mut self.escaped, &mut self.buf, limit)
-                {
+                let fold = match self.config.fcs {
+                    FcsKind::Fcs16 => Some(&fcs::FCS16_FOLD),
+                    FcsKind::Fcs32 => Some(&fcs::FCS32_FOLD),
+                    FcsKind::Null => None,
+                };
+                if let Some((consumed, register)) = simd::unstuff_into(
+                    tier,
+                    shape,
+                    fold,
+                    input,
+                    &mut self.escaped,
+                    &mut self.buf,
+                    limit,
+                ) {
                     *input = input.get(consumed..).unwrap_or_default();
+                    if register.is_some() {
+                        // In front of the closing flag of a frame the kernel checked.
+                        *input = input.get(1..).unwrap_or_default();
+                        return Some(self.finish_frame(register));
+                    }
                 }
             }
             let run = find(tier, input, &self.special);
@@ -869,7 +942,7 @@ impl AsyncDecoder {
             match byte {
                 FLAG if self.escaped => return Some(Err(self.aborted())),
                 FLAG if self.buf.is_empty() => {}
-                FLAG => return Some(self.finish_frame()),
+                FLAG => return Some(self.finish_frame(None)),
                 // RFC 1662 §4.2: the octet after an escape is XORed with 0x20 whatever it is
                 // (but a flag), so 0x7D 0x7D is an escaped 0x5D.
                 ESCAPE if self.escaped => {
@@ -935,7 +1008,7 @@ impl AsyncDecoder {
             match byte {
                 FLAG if self.escaped => return Some(Err(self.aborted())),
                 FLAG if self.buf.is_empty() => {}
-                FLAG => return Some(self.finish_frame()),
+                FLAG => return Some(self.finish_frame(None)),
                 ESCAPE if self.escaped => {
                     if self.buf.len() >= self.config.max_frame_len {
                         return Some(Err(self.too_long()));
@@ -967,7 +1040,9 @@ impl AsyncDecoder {
         }
     }
 
-    fn finish_frame(&mut self) -> Result<Frame<'_>, FrameError> {
+    /// Ends the frame in `buf` at its closing flag. `register`: the FCS register over it if the
+    /// caller has it already.
+    fn finish_frame(&mut self, register: Option<u32>) -> Result<Frame<'_>, FrameError> {
         self.delivered = true;
         let fcs_len = self.config.fcs.len();
         let len = self.buf.len();
@@ -975,20 +1050,22 @@ impl AsyncDecoder {
             self.stats.runts += 1;
             return Err(FrameError::Runt { len });
         }
-        let good = match (self.config.fcs, self.path) {
-            (FcsKind::Fcs16, Path::Reference) => {
+        let good = match (self.config.fcs, self.path, register) {
+            (FcsKind::Fcs16, _, Some(register)) => register == u32::from(FCS16_GOOD),
+            (FcsKind::Fcs32, _, Some(register)) => register == FCS32_GOOD,
+            (FcsKind::Fcs16, Path::Reference, None) => {
                 bytewise::fcs16_update(FCS16_INIT, &self.buf) == FCS16_GOOD
             }
-            (FcsKind::Fcs32, Path::Reference) => {
+            (FcsKind::Fcs32, Path::Reference, None) => {
                 bytewise::fcs32_update(FCS32_INIT, &self.buf) == FCS32_GOOD
             }
-            (FcsKind::Fcs16, Path::Fast(tier)) => {
+            (FcsKind::Fcs16, Path::Fast(tier), None) => {
                 fcs::fcs16_update_up_to(tier, FCS16_INIT, &self.buf) == FCS16_GOOD
             }
-            (FcsKind::Fcs32, Path::Fast(tier)) => {
+            (FcsKind::Fcs32, Path::Fast(tier), None) => {
                 fcs::fcs32_update_up_to(tier, FCS32_INIT, &self.buf) == FCS32_GOOD
             }
-            (FcsKind::Null, _) => true,
+            (FcsKind::Null, ..) => true,
         };
         if !good && !cfg!(fuzzing) {
             self.stats.bad_fcs += 1;

@@ -163,11 +163,19 @@ pub fn fcs32(data: &[u8]) -> u32 {
 /// * Folding a 128-bit accumulator `A = A_hi·x^64 + A_lo` forward over `D` bits of later data
 ///   replaces `A·x^D` by `A_hi·(x^(D+63) mod P)·x + A_lo·(x^(D-1) mod P)·x`, which is congruent
 ///   mod `P` and at most 96 bits long: [`Self::fold`] holds that pair for each distance `D`.
-/// * The final 128-bit accumulator `X` stands for `X·x^w mod P`. Two multiplications by
-///   `x^63 mod P` shrink `X` to a congruent 64-bit `T`; then Barrett reduction with
-///   `mu = floor(x^(64+w) / P)` (its `x^64` term implied) gives the quotient
-///   `q = T + floor(T·(mu - x^64) / x^64)` of `T·x^w` by `P`, and the register is the low `w`
-///   bits of `q·(P - x^w)`.
+/// * The final 128-bit accumulator `X = X_hi·x^64 + X_lo` stands for `X·x^w mod P`, which is
+///   the low `w` bits of `q·(P - x^w)` for the quotient `q` of `X·x^w` by `P`; only the low
+///   `w` bits of `q` matter. `q` is the sum of the quotients of its two halves, each found by
+///   Barrett reduction: `X_lo·x^w` with `mu = floor(x^(64+w) / P)` (degree 64) gives
+///   `X_lo + floor(X_lo·(mu - x^64) / x^64)`, and `X_hi·x^(64+w)` with
+///   `mu2 = floor(x^(128+w) / P)` (degree 128) gives `floor(X_hi·mu2 / x^64)`, whose low `w` bits
+///   need only `X_hi·(bits 64.. of mu2)` and `X_hi·(bits ..64 of mu2)`. So three independent
+///   multiplications give the low bits of `q`, and a fourth one the register: two
+///   multiplications deep.
+/// * A short buffer (up to [`SHORT_FOLD_MAX`] bytes) is padded with zeros at its front to whole
+///   16-byte blocks, which leaves its CRC unchanged once the initial register is XORed into its
+///   first bytes, and every block is folded over its own distance to the end at once (one
+///   multiplication deep): [`Self::fold`] holds every multiple of 128 bits up to 2048.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FoldConstants {
     /// The CRC width `w` in bits (16 or 32).
@@ -175,16 +183,31 @@ pub(crate) struct FoldConstants {
     /// `fold[i]` folds over `FOLD_DISTANCES[i]` bits: `[x^(D+63) mod P, x^(D-1) mod P]`, both
     /// bit-reversed into 64 bits; lane 0 multiplies the earlier (low-address) half.
     pub(crate) fold: [[u64; 2]; FOLD_DISTANCES.len()],
-    /// `x^63 mod P`, bit-reversed.
-    pub(crate) x63: u64,
     /// `floor(x^(64+w) / P)` without its `x^64` term, bit-reversed.
     pub(crate) mu: u64,
+    /// Bits 0 to 63 of `floor(x^(128+w) / P)`, bit-reversed.
+    pub(crate) mu2_low: u64,
+    /// Bits 64 to `64 + w - 1` of `floor(x^(128+w) / P)`, bit-reversed.
+    pub(crate) mu2_high: u64,
     /// `P - x^w`, bit-reversed.
     pub(crate) poly: u64,
 }
 
-/// The folding distances, in bits, that [`FoldConstants::fold`] has constants for.
-pub(crate) const FOLD_DISTANCES: [u32; 8] = [128, 256, 384, 512, 768, 1024, 1536, 2048];
+/// The folding distances, in bits, that [`FoldConstants::fold`] has constants for: every
+/// multiple of 128 up to 2048 (`fold[i]` is for `128·(i + 1)` bits).
+pub(crate) const FOLD_DISTANCES: [u32; 16] = {
+    let mut d = [0; 16];
+    let mut i = 0;
+    while i < 16 {
+        d[i] = 128 * (i as u32 + 1);
+        i += 1;
+    }
+    d
+};
+
+/// Buffers up to this long are folded in one step (see [`FoldConstants`]): 16 blocks of 16 bytes,
+/// the longest distance [`FoldConstants::fold`] covers plus one block.
+pub(crate) const SHORT_FOLD_MAX: usize = 16 * (FOLD_DISTANCES.len() + 1);
 
 /// Index into [`FoldConstants::fold`] of a folding distance in bits.
 pub(crate) const fn fold_index(distance: u32) -> usize {
@@ -214,11 +237,13 @@ impl FoldConstants {
             ];
             i += 1;
         }
+        let mu2 = quotient_low(128 + width, poly, width);
         FoldConstants {
             width,
             fold,
-            x63: xn_mod(63, poly, width).reverse_bits(),
-            mu: barrett_quotient(poly, width).reverse_bits(),
+            mu: (quotient_low(64 + width, poly, width) as u64).reverse_bits(),
+            mu2_low: (mu2 as u64).reverse_bits(),
+            mu2_high: (((mu2 >> 64) as u64) & ((1u64 << width) - 1)).reverse_bits(),
             poly: (poly & ((1u64 << width) - 1)).reverse_bits(),
         }
     }
@@ -238,19 +263,23 @@ const fn xn_mod(n: u32, poly: u64, width: u32) -> u64 {
     r
 }
 
-/// `floor(x^(64+width) / poly)` over GF(2) without its `x^64` term (the quotient has degree 64).
-const fn barrett_quotient(poly: u64, width: u32) -> u64 {
-    let mut rem: u128 = 1 << (64 + width);
+/// The low 128 bits of `floor(x^n / poly)` over GF(2), `poly` of degree `width`: long division,
+/// one dividend bit at a time from the top, keeping the `width`-bit remainder.
+const fn quotient_low(n: u32, poly: u64, width: u32) -> u128 {
+    let mut rem: u64 = 0;
     let mut quotient: u128 = 0;
-    let mut bit = 65;
-    while bit > 0 {
-        bit -= 1;
-        if rem >> (bit + width) & 1 != 0 {
-            rem ^= (poly as u128) << bit;
-            quotient |= 1 << bit;
+    let mut i = n + 1;
+    while i > 0 {
+        i -= 1;
+        // Bring down the dividend's coefficient of x^i (only x^n is set).
+        rem = rem << 1 | (i == n) as u64;
+        let bit = rem >> width & 1;
+        if bit != 0 {
+            rem ^= poly;
         }
+        quotient = quotient << 1 | bit as u128;
     }
-    quotient as u64
+    quotient
 }
 
 /// Slice-by-16 table-driven FCS: 16 bytes per step with 16 lookup tables, safe code only.
@@ -542,7 +571,8 @@ mod tests {
                 }
             }
             // mu·P + x^(64+w) has degree < w.
-            let mu = u128::from(barrett_quotient(poly, width)) | 1 << 64;
+            let mu = quotient_low(64 + width, poly, width);
+            assert_eq!(mu >> 64, 1, "mu has degree 64");
             let mut prod = 0u128;
             for i in 0..=64 {
                 if mu >> i & 1 != 0 {
@@ -554,6 +584,17 @@ mod tests {
                 prod >> width == 0,
                 "Barrett quotient wrong for width {width}"
             );
+            // mu2·P + x^(128+w) has degree < w, checked on bits 0..128 of the product (mu2 has
+            // degree 128: its top bit is implied and contributes P·x^128, which cancels x^(128+w)
+            // above bit 127 and leaves (P - x^w)·x^128, nothing below bit 128).
+            let mu2 = quotient_low(128 + width, poly, width);
+            let mut prod = 0u128;
+            for i in 0..128 {
+                if mu2 >> i & 1 != 0 {
+                    prod ^= u128::from(poly) << i;
+                }
+            }
+            assert!(prod >> width == 0, "mu2 wrong for width {width}");
         }
         // Spot check against the byte tables: byte 0x80 is the polynomial 1 and byte 0x01 is x^7
         // (reflected), so their entries are x^w and x^(w+7) mod P, reflected into w bits.

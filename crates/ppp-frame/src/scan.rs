@@ -103,18 +103,18 @@ impl ByteSet {
         self.len() == 0
     }
 
-    /// The nibble tables of the set, for the SIMD kernels.
-    pub(crate) const fn nibbles(&self) -> &NibbleTables {
-        &self.nibbles
-    }
-
     /// How the SIMD stuffing and unstuffing kernels test for members.
     pub(crate) const fn shape(&self) -> Shape {
         match self.kind {
+            // The kernels test a pair as a range of one or two bytes (one add, one compare).
             Kind::One(a) => Shape::Pair(a, a),
-            Kind::Two(a, b) => Shape::Pair(a, b),
-            Kind::ControlsPlus(a, b) => Shape::ControlsPlus(a, b),
-            Kind::Empty | Kind::Three(..) | Kind::General => Shape::Nibbles(self.nibbles),
+            Kind::Two(a, b) if a.abs_diff(b) == 1 => Shape::Pair(a, b),
+            Kind::ControlsPlus(a, b) if a.abs_diff(b) <= 1 => Shape::ControlsPlus(a, b),
+            Kind::Empty
+            | Kind::Two(..)
+            | Kind::ControlsPlus(..)
+            | Kind::Three(..)
+            | Kind::General => Shape::Nibbles(self.nibbles),
         }
     }
 }

@@ -195,9 +195,11 @@ pub(crate) fn find_in_set_up_to(max: Tier, t: &NibbleTables, data: &[u8]) -> Opt
 /// How the kernels test bytes for membership in a set (computed by [`crate::scan::ByteSet`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Shape {
-    /// Exactly the bytes `a` and `b` (which may be equal): two compares.
+    /// Exactly the bytes `a` and `b`, equal or adjacent (0x7D and 0x7E): tested as a range with
+    /// one add and one compare.
     Pair(u8, u8),
-    /// Every byte below 0x20, plus `a` and `b`: three compares.
+    /// Every byte below 0x20, plus `a` and `b` (equal or adjacent): the range test and two
+    /// instructions more.
     ControlsPlus(u8, u8),
     /// Anything else: the nibble tables.
     Nibbles(NibbleTables),
@@ -241,18 +243,16 @@ pub(crate) fn stuff_into_slice(
 
 /// The parts of one frame for [`encode_frame_into_vec`].
 pub(crate) struct FrameParts<'a> {
-    /// Whether the frame starts with its own flag.
-    pub(crate) open_flag: bool,
-    /// Address/control and protocol fields, first byte in the low bits.
-    pub(crate) header: u32,
-    /// How many bytes of `header` are used (at most four).
-    pub(crate) header_len: usize,
+    /// The opening flag (if the frame has one) and the address/control and protocol fields,
+    /// already escaped: `head[..head_len]` (at most 9 bytes). Kept in memory the encoder owns,
+    /// written once per header, so that loading it as a vector does not wait for the stores.
+    pub(crate) head: &'a [u8; 16],
+    /// How many bytes of `head` are used.
+    pub(crate) head_len: usize,
     /// The information field.
     pub(crate) payload: &'a [u8],
     /// The FCS: its folding constants and the register after the header. None: no FCS.
     pub(crate) fcs: Option<(&'a FoldConstants, u32)>,
-    /// The nibble tables of the escape set (for the header, the FCS and short payloads).
-    pub(crate) nibbles: &'a NibbleTables,
 }
 
 /// Appends a whole frame to `out`: the opening flag if asked for, header, payload and FCS with
@@ -271,8 +271,9 @@ pub(crate) fn encode_frame_into_vec(
         if tier == Tier::Portable {
             return false;
         }
-        // Everything escaped (header, payload, an FCS of up to four bytes), both flags, slack.
-        out.reserve(2 * (4 + frame.payload.len() + 4) + 2 + x86::SLACK);
+        // The head, everything else escaped (payload, an FCS of up to four bytes), the closing
+        // flag, slack.
+        out.reserve(16 + 2 * (frame.payload.len() + 4) + 1 + x86::SLACK);
         let len = out.len();
         let spare = out.spare_capacity_mut();
         let written = x86::encode_frame(tier, escapes, frame, spare);
@@ -292,18 +293,22 @@ pub(crate) fn encode_frame_into_vec(
 /// of a byte of `special` other than an escape that starts an escape pair (flags, received
 /// control characters, the second octet of `7D 7D`), before `buf` would grow by more than `limit`
 /// bytes (it may stop up to a block short of that), and before the last (fewer than 16) bytes of
-/// `data`.
+/// `data`. `special` must contain 0x7D.
+///
 /// Returns the bytes of `data` consumed, or `None` if no kernel applies (portable tier, fewer than
-/// 16 bytes of data, or no room). `special` must contain 0x7D.
+/// 16 bytes of data, or no room); with them, when it stopped in front of a flag that closes a
+/// frame of 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes in `buf` (no escape pending) and `fcs`
+/// gives the FCS, the FCS register over that frame, checked in the same call.
 #[inline]
 pub(crate) fn unstuff_into(
     max: Tier,
     special: &Shape,
+    fcs: Option<&FoldConstants>,
     data: &[u8],
     escaped: &mut bool,
     buf: &mut Vec<u8>,
     limit: usize,
-) -> Option<usize> {
+) -> Option<(usize, Option<u32>)> {
     #[cfg(target_arch = "x86_64")]
     {
         let tier = max.min(tier_for_tests_or_cpu());
@@ -321,11 +326,26 @@ pub(crate) fn unstuff_into(
         let (consumed, written) = x86::unstuff(tier, special, data, escaped, spare, room);
         // SAFETY: the kernel initialised the first `written` bytes of the spare capacity.
         unsafe { buf.set_len(len + written) };
-        Some(consumed)
+        let register = match (fcs, data.get(consumed)) {
+            (Some(k), Some(&x86::FLAG))
+                if !*escaped && (16..=crate::fcs::SHORT_FOLD_MAX).contains(&buf.len()) =>
+            {
+                // A frame that began in this input and had nothing to unescape is the input
+                // itself: read it there rather than from the bytes just stored (a load spanning
+                // two recent stores waits for them to reach the cache).
+                let frame = match data.get(..consumed) {
+                    Some(frame) if len == 0 && written == consumed => frame,
+                    _ => &buf[..],
+                };
+                Some(x86::frame_register(k, frame))
+            }
+            _ => None,
+        };
+        Some((consumed, register))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (max, special, data, escaped, buf, limit);
+        let _ = (max, special, fcs, data, escaped, buf, limit);
         None
     }
 }
@@ -333,7 +353,7 @@ pub(crate) fn unstuff_into(
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{FrameParts, NibbleTables, Shape, Tier};
-    use crate::fcs::{FoldConstants, fold_index};
+    use crate::fcs::{FoldConstants, SHORT_FOLD_MAX, fold_index};
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
 
@@ -371,6 +391,10 @@ mod x86 {
     ) -> Option<(u32, usize)> {
         match tier {
             Tier::Portable => None,
+            _ if (16..=SHORT_FOLD_MAX).contains(&data.len()) => {
+                // SAFETY: any tier from Sse up has PCLMULQDQ, SSSE3 and SSE4.1.
+                Some((unsafe { fold_short(k, register, data) }, data.len()))
+            }
             Tier::Avx512 if data.len() >= 256 => {
                 // SAFETY: the tier is at most the detected one, so the CPU has AVX-512 F/BW/VL,
                 // VPCLMULQDQ, PCLMULQDQ and SSE4.1; the kernel needs at least 256 bytes.
@@ -422,34 +446,112 @@ mod x86 {
         )
     }
 
-    /// Reduces the final 128-bit accumulator to the CRC register (see [`FoldConstants`]).
+    /// Reduces the final 128-bit accumulator to the CRC register (see [`FoldConstants`]): the low
+    /// `w` bits of the quotient from three independent multiplications, then the register from
+    /// a fourth.
+    ///
+    /// In the bit-reversed layout a product's coefficient of `x^(64+j)` lands in bit `62 - j` of
+    /// lane 0 and its coefficient of `x^j` in bit `62 - j` of lane 1, so both halves of the
+    /// quotient's low bits line up once they are in the same lane.
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse4.1")]
     fn reduce128(k: &FoldConstants, x: __m128i) -> u32 {
-        let x63 = _mm_cvtsi64_si128(k.x63 as i64);
-        // T = X_hi·x^64 + X_lo, with X_hi·x^64 replaced by X_hi·(x^63 mod P)·x: at most 96 bits.
-        let t = _mm_xor_si128(
-            _mm_clmulepi64_si128(x, x63, 0x00),
-            _mm_unpackhi_epi64(_mm_setzero_si128(), x),
+        reduce128_width(k, k.width, x)
+    }
+
+    /// [`reduce128`] for constants of width `width` (a constant where the caller knows it).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse4.1")]
+    fn reduce128_width(k: &FoldConstants, width: u32, x: __m128i) -> u32 {
+        // Lane 0: bits 64.. of X_hi·mu2_low and of X_lo·(mu - x^64).
+        let upper = fold128(x, _mm_set_epi64x(k.mu as i64, k.mu2_low as i64));
+        // Lane 1: the low bits of X_hi·mu2_high, and those of X_lo itself (the x^64 term of mu),
+        // moved down one bit to the same place.
+        let lower = _mm_xor_si128(
+            _mm_clmulepi64_si128(x, _mm_cvtsi64_si128(k.mu2_high as i64), 0x00),
+            _mm_srli_epi64::<1>(x),
         );
-        // Same again for the (at most 32-bit) upper part: the result lands in lane 1, 64 bits.
-        let t = _mm_xor_si128(_mm_clmulepi64_si128(t, x63, 0x00), t);
-        let t_rev = _mm_extract_epi64(t, 1) as u64;
-        // Barrett: q = T + floor(T·mu' / x^64); the floor comes out one bit short in lane 0.
-        let f = _mm_clmulepi64_si128(
-            _mm_cvtsi64_si128(t_rev as i64),
-            _mm_cvtsi64_si128(k.mu as i64),
-            0x00,
-        );
-        let q_rev = t_rev ^ ((_mm_cvtsi128_si64(f) as u64) << 1);
-        // register = (q·(P - x^w)) mod x^w, found in lane 1 above bit 63 - w.
-        let r = _mm_clmulepi64_si128(
-            _mm_cvtsi64_si128(q_rev as i64),
-            _mm_cvtsi64_si128(k.poly as i64),
-            0x00,
-        );
-        let lane1 = _mm_extract_epi64(r, 1) as u64;
-        ((lane1 >> (63 - k.width)) & ((1u64 << k.width) - 1)) as u32
+        // The low w bits of q, coefficient x^j in bit 63 - j (the bits above them, high powers,
+        // do not reach the low w bits of the product below; bit 63 - 63 = 0 is shifted out).
+        let q = _mm_slli_epi64::<1>(_mm_xor_si128(upper, _mm_unpackhi_epi64(lower, lower)));
+        // The register: the low w bits of q·(P - x^w), in lane 1 from bit 63 - w up.
+        let r = _mm_clmulepi64_si128(q, _mm_cvtsi64_si128(k.poly as i64), 0x00);
+        register_of(width, _mm_extract_epi64::<1>(r) as u64)
+    }
+
+    /// The `width`-bit register held in bits `63 - width ..= 62` of `lane` (see [`reduce128`]).
+    #[inline(always)]
+    fn register_of(width: u32, lane: u64) -> u32 {
+        ((lane >> (63 - width)) & ((1u64 << width) - 1)) as u32
+    }
+
+    /// Folds 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes in one step: the data, padded with zeros
+    /// at its front to whole blocks, has the same CRC once the register is XORed into its first
+    /// bytes, and each block is multiplied by the constants of its own distance to the end, all
+    /// at once (a loop folding block after block would be a chain of multiplications).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1")]
+    fn fold_short(k: &FoldConstants, register: u32, data: &[u8]) -> u32 {
+        fold_short_width(k, k.width, register, data)
+    }
+
+    /// [`fold_short`] for constants of width `width` (a constant where the caller knows it).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1")]
+    fn fold_short_width(k: &FoldConstants, width: u32, register: u32, data: &[u8]) -> u32 {
+        let n = data.len();
+        let (Some(first), Some(last)) = (data.first_chunk::<16>(), data.last_chunk::<16>()) else {
+            return register;
+        };
+        let reg = _mm_cvtsi32_si128(register as i32);
+        // The first r (1 to 16) bytes make block 0, at the end of a block of zeros; then come
+        // `whole` whole blocks, block j over 128·(whole - j) bits to the end.
+        let whole = (n - 1) / 16;
+        let r = n - 16 * whole;
+        let (Some(up), Some(down), Some(pair0)) = (
+            SHIFT_MASKS.get(r..).and_then(|m| m.first_chunk::<16>()),
+            SHIFT_MASKS
+                .get(16 + r..)
+                .and_then(|m| m.first_chunk::<16>()),
+            k.fold.get(whole.wrapping_sub(1)),
+        ) else {
+            // A single block, the register in its first bytes.
+            return reduce128_width(k, width, _mm_xor_si128(load128(first), reg));
+        };
+        // The register goes into the first bytes: those of block 0, and those of block 1 when
+        // r is shorter than the register.
+        let b0 = _mm_shuffle_epi8(_mm_xor_si128(load128(first), reg), load128(up));
+        let spill = _mm_shuffle_epi8(reg, load128(down));
+        let mut x = fold128(b0, load_pair(pair0));
+        let middle = data.get(r..n - 16).unwrap_or_default();
+        let x = match (
+            middle.first_chunk::<16>(),
+            k.fold.get(whole.wrapping_sub(2)),
+        ) {
+            (Some(b1), Some(pair1)) => {
+                x = _mm_xor_si128(
+                    x,
+                    fold128(_mm_xor_si128(load128(b1), spill), load_pair(pair1)),
+                );
+                // Blocks 2 to whole - 1, counted back from the end.
+                let (rest, _) = middle.get(16..).unwrap_or_default().as_chunks::<16>();
+                for (b, pair) in rest.iter().rev().zip(&k.fold) {
+                    x = _mm_xor_si128(x, fold128(load128(b), load_pair(pair)));
+                }
+                _mm_xor_si128(x, load128(last))
+            }
+            // Block 1 is the last block.
+            _ => _mm_xor_si128(x, _mm_xor_si128(load128(last), spill)),
+        };
+        reduce128_width(k, width, x)
+    }
+
+    /// A folding multiplier pair as a 128-bit value (lane 0: the first element).
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load_pair(pair: &[u64; 2]) -> __m128i {
+        // SAFETY: `pair` is 16 readable bytes; the load has no alignment requirement.
+        unsafe { _mm_loadu_si128(pair.as_ptr().cast()) }
     }
 
     /// Folds `data` (at least 16 bytes) with 128-bit PCLMULQDQ.
@@ -826,11 +928,13 @@ mod x86 {
         }
     }
 
-    /// A set's operands in 16 lanes: the two bytes compared with, or the nibble tables.
+    /// A set's operands in 16 lanes: the range of one or two bytes (`bias` added to a byte moves
+    /// the range to the bottom of the signed bytes, where it is below `limit`), or the nibble
+    /// tables.
     #[derive(Clone, Copy)]
     struct Set128 {
-        a: __m128i,
-        b: __m128i,
+        bias: __m128i,
+        limit: __m128i,
         low: __m128i,
         high: __m128i,
         bits: __m128i,
@@ -844,14 +948,18 @@ mod x86 {
                 Shape::Pair(a, b) | Shape::ControlsPlus(a, b) => (a, b, None),
                 Shape::Nibbles(t) => (0, 0, Some(t)),
             };
+            // `[lo, lo + span]` moved to `[-128, -128 + span]`, all else above (span 0 or 1).
+            let (lo, span) = (a.min(b), a.abs_diff(b).min(1));
+            let bias = 0x80u8.wrapping_sub(lo);
+            let limit = (-127 + i16::from(span)) as i8;
             let zero = [0u8; 16];
             let t = t.unwrap_or(NibbleTables {
                 low: zero,
                 high: zero,
             });
             Set128 {
-                a: _mm_set1_epi8(a as i8),
-                b: _mm_set1_epi8(b as i8),
+                bias: _mm_set1_epi8(bias as i8),
+                limit: _mm_set1_epi8(limit),
                 low: load128(&t.low),
                 high: load128(&t.high),
                 bits: load128(&HIGH_NIBBLE_BITS),
@@ -864,9 +972,9 @@ mod x86 {
     #[target_feature(enable = "ssse3")]
     fn members128<const KIND: u8>(set: &Set128, v: __m128i) -> __m128i {
         match KIND {
-            PAIR => _mm_or_si128(_mm_cmpeq_epi8(v, set.a), _mm_cmpeq_epi8(v, set.b)),
+            PAIR => _mm_cmplt_epi8(_mm_add_epi8(v, set.bias), set.limit),
             CONTROLS => _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, set.a), _mm_cmpeq_epi8(v, set.b)),
+                _mm_cmplt_epi8(_mm_add_epi8(v, set.bias), set.limit),
                 _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v),
             ),
             _ => nibble_members128(v, set.low, set.high, set.bits),
@@ -883,8 +991,8 @@ mod x86 {
     /// [`Set128`] in 32 lanes.
     #[derive(Clone, Copy)]
     struct Set256 {
-        a: __m256i,
-        b: __m256i,
+        bias: __m256i,
+        limit: __m256i,
         low: __m256i,
         high: __m256i,
         bits: __m256i,
@@ -895,8 +1003,8 @@ mod x86 {
         #[target_feature(enable = "avx2")]
         fn new(set: &Set128) -> Self {
             Set256 {
-                a: _mm256_broadcastsi128_si256(set.a),
-                b: _mm256_broadcastsi128_si256(set.b),
+                bias: _mm256_broadcastsi128_si256(set.bias),
+                limit: _mm256_broadcastsi128_si256(set.limit),
                 low: _mm256_broadcastsi128_si256(set.low),
                 high: _mm256_broadcastsi128_si256(set.high),
                 bits: _mm256_broadcastsi128_si256(set.bits),
@@ -909,9 +1017,9 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     fn members256<const KIND: u8>(set: &Set256, v: __m256i) -> __m256i {
         match KIND {
-            PAIR => _mm256_or_si256(_mm256_cmpeq_epi8(v, set.a), _mm256_cmpeq_epi8(v, set.b)),
+            PAIR => _mm256_cmpgt_epi8(set.limit, _mm256_add_epi8(v, set.bias)),
             CONTROLS => _mm256_or_si256(
-                _mm256_or_si256(_mm256_cmpeq_epi8(v, set.a), _mm256_cmpeq_epi8(v, set.b)),
+                _mm256_cmpgt_epi8(set.limit, _mm256_add_epi8(v, set.bias)),
                 _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v),
             ),
             _ => nibble_members256(v, set.low, set.high, set.bits),
@@ -1253,17 +1361,163 @@ mod x86 {
         advance128,
         collapse
     );
-    stuff_kernel!(
-        /// The stuffing kernel of [`Tier::Avx2Vpclmul`] and up.
-        stuff_vpclmul,
-        "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt",
-        Set256::new,
-        step64_avx2,
-        [__m256i; 2],
-        start256,
-        advance256,
-        collapse256
-    );
+    /// Writes the 128 bytes `$y` (four vectors) with every byte of the set escaped into the
+    /// 256-byte window `$win`; evaluates to how many bytes that is. While escapes are rare
+    /// (`$dirty` of `$steps` steps had one), one branch tests all 128 bytes; once they are
+    /// common (random data has one in every other step), a branch per 32 bytes mispredicts less.
+    /// A macro, so that it is compiled into the kernel with the accumulators in registers.
+    macro_rules! emit128 {
+        ($wide:expr, $y:expr, $win:expr, $steps:expr, $dirty:expr) => {{
+            let y = $y;
+            let members = y.map(|v| members256::<KIND>($wide, v));
+            let any = _mm256_or_si256(
+                _mm256_or_si256(members[0], members[1]),
+                _mm256_or_si256(members[2], members[3]),
+            );
+            $steps += 1;
+            if $dirty * 4 <= $steps && _mm256_testz_si256(any, any) != 0 {
+                for (j, v) in y.into_iter().enumerate() {
+                    store256_at($win, 32 * j, v);
+                }
+                128
+            } else {
+                $dirty += 1;
+                let m = members.map(|v| _mm256_movemask_epi8(v) as u32);
+                let mut at = emit32(y[0], m[0], $win, 0);
+                at += emit32(y[1], m[1], $win, at);
+                at += emit32(y[2], m[2], $win, at);
+                at + emit32(y[3], m[3], $win, at)
+            }
+        }};
+    }
+
+    /// The stuffing kernel of [`Tier::Avx2Vpclmul`] and up: 128 bytes per step, folded into four
+    /// 256-bit accumulators 128 bytes apart (as [`fold_vpclmul256`] does) and stored with four
+    /// stores when nothing in them is escaped; then 32, 16 and the last few bytes.
+    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt")]
+    fn stuff_vpclmul<const KIND: u8, const FOLD: bool>(
+        k: &FoldConstants,
+        register: u32,
+        shape: &Shape,
+        data: &[u8],
+        out: &mut [MaybeUninit<u8>],
+    ) -> (u32, usize, usize) {
+        let set = &Set128::new(shape);
+        let wide = &Set256::new(set);
+        let initial = _mm256_zextsi128_si256(_mm_cvtsi32_si128(register as i32));
+        let (chunks, _) = data.as_chunks::<128>();
+        let k1024 = pair256::<1024>(k);
+        let (mut w, mut done) = (0, 0);
+        // Steps so far, and those with something to escape.
+        let (mut steps, mut dirty) = (0u32, 0u32);
+        let load4 = |chunk: &[u8; 128]| {
+            let (ys, _) = chunk.as_chunks::<32>();
+            [
+                load256_at(ys, 0),
+                load256_at(ys, 1),
+                load256_at(ys, 2),
+                load256_at(ys, 3),
+            ]
+        };
+        // The first step starts the accumulators, the others fold them forward (the first one
+        // taken out of the loop, so that the accumulators stay in registers).
+        let mut acc = None;
+        if let (Some((first, rest)), Some(win)) = (chunks.split_first(), window::<256>(out, 0)) {
+            let y = load4(first);
+            let mut z = [_mm256_xor_si256(y[0], initial), y[1], y[2], y[3]];
+            w += emit128!(wide, y, win, steps, dirty);
+            done += 128;
+            for chunk in rest {
+                let Some(win) = window::<256>(out, w) else {
+                    break;
+                };
+                let y = load4(chunk);
+                if FOLD {
+                    z = [
+                        fold256(z[0], k1024, y[0]),
+                        fold256(z[1], k1024, y[1]),
+                        fold256(z[2], k1024, y[2]),
+                        fold256(z[3], k1024, y[3]),
+                    ];
+                }
+                w += emit128!(wide, y, win, steps, dirty);
+                done += 128;
+            }
+            acc = Some(z);
+        }
+        // The four accumulators folded into one, 32 bytes wide.
+        let zero = _mm256_setzero_si256();
+        let mut z = acc.map(|z| {
+            _mm256_xor_si256(
+                _mm256_xor_si256(
+                    fold256(z[0], pair256::<768>(k), zero),
+                    fold256(z[1], pair256::<512>(k), zero),
+                ),
+                fold256(z[2], pair256::<256>(k), z[3]),
+            )
+        });
+        // Then 32 bytes per step.
+        let (ys, _) = data.get(done..).unwrap_or_default().as_chunks::<32>();
+        for y in ys {
+            let Some(win) = window::<64>(out, w) else {
+                break;
+            };
+            let v = load256(y);
+            if FOLD {
+                z = Some(match z {
+                    None => _mm256_xor_si256(v, initial),
+                    Some(z) => fold256(z, pair256::<256>(k), v),
+                });
+            }
+            w += emit32(v, mask256::<KIND>(wide, v), win, 0);
+            done += 32;
+        }
+        let mut x = z.map(|z| narrow(k, z));
+        // Then 16 bytes.
+        if let (Some(b), Some(win)) = (
+            data.get(done..).and_then(|d| d.first_chunk::<16>()),
+            window::<32>(out, w),
+        ) {
+            let v = load128(b);
+            if FOLD {
+                x = Some(match x {
+                    None => _mm_xor_si128(v, _mm256_castsi256_si128(initial)),
+                    Some(x) => _mm_xor_si128(fold128(x, pair::<128>(k)), v),
+                });
+            }
+            w += emit16(v, mask128::<KIND>(set, v), win, 0);
+            done += 16;
+        }
+        // The last few bytes: the last 16 bytes of `data` shifted down so that the new ones
+        // come first, their escape mask with them; the CRC takes them the same way.
+        let tail = data.len() - done;
+        let mut finished = None;
+        if tail > 0
+            && tail < 16
+            && let (Some(win), Some(last), Some(shift)) = (
+                window::<32>(out, w),
+                data.last_chunk::<16>(),
+                SHIFT_MASKS
+                    .get(32 - tail..)
+                    .and_then(|m| m.first_chunk::<16>()),
+            )
+        {
+            let v = load128(last);
+            let mask = mask128::<KIND>(set, v) >> (16 - tail);
+            emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, 0);
+            w += tail + mask.count_ones() as usize;
+            if let Some(x) = x {
+                finished = Some(finish(k, x, data, done).0);
+            }
+            done = data.len();
+        }
+        let register = match (finished, x) {
+            (Some(register), _) => register,
+            (None, Some(x)) if FOLD => reduce128(k, x),
+            _ => register,
+        };
+        (register, done, w)
+    }
 
     /// The first 64 bytes of data, with the register XORed in, as four 128-bit accumulators.
     #[inline]
@@ -1287,51 +1541,6 @@ mod x86 {
             *a = _mm_xor_si128(fold128(*a, k512), load128(b));
         }
         acc
-    }
-
-    /// The first 64 bytes of data, with the register XORed in, as two 256-bit accumulators.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    fn start256(q: &[[u8; 16]; 4], initial: __m128i) -> [__m256i; 2] {
-        [
-            _mm256_xor_si256(load256_half(q, 0), _mm256_zextsi128_si256(initial)),
-            load256_half(q, 1),
-        ]
-    }
-
-    /// The two 256-bit accumulators folded forward over the next 64 bytes, which are XORed in.
-    #[inline]
-    #[target_feature(enable = "avx2,vpclmulqdq")]
-    fn advance256(k: &FoldConstants, acc: [__m256i; 2], q: &[[u8; 16]; 4]) -> [__m256i; 2] {
-        let k512 = pair256::<512>(k);
-        [
-            fold256(acc[0], k512, load256_half(q, 0)),
-            fold256(acc[1], k512, load256_half(q, 1)),
-        ]
-    }
-
-    /// Two 256-bit accumulators 32 bytes apart folded into one 128-bit accumulator.
-    #[inline]
-    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq")]
-    fn collapse256(k: &FoldConstants, acc: [__m256i; 2]) -> __m128i {
-        // Blocks 0 and 1 (lanes of acc[0]) folded over three and two blocks in one multiply
-        // pair, block 2 over one, next to it: a single multiplication deep (latency).
-        let folded = fold256(
-            acc[0],
-            _mm256_set_m128i(pair::<256>(k), pair::<384>(k)),
-            _mm256_setzero_si256(),
-        );
-        let upper = _mm256_extracti128_si256::<1>(acc[1]);
-        _mm_xor_si128(
-            _mm_xor_si128(
-                _mm256_castsi256_si128(folded),
-                _mm256_extracti128_si256::<1>(folded),
-            ),
-            _mm_xor_si128(
-                fold128(_mm256_castsi256_si128(acc[1]), pair::<128>(k)),
-                upper,
-            ),
-        )
     }
 
     /// `tier` must not exceed what the CPU supports (the callers clamp it) and must not be
@@ -1434,6 +1643,43 @@ mod x86 {
         (n as usize, written, e >> (n - 1) & 1 != 0)
     }
 
+    /// Writes the 32-byte block `v` into `win` without the bytes flagged in `remove`, with bit 5
+    /// flipped in each byte after an escape (`escapes`: 0xFF in the escape octets; `escaped`:
+    /// the byte before the block was one); returns how many bytes that is.
+    #[inline]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn compact32(
+        v: __m256i,
+        escapes: __m256i,
+        escaped: bool,
+        remove: u32,
+        win: &mut [MaybeUninit<u8>; 32],
+    ) -> usize {
+        // The escape mask moved up one byte across the two lanes, and the carried escape into
+        // byte 0.
+        let carried = _mm256_permute2x128_si256::<0x08>(escapes, escapes);
+        let after = _mm256_alignr_epi8::<15>(escapes, carried);
+        let flips = _mm256_or_si256(
+            _mm256_and_si256(after, _mm256_set1_epi8(0x20)),
+            _mm256_zextsi128_si256(_mm_cvtsi32_si128(i32::from(escaped) << 5)),
+        );
+        let v = _mm256_xor_si256(v, flips);
+        let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let mut at = 0;
+        for (group, r) in [lo, _mm_srli_si128::<8>(lo), hi, _mm_srli_si128::<8>(hi)]
+            .into_iter()
+            .zip(remove.to_le_bytes())
+        {
+            store64_at(
+                win,
+                at,
+                _mm_shuffle_epi8(group, load64(&COMPRESS[usize::from(r)])),
+            );
+            at += 8 - r.count_ones() as usize;
+        }
+        at
+    }
+
     /// The unstuffing loop over 16-byte blocks from input `i` and output `w` on, committing
     /// nothing past output `limit`; returns the bytes consumed and written in total.
     #[inline]
@@ -1484,51 +1730,51 @@ mod x86 {
         unstuff_blocks::<KIND>(&Set128::new(shape), data, escaped, out, limit, 0, 0)
     }
 
-    /// The unstuffing kernel of [`Tier::Avx2`] and up: 128-byte and 32-byte blocks with nothing
-    /// to do are copied whole, others go through [`unstuff16`] in halves.
-    #[target_feature(enable = "avx2,popcnt")]
+    /// The unstuffing kernel of [`Tier::Avx2`] and up: a 32-byte block with nothing to do is
+    /// copied whole (and then 64 bytes at a time while that lasts), a block whose only special
+    /// byte is the closing flag is copied up to it, others go through [`unstuff32`].
+    #[target_feature(enable = "avx2,popcnt,bmi1")]
     fn unstuff_avx2<const KIND: u8>(
         shape: &Shape,
         data: &[u8],
-        escaped: &mut bool,
+        escaped_io: &mut bool,
         out: &mut [MaybeUninit<u8>],
         limit: usize,
     ) -> (usize, usize) {
         let set = &Set128::new(shape);
         let wide = &Set256::new(set);
+        let flag = _mm256_set1_epi8(FLAG as i8);
         let (mut i, mut w) = (0, 0);
+        let mut escaped = *escaped_io;
+        // Whether the last block had something to unescape (then the next one likely has too).
+        let mut dense = false;
         loop {
-            // Runs of 128 bytes with nothing special, the common case, with four loads in flight.
-            if !*escaped
-                && w + 128 <= limit
+            // 64 bytes with nothing special before the first flag (if any): copied up to it,
+            // stored whole (only the bytes before the flag count). The common case: the bytes
+            // of a frame with nothing to unescape, and its end.
+            if !escaped
+                && !dense
                 && let (Some(block), Some(win)) = (
-                    data.get(i..).and_then(|d| d.first_chunk::<128>()),
-                    window::<128>(out, w),
+                    data.get(i..).and_then(|d| d.first_chunk::<64>()),
+                    window::<64>(out, w),
                 )
             {
-                let (blocks, _) = block.as_chunks::<32>();
-                let v = [
-                    load256_at(blocks, 0),
-                    load256_at(blocks, 1),
-                    load256_at(blocks, 2),
-                    load256_at(blocks, 3),
-                ];
-                let any = _mm256_or_si256(
-                    _mm256_or_si256(
-                        members256::<KIND>(wide, v[0]),
-                        members256::<KIND>(wide, v[1]),
-                    ),
-                    _mm256_or_si256(
-                        members256::<KIND>(wide, v[2]),
-                        members256::<KIND>(wide, v[3]),
-                    ),
-                );
-                if _mm256_testz_si256(any, any) != 0 {
-                    for (j, v) in v.into_iter().enumerate() {
-                        store256_at(win, 32 * j, v);
+                let (halves, _) = block.as_chunks::<32>();
+                let (v0, v1) = (load256_at(halves, 0), load256_at(halves, 1));
+                let special = u64::from(mask256::<KIND>(wide, v0))
+                    | u64::from(mask256::<KIND>(wide, v1)) << 32;
+                let flags = u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, flag)) as u32)
+                    | u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, flag)) as u32) << 32;
+                let n = flags.trailing_zeros() as usize;
+                let before = special & !flags & (flags ^ flags.wrapping_sub(1));
+                if before == 0 && w + n <= limit {
+                    store256_at(win, 0, v0);
+                    store256_at(win, 32, v1);
+                    i += n;
+                    w += n;
+                    if n < 64 {
+                        break;
                     }
-                    i += 128;
-                    w += 128;
                     continue;
                 }
             }
@@ -1539,30 +1785,64 @@ mod x86 {
                 break;
             };
             let v = load256(block);
-            if !*escaped && w + 32 <= limit && mask256::<KIND>(wide, v) == 0 {
-                store256_at(win, 0, v);
+            let special = mask256::<KIND>(wide, v);
+            if !escaped {
+                // The same for 32 bytes.
+                let flags = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, flag)) as u32;
+                let n = flags.trailing_zeros() as usize;
+                let before = special & !flags & (flags ^ flags.wrapping_sub(1));
+                if before == 0 && w + n <= limit {
+                    store256_at(win, 0, v);
+                    i += n;
+                    w += n;
+                    if n < 32 {
+                        break;
+                    }
+                    dense = false;
+                    continue;
+                }
+            }
+            // Escapes (and maybe more). Flags and control characters stop the block, and so
+            // does an escape right after an escape (7D 7D: the second is data; a run of them
+            // alternates), which is rare.
+            dense = true;
+            let escapes = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7D));
+            let e = _mm256_movemask_epi8(escapes) as u32;
+            let hard = (special & !e) | (e & e << 1) | (e & u32::from(escaped));
+            if hard == 0 {
+                // The whole block: what it writes and whether it ends on an escape follow from
+                // the block alone, so blocks do not wait for each other (the carried escape
+                // only flips a byte).
+                let written = 32 - e.count_ones() as usize;
+                if w + written > limit {
+                    break;
+                }
+                compact32(v, escapes, escaped, e, win);
                 i += 32;
-                w += 32;
+                w += written;
+                escaped = e >> 31 != 0;
                 continue;
             }
-            for half in [_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v)] {
-                let Some(win) = window::<16>(out, w) else {
-                    return (i, w);
-                };
-                let (n, written, now_escaped) =
-                    unstuff16(half, mask128::<KIND>(set, half), *escaped, win);
-                if w + written > limit {
-                    return (i, w);
-                }
-                i += n;
-                w += written;
-                *escaped = now_escaped;
-                if n < 16 {
-                    return (i, w);
-                }
+            let n = hard.trailing_zeros();
+            if n == 0 {
+                break;
             }
+            let kept = (1u32 << n) - 1;
+            let e = e & kept;
+            let written = compact32(v, escapes, escaped, e | !kept, win);
+            if w + written > limit {
+                break;
+            }
+            i += n as usize;
+            w += written;
+            escaped = e >> (n - 1) & 1 != 0;
+            break;
         }
-        unstuff_blocks::<KIND>(set, data, escaped, out, limit, i, w)
+        *escaped_io = escaped;
+        if data.get(i..).is_some_and(|rest| rest.len() < 32) {
+            return unstuff_blocks::<KIND>(set, data, escaped_io, out, limit, i, w);
+        }
+        (i, w)
     }
 
     /// `tier` must not exceed what the CPU supports (the callers clamp it).
@@ -1595,22 +1875,6 @@ mod x86 {
         dispatch!(PAIR, CONTROLS, NIBBLES)
     }
 
-    /// Writes the bytes `v[..len]`, with those of `escape_mask` (bits below `len`, up to 15)
-    /// escaped, at `win[0..]` (storing 32 bytes); returns how many bytes that is.
-    #[inline]
-    #[target_feature(enable = "ssse3,popcnt")]
-    fn emit_short(
-        set: &Set128,
-        v: __m128i,
-        len: usize,
-        escape_mask: u32,
-        win: &mut [MaybeUninit<u8>; 32],
-    ) -> usize {
-        let mask = mask128::<NIBBLES>(set, v) & escape_mask;
-        emit16(v, mask, win, 0);
-        len + mask.count_ones() as usize
-    }
-
     /// `tier` must not exceed what the CPU supports (the callers clamp it).
     pub(super) fn encode_frame(
         tier: Tier,
@@ -1618,73 +1882,210 @@ mod x86 {
         frame: &FrameParts<'_>,
         out: &mut [MaybeUninit<u8>],
     ) -> usize {
-        match tier {
-            Tier::Portable => 0,
-            // SAFETY: tiers from Sse up have PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
-            _ => unsafe { encode_frame_sse(tier, shape, frame, out) },
-        }
-    }
-
-    /// Writes a whole frame into `out` (see [`super::encode_frame_into_vec`], which sizes `out`);
-    /// returns the bytes written.
-    #[target_feature(enable = "pclmulqdq,ssse3,sse4.1,popcnt")]
-    fn encode_frame_sse(
-        tier: Tier,
-        shape: &Shape,
-        frame: &FrameParts<'_>,
-        out: &mut [MaybeUninit<u8>],
-    ) -> usize {
-        // Header, trailer and short payloads go through the nibble tables, which test any set.
-        let set = &Set128::new(&Shape::Nibbles(*frame.nibbles));
-        let mut w = 0;
-        // The opening flag and the header, in one expansion (built in a register: bytes stored
-        // one by one and loaded as a vector would stall the load).
-        let flag = usize::from(frame.open_flag);
-        let header_len = frame.header_len.min(4);
-        let first = (u64::from(frame.header) << (8 * flag)) | (u64::from(FLAG) * flag as u64);
-        let header_mask = ((1u32 << header_len) - 1) << flag;
-        if let Some(win) = window::<32>(out, w) {
-            let v = _mm_cvtsi64_si128(first as i64);
-            w += emit_short(set, v, flag + header_len, header_mask, win);
-        }
-        // The payload.
-        let (fold, register) = match frame.fcs {
-            Some((k, register)) => (Some(k), register),
-            None => (None, 0),
+        // The FCS width in bytes, and its constants (any will do without an FCS).
+        let (k, register, width) = match frame.fcs {
+            Some((k, register)) => (k, register, (k.width / 8) as usize),
+            None => (&crate::fcs::FCS16_FOLD, 0, 0),
         };
-        let (mut register, consumed, written) = match (frame.payload.len() >= 16, out.get_mut(w..))
-        {
-            (true, Some(rest)) => stuff(tier, shape, fold, register, frame.payload, rest),
-            _ => (register, 0, 0),
-        };
-        w += written;
-        // A payload shorter than 16 bytes (or whatever the kernel left).
-        let rest = frame.payload.get(consumed..).unwrap_or_default();
-        for piece in rest.chunks(15) {
-            let mut bytes = [0u8; 16];
-            bytes[..piece.len()].copy_from_slice(piece);
-            if let Some(win) = window::<32>(out, w) {
-                let v = load128(&bytes);
-                w += emit_short(set, v, piece.len(), (1u32 << piece.len()) - 1, win);
-            }
-        }
-        if let Some(k) = fold {
-            register = match k.width {
-                16 => u32::from(crate::fcs::portable::fcs16_update(register as u16, rest)),
-                _ => crate::fcs::portable::fcs32_update(register, rest),
+        macro_rules! dispatch {
+            ($(($kind:ident, $width:literal)),*) => {
+                match (tier, kind(shape), width) {
+                    (Tier::Portable, ..) => 0,
+                    $(
+                        (Tier::Sse, $kind, $width) => {
+                            // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
+                            unsafe { frame_sse::<$kind, $width>(tier, shape, frame, k, register, out) }
+                        }
+                        (Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512, $kind, $width) => {
+                            // SAFETY: tiers from Avx2 up have AVX2 and everything Sse has.
+                            unsafe { frame_avx2::<$kind, $width>(tier, shape, frame, k, register, out) }
+                        }
+                    )*
+                    _ => 0,
+                }
             };
         }
-        // The FCS, least significant byte first, and the closing flag.
-        let fcs_len = fold.map_or(0, |k| (k.width / 8) as usize);
-        let fcs = u64::from(!register) & ((1u64 << (8 * fcs_len)) - 1);
-        let last = fcs | u64::from(FLAG) << (8 * fcs_len);
-        if let Some(win) = window::<32>(out, w) {
-            let v = _mm_cvtsi64_si128(last as i64);
-            w += emit_short(set, v, fcs_len + 1, (1u32 << fcs_len) - 1, win);
-        }
-        w
+        dispatch!(
+            (PAIR, 2),
+            (PAIR, 4),
+            (PAIR, 0),
+            (CONTROLS, 2),
+            (CONTROLS, 4),
+            (CONTROLS, 0),
+            (NIBBLES, 2),
+            (NIBBLES, 4),
+            (NIBBLES, 0)
+        )
     }
 
+    /// Writes the payload bytes `data` (16 to [`SHORT_FOLD_MAX`]) escaped into `out` from `w`
+    /// on, 16 bytes at a time; evaluates to the new `w`. The last partial block is the last 16
+    /// bytes of `data` shifted down so that the new ones come first, their escape mask with them.
+    macro_rules! emit_payload_sse {
+        ($set:expr, $wide:expr, $data:expr, $out:expr, $w:expr) => {{
+            let (_, mut w) = ($wide, $w);
+            let (blocks, tail) = $data.as_chunks::<16>();
+            for b in blocks {
+                if let Some(win) = window::<32>($out, w) {
+                    let v = load128(b);
+                    w += emit16(v, mask128::<KIND>($set, v), win, 0);
+                }
+            }
+            emit_tail!($set, $data, tail.len(), $out, w)
+        }};
+    }
+
+    /// [`emit_payload_sse`] 32 bytes at a time.
+    macro_rules! emit_payload_avx2 {
+        ($set:expr, $wide:expr, $data:expr, $out:expr, $w:expr) => {{
+            let mut w = $w;
+            let (blocks, rest) = $data.as_chunks::<32>();
+            for b in blocks {
+                if let Some(win) = window::<64>($out, w) {
+                    let v = load256(b);
+                    w += emit32(v, mask256::<KIND>($wide, v), win, 0);
+                }
+            }
+            let (blocks, tail) = rest.as_chunks::<16>();
+            for b in blocks {
+                if let Some(win) = window::<32>($out, w) {
+                    let v = load128(b);
+                    w += emit16(v, mask128::<KIND>($set, v), win, 0);
+                }
+            }
+            emit_tail!($set, $data, tail.len(), $out, w)
+        }};
+    }
+
+    /// The last `$tail` (< 16) bytes of `$data` (at least 16 bytes) escaped at `$w`; evaluates
+    /// to the new `w`.
+    macro_rules! emit_tail {
+        ($set:expr, $data:expr, $tail:expr, $out:expr, $w:expr) => {{
+            let (tail, mut w) = ($tail, $w);
+            if tail > 0
+                && let (Some(win), Some(last), Some(shift)) = (
+                    window::<32>($out, w),
+                    $data.last_chunk::<16>(),
+                    SHIFT_MASKS
+                        .get(32 - tail..)
+                        .and_then(|m| m.first_chunk::<16>()),
+                )
+            {
+                let v = load128(last);
+                let mask = mask128::<KIND>($set, v) >> (16 - tail);
+                emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, 0);
+                w += tail + mask.count_ones() as usize;
+            }
+            w
+        }};
+    }
+
+    /// Defines the whole-frame encoder of a tier (see [`super::encode_frame_into_vec`], which
+    /// sizes `out`); it returns the bytes written. Payloads up to [`SHORT_FOLD_MAX`] bytes are
+    /// escaped here and their FCS folded in one step ([`fold_short`]); longer ones go through
+    /// the tier's one-pass stuffing kernel.
+    macro_rules! frame_kernel {
+        ($(#[$attr:meta])* $name:ident, $features:literal, $widen:path, $emit:ident) => {
+            $(#[$attr])*
+            #[target_feature(enable = $features)]
+            fn $name<const KIND: u8, const W: usize>(
+                tier: Tier,
+                shape: &Shape,
+                frame: &FrameParts<'_>,
+                k: &FoldConstants,
+                register: u32,
+                out: &mut [MaybeUninit<u8>],
+            ) -> usize {
+                let set = &Set128::new(shape);
+                let wide = &$widen(set);
+                // The opening flag and the header, escaped beforehand.
+                if let Some(win) = window::<16>(out, 0) {
+                    store128_at(win, 0, load128(frame.head));
+                }
+                let mut w = frame.head_len.min(16);
+                let fold = (W > 0).then_some(k);
+                let mut register = register;
+                let payload = frame.payload;
+                if (16..=SHORT_FOLD_MAX).contains(&payload.len()) {
+                    w = $emit!(set, wide, payload, out, w);
+                    if W > 0 {
+                        register = fold_short_width(k, 8 * W as u32, register, payload);
+                    }
+                } else {
+                    let (consumed, written) = match (payload.len() >= 16, out.get_mut(w..)) {
+                        (true, Some(rest)) => {
+                            let (r, c, n) = stuff(tier, shape, fold, register, payload, rest);
+                            register = r;
+                            (c, n)
+                        }
+                        _ => (0, 0),
+                    };
+                    w += written;
+                    // A payload shorter than 16 bytes (or whatever the kernel left).
+                    let rest = payload.get(consumed..).unwrap_or_default();
+                    for piece in rest.chunks(15) {
+                        let mut bytes = [0u8; 16];
+                        bytes[..piece.len()].copy_from_slice(piece);
+                        if let Some(win) = window::<32>(out, w) {
+                            let v = load128(&bytes);
+                            let mask = mask128::<KIND>(set, v) & ((1u32 << piece.len()) - 1);
+                            emit16(v, mask, win, 0);
+                            w += piece.len() + mask.count_ones() as usize;
+                        }
+                    }
+                    register = match W {
+                        2 => u32::from(crate::fcs::portable::fcs16_update(register as u16, rest)),
+                        4 => crate::fcs::portable::fcs32_update(register, rest),
+                        _ => register,
+                    };
+                }
+                // The FCS, least significant byte first, and the closing flag.
+                let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
+                let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
+                let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
+                if let Some(win) = window::<16>(out, w) {
+                    if KIND == PAIR && mask == 0 {
+                        // With two bytes to escape the FCS rarely has one: then the length is
+                        // a constant, and the next frame's stores need not wait for the FCS
+                        // (a predicted branch, not a data dependency).
+                        store64_at(win, 0, v);
+                        w += W + 1;
+                    } else {
+                        // With the control characters, one FCS in four or more needs an escape:
+                        // no branch to mispredict.
+                        expand8(v, mask, win, 0);
+                        w += W + 1 + mask.count_ones() as usize;
+                    }
+                }
+                w
+            }
+        };
+    }
+
+    frame_kernel!(
+        /// The whole-frame encoder of [`Tier::Sse`].
+        frame_sse,
+        "pclmulqdq,ssse3,sse4.1,popcnt",
+        Set128::clone,
+        emit_payload_sse
+    );
+    frame_kernel!(
+        /// The whole-frame encoder of [`Tier::Avx2`] and up.
+        frame_avx2,
+        "avx2,pclmulqdq,ssse3,sse4.1,popcnt",
+        Set256::new,
+        emit_payload_avx2
+    );
+
     /// The flag sequence.
-    const FLAG: u8 = 0x7E;
+    pub(super) const FLAG: u8 = 0x7E;
+
+    /// The FCS register over a whole received frame of 16 to [`SHORT_FOLD_MAX`] bytes (its
+    /// FCS included), from the initial register. Only called on a tier from Sse up.
+    #[inline]
+    pub(super) fn frame_register(k: &FoldConstants, frame: &[u8]) -> u32 {
+        let init = ((1u64 << k.width) - 1) as u32;
+        // SAFETY: the callers run on a tier from Sse up, which has PCLMULQDQ, SSSE3 and SSE4.1.
+        unsafe { fold_short(k, init, frame) }
+    }
 }
