@@ -668,7 +668,9 @@ pub async fn run_server(
         warn!("kernel data path: Multilink (mrru) is not offered");
     }
     if options.clamp_mss {
-        debug!("kernel data path: no TCP MSS clamping in user space (use the firewall's TCPMSS)");
+        info!(
+            "kernel data path: clamp-mss is left to the firewall (its TCPMSS target), as with pppd"
+        );
     }
     let link_config = support.link_config(&options.link);
     let random = Random::from_os().map_err(io::Error::other)?;
