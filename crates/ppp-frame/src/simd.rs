@@ -1763,6 +1763,16 @@ mod x86 {
                 let (v0, v1) = (load256_at(halves, 0), load256_at(halves, 1));
                 let special = u64::from(mask256::<KIND>(wide, v0))
                     | u64::from(mask256::<KIND>(wide, v1)) << 32;
+                if special == 0 && w + 64 <= limit {
+                    // Nothing special at all: the next addresses are constants, so the next
+                    // loads need not wait for this block's masks (a predicted branch, not a
+                    // data dependency through the flag position).
+                    store256_at(win, 0, v0);
+                    store256_at(win, 32, v1);
+                    i += 64;
+                    w += 64;
+                    continue;
+                }
                 let flags = u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, flag)) as u32)
                     | u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, flag)) as u32) << 32;
                 let n = flags.trailing_zeros() as usize;
@@ -1788,6 +1798,13 @@ mod x86 {
             let special = mask256::<KIND>(wide, v);
             if !escaped {
                 // The same for 32 bytes.
+                if special == 0 && w + 32 <= limit {
+                    store256_at(win, 0, v);
+                    i += 32;
+                    w += 32;
+                    dense = false;
+                    continue;
+                }
                 let flags = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, flag)) as u32;
                 let n = flags.trailing_zeros() as usize;
                 let before = special & !flags & (flags ^ flags.wrapping_sub(1));
