@@ -244,7 +244,8 @@ use-encryption = "$3"
 [pools]
 clients = ["192.0.2.100-192.0.2.199"]
 EOF
-    $P/access-concentrator --config /tmp/ac.toml --data-plane $2 -v >/log/$1-ours.log 2>&1 &
+    $P/access-concentrator --config /tmp/ac.toml --control /tmp/ac.sock --data-plane $2 -v \
+        >/log/$1-ours.log 2>&1 &
     ours=$!
     sleep 1
     peer pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet user {USER} \
@@ -258,6 +259,7 @@ EOF
         peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
         ping -c 3 -W 3 192.0.2.100 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1
+        $P/access-concentrator --control /tmp/ac.sock sessions >/log/$1-sessions.log 2>&1
     fi
     killall pppd 2>/dev/null
     gone pppd
@@ -422,6 +424,17 @@ fn check_logs(outcome: &GuestOutcome, part: Part) -> Result<(), String> {
     };
     if !ours.contains(expected_path) {
         return Err(format!("our program did not log {expected_path:?}"));
+    }
+    if matches!(part, Part::AcKernel | Part::AcTun | Part::AcKernelMppe) {
+        // The `sessions` listing (kept one row per event) shows the peer's session.
+        let sessions = outcome
+            .file(&format!("{}-sessions.log", part.tag()))
+            .unwrap_or_default();
+        if !(sessions.contains(USER) && sessions.contains("192.0.2.100")) {
+            return Err(format!(
+                "`sessions` does not list {USER} at 192.0.2.100:\n{sessions}"
+            ));
+        }
     }
     if part == Part::AcKernelMppe && !theirs.contains("MPPE 128-bit stateless compression enabled")
     {

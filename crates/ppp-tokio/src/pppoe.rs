@@ -2065,14 +2065,14 @@ async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, 
 /// sessions an event touched (O(1) per event, whatever the number of sessions up), never the
 /// whole list. Rows are in no particular order (a removal moves the last row into the gap);
 /// `sessions` sorts them when it prints.
-struct StatusBoard {
+pub(crate) struct StatusBoard {
     shared: SharedServerSnapshot,
     /// Where each session's row is.
     rows: HashMap<u16, usize>,
 }
 
 impl StatusBoard {
-    fn new(shared: SharedServerSnapshot) -> Self {
+    pub(crate) fn new(shared: SharedServerSnapshot) -> Self {
         lock(&shared).clear();
         StatusBoard {
             shared,
@@ -2081,7 +2081,7 @@ impl StatusBoard {
     }
 
     /// Puts a session's row in (new) or in place of its old one.
-    fn put(&mut self, snapshot: SessionSnapshot) {
+    pub(crate) fn put(&mut self, snapshot: SessionSnapshot) {
         let mut list = lock(&self.shared);
         match self.rows.get(&snapshot.session_id) {
             Some(&row) => list[row] = snapshot,
@@ -2093,7 +2093,7 @@ impl StatusBoard {
     }
 
     /// Takes a session's row out.
-    fn remove(&mut self, session_id: u16) {
+    pub(crate) fn remove(&mut self, session_id: u16) {
         let Some(row) = self.rows.remove(&session_id) else {
             return;
         };
@@ -2122,14 +2122,18 @@ impl StatusBoard {
         }
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.rows.clear();
         lock(&self.shared).clear();
     }
 }
 
 /// The sessions whose row an event may change: its session, or every member of its unit.
-fn touched_sessions(server: &PppoeServer, event: &PppoeServerEvent, touched: &mut Vec<u16>) {
+pub(crate) fn touched_sessions(
+    server: &PppoeServer,
+    event: &PppoeServerEvent,
+    touched: &mut Vec<u16>,
+) {
     match event {
         PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp { session_id, .. })
         | PppoeServerEvent::Link { session_id, .. }

@@ -14,7 +14,7 @@
 //! no Multilink (`mrru` needs the TUN path), and CCP only as the kernel's modules allow
 //! ([`KernelSupport::kernel_ccp`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -36,7 +36,8 @@ use crate::netconfig::{self, IpFamily};
 use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::pppoe::{
     ClientExit, ClientOptions, EthernetCapture, ServerOptions, SessionPolicy, SessionRequest,
-    SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, link_encoding, method_name,
+    SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard, link_encoding,
+    method_name, touched_sessions,
 };
 use crate::{now, sleep_until};
 
@@ -685,6 +686,10 @@ pub async fn run_server(
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
     let (kernel_tx, mut kernel_rx) = mpsc::channel::<(u16, FromKernel)>(KERNEL_QUEUE);
     let mut sessions: HashMap<u16, ServerKernel> = HashMap::new();
+    // The `sessions` listing, one row refreshed per session an event touched (never rebuilt
+    // from every session), as on the TUN path.
+    let mut board = StatusBoard::new(Arc::clone(&status));
+    let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
@@ -692,7 +697,9 @@ pub async fn run_server(
     loop {
         let frames: Vec<Vec<u8>> = std::iter::from_fn(|| server.poll_transmit()).collect();
         let events: Vec<PppoeServerEvent> = std::iter::from_fn(|| server.poll_event()).collect();
-        let changed = !events.is_empty();
+        for event in &events {
+            touched_sessions(&server, event, &mut touched);
+        }
         for event in &events {
             if let PppoeServerEvent::Discovery(pppoe_discovery::AcEvent::SessionUp {
                 session_id,
@@ -859,8 +866,13 @@ pub async fn run_server(
                 _ => {}
             }
         }
-        if changed {
-            update_server_status(&status, &server, &sessions);
+        touched.sort_unstable();
+        touched.dedup();
+        for id in touched.drain(..) {
+            match session_snapshot(&server, &sessions, id) {
+                Some(snapshot) => board.put(snapshot),
+                None => board.remove(id),
+            }
         }
         if closing_since.is_some() && server.session_count() == 0 {
             for frame in std::iter::from_fn(|| server.poll_transmit()).collect::<Vec<_>>() {
@@ -927,7 +939,7 @@ pub async fn run_server(
     for (_, kernel) in sessions.drain() {
         kernel.tear_down();
     }
-    lock(&status).clear();
+    board.clear();
     match socket_error {
         Some(error) => Err(error),
         None => Ok(()),
@@ -1016,46 +1028,41 @@ fn encoding(negotiated: Option<&ppp_ccp::CcpNegotiated>) -> String {
     }
 }
 
-fn update_server_status(
-    status: &SharedServerSnapshot,
+/// One session's row of the `sessions` listing; `None` once the session is gone.
+fn session_snapshot(
     server: &PppoeServer,
     sessions: &HashMap<u16, ServerKernel>,
-) {
-    let mut list: BTreeMap<u16, SessionSnapshot> = BTreeMap::new();
-    for (id, session) in server.sessions() {
-        let kernel = sessions.get(&id);
-        let link = server.session_link(id);
-        let unit = server.unit(UnitId::Link(id));
-        let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
-        list.insert(
-            id,
-            SessionSnapshot {
-                session_id: id,
-                user: kernel
-                    .and_then(|k| k.user.clone())
-                    .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
-                client_mac: session.client_mac(),
-                service_name: server
-                    .access_concentrator()
-                    .session(id)
-                    .map(|r| r.service_name().to_owned())
-                    .unwrap_or_default(),
-                address: negotiated.map(|n| n.peer),
-                local_address: negotiated.map(|n| n.local),
-                interface: kernel.map(|k| k.name().to_owned()),
-                started: kernel.map_or(SystemTime::now(), |k| k.started),
-                state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
-                encoding: encoding(unit.and_then(|u| u.ccp_negotiated())),
-                bundle: None,
-                rate_limit: None,
-                acct_session_id: None,
-                ccp_resyncs: unit
-                    .and_then(|u| u.network().ccp())
-                    .map_or(0, ppp_ccp::CcpSession::renegotiations),
-            },
-        );
-    }
-    *lock(status) = list.into_values().collect();
+    id: u16,
+) -> Option<SessionSnapshot> {
+    let session = server.session(id)?;
+    let kernel = sessions.get(&id);
+    let link = server.session_link(id);
+    let unit = server.unit(UnitId::Link(id));
+    let negotiated = unit.and_then(|u| u.network().ipcp_negotiated());
+    Some(SessionSnapshot {
+        session_id: id,
+        user: kernel
+            .and_then(|k| k.user.clone())
+            .or_else(|| link.and_then(|l| l.peer_name()).map(str::to_owned)),
+        client_mac: session.client_mac(),
+        service_name: server
+            .access_concentrator()
+            .session(id)
+            .map(|r| r.service_name().to_owned())
+            .unwrap_or_default(),
+        address: negotiated.map(|n| n.peer),
+        local_address: negotiated.map(|n| n.local),
+        interface: kernel.map(|k| k.name().to_owned()),
+        started: kernel.map_or(SystemTime::now(), |k| k.started),
+        state: link.map_or_else(|| "dead".to_owned(), |l| l.phase().to_string()),
+        encoding: encoding(unit.and_then(|u| u.ccp_negotiated())),
+        bundle: None,
+        rate_limit: None,
+        acct_session_id: None,
+        ccp_resyncs: unit
+            .and_then(|u| u.network().ccp())
+            .map_or(0, ppp_ccp::CcpSession::renegotiations),
+    })
 }
 
 #[cfg(test)]
