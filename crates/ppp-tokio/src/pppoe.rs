@@ -524,7 +524,12 @@ pub async fn run_client(
                     _ => {}
                 }
             }
-            update_client_status(&status, &client, interface.as_ref(), sessions_started);
+            update_client_status(
+                &status,
+                &client,
+                interface.as_ref().map(|i| i.tun.name()),
+                sessions_started,
+            );
             if let Some(reason) = down {
                 // Let the PADT leave first.
                 for frame in take_frames(|| client.poll_transmit()) {
@@ -646,10 +651,12 @@ pub async fn run_client(
     }
 }
 
-fn update_client_status(
+/// Refreshes the client's `monitor` snapshot; `interface` is the session's device name (a TUN
+/// device, or the kernel's `pppN` on the kernel data path, which calls this too).
+pub(crate) fn update_client_status(
     status: &SharedClientSnapshot,
     client: &PppoeClient,
-    interface: Option<&ClientInterface>,
+    interface: Option<&str>,
     sessions_started: u64,
 ) {
     let mut snapshot = lock(status);
@@ -686,7 +693,7 @@ fn update_client_status(
     if negotiated.is_none() {
         snapshot.connected_since = None;
     }
-    snapshot.interface = interface.map(|i| i.tun.name().to_owned());
+    snapshot.interface = interface.map(str::to_owned);
 }
 
 /// Sends a PADI and collects every access concentrator and service that answers within

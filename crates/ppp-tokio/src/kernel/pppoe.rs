@@ -36,8 +36,8 @@ use crate::netconfig::{self, IpFamily};
 use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::pppoe::{
     ClientExit, ClientOptions, EthernetCapture, ServerOptions, SessionPolicy, SessionRequest,
-    SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard, link_encoding,
-    method_name, touched_sessions,
+    SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard, method_name,
+    touched_sessions, update_client_status,
 };
 use crate::{now, sleep_until};
 
@@ -550,44 +550,6 @@ pub async fn run_client(
         }
         backoff = Some((wait * 2).min(policy.max));
     }
-}
-
-fn update_client_status(
-    status: &SharedClientSnapshot,
-    client: &PppoeClient,
-    interface: Option<&str>,
-    sessions_started: u64,
-) {
-    let mut snapshot = lock(status);
-    snapshot.status = client.state().to_string();
-    snapshot.sessions_started = sessions_started;
-    match client.session() {
-        Some(session) => {
-            snapshot.ac_name = Some(session.ac_name.clone());
-            snapshot.ac_mac = Some(session.ac_mac);
-            snapshot.service_name = Some(session.service_name.clone());
-            snapshot.session_id = Some(session.session_id);
-        }
-        None => snapshot.session_id = None,
-    }
-    let link = client.link();
-    let negotiated = link.and_then(Link::ipcp_negotiated);
-    snapshot.local_address = negotiated.map(|n| n.local);
-    snapshot.remote_address = negotiated.map(|n| n.peer);
-    let ipv6 = link.and_then(Link::ipv6cp_negotiated);
-    snapshot.local_ipv6 = ipv6.map(|n| n.local_link_local());
-    snapshot.remote_ipv6 = ipv6.map(|n| n.peer_link_local());
-    snapshot.dns = negotiated
-        .map(|n| n.dns.iter().flatten().copied().collect())
-        .unwrap_or_default();
-    snapshot.mtu = link.and_then(Link::mtu);
-    snapshot.mru = link.and_then(Link::lcp_negotiated).map(|n| n.our_mru);
-    snapshot.encoding = link.map_or_else(|| "none".to_owned(), link_encoding);
-    snapshot.active_links = u32::from(negotiated.is_some());
-    if negotiated.is_none() {
-        snapshot.connected_since = None;
-    }
-    snapshot.interface = interface.map(str::to_owned);
 }
 
 /// A session of the access concentrator in the kernel.
