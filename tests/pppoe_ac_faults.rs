@@ -14,12 +14,17 @@
 //!   by renegotiating CCP; `sessions` counts it in RESYNCS, printed).
 //! - A PADI flood at the rate one sender reaches (random source MACs, 4 s) while sessions are
 //!   up: the AC serves session frames first (their own socket and queue), so pings through
-//!   the sessions are not lost (< 1%); a new client connects (the time is printed).
+//!   the sessions are not lost (< 1%); a new client connects within 2 s: its first PADI most
+//!   likely meets the exhausted PADI limit, its retransmission a second later is recognised as
+//!   a client trying again and answered (the AC's retry lane; the AC's flood report is printed).
+//!
+//! The tests take turns (each loads the whole machine; overlapping, they would measure each
+//! other).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use ppp_stack::pppoe::control;
@@ -27,6 +32,12 @@ use ppp_tokio::netns::{self, NetNs};
 use ppp_tokio::packet::{ETHERTYPE_PPPOE_DISCOVERY, PacketSocket};
 
 const CLIENTS: usize = 20;
+
+/// Held by each test for its whole run: one at a time.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn programs() -> (PathBuf, PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
@@ -124,7 +135,8 @@ fn start_ac(ns: &NetNs, bin: &Path, config: &Path, control: &Path) -> Killed {
             .arg("--control")
             .arg(control)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Its log next to its configuration, for a look after a failure.
+            .stderr(std::fs::File::create(config.with_extension("log")).expect("the AC's log file"))
             .spawn()
             .expect("start the access concentrator"),
     );
@@ -182,6 +194,7 @@ fn clients_are_back_within_10_s_of_an_ac_restart() {
     if netns::skip_without_netns("clients_are_back_within_10_s_of_an_ac_restart") {
         return;
     }
+    let _turn = one_at_a_time();
     let (client_bin, ac_bin, _) = programs();
     let client_ns = NetNs::create("rst-c").expect("namespace");
     let server_ns = NetNs::create("rst-s").expect("namespace");
@@ -252,6 +265,7 @@ fn stopping_an_ac_with_200_sessions_is_quick() {
     if netns::skip_without_netns("stopping_an_ac_with_200_sessions_is_quick") {
         return;
     }
+    let _turn = one_at_a_time();
     const SESSIONS: usize = 200;
     let (_, ac_bin, load_bin) = programs();
     let client_ns = NetNs::create("stop-c").expect("namespace");
@@ -378,6 +392,7 @@ fn a_padi_flood_does_not_starve_sessions_or_new_clients() {
     if netns::skip_without_netns("a_padi_flood_does_not_starve_sessions_or_new_clients") {
         return;
     }
+    let _turn = one_at_a_time();
     if !netns::has_program("ping") {
         eprintln!("skipping: no ping");
         return;
@@ -475,12 +490,19 @@ fn a_padi_flood_does_not_starve_sessions_or_new_clients() {
         PINGS * UP
     );
     assert!(sent > 10_000, "the flood was no flood: {sent} PADIs");
-    // Not yet within 2 s (issue 18's goal): a new client's first PADIs compete with the
-    // flood's for the AC's overall PADI budget, so it connects once a retransmission gets
-    // through, at the latest soon after the flood.
+    // Within 2 s (issue 18): its first PADI competes with the flood's for the AC's overall
+    // PADI budget and is most likely refused, but its retransmission a second later is
+    // recognised as a client trying again and answered (the AC's retry lane).
+    let log = std::fs::read_to_string(config.with_extension("log")).unwrap_or_default();
+    for line in log
+        .lines()
+        .filter(|line| line.contains("refused by the PADI limits"))
+    {
+        println!("the AC: {line}");
+    }
     assert!(
-        connected_after.is_some_and(|t| t < Duration::from_secs(10)),
-        "a new client during the flood: {connected_after:?}"
+        connected_after.is_some_and(|t| t < Duration::from_secs(2)),
+        "a new client during the flood: {connected_after:?}; the AC's log:\n{log}"
     );
     assert!(
         lost * 100 < PINGS * UP,
@@ -497,6 +519,7 @@ fn an_mppe_upload_survives_a_stalled_ac() {
     if netns::skip_without_netns("an_mppe_upload_survives_a_stalled_ac") {
         return;
     }
+    let _turn = one_at_a_time();
     if !netns::has_program("ping") {
         eprintln!("skipping: no ping");
         return;

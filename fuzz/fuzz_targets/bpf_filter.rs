@@ -1,9 +1,11 @@
 //! The classic BPF program the AF_PACKET socket attaches, run by its interpreter on arbitrary
-//! frames: it accepts exactly the PPPoE frames that were not sent by us.
+//! frames: it accepts exactly the PPPoE frames that were not sent by us; and the access
+//! concentrator's pair of discovery filters splits the PPPoE Discovery frames not sent by us
+//! between them by code (PADIs to one, the rest to the other), each exactly once.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ppp_tokio::packet::{FilterVerdict, pppoe_filter};
+use ppp_tokio::packet::{FilterVerdict, discovery_except_padi_filter, padi_filter, pppoe_filter};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pkttype, frame)) = data.split_first() else { return };
@@ -12,4 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let ethertype = frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]));
     let wanted = matches!(ethertype, Some(0x8863 | 0x8864)) && pkttype != 4;
     assert_eq!(matches!(verdict, FilterVerdict::Accept(_)), wanted, "{verdict:?} for type {ethertype:?} pkttype {pkttype}");
+
+    let accepted = |program: &[_]| matches!(FilterVerdict::of(program, frame, pkttype), FilterVerdict::Accept(_));
+    let padi = accepted(&padi_filter());
+    let rest = accepted(&discovery_except_padi_filter());
+    let discovery = ethertype == Some(0x8863) && pkttype != 4 && frame.len() > 15;
+    assert_eq!(padi, discovery && frame[15] == 0x09, "PADI filter, pkttype {pkttype}");
+    assert_eq!(rest, discovery && frame[15] != 0x09, "other discovery filter, pkttype {pkttype}");
 });

@@ -109,6 +109,25 @@ pub fn check(target: &str, name: &str, bytes: &[u8]) {
                 "{what}"
             );
         }
+        "packet_ring_block" => {
+            let (&mode, rest) = bytes.split_first().unwrap();
+            let frames: Vec<&[u8]> = if mode % 2 == 0 {
+                ppp_tokio::ring::block_frames(rest).collect()
+            } else {
+                rest.split(|&b| b == 0xA5).collect()
+            };
+            // Every frame of an unspoiled seed is a discovery frame; the others stay bounded.
+            let whole =
+                !name.contains("cut") && !name.contains("spoiled") && !name.contains("empty");
+            if whole {
+                assert!(!frames.is_empty(), "{what}");
+                for frame in &frames {
+                    assert!(DiscoveryRepr::parse_bytes(frame).is_ok(), "{what}");
+                }
+            } else {
+                assert!(frames.len() <= rest.len() / 48, "{what}");
+            }
+        }
         "modem_responses" => modem(&what, name, bytes),
         "radius_packet" => {
             if name.starts_with("rate-limit-") {

@@ -48,6 +48,7 @@ pub fn generate() -> Corpus {
     add("mp_reassembly", mp_reassembly_seeds(&links));
     add("pppoe_discovery", pppoe_discovery_seeds(&pppoe));
     add("bpf_filter", bpf_filter(&pppoe));
+    add("packet_ring_block", packet_ring_block(&pppoe));
     add("modem_responses", modem_responses());
     add("radius_packet", radius_packet());
     add("radius_client", radius_client_seeds());
@@ -1042,6 +1043,48 @@ fn bpf_filter(pppoe: &[Session]) -> BTreeMap<String, Vec<u8>> {
             seeds.insert(format!("{kind}-{label}"), [&[pkttype][..], &frame].concat());
         }
     }
+    seeds
+}
+
+/// Blocks of the AC's PADI ring: the discovery frames of the sessions, alone and together,
+/// laid out as the kernel lays them out (mode 0: the block itself; mode 1: the frames, for the
+/// target to lay out), and blocks cut short or with a chain offset spoiled.
+fn packet_ring_block(pppoe: &[Session]) -> BTreeMap<String, Vec<u8>> {
+    let mut frames: Vec<(String, &[u8])> = Vec::new();
+    for (_, frame) in &pppoe[0].ethernet {
+        if let Ok(repr) = DiscoveryRepr::parse_bytes(frame) {
+            let kind = format!("{:?}", repr.code).to_lowercase();
+            if !frames.iter().any(|(k, _)| *k == kind) {
+                frames.push((kind, frame));
+            }
+        }
+    }
+    let block = |frames: &[&[u8]]| ppp_tokio::ring::frames_into_block(frames, 4096).unwrap();
+    let mut seeds = BTreeMap::new();
+    for (kind, frame) in &frames {
+        seeds.insert(
+            format!("block-{kind}"),
+            [&[0][..], &block(&[frame])].concat(),
+        );
+        seeds.insert(format!("frames-{kind}"), [&[1][..], frame].concat());
+    }
+    let all: Vec<&[u8]> = frames.iter().map(|(_, f)| *f).collect();
+    let whole = block(&all);
+    let used = whole.len() - whole.iter().rev().take_while(|&&b| b == 0).count();
+    seeds.insert("block-all".into(), [&[0][..], &whole[..used]].concat());
+    seeds.insert(
+        "block-all-cut".into(),
+        [&[0][..], &whole[..used / 2]].concat(),
+    );
+    let mut spoiled = whole[..used].to_vec();
+    spoiled[48..52].copy_from_slice(&3u32.to_ne_bytes());
+    seeds.insert(
+        "block-all-chain-spoiled".into(),
+        [&[0][..], &spoiled].concat(),
+    );
+    let separated: Vec<u8> = all.join(&0xA5);
+    seeds.insert("frames-all".into(), [&[1][..], &separated].concat());
+    seeds.insert("block-empty".into(), [&[0][..], &block(&[])[..48]].concat());
     seeds
 }
 

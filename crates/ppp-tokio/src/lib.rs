@@ -77,6 +77,7 @@ pub mod netns;
 pub mod packet;
 pub mod pppoe;
 pub mod radius;
+pub mod ring;
 pub mod rtnl;
 pub mod serial;
 pub mod tun;

@@ -65,11 +65,13 @@ const BPF_JMP: u16 = 0x05;
 const BPF_RET: u16 = 0x06;
 const BPF_W: u16 = 0x00;
 const BPF_H: u16 = 0x08;
+const BPF_B: u16 = 0x10;
 const BPF_ABS: u16 = 0x20;
 const BPF_JEQ: u16 = 0x10;
 const BPF_K: u16 = 0x00;
 const BPF_LD_W_ABS: u16 = BPF_LD | BPF_W | BPF_ABS;
 const BPF_LD_H_ABS: u16 = BPF_LD | BPF_H | BPF_ABS;
+const BPF_LD_B_ABS: u16 = BPF_LD | BPF_B | BPF_ABS;
 const BPF_JMP_JEQ_K: u16 = BPF_JMP | BPF_JEQ | BPF_K;
 const BPF_RET_K: u16 = BPF_RET | BPF_K;
 /// `SKF_AD_OFF + SKF_AD_PKTTYPE`: the offset that loads the packet type instead of data.
@@ -154,6 +156,52 @@ pub fn discovery_filter() -> [BpfInstruction; 6] {
     ethertype_filter(ETHERTYPE_PPPOE_DISCOVERY)
 }
 
+/// The PPPoE Discovery code of a PADI.
+const CODE_PADI: u32 = 0x09;
+/// Where the Discovery code is in an Ethernet frame: after the header and the version/type byte.
+const CODE_OFFSET: u32 = 15;
+
+/// The program of an access concentrator's PADI socket: PPPoE Discovery frames with the PADI
+/// code only. With [`discovery_except_padi_filter`] on a second socket, a flood of PADIs fills
+/// only its own receive queue, never the one the clients' PADRs and PADTs wait in.
+///
+/// ```text
+/// (000) ld  #pktType               ; SKF_AD_PKTTYPE
+/// (001) jeq #4 (outgoing)  jt 5  jf 0
+/// (002) ldh [12]                   ; ethertype
+/// (003) jeq #0x8863        jt 0  jf 3
+/// (004) ldb [15]                   ; discovery code
+/// (005) jeq #0x09 (PADI)   jt 0  jf 1
+/// (006) ret #262144                ; accept the whole frame
+/// (007) ret #0                     ; drop
+/// ```
+pub fn padi_filter() -> [BpfInstruction; 8] {
+    discovery_code_filter(0, 1)
+}
+
+/// The program of an access concentrator's socket for the rest of PPPoE Discovery (PADRs,
+/// PADTs, anything but PADIs): [`padi_filter`] with the last comparison's outcomes swapped.
+///
+/// ```text
+/// (005) jeq #0x09 (PADI)   jt 1  jf 0
+/// ```
+pub fn discovery_except_padi_filter() -> [BpfInstruction; 8] {
+    discovery_code_filter(1, 0)
+}
+
+fn discovery_code_filter(padi_jt: u8, padi_jf: u8) -> [BpfInstruction; 8] {
+    [
+        insn(BPF_LD_W_ABS, 0, 0, SKF_AD_PKTTYPE_OFFSET),
+        insn(BPF_JMP_JEQ_K, 5, 0, PACKET_OUTGOING),
+        insn(BPF_LD_H_ABS, 0, 0, 12),
+        insn(BPF_JMP_JEQ_K, 0, 3, u32::from(ETHERTYPE_PPPOE_DISCOVERY)),
+        insn(BPF_LD_B_ABS, 0, 0, CODE_OFFSET),
+        insn(BPF_JMP_JEQ_K, padi_jt, padi_jf, CODE_PADI),
+        insn(BPF_RET_K, 0, 0, ACCEPT_ALL),
+        insn(BPF_RET_K, 0, 0, 0),
+    ]
+}
+
 /// What a classic BPF program decides about one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FilterVerdict {
@@ -167,7 +215,8 @@ impl FilterVerdict {
     /// Runs `program` on `frame` the way the kernel would for a frame of packet type `pkttype`
     /// (`PACKET_HOST` = 0, `PACKET_BROADCAST` = 1, `PACKET_OUTGOING` = 4, ...).
     ///
-    /// Supports the instructions [`pppoe_filter`] uses (absolute loads of words and half-words,
+    /// Supports the instructions this module's filters use (absolute loads of words, half-words
+    /// and bytes,
     /// `SKF_AD_PKTTYPE`, `jeq #k`, `ret #k`); anything else, a load past the end of the frame or
     /// a jump out of the program drops the frame, as the kernel does. Never panics.
     pub fn of(program: &[BpfInstruction], frame: &[u8], pkttype: u32) -> FilterVerdict {
@@ -188,6 +237,10 @@ impl FilterVerdict {
                     Some(bytes) => {
                         accumulator = u32::from(u16::from_be_bytes([bytes[0], bytes[1]]))
                     }
+                    None => return FilterVerdict::Drop,
+                },
+                BPF_LD_B_ABS => match load(frame, instruction.k, 1) {
+                    Some(bytes) => accumulator = u32::from(bytes[0]),
                     None => return FilterVerdict::Drop,
                 },
                 BPF_JMP_JEQ_K => {
@@ -239,7 +292,7 @@ pub fn interface_info(ifname: &str) -> io::Result<InterfaceInfo> {
 
 impl InterfaceInfo {
     #[allow(unsafe_code)]
-    fn query(socket: &Socket, ifname: &str) -> io::Result<InterfaceInfo> {
+    pub(crate) fn query(socket: &Socket, ifname: &str) -> io::Result<InterfaceInfo> {
         let fd = socket.as_raw_fd();
         let request = interface_request(ifname)?;
         let index = ifreq_ioctl(fd, libc::SIOCGIFINDEX, &request)?;
@@ -351,7 +404,7 @@ pub(crate) fn register<T: AsRawFd>(inner: T) -> io::Result<AsyncFd<T>> {
 /// Binds the packet socket `fd` to interface `ifindex`, receiving every protocol (the BPF
 /// filter then selects).
 #[allow(unsafe_code)]
-fn bind_to_interface(fd: RawFd, ifindex: u32, protocol: u16) -> io::Result<()> {
+pub(crate) fn bind_to_interface(fd: RawFd, ifindex: u32, protocol: u16) -> io::Result<()> {
     let ifindex = libc::c_int::try_from(ifindex)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
     let address = libc::sockaddr_ll {
@@ -443,7 +496,7 @@ pub struct InterfaceError {
 }
 
 impl InterfaceError {
-    fn wrap(interface: &str, source: io::Error) -> io::Error {
+    pub(crate) fn wrap(interface: &str, source: io::Error) -> io::Error {
         io::Error::new(
             source.kind(),
             InterfaceError {
@@ -514,6 +567,27 @@ impl PacketSocket {
     /// As for [`bind`](Self::bind).
     pub fn bind_ethertype(ifname: &str, ethertype: u16) -> io::Result<PacketSocket> {
         let filter = ethertype_filter(ethertype).map(BpfInstruction::to_sock_filter);
+        Self::bind_unnamed(ifname, &filter, ethertype)
+            .map_err(|source| InterfaceError::wrap(ifname, source))
+    }
+
+    /// Like [`bind_ethertype`](Self::bind_ethertype), with a filter of the caller's (such as
+    /// [`padi_filter`] and [`discovery_except_padi_filter`]: an access concentrator's PADIs in
+    /// one queue, its PADRs and PADTs in another). The filter should accept only frames of
+    /// `ethertype`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`bind`](Self::bind); the kernel refuses an invalid program.
+    pub fn bind_filtered(
+        ifname: &str,
+        ethertype: u16,
+        filter: &[BpfInstruction],
+    ) -> io::Result<PacketSocket> {
+        let filter: Vec<_> = filter
+            .iter()
+            .map(|instruction| instruction.to_sock_filter())
+            .collect();
         Self::bind_unnamed(ifname, &filter, ethertype)
             .map_err(|source| InterfaceError::wrap(ifname, source))
     }
@@ -773,6 +847,55 @@ mod tests {
                 FilterVerdict::Drop
             );
             assert_eq!(of(program, &[0xFF; 13], PACKET_HOST), FilterVerdict::Drop);
+        }
+    }
+
+    #[test]
+    fn padi_filters_split_discovery_by_code() {
+        let padis = padi_filter();
+        let rest = discovery_except_padi_filter();
+        let accept = FilterVerdict::Accept(ACCEPT_ALL);
+        let of = FilterVerdict::of;
+        let discovery = |code: u8| {
+            let mut frame = frame(0x8863);
+            frame.resize(20, 0);
+            frame[14] = 0x11;
+            frame[15] = code;
+            frame
+        };
+        for (code, name) in [
+            (0x09, "PADI"),
+            (0x19, "PADR"),
+            (0xa7, "PADT"),
+            (0x07, "PADO"),
+        ] {
+            let padi = code == 0x09;
+            for pkttype in [PACKET_HOST, PACKET_BROADCAST] {
+                let frame = discovery(code);
+                let expect = |take: bool| if take { accept } else { FilterVerdict::Drop };
+                assert_eq!(of(&padis, &frame, pkttype), expect(padi), "{name}");
+                assert_eq!(of(&rest, &frame, pkttype), expect(!padi), "{name}");
+                // Never what we sent ourselves.
+                assert_eq!(of(&padis, &frame, PACKET_OUTGOING), FilterVerdict::Drop);
+                assert_eq!(of(&rest, &frame, PACKET_OUTGOING), FilterVerdict::Drop);
+            }
+        }
+        for program in [&padis, &rest] {
+            let mut session = discovery(0x09);
+            session[12..14].copy_from_slice(&0x8864u16.to_be_bytes());
+            assert_eq!(of(program, &session, PACKET_HOST), FilterVerdict::Drop);
+            // Too short to have a code: dropped, as by the kernel.
+            assert_eq!(
+                of(program, &discovery(0x09)[..15], PACKET_HOST),
+                FilterVerdict::Drop
+            );
+            for (pc, instruction) in program.iter().enumerate() {
+                if instruction.code == BPF_JMP_JEQ_K {
+                    assert!(
+                        pc + 1 + usize::from(instruction.jt.max(instruction.jf)) < program.len()
+                    );
+                }
+            }
         }
     }
 

@@ -63,7 +63,11 @@ use crate::aaa::{
     terminate_cause,
 };
 use crate::netconfig::{self, IpFamily};
-use crate::packet::{ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket};
+use crate::packet::{
+    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
+    padi_filter,
+};
+use crate::ring::{PacketRing, RingConfig};
 use crate::rtnl::{PointToPoint, RouteSocket};
 use crate::tun::TunDevice;
 use crate::{now, sleep_until};
@@ -77,6 +81,9 @@ const TUN_QUEUE: usize = 1024;
 /// The receive queue of each packet socket: room for bursts (a reconnect avalanche, a loop
 /// that stood still for a moment) of a few thousand frames.
 const RECEIVE_BUFFER: usize = 8 << 20;
+/// Blocks of the PADI ring the AC reads in one pass of its loop (each up to 64 KiB of PADIs,
+/// about 450).
+const PADI_BLOCKS: usize = 4;
 /// Secret lookups under way at once, at most (beyond, requests wait in the channel).
 const LOOKUP_QUEUE: usize = 256;
 
@@ -1406,8 +1413,22 @@ pub async fn run_server(
     }
     // Session frames and discovery frames in queues of their own: a discovery flood fills only
     // its own, and the loop serves session frames first. Both sized for bursts.
+    // PADIs have a queue of their own too: a PADI flood cannot fill the queue where clients'
+    // PADRs and PADTs wait.
     let socket = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_SESSION)?;
-    let discovery = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_DISCOVERY)?;
+    let discovery = PacketSocket::bind_filtered(
+        &options.interface,
+        ETHERTYPE_PPPOE_DISCOVERY,
+        &discovery_except_padi_filter(),
+    )?;
+    // PADIs through a receive ring: a flood at the rate one sender reaches costs the AC a
+    // fraction of a core, and the clients' PADIs among it are not dropped.
+    let mut padis = PacketRing::bind(
+        &options.interface,
+        ETHERTYPE_PPPOE_DISCOVERY,
+        &padi_filter(),
+        RingConfig::default(),
+    )?;
     for (which, socket) in [("session", &socket), ("discovery", &discovery)] {
         match socket.set_receive_buffer(RECEIVE_BUFFER) {
             Ok(size) => debug!("{}: {which} receive buffer {size} bytes", options.interface),
@@ -1448,6 +1469,7 @@ pub async fn run_server(
     let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     let mut discovery_buf = vec![0u8; BUFFER_LEN];
+    let mut padi_report = PadiReport::default();
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
     let mut socket_error = None;
@@ -1812,6 +1834,9 @@ pub async fn run_server(
                 interfaces.closing = true;
                 server.close(now(), CloseReason::Shutdown);
             }
+            // PADRs and PADTs before PADIs; PADIs from their ring, up to PADI_BLOCKS blocks in
+            // one pass of this loop, so the AC reads a flood as fast as one sender sends it
+            // and the kernel does not drop clients' PADIs at a full queue.
             received = discovery.recv(&mut discovery_buf) => {
                 let len = match received {
                     Ok(len) => len,
@@ -1823,6 +1848,16 @@ pub async fn run_server(
                 let frame = &discovery_buf[..len];
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
+            }
+            received = padis.recv(PADI_BLOCKS, |frame| {
+                record(&mut capture, frame);
+                server.handle_input(now(), frame);
+            }) => {
+                if let Err(error) = received {
+                    socket_error = Some(error);
+                    break;
+                }
+                padi_report.check(&options.interface, now(), server.access_concentrator().stats());
             }
         }
     }
@@ -1840,6 +1875,48 @@ pub async fn run_server(
     match socket_error {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Logs PADIs refused by the AC's PADI limits (a flood, or more clients at once than the
+/// limits allow), at most once per [`PadiReport::EVERY`], with what was refused and what the
+/// retry lane let through since the last report.
+#[derive(Debug, Default)]
+pub(crate) struct PadiReport {
+    /// The counters at the last report, and when it was.
+    last: Option<(Instant, pppoe_discovery::AcStats)>,
+}
+
+impl PadiReport {
+    /// Shortest time between two reports.
+    pub(crate) const EVERY: Duration = Duration::from_secs(5);
+
+    pub(crate) fn check(&mut self, interface: &str, now: Instant, stats: pppoe_discovery::AcStats) {
+        let Some((since, last)) = self.last else {
+            self.last = Some((now, stats));
+            return;
+        };
+        if now < since + Self::EVERY {
+            return;
+        }
+        let refused = (stats.padi_limited + stats.padi_limited_per_mac)
+            .saturating_sub(last.padi_limited + last.padi_limited_per_mac);
+        if refused > 0 {
+            warn!(
+                "{interface}: {} PADIs in the last {:.0} s, {refused} refused by the PADI limits \
+                 ({} per MAC), {} answered as clients trying again, {} PADOs sent",
+                stats.padi_received.saturating_sub(last.padi_received),
+                (now - since).as_secs_f64(),
+                stats
+                    .padi_limited_per_mac
+                    .saturating_sub(last.padi_limited_per_mac),
+                stats
+                    .padi_retries_answered
+                    .saturating_sub(last.padi_retries_answered),
+                stats.pado_sent.saturating_sub(last.pado_sent),
+            );
+        }
+        self.last = Some((now, stats));
     }
 }
 

@@ -16,7 +16,9 @@
 //! a counting allocator, about 200 bytes and 0.3 allocations a session (B-tree nodes, with their
 //! slack) at 1,000 to 50,000 sessions. Fixed per access concentrator: the id bitmap (8 KiB) and
 //! the two per-address rate-limit tables ([`AcConfig::limiter_slots`] × 24 bytes each, 96 KiB
-//! each by default), about 200 KiB. A PADI costs one allocation (its PADO) and about 0.3 µs
+//! each by default), about 200 KiB; and once the overall PADI limit has refused a PADI, the
+//! memory of refused addresses behind the retry lane ([`AcConfig::padi_retry_memory`], 16 MiB
+//! by default). A PADI costs one allocation (its PADO) and about 0.3 µs
 //! (release build, rate limits off), whatever the number of sessions.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -28,7 +30,7 @@ use ppp_core::{CloseReason, Machine, Random};
 use tracing::debug;
 
 use crate::cookie::{self, COOKIE_LEN, CookieKey};
-use crate::limit::{MacLimiter, RateLimit, TokenBucket};
+use crate::limit::{MacLimiter, RateLimit, RefusalMemory, TokenBucket};
 use crate::session::DEFAULT_MAX_PAYLOAD;
 use crate::wire::{
     Code, DiscoveryView, ETHERTYPE_SESSION, FrameWriter, MacAddr, Packet, TagType, VERSION_TYPE,
@@ -81,6 +83,21 @@ pub struct AcConfig {
     /// [`AcStats::padi_limited_per_mac`]. Checked before the overall limit, so one flooding host
     /// does not use it up. `None`: no limit.
     pub padi_limit_per_mac: Option<RateLimit>,
+    /// PADIs answered per second beyond [`padi_limit`](Self::padi_limit) from clients trying
+    /// again: a PADI over the overall limit is answered anyway (within this rate) when its
+    /// address had a PADI refused between one and three and a half seconds before and none
+    /// since, as a client retransmitting after its timeout does, and a flood of random
+    /// addresses does not. So during a flood a new client connects at its first retransmission
+    /// instead of competing with the flood for the overall limit. Counted in
+    /// [`AcStats::padi_retries_answered`]. `None`: refused PADIs stay refused.
+    pub padi_retry_limit: Option<RateLimit>,
+    /// Bytes of the memory of refused addresses behind
+    /// [`padi_retry_limit`](Self::padi_retry_limit) (rounded up to a power of two of 64-byte
+    /// lines, at most 64 MiB), allocated at the first PADI refused by the overall limit and
+    /// never grown. The larger, the fewer flood PADIs pass for retries: with 16 MiB about 2 a
+    /// second of a flood of 200,000 random addresses a second, 300 of 700,000 (see
+    /// [`AcStats::padi_retries_answered`]). 0 turns the retry lane off.
+    pub padi_retry_memory: usize,
     /// PADTs per second overall answering session frames for unknown sessions (see
     /// [`AccessConcentrator::unknown_session`]); beyond, counted in
     /// [`AcStats::unknown_session_limited`]. `None`: no limit.
@@ -105,7 +122,8 @@ pub struct AcConfig {
 impl Default for AcConfig {
     /// AC "pppoe-ac", one service "internet", 64 sessions, no delay, 60-second cookie windows,
     /// PPP-Max-Payload up to 1500; PADIs: 5,000 a second overall (bursts of 5,000) and 1 a
-    /// second per MAC (bursts of 5); PADTs for unknown sessions: 2,000 a second overall (bursts
+    /// second per MAC (bursts of 5), and beyond the overall limit 1,000 a second from clients
+    /// trying again (a 16 MiB memory of refused addresses, allocated when first needed); PADTs for unknown sessions: 2,000 a second overall (bursts
     /// of 2,000) and 1 a second per MAC (bursts of 2); 4,096-slot limiter tables; 1,024 frames
     /// and 1,024 events queued.
     fn default() -> Self {
@@ -122,6 +140,8 @@ impl Default for AcConfig {
             max_payload: Some(1500),
             padi_limit: Some(RateLimit::new(5000, 5000)),
             padi_limit_per_mac: Some(RateLimit::new(1, 5)),
+            padi_retry_limit: Some(RateLimit::new(1000, 1000)),
+            padi_retry_memory: 16 << 20,
             unknown_session_limit: Some(RateLimit::new(2000, 2000)),
             unknown_session_limit_per_mac: Some(RateLimit::new(1, 2)),
             limiter_slots: 4096,
@@ -359,8 +379,11 @@ pub struct AcStats {
     pub padi_ignored: u64,
     /// PADIs dropped by [`AcConfig::padi_limit_per_mac`].
     pub padi_limited_per_mac: u64,
-    /// PADIs dropped by [`AcConfig::padi_limit`].
+    /// PADIs dropped by [`AcConfig::padi_limit`] (and not answered by the retry lane).
     pub padi_limited: u64,
+    /// PADIs over [`AcConfig::padi_limit`] answered because their sender was trying again
+    /// (see [`AcConfig::padi_retry_limit`]).
+    pub padi_retries_answered: u64,
     /// PADRs received.
     pub padr_received: u64,
     /// PADRs with a missing or wrong AC-Cookie (dropped).
@@ -534,6 +557,9 @@ pub struct AccessConcentrator {
     events: VecDeque<AcEvent>,
     padi_overall: TokenBucket,
     padi_per_mac: MacLimiter,
+    /// Beyond `padi_overall`: the retry lane's bucket and its memory of refused addresses.
+    padi_retries: TokenBucket,
+    padi_refusals: RefusalMemory,
     unknown_overall: TokenBucket,
     unknown_per_mac: MacLimiter,
     stats: AcStats,
@@ -563,6 +589,15 @@ impl AccessConcentrator {
         let slots = |limit: Option<RateLimit>| limit.map_or(0, |_| config.limiter_slots);
         let padi_per_mac = MacLimiter::new(slots(config.padi_limit_per_mac), &random);
         let unknown_per_mac = MacLimiter::new(slots(config.unknown_session_limit_per_mac), &random);
+        let retry_lane = config.padi_limit.is_some() && config.padi_retry_limit.is_some();
+        let padi_refusals = RefusalMemory::new(
+            if retry_lane {
+                config.padi_retry_memory
+            } else {
+                0
+            },
+            &random,
+        );
         let full = |limit: Option<RateLimit>| {
             limit.map_or_else(TokenBucket::default, |l| TokenBucket::full(l, 0))
         };
@@ -586,6 +621,8 @@ impl AccessConcentrator {
             events: VecDeque::new(),
             padi_overall: full(config.padi_limit),
             padi_per_mac,
+            padi_retries: full(config.padi_retry_limit),
+            padi_refusals,
             unknown_overall: full(config.unknown_session_limit),
             unknown_per_mac,
             stats: AcStats::default(),
@@ -929,9 +966,21 @@ impl AccessConcentrator {
         if let Some(limit) = self.config.padi_limit
             && !self.padi_overall.allow(limit, now_us)
         {
-            debug!("PADI from {} over the overall limit", padi.src);
-            self.stats.padi_limited += 1;
-            return;
+            // Over the overall limit: answered only if the sender is trying again (and the
+            // retry lane has room); every refusal is remembered for that.
+            let retry = self.padi_refusals.try_again(padi.src, now_us);
+            let lane = self.config.padi_retry_limit;
+            if retry && lane.is_some_and(|lane| self.padi_retries.allow(lane, now_us)) {
+                debug!(
+                    "PADI from {} over the overall limit, answered: trying again",
+                    padi.src
+                );
+                self.stats.padi_retries_answered += 1;
+            } else {
+                debug!("PADI from {} over the overall limit", padi.src);
+                self.stats.padi_limited += 1;
+                return;
+            }
         }
         let delayed = !self.config.pado_delay.is_zero();
         if delayed && self.pending_offers.len() >= self.config.max_pending_offers {

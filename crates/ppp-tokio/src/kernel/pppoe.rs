@@ -35,9 +35,9 @@ use super::{KernelInput, KernelLink, KernelSupport, PppChannel, PppUnit, PppoeSo
 use crate::netconfig::{self, IpFamily};
 use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::pppoe::{
-    ClientExit, ClientOptions, EthernetCapture, ServerOptions, SessionPolicy, SessionRequest,
-    SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard, method_name,
-    touched_sessions, update_client_status,
+    ClientExit, ClientOptions, EthernetCapture, PadiReport, ServerOptions, SessionPolicy,
+    SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard,
+    method_name, touched_sessions, update_client_status,
 };
 use crate::{now, sleep_until};
 
@@ -653,6 +653,7 @@ pub async fn run_server(
     let mut board = StatusBoard::new(Arc::clone(&status));
     let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
+    let mut padi_report = PadiReport::default();
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
     let mut socket_error = None;
@@ -863,7 +864,9 @@ pub async fn run_server(
                 };
                 let frame = &frame_buf[..len];
                 record(&mut capture, frame);
-                server.handle_input(now(), frame);
+                let now = now();
+                server.handle_input(now, frame);
+                padi_report.check(&options.interface, now, server.access_concentrator().stats());
             }
             Some((session_id, input)) = kernel_rx.recv() => {
                 let Some(kernel) = sessions.get(&session_id) else { continue };
