@@ -1,0 +1,258 @@
+//! A TUN device with offloads (`TunDevice::create_with_offload`) in a network namespace: a TCP
+//! stream from the namespace's stack to the TUN's peer arrives as super-packets (reads larger
+//! than the MTU, `GSO_TCPV4`), and `offload::segment` cuts every read into packets that fit the
+//! MTU with valid checksums, carrying the stream's bytes in order. The peer's side of TCP is
+//! played here: SYN-ACK, then one cumulative ACK per read, written back through the TUN behind
+//! a `GSO_NONE` header.
+//!
+//! Needs root; skips with a printed reason otherwise (fails if `PPP_NETNS_REQUIRED=1`).
+
+use std::io::Write;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ppp_tokio::netconfig;
+use ppp_tokio::netns::{self, NetNs};
+use ppp_tokio::offload::{GsoType, MAX_PACKET_LEN, Segments, VNET_HDR_LEN, VirtioNetHdr, segment};
+use ppp_tokio::tun::TunDevice;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const PORT: u16 = 5001;
+const MTU: u16 = 1492;
+const STREAM_LEN: usize = 2 << 20;
+/// Our initial sequence number, as the peer.
+const PEER_ISS: u32 = 0x1000_0000;
+
+const FIN: u8 = 0x01;
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+fn stream_byte(i: usize) -> u8 {
+    (i * 13 + i / 4093) as u8
+}
+
+/// Ones' complement sum of 16-bit words, folded.
+fn checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u64 = 0;
+    for part in parts {
+        for pair in part.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([
+                pair[0],
+                pair.get(1).copied().unwrap_or(0),
+            ]));
+        }
+    }
+    while sum > 0xFFFF {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// Whether an IPv4 TCP packet's header and TCP checksums verify.
+fn checksums_ok(p: &[u8]) -> bool {
+    let header_len = usize::from(p[0] & 0x0F) * 4;
+    let tcp = &p[header_len..];
+    let pseudo = [&p[12..20], &[0, 6], &(tcp.len() as u16).to_be_bytes()[..]].concat();
+    checksum(&[&p[..header_len]]) == 0xFFFF && checksum(&[&pseudo, tcp]) == 0xFFFF
+}
+
+/// An IPv4 TCP packet from the peer to the local address, checksums complete.
+fn peer_packet(
+    src_port: u16,
+    dst_port: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    options: &[u8],
+) -> Vec<u8> {
+    let tcp_len = 20 + options.len();
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
+    p.extend_from_slice(&PEER.octets());
+    p.extend_from_slice(&LOCAL.octets());
+    let sum = !checksum(&[&p]);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&src_port.to_be_bytes());
+    p.extend_from_slice(&dst_port.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ack.to_be_bytes());
+    p.push(((tcp_len / 4) << 4) as u8);
+    p.push(flags);
+    p.extend_from_slice(&0xFFFFu16.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0]);
+    p.extend_from_slice(options);
+    let pseudo = [&p[12..20], &[0, 6], &(tcp_len as u16).to_be_bytes()[..]].concat();
+    let sum = !checksum(&[&pseudo, &p[20..]]);
+    p[36..38].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+/// What the peer side saw.
+#[derive(Default)]
+struct Seen {
+    reads: usize,
+    super_packets: usize,
+    largest_read: usize,
+    segments: usize,
+    gso_sizes: Vec<u16>,
+    stream: Vec<u8>,
+}
+
+/// Plays the peer of the connection the namespace opens to `PEER:PORT` until its FIN.
+async fn play_peer(tun: &TunDevice) -> Seen {
+    let mut seen = Seen::default();
+    let mut buf = vec![0; VNET_HDR_LEN + MAX_PACKET_LEN];
+    let mut segments = Segments::new();
+    let mut expected: Option<u32> = None;
+    let mut client_port = 0;
+    let mut finished = false;
+    while !finished {
+        let len = tun.recv(&mut buf).await.expect("TUN recv");
+        let (header, packet) = VirtioNetHdr::split(&buf[..len]).expect("virtio-net header");
+        seen.reads += 1;
+        if header.gso_type == GsoType::TcpV4 {
+            seen.super_packets += usize::from(packet.len() > usize::from(MTU));
+            if !seen.gso_sizes.contains(&header.gso_size) {
+                seen.gso_sizes.push(header.gso_size);
+            }
+        }
+        seen.largest_read = seen.largest_read.max(packet.len());
+        if packet.first().map(|b| b >> 4) != Some(4) {
+            continue; // IPv6 chatter is not ours
+        }
+        segments.clear();
+        segment(&header, packet, MTU, &mut segments)
+            .unwrap_or_else(|e| panic!("segment {header:?}: {e}"));
+        let mut answer = None;
+        for p in segments.iter() {
+            seen.segments += 1;
+            assert!(p.len() <= usize::from(MTU), "{} bytes", p.len());
+            assert!(checksums_ok(p), "checksums of a segment");
+            if p[9] != 6 || p[16..20] != PEER.octets() || p[22..24] != PORT.to_be_bytes() {
+                continue;
+            }
+            let tcp = &p[20..];
+            let flags = tcp[13];
+            let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+            let data = &tcp[usize::from(tcp[12] >> 4) * 4..];
+            if flags & SYN != 0 {
+                client_port = u16::from_be_bytes([tcp[0], tcp[1]]);
+                expected = Some(seq.wrapping_add(1));
+                // MSS 1452, window scale 7.
+                let options = [2, 4, 0x05, 0xac, 1, 3, 3, 7];
+                answer = Some(peer_packet(
+                    PORT,
+                    client_port,
+                    PEER_ISS,
+                    seq.wrapping_add(1),
+                    SYN | ACK,
+                    &options,
+                ));
+                continue;
+            }
+            let Some(next) = expected else { continue };
+            if seq == next {
+                seen.stream.extend_from_slice(data);
+                let mut next = next.wrapping_add(data.len() as u32);
+                if flags & FIN != 0 {
+                    next = next.wrapping_add(1);
+                    finished = true;
+                }
+                expected = Some(next);
+            }
+            answer = Some(peer_packet(
+                PORT,
+                client_port,
+                PEER_ISS.wrapping_add(1),
+                expected.unwrap_or(0),
+                ACK | if finished { FIN } else { 0 },
+                &[],
+            ));
+        }
+        if let Some(answer) = answer {
+            let frame = [&VirtioNetHdr::default().to_bytes()[..], &answer].concat();
+            tun.send(&frame).await.expect("TUN send");
+        }
+    }
+    seen
+}
+
+#[test]
+fn tcp_through_an_offloading_tun_arrives_as_super_packets() {
+    if netns::skip_without_netns("tcp_through_an_offloading_tun_arrives_as_super_packets") {
+        return;
+    }
+    let netns = NetNs::create("ppp-offload").expect("namespace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.handle().clone();
+    let tun = netns
+        .run(|| {
+            let _entered = handle.enter();
+            let tun = TunDevice::create_with_offload(Some("pppoff0"))?;
+            netconfig::set_mtu(tun.name(), u32::from(MTU))?;
+            netconfig::disable_ipv6_address_generation(tun.name())?;
+            netconfig::set_up(tun.name())?;
+            netconfig::add_point_to_point_ipv4(tun.name(), LOCAL, PEER)?;
+            std::io::Result::Ok(tun)
+        })
+        .expect("enter namespace")
+        .expect("create and configure the TUN device");
+    assert!(tun.has_offload());
+    let features = netns
+        .exec_checked(&["ethtool", "-k", tun.name()])
+        .unwrap_or_default();
+    eprintln!(
+        "offloads: {}",
+        features
+            .lines()
+            .filter(|l| l.contains("segmentation-offload:") || l.contains("tx-checksumming"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+
+    let seen = std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            netns
+                .run(|| {
+                    let peer: SocketAddr = (PEER, PORT).into();
+                    let mut stream = TcpStream::connect_timeout(&peer, Duration::from_secs(10))?;
+                    let data: Vec<u8> = (0..STREAM_LEN).map(stream_byte).collect();
+                    stream.write_all(&data)?;
+                    stream.shutdown(Shutdown::Write)?;
+                    std::io::Result::Ok(())
+                })
+                .expect("enter namespace")
+        });
+        let seen = runtime.block_on(async {
+            tokio::time::timeout(TEST_TIMEOUT, play_peer(&tun))
+                .await
+                .expect("the stream did not end in time")
+        });
+        client.join().expect("client thread").expect("client");
+        seen
+    });
+    eprintln!(
+        "{} reads, {} of them super-packets (largest {} bytes, gso_size {:?}), {} segments",
+        seen.reads, seen.super_packets, seen.largest_read, seen.gso_sizes, seen.segments
+    );
+    assert_eq!(seen.stream.len(), STREAM_LEN);
+    assert!(
+        seen.stream
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == stream_byte(i)),
+        "the stream's bytes in order"
+    );
+    assert!(
+        seen.super_packets >= 1,
+        "no super-packet in {} reads",
+        seen.reads
+    );
+    assert!(seen.largest_read > usize::from(MTU));
+}
