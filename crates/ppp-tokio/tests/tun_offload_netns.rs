@@ -7,19 +7,27 @@
 //!
 //! Needs root; skips with a printed reason otherwise (fails if `PPP_NETNS_REQUIRED=1`).
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use ppp_tokio::netconfig;
 use ppp_tokio::netns::{self, NetNs};
-use ppp_tokio::offload::{GsoType, MAX_PACKET_LEN, Segments, VNET_HDR_LEN, VirtioNetHdr, segment};
+use ppp_tokio::offload::{
+    Coalescer, GsoType, MAX_PACKET_LEN, Segments, VNET_HDR_LEN, VirtioNetHdr, segment,
+};
 use ppp_tokio::tun::TunDevice;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const PORT: u16 = 5001;
+/// The namespace's listening port, and the peer's port, for the coalescing direction.
+const LISTEN_PORT: u16 = 5002;
+const PEER_PORT: u16 = 40000;
+/// Data per segment the peer sends.
+const SEGMENT_DATA: usize = 1400;
 const MTU: u16 = 1492;
 const STREAM_LEN: usize = 2 << 20;
 /// Our initial sequence number, as the peer.
@@ -28,6 +36,7 @@ const PEER_ISS: u32 = 0x1000_0000;
 const FIN: u8 = 0x01;
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
+const PSH: u8 = 0x08;
 
 fn stream_byte(i: usize) -> u8 {
     (i * 13 + i / 4093) as u8
@@ -58,7 +67,48 @@ fn checksums_ok(p: &[u8]) -> bool {
     checksum(&[&p[..header_len]]) == 0xFFFF && checksum(&[&pseudo, tcp]) == 0xFFFF
 }
 
-/// An IPv4 TCP packet from the peer to the local address, checksums complete.
+/// The fields of a TCP packet from the peer to the local address.
+struct FromPeer<'a> {
+    src_port: u16,
+    dst_port: u16,
+    id: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    options: &'a [u8],
+    data: &'a [u8],
+}
+
+impl FromPeer<'_> {
+    /// The IPv4 packet, checksums complete.
+    fn build(&self) -> Vec<u8> {
+        let tcp_len = 20 + self.options.len() + self.data.len();
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        p.extend_from_slice(&self.id.to_be_bytes());
+        p.extend_from_slice(&[0x40, 0, 64, 6, 0, 0]);
+        p.extend_from_slice(&PEER.octets());
+        p.extend_from_slice(&LOCAL.octets());
+        let sum = !checksum(&[&p]);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p.extend_from_slice(&self.src_port.to_be_bytes());
+        p.extend_from_slice(&self.dst_port.to_be_bytes());
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&self.ack.to_be_bytes());
+        p.push((((20 + self.options.len()) / 4) << 4) as u8);
+        p.push(self.flags);
+        p.extend_from_slice(&0xFFFFu16.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 0]);
+        p.extend_from_slice(self.options);
+        p.extend_from_slice(self.data);
+        let pseudo = [&p[12..20], &[0, 6], &(tcp_len as u16).to_be_bytes()[..]].concat();
+        let sum = !checksum(&[&pseudo, &p[20..]]);
+        p[36..38].copy_from_slice(&sum.to_be_bytes());
+        p
+    }
+}
+
+/// An IPv4 TCP packet without data from the peer to the local address, checksums complete.
 fn peer_packet(
     src_port: u16,
     dst_port: u16,
@@ -67,27 +117,17 @@ fn peer_packet(
     flags: u8,
     options: &[u8],
 ) -> Vec<u8> {
-    let tcp_len = 20 + options.len();
-    let mut p = vec![0x45, 0];
-    p.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0]);
-    p.extend_from_slice(&PEER.octets());
-    p.extend_from_slice(&LOCAL.octets());
-    let sum = !checksum(&[&p]);
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(&src_port.to_be_bytes());
-    p.extend_from_slice(&dst_port.to_be_bytes());
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ack.to_be_bytes());
-    p.push(((tcp_len / 4) << 4) as u8);
-    p.push(flags);
-    p.extend_from_slice(&0xFFFFu16.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 0]);
-    p.extend_from_slice(options);
-    let pseudo = [&p[12..20], &[0, 6], &(tcp_len as u16).to_be_bytes()[..]].concat();
-    let sum = !checksum(&[&pseudo, &p[20..]]);
-    p[36..38].copy_from_slice(&sum.to_be_bytes());
-    p
+    FromPeer {
+        src_port,
+        dst_port,
+        id: 0,
+        seq,
+        ack,
+        flags,
+        options,
+        data: &[],
+    }
+    .build()
 }
 
 /// What the peer side saw.
@@ -255,4 +295,160 @@ fn tcp_through_an_offloading_tun_arrives_as_super_packets() {
         seen.reads
     );
     assert!(seen.largest_read > usize::from(MTU));
+}
+
+/// The acknowledgment number of the next TCP packet from the listener to the peer (SYN-ACK:
+/// also its sequence number).
+async fn next_from_listener(tun: &TunDevice, buf: &mut [u8]) -> (u8, u32, u32) {
+    let mut segments = Segments::new();
+    loop {
+        let len = tun.recv(buf).await.expect("TUN recv");
+        let (header, packet) = VirtioNetHdr::split(&buf[..len]).expect("virtio-net header");
+        segments.clear();
+        if segment(&header, packet, u16::MAX, &mut segments).is_err() {
+            continue;
+        }
+        for p in segments.iter() {
+            if p.len() < 40 || p[0] != 0x45 || p[9] != 6 || p[20..22] != LISTEN_PORT.to_be_bytes() {
+                continue;
+            }
+            assert!(checksums_ok(p));
+            let tcp = &p[20..];
+            let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+            let ack = u32::from_be_bytes([tcp[8], tcp[9], tcp[10], tcp[11]]);
+            return (tcp[13], seq, ack);
+        }
+    }
+}
+
+/// Connects to the namespace's listener as the peer and sends it `data` in segments of
+/// `SEGMENT_DATA` bytes, coalesced into super-packets and written to the TUN, a window of 32
+/// segments at a time. Returns the frames written and how many were super-packets.
+async fn send_coalesced(tun: &TunDevice, data: &[u8]) -> (usize, usize) {
+    const ISS: u32 = 1000;
+    let mut buf = vec![0; VNET_HDR_LEN + MAX_PACKET_LEN];
+    let none = VirtioNetHdr::default().to_bytes();
+    let send = |packet: Vec<u8>| async move {
+        let frame = [&none[..], &packet].concat();
+        tun.send(&frame).await.expect("TUN send");
+    };
+    let syn = peer_packet(PEER_PORT, LISTEN_PORT, ISS, 0, SYN, &[2, 4, 0x05, 0xac]);
+    send(syn).await;
+    let (flags, their_seq, _) = next_from_listener(tun, &mut buf).await;
+    assert_eq!(flags, SYN | ACK, "SYN-ACK");
+    let their_next = their_seq.wrapping_add(1);
+    send(peer_packet(
+        PEER_PORT,
+        LISTEN_PORT,
+        ISS + 1,
+        their_next,
+        ACK,
+        &[],
+    ))
+    .await;
+    let mut coalescer = Coalescer::new();
+    let (mut frames, mut super_packets) = (0, 0);
+    let mut sent = 0usize;
+    let mut id = 1u16;
+    while sent < data.len() {
+        let window = &data[sent..(sent + 32 * SEGMENT_DATA).min(data.len())];
+        let chunks = window.chunks(SEGMENT_DATA).count();
+        for (i, chunk) in window.chunks(SEGMENT_DATA).enumerate() {
+            let offset = sent + i * SEGMENT_DATA;
+            let packet = FromPeer {
+                src_port: PEER_PORT,
+                dst_port: LISTEN_PORT,
+                id,
+                seq: ISS + 1 + offset as u32,
+                ack: their_next,
+                flags: if i + 1 == chunks { ACK | PSH } else { ACK },
+                options: &[],
+                data: chunk,
+            }
+            .build();
+            id = id.wrapping_add(1);
+            coalescer.push(&packet);
+        }
+        for frame in coalescer.frames() {
+            let (header, _) = VirtioNetHdr::split(frame).expect("header");
+            super_packets += usize::from(header.gso_type == GsoType::TcpV4);
+            frames += 1;
+            tun.send(frame)
+                .await
+                .expect("TUN send of a coalesced frame");
+        }
+        coalescer.clear();
+        sent += window.len();
+        let target = ISS + 1 + sent as u32;
+        loop {
+            let (_, _, ack) = next_from_listener(tun, &mut buf).await;
+            if ack == target {
+                break;
+            }
+        }
+    }
+    let fin = peer_packet(
+        PEER_PORT,
+        LISTEN_PORT,
+        ISS + 1 + data.len() as u32,
+        their_next,
+        FIN | ACK,
+        &[],
+    );
+    send(fin).await;
+    (frames, super_packets)
+}
+
+#[test]
+fn coalesced_super_packets_are_taken_by_an_offloading_tun() {
+    if netns::skip_without_netns("coalesced_super_packets_are_taken_by_an_offloading_tun") {
+        return;
+    }
+    let netns = NetNs::create("ppp-gro").expect("namespace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.handle().clone();
+    let (tun, listener) = netns
+        .run(|| {
+            let _entered = handle.enter();
+            let tun = TunDevice::create_with_offload(Some("pppgro0"))?;
+            netconfig::set_mtu(tun.name(), u32::from(MTU))?;
+            netconfig::disable_ipv6_address_generation(tun.name())?;
+            netconfig::set_up(tun.name())?;
+            netconfig::add_point_to_point_ipv4(tun.name(), LOCAL, PEER)?;
+            let listener = TcpListener::bind((LOCAL, LISTEN_PORT))?;
+            std::io::Result::Ok((tun, listener))
+        })
+        .expect("enter namespace")
+        .expect("create and configure the TUN device");
+    let data: Vec<u8> = (0..STREAM_LEN / 2).map(stream_byte).collect();
+    let (received, (frames, super_packets)) = std::thread::scope(|scope| {
+        let server = scope.spawn(|| {
+            let (mut stream, _) = listener.accept()?;
+            stream.set_read_timeout(Some(TEST_TIMEOUT))?;
+            let mut received = Vec::new();
+            stream.read_to_end(&mut received)?;
+            std::io::Result::Ok(received)
+        });
+        let written = runtime.block_on(async {
+            tokio::time::timeout(TEST_TIMEOUT, send_coalesced(&tun, &data))
+                .await
+                .expect("the transfer did not end in time")
+        });
+        (
+            server.join().expect("server thread").expect("server"),
+            written,
+        )
+    });
+    eprintln!(
+        "{} bytes in {} segments written as {frames} frames, {super_packets} of them super-packets",
+        data.len(),
+        data.len().div_ceil(SEGMENT_DATA)
+    );
+    assert_eq!(received.len(), data.len());
+    assert!(received == data, "the stream's bytes in order");
+    assert!(super_packets >= 1);
+    assert!(frames < data.len().div_ceil(SEGMENT_DATA));
 }
