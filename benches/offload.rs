@@ -32,7 +32,9 @@ const TIMESTAMPS: [u8; 12] = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
 
 /// Super-packet `n`: IPv4 and TCP headers (timestamps), then varied data.
 fn super_packet(n: usize) -> Vec<u8> {
-    let mut p = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2];
+    let mut p = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 2,
+    ];
     let seq = (n * DATA_LEN) as u32;
     p.extend_from_slice(&[0x9c, 0x40, 0x00, 0x50]);
     p.extend_from_slice(&seq.to_be_bytes());

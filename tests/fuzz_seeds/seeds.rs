@@ -1925,7 +1925,11 @@ fn vnet_offload_seeds(sessions: &[Session]) -> BTreeMap<String, Vec<u8>> {
     for (name, mtu, header) in refused {
         seeds.insert(format!("refused-{name}"), seed(mtu, &header, &packet));
     }
-    for (n, frame) in distinct(sessions, &[0x0021]).into_iter().take(6).enumerate() {
+    for (n, frame) in distinct(sessions, &[0x0021])
+        .into_iter()
+        .take(6)
+        .enumerate()
+    {
         seeds.insert(
             format!("single-session-datagram-{n}"),
             seed(1492, &VirtioNetHdr::default(), &frame.payload),
