@@ -62,6 +62,7 @@ fn checksums_ok(p: &[u8]) -> bool {
 #[derive(Clone)]
 struct Tcp {
     v6: bool,
+    src_port: u16,
     ip_options: Vec<u8>,
     id: u16,
     seq: u32,
@@ -76,6 +77,7 @@ impl Default for Tcp {
     fn default() -> Tcp {
         Tcp {
             v6: false,
+            src_port: 0x9c40,
             ip_options: Vec::new(),
             id: 0x1234,
             seq: 1000,
@@ -90,7 +92,8 @@ impl Default for Tcp {
 
 impl Tcp {
     fn build(&self) -> Vec<u8> {
-        let mut tcp = vec![0x9c, 0x40, 0x00, 0x50];
+        let mut tcp = self.src_port.to_be_bytes().to_vec();
+        tcp.extend_from_slice(&[0x00, 0x50]);
         tcp.extend_from_slice(&self.seq.to_be_bytes());
         tcp.extend_from_slice(&self.ack.to_be_bytes());
         tcp.push((((20 + self.options.len()) / 4) << 4) as u8);
@@ -759,6 +762,93 @@ fn syn_mss_is_clamped_for_the_mtu() {
     }
     assert_eq!(clamp_syn_mss(&mut [], 1492), None);
     assert_eq!(clamp_syn_mss(&mut [0x10; 40], 1492), None);
+}
+
+#[test]
+fn a_syn_with_a_partial_checksum_is_finished_then_clamped() {
+    let syn = Tcp {
+        flags: SYN,
+        options: vec![2, 4, 0x23, 0x28], // MSS 9000
+        ..Tcp::default()
+    };
+    let (header, partial) = with_partial_checksum(syn.build());
+    let mut out = Segments::with_headroom(22);
+    segment(&header, &partial, 1492, &mut out).unwrap();
+    let frame = out.get_with_headroom_mut(0).unwrap();
+    assert_eq!(clamp_syn_mss(&mut frame[22..], 1492), Some(9000));
+    let p = out.get(0).unwrap();
+    assert_eq!(field16(p, 42), 1452);
+    assert!(checksums_ok(p));
+}
+
+#[test]
+fn many_flows_at_once_each_keep_their_order() {
+    // Flows that differ by their source port, four segments each, round robin: eight are
+    // extended at once; twelve take turns evicting each other and nothing merges, but no flow's
+    // order is ever changed.
+    for (count, merged) in [(8u16, true), (12, false)] {
+        let flows: Vec<Vec<Vec<u8>>> = (0..count)
+            .map(|n| {
+                segments_of(
+                    &Tcp {
+                        src_port: 1000 + n,
+                        seq: u32::from(n) * 100_000,
+                        data: data(4000),
+                        ..Tcp::default()
+                    },
+                    1000,
+                    1500,
+                )
+            })
+            .collect();
+        let round_robin: Vec<Vec<u8>> = (0..4)
+            .flat_map(|i| flows.iter().map(move |f| f[i].clone()))
+            .collect();
+        let frames = coalesce(&round_robin);
+        let expected = if merged {
+            flows.len()
+        } else {
+            round_robin.len()
+        };
+        assert_eq!(frames.len(), expected, "{count} flows");
+        // Segmenting every frame again gives each flow's segments in their order.
+        for (n, flow) in flows.iter().enumerate() {
+            let mut again = Segments::new();
+            for (header, packet) in &frames {
+                if field16(packet, 20) == 1000 + n as u16 {
+                    segment(header, packet, 1500, &mut again).unwrap();
+                }
+            }
+            let again: Vec<Vec<u8>> = again.iter().map(<[u8]>::to_vec).collect();
+            assert_eq!(&again, flow, "flow {n} of {count}");
+        }
+    }
+}
+
+#[test]
+fn a_checksum_that_sums_to_zero_is_sent_as_all_ones() {
+    // UDP over IPv4 whose checksum computes to 0: sent as 0xFFFF (RFC 768).
+    let mut udp = vec![0x45, 0, 0, 30, 0, 0, 0, 0, 64, 17, 0, 0];
+    udp.extend_from_slice(&SRC4);
+    udp.extend_from_slice(&DST4);
+    udp.extend_from_slice(&[0, 1, 0, 2, 0, 10, 0, 0, 0, 0]);
+    let pseudo = [&udp[12..20], &[0, 17, 0, 10]].concat();
+    // Choose the last data word so that the whole sum is 0xFFFF (checksum 0).
+    let rest = reference_sum(&[&pseudo, &udp[20..]]);
+    udp[28..30].copy_from_slice(&(0xFFFF - rest).to_be_bytes());
+    assert_eq!(reference_sum(&[&pseudo, &udp[20..]]), 0xFFFF);
+    let header = VirtioNetHdr {
+        flags: VirtioNetHdr::NEEDS_CSUM,
+        csum_start: 20,
+        csum_offset: 6,
+        ..VirtioNetHdr::default()
+    };
+    // The field holds the pseudo-header's sum, as the kernel leaves it.
+    let partial = reference_sum(&[&pseudo]);
+    udp[26..28].copy_from_slice(&partial.to_be_bytes());
+    let mut out = Segments::new();
+    segment(&header, &udp, 1500, &mut out).unwrap();
+    assert_eq!(field16(out.get(0).unwrap(), 26), 0xFFFF);
 }
 
 proptest::proptest! {
