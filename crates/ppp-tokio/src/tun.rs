@@ -162,8 +162,9 @@ impl TunDevice {
     }
 
     /// Waits for the next IP packet and returns it in a vector of its own length. The packet is
-    /// read into a scratch buffer of the calling thread (64 KiB, one per thread), so a server
-    /// with thousands of devices waiting for packets holds no buffer per device.
+    /// read into a scratch buffer of the calling thread (64 KiB and a virtio-net header, one per
+    /// thread), so a server with thousands of devices waiting for packets holds no buffer per
+    /// device. On a device with offloads the vector starts with the virtio-net header.
     ///
     /// Cancel safe, like [`recv`](Self::recv).
     ///
@@ -172,7 +173,9 @@ impl TunDevice {
     /// Errors of `read(2)` other than `EAGAIN`.
     pub async fn recv_packet(&self) -> io::Result<Vec<u8>> {
         thread_local! {
-            static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 65_536]);
+            // The largest packet, and the virtio-net header of a device with offloads.
+            static SCRATCH: RefCell<Vec<u8>> =
+                RefCell::new(vec![0; 65_536 + crate::offload::VNET_HDR_LEN]);
         }
         loop {
             let mut guard = self.fd.readable().await?;
