@@ -12,6 +12,7 @@ use ppp_mp::{MpHeader, SequenceFormat};
 use ppp_radius::crypto::verify_response;
 use ppp_radius::{ClientEvent, Packet, RateLimit, Secret, Verdict};
 use ppp_tokio::icmp;
+use ppp_tokio::offload::{Coalescer, Segments, VirtioNetHdr, segment};
 use ppp_tokio::packet::{FilterVerdict, pppoe_filter};
 use pppoe_discovery::mss::clamp_mss;
 use pppoe_discovery::{AcEvent, DiscoveryRepr, MacAddr, decapsulate};
@@ -181,6 +182,34 @@ pub fn check(target: &str, name: &str, bytes: &[u8]) {
                 assert!(icmp::echo_reply(packet, us).is_some(), "{what}");
             } else {
                 assert!(packet.len() >= 20, "{what}");
+            }
+        }
+        "vnet_offload" => {
+            let mtu = u16::from_be_bytes([bytes[0], bytes[1]]);
+            let (header, packet) = VirtioNetHdr::split(&bytes[3..]).expect("a header");
+            let mut segments = Segments::new();
+            let result = segment(&header, packet, mtu, &mut segments);
+            if name.starts_with("refused-") {
+                assert!(result.is_err(), "{what}: {result:?}");
+            } else if name.starts_with("single-") {
+                assert_eq!(result, Ok(1), "{what}");
+            } else {
+                let count = result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut coalescer = Coalescer::new();
+                for p in segments.iter() {
+                    coalescer.push(p);
+                }
+                if name.ends_with("one-segment") {
+                    assert_eq!(count, 1, "{what}");
+                } else {
+                    assert!(count >= 2, "{what}: {count} segments");
+                    // Segments behind IPv6 extension headers are not merged.
+                    if name.contains("hop-by-hop") {
+                        assert_eq!(coalescer.len(), count, "{what}");
+                    } else {
+                        assert!(coalescer.len() < count, "{what}: nothing coalesced");
+                    }
+                }
             }
         }
         _ => panic!("{what}: no check for this target"),

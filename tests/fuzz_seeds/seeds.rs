@@ -12,6 +12,7 @@ use ppp_radius::attribute::{VENDOR_MICROSOFT, VENDOR_MIKROTIK, microsoft, mikrot
 use ppp_radius::crypto::{encrypt_salted, hide_password, sign_request, sign_response};
 use ppp_radius::{AccessRequest, AccountingRecord, Attribute, AttributeType, Code, Packet, Secret};
 use ppp_tokio::icmp;
+use ppp_tokio::offload::{GsoType, VirtioNetHdr};
 use pppoe_discovery::ppp_core::{Machine, Random};
 use pppoe_discovery::{
     AcEvent, Client, ClientConfig, Code as PppoeCode, DiscoveryRepr, MacAddr, TagType,
@@ -55,6 +56,7 @@ pub fn generate() -> Corpus {
     links.extend(pppoe);
     add("mss_clamp", mss_clamp(&links));
     add("icmp", icmp_seeds(&links));
+    add("vnet_offload", vnet_offload_seeds(&links));
     corpus
 }
 
@@ -1867,6 +1869,114 @@ fn icmp_seeds(sessions: &[Session]) -> BTreeMap<String, Vec<u8>> {
             .filter(|k: &&String| k.starts_with("request-session-"))
             .count();
         seeds.insert(format!("request-session-{n}"), seed(1, us, &frame.payload));
+    }
+    seeds
+}
+
+/// `[mtu hi, mtu lo, flags]` + virtio-net header + packet, as a TUN device with offloads reads
+/// them: TCP super-packets over IPv4, IPv6 and IPv6 behind a hop-by-hop header, cut at MTUs
+/// above and below the MSS (`gso-`); single packets with their checksum left to finish and the
+/// sessions' IPv4 datagrams without offloads (`single-`); headers the segmentation refuses
+/// (`refused-`).
+fn vnet_offload_seeds(sessions: &[Session]) -> BTreeMap<String, Vec<u8>> {
+    const ACK: u8 = 0x10;
+    const PSH: u8 = 0x08;
+    const FIN: u8 = 0x01;
+    const CWR: u8 = 0x80;
+    let timestamps: &[u8] = &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+    let seed = |mtu: u16, header: &VirtioNetHdr, packet: &[u8]| {
+        [&mtu.to_be_bytes()[..], &[0], &header.to_bytes(), packet].concat()
+    };
+    let data = |len: usize| -> Vec<u8> { (0..len).map(|i| (i * 7 + i / 251) as u8).collect() };
+    let tcp_at = |v6: bool, ext: Option<u8>| match (v6, ext) {
+        (false, _) => 20,
+        (true, None) => 40,
+        (true, Some(_)) => 48,
+    };
+    let mut seeds = BTreeMap::new();
+    let supers: [(usize, u16, u16, u8, bool, &str); 6] = [
+        (3000, 1448, 1492, ACK | PSH, false, "psh"),
+        (3000, 1448, 1280, ACK, true, "timestamps"),
+        (5000, 536, 576, ACK | PSH | FIN | CWR, false, "fin-cwr"),
+        (7000, 1440, 9000, ACK, false, "jumbo-mtu"),
+        (4001, 1000, 1492, ACK, true, "odd-length"),
+        (1000, 1448, 1492, ACK | PSH, false, "one-segment"),
+    ];
+    for (v6, ext, ip) in [
+        (false, None, "ipv4"),
+        (true, None, "ipv6"),
+        (true, Some(0u8), "ipv6-hop-by-hop"),
+    ] {
+        for (len, gso_size, mtu, flags, with_timestamps, what) in supers {
+            let options = if with_timestamps { timestamps } else { &[] };
+            let packet = tcp_packet(v6, ext, flags, options, &data(len));
+            let start = tcp_at(v6, ext);
+            let header = VirtioNetHdr {
+                flags: VirtioNetHdr::NEEDS_CSUM,
+                gso_type: if v6 { GsoType::TcpV6 } else { GsoType::TcpV4 },
+                ecn: flags & CWR != 0,
+                hdr_len: (start + 20 + options.len()) as u16,
+                gso_size,
+                csum_start: start as u16,
+                csum_offset: 16,
+            };
+            seeds.insert(
+                format!("gso-{ip}-{len}-mss-{gso_size}-mtu-{mtu}-{what}"),
+                seed(mtu, &header, &packet),
+            );
+        }
+        let packet = tcp_packet(v6, ext, ACK | PSH, &[], b"a single segment");
+        let start = tcp_at(v6, ext);
+        let header = VirtioNetHdr {
+            flags: VirtioNetHdr::NEEDS_CSUM,
+            csum_start: start as u16,
+            csum_offset: 16,
+            ..VirtioNetHdr::default()
+        };
+        seeds.insert(
+            format!("single-{ip}-needs-csum"),
+            seed(1492, &header, &packet),
+        );
+    }
+    let packet = tcp_packet(false, None, ACK, &[], &data(3000));
+    let gso = VirtioNetHdr {
+        gso_type: GsoType::TcpV4,
+        gso_size: 1448,
+        ..VirtioNetHdr::default()
+    };
+    let refused: [(&str, u16, VirtioNetHdr); 5] = [
+        (
+            "udp-l4",
+            1492,
+            VirtioNetHdr {
+                gso_type: GsoType::UdpL4,
+                ..gso
+            },
+        ),
+        (
+            "tcpv6-on-ipv4",
+            1492,
+            VirtioNetHdr {
+                gso_type: GsoType::TcpV6,
+                ..gso
+            },
+        ),
+        ("zero-gso-size", 1492, VirtioNetHdr { gso_size: 0, ..gso }),
+        ("mtu-too-small", 40, gso),
+        ("too-big-for-mtu", 1492, VirtioNetHdr::default()),
+    ];
+    for (name, mtu, header) in refused {
+        seeds.insert(format!("refused-{name}"), seed(mtu, &header, &packet));
+    }
+    for (n, frame) in distinct(sessions, &[0x0021])
+        .into_iter()
+        .take(6)
+        .enumerate()
+    {
+        seeds.insert(
+            format!("single-session-datagram-{n}"),
+            seed(1492, &VirtioNetHdr::default(), &frame.payload),
+        );
     }
     seeds
 }

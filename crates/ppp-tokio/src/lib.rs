@@ -19,6 +19,8 @@
 //! - [`pppoe`]: the PPPoE client and access concentrator runtimes (packet socket, sans-IO
 //!   `PppoeClient`/`PppoeServer`, a TUN device per session).
 //! - [`tun`]: TUN devices, the kernel's side of a link's IP traffic.
+//! - [`offload`]: TUN offloads in user space (virtio-net header, TCP segmentation to the
+//!   session's MTU, coalescing of received segments), for a TUN device with `IFF_VNET_HDR`.
 //! - [`radius`]: the RADIUS client over UDP (authentication, accounting with a spool on
 //!   disk) and the dynamic-authorization listener.
 //! - [`aaa`]: the servers' AAA: local secrets then RADIUS, rate limits, session and idle
@@ -74,6 +76,7 @@ pub mod kernel;
 pub mod netconfig;
 #[cfg(feature = "test-util")]
 pub mod netns;
+pub mod offload;
 pub mod packet;
 pub mod pppoe;
 pub mod radius;

@@ -6,6 +6,10 @@
 //! as long as the `TunDevice` does. It is created in the network namespace of the calling
 //! thread; configure it (MTU, addresses, routes) with [`crate::netconfig`].
 //!
+//! [`TunDevice::create_with_offload`] adds the virtio-net header and the kernel's offloads
+//! (`IFF_VNET_HDR`, `TUNSETOFFLOAD`): reads give TCP super-packets of up to 64 KiB, which
+//! [`crate::offload`] cuts to the link's MTU, and writes take the super-packets it coalesces.
+//!
 //! The ioctl is done by hand rather than through a TUN crate: it is one `ioctl(2)` with a
 //! fixed-size `struct ifreq`, while the crates bring address management, platform layers and
 //! dependencies this stack does not use.
@@ -47,6 +51,7 @@ pub struct TunDevice {
     fd: AsyncFd<File>,
     name: String,
     index: u32,
+    offload: bool,
 }
 
 impl TunDevice {
@@ -66,6 +71,31 @@ impl TunDevice {
     ///
     /// As tokio's `AsyncFd` does, if the current runtime was built without I/O enabled.
     pub fn create(name: Option<&str>) -> io::Result<TunDevice> {
+        TunDevice::open(name, false)
+    }
+
+    /// Creates a TUN device with offloads, like [`create`](Self::create) otherwise: every packet
+    /// read and written is preceded by a 10-byte virtio-net header
+    /// ([`crate::offload::VirtioNetHdr`], little-endian), and the kernel hands over TCP
+    /// super-packets of up to 64 KiB with their checksums left to finish (`IFF_VNET_HDR`,
+    /// `TUNSETVNETHDRSZ` 10, `TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`) and
+    /// takes such super-packets back. See [`crate::offload`] for cutting them to the link's
+    /// MTU and merging received segments. Read with a buffer of at least
+    /// [`offload::VNET_HDR_LEN`](crate::offload::VNET_HDR_LEN) +
+    /// [`offload::MAX_PACKET_LEN`](crate::offload::MAX_PACKET_LEN) bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create); `EINVAL` from a kernel without these offloads.
+    ///
+    /// # Panics
+    ///
+    /// As [`create`](Self::create).
+    pub fn create_with_offload(name: Option<&str>) -> io::Result<TunDevice> {
+        TunDevice::open(name, true)
+    }
+
+    fn open(name: Option<&str>, offload: bool) -> io::Result<TunDevice> {
         let mut request = match name {
             Some(name) => interface_request(name)?,
             None => interface_request("tun%d")?,
@@ -75,16 +105,32 @@ impl TunDevice {
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(TUN_CLONE_DEVICE)?;
-        request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+        if offload {
+            flags |= libc::IFF_VNET_HDR;
+        }
+        request.ifr_ifru.ifru_flags = flags as libc::c_short;
         set_interface(&file, &mut request)?;
+        if offload {
+            enable_offloads(&file)?;
+        }
         let name = interface_name(&request);
         let index = interface_index(&name)?;
-        debug!("{name}: TUN device created (index {index})");
+        debug!("{name}: TUN device created (index {index}, offloads {offload})");
         Ok(TunDevice {
             fd: register(file)?,
             name,
             index,
+            offload,
         })
+    }
+
+    /// Whether the device was created with offloads ([`create_with_offload`]): packets come and
+    /// go behind a virtio-net header.
+    ///
+    /// [`create_with_offload`]: Self::create_with_offload
+    pub fn has_offload(&self) -> bool {
+        self.offload
     }
 
     /// The name of the interface.
@@ -116,8 +162,9 @@ impl TunDevice {
     }
 
     /// Waits for the next IP packet and returns it in a vector of its own length. The packet is
-    /// read into a scratch buffer of the calling thread (64 KiB, one per thread), so a server
-    /// with thousands of devices waiting for packets holds no buffer per device.
+    /// read into a scratch buffer of the calling thread (64 KiB and a virtio-net header, one per
+    /// thread), so a server with thousands of devices waiting for packets holds no buffer per
+    /// device. On a device with offloads the vector starts with the virtio-net header.
     ///
     /// Cancel safe, like [`recv`](Self::recv).
     ///
@@ -126,7 +173,9 @@ impl TunDevice {
     /// Errors of `read(2)` other than `EAGAIN`.
     pub async fn recv_packet(&self) -> io::Result<Vec<u8>> {
         thread_local! {
-            static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; 65_536]);
+            // The largest packet, and the virtio-net header of a device with offloads.
+            static SCRATCH: RefCell<Vec<u8>> =
+                RefCell::new(vec![0; 65_536 + crate::offload::VNET_HDR_LEN]);
         }
         loop {
             let mut guard = self.fd.readable().await?;
@@ -184,6 +233,51 @@ fn set_interface(file: &File, request: &mut libc::ifreq) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The virtio-net header's length, little-endian byte order on every host, and the offloads
+/// (checksums, TCP segmentation over IPv4 and IPv6) of a TUN device opened with
+/// `IFF_VNET_HDR`.
+#[allow(unsafe_code)]
+fn enable_offloads(file: &File) -> io::Result<()> {
+    let check = |result: libc::c_int| {
+        if result < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    let header_len = crate::offload::VNET_HDR_LEN as libc::c_int;
+    // SAFETY: `file` is an open TUN descriptor; TUNSETVNETHDRSZ reads one `int` through the
+    // pointer, which points to a live local `c_int`.
+    check(unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            libc::TUNSETVNETHDRSZ,
+            &header_len as *const libc::c_int,
+        )
+    })?;
+    if cfg!(target_endian = "big") {
+        let little_endian: libc::c_int = 1;
+        // SAFETY: as above: TUNSETVNETLE reads one `int` through a pointer to a live local.
+        check(unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                libc::TUNSETVNETLE,
+                &little_endian as *const libc::c_int,
+            )
+        })?;
+    }
+    let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    // SAFETY: `file` is an open TUN descriptor; TUNSETOFFLOAD takes its argument by value (an
+    // `unsigned long` of flags) and dereferences nothing.
+    check(unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(offloads),
+        )
+    })
 }
 
 #[cfg(test)]
