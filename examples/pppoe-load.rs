@@ -62,6 +62,60 @@ struct Cli {
     /// The first byte pair of the clients' Ethernet addresses (02:XX: locally administered).
     #[arg(long, default_value_t = 0x4c)]
     mac_prefix: u8,
+    /// With the sessions up, flood the AC with PADIs from random addresses for this many
+    /// seconds, as fast as one thread sends them (within `--hold`, which it lengthens if
+    /// needed); one second in, one more client starts: how long it takes to connect, how many
+    /// sessions went down and the AC's memory before and after are reported.
+    #[arg(long, default_value_t = 0)]
+    padi_flood: u64,
+}
+
+/// Sends PADIs from random locally administered addresses on `interface` for `duration`, as
+/// fast as one thread can, from a socket and runtime of its own. Returns how many were sent.
+fn padi_flood(
+    interface: String,
+    duration: Duration,
+    random: Random,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("pppoe-load: flood runtime: {error}");
+                return 0;
+            }
+        };
+        runtime.block_on(async {
+            let socket = match PacketSocket::bind(&interface) {
+                Ok(socket) => socket,
+                Err(error) => {
+                    eprintln!("pppoe-load: flood socket: {error}");
+                    return 0;
+                }
+            };
+            // PADI: broadcast, Service-Name "" (any).
+            let mut frame = vec![0xFF; 6];
+            frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0]);
+            frame.extend_from_slice(&0x8863u16.to_be_bytes());
+            frame.extend_from_slice(&[0x11, 0x09, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00]);
+            let until = now() + duration;
+            let mut sent = 0u64;
+            while now() < until {
+                for _ in 0..256 {
+                    let mac = random.bytes::<6>();
+                    frame[6] = (mac[0] & 0xfe) | 0x02;
+                    frame[7..12].copy_from_slice(&mac[1..]);
+                    if socket.send(&frame).await.is_ok() {
+                        sent += 1;
+                    }
+                }
+            }
+            sent
+        })
+    })
 }
 
 /// The AC's resident memory (kB) and CPU time (clock ticks) from /proc.
@@ -207,17 +261,19 @@ async fn main() -> ExitCode {
         ..ClientConfig::default()
     };
     let count = cli.sessions as usize;
+    // With a flood, one more client (the last) starts during it.
+    let total = count + usize::from(cli.padi_flood > 0);
     let mut load = Load {
         socket,
-        clients: Vec::with_capacity(count),
-        by_mac: HashMap::with_capacity(count),
+        clients: Vec::with_capacity(total),
+        by_mac: HashMap::with_capacity(total),
         timers: BinaryHeap::new(),
-        up: vec![None; count],
+        up: vec![None; total],
         up_count: 0,
         down_count: 0,
         failures: 0,
     };
-    for n in 0..cli.sessions {
+    for n in 0..total as u32 {
         let b = n.to_be_bytes();
         let mac = MacAddr([0x02, cli.mac_prefix, b[0], b[1], b[2], b[3]]);
         load.clients.push(PppoeClient::new(
@@ -290,13 +346,49 @@ async fn main() -> ExitCode {
     }
     let all_up = load.up_count == count;
 
-    let hold_until = now() + Duration::from_secs(cli.hold);
+    let flood = Duration::from_secs(cli.padi_flood);
+    let hold_until = now() + Duration::from_secs(cli.hold).max(flood + Duration::from_secs(2));
+    if cli.padi_flood > 0 {
+        let down_before = load.down_count;
+        let rss_before = cli.ac_pid.and_then(ac_usage).map(|(rss, _)| rss);
+        let flood_start = now();
+        let flooder = padi_flood(cli.interface.clone(), flood, random.fork());
+        let join_at = flood_start + Duration::from_secs(1);
+        while now() < join_at {
+            load.step(join_at).await;
+        }
+        let rss_during = cli.ac_pid.and_then(ac_usage).map(|(rss, _)| rss);
+        let joining = now();
+        load.clients[count].open(joining);
+        load.drain(count).await;
+        let flood_end = flood_start + flood;
+        while now() < flood_end {
+            load.step(flood_end).await;
+        }
+        let sent = flooder.join().unwrap_or(0);
+        let rss_after = cli.ac_pid.and_then(ac_usage).map(|(rss, _)| rss);
+        let joined = load.up[count].map(|at| at - joining);
+        println!(
+            "PADI flood: {sent} PADIs in {:.1} s ({:.0}/s); a new client {}; {} of {count} \
+             sessions went down during it; AC RSS {} before, {} one second in, {} at the end",
+            (now() - flood_start).as_secs_f64(),
+            sent as f64 / flood.as_secs_f64().max(0.001),
+            joined.map_or("did not connect during the flood".to_owned(), |t| format!(
+                "connected in {:.2} s",
+                t.as_secs_f64()
+            )),
+            load.down_count - down_before,
+            rss_before.map_or("?".to_owned(), |kb| format!("{} MB", kb / 1024)),
+            rss_during.map_or("?".to_owned(), |kb| format!("{} MB", kb / 1024)),
+            rss_after.map_or("?".to_owned(), |kb| format!("{} MB", kb / 1024)),
+        );
+    }
     while now() < hold_until {
         load.step(hold_until).await;
     }
     // End every session: LCP Terminate, then PADT.
     let closing = now();
-    for index in 0..count {
+    for index in 0..total {
         load.clients[index].close(now(), CloseReason::UserRequest);
         load.drain(index).await;
     }
