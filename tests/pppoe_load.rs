@@ -2,7 +2,8 @@
 //! `pppoe-load` (many PPPoE clients from one process, one MAC address each) in another, joined
 //! by a veth pair. CI brings 200 sessions up (the full-size figures, 10,000 sessions with
 //! optimised programs, are in docs/pppoe.md, "At scale"; `PPPOE_LOAD_SESSIONS=10000` runs this
-//! test at that size), checks the AC lists them with one interface each, and
+//! test at that size), checks the AC lists them with one interface each, that none of them goes
+//! down during a 3-second PADI flood and a new client connects during it (`--padi-flood`), and
 //! that everything is gone again (sessions, interfaces) when the generator ends them. The AC
 //! runs without `ip` on its PATH: its session interfaces are configured over rtnetlink.
 
@@ -190,6 +191,14 @@ fn many_sessions_from_one_generator_come_up_and_go_away_cleanly() {
         report.contains(&format!("{sessions} of {sessions} sessions up")),
         "{report}"
     );
+    // The flood: the sessions stayed up and the new client got in (the 2-second bound is
+    // tests/pppoe_ac_faults.rs's; here the flood is only one sender among the generator's
+    // sessions, with debug-built programs).
+    assert!(report.contains("a new client connected in"), "{report}");
+    assert!(
+        report.contains(&format!("0 of {sessions} sessions went down during it")),
+        "{report}"
+    );
     // Everything ended: no session listed, no interface left.
     wait_until(
         "the AC to forget every session",
@@ -217,6 +226,8 @@ fn server_ns_client(
             .args(["--sessions", &sessions.to_string()])
             .args(["--rate", &rate.to_string()])
             .args(["--hold", "10", "--timeout", "120"])
+            // With the sessions up, 3 s of PADI flood and one more client during it.
+            .args(["--padi-flood", "3"])
             .args(["--ac-pid", &ac_pid.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
