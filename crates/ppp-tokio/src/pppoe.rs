@@ -83,7 +83,7 @@ const TUN_QUEUE: usize = 1024;
 const RECEIVE_BUFFER: usize = 8 << 20;
 /// Blocks of the PADI ring the AC reads in one pass of its loop (each up to 64 KiB of PADIs,
 /// about 450).
-const PADI_BLOCKS: usize = 4;
+pub(crate) const PADI_BLOCKS: usize = 4;
 /// Secret lookups under way at once, at most (beyond, requests wait in the channel).
 const LOOKUP_QUEUE: usize = 256;
 

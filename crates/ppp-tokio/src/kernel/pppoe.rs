@@ -33,12 +33,16 @@ use tracing::{debug, info, warn};
 
 use super::{KernelInput, KernelLink, KernelSupport, PppChannel, PppUnit, PppoeSocket};
 use crate::netconfig::{self, IpFamily};
-use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
-use crate::pppoe::{
-    ClientExit, ClientOptions, EthernetCapture, PadiReport, ServerOptions, SessionPolicy,
-    SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard,
-    method_name, touched_sessions, update_client_status,
+use crate::packet::{
+    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
+    padi_filter,
 };
+use crate::pppoe::{
+    ClientExit, ClientOptions, EthernetCapture, PADI_BLOCKS, PadiReport, ServerOptions,
+    SessionPolicy, SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot,
+    StatusBoard, method_name, touched_sessions, update_client_status,
+};
+use crate::ring::{PacketRing, RingConfig};
 use crate::{now, sleep_until};
 
 /// Largest frame read at once.
@@ -619,8 +623,20 @@ pub async fn run_server(
     status: SharedServerSnapshot,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let socket = PacketSocket::bind(&options.interface)?;
-    socket.keep_discovery_only()?;
+    // Discovery only (session frames belong to the kernel): PADRs and PADTs on one socket
+    // (which also sends), PADIs through a receive ring of their own, as on the TUN path, so a
+    // PADI flood neither fills the PADRs' queue nor outruns the AC.
+    let socket = PacketSocket::bind_filtered(
+        &options.interface,
+        ETHERTYPE_PPPOE_DISCOVERY,
+        &discovery_except_padi_filter(),
+    )?;
+    let mut padis = PacketRing::bind(
+        &options.interface,
+        ETHERTYPE_PPPOE_DISCOVERY,
+        &padi_filter(),
+        RingConfig::default(),
+    )?;
     let mac = MacAddr(socket.mac());
     let mut capture = options
         .pcap
@@ -864,9 +880,17 @@ pub async fn run_server(
                 };
                 let frame = &frame_buf[..len];
                 record(&mut capture, frame);
-                let now = now();
-                server.handle_input(now, frame);
-                padi_report.check(&options.interface, now, server.access_concentrator().stats());
+                server.handle_input(now(), frame);
+            }
+            received = padis.recv(PADI_BLOCKS, |frame| {
+                record(&mut capture, frame);
+                server.handle_input(now(), frame);
+            }) => {
+                if let Err(error) = received {
+                    socket_error = Some(error);
+                    break;
+                }
+                padi_report.check(&options.interface, now(), server.access_concentrator().stats());
             }
             Some((session_id, input)) = kernel_rx.recv() => {
                 let Some(kernel) = sessions.get(&session_id) else { continue };
