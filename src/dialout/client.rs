@@ -433,52 +433,25 @@ where
             info!("dial-on-demand: outbound packet, dialing");
         }
         attempt += 1;
+        let failure = match dial(
+            port,
+            attempt,
+            config,
+            &script,
+            &dialer_config,
+            &status,
+            &emit,
+            &mut io.shutdown,
+        )
+        .await?
         {
-            let mut guard = status.lock();
-            guard.attempts = attempt;
-            "dialing".clone_into(&mut guard.status);
-        }
-        emit(ClientEvent::Dialing { attempt });
-        info!("dialing (attempt {attempt})");
-        let mut machine = match &script {
-            _ if config.null_modem => DialMachine::direct(status.clone()),
-            Some(script) => DialMachine::chat(script.clone(), status.clone()),
-            None => DialMachine::dialer(dialer_config.clone(), status.clone())?,
-        };
-        machine.open(serial::now())?;
-        let mut modem = ModemPort::new(port, machine);
-        let mut observe = |event: &ModemEvent| log_modem_event(event);
-        let result = tokio::select! {
-            result = modem.run_until_connected(&mut observe) => Some(result),
-            _ = io.shutdown.changed() => None,
-        };
-        let failure = match result {
-            None => {
-                let _ = modem
-                    .hang_up(CloseReason::UserRequest, HANGUP_LIMIT, &mut observe)
-                    .await;
-                return Ok(ClientExit::Shutdown);
-            }
-            Some(Err(error)) => {
-                port = modem.into_parts().0;
+            Dialled::Shutdown => return Ok(ClientExit::Shutdown),
+            Dialled::Failed(back, error) => {
+                port = back;
                 Some(Failure::Modem(error))
             }
-            Some(Ok(connected)) => {
-                info!(
-                    "connected{}",
-                    connected
-                        .rate
-                        .map(|r| format!(" at {r}"))
-                        .unwrap_or_default()
-                );
-                {
-                    let mut guard = status.lock();
-                    "connected".clone_into(&mut guard.status);
-                    guard.rate = connected.rate;
-                }
-                emit(ClientEvent::Connected {
-                    rate: connected.rate,
-                });
+            Dialled::Connected(modem, connected) => {
+                let mut observe = |event: &ModemEvent| log_modem_event(event);
                 let link = Link::new(config.link_config()?, random.clone());
                 let mut session = modem.into_session(link, connected);
                 session.watch_dcd(!config.ignore_dcd);
@@ -704,6 +677,81 @@ where
     }
 }
 
+/// What one dial attempt came to.
+enum Dialled<S> {
+    /// Shutdown was asked for while dialling; the modem was hung up.
+    Shutdown,
+    /// The modem did not connect; the port comes back for the next attempt.
+    Failed(S, SerialError),
+    /// `CONNECT`: the port in its modem driver, and what the modem said.
+    Connected(ModemPort<S, DialMachine>, serial::Connected),
+}
+
+/// One attempt of both data paths: the status and events of a new attempt, the dialer or chat
+/// script run until `CONNECT`, a failure or shutdown (which hangs up), and on `CONNECT` its log
+/// line, status and event.
+#[allow(clippy::too_many_arguments)]
+async fn dial<S>(
+    port: S,
+    attempt: u32,
+    config: &ClientConfig,
+    script: &Option<ChatScript>,
+    dialer_config: &DialerConfig,
+    status: &SharedStatus,
+    emit: &impl Fn(ClientEvent),
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Dialled<S>, DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+{
+    {
+        let mut guard = status.lock();
+        guard.attempts = attempt;
+        "dialing".clone_into(&mut guard.status);
+    }
+    emit(ClientEvent::Dialing { attempt });
+    info!("dialing (attempt {attempt})");
+    let mut machine = match script {
+        _ if config.null_modem => DialMachine::direct(status.clone()),
+        Some(script) => DialMachine::chat(script.clone(), status.clone()),
+        None => DialMachine::dialer(dialer_config.clone(), status.clone())?,
+    };
+    machine.open(serial::now())?;
+    let mut modem = ModemPort::new(port, machine);
+    let mut observe = |event: &ModemEvent| log_modem_event(event);
+    let result = tokio::select! {
+        result = modem.run_until_connected(&mut observe) => Some(result),
+        _ = shutdown.changed() => None,
+    };
+    match result {
+        None => {
+            let _ = modem
+                .hang_up(CloseReason::UserRequest, HANGUP_LIMIT, &mut observe)
+                .await;
+            Ok(Dialled::Shutdown)
+        }
+        Some(Err(error)) => Ok(Dialled::Failed(modem.into_parts().0, error)),
+        Some(Ok(connected)) => {
+            info!(
+                "connected{}",
+                connected
+                    .rate
+                    .map(|r| format!(" at {r}"))
+                    .unwrap_or_default()
+            );
+            {
+                let mut guard = status.lock();
+                "connected".clone_into(&mut guard.status);
+                guard.rate = connected.rate;
+            }
+            emit(ClientEvent::Connected {
+                rate: connected.rate,
+            });
+            Ok(Dialled::Connected(modem, connected))
+        }
+    }
+}
+
 /// Why an attempt failed.
 #[derive(Debug)]
 enum Failure {
@@ -797,52 +845,25 @@ where
             return Ok(ClientExit::Shutdown);
         }
         attempt += 1;
+        let failure = match dial(
+            port,
+            attempt,
+            config,
+            &script,
+            &dialer_config,
+            &status,
+            &emit,
+            &mut shutdown,
+        )
+        .await?
         {
-            let mut guard = status.lock();
-            guard.attempts = attempt;
-            "dialing".clone_into(&mut guard.status);
-        }
-        emit(ClientEvent::Dialing { attempt });
-        info!("dialing (attempt {attempt})");
-        let mut machine = match &script {
-            _ if config.null_modem => DialMachine::direct(status.clone()),
-            Some(script) => DialMachine::chat(script.clone(), status.clone()),
-            None => DialMachine::dialer(dialer_config.clone(), status.clone())?,
-        };
-        machine.open(serial::now())?;
-        let mut modem = ModemPort::new(port, machine);
-        let mut observe = |event: &ModemEvent| log_modem_event(event);
-        let result = tokio::select! {
-            result = modem.run_until_connected(&mut observe) => Some(result),
-            _ = shutdown.changed() => None,
-        };
-        let failure = match result {
-            None => {
-                let _ = modem
-                    .hang_up(CloseReason::UserRequest, HANGUP_LIMIT, &mut observe)
-                    .await;
-                return Ok(ClientExit::Shutdown);
-            }
-            Some(Err(error)) => {
-                port = modem.into_parts().0;
+            Dialled::Shutdown => return Ok(ClientExit::Shutdown),
+            Dialled::Failed(back, error) => {
+                port = back;
                 Failure::Modem(error)
             }
-            Some(Ok(connected)) => {
-                info!(
-                    "connected{}",
-                    connected
-                        .rate
-                        .map(|r| format!(" at {r}"))
-                        .unwrap_or_default()
-                );
-                {
-                    let mut guard = status.lock();
-                    "connected".clone_into(&mut guard.status);
-                    guard.rate = connected.rate;
-                }
-                emit(ClientEvent::Connected {
-                    rate: connected.rate,
-                });
+            Dialled::Connected(modem, _connected) => {
+                let mut observe = |event: &ModemEvent| log_modem_event(event);
                 let (stream, machine) = modem.into_parts();
                 let mut link = Link::new(link_config.clone(), random.clone());
                 let mut stop = io.shutdown.clone();
