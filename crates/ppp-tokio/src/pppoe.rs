@@ -1411,24 +1411,10 @@ pub async fn run_server(
     if aaa.uses_radius() {
         options.link.auth.authenticator = options.link.auth.authenticator.clone().external();
     }
-    // Session frames and discovery frames in queues of their own: a discovery flood fills only
-    // its own, and the loop serves session frames first. Both sized for bursts.
-    // PADIs have a queue of their own too: a PADI flood cannot fill the queue where clients'
-    // PADRs and PADTs wait.
+    // Session frames, PADRs and PADTs, and PADIs in queues of their own: a discovery flood
+    // fills only its own, and the loop serves session frames first.
     let socket = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_SESSION)?;
-    let discovery = PacketSocket::bind_filtered(
-        &options.interface,
-        ETHERTYPE_PPPOE_DISCOVERY,
-        &discovery_except_padi_filter(),
-    )?;
-    // PADIs through a receive ring: a flood at the rate one sender reaches costs the AC a
-    // fraction of a core, and the clients' PADIs among it are not dropped.
-    let mut padis = PacketRing::bind(
-        &options.interface,
-        ETHERTYPE_PPPOE_DISCOVERY,
-        &padi_filter(),
-        RingConfig::default(),
-    )?;
+    let (discovery, mut padis) = bind_discovery(&options.interface)?;
     for (which, socket) in [("session", &socket), ("discovery", &discovery)] {
         match socket.set_receive_buffer(RECEIVE_BUFFER) {
             Ok(size) => debug!("{}: {which} receive buffer {size} bytes", options.interface),
@@ -1876,6 +1862,26 @@ pub async fn run_server(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// An access concentrator's discovery sockets on `interface`: one for PADRs and PADTs (which
+/// also sends), and a receive ring for PADIs, so that a PADI flood neither fills the queue the
+/// PADRs wait in nor outruns the AC (a ring costs it a fraction of a core at the rate one
+/// sender reaches, where reading PADIs one `recv` each could not keep up and the kernel dropped
+/// clients' PADIs with the flood's).
+pub(crate) fn bind_discovery(interface: &str) -> io::Result<(PacketSocket, PacketRing)> {
+    let discovery = PacketSocket::bind_filtered(
+        interface,
+        ETHERTYPE_PPPOE_DISCOVERY,
+        &discovery_except_padi_filter(),
+    )?;
+    let padis = PacketRing::bind(
+        interface,
+        ETHERTYPE_PPPOE_DISCOVERY,
+        &padi_filter(),
+        RingConfig::default(),
+    )?;
+    Ok((discovery, padis))
 }
 
 /// Logs PADIs refused by the AC's PADI limits (a flood, or more clients at once than the

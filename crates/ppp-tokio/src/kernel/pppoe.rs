@@ -33,16 +33,12 @@ use tracing::{debug, info, warn};
 
 use super::{KernelInput, KernelLink, KernelSupport, PppChannel, PppUnit, PppoeSocket};
 use crate::netconfig::{self, IpFamily};
-use crate::packet::{
-    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
-    padi_filter,
-};
+use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::pppoe::{
     ClientExit, ClientOptions, EthernetCapture, PADI_BLOCKS, PadiReport, ServerOptions,
     SessionPolicy, SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot,
-    StatusBoard, method_name, touched_sessions, update_client_status,
+    StatusBoard, bind_discovery, method_name, touched_sessions, update_client_status,
 };
-use crate::ring::{PacketRing, RingConfig};
 use crate::{now, sleep_until};
 
 /// Largest frame read at once.
@@ -623,20 +619,8 @@ pub async fn run_server(
     status: SharedServerSnapshot,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    // Discovery only (session frames belong to the kernel): PADRs and PADTs on one socket
-    // (which also sends), PADIs through a receive ring of their own, as on the TUN path, so a
-    // PADI flood neither fills the PADRs' queue nor outruns the AC.
-    let socket = PacketSocket::bind_filtered(
-        &options.interface,
-        ETHERTYPE_PPPOE_DISCOVERY,
-        &discovery_except_padi_filter(),
-    )?;
-    let mut padis = PacketRing::bind(
-        &options.interface,
-        ETHERTYPE_PPPOE_DISCOVERY,
-        &padi_filter(),
-        RingConfig::default(),
-    )?;
+    // Discovery only (session frames belong to the kernel), PADIs apart, as on the TUN path.
+    let (socket, mut padis) = bind_discovery(&options.interface)?;
     let mac = MacAddr(socket.mac());
     let mut capture = options
         .pcap
