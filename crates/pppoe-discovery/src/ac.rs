@@ -17,7 +17,7 @@
 //! slack) at 1,000 to 50,000 sessions. Fixed per access concentrator: the id bitmap (8 KiB) and
 //! the two per-address rate-limit tables ([`AcConfig::limiter_slots`] × 24 bytes each, 96 KiB
 //! each by default), about 200 KiB; and once the overall PADI limit has refused a PADI, the
-//! memory of refused addresses behind the retry lane ([`AcConfig::padi_retry_memory`], 16 MiB
+//! memory of refused addresses behind the retry lane ([`AcConfig::padi_retry_memory`], 32 MiB
 //! by default). A PADI costs one allocation (its PADO) and about 0.3 µs
 //! (release build, rate limits off), whatever the number of sessions.
 
@@ -94,9 +94,9 @@ pub struct AcConfig {
     /// Bytes of the memory of refused addresses behind
     /// [`padi_retry_limit`](Self::padi_retry_limit) (rounded up to a power of two of 64-byte
     /// lines, at most 64 MiB), allocated at the first PADI refused by the overall limit and
-    /// never grown. The larger, the fewer flood PADIs pass for retries: with 16 MiB about 2 a
-    /// second of a flood of 200,000 random addresses a second, 300 of 700,000 (see
-    /// [`AcStats::padi_retries_answered`]). 0 turns the retry lane off.
+    /// never grown. The larger, the fewer flood PADIs pass for retries: with 32 MiB about 35 a
+    /// second of a flood of 700,000 random addresses a second, 220 of 1.1 million, 800 of 1.5
+    /// million (see [`AcStats::padi_retries_answered`]). 0 turns the retry lane off.
     pub padi_retry_memory: usize,
     /// PADTs per second overall answering session frames for unknown sessions (see
     /// [`AccessConcentrator::unknown_session`]); beyond, counted in
@@ -122,8 +122,8 @@ pub struct AcConfig {
 impl Default for AcConfig {
     /// AC "pppoe-ac", one service "internet", 64 sessions, no delay, 60-second cookie windows,
     /// PPP-Max-Payload up to 1500; PADIs: 5,000 a second overall (bursts of 5,000) and 1 a
-    /// second per MAC (bursts of 5), and beyond the overall limit 1,000 a second from clients
-    /// trying again (a 16 MiB memory of refused addresses, allocated when first needed); PADTs for unknown sessions: 2,000 a second overall (bursts
+    /// second per MAC (bursts of 5), and beyond the overall limit 2,000 a second from clients
+    /// trying again (a 32 MiB memory of refused addresses, allocated when first needed); PADTs for unknown sessions: 2,000 a second overall (bursts
     /// of 2,000) and 1 a second per MAC (bursts of 2); 4,096-slot limiter tables; 1,024 frames
     /// and 1,024 events queued.
     fn default() -> Self {
@@ -140,8 +140,8 @@ impl Default for AcConfig {
             max_payload: Some(1500),
             padi_limit: Some(RateLimit::new(5000, 5000)),
             padi_limit_per_mac: Some(RateLimit::new(1, 5)),
-            padi_retry_limit: Some(RateLimit::new(1000, 1000)),
-            padi_retry_memory: 16 << 20,
+            padi_retry_limit: Some(RateLimit::new(2000, 2000)),
+            padi_retry_memory: 32 << 20,
             unknown_session_limit: Some(RateLimit::new(2000, 2000)),
             unknown_session_limit_per_mac: Some(RateLimit::new(1, 2)),
             limiter_slots: 4096,
