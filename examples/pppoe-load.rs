@@ -350,7 +350,8 @@ async fn main() -> ExitCode {
     let hold_until = now() + Duration::from_secs(cli.hold).max(flood + Duration::from_secs(2));
     if cli.padi_flood > 0 {
         let down_before = load.down_count;
-        let rss_before = cli.ac_pid.and_then(ac_usage).map(|(rss, _)| rss);
+        let usage_before = cli.ac_pid.and_then(ac_usage);
+        let rss_before = usage_before.map(|(rss, _)| rss);
         let flood_start = now();
         let flooder = padi_flood(cli.interface.clone(), flood, random.fork());
         let join_at = flood_start + Duration::from_secs(1);
@@ -366,11 +367,20 @@ async fn main() -> ExitCode {
             load.step(flood_end).await;
         }
         let sent = flooder.join().unwrap_or(0);
-        let rss_after = cli.ac_pid.and_then(ac_usage).map(|(rss, _)| rss);
+        let usage_after = cli.ac_pid.and_then(ac_usage);
+        let rss_after = usage_after.map(|(rss, _)| rss);
+        let flood_cpu = usage_before
+            .zip(usage_after)
+            .map(|((_, before), (_, after))| {
+                100.0 * after.saturating_sub(before) as f64
+                    / TICKS_PER_SECOND
+                    / (now() - flood_start).as_secs_f64()
+            });
         let joined = load.up[count].map(|at| at - joining);
         println!(
             "PADI flood: {sent} PADIs in {:.1} s ({:.0}/s); a new client {}; {} of {count} \
-             sessions went down during it; AC RSS {} before, {} one second in, {} at the end",
+             sessions went down during it; AC RSS {} before, {} one second in, {} at the end; \
+             AC CPU {} of a core during it",
             (now() - flood_start).as_secs_f64(),
             sent as f64 / flood.as_secs_f64().max(0.001),
             joined.map_or("did not connect during the flood".to_owned(), |t| format!(
@@ -381,6 +391,7 @@ async fn main() -> ExitCode {
             rss_before.map_or("?".to_owned(), |kb| format!("{} MB", kb / 1024)),
             rss_during.map_or("?".to_owned(), |kb| format!("{} MB", kb / 1024)),
             rss_after.map_or("?".to_owned(), |kb| format!("{} MB", kb / 1024)),
+            flood_cpu.map_or("?".to_owned(), |cpu| format!("{cpu:.0}%")),
         );
     }
     while now() < hold_until {
