@@ -50,38 +50,19 @@ short	Cleartext-Password := "short lived"
 DEFAULT	Auth-Type := Reject
 "#;
 
+mod support;
+
+use support::{build_examples, wait_until};
+
 /// The program binaries, built once.
 fn programs() -> (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "-p",
-                    "ppp-stack",
-                    "--example",
-                    "pppoe-client",
-                    "--example",
-                    "access-concentrator",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the example programs failed");
-            let exe = std::env::current_exe().expect("test executable");
-            let examples = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target dir")
-                .join("examples");
-            (
-                examples.join("pppoe-client"),
-                examples.join("access-concentrator"),
-            )
-        })
-        .clone()
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let examples =
+        BUILT.get_or_init(|| build_examples(false, &["pppoe-client", "access-concentrator"]));
+    (
+        examples.join("pppoe-client"),
+        examples.join("access-concentrator"),
+    )
 }
 
 /// A child program whose stderr is collected by a thread; killed on drop.
@@ -164,14 +145,6 @@ impl Drop for Program {
     fn drop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

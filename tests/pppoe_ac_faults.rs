@@ -39,6 +39,10 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+mod support;
+
+use support::{Killed, build_examples, wait_until};
+
 fn programs() -> (PathBuf, PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| build_programs(false)).clone()
@@ -52,50 +56,15 @@ fn release_programs() -> (PathBuf, PathBuf, PathBuf) {
 }
 
 fn build_programs(release: bool) -> (PathBuf, PathBuf, PathBuf) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .arg("build")
-        .args(release.then_some("--release"))
-        .args(["-p", "ppp-stack"])
-        .args(["--example", "pppoe-client", "--example", "pppoe-load"])
-        .args(["--example", "access-concentrator"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the programs failed");
-    let exe = std::env::current_exe().expect("test executable");
-    // target/debug/deps/this-test
-    let profile = exe.parent().and_then(Path::parent).expect("profile dir");
-    let examples = match release {
-        true => profile
-            .parent()
-            .expect("target dir")
-            .join("release")
-            .join("examples"),
-        false => profile.join("examples"),
-    };
+    let examples = build_examples(
+        release,
+        &["pppoe-client", "pppoe-load", "access-concentrator"],
+    );
     (
         examples.join("pppoe-client"),
         examples.join("access-concentrator"),
         examples.join("pppoe-load"),
     )
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The AC's configuration in `dir`: CHAP, a pool of documentation addresses.

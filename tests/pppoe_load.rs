@@ -8,61 +8,25 @@
 //! runs without `ip` on its PATH: its session interfaces are configured over rtnetlink.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ppp_stack::pppoe::control;
 use ppp_tokio::netns::{self, NetNs};
 
+mod support;
+
+use support::{Killed, build_examples, wait_until};
+
 fn programs() -> (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "-p",
-                    "ppp-stack",
-                    "--example",
-                    "pppoe-load",
-                    "--example",
-                    "access-concentrator",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the programs failed");
-            let exe = std::env::current_exe().expect("test executable");
-            let examples = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target dir")
-                .join("examples");
-            (
-                examples.join("pppoe-load"),
-                examples.join("access-concentrator"),
-            )
-        })
-        .clone()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let examples =
+        BUILT.get_or_init(|| build_examples(false, &["pppoe-load", "access-concentrator"]));
+    (
+        examples.join("pppoe-load"),
+        examples.join("access-concentrator"),
+    )
 }
 
 #[test]
