@@ -1,7 +1,7 @@
 //! Async HDLC-like framing (RFC 1662 §4): octet stuffing, ACCM, FCS.
 
 use crate::fcs::{self, FCS16_GOOD, FCS16_INIT, FCS32_GOOD, FCS32_INIT, bytewise};
-use crate::scan::{ByteSet, find_first, find_first_portable};
+use crate::scan::{ByteSet, WordTest, find_first, find_first_portable};
 use crate::simd::{self, Shape, Tier};
 use crate::{FrameError, Protocol};
 
@@ -329,10 +329,8 @@ impl AsyncEncoder {
     pub fn encode(&mut self, protocol: Protocol, payload: &[u8], out: &mut Vec<u8>) {
         // LCP codes 1 to 7 go out as if nothing was negotiated.
         let default_set = protocol == Protocol::Lcp && matches!(payload.first(), Some(1..=7));
-        if let Path::Fast(tier) = self.path
-            && tier != Tier::Portable
-        {
-            // The whole frame in one SIMD call, with the header escaped beforehand.
+        if let Path::Fast(tier) = self.path {
+            // The whole frame in one pass, with the header escaped beforehand.
             let key = (protocol, default_set);
             let head = match &self.head {
                 Some(head) if head.key == key => head,
@@ -341,24 +339,37 @@ impl AsyncEncoder {
                     self.head.insert(head)
                 }
             };
+            let open = usize::from(self.open_flag);
+            if tier == Tier::Portable {
+                let escapes = if default_set {
+                    &self.default_escapes
+                } else {
+                    &self.escapes
+                };
+                if portable_frame_into_vec(head, open, escapes, self.config.fcs, payload, out) {
+                    self.open_flag = false;
+                    return;
+                }
+            }
             let fcs = match self.config.fcs {
                 FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, head.register)),
                 FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, head.register)),
                 FcsKind::Null => None,
             };
-            let open = usize::from(self.open_flag);
             let frame = simd::FrameParts {
                 head: &head.bytes[open],
                 head_len: usize::from(head.lens[open]),
                 payload,
                 fcs,
             };
-            if simd::encode_frame_into_vec(
-                tier,
-                &self.shapes[usize::from(default_set)],
-                &frame,
-                out,
-            ) {
+            if tier != Tier::Portable
+                && simd::encode_frame_into_vec(
+                    tier,
+                    &self.shapes[usize::from(default_set)],
+                    &frame,
+                    out,
+                )
+            {
                 self.open_flag = false;
                 return;
             }
@@ -452,6 +463,126 @@ impl AsyncEncoder {
         sink.put_byte(FLAG);
         self.open_flag = false;
     }
+}
+
+/// Runs `$f($args..., hits)` with `hits` the word test `$test` (a [`WordTest`]) as a closure of
+/// its own, so that each kind of escape set gets a loop compiled for it.
+macro_rules! with_word_test {
+    ($test:expr, $f:path, ($($arg:expr),*)) => {
+        match $test {
+            WordTest::Empty => $f($($arg,)* |_| 0),
+            WordTest::One(a) => $f($($arg,)* move |x| WordTest::One(a).hits(x)),
+            WordTest::Two(a, b) => $f($($arg,)* move |x| WordTest::Two(a, b).hits(x)),
+            WordTest::Three(a, b, c) => $f($($arg,)* move |x| WordTest::Three(a, b, c).hits(x)),
+            WordTest::ControlsPlus(a, b) => {
+                $f($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x))
+            }
+        }
+    };
+}
+
+/// Appends a whole frame with the portable code: the cached header (`head.bytes[open]`: with
+/// the opening flag if `open` is 1), the payload escaped with its FCS folded in the same pass,
+/// the FCS and the closing flag. Returns `false`, having written nothing, for escape sets
+/// without a word-at-a-time test (arbitrary extra escapes), which take the general code.
+#[inline]
+fn portable_frame_into_vec(
+    head: &Head,
+    open: usize,
+    escapes: &ByteSet,
+    fcs: FcsKind,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(test) = escapes.word_test() else {
+        return false;
+    };
+    // Everything escaped, the closing flag, and room for the 16- and 32-byte writes that are
+    // cut back afterwards.
+    out.reserve(16 + 2 * (payload.len() + 4) + 1 + 32);
+    let start = out.len();
+    out.extend_from_slice(&head.bytes[open]);
+    out.truncate(start + usize::from(head.lens[open]));
+    let register = head.register;
+    let register = match fcs {
+        FcsKind::Fcs16 => with_word_test!(test, stuff_fold::<2>, (out, register, payload, escapes)),
+        FcsKind::Fcs32 => with_word_test!(test, stuff_fold::<4>, (out, register, payload, escapes)),
+        FcsKind::Null => with_word_test!(test, stuff_fold::<0>, (out, register, payload, escapes)),
+    };
+    let (trailer, len) = trailer(fcs, register);
+    stuff_piece(out, &trailer[..len], escapes);
+    out.push(FLAG);
+    true
+}
+
+/// Appends `data` (at most 16 bytes) to `out`, each byte in `escapes` escaped: through a
+/// 32-byte array appended whole and cut back, so that the bytes are written without a branch
+/// per byte and `out` grows once.
+#[inline(always)]
+fn stuff_piece(out: &mut Vec<u8>, data: &[u8], escapes: &ByteSet) {
+    let mut piece = [0u8; 32];
+    let mut n = 0;
+    for &byte in data.iter().take(16) {
+        let escaped = escapes.contains(byte);
+        if let Some(slot) = piece.get_mut(n..n + 2) {
+            slot.copy_from_slice(&[if escaped { ESCAPE } else { byte }, byte ^ 0x20]);
+        }
+        n += 1 + usize::from(escaped);
+    }
+    let len = out.len();
+    out.extend_from_slice(&piece);
+    out.truncate(len + n);
+}
+
+/// Appends `payload` to `out` with every byte of `escapes` escaped (`hits`: its word test) and
+/// returns the `W`-byte FCS register (2: FCS-16, 4: FCS-32, 0: none) advanced over it, in one
+/// pass, 16 bytes per step: a block without a byte to escape is appended as it is.
+#[inline(always)]
+fn stuff_fold<const W: usize>(
+    out: &mut Vec<u8>,
+    mut register: u32,
+    payload: &[u8],
+    escapes: &ByteSet,
+    hits: impl Fn(u64) -> u64,
+) -> u32 {
+    let (blocks, tail) = payload.as_chunks::<16>();
+    let stuff_block = |out: &mut Vec<u8>, block: &[u8; 16]| {
+        let a = u64::from_le_bytes(block[..8].try_into().unwrap_or_default());
+        let b = u64::from_le_bytes(block[8..].try_into().unwrap_or_default());
+        if hits(a) | hits(b) == 0 {
+            out.extend_from_slice(block);
+        } else {
+            stuff_piece(out, block, escapes);
+        }
+    };
+    if let Some((mut current, rest)) = blocks.split_first() {
+        // The FCS software-pipelined as in `fcs::portable`: the register-independent lookups of a
+        // block are computed one block ahead.
+        let mut pending = if W > 0 {
+            fcs::portable::block_unreached::<W>(current)
+        } else {
+            0
+        };
+        for next in rest {
+            if W > 0 {
+                register = fcs::portable::block_reached::<W>(register, current, pending);
+                pending = fcs::portable::block_unreached::<W>(next);
+            }
+            stuff_block(out, current);
+            current = next;
+        }
+        if W > 0 {
+            register = fcs::portable::block_reached::<W>(register, current, pending);
+        }
+        stuff_block(out, current);
+    }
+    if !tail.is_empty() {
+        if W > 0 {
+            register = fcs::portable::short::<W>(register, tail);
+        }
+        stuff_piece(out, tail, escapes);
+    }
+    register
 }
 
 /// The FCS trailer for the register `register` (complemented, least significant byte first).

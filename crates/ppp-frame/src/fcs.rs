@@ -396,6 +396,47 @@ pub mod portable {
         acc
     }
 
+    /// The slice tables of the FCS whose register is `REG` bytes wide (2: FCS-16, 4: FCS-32).
+    #[inline(always)]
+    const fn tables<const REG: usize>() -> &'static [[u32; 256]; 16] {
+        if REG == 2 { &SLICE16 } else { &SLICE32 }
+    }
+
+    /// For loops that fold the FCS into their own pass over the data (the portable framing
+    /// code): the part of a 16-byte block's step that does not depend on the register, for a
+    /// `REG`-byte register (2: FCS-16, 4: FCS-32). Compute it a block ahead and combine it with
+    /// [`block_reached`] (see [`blocks`] for why).
+    #[inline(always)]
+    pub(crate) fn block_unreached<const REG: usize>(block: &[u8; 16]) -> u32 {
+        unreached::<REG>(tables::<REG>(), block)
+    }
+
+    /// The register after the 16-byte `block`: `unreached` (from [`block_unreached`]) XOR the
+    /// register-dependent lookups.
+    #[inline(always)]
+    pub(crate) fn block_reached<const REG: usize>(
+        reg: u32,
+        block: &[u8; 16],
+        unreached: u32,
+    ) -> u32 {
+        unreached ^ reached::<REG>(tables::<REG>(), block, reg)
+    }
+
+    /// The `REG`-byte register advanced over fewer than 16 bytes: a word of eight, then bytes.
+    #[inline(always)]
+    pub(crate) fn short<const REG: usize>(reg: u32, data: &[u8]) -> u32 {
+        let (words, tail) = data.as_chunks::<8>();
+        let mut reg = reg;
+        for w in words {
+            reg = word(tables::<REG>(), reg, w);
+        }
+        if REG == 2 {
+            u32::from(super::bytewise::fcs16_update(reg as u16, tail))
+        } else {
+            super::bytewise::fcs32_update(reg, tail)
+        }
+    }
+
     /// Advances the FCS-16 register over `data`, 16 bytes per step.
     pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
         let (whole, tail) = data.as_chunks::<16>();

@@ -119,6 +119,55 @@ impl ByteSet {
     }
 }
 
+/// A word-at-a-time membership test (SWAR) for loops that scan and copy in one pass: the set
+/// kinds that [`find_first_portable`] tests eight bytes at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WordTest {
+    /// No member.
+    Empty,
+    /// One member.
+    One(u8),
+    /// Two members.
+    Two(u8, u8),
+    /// Three members.
+    Three(u8, u8, u8),
+    /// All of 0x00–0x1F plus these two bytes.
+    ControlsPlus(u8, u8),
+}
+
+impl WordTest {
+    /// The high bit of each byte of the little-endian word `x` that is in the set: zero exactly
+    /// when no byte is, and the lowest bit set is exact (bits above it may be wrong).
+    #[inline(always)]
+    pub(crate) const fn hits(self, x: u64) -> u64 {
+        match self {
+            WordTest::Empty => 0,
+            WordTest::One(a) => portable::equal(x, a),
+            WordTest::Two(a, b) => portable::equal(x, a) | portable::equal(x, b),
+            WordTest::Three(a, b, c) => {
+                portable::equal(x, a) | portable::equal(x, b) | portable::equal(x, c)
+            }
+            WordTest::ControlsPlus(a, b) => {
+                portable::below(x, 0x20) | portable::equal(x, a) | portable::equal(x, b)
+            }
+        }
+    }
+}
+
+impl ByteSet {
+    /// The set's word-at-a-time test, if it has one (not for arbitrary sets).
+    pub(crate) const fn word_test(&self) -> Option<WordTest> {
+        match self.kind {
+            Kind::Empty => Some(WordTest::Empty),
+            Kind::One(a) => Some(WordTest::One(a)),
+            Kind::Two(a, b) => Some(WordTest::Two(a, b)),
+            Kind::Three(a, b, c) => Some(WordTest::Three(a, b, c)),
+            Kind::ControlsPlus(a, b) => Some(WordTest::ControlsPlus(a, b)),
+            Kind::General => None,
+        }
+    }
+}
+
 impl Default for ByteSet {
     fn default() -> Self {
         ByteSet::EMPTY
