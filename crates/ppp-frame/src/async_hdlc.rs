@@ -510,9 +510,48 @@ fn portable_frame_into_vec(
         FcsKind::Null => with_word_test!(test, stuff_fold::<0>, (out, register, payload, escapes)),
     };
     let (trailer, len) = trailer(fcs, register);
-    stuff_piece(out, &trailer[..len], escapes);
-    out.push(FLAG);
+    let mut last = [FLAG; 8];
+    last[..4].copy_from_slice(&trailer);
+    last[len] = FLAG;
+    // The FCS bytes, masked, tested with the word test: most FCSs need no escape, and then the
+    // frame's length is known without waiting for the FCS (a predicted branch rather than a
+    // data dependency of the next frame's writes on this frame's FCS).
+    let fcs_bytes = u64::from_le_bytes(trailer_word(&last)) & ((1u64 << (8 * len)) - 1);
+    let padding = !((1u64 << (8 * len)) - 1) & 0x4141_4141_4141_4141;
+    if with_word_test!(test, word_hits, (fcs_bytes | padding)) == 0 {
+        let at = out.len();
+        out.extend_from_slice(&last);
+        out.truncate(at + len + 1);
+    } else {
+        stuff_piece(out, &trailer[..len], escapes);
+        out.push(FLAG);
+    }
     true
+}
+
+/// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test).
+#[inline(always)]
+fn stuff_block(out: &mut Vec<u8>, block: &[u8; 16], escapes: &ByteSet, hits: &impl Fn(u64) -> u64) {
+    let (a, b) = block.split_at(8);
+    let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
+    let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
+    if hits(a) | hits(b) == 0 {
+        out.extend_from_slice(block);
+    } else {
+        stuff_piece(out, block, escapes);
+    }
+}
+
+/// `hits(x)`: for [`with_word_test`].
+#[inline(always)]
+fn word_hits(x: u64, hits: impl Fn(u64) -> u64) -> u64 {
+    hits(x)
+}
+
+/// The eight bytes of `last` as a little-endian word's bytes.
+#[inline(always)]
+fn trailer_word(last: &[u8; 8]) -> [u8; 8] {
+    *last
 }
 
 /// Appends `data` (at most 16 bytes) to `out`, each byte in `escapes` escaped: through a
@@ -546,15 +585,6 @@ fn stuff_fold<const W: usize>(
     hits: impl Fn(u64) -> u64,
 ) -> u32 {
     let (blocks, tail) = payload.as_chunks::<16>();
-    let stuff_block = |out: &mut Vec<u8>, block: &[u8; 16]| {
-        let a = u64::from_le_bytes(block[..8].try_into().unwrap_or_default());
-        let b = u64::from_le_bytes(block[8..].try_into().unwrap_or_default());
-        if hits(a) | hits(b) == 0 {
-            out.extend_from_slice(block);
-        } else {
-            stuff_piece(out, block, escapes);
-        }
-    };
     if let Some((mut current, rest)) = blocks.split_first() {
         // The FCS software-pipelined as in `fcs::portable`: the register-independent lookups of a
         // block are computed one block ahead.
@@ -568,13 +598,13 @@ fn stuff_fold<const W: usize>(
                 register = fcs::portable::block_reached::<W>(register, current, pending);
                 pending = fcs::portable::block_unreached::<W>(next);
             }
-            stuff_block(out, current);
+            stuff_block(out, current, escapes, &hits);
             current = next;
         }
         if W > 0 {
             register = fcs::portable::block_reached::<W>(register, current, pending);
         }
-        stuff_block(out, current);
+        stuff_block(out, current, escapes, &hits);
     }
     if !tail.is_empty() {
         if W > 0 {
