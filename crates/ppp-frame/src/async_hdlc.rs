@@ -1096,7 +1096,10 @@ impl AsyncDecoder {
                     }
                     self.escaped = false;
                 }
-                continue;
+                // A flag ends most runs: take it here rather than after another search.
+                if input.first() != Some(&FLAG) {
+                    continue;
+                }
             }
             let (&byte, rest) = input.split_first()?;
             *input = rest;

@@ -105,7 +105,8 @@ pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
 /// [`fcs16_update`] using no SIMD tier above `max` ([`Tier::Portable`]: the slice-by-16 tables).
 #[inline]
 pub(crate) fn fcs16_update_up_to(max: Tier, fcs: u16, data: &[u8]) -> u16 {
-    if data.len() >= CLMUL_MIN_LEN
+    if max != Tier::Portable
+        && data.len() >= CLMUL_MIN_LEN
         && let Some((register, done)) =
             crate::simd::crc_fold_up_to(max, &FCS16_FOLD, u32::from(fcs), data)
     {
@@ -118,7 +119,8 @@ pub(crate) fn fcs16_update_up_to(max: Tier, fcs: u16, data: &[u8]) -> u16 {
 /// [`fcs32_update`] using no SIMD tier above `max` ([`Tier::Portable`]: the slice-by-16 tables).
 #[inline]
 pub(crate) fn fcs32_update_up_to(max: Tier, fcs: u32, data: &[u8]) -> u32 {
-    if data.len() >= CLMUL_MIN_LEN
+    if max != Tier::Portable
+        && data.len() >= CLMUL_MIN_LEN
         && let Some((register, done)) = crate::simd::crc_fold_up_to(max, &FCS32_FOLD, fcs, data)
     {
         let rest = data.get(done..).unwrap_or_default();
