@@ -1599,6 +1599,16 @@ mod x86 {
         };
         let initial = _mm256_zextsi128_si256(_mm_cvtsi32_si128(register as i32));
         let (chunks, _) = data.as_chunks::<128>();
+        // Data with escapes near its start (random or escape-dense data, at ACCM 0xFFFFFFFF
+        // nearly everything) is stuffed faster by the 256-bit kernel, whose masks come from
+        // vector compares: take it for the whole payload.
+        if let Some((h0, h1)) = chunks
+            .first()
+            .and_then(|c| Some((c.first_chunk::<64>()?, c.last_chunk::<64>()?)))
+            && members(load512(h0)) | members(load512(h1)) != 0
+        {
+            return stuff_vpclmul::<KIND, true>(k, register, shape, data, out);
+        }
         let k1024 = _mm512_broadcast_i32x4(pair::<1024>(k));
         let (mut w, mut done) = (0, 0);
         let mut acc: Option<[__m512i; 2]> = None;
