@@ -563,9 +563,10 @@ fn stuff_piece(out: &mut Vec<u8>, data: &[u8], escapes: &ByteSet) {
     let mut n = 0;
     for &byte in data.iter().take(16) {
         let escaped = escapes.contains(byte);
-        if let Some(slot) = piece.get_mut(n..n + 2) {
-            slot.copy_from_slice(&[if escaped { ESCAPE } else { byte }, byte ^ 0x20]);
-        }
+        // `n` is at most 30 here (two bytes for each of at most 15 before): the masks only
+        // spare the bounds checks.
+        piece[n & 31] = if escaped { ESCAPE } else { byte };
+        piece[(n + 1) & 31] = byte ^ 0x20;
         n += 1 + usize::from(escaped);
     }
     let len = out.len();
