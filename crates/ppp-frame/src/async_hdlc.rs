@@ -504,29 +504,40 @@ fn portable_frame_into_vec(
     out.extend_from_slice(&head.bytes[open]);
     out.truncate(start + usize::from(head.lens[open]));
     let register = head.register;
-    let register = match fcs {
-        FcsKind::Fcs16 => with_word_test!(test, stuff_fold::<2>, (out, register, payload, escapes)),
-        FcsKind::Fcs32 => with_word_test!(test, stuff_fold::<4>, (out, register, payload, escapes)),
-        FcsKind::Null => with_word_test!(test, stuff_fold::<0>, (out, register, payload, escapes)),
-    };
-    let (trailer, len) = trailer(fcs, register);
-    let mut last = [FLAG; 8];
-    last[..4].copy_from_slice(&trailer);
-    last[len] = FLAG;
-    // The FCS bytes, masked, tested with the word test: most FCSs need no escape, and then the
-    // frame's length is known without waiting for the FCS (a predicted branch rather than a
-    // data dependency of the next frame's writes on this frame's FCS).
-    let fcs_bytes = u64::from_le_bytes(trailer_word(&last)) & ((1u64 << (8 * len)) - 1);
-    let padding = !((1u64 << (8 * len)) - 1) & 0x4141_4141_4141_4141;
-    if with_word_test!(test, word_hits, (fcs_bytes | padding)) == 0 {
-        let at = out.len();
-        out.extend_from_slice(&last);
-        out.truncate(at + len + 1);
-    } else {
-        stuff_piece(out, &trailer[..len], escapes);
-        out.push(FLAG);
+    match fcs {
+        FcsKind::Fcs16 => with_word_test!(test, body::<2>, (out, register, payload, escapes)),
+        FcsKind::Fcs32 => with_word_test!(test, body::<4>, (out, register, payload, escapes)),
+        FcsKind::Null => with_word_test!(test, body::<0>, (out, register, payload, escapes)),
     }
     true
+}
+
+/// The payload, FCS and closing flag of a frame with the portable code: [`stuff_fold`], then
+/// the `W`-byte FCS (escaped) and the flag.
+#[inline(always)]
+fn body<const W: usize>(
+    out: &mut Vec<u8>,
+    register: u32,
+    payload: &[u8],
+    escapes: &ByteSet,
+    hits: impl Fn(u64) -> u64,
+) {
+    let register = stuff_fold::<W>(out, register, payload, escapes, &hits);
+    let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
+    // The FCS bytes tested with the word test (the bytes past them are flags, which are in every
+    // set; a byte no set of a word test holds stands in for them): most FCSs need no escape, and
+    // then the frame's length is known without waiting for the FCS (a predicted branch rather
+    // than a data dependency of the next frame's writes on this frame's FCS).
+    let above = !((1u64 << (8 * W)) - 1);
+    if hits(fcs | (above & 0x4141_4141_4141_4141)) == 0 {
+        let at = out.len();
+        out.extend_from_slice(&(fcs | (above & 0x7E7E_7E7E_7E7E_7E7E)).to_le_bytes());
+        out.truncate(at + W + 1);
+    } else {
+        let trailer = fcs.to_le_bytes();
+        stuff_piece(out, trailer.get(..W).unwrap_or_default(), escapes);
+        out.push(FLAG);
+    }
 }
 
 /// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test).
@@ -540,18 +551,6 @@ fn stuff_block(out: &mut Vec<u8>, block: &[u8; 16], escapes: &ByteSet, hits: &im
     } else {
         stuff_piece(out, block, escapes);
     }
-}
-
-/// `hits(x)`: for [`with_word_test`].
-#[inline(always)]
-fn word_hits(x: u64, hits: impl Fn(u64) -> u64) -> u64 {
-    hits(x)
-}
-
-/// The eight bytes of `last` as a little-endian word's bytes.
-#[inline(always)]
-fn trailer_word(last: &[u8; 8]) -> [u8; 8] {
-    *last
 }
 
 /// Appends `data` (at most 16 bytes) to `out`, each byte in `escapes` escaped: through a
@@ -583,7 +582,7 @@ fn stuff_fold<const W: usize>(
     mut register: u32,
     payload: &[u8],
     escapes: &ByteSet,
-    hits: impl Fn(u64) -> u64,
+    hits: &impl Fn(u64) -> u64,
 ) -> u32 {
     let (blocks, tail) = payload.as_chunks::<16>();
     if let Some((mut current, rest)) = blocks.split_first() {
@@ -599,13 +598,13 @@ fn stuff_fold<const W: usize>(
                 register = fcs::portable::block_reached::<W>(register, current, pending);
                 pending = fcs::portable::block_unreached::<W>(next);
             }
-            stuff_block(out, current, escapes, &hits);
+            stuff_block(out, current, escapes, hits);
             current = next;
         }
         if W > 0 {
             register = fcs::portable::block_reached::<W>(register, current, pending);
         }
-        stuff_block(out, current, escapes, &hits);
+        stuff_block(out, current, escapes, hits);
     }
     if !tail.is_empty() {
         if W > 0 {
