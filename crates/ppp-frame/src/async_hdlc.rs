@@ -69,8 +69,10 @@ pub enum Kernels {
     /// `PPP_FRAME_PORTABLE` was set when the CPU was first probed, the [`Kernels::Portable`] code.
     #[default]
     Auto,
-    /// Safe, portable code without SIMD intrinsics: word-at-a-time searches for the next byte to
-    /// escape or unescape, a slice-by-16 FCS.
+    /// Safe, portable code without SIMD intrinsics: the encoder escapes a payload 16 bytes at a
+    /// time (a word-at-a-time test, a block without escapes copied whole) and folds its
+    /// slice-by-16 FCS in the same pass; the decoder searches for the next flag, escape or
+    /// control character a word at a time and checks the FCS with the slice-by-16 tables.
     Portable,
     /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
     Reference,
