@@ -1,7 +1,7 @@
 //! Async HDLC-like framing (RFC 1662 §4): octet stuffing, ACCM, FCS.
 
 use crate::fcs::{self, FCS16_GOOD, FCS16_INIT, FCS32_GOOD, FCS32_INIT, bytewise};
-use crate::scan::{ByteSet, find_first, find_first_portable};
+use crate::scan::{ByteSet, WordTest, find_first, find_first_portable};
 use crate::simd::{self, Shape, Tier};
 use crate::{FrameError, Protocol};
 
@@ -69,8 +69,10 @@ pub enum Kernels {
     /// `PPP_FRAME_PORTABLE` was set when the CPU was first probed, the [`Kernels::Portable`] code.
     #[default]
     Auto,
-    /// Safe, portable code without SIMD intrinsics: word-at-a-time searches for the next byte to
-    /// escape or unescape, a slice-by-16 FCS.
+    /// Safe, portable code without SIMD intrinsics: the encoder escapes a payload 16 bytes at a
+    /// time (a word-at-a-time test, a block without escapes copied whole) and folds its
+    /// slice-by-16 FCS in the same pass; the decoder searches for the next flag, escape or
+    /// control character a word at a time and checks the FCS with the slice-by-16 tables.
     Portable,
     /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
     Reference,
@@ -329,10 +331,8 @@ impl AsyncEncoder {
     pub fn encode(&mut self, protocol: Protocol, payload: &[u8], out: &mut Vec<u8>) {
         // LCP codes 1 to 7 go out as if nothing was negotiated.
         let default_set = protocol == Protocol::Lcp && matches!(payload.first(), Some(1..=7));
-        if let Path::Fast(tier) = self.path
-            && tier != Tier::Portable
-        {
-            // The whole frame in one SIMD call, with the header escaped beforehand.
+        if let Path::Fast(tier) = self.path {
+            // The whole frame in one pass, with the header escaped beforehand.
             let key = (protocol, default_set);
             let head = match &self.head {
                 Some(head) if head.key == key => head,
@@ -341,24 +341,37 @@ impl AsyncEncoder {
                     self.head.insert(head)
                 }
             };
+            let open = usize::from(self.open_flag);
+            if tier == Tier::Portable {
+                let escapes = if default_set {
+                    &self.default_escapes
+                } else {
+                    &self.escapes
+                };
+                if portable_frame_into_vec(head, open, escapes, self.config.fcs, payload, out) {
+                    self.open_flag = false;
+                    return;
+                }
+            }
             let fcs = match self.config.fcs {
                 FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, head.register)),
                 FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, head.register)),
                 FcsKind::Null => None,
             };
-            let open = usize::from(self.open_flag);
             let frame = simd::FrameParts {
                 head: &head.bytes[open],
                 head_len: usize::from(head.lens[open]),
                 payload,
                 fcs,
             };
-            if simd::encode_frame_into_vec(
-                tier,
-                &self.shapes[usize::from(default_set)],
-                &frame,
-                out,
-            ) {
+            if tier != Tier::Portable
+                && simd::encode_frame_into_vec(
+                    tier,
+                    &self.shapes[usize::from(default_set)],
+                    &frame,
+                    out,
+                )
+            {
                 self.open_flag = false;
                 return;
             }
@@ -452,6 +465,156 @@ impl AsyncEncoder {
         sink.put_byte(FLAG);
         self.open_flag = false;
     }
+}
+
+/// Runs `$f($args..., hits)` with `hits` the word test `$test` (a [`WordTest`]) as a closure of
+/// its own, so that each kind of escape set gets a loop compiled for it.
+macro_rules! with_word_test {
+    ($test:expr, $f:path, ($($arg:expr),*)) => {
+        match $test {
+            WordTest::Empty => $f($($arg,)* |_| 0),
+            WordTest::One(a) => $f($($arg,)* move |x| WordTest::One(a).hits(x)),
+            WordTest::Two(a, b) => $f($($arg,)* move |x| WordTest::Two(a, b).hits(x)),
+            WordTest::Three(a, b, c) => $f($($arg,)* move |x| WordTest::Three(a, b, c).hits(x)),
+            WordTest::ControlsPlus(a, b) => {
+                $f($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x))
+            }
+        }
+    };
+}
+
+/// Appends a whole frame with the portable code: the cached header (`head.bytes[open]`: with
+/// the opening flag if `open` is 1), the payload escaped with its FCS folded in the same pass,
+/// the FCS and the closing flag. Returns `false`, having written nothing, for escape sets
+/// without a word-at-a-time test (arbitrary extra escapes), which take the general code.
+#[inline]
+fn portable_frame_into_vec(
+    head: &Head,
+    open: usize,
+    escapes: &ByteSet,
+    fcs: FcsKind,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(test) = escapes.word_test() else {
+        return false;
+    };
+    // Everything escaped, the closing flag, and room for the 16- and 32-byte writes that are
+    // cut back afterwards.
+    out.reserve(16 + 2 * (payload.len() + 4) + 1 + 32);
+    let start = out.len();
+    out.extend_from_slice(&head.bytes[open]);
+    out.truncate(start + usize::from(head.lens[open]));
+    let register = head.register;
+    match fcs {
+        FcsKind::Fcs16 => with_word_test!(test, body::<2>, (out, register, payload, escapes)),
+        FcsKind::Fcs32 => with_word_test!(test, body::<4>, (out, register, payload, escapes)),
+        FcsKind::Null => with_word_test!(test, body::<0>, (out, register, payload, escapes)),
+    }
+    true
+}
+
+/// The payload, FCS and closing flag of a frame with the portable code: [`stuff_fold`], then
+/// the `W`-byte FCS (escaped) and the flag.
+#[inline(always)]
+fn body<const W: usize>(
+    out: &mut Vec<u8>,
+    register: u32,
+    payload: &[u8],
+    escapes: &ByteSet,
+    hits: impl Fn(u64) -> u64,
+) {
+    let register = stuff_fold::<W>(out, register, payload, escapes, &hits);
+    let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
+    // The FCS bytes tested with the word test (the bytes past them are flags, which are in every
+    // set; a byte no set of a word test holds stands in for them): most FCSs need no escape, and
+    // then the frame's length is known without waiting for the FCS (a predicted branch rather
+    // than a data dependency of the next frame's writes on this frame's FCS).
+    let above = !((1u64 << (8 * W)) - 1);
+    if hits(fcs | (above & 0x4141_4141_4141_4141)) == 0 {
+        let at = out.len();
+        out.extend_from_slice(&(fcs | (above & 0x7E7E_7E7E_7E7E_7E7E)).to_le_bytes());
+        out.truncate(at + W + 1);
+    } else {
+        let trailer = fcs.to_le_bytes();
+        stuff_piece(out, trailer.get(..W).unwrap_or_default(), escapes);
+        out.push(FLAG);
+    }
+}
+
+/// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test).
+#[inline(always)]
+fn stuff_block(out: &mut Vec<u8>, block: &[u8; 16], escapes: &ByteSet, hits: &impl Fn(u64) -> u64) {
+    let (a, b) = block.split_at(8);
+    let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
+    let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
+    if hits(a) | hits(b) == 0 {
+        out.extend_from_slice(block);
+    } else {
+        stuff_piece(out, block, escapes);
+    }
+}
+
+/// Appends `data` (at most 16 bytes) to `out`, each byte in `escapes` escaped: through a
+/// 32-byte array appended whole and cut back, so that the bytes are written without a branch
+/// per byte and `out` grows once.
+#[inline(always)]
+fn stuff_piece(out: &mut Vec<u8>, data: &[u8], escapes: &ByteSet) {
+    let mut piece = [0u8; 32];
+    let mut n = 0;
+    for &byte in data.iter().take(16) {
+        let escaped = escapes.contains(byte);
+        // `n` is at most 30 here (two bytes for each of at most 15 before): the masks only
+        // spare the bounds checks.
+        piece[n & 31] = if escaped { ESCAPE } else { byte };
+        piece[(n + 1) & 31] = byte ^ 0x20;
+        n += 1 + usize::from(escaped);
+    }
+    let len = out.len();
+    out.extend_from_slice(&piece);
+    out.truncate(len + n);
+}
+
+/// Appends `payload` to `out` with every byte of `escapes` escaped (`hits`: its word test) and
+/// returns the `W`-byte FCS register (2: FCS-16, 4: FCS-32, 0: none) advanced over it, in one
+/// pass, 16 bytes per step: a block without a byte to escape is appended as it is.
+#[inline(always)]
+fn stuff_fold<const W: usize>(
+    out: &mut Vec<u8>,
+    mut register: u32,
+    payload: &[u8],
+    escapes: &ByteSet,
+    hits: &impl Fn(u64) -> u64,
+) -> u32 {
+    let (blocks, tail) = payload.as_chunks::<16>();
+    if let Some((mut current, rest)) = blocks.split_first() {
+        // The FCS software-pipelined as in `fcs::portable`: the register-independent lookups of a
+        // block are computed one block ahead.
+        let mut pending = if W > 0 {
+            fcs::portable::block_unreached::<W>(current)
+        } else {
+            0
+        };
+        for next in rest {
+            if W > 0 {
+                register = fcs::portable::block_reached::<W>(register, current, pending);
+                pending = fcs::portable::block_unreached::<W>(next);
+            }
+            stuff_block(out, current, escapes, hits);
+            current = next;
+        }
+        if W > 0 {
+            register = fcs::portable::block_reached::<W>(register, current, pending);
+        }
+        stuff_block(out, current, escapes, hits);
+    }
+    if !tail.is_empty() {
+        if W > 0 {
+            register = fcs::portable::short::<W>(register, tail);
+        }
+        stuff_piece(out, tail, escapes);
+    }
+    register
 }
 
 /// The FCS trailer for the register `register` (complemented, least significant byte first).
@@ -935,7 +1098,10 @@ impl AsyncDecoder {
                     }
                     self.escaped = false;
                 }
-                continue;
+                // A flag ends most runs: take it here rather than after another search.
+                if input.first() != Some(&FLAG) {
+                    continue;
+                }
             }
             let (&byte, rest) = input.split_first()?;
             *input = rest;

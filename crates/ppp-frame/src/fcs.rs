@@ -105,7 +105,8 @@ pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
 /// [`fcs16_update`] using no SIMD tier above `max` ([`Tier::Portable`]: the slice-by-16 tables).
 #[inline]
 pub(crate) fn fcs16_update_up_to(max: Tier, fcs: u16, data: &[u8]) -> u16 {
-    if data.len() >= CLMUL_MIN_LEN
+    if max != Tier::Portable
+        && data.len() >= CLMUL_MIN_LEN
         && let Some((register, done)) =
             crate::simd::crc_fold_up_to(max, &FCS16_FOLD, u32::from(fcs), data)
     {
@@ -118,7 +119,8 @@ pub(crate) fn fcs16_update_up_to(max: Tier, fcs: u16, data: &[u8]) -> u16 {
 /// [`fcs32_update`] using no SIMD tier above `max` ([`Tier::Portable`]: the slice-by-16 tables).
 #[inline]
 pub(crate) fn fcs32_update_up_to(max: Tier, fcs: u32, data: &[u8]) -> u32 {
-    if data.len() >= CLMUL_MIN_LEN
+    if max != Tier::Portable
+        && data.len() >= CLMUL_MIN_LEN
         && let Some((register, done)) = crate::simd::crc_fold_up_to(max, &FCS32_FOLD, fcs, data)
     {
         let rest = data.get(done..).unwrap_or_default();
@@ -382,41 +384,68 @@ pub mod portable {
         pending ^ reached::<REG>(t, current, reg)
     }
 
-    /// Advances the register over eight bytes with the last eight slice tables (for the tail
-    /// after the whole blocks: cheaper than eight byte-at-a-time steps).
+    /// Advances the register over fewer than 16 bytes in one step (slicing by their number
+    /// `n`): byte `i` XOR the register's byte `i` looks up the table of `n - 1 - i` zero bytes
+    /// after it, and the register bytes that reach past the data move down. The lookups do not
+    /// depend on each other, so the chain through the register is one load deep, where a byte at
+    /// a time it would be one load per byte (the tails of frames: the last bytes before the flag).
     #[inline(always)]
-    fn word(t: &[[u32; 256]; 16], reg: u32, word: &[u8; 8]) -> u32 {
-        let x = u64::from_le_bytes(*word) ^ u64::from(reg);
-        let mut acc = 0;
-        let mut i = 0;
-        while i < 8 {
-            acc ^= t[7 - i][((x >> (8 * i)) & 0xFF) as usize];
-            i += 1;
+    fn tail(t: &[[u32; 256]; 16], reg: u32, data: &[u8]) -> u32 {
+        let n = data.len();
+        let reg_bytes = reg.to_le_bytes();
+        let mut acc = reg.checked_shr(8 * n as u32).unwrap_or(0);
+        for (i, &byte) in data.iter().enumerate().take(15) {
+            let r = reg_bytes.get(i).copied().unwrap_or(0);
+            acc ^= t[(n - 1 - i) & 15][usize::from(byte ^ r)];
         }
         acc
+    }
+
+    /// The slice tables of the FCS whose register is `REG` bytes wide (2: FCS-16, 4: FCS-32).
+    #[inline(always)]
+    const fn tables<const REG: usize>() -> &'static [[u32; 256]; 16] {
+        if REG == 2 { &SLICE16 } else { &SLICE32 }
+    }
+
+    /// For loops that fold the FCS into their own pass over the data (the portable framing
+    /// code): the part of a 16-byte block's step that does not depend on the register, for a
+    /// `REG`-byte register (2: FCS-16, 4: FCS-32). Compute it a block ahead and combine it with
+    /// [`block_reached`] (see [`blocks`] for why).
+    #[inline(always)]
+    pub(crate) fn block_unreached<const REG: usize>(block: &[u8; 16]) -> u32 {
+        unreached::<REG>(tables::<REG>(), block)
+    }
+
+    /// The register after the 16-byte `block`: `unreached` (from [`block_unreached`]) XOR the
+    /// register-dependent lookups.
+    #[inline(always)]
+    pub(crate) fn block_reached<const REG: usize>(
+        reg: u32,
+        block: &[u8; 16],
+        unreached: u32,
+    ) -> u32 {
+        unreached ^ reached::<REG>(tables::<REG>(), block, reg)
+    }
+
+    /// The `REG`-byte register advanced over fewer than 16 bytes: a word of eight, then bytes.
+    #[inline(always)]
+    pub(crate) fn short<const REG: usize>(reg: u32, data: &[u8]) -> u32 {
+        tail(tables::<REG>(), reg, data)
     }
 
     /// Advances the FCS-16 register over `data`, 16 bytes per step.
     pub fn fcs16_update(fcs: u16, data: &[u8]) -> u16 {
         let (whole, tail) = data.as_chunks::<16>();
-        let mut reg = blocks::<2>(&SLICE16, u32::from(fcs), whole);
-        let (words, tail) = tail.as_chunks::<8>();
-        for w in words {
-            reg = word(&SLICE16, reg, w);
-        }
+        let reg = blocks::<2>(&SLICE16, u32::from(fcs), whole);
         // The register stays below 2^16: every entry of the FCS-16 tables does.
-        super::bytewise::fcs16_update(reg as u16, tail)
+        self::tail(&SLICE16, reg, tail) as u16
     }
 
     /// Advances the FCS-32 register over `data`, 16 bytes per step.
     pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
         let (whole, tail) = data.as_chunks::<16>();
-        let mut reg = blocks::<4>(&SLICE32, fcs, whole);
-        let (words, tail) = tail.as_chunks::<8>();
-        for w in words {
-            reg = word(&SLICE32, reg, w);
-        }
-        super::bytewise::fcs32_update(reg, tail)
+        let reg = blocks::<4>(&SLICE32, fcs, whole);
+        self::tail(&SLICE32, reg, tail)
     }
 }
 
