@@ -14,7 +14,7 @@ use ppp_ipcp::IpcpConfig;
 use ppp_link::LinkConfig;
 use ppp_link::auth::{AuthenticatorConfig, ClientCredentials};
 use ppp_tokio::pppoe::{Backoff, ClientOptions, ServerOptions};
-use pppoe_discovery::{AcConfig, ClientConfig};
+use pppoe_discovery::{AcConfig, ClientConfig, RateLimit};
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -261,6 +261,14 @@ pub struct AcFile {
     pub one_session_per_host: bool,
     /// Milliseconds to wait before each PADO.
     pub pado_delay: u64,
+    /// PADIs answered per second overall, bursts as large (accel-ppp's `padi-limit`; 0: no
+    /// limit).
+    pub padi_limit: u32,
+    /// PADIs answered per second from one MAC address, bursts of five times that (0: no limit).
+    pub padi_limit_per_mac: u32,
+    /// Beyond `padi-limit`, PADIs answered per second from clients trying again (their address
+    /// was refused 1 to 3.5 s before and not since), bursts as large (0: none).
+    pub padi_retry_limit: u32,
     /// Seconds without an answer to LCP echo before a session is declared dead (0: off).
     pub keepalive_timeout: u64,
     /// Multilink (RFC 1990): the MRRU to offer. Sessions that negotiate it carry packets up to
@@ -302,6 +310,9 @@ impl Default for AcFile {
             max_sessions: 64,
             one_session_per_host: false,
             pado_delay: 0,
+            padi_limit: 5000,
+            padi_limit_per_mac: 1,
+            padi_retry_limit: 2000,
             keepalive_timeout: 60,
             mrru: None,
             authentication: ["mschap2", "mschap1", "chap", "pap"]
@@ -436,6 +447,16 @@ impl AcFile {
             max_sessions: self.max_sessions,
             one_session_per_host: self.one_session_per_host,
             pado_delay: Duration::from_millis(self.pado_delay),
+            padi_limit: (self.padi_limit > 0)
+                .then(|| RateLimit::new(self.padi_limit, self.padi_limit)),
+            padi_limit_per_mac: (self.padi_limit_per_mac > 0).then(|| {
+                RateLimit::new(
+                    self.padi_limit_per_mac,
+                    self.padi_limit_per_mac.saturating_mul(5),
+                )
+            }),
+            padi_retry_limit: (self.padi_retry_limit > 0)
+                .then(|| RateLimit::new(self.padi_retry_limit, self.padi_retry_limit)),
             ..AcConfig::default()
         };
         let mut link = LinkConfig::pppoe();
@@ -557,6 +578,27 @@ mod tests {
         assert_eq!(required.encryption, Encryption::Required);
         let deflate = ccp_config(UseEncryption::No, UseCompression::Yes).expect("ccp");
         assert!(deflate.compression);
+    }
+
+    #[test]
+    fn padi_limits_from_the_file() {
+        let defaults = AcFile::default().to_options("eth0").expect("options").ac;
+        let library = AcConfig::default();
+        assert_eq!(defaults.padi_limit, library.padi_limit);
+        assert_eq!(defaults.padi_limit_per_mac, library.padi_limit_per_mac);
+        assert_eq!(defaults.padi_retry_limit, library.padi_retry_limit);
+        let file: AcFile = parse(
+            "padi-limit = 300\npadi-limit-per-mac = 2\npadi-retry-limit = 0\n",
+            "test",
+        )
+        .expect("parse");
+        let ac = file.to_options("eth0").expect("options").ac;
+        assert_eq!(ac.padi_limit, Some(RateLimit::new(300, 300)));
+        assert_eq!(ac.padi_limit_per_mac, Some(RateLimit::new(2, 10)));
+        assert_eq!(ac.padi_retry_limit, None);
+        let off: AcFile = parse("padi-limit = 0\npadi-limit-per-mac = 0\n", "test").expect("parse");
+        let ac = off.to_options("eth0").expect("options").ac;
+        assert_eq!((ac.padi_limit, ac.padi_limit_per_mac), (None, None));
     }
 
     #[test]
