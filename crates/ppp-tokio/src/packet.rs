@@ -697,6 +697,24 @@ impl PacketSocket {
         }
     }
 
+    /// Takes the next frame if one is already waiting, without waiting for one: `Ok(None)` when
+    /// the queue is empty. Lets a loop that was woken by [`recv`](Self::recv) read a batch of
+    /// frames before it acts on them (coalescing TCP segments for a TUN device with offloads).
+    ///
+    /// # Errors
+    ///
+    /// Errors of `recv(2)` other than `EAGAIN`.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.fd.try_io(tokio::io::Interest::READABLE, |socket| {
+            let mut socket = socket;
+            socket.read(buf)
+        }) {
+            Ok(len) => Ok(Some(len)),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Sends one whole Ethernet frame (destination, source, ethertype, payload; the kernel adds
     /// no header and the NIC the FCS).
     ///
