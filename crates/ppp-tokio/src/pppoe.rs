@@ -2304,7 +2304,15 @@ fn configure_session_interface(
         peer,
     })
     .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", tun.name())))?;
-    debug!("{}: local {local} peer {peer}/32 mtu {mtu}", tun.name());
+    debug!(
+        "{}: local {local} peer {peer}/32 mtu {mtu}{}",
+        tun.name(),
+        if tun.has_offload() {
+            ", offloads on"
+        } else {
+            ""
+        }
+    );
     Ok(tun)
 }
 
