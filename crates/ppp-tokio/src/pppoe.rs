@@ -512,6 +512,10 @@ pub async fn run_client(
     if let Err(error) = socket.set_receive_buffer(RECEIVE_BUFFER) {
         warn!("{}: receive buffer: {error}", options.interface);
     }
+    // Our own frames need not come back to us.
+    if let Err(error) = socket.ignore_outgoing() {
+        debug!("{}: outgoing frames still seen: {error}", options.interface);
+    }
     let mac = options.mac.unwrap_or(MacAddr(socket.mac()));
     let mut capture = options
         .pcap
