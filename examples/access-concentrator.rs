@@ -71,6 +71,9 @@ struct Cli {
     /// docs/data-plane.md.
     #[arg(long, global = true, default_value = "auto")]
     data_plane: ppp_tokio::kernel::DataPlane,
+    /// TUN devices without offloads (one packet per read and write; the file's `tun-offload`).
+    #[arg(long, global = true)]
+    no_tun_offload: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +117,9 @@ impl Cli {
         }
         if let Some(path) = &self.control {
             file.control = Some(path.clone());
+        }
+        if self.no_tun_offload {
+            file.tun_offload = false;
         }
         Ok(file)
     }

@@ -125,6 +125,10 @@ struct Settings {
     /// docs/data-plane.md.
     #[arg(long, global = true, default_value = "auto")]
     data_plane: ppp_tokio::kernel::DataPlane,
+    /// A TUN device without offloads (one packet per read and write; the file's
+    /// `tun-offload`).
+    #[arg(long, global = true)]
+    no_tun_offload: bool,
 }
 
 impl Settings {
@@ -185,6 +189,9 @@ impl Settings {
         file.use_peer_dns |= self.use_peer_dns;
         if self.no_reconnect {
             file.reconnect = false;
+        }
+        if self.no_tun_offload {
+            file.tun_offload = false;
         }
         Ok(file)
     }

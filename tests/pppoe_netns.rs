@@ -1123,3 +1123,205 @@ fn only_one_refuses_or_replaces_a_second_login() {
         server.join().expect("server thread").expect("server");
     }
 }
+
+/// `IFF_VNET_HDR` in a TUN device's `tun_flags`: the device hands over and takes virtio-net
+/// headers (what `TunDevice::create_with_offload` opens). `None` if the file cannot be read.
+fn has_vnet_header(ns: &NetNs, device: &str) -> Option<bool> {
+    const IFF_VNET_HDR: u32 = 0x4000;
+    let path = format!("/sys/class/net/{device}/tun_flags");
+    let output = ns.exec(&["cat", path.as_str()]).ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()?;
+    Some(flags & IFF_VNET_HDR != 0)
+}
+
+/// A reproducible stream of bytes (xorshift64) and its length and sum, to check a transfer
+/// without keeping it.
+struct Pattern {
+    state: u64,
+}
+
+impl Pattern {
+    fn new(seed: u64) -> Pattern {
+        Pattern { state: seed | 1 }
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            chunk.copy_from_slice(&self.state.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// Writes `len` bytes of pattern `seed` to `stream`.
+fn send_pattern(stream: &mut impl io::Write, seed: u64, len: usize) -> io::Result<()> {
+    let mut pattern = Pattern::new(seed);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len());
+        pattern.fill(&mut buf[..n]);
+        stream.write_all(&buf[..n])?;
+        left -= n;
+    }
+    stream.flush()
+}
+
+/// Reads `stream` to its end and checks it is exactly `len` bytes of pattern `seed` (reads
+/// are cut at 8-byte boundaries of the pattern by carrying the remainder over).
+fn check_pattern(stream: &mut impl io::Read, seed: u64, len: usize) -> Result<(), String> {
+    let mut pattern = Pattern::new(seed);
+    let mut expected = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut received = 0usize;
+    loop {
+        let n = stream.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        // Extend the expected bytes in whole 8-byte words.
+        while expected.len() < n {
+            let mut word = [0u8; 8];
+            pattern.fill(&mut word);
+            expected.extend_from_slice(&word);
+        }
+        if buf[..n] != expected[..n] {
+            return Err(format!("bytes differ within {received}..{}", received + n));
+        }
+        expected.drain(..n);
+        received += n;
+    }
+    if received == len {
+        Ok(())
+    } else {
+        Err(format!("{received} bytes received, {len} sent"))
+    }
+}
+
+/// The real programs with TUN offloads (the default) and without (`--no-tun-offload`): the
+/// devices have virtio-net headers exactly when asked, and 8 MiB go each way through a TCP
+/// connection over the session intact (super-packets segmented to the session's MTU on the way
+/// out, segments coalesced on the way in, SYNs' MSS clamped).
+#[test]
+fn programs_tcp_transfer_with_and_without_tun_offloads() {
+    if netns::skip_without_netns("programs_tcp_transfer_with_and_without_tun_offloads") {
+        return;
+    }
+    let (client_bin, ac_bin) = programs();
+    let dir = std::env::temp_dir().join(format!("pppoe-offload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ac_toml = dir.join("ac.toml");
+    std::fs::write(
+        &ac_toml,
+        r#"
+        interfaces = ["veth-s"]
+        ac-name = "test-ac"
+        authentication = ["chap"]
+        [[secrets]]
+        name = "alice"
+        password = "alice secret"
+        [profiles.default]
+        local-address = "192.0.2.1"
+        remote-address = "clients"
+        [pools]
+        clients = ["192.0.2.100-192.0.2.199"]
+        "#,
+    )
+    .expect("write ac.toml");
+    const LEN: usize = 8 << 20;
+    for offload in [true, false] {
+        let (client_ns, server_ns) = pair(if offload { "pppoe-gso" } else { "pppoe-nogso" });
+        let switch: &[&str] = if offload { &[] } else { &["--no-tun-offload"] };
+        let ac_control = dir.join(format!("ac-{offload}.sock"));
+        let mut ac = Program(
+            server_ns
+                .command(&ac_bin)
+                .arg("--config")
+                .arg(&ac_toml)
+                .arg("--control")
+                .arg(&ac_control)
+                .args(["--data-plane", "tun", "-v"])
+                .args(switch)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the access concentrator"),
+        );
+        wait_until("the AC's control socket", Duration::from_secs(10), || {
+            ac_control.exists()
+        });
+        let mut client = Program(
+            client_ns
+                .command(&client_bin)
+                .args(["--interface", "veth-c", "--user", "alice"])
+                .args(["--password", "alice secret", "--allow", "chap"])
+                .args([
+                    "--no-reconnect",
+                    "--tun-name",
+                    "pppoe-c",
+                    "--data-plane",
+                    "tun",
+                ])
+                .args(switch)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the client"),
+        );
+        wait_until("the session's interfaces", Duration::from_secs(20), || {
+            has_vnet_header(&client_ns, "pppoe-c").is_some()
+                && has_vnet_header(&server_ns, "ppp0").is_some()
+        });
+        assert_eq!(has_vnet_header(&client_ns, "pppoe-c"), Some(offload));
+        assert_eq!(has_vnet_header(&server_ns, "ppp0"), Some(offload));
+        ping(&client_ns, AC_ADDRESS);
+
+        let listener = server_ns
+            .run(|| std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, 5399)))
+            .expect("enter the AC's namespace")
+            .expect("listen");
+        let server = std::thread::spawn(move || -> Result<(), String> {
+            let (mut stream, _) = listener.accept().map_err(|e| format!("accept: {e}"))?;
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .map_err(|e| e.to_string())?;
+            check_pattern(&mut stream, 1, LEN).map_err(|e| format!("upload: {e}"))?;
+            send_pattern(&mut stream, 2, LEN).map_err(|e| format!("download: {e}"))?;
+            stream
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|e| e.to_string())
+        });
+        let mut stream = client_ns
+            .run(|| {
+                std::net::TcpStream::connect_timeout(
+                    &(AC_ADDRESS, 5399).into(),
+                    Duration::from_secs(10),
+                )
+            })
+            .expect("enter the client's namespace")
+            .expect("connect through the session");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        send_pattern(&mut stream, 1, LEN).expect("upload");
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("end of upload");
+        let download = check_pattern(&mut stream, 2, LEN);
+        let upload = server.join().expect("server thread");
+        let (_, client_log) = client.terminate_with_status();
+        let (_, ac_log) = ac.terminate_with_status();
+        assert_eq!(upload, Ok(()), "offload {offload}\n{client_log}\n{ac_log}");
+        assert_eq!(
+            download,
+            Ok(()),
+            "offload {offload}\n{client_log}\n{ac_log}"
+        );
+        assert_eq!(client_log.contains("offloads on"), offload, "{client_log}");
+        assert_eq!(ac_log.contains("offloads on"), offload, "{ac_log}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -123,6 +123,9 @@ pub struct ClientFile {
     pub profile: ClientProfile,
     /// The TUN device's name.
     pub tun_name: Option<String>,
+    /// Open the TUN device with offloads (TCP super-packets through one read or write; see
+    /// docs/data-plane.md).
+    pub tun_offload: bool,
     /// Reconnect after the session ends.
     pub reconnect: bool,
     /// Record every Ethernet frame here.
@@ -152,6 +155,7 @@ impl Default for ClientFile {
             keepalive_timeout: 60,
             profile: ClientProfile::default(),
             tun_name: None,
+            tun_offload: true,
             reconnect: true,
             pcap: None,
             control: None,
@@ -203,6 +207,7 @@ impl ClientFile {
         link.ipv6cp = ipv6cp_config(self.profile.use_ipv6);
         options.link = link;
         options.tun_name.clone_from(&self.tun_name);
+        options.tun_offload = self.tun_offload;
         options.default_route_metric = self
             .add_default_route
             .then_some(self.default_route_distance);
@@ -285,6 +290,9 @@ pub struct AcFile {
     pub tun_prefix: String,
     /// Clamp TCP MSS.
     pub clamp_mss: bool,
+    /// Open the sessions' TUN devices with offloads (TCP super-packets through one read or
+    /// write; see docs/data-plane.md).
+    pub tun_offload: bool,
     /// Record every Ethernet frame here.
     pub pcap: Option<PathBuf>,
     /// The control socket for `sessions`.
@@ -322,6 +330,7 @@ impl Default for AcFile {
             default_profile: "default".to_owned(),
             tun_prefix: "ppp".to_owned(),
             clamp_mss: true,
+            tun_offload: true,
             pcap: None,
             control: None,
             secrets: Vec::new(),
@@ -476,6 +485,7 @@ impl AcFile {
         options.link = link;
         options.tun_prefix.clone_from(&self.tun_prefix);
         options.clamp_mss = self.clamp_mss;
+        options.tun_offload = self.tun_offload;
         options.pcap.clone_from(&self.pcap);
         Ok(options)
     }

@@ -454,6 +454,28 @@ fn force_receive_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// `PACKET_IGNORE_OUTGOING`: the socket no longer gets a copy of the frames the host sends.
+#[allow(unsafe_code)]
+fn set_ignore_outgoing(fd: RawFd) -> io::Result<()> {
+    let value: libc::c_int = 1;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `fd` is an open AF_PACKET socket; `value` is a c_int on our stack and `len` its
+    // size, which PACKET_IGNORE_OUTGOING reads.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            (&value as *const libc::c_int).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Adds a `PACKET_MR_PROMISC` membership for interface `ifindex` to the packet socket `fd`.
 #[allow(unsafe_code)]
 fn add_promiscuous_membership(fd: RawFd, ifindex: u32) -> io::Result<()> {
@@ -694,6 +716,36 @@ impl PacketSocket {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
+        }
+    }
+
+    /// Stops the kernel from handing the socket a copy of every frame the host sends on the
+    /// interface (`PACKET_IGNORE_OUTGOING`, Linux 4.20): a socket bound to all protocols
+    /// ([`bind`](Self::bind)) otherwise gets each one cloned to it and filtered away, which
+    /// costs a busy session's sender measurably.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `setsockopt(2)` (`ENOPROTOOPT` on older kernels).
+    pub fn ignore_outgoing(&self) -> io::Result<()> {
+        set_ignore_outgoing(self.fd.as_raw_fd())
+    }
+
+    /// Takes the next frame if one is already waiting, without waiting for one: `Ok(None)` when
+    /// the queue is empty. Lets a loop that was woken by [`recv`](Self::recv) read a batch of
+    /// frames before it acts on them (coalescing TCP segments for a TUN device with offloads).
+    ///
+    /// # Errors
+    ///
+    /// Errors of `recv(2)` other than `EAGAIN`.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.fd.try_io(tokio::io::Interest::READABLE, |socket| {
+            let mut socket = socket;
+            socket.read(buf)
+        }) {
+            Ok(len) => Ok(Some(len)),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(error) => Err(error),
         }
     }
 

@@ -63,6 +63,7 @@ use crate::aaa::{
     terminate_cause,
 };
 use crate::netconfig::{self, IpFamily};
+use crate::offload::{Coalescer, Segments, VNET_HDR_LEN, VirtioNetHdr, segment};
 use crate::packet::{
     ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
     padi_filter,
@@ -171,6 +172,79 @@ async fn recv_tun(tun: Option<&TunDevice>, buf: &mut [u8]) -> io::Result<usize> 
     }
 }
 
+/// Frames read from the session socket in one pass of a loop (the first waited for, the rest
+/// only if already queued), so the packets they carry reach a TUN device with offloads as a
+/// few coalesced super-packets.
+const RECEIVE_BATCH: usize = 64;
+
+/// Creates a session's TUN device: with offloads if `offload` and the kernel agrees (see
+/// [`TunDevice::create_with_offload`]), else a plain one.
+fn create_tun(name: Option<&str>, offload: bool) -> io::Result<TunDevice> {
+    if offload {
+        match TunDevice::create_with_offload(name) {
+            Ok(tun) => return Ok(tun),
+            Err(error) => warn!(
+                "{}: TUN offloads refused ({error}); a TUN device without them instead",
+                name.unwrap_or("tun")
+            ),
+        }
+    }
+    TunDevice::create(name)
+}
+
+/// Hands what one read from a TUN device gave to `send`, as IP packets of at most `mtu` bytes:
+/// the read itself on a device without offloads; on one with them, the packet behind the
+/// virtio-net header cut into segments (into `segments`, reused from read to read), each
+/// handed over like a packet of its own (so MSS clamping, MPPE, rate limits and counters see
+/// ordinary packets).
+fn for_each_tun_packet(
+    offload: bool,
+    read: &mut [u8],
+    mtu: u16,
+    segments: &mut Segments,
+    mut send: impl FnMut(&mut [u8]),
+) {
+    if !offload {
+        send(read);
+        return;
+    }
+    segments.clear();
+    let cut = VirtioNetHdr::split(read)
+        .and_then(|(header, packet)| segment(&header, packet, mtu, segments));
+    if let Err(error) = cut {
+        debug!("packet from the TUN device dropped: {error}");
+        return;
+    }
+    for index in 0..segments.len() {
+        if let Some(packet) = segments.get_with_headroom_mut(index) {
+            send(packet);
+        }
+    }
+}
+
+/// Writes a packet from the peer to `tun`: at once on a device without offloads, into
+/// `coalescer` on one with them (written by [`flush_tun`]).
+async fn write_tun(tun: &TunDevice, coalescer: &mut Coalescer, packet: &[u8]) {
+    if tun.has_offload() {
+        coalescer.push(packet);
+        return;
+    }
+    if let Err(error) = tun.send(packet).await {
+        debug!("{}: packet not written: {error}", tun.name());
+    }
+}
+
+/// Writes what `coalescer` holds to `tun` (a device with offloads), each frame with its
+/// virtio-net header, and clears it.
+async fn flush_tun(tun: &TunDevice, coalescer: &mut Coalescer) {
+    for frame in coalescer.frames() {
+        if let Err(error) = tun.send(frame).await {
+            debug!("{}: packet not written: {error}", tun.name());
+        }
+    }
+    coalescer.clear();
+}
+
 /// How a client reconnects after its session ends or discovery fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
@@ -216,6 +290,11 @@ pub struct ClientOptions {
     pub reconnect: Option<Backoff>,
     /// Record every Ethernet frame into this pcap file.
     pub pcap: Option<PathBuf>,
+    /// Open the TUN device with offloads (checksums, TCP segmentation): the kernel hands over
+    /// and takes TCP super-packets of up to 64 KiB, cut to the session's MTU and coalesced
+    /// again here, so one read or write moves many packets. Falls back to a TUN device without
+    /// offloads (logged) if the kernel refuses. Default on.
+    pub tun_offload: bool,
 }
 
 impl ClientOptions {
@@ -233,6 +312,7 @@ impl ClientOptions {
             resolv_conf: None,
             reconnect: Some(Backoff::default()),
             pcap: None,
+            tun_offload: true,
         }
     }
 }
@@ -349,6 +429,8 @@ fn ccp_encoding(negotiated: Option<&ppp_ccp::CcpNegotiated>) -> String {
 /// The TUN device of a client's session and what was configured on it.
 struct ClientInterface {
     tun: TunDevice,
+    /// Packets from the peer, coalesced for a device with offloads.
+    coalescer: Coalescer,
     default_route: Option<u32>,
     resolv_conf: Option<PathBuf>,
 }
@@ -361,7 +443,7 @@ impl ClientInterface {
         dns: &[Ipv4Addr],
         mtu: u16,
     ) -> io::Result<Self> {
-        let tun = TunDevice::create(options.tun_name.as_deref())?;
+        let tun = create_tun(options.tun_name.as_deref(), options.tun_offload)?;
         let name = tun.name().to_owned();
         netconfig::set_mtu(&name, u32::from(mtu))?;
         netconfig::disable_ipv6_address_generation(&name).ok();
@@ -369,6 +451,7 @@ impl ClientInterface {
         netconfig::add_point_to_point_ipv4(&name, local, peer)?;
         let mut interface = ClientInterface {
             tun,
+            coalescer: Coalescer::new(),
             default_route: None,
             resolv_conf: None,
         };
@@ -388,7 +471,14 @@ impl ClientInterface {
                 interface.resolv_conf = Some(path.to_owned());
             }
         }
-        info!("{name}: local IP address {local}, remote IP address {peer}, mtu {mtu}");
+        info!(
+            "{name}: local IP address {local}, remote IP address {peer}, mtu {mtu}{}",
+            if interface.tun.has_offload() {
+                ", offloads on"
+            } else {
+                ""
+            }
+        );
         Ok(interface)
     }
 
@@ -422,6 +512,10 @@ pub async fn run_client(
     if let Err(error) = socket.set_receive_buffer(RECEIVE_BUFFER) {
         warn!("{}: receive buffer: {error}", options.interface);
     }
+    // Our own frames need not come back to us.
+    if let Err(error) = socket.ignore_outgoing() {
+        debug!("{}: outgoing frames still seen: {error}", options.interface);
+    }
     let mac = options.mac.unwrap_or(MacAddr(socket.mac()));
     let mut capture = options
         .pcap
@@ -431,7 +525,9 @@ pub async fn run_client(
     tokio::pin!(shutdown);
     let mut backoff = options.reconnect.map(|b| b.initial);
     let mut frame_buf = vec![0u8; BUFFER_LEN];
-    let mut packet_buf = vec![0u8; BUFFER_LEN];
+    // The largest super-packet behind its virtio-net header.
+    let mut packet_buf = vec![0u8; BUFFER_LEN + VNET_HDR_LEN];
+    let mut segments = Segments::new();
     let mut sessions_started = 0;
     let random = Random::from_os().map_err(io::Error::other)?;
     loop {
@@ -544,16 +640,16 @@ pub async fn run_client(
                 }
                 break Some(reason);
             }
-            if let Some(datagram) = client.poll_datagram() {
+            while let Some(datagram) = client.poll_datagram() {
                 let (Datagram::Ipv4(mut packet) | Datagram::Ipv6(mut packet)) = datagram;
-                if let Some(interface) = interface.as_ref() {
+                if let Some(interface) = interface.as_mut() {
                     let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
                     clamp(&mut packet, mtu);
-                    if let Err(error) = interface.tun.send(&packet).await {
-                        debug!("{}: packet not written: {error}", interface.tun.name());
-                    }
+                    write_tun(&interface.tun, &mut interface.coalescer, &packet).await;
                 }
-                continue;
+            }
+            if let Some(interface) = interface.as_mut() {
+                flush_tun(&interface.tun, &mut interface.coalescer).await;
             }
             let deadline = match closing_since {
                 Some(since) => Some(
@@ -575,22 +671,48 @@ pub async fn run_client(
                     let frame = &frame_buf[..len];
                     record(&mut capture, frame);
                     client.handle_input(now(), frame);
+                    // What else is queued, so its packets coalesce for the TUN device.
+                    for _ in 1..RECEIVE_BATCH {
+                        match socket.try_recv(&mut frame_buf) {
+                            Ok(Some(len)) => {
+                                let frame = &frame_buf[..len];
+                                record(&mut capture, frame);
+                                client.handle_input(now(), frame);
+                            }
+                            Ok(None) => break,
+                            Err(error) => {
+                                socket_error = Some(error);
+                                break;
+                            }
+                        }
+                    }
+                    if socket_error.is_some() {
+                        break None;
+                    }
                 }
                 received = recv_tun(interface.as_ref().map(|i| &i.tun), &mut packet_buf) => {
                     match received {
                         Ok(len) => {
-                            let packet = &mut packet_buf[..len];
                             let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
-                            clamp(packet, mtu);
+                            let offload = interface.as_ref().is_some_and(|i| i.tun.has_offload());
                             let now = now();
-                            let sent = match packet.first().map(|b| b >> 4) {
-                                Some(4) => client.send_ipv4(now, packet),
-                                Some(6) => client.send_ipv6(now, packet),
-                                _ => Ok(()),
-                            };
-                            if let Err(error) = sent {
-                                debug!("packet from the TUN device dropped: {error}");
-                            }
+                            for_each_tun_packet(
+                                offload,
+                                &mut packet_buf[..len],
+                                mtu,
+                                &mut segments,
+                                |packet| {
+                                    clamp(packet, mtu);
+                                    let sent = match packet.first().map(|b| b >> 4) {
+                                        Some(4) => client.send_ipv4(now, packet),
+                                        Some(6) => client.send_ipv6(now, packet),
+                                        _ => Ok(()),
+                                    };
+                                    if let Err(error) = sent {
+                                        debug!("packet from the TUN device dropped: {error}");
+                                    }
+                                },
+                            );
                         }
                         Err(error) => {
                             warn!("TUN device failed: {error}");
@@ -829,6 +951,10 @@ pub struct ServerOptions {
     pub no_tun: bool,
     /// Clamp the MSS of TCP SYNs both ways to the session's MTU.
     pub clamp_mss: bool,
+    /// Open the sessions' TUN devices with offloads (checksums, TCP segmentation), like
+    /// [`ClientOptions::tun_offload`]; TUN devices without them (logged once) if the kernel
+    /// refuses. Default on.
+    pub tun_offload: bool,
     /// Record every Ethernet frame into this pcap file.
     pub pcap: Option<PathBuf>,
     /// RADIUS, accounting, `only-one` and dynamic authorization, shared by the servers of a
@@ -846,6 +972,7 @@ impl ServerOptions {
             tun_prefix: "ppp".to_owned(),
             no_tun: false,
             clamp_mss: true,
+            tun_offload: true,
             pcap: None,
             aaa: None,
         }
@@ -920,13 +1047,15 @@ struct Interfaces {
     /// Shutting down: retired interfaces stay in the server's group, deleted with it at the
     /// end (moving each would wait for the kernel's lock behind the reaper's deletions).
     closing: bool,
+    /// Create TUN devices with offloads (cleared once the kernel refuses them).
+    offload: bool,
 }
 
 /// How long the reaper lets deletion requests gather before it deletes the doomed group.
 const REAP_GATHER: Duration = Duration::from_millis(20);
 
 impl Interfaces {
-    fn new(no_tun: bool, random: &Random) -> io::Result<Self> {
+    fn new(no_tun: bool, offload: bool, random: &Random) -> io::Result<Self> {
         // Not 0 (every device's), and unlikely to be another server's.
         let group = 0x0100_0000 | (random.u32() & 0x007f_ffff);
         let doomed_group = group | 0x0080_0000;
@@ -941,6 +1070,7 @@ impl Interfaces {
             reaper: None,
             reaped,
             closing: false,
+            offload,
         };
         if no_tun {
             return Ok(interfaces);
@@ -978,11 +1108,19 @@ impl Interfaces {
         mtu: u16,
     ) -> io::Result<(TunDevice, u32)> {
         let index = self.numbers.take();
+        let offload = self.offload;
         let created = self.rtnl.as_mut().ok_or_else(no_rtnl).and_then(|rtnl| {
-            create_session_interface(rtnl, self.group, prefix, index, local, peer, mtu)
+            let name = format!("{prefix}{index}");
+            let tun = create_tun(Some(&name), offload)?;
+            configure_session_interface(rtnl, self.group, tun, local, peer, mtu)
         });
         match created {
-            Ok(tun) => Ok((tun, index)),
+            Ok(tun) => {
+                if offload && !tun.has_offload() {
+                    self.offload = false;
+                }
+                Ok((tun, index))
+            }
             Err(error) => {
                 self.numbers.release(index);
                 Err(error)
@@ -1428,7 +1566,7 @@ pub async fn run_server(
         .map(EthernetCapture::create)
         .transpose()?;
     let random = Random::from_os().map_err(io::Error::other)?;
-    let mut interfaces = Interfaces::new(options.no_tun, &random)?;
+    let mut interfaces = Interfaces::new(options.no_tun, options.tun_offload, &random)?;
     let mut server = PppoeServer::new(options.ac.clone(), options.link.clone(), mac, random);
     info!(
         "access concentrator \"{}\" on {} ({mac}), services \"{}\"",
@@ -1455,6 +1593,8 @@ pub async fn run_server(
     let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     let mut discovery_buf = vec![0u8; BUFFER_LEN];
+    let mut segments = Segments::new();
+    let mut to_tun = TunCoalescer::default();
     let mut padi_report = PadiReport::default();
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
@@ -1690,8 +1830,9 @@ pub async fn run_server(
                 None => packet,
             };
             let mtu = server.mtu(unit);
-            deliver(&units, mtu, &options, unit, packet).await;
+            deliver(&units, mtu, &options, unit, packet, &mut to_tun).await;
         }
+        to_tun.flush(&units).await;
         board.refresh(&mut touched, &server, &extras, &units);
         if closing_since.is_some() && server.session_count() == 0 {
             for frame in take_frames(|| server.poll_transmit()) {
@@ -1724,25 +1865,45 @@ pub async fn run_server(
                 let frame = &frame_buf[..len];
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
-            }
-            Some((unit, mut packet)) = tun_rx.recv() => {
-                let Some(mtu) = server.mtu(unit) else { continue };
-                if options.clamp_mss {
-                    clamp(&mut packet, mtu);
-                }
-                let now = now();
-                let packet = match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
-                    Some((_, session)) => match session.transmit(now, packet) {
-                        Admission::Now(packet) => packet,
-                        Admission::Queued => {
-                            nas.deadlines.set(unit, session.poll_timeout());
-                            continue;
+                // What else is queued, so its packets coalesce for the TUN devices.
+                for _ in 1..RECEIVE_BATCH {
+                    match socket.try_recv(&mut frame_buf) {
+                        Ok(Some(len)) => {
+                            let frame = &frame_buf[..len];
+                            record(&mut capture, frame);
+                            server.handle_input(now(), frame);
                         }
-                        Admission::Dropped(_) => continue,
-                    },
-                    None => packet,
-                };
-                send_to_unit(&mut server, now, unit, &packet);
+                        Ok(None) => break,
+                        Err(error) => {
+                            socket_error = Some(error);
+                            break;
+                        }
+                    }
+                }
+                if socket_error.is_some() {
+                    break;
+                }
+            }
+            Some((unit, mut read)) = tun_rx.recv() => {
+                let Some(mtu) = server.mtu(unit) else { continue };
+                let offload = units
+                    .get(&unit)
+                    .and_then(|e| e.interface.as_ref())
+                    .is_some_and(|i| i.tun.has_offload());
+                let now = now();
+                for_each_tun_packet(offload, &mut read, mtu, &mut segments, |packet| {
+                    if options.clamp_mss {
+                        clamp(packet, mtu);
+                    }
+                    match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
+                        Some((_, session)) => match session.transmit(now, packet.to_vec()) {
+                            Admission::Now(packet) => send_to_unit(&mut server, now, unit, &packet),
+                            Admission::Queued => nas.deadlines.set(unit, session.poll_timeout()),
+                            Admission::Dropped(_) => {}
+                        },
+                        None => send_to_unit(&mut server, now, unit, packet),
+                    }
+                });
             }
             Some((request, entry)) = lookup_rx.recv() => {
                 answer_secret(&mut server, policy.as_mut(), &mut nas, &request, entry);
@@ -1805,8 +1966,9 @@ pub async fn run_server(
                     }
                     for packet in inbound {
                         let mtu = server.mtu(unit);
-            deliver(&units, mtu, &options, unit, packet).await;
+                        deliver(&units, mtu, &options, unit, packet, &mut to_tun).await;
                     }
+                    to_tun.flush(&units).await;
                     if let Some(reason) = close {
                         info!("{unit}: closing ({reason})");
                         server.close_unit(now, unit, reason);
@@ -1926,13 +2088,36 @@ impl PadiReport {
     }
 }
 
-/// Writes a packet from a unit's user to its TUN device.
+/// Packets from users on their way to TUN devices with offloads: coalesced for one unit at a
+/// time (a packet for another unit writes out the first's), written by
+/// [`flush`](Self::flush) once the loop has handled what was ready.
+#[derive(Default)]
+struct TunCoalescer {
+    coalescer: Coalescer,
+    unit: Option<UnitId>,
+}
+
+impl TunCoalescer {
+    /// Writes what is held to its unit's TUN device (nothing if the device is gone).
+    async fn flush(&mut self, units: &BTreeMap<UnitId, UnitExtra>) {
+        if let Some(unit) = self.unit.take() {
+            match units.get(&unit).and_then(|e| e.interface.as_ref()) {
+                Some(interface) => flush_tun(&interface.tun, &mut self.coalescer).await,
+                None => self.coalescer.clear(),
+            }
+        }
+    }
+}
+
+/// Writes a packet from a unit's user to its TUN device (through `to_tun` for a device with
+/// offloads).
 async fn deliver(
     units: &BTreeMap<UnitId, UnitExtra>,
     mtu: Option<u16>,
     options: &ServerOptions,
     unit: UnitId,
     mut packet: Vec<u8>,
+    to_tun: &mut TunCoalescer,
 ) {
     let Some(interface) = units.get(&unit).and_then(|e| e.interface.as_ref()) else {
         return;
@@ -1940,9 +2125,11 @@ async fn deliver(
     if options.clamp_mss {
         clamp(&mut packet, mtu.unwrap_or(1492));
     }
-    if let Err(error) = interface.tun.send(&packet).await {
-        debug!("{}: packet not written: {error}", interface.tun.name());
+    if interface.tun.has_offload() && to_tun.unit != Some(unit) {
+        to_tun.flush(units).await;
+        to_tun.unit = Some(unit);
     }
+    write_tun(&interface.tun, &mut to_tun.coalescer, &packet).await;
 }
 
 /// Sends a packet to a unit's user.
@@ -2106,17 +2293,15 @@ fn follow_mtu(name: &str, mtu: u16) {
     }
 }
 
-fn create_session_interface(
+/// Configures a session's new TUN device: IPv6 off, point-to-point IPv4, MTU, group, up.
+fn configure_session_interface(
     rtnl: &mut RouteSocket,
     group: u32,
-    prefix: &str,
-    number: u32,
+    tun: TunDevice,
     local: Ipv4Addr,
     peer: Ipv4Addr,
     mtu: u16,
 ) -> io::Result<TunDevice> {
-    let name = format!("{prefix}{number}");
-    let tun = TunDevice::create(Some(&name))?;
     // IPv6 off until IPv6CP comes up (add_link_local turns it on): an interface with IPv6
     // brought up or given an MTU walks the kernel's whole IPv6 routing table, whose size grows
     // with the number of such interfaces.
@@ -2129,7 +2314,15 @@ fn create_session_interface(
         peer,
     })
     .map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", tun.name())))?;
-    debug!("{}: local {local} peer {peer}/32 mtu {mtu}", tun.name());
+    debug!(
+        "{}: local {local} peer {peer}/32 mtu {mtu}{}",
+        tun.name(),
+        if tun.has_offload() {
+            ", offloads on"
+        } else {
+            ""
+        }
+    );
     Ok(tun)
 }
 

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The PPPoE programs' TUN path against the bare veth pair under it (issue 17): release builds of
+# access-concentrator and pppoe-client in two network namespaces joined by a veth pair, CHAP,
+# `--data-plane tun`; iperf3 TCP each way (up: client to AC; down, -R: AC to client) through the session, then
+# the veth's own addresses, in one run; the programs' CPU from /proc/PID/stat (user + system,
+# percent of one core, CLK_TCK 100). Needs root, iperf3 and python3.
+#
+#   cargo build --release -p ppp-stack --example pppoe-client --example access-concentrator
+#   benches/pppoe-tun-iperf.sh target/release/examples on 10    # offloads (the default)
+#   benches/pppoe-tun-iperf.sh target/release/examples off 10   # --no-tun-offload
+set -u
+BIN=$1; OFF=$2; T=${3:-10}
+C=pppoe-bench-c; S=pppoe-bench-s
+ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
+ip netns add $C; ip netns add $S
+ip link add veth-c netns $C type veth peer name veth-s netns $S
+ip -n $C link set lo up; ip -n $S link set lo up
+ip -n $C link set veth-c up; ip -n $S link set veth-s up
+ip -n $C addr add 10.99.0.2/24 dev veth-c; ip -n $S addr add 10.99.0.1/24 dev veth-s
+D=$(mktemp -d); mkdir -p $D
+cat > $D/ac.toml <<EOT
+interfaces = ["veth-s"]
+ac-name = "bench-ac"
+authentication = ["chap"]
+keepalive-timeout = 60
+[[secrets]]
+name = "alice"
+password = "alice secret"
+[profiles.default]
+local-address = "192.0.2.1"
+remote-address = "clients"
+[pools]
+clients = ["192.0.2.100-192.0.2.199"]
+EOT
+SW=""; [ "$OFF" = off ] && SW="--no-tun-offload"
+ip netns exec $S $BIN/access-concentrator --config $D/ac.toml --data-plane tun $SW 2>$D/ac.log & ACP=$!
+sleep 1
+ip netns exec $C $BIN/pppoe-client --interface veth-c --user alice --password "alice secret" --allow chap --no-reconnect --tun-name pppoe-c --data-plane tun $SW 2>$D/client.log & CLP=$!
+for i in $(seq 1 100); do ip -n $C addr show pppoe-c 2>/dev/null | grep -q 192.0.2 && break; sleep 0.2; done
+sleep 1
+# ip netns exec execs directly, so the pid is the program's
+ACPID=$ACP; CLPID=$CLP
+cpu() { awk '{print $14+$15}' /proc/$1/stat; }
+run() { # label, args
+  ip netns exec $S iperf3 -s -1 >/dev/null 2>&1 & sleep 0.5
+  local a0=$(cpu $ACPID) c0=$(cpu $CLPID) t0=$(date +%s.%N)
+  ip netns exec $C iperf3 -c $1 -t $T -J $2 > $D/iperf-$3.json
+  local a1=$(cpu $ACPID) c1=$(cpu $CLPID) t1=$(date +%s.%N)
+  python3 - "$D/iperf-$3.json" "$3" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" <<'PY'
+import json,sys
+j=json.load(open(sys.argv[1])); lab=sys.argv[2]
+a0,a1,c0,c1,t0,t1=map(float,sys.argv[3:9]); hz=100; el=t1-t0
+e=j['end']; r=e['sum_received']['bits_per_second']/1e9; s=e['sum_sent']
+print(f"{lab}: {r:.2f} Gbit/s received, retransmits {s.get('retransmits')}, AC CPU {(a1-a0)/hz/el*100:.0f}%, client CPU {(c1-c0)/hz/el*100:.0f}%")
+PY
+  wait $! 2>/dev/null
+}
+run 192.0.2.1 "" "pppoe-up-$OFF"
+run 192.0.2.1 "-R" "pppoe-down-$OFF"
+if [ "$OFF" = on ]; then
+  run 10.99.0.1 "" "veth-up"
+  run 10.99.0.1 "-R" "veth-down"
+fi
+grep -h "offloads\|mtu" $D/client.log | head -2
+kill $CLP; sleep 1; kill $ACP; sleep 1
+ip netns del $C; ip netns del $S
