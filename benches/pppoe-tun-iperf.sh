@@ -1,7 +1,8 @@
 #!/bin/bash
 # The PPPoE programs' TUN path against the bare veth pair under it (issue 17): release builds of
 # access-concentrator and pppoe-client in two network namespaces joined by a veth pair, CHAP,
-# `--data-plane tun`; iperf3 TCP each way (up: client to AC; down, -R: AC to client) through the session, then
+# `--data-plane tun`; iperf3 TCP each way (up: client to AC; down, -R: AC to client) and UDP with
+# 64-byte payloads each way through the session, then
 # the veth's own addresses, in one run; the programs' CPU from /proc/PID/stat (user + system,
 # percent of one core, CLK_TCK 100). Needs root, iperf3 and python3.
 #
@@ -16,7 +17,7 @@ ip netns add $C; ip netns add $S
 ip link add veth-c netns $C type veth peer name veth-s netns $S
 ip -n $C link set lo up; ip -n $S link set lo up
 ip -n $C link set veth-c up; ip -n $S link set veth-s up
-ip -n $C addr add 10.99.0.2/24 dev veth-c; ip -n $S addr add 10.99.0.1/24 dev veth-s
+ip -n $C addr add 198.51.100.2/24 dev veth-c; ip -n $S addr add 198.51.100.1/24 dev veth-s
 D=$(mktemp -d); mkdir -p $D
 cat > $D/ac.toml <<EOT
 interfaces = ["veth-s"]
@@ -50,16 +51,25 @@ run() { # label, args
 import json,sys
 j=json.load(open(sys.argv[1])); lab=sys.argv[2]
 a0,a1,c0,c1,t0,t1=map(float,sys.argv[3:9]); hz=100; el=t1-t0
-e=j['end']; r=e['sum_received']['bits_per_second']/1e9; s=e['sum_sent']
-print(f"{lab}: {r:.2f} Gbit/s received, retransmits {s.get('retransmits')}, AC CPU {(a1-a0)/hz/el*100:.0f}%, client CPU {(c1-c0)/hz/el*100:.0f}%")
+e=j['end']; cpu=f"AC CPU {(a1-a0)/hz/el*100:.0f}%, client CPU {(c1-c0)/hz/el*100:.0f}%"
+if j['start']['test_start']['protocol'] != 'UDP':
+    r=e['sum_received']['bits_per_second']/1e9; s=e['sum_sent']
+    print(f"{lab}: {r:.2f} Gbit/s received, retransmits {s.get('retransmits')}, {cpu}")
+else:
+    u=e['sum_received'] if 'sum_received' in e else e['sum']
+    got=u['packets']-u['lost_packets']
+    print(f"{lab}: {got/u['seconds']:.0f} packets/s received of {u['packets']/u['seconds']:.0f} sent ({u['lost_packets']} lost), {cpu}")
 PY
   wait $! 2>/dev/null
 }
 run 192.0.2.1 "" "pppoe-up-$OFF"
 run 192.0.2.1 "-R" "pppoe-down-$OFF"
+# UDP with 64-byte payloads, as fast as iperf3 sends them, each way.
+run 192.0.2.1 "-u -b 0 -l 64" "pppoe-udp64-up-$OFF"
+run 192.0.2.1 "-u -b 0 -l 64 -R" "pppoe-udp64-down-$OFF"
 if [ "$OFF" = on ]; then
-  run 10.99.0.1 "" "veth-up"
-  run 10.99.0.1 "-R" "veth-down"
+  run 198.51.100.1 "" "veth-up"
+  run 198.51.100.1 "-R" "veth-down"
 fi
 grep -h "offloads\|mtu" $D/client.log | head -2
 kill $CLP; sleep 1; kill $ACP; sleep 1
