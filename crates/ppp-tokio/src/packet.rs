@@ -33,7 +33,8 @@
 //! What socket2 does not wrap is done with `libc`, in small `#[allow(unsafe_code)]` items, each
 //! block with its `SAFETY` argument: `bind(2)` with a `sockaddr_ll` on the stack; the
 //! `SIOCGIFINDEX`/`SIOCGIFHWADDR`/`SIOCGIFMTU` `ioctl(2)`s with a fixed-size, zero-initialised
-//! `ifreq` on the stack, and reading the union field each one wrote; tokio's
+//! `ifreq` on the stack, and reading the union field each one wrote; `setsockopt(2)` through
+//! one wrapper (`set_socket_option`) taking the option's value by reference; tokio's
 //! `AsyncFd::register` (which wants the promise that the descriptor stays owned). No pointer
 //! outlives its call and no buffer size depends on input; the only input-dependent logic, the
 //! filter, is the pure [`pppoe_filter`] / [`FilterVerdict::of`].
@@ -432,19 +433,28 @@ pub(crate) fn bind_to_interface(fd: RawFd, ifindex: u32, protocol: u16) -> io::R
     Ok(())
 }
 
-/// `SO_RCVBUFFORCE`: a receive buffer beyond `rmem_max` (needs `CAP_NET_ADMIN`).
+/// `setsockopt(fd, level, option, value)`, for an option that reads exactly one `T`.
 #[allow(unsafe_code)]
-fn force_receive_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `fd` is an open socket; `value` is a c_int on our stack and `len` its size,
-    // which is what SO_RCVBUFFORCE reads.
+pub(crate) fn set_socket_option<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<T>())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option too large"))?;
+    // SAFETY: `fd` is an open socket; `value` is a live, initialised `T` and `len` its exact
+    // size; the kernel reads at most `len` bytes from it during the call. The callers pass the
+    // structure each option expects (a c_int for SO_RCVBUFFORCE, PACKET_IGNORE_OUTGOING and
+    // PACKET_VERSION, a packet_mreq for PACKET_ADD_MEMBERSHIP, a tpacket_req3 for
+    // PACKET_RX_RING with TPACKET_V3); a wrong one makes the kernel return EINVAL, never read
+    // beyond `len`.
     let result = unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&value as *const libc::c_int).cast::<libc::c_void>(),
+            level,
+            option,
+            (value as *const T).cast::<libc::c_void>(),
             len,
         )
     };
@@ -452,32 +462,21 @@ fn force_receive_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `SO_RCVBUFFORCE`: a receive buffer beyond `rmem_max` (needs `CAP_NET_ADMIN`).
+fn force_receive_buffer(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_socket_option(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &value)
 }
 
 /// `PACKET_IGNORE_OUTGOING`: the socket no longer gets a copy of the frames the host sends.
-#[allow(unsafe_code)]
 fn set_ignore_outgoing(fd: RawFd) -> io::Result<()> {
     let value: libc::c_int = 1;
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `fd` is an open AF_PACKET socket; `value` is a c_int on our stack and `len` its
-    // size, which PACKET_IGNORE_OUTGOING reads.
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_IGNORE_OUTGOING,
-            (&value as *const libc::c_int).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if result < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_socket_option(fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &value)
 }
 
 /// Adds a `PACKET_MR_PROMISC` membership for interface `ifindex` to the packet socket `fd`.
-#[allow(unsafe_code)]
 fn add_promiscuous_membership(fd: RawFd, ifindex: u32) -> io::Result<()> {
     let ifindex = libc::c_int::try_from(ifindex)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ifindex out of range"))?;
@@ -487,22 +486,7 @@ fn add_promiscuous_membership(fd: RawFd, ifindex: u32) -> io::Result<()> {
         mr_alen: 0,
         mr_address: [0; 8],
     };
-    let len = std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t;
-    // SAFETY: `fd` is an open AF_PACKET socket; `request` is a fully initialised `packet_mreq`
-    // on our stack and `len` is exactly its size, which PACKET_ADD_MEMBERSHIP reads.
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            libc::PACKET_ADD_MEMBERSHIP,
-            (&request as *const libc::packet_mreq).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if result < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_socket_option(fd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &request)
 }
 
 /// An interface could not be opened for PPPoE ([`PacketSocket::bind`]): the error names it

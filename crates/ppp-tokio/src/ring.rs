@@ -16,11 +16,12 @@
 //!
 //! # Unsafe code
 //!
-//! The `setsockopt(2)` calls with plain structures on the stack; `mmap(2)`/`munmap(2)` of the
-//! ring, owned by [`PacketRing`] for its lifetime; the block status word read and written
-//! atomically (it is the one word the kernel and the reader hand the block over with); and a
-//! byte slice over a block while the block is the reader's. Walking a block's frames is the
-//! safe, bounds-checked [`block_frames`], fuzzed on arbitrary bytes (`fuzz/fuzz_targets/packet_ring_block.rs`).
+//! The `setsockopt(2)` calls go through the packet module's one wrapper; `mmap(2)`/`munmap(2)`
+//! of the ring, owned by [`PacketRing`] for its lifetime; the block status word read and
+//! written atomically (it is the one word the kernel and the reader hand the block over with);
+//! and a byte slice over a block while the block is the reader's. Walking a block's frames is
+//! the safe, bounds-checked [`block_frames`], fuzzed on arbitrary bytes
+//! (`fuzz/fuzz_targets/packet_ring_block.rs`).
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -32,7 +33,9 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tracing::debug;
 
-use crate::packet::{BpfInstruction, InterfaceError, InterfaceInfo, bind_to_interface, register};
+use crate::packet::{
+    BpfInstruction, InterfaceError, InterfaceInfo, bind_to_interface, register, set_socket_option,
+};
 
 /// `TP_STATUS_USER`: the block belongs to the reader.
 const TP_STATUS_USER: u32 = 1;
@@ -140,11 +143,8 @@ impl PacketRing {
         let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
         let fd = socket.as_raw_fd();
         let info = InterfaceInfo::query(&socket, ifname)?;
-        set_option(
-            fd,
-            libc::PACKET_VERSION,
-            &(libc::tpacket_versions::TPACKET_V3 as libc::c_int),
-        )?;
+        let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+        set_socket_option(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         let frame_size: u32 = 2048;
         let block_size =
             u32::try_from(config.block_size).map_err(|_| invalid("block too large"))?;
@@ -162,7 +162,7 @@ impl PacketRing {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        set_option(fd, libc::PACKET_RX_RING, &request)?;
+        set_socket_option(fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &request)?;
         let ring = map_ring(fd, len)?;
         let ring = PacketRing {
             fd: register(socket)?,
@@ -376,30 +376,6 @@ pub fn frames_into_block(frames: &[&[u8]], size: usize) -> Option<Vec<u8>> {
         at += next;
     }
     Some(block)
-}
-
-/// `setsockopt(fd, SOL_PACKET, option, value)`.
-#[allow(unsafe_code)]
-fn set_option<T>(fd: RawFd, option: libc::c_int, value: &T) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(std::mem::size_of::<T>())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option too large"))?;
-    // SAFETY: `fd` is an open packet socket; `value` is a live, initialised `T` on the caller's
-    // side and `len` its exact size; the option reads that many bytes (the callers pass the
-    // structure each option expects: a c_int for PACKET_VERSION, a tpacket_req3 for
-    // PACKET_RX_RING with TPACKET_V3).
-    let result = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_PACKET,
-            option,
-            (value as *const T).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if result < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Maps the receive ring of `fd` (`len` bytes, shared with the kernel).
