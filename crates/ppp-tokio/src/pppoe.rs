@@ -177,6 +177,25 @@ async fn recv_tun(tun: Option<&TunDevice>, buf: &mut [u8]) -> io::Result<usize> 
 /// few coalesced super-packets.
 const RECEIVE_BATCH: usize = 64;
 
+/// After a frame read from the session socket: takes up to `RECEIVE_BATCH - 1` more that are
+/// already queued, without waiting, records each into `capture` and hands it to `handle`.
+fn take_queued(
+    socket: &PacketSocket,
+    buf: &mut [u8],
+    capture: &mut Option<EthernetCapture>,
+    mut handle: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    for _ in 1..RECEIVE_BATCH {
+        let Some(len) = socket.try_recv(buf)? else {
+            break;
+        };
+        let frame = &buf[..len];
+        record(capture, frame);
+        handle(frame);
+    }
+    Ok(())
+}
+
 /// Creates a session's TUN device: with offloads if `offload` and the kernel agrees (see
 /// [`TunDevice::create_with_offload`]), else a plain one.
 fn create_tun(name: Option<&str>, offload: bool) -> io::Result<TunDevice> {
@@ -672,21 +691,11 @@ pub async fn run_client(
                     record(&mut capture, frame);
                     client.handle_input(now(), frame);
                     // What else is queued, so its packets coalesce for the TUN device.
-                    for _ in 1..RECEIVE_BATCH {
-                        match socket.try_recv(&mut frame_buf) {
-                            Ok(Some(len)) => {
-                                let frame = &frame_buf[..len];
-                                record(&mut capture, frame);
-                                client.handle_input(now(), frame);
-                            }
-                            Ok(None) => break,
-                            Err(error) => {
-                                socket_error = Some(error);
-                                break;
-                            }
-                        }
-                    }
-                    if socket_error.is_some() {
+                    let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
+                        client.handle_input(now(), frame);
+                    });
+                    if let Err(error) = queued {
+                        socket_error = Some(error);
                         break None;
                     }
                 }
@@ -1866,21 +1875,11 @@ pub async fn run_server(
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
                 // What else is queued, so its packets coalesce for the TUN devices.
-                for _ in 1..RECEIVE_BATCH {
-                    match socket.try_recv(&mut frame_buf) {
-                        Ok(Some(len)) => {
-                            let frame = &frame_buf[..len];
-                            record(&mut capture, frame);
-                            server.handle_input(now(), frame);
-                        }
-                        Ok(None) => break,
-                        Err(error) => {
-                            socket_error = Some(error);
-                            break;
-                        }
-                    }
-                }
-                if socket_error.is_some() {
+                let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
+                    server.handle_input(now(), frame);
+                });
+                if let Err(error) = queued {
+                    socket_error = Some(error);
                     break;
                 }
             }
