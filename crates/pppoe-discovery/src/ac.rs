@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ppp_core::{CloseReason, Machine, Random};
@@ -421,6 +422,9 @@ pub struct AcStats {
 #[derive(Clone)]
 struct SessionIds {
     used: Box<[u64]>,
+    /// The ids this table may hand out: those ≡ `offset` (mod `step`).
+    step: u16,
+    offset: u16,
 }
 
 /// Random draws before the bitmap is searched.
@@ -431,10 +435,29 @@ impl SessionIds {
     fn new() -> Self {
         let mut ids = SessionIds {
             used: vec![0; ID_WORDS].into_boxed_slice(),
+            step: 1,
+            offset: 0,
         };
         // Never handed out: 0 is "no session" and 0xFFFF is reserved (RFC 2516 §4).
         ids.set(0, true);
         ids.set(0xffff, true);
+        ids
+    }
+
+    /// The ids of member `index` of a group of `members` ([`AcGroup`]): only those ≡ `index`
+    /// (mod `members`), the others marked as in use, so that the members of a group never hand
+    /// out the same id.
+    fn for_member(index: u16, members: u16) -> Self {
+        let mut ids = SessionIds::new();
+        if members > 1 {
+            for id in 0..=u16::MAX {
+                if id % members != index {
+                    ids.set(id, true);
+                }
+            }
+        }
+        ids.step = members.max(1);
+        ids.offset = index;
         ids
     }
 
@@ -456,12 +479,18 @@ impl SessionIds {
         }
     }
 
-    /// A random free id, never 0 or 0xFFFF: up to [`ID_DRAWS`] random draws (each free with the
+    /// A random free id, never 0 or 0xFFFF (and of this member's ids in a group): up to
+    /// [`ID_DRAWS`] random draws (each free with the
     /// probability of a free id, so O(1) expected below a nearly full table), then the first free
     /// id after a random point (at most 1,024 words read). `None` when every id is in use.
     fn allocate(&mut self, random: &Random) -> Option<u16> {
         for _ in 0..ID_DRAWS {
-            let id = (random.u32() >> 16) as u16;
+            // A draw moved onto the ids of this table (ids of other members are marked used).
+            let drawn = random.u32() >> 16;
+            let step = u32::from(self.step);
+            let Ok(id) = u16::try_from(drawn - drawn % step + u32::from(self.offset)) else {
+                continue;
+            };
             if !self.is_used(id) {
                 self.set(id, true);
                 return Some(id);
@@ -478,6 +507,145 @@ impl SessionIds {
             }
         }
         None
+    }
+}
+
+/// Access concentrators that serve one interface together, one per worker thread: what they
+/// share so that, to a client, they are one.
+///
+/// Each member sees only its own clients' frames (the caller steers every frame of a client to
+/// one member, by its MAC address: see [`AcGroup::member_of`]); all PADIs go to one member
+/// (say member 0, so that the PADI limits and the retry lane see the whole flood). The members
+/// share what a client's discovery crosses between them or what counts for all:
+/// - the cookie key and the origin of its time windows, so that a PADO from the member that
+///   takes PADIs carries a cookie the member that gets the client's PADR accepts;
+/// - the session count behind [`AcConfig::max_sessions`] (an atomic counter: a PADR takes a
+///   slot or is refused, whichever member gets it);
+/// - the session ids: member `k` of `n` hands out only ids ≡ `k` (mod `n`), so ids stay unique
+///   on the interface and a session's id says which member has it.
+///
+/// Everything else (sessions, rate limits, per-host rules) is per member; with clients steered
+/// by MAC address, a client's sessions are all in one member, so one-session-per-host holds.
+///
+/// ```
+/// use std::time::Instant;
+/// use ppp_core::Random;
+/// use pppoe_discovery::{AcConfig, AcEvent, AcGroup, AccessConcentrator, Client, ClientConfig, DiscoveryEvent, MacAddr};
+///
+/// let now = Instant::now();
+/// let ac_mac = MacAddr([2, 0, 0, 0, 0, 0xac]);
+/// let group = AcGroup::new(2, &Random::seeded(1), now);
+/// let mut members: Vec<AccessConcentrator> = (0..2)
+///     .map(|k| {
+///         let member = group.member(k).expect("k < 2");
+///         AccessConcentrator::member(AcConfig::default(), ac_mac, Random::seeded(10 + u64::from(k)), member)
+///     })
+///     .collect();
+/// // A client whose frames are steered to member 1 (its address is odd).
+/// let client_mac = MacAddr([2, 0, 0, 0, 0, 0x03]);
+/// assert_eq!(group.member_of(client_mac), 1);
+/// let mut client = Client::new(ClientConfig::default(), client_mac, Random::seeded(2));
+/// client.open(now);
+/// loop {
+///     let mut moved = false;
+///     while let Some(frame) = client.poll_transmit() {
+///         // PADIs to member 0, everything else to the client's member.
+///         let to = if frame[15] == 0x09 { 0 } else { group.member_of(client_mac) };
+///         members[usize::from(to)].handle_input(now, &frame);
+///         moved = true;
+///     }
+///     for member in &mut members {
+///         while let Some(frame) = member.poll_transmit() {
+///             client.handle_input(now, &frame);
+///             moved = true;
+///         }
+///     }
+///     if !moved {
+///         break;
+///     }
+/// }
+/// let Some(AcEvent::SessionUp { session_id, .. }) = members[1].poll_event() else { panic!() };
+/// assert_eq!(session_id % 2, 1, "member 1's ids are odd");
+/// assert!(matches!(client.poll_event(), Some(DiscoveryEvent::SessionUp { .. })));
+/// assert_eq!(group.sessions(), 1);
+/// ```
+#[derive(Clone)]
+pub struct AcGroup {
+    members: u16,
+    cookie_key: Arc<CookieKey>,
+    epoch: Instant,
+    sessions: Arc<AtomicUsize>,
+}
+
+impl fmt::Debug for AcGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The cookie key is a secret: never printed.
+        f.debug_struct("AcGroup")
+            .field("members", &self.members)
+            .field("sessions", &self.sessions())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AcGroup {
+    /// A group of `members` access concentrators (at least 1), with a cookie key drawn from
+    /// `random` and cookie time windows counted from `epoch`.
+    pub fn new(members: u16, random: &Random, epoch: Instant) -> Self {
+        AcGroup {
+            members: members.max(1),
+            cookie_key: Arc::new(CookieKey::generate(random)),
+            epoch,
+            sessions: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// How many members the group has.
+    pub fn members(&self) -> u16 {
+        self.members
+    }
+
+    /// Member `index` (`None` unless `index < members`), to give to
+    /// [`AccessConcentrator::member`].
+    pub fn member(&self, index: u16) -> Option<AcMember> {
+        (index < self.members).then(|| AcMember {
+            group: self.clone(),
+            index,
+        })
+    }
+
+    /// The member that serves a client: its address's last byte modulo the number of members
+    /// (what a socket filter can compute: see `ppp_tokio::packet::shard_filter`).
+    pub fn member_of(&self, client: MacAddr) -> u16 {
+        u16::from(client.0[5]) % self.members
+    }
+
+    /// The member that has session `session_id` (its id modulo the number of members).
+    pub fn member_of_session(&self, session_id: u16) -> u16 {
+        session_id % self.members
+    }
+
+    /// Sessions the members have together (requested or up).
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::Acquire)
+    }
+}
+
+/// One member of an [`AcGroup`]: what [`AccessConcentrator::member`] is made from.
+#[derive(Clone, Debug)]
+pub struct AcMember {
+    group: AcGroup,
+    index: u16,
+}
+
+impl AcMember {
+    /// Its index in the group.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// The group.
+    pub fn group(&self) -> &AcGroup {
+        &self.group
     }
 }
 
@@ -544,9 +712,12 @@ pub struct AccessConcentrator {
     no_service: Arc<str>,
     mac: MacAddr,
     random: Random,
-    cookie_key: CookieKey,
-    /// The first instant given: the origin of cookie windows and of the rate limiters' clock.
+    cookie_key: Arc<CookieKey>,
+    /// The first instant given (or the group's): the origin of cookie windows and of the rate
+    /// limiters' clock.
     epoch: Option<Instant>,
+    /// In a group: the sessions of all members, counted together.
+    group_sessions: Option<Arc<AtomicUsize>>,
     open: bool,
     sessions: BTreeMap<u16, AcSession>,
     /// (client, AC-Cookie of its PADR) → session id.
@@ -563,6 +734,13 @@ pub struct AccessConcentrator {
     unknown_overall: TokenBucket,
     unknown_per_mac: MacLimiter,
     stats: AcStats,
+}
+
+impl Drop for AccessConcentrator {
+    /// A member of a group gives its sessions' slots back to the group's count.
+    fn drop(&mut self) {
+        self.give_back_slots(self.sessions.len());
+    }
 }
 
 impl fmt::Debug for AccessConcentrator {
@@ -585,7 +763,30 @@ impl AccessConcentrator {
     /// keys of its rate-limit tables and its session ids from `random`. Nothing is sent; it
     /// answers from now on.
     pub fn new(config: AcConfig, mac: MacAddr, random: Random) -> Self {
-        let cookie_key = CookieKey::generate(&random);
+        let cookie_key = Arc::new(CookieKey::generate(&random));
+        Self::build(config, mac, random, cookie_key, None)
+    }
+
+    /// Member `member` of a group of access concentrators serving one interface together
+    /// ([`AcGroup`]): like [`new`](Self::new), but with the group's cookie key and cookie
+    /// windows, its session count for [`AcConfig::max_sessions`], and only this member's session
+    /// ids. The caller gives it only the frames of its clients ([`AcGroup::member_of`]), and
+    /// PADIs to one member only.
+    pub fn member(config: AcConfig, mac: MacAddr, random: Random, member: AcMember) -> Self {
+        let group = member.group;
+        let mut ac = Self::build(config, mac, random, group.cookie_key, Some(group.sessions));
+        ac.epoch = Some(group.epoch);
+        ac.ids = SessionIds::for_member(member.index, group.members);
+        ac
+    }
+
+    fn build(
+        config: AcConfig,
+        mac: MacAddr,
+        random: Random,
+        cookie_key: Arc<CookieKey>,
+        group_sessions: Option<Arc<AtomicUsize>>,
+    ) -> Self {
         let slots = |limit: Option<RateLimit>| limit.map_or(0, |_| config.limiter_slots);
         let padi_per_mac = MacLimiter::new(slots(config.padi_limit_per_mac), &random);
         let unknown_per_mac = MacLimiter::new(slots(config.unknown_session_limit_per_mac), &random);
@@ -612,6 +813,7 @@ impl AccessConcentrator {
             random,
             cookie_key,
             epoch: None,
+            group_sessions,
             open: true,
             sessions: BTreeMap::new(),
             by_client: BTreeMap::new(),
@@ -896,8 +1098,43 @@ impl AccessConcentrator {
         Some(ours.min(theirs))
     }
 
+    fn max_sessions(&self) -> usize {
+        self.config.max_sessions.min(0xfffe)
+    }
+
     fn is_full(&self) -> bool {
-        self.sessions.len() >= self.config.max_sessions.min(0xfffe)
+        match &self.group_sessions {
+            Some(count) => count.load(Ordering::Acquire) >= self.max_sessions(),
+            None => self.sessions.len() >= self.max_sessions(),
+        }
+    }
+
+    /// Takes a session slot (from the group's count in a group, so that two members cannot
+    /// both take the last one) and a session id; `None` when full or out of ids.
+    fn take_slot(&mut self) -> Option<u16> {
+        let max = self.max_sessions();
+        match &self.group_sessions {
+            None if self.sessions.len() >= max => return None,
+            None => {}
+            Some(count) => {
+                count
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < max).then_some(n + 1)
+                    })
+                    .ok()?;
+            }
+        }
+        let id = self.ids.allocate(&self.random);
+        if id.is_none() {
+            self.give_back_slots(1);
+        }
+        id
+    }
+
+    fn give_back_slots(&self, slots: usize) {
+        if let Some(count) = &self.group_sessions {
+            count.fetch_sub(slots, Ordering::AcqRel);
+        }
     }
 
     /// The service granted for `requested`: the first offered for any (empty), the one named if
@@ -1101,12 +1338,7 @@ impl AccessConcentrator {
                 self.end_session(id, AcSessionEnd::Replaced, CloseReason::Replaced.text());
             }
         }
-        let session_id = if self.is_full() {
-            None
-        } else {
-            self.ids.allocate(&self.random)
-        };
-        let Some(session_id) = session_id else {
+        let Some(session_id) = self.take_slot() else {
             debug!("PADR from {} refused: no free session slots", padr.src);
             self.stats.refused_full += 1;
             self.send_error_pads(padr, TagType::AcSystemError, "no free session slots");
@@ -1186,6 +1418,7 @@ impl AccessConcentrator {
         let session = self.sessions.remove(&session_id)?;
         self.by_client.remove(&(session.client_mac, session.cookie));
         self.ids.set(session_id, false);
+        self.give_back_slots(1);
         Some(session)
     }
 
@@ -1732,6 +1965,131 @@ mod tests {
         let pads = sent(ac).remove(0);
         assert_eq!(pads.code, Code::Pads);
         pads.session_id
+    }
+
+    /// A group of `n` members; PADIs go to member 0, PADRs to the client's member.
+    fn group(n: u16, config: &AcConfig, now: Instant) -> (AcGroup, Vec<AccessConcentrator>) {
+        let group = AcGroup::new(n, &Random::seeded(40), now);
+        let members = (0..n)
+            .map(|k| {
+                let member = group.member(k).unwrap();
+                AccessConcentrator::member(
+                    config.clone(),
+                    AC,
+                    Random::seeded(41 + u64::from(k)),
+                    member,
+                )
+            })
+            .collect();
+        (group, members)
+    }
+
+    /// A client's discovery through a group: its PADI to member 0, its PADR to its member; the
+    /// PADS.
+    fn connect_through(
+        group: &AcGroup,
+        members: &mut [AccessConcentrator],
+        now: Instant,
+        mac: MacAddr,
+    ) -> DiscoveryRepr {
+        let mut request = padi("");
+        request.src = mac;
+        feed(&mut members[0], now, &request);
+        let pado = sent(&mut members[0]).remove(0);
+        let mut request = padr(&pado, "");
+        request.src = mac;
+        let member = &mut members[usize::from(group.member_of(mac))];
+        feed(member, now, &request);
+        sent(member).remove(0)
+    }
+
+    #[test]
+    fn a_group_shares_cookies_ids_and_the_session_limit() {
+        let now = Instant::now();
+        let config = AcConfig {
+            max_sessions: 5,
+            ..unlimited()
+        };
+        let (group, mut members) = group(3, &config, now);
+        // Clients of every member; each member hands out only its own ids.
+        for last in 1..=5u8 {
+            let mac = MacAddr([0x02, 0, 0, 0, 0, last]);
+            let pads = connect_through(&group, &mut members, now + Duration::from_secs(90), mac);
+            assert_eq!(pads.code, Code::Pads);
+            assert_ne!(pads.session_id, 0, "client {last} got a session");
+            let member = group.member_of(mac);
+            assert_eq!(member, u16::from(last) % 3);
+            assert_eq!(group.member_of_session(pads.session_id), member);
+            assert!(
+                members[usize::from(member)]
+                    .session(pads.session_id)
+                    .is_some()
+            );
+        }
+        assert_eq!(group.sessions(), 5);
+        // Full, counted over the group: a sixth client is refused, by whichever member.
+        let mac = MacAddr([0x02, 0, 0, 0, 0, 6]);
+        let pads = connect_through(&group, &mut members, now, mac);
+        assert_eq!(pads.session_id, 0);
+        assert_eq!(
+            pads.error_tag().map(|(t, _)| t),
+            Some(TagType::AcSystemError)
+        );
+        assert_eq!(members[0].stats().refused_full, 1);
+        // A session ends: its slot is free for any member's client.
+        let (id, _) = members[1]
+            .sessions()
+            .next()
+            .map(|s| (s.session_id(), ()))
+            .unwrap();
+        assert!(members[1].close_session(now, id, CloseReason::Shutdown));
+        assert_eq!(group.sessions(), 4);
+        let pads = connect_through(&group, &mut members, now, mac);
+        assert_ne!(pads.session_id, 0);
+        assert_eq!(group.sessions(), 5);
+        // A member that stops gives its slots back.
+        let held = members[2].session_count();
+        drop(members.pop());
+        assert_eq!(group.sessions(), 5 - held);
+    }
+
+    #[test]
+    fn a_cookie_from_another_group_or_alone_is_refused() {
+        let now = Instant::now();
+        let (group, mut members) = group(2, &unlimited(), now);
+        // A PADO from an access concentrator outside the group: its cookie does not pass.
+        let mut alone = ac(unlimited());
+        let mac = MacAddr([0x02, 0, 0, 0, 0, 1]);
+        let mut request = padi("");
+        request.src = mac;
+        feed(&mut alone, now, &request);
+        let pado = sent(&mut alone).remove(0);
+        let mut request = padr(&pado, "");
+        request.src = mac;
+        feed(&mut members[1], now, &request);
+        assert!(
+            sent(&mut members[1]).is_empty(),
+            "a foreign cookie gets no PADS"
+        );
+        assert_eq!(group.sessions(), 0);
+    }
+
+    #[test]
+    fn group_members_hand_out_every_id_of_their_own_once() {
+        for (index, members) in [(0u16, 1u16), (0, 2), (1, 2), (2, 3), (7, 8)] {
+            let mut ids = SessionIds::for_member(index, members);
+            let random = Random::seeded(5);
+            let mut got = std::collections::BTreeSet::new();
+            while let Some(id) = ids.allocate(&random) {
+                assert_eq!(id % members, index);
+                assert!(id != 0 && id != 0xffff);
+                assert!(got.insert(id), "{id} twice");
+            }
+            let expected = (1..0xffffu32)
+                .filter(|id| *id % u32::from(members) == u32::from(index))
+                .count();
+            assert_eq!(got.len(), expected, "member {index} of {members}");
+        }
     }
 
     fn session_frame(src: MacAddr, dst: MacAddr, session_id: u16) -> Vec<u8> {

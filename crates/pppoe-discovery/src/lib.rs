@@ -105,7 +105,8 @@ mod sim_tests;
 pub use ppp_core;
 
 pub use ac::{
-    AcConfig, AcEvent, AcSession, AcSessionEnd, AcSessionState, AcStats, AccessConcentrator,
+    AcConfig, AcEvent, AcGroup, AcMember, AcSession, AcSessionEnd, AcSessionState, AcStats,
+    AccessConcentrator,
 };
 pub use client::{
     Client, ClientConfig, ClientSession, ClientSessionEnd, ClientStats, DeclineReason,
