@@ -74,6 +74,9 @@ struct Cli {
     /// TUN devices without offloads (one packet per read and write; the file's `tun-offload`).
     #[arg(long, global = true)]
     no_tun_offload: bool,
+    /// Worker threads per interface (0: one per CPU), instead of the file's `workers`.
+    #[arg(long, global = true)]
+    workers: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +123,9 @@ impl Cli {
         }
         if self.no_tun_offload {
             file.tun_offload = false;
+        }
+        if let Some(workers) = self.workers {
+            file.workers = workers;
         }
         Ok(file)
     }

@@ -293,6 +293,10 @@ pub struct AcFile {
     /// Open the sessions' TUN devices with offloads (TCP super-packets through one read or
     /// write; see docs/data-plane.md).
     pub tun_offload: bool,
+    /// Worker threads per interface, each serving the clients the kernel steers to it by MAC
+    /// address (0: one per CPU the process may use, at most 64; see
+    /// `ppp_tokio::pppoe::ServerOptions::workers`).
+    pub workers: usize,
     /// Record every Ethernet frame here.
     pub pcap: Option<PathBuf>,
     /// The control socket for `sessions`.
@@ -331,6 +335,7 @@ impl Default for AcFile {
             tun_prefix: "ppp".to_owned(),
             clamp_mss: true,
             tun_offload: true,
+            workers: 0,
             pcap: None,
             control: None,
             secrets: Vec::new(),
@@ -486,6 +491,10 @@ impl AcFile {
         options.tun_prefix.clone_from(&self.tun_prefix);
         options.clamp_mss = self.clamp_mss;
         options.tun_offload = self.tun_offload;
+        options.workers = match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
         options.pcap.clone_from(&self.pcap);
         Ok(options)
     }

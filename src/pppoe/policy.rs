@@ -231,6 +231,12 @@ impl SessionPolicy for ProfilePolicy {
         }
     }
 
+    /// A clone: the pools' addresses in use are shared, so the workers of a server hand out
+    /// each address once.
+    fn for_worker(&self) -> Option<Box<dyn SessionPolicy>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn decide_radius(
         &mut self,
         request: &SessionRequest,

@@ -74,6 +74,9 @@ const BPF_LD_W_ABS: u16 = BPF_LD | BPF_W | BPF_ABS;
 const BPF_LD_H_ABS: u16 = BPF_LD | BPF_H | BPF_ABS;
 const BPF_LD_B_ABS: u16 = BPF_LD | BPF_B | BPF_ABS;
 const BPF_JMP_JEQ_K: u16 = BPF_JMP | BPF_JEQ | BPF_K;
+const BPF_ALU: u16 = 0x04;
+const BPF_MOD: u16 = 0x90;
+const BPF_ALU_MOD_K: u16 = BPF_ALU | BPF_MOD | BPF_K;
 const BPF_RET_K: u16 = BPF_RET | BPF_K;
 /// `SKF_AD_OFF + SKF_AD_PKTTYPE`: the offset that loads the packet type instead of data.
 const SKF_AD_PKTTYPE_OFFSET: u32 = (-0x1000_i32 + 4) as u32;
@@ -203,6 +206,65 @@ fn discovery_code_filter(padi_jt: u8, padi_jf: u8) -> [BpfInstruction; 8] {
     ]
 }
 
+/// Where the last byte of the source MAC address is in an Ethernet frame.
+const SOURCE_MAC_LAST: u32 = 11;
+
+/// `filter` (one of this module's filters: its last two instructions accept and drop) narrowed
+/// to the frames of the clients of worker `index` of `count`: those whose source MAC address
+/// ends in a byte ≡ `index` (mod `count`), as
+/// [`AcGroup::member_of`](pppoe_discovery::AcGroup::member_of) assigns them. So the kernel
+/// steers each client's frames to one worker's socket, and no frame crosses threads. With
+/// `count` ≤ 1, `filter` as it is.
+///
+/// Three instructions go in before the accepting one; a jump that dropped still drops:
+///
+/// ```text
+/// (n-2) ldb [11]                   ; last byte of the source address
+/// (n-1) mod #count
+/// (n)   jeq #index         jt 0  jf 1
+/// (n+1) ret #262144                ; accept the whole frame
+/// (n+2) ret #0                     ; drop
+/// ```
+///
+/// ```
+/// use ppp_tokio::packet::{FilterVerdict, ethertype_filter, shard_filter};
+///
+/// let odd = shard_filter(&ethertype_filter(0x8864), 1, 2);
+/// let mut frame = vec![0xff; 6]; // destination
+/// frame.extend_from_slice(&[2, 0, 0, 0, 0, 0x03]); // source: ends in an odd byte
+/// frame.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+/// assert!(matches!(FilterVerdict::of(&odd, &frame, 0), FilterVerdict::Accept(_)));
+/// frame[11] = 0x04;
+/// assert_eq!(FilterVerdict::of(&odd, &frame, 0), FilterVerdict::Drop);
+/// ```
+pub fn shard_filter(filter: &[BpfInstruction], index: u16, count: u16) -> Vec<BpfInstruction> {
+    if count <= 1 || filter.len() < 2 {
+        return filter.to_vec();
+    }
+    let accept = filter.len() - 2;
+    let drop = filter.len() - 1;
+    let mut steered = Vec::with_capacity(filter.len() + 3);
+    for (pc, instruction) in filter[..accept].iter().enumerate() {
+        let mut instruction = *instruction;
+        if instruction.code == BPF_JMP_JEQ_K {
+            // A jump to the drop now skips the three new instructions too.
+            for offset in [&mut instruction.jt, &mut instruction.jf] {
+                if pc + 1 + usize::from(*offset) == drop {
+                    *offset += 3;
+                }
+            }
+        }
+        steered.push(instruction);
+    }
+    steered.extend([
+        insn(BPF_LD_B_ABS, 0, 0, SOURCE_MAC_LAST),
+        insn(BPF_ALU_MOD_K, 0, 0, u32::from(count)),
+        insn(BPF_JMP_JEQ_K, 0, 1, u32::from(index)),
+    ]);
+    steered.extend_from_slice(&filter[accept..]);
+    steered
+}
+
 /// What a classic BPF program decides about one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FilterVerdict {
@@ -218,8 +280,9 @@ impl FilterVerdict {
     ///
     /// Supports the instructions this module's filters use (absolute loads of words, half-words
     /// and bytes,
-    /// `SKF_AD_PKTTYPE`, `jeq #k`, `ret #k`); anything else, a load past the end of the frame or
-    /// a jump out of the program drops the frame, as the kernel does. Never panics.
+    /// `SKF_AD_PKTTYPE`, `mod #k`, `jeq #k`, `ret #k`); anything else, a load past the end of
+    /// the frame, a modulo by 0 or a jump out of the program drops the frame, as the kernel
+    /// does. Never panics.
     pub fn of(program: &[BpfInstruction], frame: &[u8], pkttype: u32) -> FilterVerdict {
         let mut accumulator: u32 = 0;
         let mut pc = 0usize;
@@ -242,6 +305,10 @@ impl FilterVerdict {
                 },
                 BPF_LD_B_ABS => match load(frame, instruction.k, 1) {
                     Some(bytes) => accumulator = u32::from(bytes[0]),
+                    None => return FilterVerdict::Drop,
+                },
+                BPF_ALU_MOD_K => match accumulator.checked_rem(instruction.k) {
+                    Some(rest) => accumulator = rest,
                     None => return FilterVerdict::Drop,
                 },
                 BPF_JMP_JEQ_K => {
@@ -933,6 +1000,71 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn shard_filters_split_clients_by_address_and_keep_what_the_filter_dropped() {
+        let of = FilterVerdict::of;
+        let accept = FilterVerdict::Accept(ACCEPT_ALL);
+        let discovery = |code: u8, last: u8| {
+            let mut frame = frame(0x8863);
+            frame.resize(20, 0);
+            frame[11] = last;
+            frame[15] = code;
+            frame
+        };
+        for count in [2u16, 3, 4, 7] {
+            let sessions: Vec<_> = (0..count)
+                .map(|k| shard_filter(&ethertype_filter(ETHERTYPE_PPPOE_SESSION), k, count))
+                .collect();
+            let rest: Vec<_> = (0..count)
+                .map(|k| shard_filter(&discovery_except_padi_filter(), k, count))
+                .collect();
+            for last in 0..=255u8 {
+                let mut session = frame(0x8864);
+                session[11] = last;
+                let takers = |programs: &[Vec<BpfInstruction>], frame: &[u8], pkttype| {
+                    programs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, p)| of(p, frame, pkttype) == accept)
+                        .map(|(k, _)| k)
+                        .collect::<Vec<_>>()
+                };
+                // Exactly one worker takes each client's frames: the one its address names.
+                let mine = vec![usize::from(u16::from(last) % count)];
+                assert_eq!(takers(&sessions, &session, PACKET_HOST), mine);
+                assert_eq!(takers(&rest, &discovery(0x19, last), PACKET_HOST), mine);
+                assert_eq!(
+                    takers(&rest, &discovery(0xa7, last), PACKET_BROADCAST),
+                    mine
+                );
+                // What the filter dropped, every worker still drops.
+                assert!(takers(&sessions, &session, PACKET_OUTGOING).is_empty());
+                assert!(takers(&rest, &discovery(0x09, last), PACKET_HOST).is_empty());
+                assert!(takers(&sessions, &discovery(0x19, last), PACKET_HOST).is_empty());
+                assert!(takers(&rest, &session, PACKET_HOST).is_empty());
+            }
+            for program in sessions.iter().chain(&rest) {
+                for (pc, instruction) in program.iter().enumerate() {
+                    if instruction.code == BPF_JMP_JEQ_K {
+                        assert!(
+                            pc + 1 + usize::from(instruction.jt.max(instruction.jf))
+                                < program.len()
+                        );
+                    }
+                }
+            }
+        }
+        // One worker: the filter unchanged.
+        assert_eq!(shard_filter(&padi_filter(), 0, 1), padi_filter().to_vec());
+        // A modulo by zero drops, as the kernel refuses it.
+        let mut broken = shard_filter(&padi_filter(), 0, 2);
+        broken[7].k = 0;
+        assert_eq!(
+            of(&broken, &discovery(0x09, 2), PACKET_HOST),
+            FilterVerdict::Drop
+        );
     }
 
     #[test]

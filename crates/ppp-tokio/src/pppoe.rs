@@ -52,8 +52,10 @@ use ppp_link::{CloseReason, Datagram, DownReason, Link, LinkConfig, LinkEvent, R
 use ppp_radius::limits::Admission;
 use ppp_radius::{Authorization, Change, NasPortType, SessionContext, TerminateCause};
 use pppoe_discovery::mss::{clamp_mss, mss_for_mtu_v4, mss_for_mtu_v6};
-use pppoe_discovery::{AcConfig, ClientConfig, DiscoveryEvent, MacAddr, ScanResult};
-use tokio::sync::mpsc;
+use pppoe_discovery::{
+    AcConfig, AcGroup, AcMember, ClientConfig, DiscoveryEvent, MacAddr, ScanResult,
+};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -66,7 +68,7 @@ use crate::netconfig::{self, IpFamily};
 use crate::offload::{Coalescer, Segments, VNET_HDR_LEN, VirtioNetHdr, segment};
 use crate::packet::{
     ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
-    padi_filter,
+    ethertype_filter, padi_filter, shard_filter,
 };
 use crate::ring::{PacketRing, RingConfig};
 use crate::rtnl::{PointToPoint, RouteSocket};
@@ -929,6 +931,13 @@ pub trait SessionPolicy: Send {
         let _ = (request, authorization);
         SessionDecision::default()
     }
+
+    /// The policy for another worker thread of the same server ([`ServerOptions::workers`]),
+    /// sharing with this one what must be shared (address pools, counters). `None` (the
+    /// default): the policy cannot be shared, and the server runs on one thread.
+    fn for_worker(&self) -> Option<Box<dyn SessionPolicy>> {
+        None
+    }
 }
 
 /// The policy that takes the backend's entry as it is and keeps the template's IPCP.
@@ -941,6 +950,10 @@ impl SessionPolicy for PlainPolicy {
             entry,
             ..SessionDecision::default()
         }
+    }
+
+    fn for_worker(&self) -> Option<Box<dyn SessionPolicy>> {
+        Some(Box::new(PlainPolicy))
     }
 }
 
@@ -969,6 +982,18 @@ pub struct ServerOptions {
     /// RADIUS, accounting, `only-one` and dynamic authorization, shared by the servers of a
     /// process (`None`: local secrets only, no accounting; profile limits still apply).
     pub aaa: Option<Aaa>,
+    /// Worker threads serving the interface (default 1: everything on the calling task). With
+    /// more, each worker is a whole server with sockets of its own, and the kernel steers every
+    /// frame of a client to one of them by the client's MAC address (a socket filter:
+    /// [`shard_filter`]), so a client's discovery and sessions, and their TUN devices' traffic,
+    /// stay on one thread and no frame crosses threads. Session ids say which worker has a
+    /// session (id ≡ worker mod workers); the workers share the cookie key, `max_sessions`,
+    /// the interface numbers, the status board, the address pools (through
+    /// [`SessionPolicy::for_worker`]) and AAA. PADIs are all read by worker 0 (the PADI limits
+    /// see the whole flood). One worker is used anyway with Multilink (a bundle joins links of
+    /// one worker only), with a capture file (one file, one order) or with a policy that
+    /// cannot be shared; the log says why.
+    pub workers: usize,
 }
 
 impl ServerOptions {
@@ -984,6 +1009,7 @@ impl ServerOptions {
             tun_offload: true,
             pcap: None,
             aaa: None,
+            workers: 1,
         }
     }
 }
@@ -1042,7 +1068,8 @@ struct SessionInterface {
 /// descriptor is closed (cheaply, its device gone) once the reaper says so, and only then is
 /// its number free again. At shutdown both groups go at once.
 struct Interfaces {
-    numbers: InterfaceNumbers,
+    /// Shared by the workers of a server.
+    numbers: Arc<Mutex<InterfaceNumbers>>,
     rtnl: Option<RouteSocket>,
     group: u32,
     doomed_group: u32,
@@ -1064,13 +1091,18 @@ struct Interfaces {
 const REAP_GATHER: Duration = Duration::from_millis(20);
 
 impl Interfaces {
-    fn new(no_tun: bool, offload: bool, random: &Random) -> io::Result<Self> {
+    fn new(
+        no_tun: bool,
+        offload: bool,
+        numbers: Arc<Mutex<InterfaceNumbers>>,
+        random: &Random,
+    ) -> io::Result<Self> {
         // Not 0 (every device's), and unlikely to be another server's.
         let group = 0x0100_0000 | (random.u32() & 0x007f_ffff);
         let doomed_group = group | 0x0080_0000;
         let (done, reaped) = tokio::sync::watch::channel(0);
         let mut interfaces = Interfaces {
-            numbers: InterfaceNumbers::default(),
+            numbers,
             rtnl: None,
             group,
             doomed_group,
@@ -1116,7 +1148,7 @@ impl Interfaces {
         peer: Ipv4Addr,
         mtu: u16,
     ) -> io::Result<(TunDevice, u32)> {
-        let index = self.numbers.take();
+        let index = lock(&self.numbers).take();
         let offload = self.offload;
         let created = self.rtnl.as_mut().ok_or_else(no_rtnl).and_then(|rtnl| {
             let name = format!("{prefix}{index}");
@@ -1131,7 +1163,7 @@ impl Interfaces {
                 Ok((tun, index))
             }
             Err(error) => {
-                self.numbers.release(index);
+                lock(&self.numbers).release(index);
                 Err(error)
             }
         }
@@ -1150,7 +1182,7 @@ impl Interfaces {
         };
         if let Err(error) = moved {
             debug!("{}: removed at once ({error})", interface.tun.name());
-            self.numbers.release(interface.index);
+            lock(&self.numbers).release(interface.index);
             return;
         }
         self.requested += 1;
@@ -1183,7 +1215,7 @@ impl Interfaces {
             .is_some_and(|(request, _)| *request <= done)
         {
             if let Some((_, interface)) = self.doomed.pop_front() {
-                self.numbers.release(interface.index);
+                lock(&self.numbers).release(interface.index);
                 debug!("{}: removed", interface.tun.name());
             }
         }
@@ -1203,7 +1235,7 @@ impl Interfaces {
         }
         for interface in remaining {
             interface.reader.abort();
-            self.numbers.release(interface.index);
+            lock(&self.numbers).release(interface.index);
         }
         self.reaped_up_to(u64::MAX);
         if count > 0 {
@@ -1545,12 +1577,157 @@ impl ServerAaa {
 ///
 /// Binding the packet socket, creating the capture file, or receiving from the socket fails.
 pub async fn run_server(
+    options: ServerOptions,
+    secrets: Arc<dyn SecretsBackend>,
+    policy: Box<dyn SessionPolicy>,
+    status: SharedServerSnapshot,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let workers = worker_count(&options, policy.as_ref());
+    if workers <= 1 {
+        lock(&status).clear();
+        return serve(options, secrets, policy, status, shutdown, Worker::alone()).await;
+    }
+    info!("{}: {workers} worker threads", options.interface);
+    let random = Random::from_os().map_err(io::Error::other)?;
+    let group = AcGroup::new(workers, &random, Instant::now());
+    let numbers = Arc::new(Mutex::new(InterfaceNumbers::default()));
+    let rows = Arc::new(Mutex::new(HashMap::new()));
+    lock(&status).clear();
+    let worker = |index: u16| Worker {
+        member: group.member(index),
+        numbers: Arc::clone(&numbers),
+        rows: Arc::clone(&rows),
+    };
+    // Any worker that ends ends them all (a failed socket, say); so does `shutdown`.
+    let stop = Arc::new(watch::channel(false).0);
+    let stopped = |stop: &Arc<watch::Sender<bool>>| {
+        let mut stopped = stop.subscribe();
+        async move {
+            stopped.wait_for(|stopped| *stopped).await.ok();
+        }
+    };
+    let mut threads = Vec::new();
+    for index in 1..workers {
+        let Some(policy) = policy.for_worker() else {
+            break;
+        };
+        let (done, finished) = oneshot::channel();
+        let (options, secrets, status) =
+            (options.clone(), Arc::clone(&secrets), Arc::clone(&status));
+        let (worker, shutdown, stopper) = (worker(index), stopped(&stop), Arc::clone(&stop));
+        let spawned = std::thread::Builder::new()
+            .name(format!("pppoe-worker{index}"))
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .and_then(|runtime| {
+                            runtime
+                                .block_on(serve(options, secrets, policy, status, shutdown, worker))
+                        })
+                }))
+                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+                stopper.send_replace(true);
+                done.send(result).ok();
+            });
+        match spawned {
+            Ok(_) => threads.push(finished),
+            Err(error) => {
+                stop.send_replace(true);
+                return Err(error);
+            }
+        }
+    }
+    let first = async {
+        let result = serve(options, secrets, policy, status, stopped(&stop), worker(0)).await;
+        stop.send_replace(true);
+        result
+    };
+    let until = async {
+        tokio::select! {
+            () = shutdown => {}
+            () = stopped(&stop) => {}
+        }
+        stop.send_replace(true);
+    };
+    let (result, ()) = tokio::join!(first, until);
+    let mut result = result;
+    for finished in threads {
+        let outcome = finished
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("a worker thread ended without a word")));
+        if let (Ok(()), Err(error)) = (&result, outcome) {
+            result = Err(error);
+        }
+    }
+    result
+}
+
+/// Most worker threads of one server.
+const MAX_WORKERS: usize = 64;
+
+/// How many workers serve `options` ([`ServerOptions::workers`] unless something needs one).
+fn worker_count(options: &ServerOptions, policy: &dyn SessionPolicy) -> u16 {
+    let wanted = options.workers.clamp(1, MAX_WORKERS);
+    if wanted == 1 {
+        return 1;
+    }
+    let why = if options.link.lcp.mrru.is_some() {
+        Some("Multilink bundles join the links of one worker only")
+    } else if options.pcap.is_some() {
+        Some("a capture file takes every frame in one order")
+    } else if policy.for_worker().is_none() {
+        Some("the session policy cannot be shared between threads")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        info!(
+            "{}: one worker thread instead of {wanted}: {why}",
+            options.interface
+        );
+        return 1;
+    }
+    u16::try_from(wanted).unwrap_or(1)
+}
+
+/// Which worker of a server a loop is, and what the workers share.
+struct Worker {
+    /// Its discovery's place in the workers' group (`None`: the only worker).
+    member: Option<AcMember>,
+    numbers: Arc<Mutex<InterfaceNumbers>>,
+    rows: Arc<Mutex<HashMap<u16, usize>>>,
+}
+
+impl Worker {
+    fn alone() -> Self {
+        Worker {
+            member: None,
+            numbers: Arc::default(),
+            rows: Arc::default(),
+        }
+    }
+
+    /// Its index and the number of workers.
+    fn place(&self) -> (u16, u16) {
+        self.member
+            .as_ref()
+            .map_or((0, 1), |m| (m.index(), m.group().members()))
+    }
+}
+
+/// One worker of [`run_server`]: the whole server for the clients steered to it.
+async fn serve(
     mut options: ServerOptions,
     secrets: Arc<dyn SecretsBackend>,
     mut policy: Box<dyn SessionPolicy>,
     status: SharedServerSnapshot,
     shutdown: impl Future<Output = ()>,
+    worker: Worker,
 ) -> io::Result<()> {
+    let (index, count) = worker.place();
     let aaa = match options.aaa.clone() {
         Some(aaa) => aaa,
         None => Aaa::new(AaaOptions::default())?,
@@ -1560,8 +1737,34 @@ pub async fn run_server(
     }
     // Session frames, PADRs and PADTs, and PADIs in queues of their own: a discovery flood
     // fills only its own, and the loop serves session frames first.
-    let socket = PacketSocket::bind_ethertype(&options.interface, ETHERTYPE_PPPOE_SESSION)?;
-    let (discovery, mut padis) = bind_discovery(&options.interface)?;
+    // With several workers, each has sockets of its own that take only its clients' frames,
+    // and worker 0 takes every PADI.
+    let socket = PacketSocket::bind_filtered(
+        &options.interface,
+        ETHERTYPE_PPPOE_SESSION,
+        &shard_filter(&ethertype_filter(ETHERTYPE_PPPOE_SESSION), index, count),
+    )?;
+    let (discovery, mut padis) = if count > 1 {
+        let discovery = PacketSocket::bind_filtered(
+            &options.interface,
+            ETHERTYPE_PPPOE_DISCOVERY,
+            &shard_filter(&discovery_except_padi_filter(), index, count),
+        )?;
+        let padis = (index == 0)
+            .then(|| {
+                PacketRing::bind(
+                    &options.interface,
+                    ETHERTYPE_PPPOE_DISCOVERY,
+                    &padi_filter(),
+                    RingConfig::default(),
+                )
+            })
+            .transpose()?;
+        (discovery, padis)
+    } else {
+        let (discovery, padis) = bind_discovery(&options.interface)?;
+        (discovery, Some(padis))
+    };
     for (which, socket) in [("session", &socket), ("discovery", &discovery)] {
         match socket.set_receive_buffer(RECEIVE_BUFFER) {
             Ok(size) => debug!("{}: {which} receive buffer {size} bytes", options.interface),
@@ -1575,14 +1778,25 @@ pub async fn run_server(
         .map(EthernetCapture::create)
         .transpose()?;
     let random = Random::from_os().map_err(io::Error::other)?;
-    let mut interfaces = Interfaces::new(options.no_tun, options.tun_offload, &random)?;
-    let mut server = PppoeServer::new(options.ac.clone(), options.link.clone(), mac, random);
-    info!(
-        "access concentrator \"{}\" on {} ({mac}), services \"{}\"",
-        options.ac.ac_name,
-        options.interface,
-        options.ac.services.join("\", \"")
-    );
+    let mut interfaces = Interfaces::new(
+        options.no_tun,
+        options.tun_offload,
+        Arc::clone(&worker.numbers),
+        &random,
+    )?;
+    let (ac, link) = (options.ac.clone(), options.link.clone());
+    let mut server = match worker.member.clone() {
+        Some(member) => PppoeServer::member(ac, link, mac, random, member),
+        None => PppoeServer::new(ac, link, mac, random),
+    };
+    if index == 0 {
+        info!(
+            "access concentrator \"{}\" on {} ({mac}), services \"{}\"",
+            options.ac.ac_name,
+            options.interface,
+            options.ac.services.join("\", \"")
+        );
+    }
     let mut nas = ServerAaa {
         attached: aaa.attach(),
         aaa,
@@ -1598,7 +1812,7 @@ pub async fn run_server(
     let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
-    let mut board = StatusBoard::new(status);
+    let mut board = StatusBoard::for_worker(status, Arc::clone(&worker.rows), index, count);
     let mut touched: Vec<u16> = Vec::new();
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     let mut discovery_buf = vec![0u8; BUFFER_LEN];
@@ -1996,7 +2210,7 @@ pub async fn run_server(
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
             }
-            received = padis.recv(PADI_BLOCKS, |frame| {
+            received = recv_padis(padis.as_mut(), |frame| {
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
             }) => {
@@ -2022,6 +2236,15 @@ pub async fn run_server(
     match socket_error {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// PADIs from the ring, up to [`PADI_BLOCKS`] blocks, each given to `take`; never, without a
+/// ring (a worker other than the first).
+async fn recv_padis(padis: Option<&mut PacketRing>, take: impl FnMut(&[u8])) -> io::Result<()> {
+    match padis {
+        Some(padis) => padis.recv(PADI_BLOCKS, take).await.map(|_| ()),
+        None => std::future::pending().await,
     }
 }
 
@@ -2349,8 +2572,11 @@ async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, 
 /// `sessions` sorts them when it prints.
 pub(crate) struct StatusBoard {
     shared: SharedServerSnapshot,
-    /// Where each session's row is.
-    rows: HashMap<u16, usize>,
+    /// Where each session's row is: shared by the workers of a server, whose session ids differ
+    /// (always locked after `shared`).
+    rows: Arc<Mutex<HashMap<u16, usize>>>,
+    /// This board's sessions: ids ≡ `.0` (mod `.1`).
+    mine: (u16, u16),
 }
 
 impl StatusBoard {
@@ -2358,17 +2584,34 @@ impl StatusBoard {
         lock(&shared).clear();
         StatusBoard {
             shared,
-            rows: HashMap::new(),
+            rows: Arc::default(),
+            mine: (0, 1),
+        }
+    }
+
+    /// The board of worker `index` of `count`, on a list the caller cleared, with `rows` shared
+    /// by the workers.
+    fn for_worker(
+        shared: SharedServerSnapshot,
+        rows: Arc<Mutex<HashMap<u16, usize>>>,
+        index: u16,
+        count: u16,
+    ) -> Self {
+        StatusBoard {
+            shared,
+            rows,
+            mine: (index, count.max(1)),
         }
     }
 
     /// Puts a session's row in (new) or in place of its old one.
     pub(crate) fn put(&mut self, snapshot: SessionSnapshot) {
         let mut list = lock(&self.shared);
-        match self.rows.get(&snapshot.session_id) {
+        let mut rows = lock(&self.rows);
+        match rows.get(&snapshot.session_id) {
             Some(&row) => list[row] = snapshot,
             None => {
-                self.rows.insert(snapshot.session_id, list.len());
+                rows.insert(snapshot.session_id, list.len());
                 list.push(snapshot);
             }
         }
@@ -2376,13 +2619,14 @@ impl StatusBoard {
 
     /// Takes a session's row out.
     pub(crate) fn remove(&mut self, session_id: u16) {
-        let Some(row) = self.rows.remove(&session_id) else {
+        let mut list = lock(&self.shared);
+        let mut rows = lock(&self.rows);
+        let Some(row) = rows.remove(&session_id) else {
             return;
         };
-        let mut list = lock(&self.shared);
         list.swap_remove(row);
         if let Some(moved) = list.get(row) {
-            self.rows.insert(moved.session_id, row);
+            rows.insert(moved.session_id, row);
         }
     }
 
@@ -2404,9 +2648,17 @@ impl StatusBoard {
         }
     }
 
+    /// Takes out the rows of this board's sessions (of another worker's, none).
     pub(crate) fn clear(&mut self) {
-        self.rows.clear();
-        lock(&self.shared).clear();
+        let (index, count) = self.mine;
+        let ids: Vec<u16> = lock(&self.rows)
+            .keys()
+            .copied()
+            .filter(|id| id % count == index)
+            .collect();
+        for id in ids {
+            self.remove(id);
+        }
     }
 }
 
@@ -2622,7 +2874,7 @@ mod tests {
             .collect();
         assert_eq!(seen.len(), list.len(), "one row per session");
         assert_eq!(seen, model);
-        for (id, row) in &board.rows {
+        for (id, row) in lock(&board.rows).iter() {
             assert_eq!(list[*row].session_id, *id);
         }
         // Changing one session of many leaves every other row as it was (no rebuild).
@@ -2636,6 +2888,65 @@ mod tests {
         assert_eq!(differing, 1);
         board.clear();
         assert!(lock(&shared).is_empty());
+    }
+
+    /// The boards of two workers on one list, changed from two threads at once: every row in
+    /// place, and a worker that ends takes out its own rows only.
+    #[test]
+    fn worker_boards_share_one_list() {
+        let shared: SharedServerSnapshot = Arc::new(Mutex::new(Vec::new()));
+        let rows = Arc::new(Mutex::new(HashMap::new()));
+        let models: Vec<BTreeMap<u16, String>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..2u16)
+                .map(|index| {
+                    let mut board =
+                        StatusBoard::for_worker(Arc::clone(&shared), Arc::clone(&rows), index, 2);
+                    scope.spawn(move || {
+                        let random = Random::seeded(u64::from(index) + 20);
+                        let mut model = BTreeMap::new();
+                        for step in 0..20_000u32 {
+                            // This worker's ids only: ≡ index (mod 2).
+                            let id = (random.u32() % 250) as u16 * 2 + index;
+                            if random.u32().is_multiple_of(3) {
+                                board.remove(id);
+                                model.remove(&id);
+                            } else {
+                                let mut snapshot = row(id);
+                                snapshot.state = step.to_string();
+                                model.insert(id, snapshot.state.clone());
+                                board.put(snapshot);
+                            }
+                        }
+                        (board, model)
+                    })
+                })
+                .collect();
+            let mut boards = Vec::new();
+            let mut models = Vec::new();
+            for worker in workers {
+                let (board, model) = worker.join().expect("no panic");
+                boards.push(board);
+                models.push(model);
+            }
+            let list = lock(&shared).clone();
+            let seen: BTreeMap<u16, String> = list
+                .iter()
+                .map(|s| (s.session_id, s.state.clone()))
+                .collect();
+            let mut all = models[0].clone();
+            all.extend(models[1].clone());
+            assert_eq!((seen.len(), &seen), (list.len(), &all));
+            for (id, row) in lock(&rows).iter() {
+                assert_eq!(list[*row].session_id, *id);
+            }
+            boards[1].clear();
+            models
+        });
+        let left: BTreeMap<u16, String> = lock(&shared)
+            .iter()
+            .map(|s| (s.session_id, s.state.clone()))
+            .collect();
+        assert_eq!(left, models[0], "worker 1's rows gone, worker 0's kept");
     }
 
     #[test]

@@ -273,8 +273,34 @@ impl PppoeServer {
     /// `link.lcp.mrru` set, sessions of the same peer form Multilink bundles). Cookie keys,
     /// session ids, magic numbers and challenges come from `random`.
     pub fn new(ac: AcConfig, link: LinkConfig, mac: MacAddr, random: Random) -> Self {
+        let discovery = AccessConcentrator::new(ac, mac, random.clone());
+        Self::with_discovery(discovery, link, mac, random)
+    }
+
+    /// One of several servers sharing an interface, one per worker thread: its discovery is
+    /// member `member` of an [`AcGroup`](pppoe_discovery::AcGroup) (shared cookies, session
+    /// count and id space; see there for which frames go to which member). A Multilink bundle
+    /// joins sessions of one server only, so the caller should steer a peer's links to one
+    /// member (by MAC address, as the group does).
+    pub fn member(
+        ac: AcConfig,
+        link: LinkConfig,
+        mac: MacAddr,
+        random: Random,
+        member: pppoe_discovery::AcMember,
+    ) -> Self {
+        let discovery = AccessConcentrator::member(ac, mac, random.clone(), member);
+        Self::with_discovery(discovery, link, mac, random)
+    }
+
+    fn with_discovery(
+        ac: AccessConcentrator,
+        link: LinkConfig,
+        mac: MacAddr,
+        random: Random,
+    ) -> Self {
         PppoeServer {
-            ac: AccessConcentrator::new(ac, mac, random.clone()),
+            ac,
             mac,
             template: link,
             configs: Vec::new(),
