@@ -654,6 +654,94 @@ fn max_sessions_and_one_session_per_host() {
     server.join().expect("server thread").expect("server");
 }
 
+/// Three worker threads ([`ServerOptions::workers`]) and six clients whose MAC addresses
+/// steer two to each worker, against `max-sessions = 5`: five sessions, each in the worker its
+/// client's address names (session id ≡ worker mod 3), distinct interfaces from one numbering,
+/// one listing; the sixth client refused by the shared limit, and let in once a session of
+/// another worker ends. At the end every row and every interface is gone.
+#[test]
+fn workers_split_clients_and_share_one_session_limit() {
+    if netns::skip_without_netns("workers_split_clients_and_share_one_session_limit") {
+        return;
+    }
+    let (client_ns, server_ns) = pair("pppoe-wrk");
+    let file = ac_config("chap", "max-sessions = 5");
+    let (server_status, server_stop, server) = start_server(&server_ns, &file, |options| {
+        options.workers = 3;
+    });
+    let start = |last: u8, attempts: u32| {
+        let mut options = client_options("chap");
+        options.no_tun = true;
+        let mac = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x11, last]);
+        options.mac = Some(mac);
+        options.discovery.padi_attempts = attempts;
+        options.discovery.padr_attempts = attempts;
+        let (status, stop, handle) = start_client(&client_ns, options);
+        (status, stop, handle, mac)
+    };
+    let mut clients = Vec::new();
+    for last in 0..5u8 {
+        clients.push(start(last, 5));
+        // One at a time, so which client is refused is known.
+        let (status, _, _, _) = clients.last().expect("just pushed");
+        wait_until("a session", Duration::from_secs(20), || {
+            snapshot(status).active_links == 1
+        });
+    }
+    let rows = server_status.lock().unwrap().clone();
+    assert_eq!(rows.len(), 5, "one listing for all workers");
+    let mut names: Vec<String> = rows.iter().filter_map(|r| r.interface.clone()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 5, "distinct interfaces: {rows:?}");
+    for row in &rows {
+        assert_eq!(
+            row.session_id % 3,
+            u16::from(row.client_mac.0[5]) % 3,
+            "session {:#06x} of {} in its client's worker",
+            row.session_id,
+            row.client_mac
+        );
+    }
+    // Full over all workers: the sixth client (worker 2) is refused.
+    let (_, _refused_stop, refused, refused_mac) = start(5, 2);
+    wait_until("the refusal", Duration::from_secs(20), || {
+        refused.is_finished()
+    });
+    match refused.join().expect("client thread").expect("client") {
+        ClientExit::Disconnected(PppoeDown::Discovery(DiscoveryFailure::AcSystemError(_))) => {}
+        other => panic!("the sixth client ended with {other}"),
+    }
+    // A session of worker 0 ends: the client of worker 2 gets its slot.
+    let (_, stop, handle, mac) = clients.remove(0);
+    assert_eq!(mac.0[5] % 3, 0);
+    stop.send(true).ok();
+    handle.join().expect("client thread").expect("client");
+    wait_until("the slot given back", Duration::from_secs(10), || {
+        server_status.lock().unwrap().len() == 4
+    });
+    let again = start(refused_mac.0[5], 5);
+    wait_until(
+        "the sixth client's session",
+        Duration::from_secs(20),
+        || snapshot(&again.0).active_links == 1,
+    );
+    clients.push(again);
+    assert_eq!(server_status.lock().unwrap().len(), 5);
+
+    for (_, stop, handle, _) in clients {
+        stop.send(true).ok();
+        handle.join().expect("client thread").expect("client");
+    }
+    wait_until("no sessions listed", Duration::from_secs(10), || {
+        server_status.lock().unwrap().is_empty()
+    });
+    server_stop.send(true).ok();
+    server.join().expect("server thread").expect("server");
+    let links = server_ns.ip(&["-o", "link", "show"]).expect("ip link");
+    assert!(!links.contains(": ppp"), "interfaces left: {links}");
+}
+
 /// The program binaries, built once.
 fn programs() -> (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();

@@ -1577,7 +1577,7 @@ impl ServerAaa {
 ///
 /// Binding the packet socket, creating the capture file, or receiving from the socket fails.
 pub async fn run_server(
-    options: ServerOptions,
+    mut options: ServerOptions,
     secrets: Arc<dyn SecretsBackend>,
     policy: Box<dyn SessionPolicy>,
     status: SharedServerSnapshot,
@@ -1589,6 +1589,10 @@ pub async fn run_server(
         return serve(options, secrets, policy, status, shutdown, Worker::alone()).await;
     }
     info!("{}: {workers} worker threads", options.interface);
+    // One AAA for all workers (its registry behind `only-one`).
+    if options.aaa.is_none() {
+        options.aaa = Some(Aaa::new(AaaOptions::default())?);
+    }
     let random = Random::from_os().map_err(io::Error::other)?;
     let group = AcGroup::new(workers, &random, Instant::now());
     let numbers = Arc::new(Mutex::new(InterfaceNumbers::default()));

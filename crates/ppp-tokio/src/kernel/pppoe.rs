@@ -635,6 +635,12 @@ pub async fn run_server(
             "kernel data path: clamp-mss is left to the firewall (its TCPMSS target), as with pppd"
         );
     }
+    if options.workers > 1 {
+        info!(
+            "kernel data path: one thread instead of {} workers (the kernel carries the datagrams)",
+            options.workers
+        );
+    }
     let link_config = support.link_config(&options.link);
     let random = Random::from_os().map_err(io::Error::other)?;
     let mut server = PppoeServer::new(options.ac.clone(), link_config, mac, random);
