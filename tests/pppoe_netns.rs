@@ -39,6 +39,9 @@ use pppoe_discovery::MacAddr;
 use pppoe_discovery::{ClientSessionEnd, DiscoveryFailure};
 use tokio::sync::watch;
 
+mod support;
+use support::wait_until;
+
 /// Our access concentrator's address on every session.
 const AC_ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
@@ -124,14 +127,6 @@ fn stop_signal() -> (
         }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
     };
     (tx, make)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn snapshot(status: &SharedClientSnapshot) -> ClientSnapshot {
@@ -744,37 +739,13 @@ fn workers_split_clients_and_share_one_session_limit() {
 
 /// The program binaries, built once.
 fn programs() -> (PathBuf, PathBuf) {
-    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "-p",
-                    "ppp-stack",
-                    "--example",
-                    "pppoe-client",
-                    "--example",
-                    "access-concentrator",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the example programs failed");
-            // target/debug/deps/pppoe_netns-HASH -> target/debug/examples
-            let exe = std::env::current_exe().expect("test executable");
-            let examples = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target dir")
-                .join("examples");
-            (
-                examples.join("pppoe-client"),
-                examples.join("access-concentrator"),
-            )
-        })
-        .clone()
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let examples = BUILT
+        .get_or_init(|| support::build_examples(false, &["pppoe-client", "access-concentrator"]));
+    (
+        examples.join("pppoe-client"),
+        examples.join("access-concentrator"),
+    )
 }
 
 /// Kills a child on drop (so a failing test leaves nothing behind).
