@@ -23,7 +23,7 @@ use ppp_link::pppoe::{PppoeClient, PppoeClientState};
 use ppp_link::{CloseReason, LinkConfig, Random};
 use ppp_tokio::now;
 use ppp_tokio::packet::PacketSocket;
-use pppoe_discovery::{ClientConfig, MacAddr};
+use pppoe_discovery::{ClientConfig, Code, DiscoveryRepr, MacAddr, TagType};
 
 /// Many PPPoE clients from one process, for load tests of an access concentrator.
 #[derive(Debug, Parser)]
@@ -96,11 +96,17 @@ fn padi_flood(
                     return 0;
                 }
             };
-            // PADI: broadcast, Service-Name "" (any).
-            let mut frame = vec![0xFF; 6];
-            frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0]);
-            frame.extend_from_slice(&0x8863u16.to_be_bytes());
-            frame.extend_from_slice(&[0x11, 0x09, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00]);
+            // PADI for any service; its source address changes with every frame.
+            let padi = DiscoveryRepr::new(
+                MacAddr::BROADCAST,
+                MacAddr([2, 0, 0, 0, 0, 0]),
+                Code::Padi,
+                0,
+            )
+            .with_tag(TagType::ServiceName, []);
+            let Ok(mut frame) = padi.to_bytes() else {
+                return 0;
+            };
             let until = now() + duration;
             let mut sent = 0u64;
             while now() < until {

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use ppp_stack::pppoe::control;
 use ppp_tokio::netns::{self, NetNs};
-use ppp_tokio::packet::{ETHERTYPE_PPPOE_DISCOVERY, PacketSocket};
+use ppp_tokio::packet::PacketSocket;
+use pppoe_discovery::{Code, DiscoveryRepr, MacAddr, TagType};
 
 const CLIENTS: usize = 20;
 
@@ -326,10 +327,15 @@ fn client_addresses(runtime: &tokio::runtime::Runtime, control: &Path) -> Vec<Ip
 /// returns how many.
 async fn padi_flood(ifname: &str, duration: Duration) -> u64 {
     let socket = PacketSocket::bind(ifname).expect("flood socket");
-    let mut frame = vec![0xFF; 6];
-    frame.extend_from_slice(&[0x02, 0xF1, 0, 0, 0, 0]);
-    frame.extend_from_slice(&ETHERTYPE_PPPOE_DISCOVERY.to_be_bytes());
-    frame.extend_from_slice(&[0x11, 0x09, 0x00, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00, 0x00]);
+    // PADIs for any service from 02:f1:00:00:00:00, 02:f1:00:00:00:01, ...
+    let padi = DiscoveryRepr::new(
+        MacAddr::BROADCAST,
+        MacAddr([2, 0xf1, 0, 0, 0, 0]),
+        Code::Padi,
+        0,
+    )
+    .with_tag(TagType::ServiceName, []);
+    let mut frame = padi.to_bytes().expect("a PADI");
     let until = Instant::now() + duration;
     let mut sent: u64 = 0;
     while Instant::now() < until {
