@@ -610,7 +610,7 @@ fn stuff_fold<const W: usize>(
     }
     if !tail.is_empty() {
         if W > 0 {
-            register = fcs::portable::short::<W>(register, tail);
+            register = fcs::portable::finish_tail::<W>(register, payload, tail.len());
         }
         stuff_piece(out, tail, escapes);
     }
