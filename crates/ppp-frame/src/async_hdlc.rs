@@ -467,17 +467,21 @@ impl AsyncEncoder {
     }
 }
 
-/// Runs `$f($args..., hits)` with `hits` the word test `$test` (a [`WordTest`]) as a closure of
-/// its own, so that each kind of escape set gets a loop compiled for it.
+/// Runs `$f($args..., hits, sparse)` with `hits` the word test `$test` (a [`WordTest`]) as a
+/// closure of its own, so that each kind of escape set gets a loop compiled for it, and `sparse`
+/// whether the set's escapes are rare enough in blocks that need one to be found one by one (the
+/// sets of a few bytes; not those with the control characters, which come in clusters).
 macro_rules! with_word_test {
     ($test:expr, $f:path, ($($arg:expr),*)) => {
         match $test {
-            WordTest::Empty => $f($($arg,)* |_| 0),
-            WordTest::One(a) => $f($($arg,)* move |x| WordTest::One(a).hits(x)),
-            WordTest::Two(a, b) => $f($($arg,)* move |x| WordTest::Two(a, b).hits(x)),
-            WordTest::Three(a, b, c) => $f($($arg,)* move |x| WordTest::Three(a, b, c).hits(x)),
+            WordTest::Empty => $f($($arg,)* |_| 0, true),
+            WordTest::One(a) => $f($($arg,)* move |x| WordTest::One(a).hits(x), true),
+            WordTest::Two(a, b) => $f($($arg,)* move |x| WordTest::Two(a, b).hits(x), true),
+            WordTest::Three(a, b, c) => {
+                $f($($arg,)* move |x| WordTest::Three(a, b, c).hits(x), true)
+            }
             WordTest::ControlsPlus(a, b) => {
-                $f($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x))
+                $f($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x), false)
             }
         }
     };
@@ -523,8 +527,9 @@ fn body<const W: usize>(
     payload: &[u8],
     escapes: &ByteSet,
     hits: impl Fn(u64) -> u64,
+    sparse: bool,
 ) {
-    let register = stuff_fold::<W>(out, register, payload, escapes, &hits);
+    let register = stuff_fold::<W>(out, register, payload, escapes, &hits, sparse);
     let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
     // The FCS bytes tested with the word test (the bytes past them are flags, which are in every
     // set; a byte no set of a word test holds stands in for them): most FCSs need no escape, and
@@ -542,17 +547,76 @@ fn body<const W: usize>(
     }
 }
 
-/// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test).
+/// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test;
+/// `sparse`: a block with escapes has few, see [`stuff_sparse`]).
 #[inline(always)]
-fn stuff_block(out: &mut Vec<u8>, block: &[u8; 16], escapes: &ByteSet, hits: &impl Fn(u64) -> u64) {
+fn stuff_block(
+    out: &mut Vec<u8>,
+    block: &[u8; 16],
+    escapes: &ByteSet,
+    hits: &impl Fn(u64) -> u64,
+    sparse: bool,
+) {
     let (a, b) = block.split_at(8);
     let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
     let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
     if hits(a) | hits(b) == 0 {
         out.extend_from_slice(block);
+    } else if sparse {
+        stuff_sparse(out, block, escapes, hits);
     } else {
         stuff_piece(out, block, escapes);
     }
+}
+
+/// Appends the 16-byte `block`, which holds at least one byte of `escapes`, to `out` escaped: up
+/// to two escapes found with the word test `hits` (its lowest flag is exact) and the runs around
+/// them moved as whole words, then any bytes left one by one as in [`stuff_piece`]. A block of
+/// typical IP that needs an escape needs one; byte by byte it would cost sixteen steps.
+#[inline(always)]
+fn stuff_sparse(
+    out: &mut Vec<u8>,
+    block: &[u8; 16],
+    escapes: &ByteSet,
+    hits: &impl Fn(u64) -> u64,
+) {
+    let whole = u128::from_le_bytes(*block);
+    let mut piece = [0u8; 64];
+    // Bytes of `block` taken, bytes of `piece` written (at most 32 in the end).
+    let (mut src, mut dst) = (0usize, 0usize);
+    for _ in 0..2 {
+        // The bytes from `src` on, moved down; the zeros shifted in are masked out of the hits.
+        let rest = whole.checked_shr(8 * src as u32).unwrap_or(0);
+        let found = u128::from(hits(rest as u64)) | u128::from(hits((rest >> 64) as u64)) << 64;
+        let found = found & u128::MAX.checked_shr(8 * src as u32).unwrap_or(0);
+        if let Some(at) = piece.get_mut(dst..dst + 16) {
+            at.copy_from_slice(&rest.to_le_bytes());
+        }
+        if found == 0 {
+            dst += 16 - src;
+            src = 16;
+            break;
+        }
+        let run = (found.trailing_zeros() / 8) as usize;
+        let byte = (rest >> (8 * (run & 15))) as u8;
+        dst += run;
+        if let Some(at) = piece.get_mut(dst..dst + 2) {
+            at.copy_from_slice(&[ESCAPE, byte ^ 0x20]);
+        }
+        dst += 2;
+        src += run + 1;
+    }
+    for &byte in block.get(src..).unwrap_or_default() {
+        let escaped = escapes.contains(byte);
+        // `dst` is at most 31 here (16 bytes and at most 15 escapes before this byte): the masks
+        // only spare the bounds checks.
+        piece[dst & 63] = if escaped { ESCAPE } else { byte };
+        piece[(dst + 1) & 63] = byte ^ 0x20;
+        dst += 1 + usize::from(escaped);
+    }
+    let len = out.len();
+    out.extend_from_slice(&piece[..32]);
+    out.truncate(len + dst);
 }
 
 /// Appends `data` (at most 16 bytes) to `out`, each byte in `escapes` escaped: through a
@@ -585,6 +649,7 @@ fn stuff_fold<const W: usize>(
     payload: &[u8],
     escapes: &ByteSet,
     hits: &impl Fn(u64) -> u64,
+    sparse: bool,
 ) -> u32 {
     let (blocks, tail) = payload.as_chunks::<16>();
     if let Some((mut current, rest)) = blocks.split_first() {
@@ -600,13 +665,13 @@ fn stuff_fold<const W: usize>(
                 register = fcs::portable::block_reached::<W>(register, current, pending);
                 pending = fcs::portable::block_unreached::<W>(next);
             }
-            stuff_block(out, current, escapes, hits);
+            stuff_block(out, current, escapes, hits, sparse);
             current = next;
         }
         if W > 0 {
             register = fcs::portable::block_reached::<W>(register, current, pending);
         }
-        stuff_block(out, current, escapes, hits);
+        stuff_block(out, current, escapes, hits, sparse);
     }
     if !tail.is_empty() {
         if W > 0 {
