@@ -1155,6 +1155,25 @@ impl AsyncDecoder {
                 if self.buf.len() + plain.len() > self.config.max_frame_len {
                     return Some(Err(self.too_long()));
                 }
+                // A whole frame in one run (nothing escaped in it, its closing flag next): its
+                // FCS from the input, not from the copy the frame is delivered from, which the
+                // loads would otherwise wait for.
+                if tier == Tier::Portable
+                    && !self.escaped
+                    && self.buf.is_empty()
+                    && rest.first() == Some(&FLAG)
+                {
+                    let register = match self.config.fcs {
+                        FcsKind::Fcs16 => {
+                            Some(u32::from(fcs::portable::fcs16_update(FCS16_INIT, plain)))
+                        }
+                        FcsKind::Fcs32 => Some(fcs::portable::fcs32_update(FCS32_INIT, plain)),
+                        FcsKind::Null => None,
+                    };
+                    self.buf.extend_from_slice(plain);
+                    *input = rest.get(1..).unwrap_or_default();
+                    return Some(self.finish_frame(register));
+                }
                 self.buf.extend_from_slice(plain);
                 if self.escaped {
                     let at = self.buf.len() - plain.len();
