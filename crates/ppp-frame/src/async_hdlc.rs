@@ -467,21 +467,23 @@ impl AsyncEncoder {
     }
 }
 
-/// Runs `$f($args..., hits, sparse)` with `hits` the word test `$test` (a [`WordTest`]) as a
-/// closure of its own, so that each kind of escape set gets a loop compiled for it, and `sparse`
+/// Runs `$f::<$w, SPARSE>($args..., hits)` with `hits` the word test `$test` (a [`WordTest`]) as
+/// a closure of its own, so that each kind of escape set gets a loop compiled for it, and `SPARSE`
 /// whether the set's escapes are rare enough in blocks that need one to be found one by one (the
 /// sets of a few bytes; not those with the control characters, which come in clusters).
 macro_rules! with_word_test {
-    ($test:expr, $f:path, ($($arg:expr),*)) => {
+    ($test:expr, $f:ident::<$w:literal>, ($($arg:expr),*)) => {
         match $test {
-            WordTest::Empty => $f($($arg,)* |_| 0, true),
-            WordTest::One(a) => $f($($arg,)* move |x| WordTest::One(a).hits(x), true),
-            WordTest::Two(a, b) => $f($($arg,)* move |x| WordTest::Two(a, b).hits(x), true),
+            WordTest::Empty => $f::<$w, true>($($arg,)* |_| 0),
+            WordTest::One(a) => $f::<$w, true>($($arg,)* move |x| WordTest::One(a).hits(x)),
+            WordTest::Two(a, b) => {
+                $f::<$w, true>($($arg,)* move |x| WordTest::Two(a, b).hits(x))
+            }
             WordTest::Three(a, b, c) => {
-                $f($($arg,)* move |x| WordTest::Three(a, b, c).hits(x), true)
+                $f::<$w, true>($($arg,)* move |x| WordTest::Three(a, b, c).hits(x))
             }
             WordTest::ControlsPlus(a, b) => {
-                $f($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x), false)
+                $f::<$w, false>($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x))
             }
         }
     };
@@ -520,16 +522,15 @@ fn portable_frame_into_vec(
 
 /// The payload, FCS and closing flag of a frame with the portable code: [`stuff_fold`], then
 /// the `W`-byte FCS (escaped) and the flag.
-#[inline(always)]
-fn body<const W: usize>(
+#[inline(never)]
+fn body<const W: usize, const SPARSE: bool>(
     out: &mut Vec<u8>,
     register: u32,
     payload: &[u8],
     escapes: &ByteSet,
     hits: impl Fn(u64) -> u64,
-    sparse: bool,
 ) {
-    let register = stuff_fold::<W>(out, register, payload, escapes, &hits, sparse);
+    let register = stuff_fold::<W>(out, register, payload, escapes, &hits, SPARSE);
     let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
     // The FCS bytes tested with the word test (the bytes past them are flags, which are in every
     // set; a byte no set of a word test holds stands in for them): most FCSs need no escape, and
