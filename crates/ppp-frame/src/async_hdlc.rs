@@ -561,13 +561,23 @@ fn stuff_block(
     let (a, b) = block.split_at(8);
     let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
     let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
-    if hits(a) | hits(b) == 0 {
+    let (a, b) = (hits(a), hits(b));
+    if a | b == 0 {
         out.extend_from_slice(block);
-    } else if sparse {
-        stuff_sparse(out, block, escapes, hits);
-    } else {
-        stuff_piece(out, block, escapes);
+        return;
     }
+    if sparse {
+        // The flags of both words in one word (each flags bit 7 of its bytes); wrong flags
+        // (above a right one) only add to them. At most two: found one by one; more (a run of
+        // flags or escapes) byte by byte.
+        let flags = a | b >> 1;
+        let above_lowest = flags & flags.wrapping_sub(1);
+        if above_lowest & above_lowest.wrapping_sub(1) == 0 {
+            stuff_sparse(out, block, escapes, hits);
+            return;
+        }
+    }
+    stuff_piece(out, block, escapes);
 }
 
 /// Appends the 16-byte `block`, which holds at least one byte of `escapes`, to `out` escaped: up
