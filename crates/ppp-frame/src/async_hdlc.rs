@@ -549,7 +549,9 @@ fn body<const W: usize, const SPARSE: bool>(
 }
 
 /// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test;
-/// `sparse`: a block with escapes has few, see [`stuff_sparse`]).
+/// `sparse`: a block of this set that needs escapes usually needs one or two, so a block whose
+/// word test flags at most two bytes goes to [`stuff_sparse`]; denser blocks, and every block of
+/// the sets with the control characters, to [`stuff_piece`]).
 #[inline(always)]
 fn stuff_block(
     out: &mut Vec<u8>,
