@@ -72,7 +72,8 @@ pub enum Kernels {
     /// Safe, portable code without SIMD intrinsics: the encoder escapes a payload 16 bytes at a
     /// time (a word-at-a-time test, a block without escapes copied whole) and folds its
     /// slice-by-16 FCS in the same pass; the decoder searches for the next flag, escape or
-    /// control character a word at a time and checks the FCS with the slice-by-16 tables.
+    /// control character a word at a time and checks the FCS with the slice-by-16 tables (over
+    /// the input itself when a whole frame arrived as one run without escapes).
     Portable,
     /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
     Reference,
