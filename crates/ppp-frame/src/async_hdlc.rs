@@ -72,7 +72,8 @@ pub enum Kernels {
     /// Safe, portable code without SIMD intrinsics: the encoder escapes a payload 16 bytes at a
     /// time (a word-at-a-time test, a block without escapes copied whole) and folds its
     /// slice-by-16 FCS in the same pass; the decoder searches for the next flag, escape or
-    /// control character a word at a time and checks the FCS with the slice-by-16 tables.
+    /// control character a word at a time and checks the FCS with the slice-by-16 tables (over
+    /// the input itself when a whole frame arrived as one run without escapes).
     Portable,
     /// Byte at a time, as RFC 1662 describes it: the reference the others are checked against.
     Reference,
@@ -467,17 +468,23 @@ impl AsyncEncoder {
     }
 }
 
-/// Runs `$f($args..., hits)` with `hits` the word test `$test` (a [`WordTest`]) as a closure of
-/// its own, so that each kind of escape set gets a loop compiled for it.
+/// Runs `$f::<$w, SPARSE>($args..., hits)` with `hits` the word test `$test` (a [`WordTest`]) as
+/// a closure of its own, so that each kind of escape set gets a loop compiled for it, and `SPARSE`
+/// whether the set's escapes are rare enough in blocks that need one to be found one by one (the
+/// sets of a few bytes; not those with the control characters, which come in clusters).
 macro_rules! with_word_test {
-    ($test:expr, $f:path, ($($arg:expr),*)) => {
+    ($test:expr, $f:ident::<$w:literal>, ($($arg:expr),*)) => {
         match $test {
-            WordTest::Empty => $f($($arg,)* |_| 0),
-            WordTest::One(a) => $f($($arg,)* move |x| WordTest::One(a).hits(x)),
-            WordTest::Two(a, b) => $f($($arg,)* move |x| WordTest::Two(a, b).hits(x)),
-            WordTest::Three(a, b, c) => $f($($arg,)* move |x| WordTest::Three(a, b, c).hits(x)),
+            WordTest::Empty => $f::<$w, true>($($arg,)* |_| 0),
+            WordTest::One(a) => $f::<$w, true>($($arg,)* move |x| WordTest::One(a).hits(x)),
+            WordTest::Two(a, b) => {
+                $f::<$w, true>($($arg,)* move |x| WordTest::Two(a, b).hits(x))
+            }
+            WordTest::Three(a, b, c) => {
+                $f::<$w, true>($($arg,)* move |x| WordTest::Three(a, b, c).hits(x))
+            }
             WordTest::ControlsPlus(a, b) => {
-                $f($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x))
+                $f::<$w, false>($($arg,)* move |x| WordTest::ControlsPlus(a, b).hits(x))
             }
         }
     };
@@ -516,15 +523,15 @@ fn portable_frame_into_vec(
 
 /// The payload, FCS and closing flag of a frame with the portable code: [`stuff_fold`], then
 /// the `W`-byte FCS (escaped) and the flag.
-#[inline(always)]
-fn body<const W: usize>(
+#[inline(never)]
+fn body<const W: usize, const SPARSE: bool>(
     out: &mut Vec<u8>,
     register: u32,
     payload: &[u8],
     escapes: &ByteSet,
     hits: impl Fn(u64) -> u64,
 ) {
-    let register = stuff_fold::<W>(out, register, payload, escapes, &hits);
+    let register = stuff_fold::<W>(out, register, payload, escapes, &hits, SPARSE);
     let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
     // The FCS bytes tested with the word test (the bytes past them are flags, which are in every
     // set; a byte no set of a word test holds stands in for them): most FCSs need no escape, and
@@ -542,17 +549,88 @@ fn body<const W: usize>(
     }
 }
 
-/// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test).
+/// Appends the 16-byte `block` to `out`, each byte of `escapes` escaped (`hits`: its word test;
+/// `sparse`: a block of this set that needs escapes usually needs one or two, so a block whose
+/// word test flags at most two bytes goes to [`stuff_sparse`]; denser blocks, and every block of
+/// the sets with the control characters, to [`stuff_piece`]).
 #[inline(always)]
-fn stuff_block(out: &mut Vec<u8>, block: &[u8; 16], escapes: &ByteSet, hits: &impl Fn(u64) -> u64) {
+fn stuff_block(
+    out: &mut Vec<u8>,
+    block: &[u8; 16],
+    escapes: &ByteSet,
+    hits: &impl Fn(u64) -> u64,
+    sparse: bool,
+) {
     let (a, b) = block.split_at(8);
     let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
     let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
-    if hits(a) | hits(b) == 0 {
+    let (a, b) = (hits(a), hits(b));
+    if a | b == 0 {
         out.extend_from_slice(block);
-    } else {
-        stuff_piece(out, block, escapes);
+        return;
     }
+    if sparse {
+        // The flags of both words in one word (each flags bit 7 of its bytes); wrong flags
+        // (above a right one) only add to them. At most two: found one by one; more (a run of
+        // flags or escapes) byte by byte.
+        let flags = a | b >> 1;
+        let above_lowest = flags & flags.wrapping_sub(1);
+        if above_lowest & above_lowest.wrapping_sub(1) == 0 {
+            stuff_sparse(out, block, escapes, hits);
+            return;
+        }
+    }
+    stuff_piece(out, block, escapes);
+}
+
+/// Appends the 16-byte `block`, which holds at least one byte of `escapes`, to `out` escaped: up
+/// to two escapes found with the word test `hits` (its lowest flag is exact) and the runs around
+/// them moved as whole words, then any bytes left one by one as in [`stuff_piece`]. A block of
+/// typical IP that needs an escape needs one; byte by byte it would cost sixteen steps.
+#[inline(always)]
+fn stuff_sparse(
+    out: &mut Vec<u8>,
+    block: &[u8; 16],
+    escapes: &ByteSet,
+    hits: &impl Fn(u64) -> u64,
+) {
+    let whole = u128::from_le_bytes(*block);
+    let mut piece = [0u8; 64];
+    // Bytes of `block` taken, bytes of `piece` written (at most 32 in the end).
+    let (mut src, mut dst) = (0usize, 0usize);
+    for _ in 0..2 {
+        // The bytes from `src` on, moved down; the zeros shifted in are masked out of the hits.
+        let rest = whole.checked_shr(8 * src as u32).unwrap_or(0);
+        let found = u128::from(hits(rest as u64)) | u128::from(hits((rest >> 64) as u64)) << 64;
+        let found = found & u128::MAX.checked_shr(8 * src as u32).unwrap_or(0);
+        if let Some(at) = piece.get_mut(dst..dst + 16) {
+            at.copy_from_slice(&rest.to_le_bytes());
+        }
+        if found == 0 {
+            dst += 16 - src;
+            src = 16;
+            break;
+        }
+        let run = (found.trailing_zeros() / 8) as usize;
+        let byte = (rest >> (8 * (run & 15))) as u8;
+        dst += run;
+        if let Some(at) = piece.get_mut(dst..dst + 2) {
+            at.copy_from_slice(&[ESCAPE, byte ^ 0x20]);
+        }
+        dst += 2;
+        src += run + 1;
+    }
+    for &byte in block.get(src..).unwrap_or_default() {
+        let escaped = escapes.contains(byte);
+        // `dst` is at most 31 here (16 bytes and at most 15 escapes before this byte): the masks
+        // only spare the bounds checks.
+        piece[dst & 63] = if escaped { ESCAPE } else { byte };
+        piece[(dst + 1) & 63] = byte ^ 0x20;
+        dst += 1 + usize::from(escaped);
+    }
+    let len = out.len();
+    out.extend_from_slice(&piece[..32]);
+    out.truncate(len + dst);
 }
 
 /// Appends `data` (at most 16 bytes) to `out`, each byte in `escapes` escaped: through a
@@ -585,6 +663,7 @@ fn stuff_fold<const W: usize>(
     payload: &[u8],
     escapes: &ByteSet,
     hits: &impl Fn(u64) -> u64,
+    sparse: bool,
 ) -> u32 {
     let (blocks, tail) = payload.as_chunks::<16>();
     if let Some((mut current, rest)) = blocks.split_first() {
@@ -600,17 +679,17 @@ fn stuff_fold<const W: usize>(
                 register = fcs::portable::block_reached::<W>(register, current, pending);
                 pending = fcs::portable::block_unreached::<W>(next);
             }
-            stuff_block(out, current, escapes, hits);
+            stuff_block(out, current, escapes, hits, sparse);
             current = next;
         }
         if W > 0 {
             register = fcs::portable::block_reached::<W>(register, current, pending);
         }
-        stuff_block(out, current, escapes, hits);
+        stuff_block(out, current, escapes, hits, sparse);
     }
     if !tail.is_empty() {
         if W > 0 {
-            register = fcs::portable::short::<W>(register, tail);
+            register = fcs::portable::finish_tail::<W>(register, payload, tail.len());
         }
         stuff_piece(out, tail, escapes);
     }
@@ -1089,6 +1168,25 @@ impl AsyncDecoder {
                 *input = rest;
                 if self.buf.len() + plain.len() > self.config.max_frame_len {
                     return Some(Err(self.too_long()));
+                }
+                // A whole frame in one run (nothing escaped in it, its closing flag next): its
+                // FCS from the input, not from the copy the frame is delivered from, which the
+                // loads would otherwise wait for.
+                if tier == Tier::Portable
+                    && !self.escaped
+                    && self.buf.is_empty()
+                    && rest.first() == Some(&FLAG)
+                {
+                    let register = match self.config.fcs {
+                        FcsKind::Fcs16 => {
+                            Some(u32::from(fcs::portable::fcs16_update(FCS16_INIT, plain)))
+                        }
+                        FcsKind::Fcs32 => Some(fcs::portable::fcs32_update(FCS32_INIT, plain)),
+                        FcsKind::Null => None,
+                    };
+                    self.buf.extend_from_slice(plain);
+                    *input = rest.get(1..).unwrap_or_default();
+                    return Some(self.finish_frame(register));
                 }
                 self.buf.extend_from_slice(plain);
                 if self.escaped {

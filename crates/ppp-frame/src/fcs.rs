@@ -401,6 +401,56 @@ pub mod portable {
         acc
     }
 
+    /// Advances the register over the last `n` (1 to 15) bytes of `window`, the 16 bytes that end
+    /// the data (the bytes in front of those `n` are already in `reg`).
+    ///
+    /// A register of zero stays zero over zero bytes, so the tail with the register XORed into its
+    /// first bytes and zeros in front of it is a half block (`n` up to 8) or a block of its own,
+    /// sliced with the fixed tables of those positions: a masked word load instead of a lookup
+    /// table chosen per byte, no branch per byte. Register bytes that reach past the data (`n`
+    /// below the register's width) move down, as in [`tail`].
+    #[inline(always)]
+    fn tail_in_window(t: &[[u32; 256]; 16], reg: u32, window: &[u8; 16], n: usize) -> u32 {
+        let (lo, hi) = window.split_at(8);
+        let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+        let hi = u64::from_le_bytes(hi.try_into().unwrap_or_default());
+        let reg64 = u64::from(reg);
+        let lookups = |acc: u32, word: u64, last_table: usize| {
+            let mut acc = acc;
+            let mut i = 0;
+            while i < 8 {
+                acc ^= t[last_table - i][usize::from((word >> (8 * i)) as u8)];
+                i += 1;
+            }
+            acc
+        };
+        if n <= 8 {
+            // 0 to 56: the bytes in front of the tail are masked off.
+            let shift = (8 * (8 - n) as u32) & 63;
+            let word = (hi & (u64::MAX << shift)) ^ (reg64 << shift);
+            lookups(reg.checked_shr(8 * n as u32).unwrap_or(0), word, 7)
+        } else {
+            // 8 to 56; the register (4 bytes at most) may reach into the upper word.
+            let shift = (8 * (16 - n) as u32) & 63;
+            let low = (lo & (u64::MAX << shift)) ^ (reg64 << shift);
+            let high = hi ^ (reg64 >> (64 - shift));
+            lookups(lookups(0, low, 15), high, 7)
+        }
+    }
+
+    /// The register advanced over the last `n` (0 to 15) bytes of `data`, the ones after its
+    /// whole blocks: [`tail_in_window`] when `data` has 16 bytes, else [`tail`].
+    #[inline(always)]
+    fn finish(t: &[[u32; 256]; 16], reg: u32, data: &[u8], n: usize) -> u32 {
+        if n == 0 {
+            return reg;
+        }
+        match data.last_chunk::<16>() {
+            Some(window) => tail_in_window(t, reg, window, n),
+            None => tail(t, reg, data.get(data.len() - n..).unwrap_or_default()),
+        }
+    }
+
     /// The slice tables of the FCS whose register is `REG` bytes wide (2: FCS-16, 4: FCS-32).
     #[inline(always)]
     const fn tables<const REG: usize>() -> &'static [[u32; 256]; 16] {
@@ -427,10 +477,11 @@ pub mod portable {
         unreached ^ reached::<REG>(tables::<REG>(), block, reg)
     }
 
-    /// The `REG`-byte register advanced over fewer than 16 bytes: a word of eight, then bytes.
+    /// The `REG`-byte register advanced over the last `n` (fewer than 16) bytes of `data`, the
+    /// ones after its whole blocks.
     #[inline(always)]
-    pub(crate) fn short<const REG: usize>(reg: u32, data: &[u8]) -> u32 {
-        tail(tables::<REG>(), reg, data)
+    pub(crate) fn finish_tail<const REG: usize>(reg: u32, data: &[u8], n: usize) -> u32 {
+        finish(tables::<REG>(), reg, data, n)
     }
 
     /// Advances the FCS-16 register over `data`, 16 bytes per step.
@@ -438,14 +489,14 @@ pub mod portable {
         let (whole, tail) = data.as_chunks::<16>();
         let reg = blocks::<2>(&SLICE16, u32::from(fcs), whole);
         // The register stays below 2^16: every entry of the FCS-16 tables does.
-        self::tail(&SLICE16, reg, tail) as u16
+        finish(&SLICE16, reg, data, tail.len()) as u16
     }
 
     /// Advances the FCS-32 register over `data`, 16 bytes per step.
     pub fn fcs32_update(fcs: u32, data: &[u8]) -> u32 {
         let (whole, tail) = data.as_chunks::<16>();
         let reg = blocks::<4>(&SLICE32, fcs, whole);
-        self::tail(&SLICE32, reg, tail)
+        finish(&SLICE32, reg, data, tail.len())
     }
 }
 
