@@ -70,7 +70,7 @@ use crate::packet::{
 };
 use crate::ring::{PacketRing, RingConfig};
 use crate::rtnl::{PointToPoint, RouteSocket};
-use crate::tun::TunDevice;
+use crate::tun::{PacketBatch, TunDevice};
 use crate::{now, sleep_until};
 
 /// Largest frame or packet read at once.
@@ -139,17 +139,30 @@ fn record(capture: &mut Option<EthernetCapture>, frame: &[u8]) {
     }
 }
 
-/// Takes every frame a machine has to send, in order.
-fn take_frames(poll: impl FnMut() -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
-    std::iter::from_fn(poll).collect()
-}
-
-/// Sends a frame and records it.
-async fn send_frame(socket: &PacketSocket, capture: &mut Option<EthernetCapture>, frame: &[u8]) {
-    record(capture, frame);
-    if let Err(error) = socket.send(frame).await {
-        debug!("{}: frame not sent: {error}", socket.ifname());
+/// Takes every frame a machine has to send (`poll` until it gives nothing), records each and
+/// sends them in order, many in one `sendmmsg(2)` ([`PacketSocket::send_batch`]); a frame that
+/// cannot be sent is logged and the rest still go. `outgoing` is scratch space, reused from
+/// pass to pass so that a pass allocates no list.
+async fn send_frames(
+    socket: &PacketSocket,
+    capture: &mut Option<EthernetCapture>,
+    outgoing: &mut Vec<Vec<u8>>,
+    poll: impl FnMut() -> Option<Vec<u8>>,
+) {
+    outgoing.clear();
+    outgoing.extend(std::iter::from_fn(poll));
+    if outgoing.is_empty() {
+        return;
     }
+    for frame in outgoing.iter() {
+        record(capture, frame);
+    }
+    socket
+        .send_batch(outgoing, |_, error| {
+            debug!("{}: frame not sent: {error}", socket.ifname());
+        })
+        .await;
+    outgoing.clear();
 }
 
 /// Lowers the MSS of a TCP SYN to what `mtu` carries (IPv4 or IPv6 alike).
@@ -547,6 +560,7 @@ pub async fn run_client(
     // The largest super-packet behind its virtio-net header.
     let mut packet_buf = vec![0u8; BUFFER_LEN + VNET_HDR_LEN];
     let mut segments = Segments::new();
+    let mut outgoing = Vec::new();
     let mut sessions_started = 0;
     let random = Random::from_os().map_err(io::Error::other)?;
     loop {
@@ -567,9 +581,10 @@ pub async fn run_client(
         let mut socket_error = None;
         let reason = loop {
             // Drain everything the client has for us.
-            for frame in take_frames(|| client.poll_transmit()) {
-                send_frame(&socket, &mut capture, &frame).await;
-            }
+            send_frames(&socket, &mut capture, &mut outgoing, || {
+                client.poll_transmit()
+            })
+            .await;
             let mut down = None;
             while let Some(event) = client.poll_event() {
                 match event {
@@ -654,9 +669,10 @@ pub async fn run_client(
             );
             if let Some(reason) = down {
                 // Let the PADT leave first.
-                for frame in take_frames(|| client.poll_transmit()) {
-                    send_frame(&socket, &mut capture, &frame).await;
-                }
+                send_frames(&socket, &mut capture, &mut outgoing, || {
+                    client.poll_transmit()
+                })
+                .await;
                 break Some(reason);
             }
             while let Some(datagram) = client.poll_datagram() {
@@ -687,12 +703,13 @@ pub async fn run_client(
                             break None;
                         }
                     };
+                    let now = now();
                     let frame = &frame_buf[..len];
                     record(&mut capture, frame);
-                    client.handle_input(now(), frame);
+                    client.handle_input(now, frame);
                     // What else is queued, so its packets coalesce for the TUN device.
                     let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
-                        client.handle_input(now(), frame);
+                        client.handle_input(now, frame);
                     });
                     if let Err(error) = queued {
                         socket_error = Some(error);
@@ -705,23 +722,30 @@ pub async fn run_client(
                             let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
                             let offload = interface.as_ref().is_some_and(|i| i.tun.has_offload());
                             let now = now();
-                            for_each_tun_packet(
-                                offload,
-                                &mut packet_buf[..len],
-                                mtu,
-                                &mut segments,
-                                |packet| {
-                                    clamp(packet, mtu);
-                                    let sent = match packet.first().map(|b| b >> 4) {
-                                        Some(4) => client.send_ipv4(now, packet),
-                                        Some(6) => client.send_ipv6(now, packet),
-                                        _ => Ok(()),
-                                    };
-                                    if let Err(error) = sent {
-                                        debug!("packet from the TUN device dropped: {error}");
-                                    }
-                                },
-                            );
+                            let handed = std::cell::Cell::new(0);
+                            let mut send = |packet: &mut [u8]| {
+                                handed.set(handed.get() + 1);
+                                clamp(packet, mtu);
+                                let sent = match packet.first().map(|b| b >> 4) {
+                                    Some(4) => client.send_ipv4(now, packet),
+                                    Some(6) => client.send_ipv6(now, packet),
+                                    _ => Ok(()),
+                                };
+                                if let Err(error) = sent {
+                                    debug!("packet from the TUN device dropped: {error}");
+                                }
+                            };
+                            let read = &mut packet_buf[..len];
+                            for_each_tun_packet(offload, read, mtu, &mut segments, &mut send);
+                            // What else the device holds (up to a batch of packets), so that
+                            // their frames leave together; an error shows at the next wait.
+                            while let Some(interface) = interface.as_ref()
+                                && handed.get() < RECEIVE_BATCH
+                                && let Ok(Some(len)) = interface.tun.try_recv(&mut packet_buf)
+                            {
+                                let read = &mut packet_buf[..len];
+                                for_each_tun_packet(offload, read, mtu, &mut segments, &mut send);
+                            }
                         }
                         Err(error) => {
                             warn!("TUN device failed: {error}");
@@ -853,10 +877,12 @@ pub async fn scan(
     let give_up = now() + window + Duration::from_secs(1);
     let mut buf = vec![0u8; BUFFER_LEN];
     let mut capture = None;
+    let mut outgoing = Vec::new();
     loop {
-        for frame in take_frames(|| client.poll_transmit()) {
-            send_frame(&socket, &mut capture, &frame).await;
-        }
+        send_frames(&socket, &mut capture, &mut outgoing, || {
+            client.poll_transmit()
+        })
+        .await;
         while let Some(event) = client.poll_event() {
             if let PppoeClientEvent::Discovery(DiscoveryEvent::ScanComplete { results }) = event {
                 return Ok(results);
@@ -1595,7 +1621,7 @@ pub async fn run_server(
     let (lookup_tx, mut lookup_rx) =
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
     let (verify_tx, mut verify_rx) = mpsc::channel::<(SessionRequest, Verified)>(LOOKUP_QUEUE);
-    let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
+    let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, PacketBatch)>(TUN_QUEUE);
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
     let mut board = StatusBoard::new(status);
@@ -1603,15 +1629,17 @@ pub async fn run_server(
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     let mut discovery_buf = vec![0u8; BUFFER_LEN];
     let mut segments = Segments::new();
+    let mut outgoing = Vec::new();
     let mut to_tun = TunCoalescer::default();
     let mut padi_report = PadiReport::default();
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
     let mut socket_error = None;
     loop {
-        for frame in take_frames(|| server.poll_transmit()) {
-            send_frame(&socket, &mut capture, &frame).await;
-        }
+        send_frames(&socket, &mut capture, &mut outgoing, || {
+            server.poll_transmit()
+        })
+        .await;
         while let Some(event) = server.poll_event() {
             touched_sessions(&server, &event, &mut touched);
             match event {
@@ -1825,10 +1853,11 @@ pub async fn run_server(
                 _ => {}
             }
         }
+        let received_at = now();
         while let Some((unit, datagram)) = server.poll_datagram() {
             let (Datagram::Ipv4(packet) | Datagram::Ipv6(packet)) = datagram;
             let packet = match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
-                Some((_, session)) => match session.receive(now(), packet) {
+                Some((_, session)) => match session.receive(received_at, packet) {
                     Admission::Now(packet) => packet,
                     Admission::Queued => {
                         nas.deadlines.set(unit, session.poll_timeout());
@@ -1844,9 +1873,10 @@ pub async fn run_server(
         to_tun.flush(&units).await;
         board.refresh(&mut touched, &server, &extras, &units);
         if closing_since.is_some() && server.session_count() == 0 {
-            for frame in take_frames(|| server.poll_transmit()) {
-                send_frame(&socket, &mut capture, &frame).await;
-            }
+            send_frames(&socket, &mut capture, &mut outgoing, || {
+                server.poll_transmit()
+            })
+            .await;
             break;
         }
         let deadline = [server.poll_timeout(), nas.deadlines.next()]
@@ -1871,38 +1901,54 @@ pub async fn run_server(
                         break;
                     }
                 };
+                let now = now();
                 let frame = &frame_buf[..len];
                 record(&mut capture, frame);
-                server.handle_input(now(), frame);
+                server.handle_input(now, frame);
                 // What else is queued, so its packets coalesce for the TUN devices.
                 let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
-                    server.handle_input(now(), frame);
+                    server.handle_input(now, frame);
                 });
                 if let Err(error) = queued {
                     socket_error = Some(error);
                     break;
                 }
             }
-            Some((unit, mut read)) = tun_rx.recv() => {
-                let Some(mtu) = server.mtu(unit) else { continue };
-                let offload = units
-                    .get(&unit)
-                    .and_then(|e| e.interface.as_ref())
-                    .is_some_and(|i| i.tun.has_offload());
+            Some((unit, mut batch)) = tun_rx.recv() => {
                 let now = now();
-                for_each_tun_packet(offload, &mut read, mtu, &mut segments, |packet| {
-                    if options.clamp_mss {
-                        clamp(packet, mtu);
+                let mut from_tun = |unit: UnitId, batch: &mut PacketBatch| {
+                    let Some(mtu) = server.mtu(unit) else { return };
+                    let offload = units
+                        .get(&unit)
+                        .and_then(|e| e.interface.as_ref())
+                        .is_some_and(|i| i.tun.has_offload());
+                    for index in 0..batch.len() {
+                        let Some(read) = batch.get_mut(index) else { continue };
+                        for_each_tun_packet(offload, read, mtu, &mut segments, |packet| {
+                            if options.clamp_mss {
+                                clamp(packet, mtu);
+                            }
+                            match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
+                                Some((_, session)) => match session.transmit_slice(now, packet) {
+                                    Admission::Now(packet) => {
+                                        send_to_unit(&mut server, now, unit, packet);
+                                    }
+                                    Admission::Queued => {
+                                        nas.deadlines.set(unit, session.poll_timeout());
+                                    }
+                                    Admission::Dropped(_) => {}
+                                },
+                                None => send_to_unit(&mut server, now, unit, packet),
+                            }
+                        });
                     }
-                    match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
-                        Some((_, session)) => match session.transmit(now, packet.to_vec()) {
-                            Admission::Now(packet) => send_to_unit(&mut server, now, unit, &packet),
-                            Admission::Queued => nas.deadlines.set(unit, session.poll_timeout()),
-                            Admission::Dropped(_) => {}
-                        },
-                        None => send_to_unit(&mut server, now, unit, packet),
-                    }
-                });
+                };
+                from_tun(unit, &mut batch);
+                // What else the devices have read, so that the frames leave together.
+                for _ in 1..RECEIVE_BATCH {
+                    let Ok((unit, mut batch)) = tun_rx.try_recv() else { break };
+                    from_tun(unit, &mut batch);
+                }
             }
             Some((request, entry)) = lookup_rx.recv() => {
                 answer_secret(&mut server, policy.as_mut(), &mut nas, &request, entry);
@@ -2325,13 +2371,15 @@ fn configure_session_interface(
     Ok(tun)
 }
 
-/// Reads a session's TUN device (with no buffer of its own while it waits: see
-/// [`TunDevice::recv_packet`]).
-async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, Vec<u8>)>) {
+/// Reads a session's TUN device, what is queued in batches (with no buffer of its own while it
+/// waits: see [`TunDevice::recv_batch`]).
+async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, PacketBatch)>) {
     loop {
-        match tun.recv_packet().await {
-            Ok(packet) => {
-                if out.send((unit, packet)).await.is_err() {
+        // What the device holds, up to a batch: one allocation and one message for all of it.
+        let mut batch = PacketBatch::default();
+        match tun.recv_batch(&mut batch, RECEIVE_BATCH).await {
+            Ok(_) => {
+                if out.send((unit, batch)).await.is_err() {
                     return;
                 }
             }
