@@ -65,8 +65,8 @@ use crate::aaa::{
 use crate::netconfig::{self, IpFamily};
 use crate::offload::{Coalescer, Segments, VNET_HDR_LEN, VirtioNetHdr, segment};
 use crate::packet::{
-    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
-    padi_filter,
+    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, ReceivedFrames,
+    discovery_except_padi_filter, padi_filter,
 };
 use crate::ring::{PacketRing, RingConfig};
 use crate::rtnl::{PointToPoint, RouteSocket};
@@ -190,23 +190,28 @@ async fn recv_tun(tun: Option<&TunDevice>, buf: &mut [u8]) -> io::Result<usize> 
 /// few coalesced super-packets.
 const RECEIVE_BATCH: usize = 64;
 
-/// After a frame read from the session socket: takes up to `RECEIVE_BATCH - 1` more that are
-/// already queued, without waiting, records each into `capture` and hands it to `handle`.
+/// After a frame read from the session socket: takes the frames already queued behind it (up
+/// to `RECEIVE_BATCH - 1`, the room of `queued`, in one `recvmmsg(2)`), without waiting,
+/// records each into `capture` and hands it to `handle`.
 fn take_queued(
     socket: &PacketSocket,
-    buf: &mut [u8],
+    queued: &mut ReceivedFrames,
     capture: &mut Option<EthernetCapture>,
     mut handle: impl FnMut(&[u8]),
 ) -> io::Result<()> {
-    for _ in 1..RECEIVE_BATCH {
-        let Some(len) = socket.try_recv(buf)? else {
-            break;
-        };
-        let frame = &buf[..len];
+    socket.try_recv_batch(queued)?;
+    for frame in queued.iter() {
         record(capture, frame);
         handle(frame);
     }
     Ok(())
+}
+
+/// Room for the frames [`take_queued`] takes from `socket` in one pass.
+fn queued_frames(socket: &PacketSocket) -> ReceivedFrames {
+    // An Ethernet header and two VLAN tags beyond the MTU.
+    let slot_len = usize::try_from(socket.mtu()).unwrap_or(1500) + 22;
+    ReceivedFrames::new(RECEIVE_BATCH - 1, slot_len)
 }
 
 /// Creates a session's TUN device: with offloads if `offload` and the kernel agrees (see
@@ -561,6 +566,7 @@ pub async fn run_client(
     let mut packet_buf = vec![0u8; BUFFER_LEN + VNET_HDR_LEN];
     let mut segments = Segments::new();
     let mut outgoing = Vec::new();
+    let mut queued = queued_frames(&socket);
     let mut sessions_started = 0;
     let random = Random::from_os().map_err(io::Error::other)?;
     loop {
@@ -708,7 +714,7 @@ pub async fn run_client(
                     record(&mut capture, frame);
                     client.handle_input(now, frame);
                     // What else is queued, so its packets coalesce for the TUN device.
-                    let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
+                    let queued = take_queued(&socket, &mut queued, &mut capture, |frame| {
                         client.handle_input(now, frame);
                     });
                     if let Err(error) = queued {
@@ -1622,6 +1628,7 @@ pub async fn run_server(
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
     let (verify_tx, mut verify_rx) = mpsc::channel::<(SessionRequest, Verified)>(LOOKUP_QUEUE);
     let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, PacketBatch)>(TUN_QUEUE);
+    let batches = BatchPool::default();
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
     let mut board = StatusBoard::new(status);
@@ -1630,6 +1637,7 @@ pub async fn run_server(
     let mut discovery_buf = vec![0u8; BUFFER_LEN];
     let mut segments = Segments::new();
     let mut outgoing = Vec::new();
+    let mut queued = queued_frames(&socket);
     let mut to_tun = TunCoalescer::default();
     let mut padi_report = PadiReport::default();
     tokio::pin!(shutdown);
@@ -1741,8 +1749,12 @@ pub async fn run_server(
                     match interfaces.create(&options.tun_prefix, local, peer, mtu) {
                         Ok((tun, index)) => {
                             let tun = Arc::new(tun);
-                            let reader =
-                                tokio::spawn(read_tun(Arc::clone(&tun), unit, tun_tx.clone()));
+                            let reader = tokio::spawn(read_tun(
+                                Arc::clone(&tun),
+                                unit,
+                                tun_tx.clone(),
+                                batches.clone(),
+                            ));
                             let interface = SessionInterface { tun, reader, index };
                             let extra = units.entry(unit).or_default();
                             if let Some((local, peer)) = extra.ipv6 {
@@ -1906,7 +1918,7 @@ pub async fn run_server(
                 record(&mut capture, frame);
                 server.handle_input(now, frame);
                 // What else is queued, so its packets coalesce for the TUN devices.
-                let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
+                let queued = take_queued(&socket, &mut queued, &mut capture, |frame| {
                     server.handle_input(now, frame);
                 });
                 if let Err(error) = queued {
@@ -1944,10 +1956,12 @@ pub async fn run_server(
                     }
                 };
                 from_tun(unit, &mut batch);
+                batches.put(batch);
                 // What else the devices have read, so that the frames leave together.
                 for _ in 1..RECEIVE_BATCH {
                     let Ok((unit, mut batch)) = tun_rx.try_recv() else { break };
                     from_tun(unit, &mut batch);
+                    batches.put(batch);
                 }
             }
             Some((request, entry)) = lookup_rx.recv() => {
@@ -2371,12 +2385,42 @@ fn configure_session_interface(
     Ok(tun)
 }
 
+/// Batches of TUN packets the server loop has emptied, for the `read_tun` tasks to fill again
+/// (all on the loop's thread: the lock is never contended).
+#[derive(Clone, Default)]
+struct BatchPool(Arc<Mutex<Vec<PacketBatch>>>);
+
+impl BatchPool {
+    /// Emptied batches kept, at most (each keeps the memory of its largest read).
+    const KEPT: usize = 64;
+
+    /// An emptied batch, or a new one.
+    fn take(&self) -> PacketBatch {
+        lock(&self.0).pop().unwrap_or_default()
+    }
+
+    /// Empties `batch` and keeps it for [`take`](Self::take).
+    fn put(&self, mut batch: PacketBatch) {
+        batch.clear();
+        let mut kept = lock(&self.0);
+        if kept.len() < Self::KEPT {
+            kept.push(batch);
+        }
+    }
+}
+
 /// Reads a session's TUN device, what is queued in batches (with no buffer of its own while it
 /// waits: see [`TunDevice::recv_batch`]).
-async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, PacketBatch)>) {
+async fn read_tun(
+    tun: Arc<TunDevice>,
+    unit: UnitId,
+    out: mpsc::Sender<(UnitId, PacketBatch)>,
+    batches: BatchPool,
+) {
     loop {
-        // What the device holds, up to a batch: one allocation and one message for all of it.
-        let mut batch = PacketBatch::default();
+        // What the device holds, up to a batch, in a batch the loop has emptied before: one
+        // message for all of it, and no allocation in steady state.
+        let mut batch = batches.take();
         match tun.recv_batch(&mut batch, RECEIVE_BATCH).await {
             Ok(_) => {
                 if out.send((unit, batch)).await.is_err() {
