@@ -9,8 +9,12 @@
 #   cargo build --release -p ppp-stack --example pppoe-client --example access-concentrator
 #   benches/pppoe-tun-iperf.sh target/release/examples on 10    # offloads (the default)
 #   benches/pppoe-tun-iperf.sh target/release/examples off 10   # --no-tun-offload
+#   benches/pppoe-tun-iperf.sh target/release/examples on 10 51.2M  # UDP at 100,000 packets/s
+#
+# The UDP runs send as fast as iperf3 can (-b 0) unless a rate is given: at a fixed rate the
+# programs' CPU per packet compares builds even on a machine whose other load varies.
 set -u
-BIN=$1; OFF=$2; T=${3:-10}
+BIN=$1; OFF=$2; T=${3:-10}; UDP_RATE=${4:-0}
 C=pppoe-bench-c; S=pppoe-bench-s
 ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
 ip netns add $C; ip netns add $S
@@ -65,8 +69,8 @@ PY
 run 192.0.2.1 "" "pppoe-up-$OFF"
 run 192.0.2.1 "-R" "pppoe-down-$OFF"
 # UDP with 64-byte payloads, as fast as iperf3 sends them, each way.
-run 192.0.2.1 "-u -b 0 -l 64" "pppoe-udp64-up-$OFF"
-run 192.0.2.1 "-u -b 0 -l 64 -R" "pppoe-udp64-down-$OFF"
+run 192.0.2.1 "-u -b $UDP_RATE -l 64" "pppoe-udp64-up-$OFF"
+run 192.0.2.1 "-u -b $UDP_RATE -l 64 -R" "pppoe-udp64-down-$OFF"
 if [ "$OFF" = on ]; then
   run 198.51.100.1 "" "veth-up"
   run 198.51.100.1 "-R" "veth-down"
