@@ -104,7 +104,7 @@ phase() {
   for i in $(seq 1 $n); do
     timeout $((T + 30)) ip netns exec $P-c$i iperf3 -c 192.0.2.1 -p $((5200 + i)) -t $T -J \
       $args > $D/$label-$i.json 2>/dev/null &
-    waits+=($!)
+    waits+=($!); PIDS+=($!)
   done
   wait "${waits[@]}"
   local a1=$(cpu $ACPID) c1=$(clients_cpu $n) t1=$(date +%s.%N)
