@@ -9,8 +9,17 @@
 #   cargo build --release -p ppp-stack --example pppoe-client --example access-concentrator
 #   benches/pppoe-tun-iperf.sh target/release/examples on 10    # offloads (the default)
 #   benches/pppoe-tun-iperf.sh target/release/examples off 10   # --no-tun-offload
+#   benches/pppoe-tun-iperf.sh target/release/examples on 10 51.2M  # UDP at 100,000 packets/s
+#
+# The UDP runs send as fast as iperf3 can (-b 0) unless a rate is given: at a fixed rate the
+# programs' CPU per packet compares builds even on a machine whose other load varies. Besides
+# what iperf3 received, a UDP run reports what the programs carried, from the TUN devices'
+# counters: packets the sending side's program read from its TUN device (and those the
+# kernel dropped at that device's full queue) and packets the other program wrote into its
+# own (on a small machine iperf3's receiver, starved of CPU, loses some of those at its
+# socket: UdpRcvbufErrors).
 set -u
-BIN=$1; OFF=$2; T=${3:-10}
+BIN=$1; OFF=$2; T=${3:-10}; UDP_RATE=${4:-0}
 C=pppoe-bench-c; S=pppoe-bench-s
 ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
 ip netns add $C; ip netns add $S
@@ -44,13 +53,24 @@ ACPID=$ACP; CLPID=$CLP
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 run() { # label, args
   ip netns exec $S iperf3 -s -1 >/dev/null 2>&1 & sleep 0.5
+  # The TUN devices' counters (the AC's session device and the client's), before and after.
+  tuns() { ip -n $S -j -s link show type tun; ip -n $C -j -s link show type tun; }
+  tuns > $D/tun0-$3.json
   local a0=$(cpu $ACPID) c0=$(cpu $CLPID) t0=$(date +%s.%N)
   ip netns exec $C iperf3 -c $1 -t $T -J $2 > $D/iperf-$3.json
   local a1=$(cpu $ACPID) c1=$(cpu $CLPID) t1=$(date +%s.%N)
-  python3 - "$D/iperf-$3.json" "$3" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" <<'PY'
+  tuns > $D/tun1-$3.json
+  python3 - "$D/iperf-$3.json" "$3" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" "$D/tun0-$3.json" "$D/tun1-$3.json" <<'PY'
 import json,sys
 j=json.load(open(sys.argv[1])); lab=sys.argv[2]
 a0,a1,c0,c1,t0,t1=map(float,sys.argv[3:9]); hz=100; el=t1-t0
+def tuns(path):
+    # Two JSON arrays, one per namespace: the AC's first, then the client's.
+    text=open(path).read().strip(); ac,_,cl=text.partition('\n')
+    pick=lambda a: (json.loads(a) or [{}])[0].get('stats64',{})
+    return pick(ac), pick(cl)
+(ac0,cl0),(ac1,cl1)=tuns(sys.argv[9]),tuns(sys.argv[10])
+d=lambda a,b,k,f: (b.get(k,{}).get(f,0)-a.get(k,{}).get(f,0))/el
 e=j['end']; cpu=f"AC CPU {(a1-a0)/hz/el*100:.0f}%, client CPU {(c1-c0)/hz/el*100:.0f}%"
 if j['start']['test_start']['protocol'] != 'UDP':
     r=e['sum_received']['bits_per_second']/1e9; s=e['sum_sent']
@@ -58,15 +78,21 @@ if j['start']['test_start']['protocol'] != 'UDP':
 else:
     u=e['sum_received'] if 'sum_received' in e else e['sum']
     got=u['packets']-u['lost_packets']
-    print(f"{lab}: {got/u['seconds']:.0f} packets/s received of {u['packets']/u['seconds']:.0f} sent ({u['lost_packets']} lost), {cpu}")
+    # What the programs carried: read from one TUN device (tx: the kernel to the program;
+    # tx dropped: its queue was full) and written into the other (rx).
+    if j['start']['test_start'].get('reverse'):
+        path=f"AC read {d(ac0,ac1,'tx','packets'):.0f}/s from its TUN ({d(ac0,ac1,'tx','dropped'):.0f}/s dropped at its queue), client wrote {d(cl0,cl1,'rx','packets'):.0f}/s"
+    else:
+        path=f"client read {d(cl0,cl1,'tx','packets'):.0f}/s from its TUN ({d(cl0,cl1,'tx','dropped'):.0f}/s dropped at its queue), AC wrote {d(ac0,ac1,'rx','packets'):.0f}/s"
+    print(f"{lab}: {got/u['seconds']:.0f} packets/s received of {u['packets']/u['seconds']:.0f} sent ({u['lost_packets']} lost); {path}; {cpu}")
 PY
   wait $! 2>/dev/null
 }
 run 192.0.2.1 "" "pppoe-up-$OFF"
 run 192.0.2.1 "-R" "pppoe-down-$OFF"
 # UDP with 64-byte payloads, as fast as iperf3 sends them, each way.
-run 192.0.2.1 "-u -b 0 -l 64" "pppoe-udp64-up-$OFF"
-run 192.0.2.1 "-u -b 0 -l 64 -R" "pppoe-udp64-down-$OFF"
+run 192.0.2.1 "-u -b $UDP_RATE -l 64" "pppoe-udp64-up-$OFF"
+run 192.0.2.1 "-u -b $UDP_RATE -l 64 -R" "pppoe-udp64-down-$OFF"
 if [ "$OFF" = on ]; then
   run 198.51.100.1 "" "veth-up"
   run 198.51.100.1 "-R" "veth-down"

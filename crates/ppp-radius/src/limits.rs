@@ -268,6 +268,29 @@ impl<T> Shaper<T> {
         Admission::Queued
     }
 
+    /// Lets a packet of `bytes` bytes through at `now` without taking it, if
+    /// [`offer`](Self::offer) would admit it at once (counted the same way); `false`, and nothing
+    /// counted, if it would have to wait or be dropped: the caller then offers it, owned. Spares
+    /// a caller that holds a borrowed packet the copy `offer` needs only to queue it.
+    pub fn pass_now(&mut self, now: Instant, bytes: usize) -> bool {
+        let bytes = bytes as u64;
+        if !self.queue.is_empty() {
+            return false;
+        }
+        if self.limit.is_unlimited() {
+            self.pass(bytes);
+            return true;
+        }
+        self.advance(now);
+        let cost = u128::from(bytes) * 8 * NANO;
+        if self.tokens >= cost {
+            self.tokens -= cost;
+            self.pass(bytes);
+            return true;
+        }
+        false
+    }
+
     /// The next waiting packet whose time has come, in order.
     pub fn poll_release(&mut self, now: Instant) -> Option<T> {
         let &(_, bytes) = self.queue.front()?;
@@ -576,6 +599,34 @@ mod tests {
                     "rate {rate}, second {i}: {bits}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn pass_now_answers_as_offer_does() {
+        let start = Instant::now();
+        for rate in [0, 8_000, 1_000_000] {
+            let limit = DirectionLimit::new(rate);
+            let (mut offered, mut passed) = (Shaper::new(start, limit), Shaper::new(start, limit));
+            for i in 0..400u32 {
+                let now = start + Duration::from_micros(u64::from(i) * 700);
+                let bytes = 64 + (i as usize * 37) % 1400;
+                let expected = std::mem::discriminant(&offered.offer(now, bytes, i));
+                let got = if passed.pass_now(now, bytes) {
+                    std::mem::discriminant(&Admission::Now(i))
+                } else {
+                    let admission = passed.offer(now, bytes, i);
+                    assert!(
+                        !matches!(admission, Admission::Now(_)),
+                        "rate {rate}, packet {i}"
+                    );
+                    std::mem::discriminant(&admission)
+                };
+                assert_eq!(got, expected, "rate {rate}, packet {i}");
+                while offered.poll_release(now).is_some() {}
+                while passed.poll_release(now).is_some() {}
+            }
+            assert_eq!(passed.stats(), offered.stats(), "rate {rate}");
         }
     }
 

@@ -817,6 +817,20 @@ impl NasSession {
         admission
     }
 
+    /// A packet for the user, borrowed: as [`transmit`](Self::transmit), but copied only if it
+    /// has to wait (`Admission::Now` and `Admission::Dropped` give the borrowed packet back).
+    pub fn transmit_slice<'p>(&mut self, now: Instant, packet: &'p [u8]) -> Admission<&'p [u8]> {
+        if self.tx.pass_now(now, packet.len()) {
+            self.count_out(now, packet.len());
+            return Admission::Now(packet);
+        }
+        match self.transmit(now, packet.to_vec()) {
+            Admission::Now(_) => Admission::Now(packet),
+            Admission::Queued => Admission::Queued,
+            Admission::Dropped(_) => Admission::Dropped(packet),
+        }
+    }
+
     /// The next waiting packet from the user that may be delivered now.
     pub fn poll_received(&mut self, now: Instant) -> Option<Vec<u8>> {
         let packet = self.rx.poll_release(now)?;

@@ -800,6 +800,25 @@ impl PacketSocket {
         }
     }
 
+    /// Takes the frames already waiting, without waiting for one: as many as `frames` has slots,
+    /// in one `recvmmsg(2)` call where [`try_recv`](Self::try_recv) makes one `recv(2)` each.
+    /// Returns how many (0 when the queue is empty); `frames` holds them until the next call. A
+    /// frame longer than a slot is truncated to it, as [`recv`](Self::recv) truncates.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `recvmmsg(2)` other than `EAGAIN`.
+    pub fn try_recv_batch(&self, frames: &mut ReceivedFrames) -> io::Result<usize> {
+        frames.lens.clear();
+        match self.fd.try_io(tokio::io::Interest::READABLE, |socket| {
+            receive_messages(socket.as_raw_fd(), frames)
+        }) {
+            Ok(count) => Ok(count),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Sends one whole Ethernet frame (destination, source, ethertype, payload; the kernel adds
     /// no header and the NIC the FCS).
     ///
@@ -828,6 +847,216 @@ impl PacketSocket {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Sends whole Ethernet frames, in order, a batch at a time: up to [`SEND_BATCH`] frames in
+    /// one `sendmmsg(2)` call where [`send`](Self::send) makes one `send(2)` each. A frame that
+    /// cannot be sent (shorter than an Ethernet header, `EMSGSIZE`, `ENOBUFS`, ...) is handed to
+    /// `failed` with its index and the error, and the frames after it are still sent, as a loop
+    /// over [`send`](Self::send) that logs and goes on would. Returns how many were sent.
+    ///
+    /// Not cancel safe: if the future is dropped while it waits for the socket to become
+    /// writable, the frames not yet handed to the kernel are not sent.
+    pub async fn send_batch<F: AsRef<[u8]>>(
+        &self,
+        frames: &[F],
+        mut failed: impl FnMut(usize, io::Error),
+    ) -> usize {
+        let mut next = 0;
+        let mut sent = 0;
+        while next < frames.len() {
+            if frames[next].as_ref().len() < ETHERNET_HEADER_LEN {
+                failed(
+                    next,
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("an Ethernet frame of {} bytes", frames[next].as_ref().len()),
+                    ),
+                );
+                next += 1;
+                continue;
+            }
+            // Up to the next frame too short to send, which the kernel would take as it is.
+            let run = frames[next..]
+                .iter()
+                .take(SEND_BATCH)
+                .take_while(|frame| frame.as_ref().len() >= ETHERNET_HEADER_LEN)
+                .count();
+            match self.send_some(&frames[next..next + run]).await {
+                Ok(count) => {
+                    next += count;
+                    sent += count;
+                }
+                // The first frame of the run failed (sendmmsg reports an error only then).
+                Err(error) => {
+                    failed(next, error);
+                    next += 1;
+                }
+            }
+        }
+        sent
+    }
+
+    /// Waits until the socket is writable and hands `frames` (at most [`SEND_BATCH`], each at
+    /// least an Ethernet header) to one `sendmmsg(2)`; returns how many the kernel took (at
+    /// least one) or the error of the first.
+    async fn send_some<F: AsRef<[u8]>>(&self, frames: &[F]) -> io::Result<usize> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| send_messages(fd.get_ref().as_raw_fd(), frames)) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// Frames [`PacketSocket::try_recv_batch`] received, each in a slot of its own (one buffer for
+/// all; no allocation after [`new`](Self::new)).
+#[derive(Clone, Debug)]
+pub struct ReceivedFrames {
+    bytes: Vec<u8>,
+    slot_len: usize,
+    /// The length of each frame received, in order.
+    lens: Vec<usize>,
+}
+
+impl ReceivedFrames {
+    /// Room for `slots` frames (at most [`RECEIVE_BATCH_MAX`]) of up to `slot_len` bytes each
+    /// (such as `mtu() + 18`).
+    pub fn new(slots: usize, slot_len: usize) -> ReceivedFrames {
+        let slots = slots.clamp(1, RECEIVE_BATCH_MAX);
+        ReceivedFrames {
+            bytes: vec![0; slots * slot_len.max(1)],
+            slot_len: slot_len.max(1),
+            lens: Vec::with_capacity(slots),
+        }
+    }
+
+    /// How many frames the last receive gave.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Whether it gave none.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// Frame `index`.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let start = index.checked_mul(self.slot_len)?;
+        self.bytes.get(start..start + *self.lens.get(index)?)
+    }
+
+    /// The frames in the order they were received.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).filter_map(|index| self.get(index))
+    }
+
+    fn slots(&self) -> usize {
+        self.bytes.len() / self.slot_len
+    }
+}
+
+/// Slots of a [`ReceivedFrames`], at most.
+pub const RECEIVE_BATCH_MAX: usize = 64;
+
+/// `recvmmsg(2)` without waiting into the slots of `frames`, one buffer each; sets the frames'
+/// lengths and returns how many (the error of the first receive, `WouldBlock` included, when
+/// none).
+#[allow(unsafe_code)]
+fn receive_messages(fd: RawFd, frames: &mut ReceivedFrames) -> io::Result<usize> {
+    let slots = frames.slots().min(RECEIVE_BATCH_MAX);
+    let mut buffers = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; RECEIVE_BATCH_MAX];
+    // SAFETY: `mmsghdr` is plain old data (pointers, integers and padding); all zeroes is a
+    // valid value of it: no name, no buffers, no control data, no flags.
+    let mut messages: [libc::mmsghdr; RECEIVE_BATCH_MAX] = unsafe { std::mem::zeroed() };
+    let slot_len = frames.slot_len;
+    for ((slot, buffer), message) in frames
+        .bytes
+        .chunks_exact_mut(slot_len)
+        .zip(&mut buffers)
+        .zip(&mut messages)
+    {
+        buffer.iov_base = slot.as_mut_ptr().cast::<libc::c_void>();
+        buffer.iov_len = slot.len();
+        message.msg_hdr.msg_iov = buffer;
+        message.msg_hdr.msg_iovlen = 1;
+    }
+    let count = libc::c_uint::try_from(slots).unwrap_or(0);
+    // SAFETY: `fd` is an open packet socket owned by the caller for the call. `messages[..count]`
+    // are initialised `mmsghdr`s, each pointing to one `iovec` of `buffers` (on this stack frame
+    // until the call returns), which describes one distinct slot of `frames.bytes`, exclusively
+    // borrowed for the call and `slot_len` bytes long; the kernel writes at most that much into
+    // each slot and each message's `msg_len` and `msg_flags`. No name (`msg_name` null), no
+    // control data, no timeout (null), MSG_DONTWAIT.
+    let result = unsafe {
+        libc::recvmmsg(
+            fd,
+            messages.as_mut_ptr(),
+            count,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let received = usize::try_from(result).unwrap_or(0).min(slots);
+    frames.lens.extend(
+        messages[..received]
+            .iter()
+            .map(|message| (message.msg_len as usize).min(slot_len)),
+    );
+    Ok(received)
+}
+
+/// Frames [`PacketSocket::send_batch`] hands to the kernel in one `sendmmsg(2)` call, at most.
+pub const SEND_BATCH: usize = 64;
+
+/// `sendmmsg(2)` of up to [`SEND_BATCH`] frames on a connected (bound) packet socket, one
+/// message of one buffer each; returns how many messages the kernel took, or the error of the
+/// first (`WouldBlock` included).
+#[allow(unsafe_code)]
+fn send_messages<F: AsRef<[u8]>>(fd: RawFd, frames: &[F]) -> io::Result<usize> {
+    let frames = &frames[..frames.len().min(SEND_BATCH)];
+    let mut buffers = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; SEND_BATCH];
+    // SAFETY: `mmsghdr` is plain old data (pointers, integers and padding); all zeroes is a
+    // valid value of it: no name, no buffers, no control data, no flags.
+    let mut messages: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    for ((frame, buffer), message) in frames.iter().zip(&mut buffers).zip(&mut messages) {
+        let frame = frame.as_ref();
+        // The kernel only reads through this pointer (sendmmsg never writes the data).
+        buffer.iov_base = frame.as_ptr().cast_mut().cast::<libc::c_void>();
+        buffer.iov_len = frame.len();
+        message.msg_hdr.msg_iov = buffer;
+        message.msg_hdr.msg_iovlen = 1;
+    }
+    let count = libc::c_uint::try_from(frames.len()).unwrap_or(0);
+    // SAFETY: `fd` is an open packet socket owned by the caller for the call. `messages[..count]`
+    // are initialised `mmsghdr`s, each pointing to one `iovec` of `buffers`, which lives on this
+    // stack frame until the call returns and describes a frame borrowed from `frames`, alive and
+    // unchanged for the call; the kernel reads those and writes only each message's `msg_len`
+    // within `messages`. No name (`msg_name` null: the socket is bound) and no control data.
+    let result = unsafe { libc::sendmmsg(fd, messages.as_mut_ptr(), count, 0) };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // A packet socket takes a frame whole or not at all: each message taken was sent whole.
+    match usize::try_from(result) {
+        Ok(taken) if taken > 0 => Ok(taken),
+        // Not for a non-empty batch; an error rather than a caller retrying forever.
+        _ => Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "sendmmsg took no frame",
+        )),
     }
 }
 

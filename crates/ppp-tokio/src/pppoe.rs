@@ -67,12 +67,12 @@ use crate::aaa::{
 use crate::netconfig::{self, IpFamily};
 use crate::offload::{Coalescer, Segments, VNET_HDR_LEN, VirtioNetHdr, segment};
 use crate::packet::{
-    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, discovery_except_padi_filter,
-    ethertype_filter, padi_filter, shard_filter,
+    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, ReceivedFrames,
+    discovery_except_padi_filter, ethertype_filter, padi_filter, shard_filter,
 };
 use crate::ring::{PacketRing, RingConfig};
 use crate::rtnl::{PointToPoint, RouteSocket};
-use crate::tun::TunDevice;
+use crate::tun::{PacketBatch, TunDevice};
 use crate::{now, sleep_until};
 
 /// Largest frame or packet read at once.
@@ -141,17 +141,30 @@ fn record(capture: &mut Option<EthernetCapture>, frame: &[u8]) {
     }
 }
 
-/// Takes every frame a machine has to send, in order.
-fn take_frames(poll: impl FnMut() -> Option<Vec<u8>>) -> Vec<Vec<u8>> {
-    std::iter::from_fn(poll).collect()
-}
-
-/// Sends a frame and records it.
-async fn send_frame(socket: &PacketSocket, capture: &mut Option<EthernetCapture>, frame: &[u8]) {
-    record(capture, frame);
-    if let Err(error) = socket.send(frame).await {
-        debug!("{}: frame not sent: {error}", socket.ifname());
+/// Takes every frame a machine has to send (`poll` until it gives nothing), records each and
+/// sends them in order, many in one `sendmmsg(2)` ([`PacketSocket::send_batch`]); a frame that
+/// cannot be sent is logged and the rest still go. `outgoing` is scratch space, reused from
+/// pass to pass so that a pass allocates no list.
+async fn send_frames(
+    socket: &PacketSocket,
+    capture: &mut Option<EthernetCapture>,
+    outgoing: &mut Vec<Vec<u8>>,
+    poll: impl FnMut() -> Option<Vec<u8>>,
+) {
+    outgoing.clear();
+    outgoing.extend(std::iter::from_fn(poll));
+    if outgoing.is_empty() {
+        return;
     }
+    for frame in outgoing.iter() {
+        record(capture, frame);
+    }
+    socket
+        .send_batch(outgoing, |_, error| {
+            debug!("{}: frame not sent: {error}", socket.ifname());
+        })
+        .await;
+    outgoing.clear();
 }
 
 /// Lowers the MSS of a TCP SYN to what `mtu` carries (IPv4 or IPv6 alike).
@@ -179,23 +192,28 @@ async fn recv_tun(tun: Option<&TunDevice>, buf: &mut [u8]) -> io::Result<usize> 
 /// few coalesced super-packets.
 const RECEIVE_BATCH: usize = 64;
 
-/// After a frame read from the session socket: takes up to `RECEIVE_BATCH - 1` more that are
-/// already queued, without waiting, records each into `capture` and hands it to `handle`.
+/// After a frame read from the session socket: takes the frames already queued behind it (up
+/// to `RECEIVE_BATCH - 1`, the room of `queued`, in one `recvmmsg(2)`), without waiting,
+/// records each into `capture` and hands it to `handle`.
 fn take_queued(
     socket: &PacketSocket,
-    buf: &mut [u8],
+    queued: &mut ReceivedFrames,
     capture: &mut Option<EthernetCapture>,
     mut handle: impl FnMut(&[u8]),
 ) -> io::Result<()> {
-    for _ in 1..RECEIVE_BATCH {
-        let Some(len) = socket.try_recv(buf)? else {
-            break;
-        };
-        let frame = &buf[..len];
+    socket.try_recv_batch(queued)?;
+    for frame in queued.iter() {
         record(capture, frame);
         handle(frame);
     }
     Ok(())
+}
+
+/// Room for the frames [`take_queued`] takes from `socket` in one pass.
+fn queued_frames(socket: &PacketSocket) -> ReceivedFrames {
+    // An Ethernet header and two VLAN tags beyond the MTU.
+    let slot_len = usize::try_from(socket.mtu()).unwrap_or(1500) + 22;
+    ReceivedFrames::new(RECEIVE_BATCH - 1, slot_len)
 }
 
 /// Creates a session's TUN device: with offloads if `offload` and the kernel agrees (see
@@ -549,6 +567,8 @@ pub async fn run_client(
     // The largest super-packet behind its virtio-net header.
     let mut packet_buf = vec![0u8; BUFFER_LEN + VNET_HDR_LEN];
     let mut segments = Segments::new();
+    let mut outgoing = Vec::new();
+    let mut queued = queued_frames(&socket);
     let mut sessions_started = 0;
     let random = Random::from_os().map_err(io::Error::other)?;
     loop {
@@ -569,9 +589,10 @@ pub async fn run_client(
         let mut socket_error = None;
         let reason = loop {
             // Drain everything the client has for us.
-            for frame in take_frames(|| client.poll_transmit()) {
-                send_frame(&socket, &mut capture, &frame).await;
-            }
+            send_frames(&socket, &mut capture, &mut outgoing, || {
+                client.poll_transmit()
+            })
+            .await;
             let mut down = None;
             while let Some(event) = client.poll_event() {
                 match event {
@@ -656,9 +677,10 @@ pub async fn run_client(
             );
             if let Some(reason) = down {
                 // Let the PADT leave first.
-                for frame in take_frames(|| client.poll_transmit()) {
-                    send_frame(&socket, &mut capture, &frame).await;
-                }
+                send_frames(&socket, &mut capture, &mut outgoing, || {
+                    client.poll_transmit()
+                })
+                .await;
                 break Some(reason);
             }
             while let Some(datagram) = client.poll_datagram() {
@@ -689,12 +711,13 @@ pub async fn run_client(
                             break None;
                         }
                     };
+                    let now = now();
                     let frame = &frame_buf[..len];
                     record(&mut capture, frame);
-                    client.handle_input(now(), frame);
+                    client.handle_input(now, frame);
                     // What else is queued, so its packets coalesce for the TUN device.
-                    let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
-                        client.handle_input(now(), frame);
+                    let queued = take_queued(&socket, &mut queued, &mut capture, |frame| {
+                        client.handle_input(now, frame);
                     });
                     if let Err(error) = queued {
                         socket_error = Some(error);
@@ -707,23 +730,30 @@ pub async fn run_client(
                             let mtu = client.link().and_then(Link::mtu).unwrap_or(1492);
                             let offload = interface.as_ref().is_some_and(|i| i.tun.has_offload());
                             let now = now();
-                            for_each_tun_packet(
-                                offload,
-                                &mut packet_buf[..len],
-                                mtu,
-                                &mut segments,
-                                |packet| {
-                                    clamp(packet, mtu);
-                                    let sent = match packet.first().map(|b| b >> 4) {
-                                        Some(4) => client.send_ipv4(now, packet),
-                                        Some(6) => client.send_ipv6(now, packet),
-                                        _ => Ok(()),
-                                    };
-                                    if let Err(error) = sent {
-                                        debug!("packet from the TUN device dropped: {error}");
-                                    }
-                                },
-                            );
+                            let handed = std::cell::Cell::new(0);
+                            let mut send = |packet: &mut [u8]| {
+                                handed.set(handed.get() + 1);
+                                clamp(packet, mtu);
+                                let sent = match packet.first().map(|b| b >> 4) {
+                                    Some(4) => client.send_ipv4(now, packet),
+                                    Some(6) => client.send_ipv6(now, packet),
+                                    _ => Ok(()),
+                                };
+                                if let Err(error) = sent {
+                                    debug!("packet from the TUN device dropped: {error}");
+                                }
+                            };
+                            let read = &mut packet_buf[..len];
+                            for_each_tun_packet(offload, read, mtu, &mut segments, &mut send);
+                            // What else the device holds (up to a batch of packets), so that
+                            // their frames leave together; an error shows at the next wait.
+                            while let Some(interface) = interface.as_ref()
+                                && handed.get() < RECEIVE_BATCH
+                                && let Ok(Some(len)) = interface.tun.try_recv(&mut packet_buf)
+                            {
+                                let read = &mut packet_buf[..len];
+                                for_each_tun_packet(offload, read, mtu, &mut segments, &mut send);
+                            }
                         }
                         Err(error) => {
                             warn!("TUN device failed: {error}");
@@ -855,10 +885,12 @@ pub async fn scan(
     let give_up = now() + window + Duration::from_secs(1);
     let mut buf = vec![0u8; BUFFER_LEN];
     let mut capture = None;
+    let mut outgoing = Vec::new();
     loop {
-        for frame in take_frames(|| client.poll_transmit()) {
-            send_frame(&socket, &mut capture, &frame).await;
-        }
+        send_frames(&socket, &mut capture, &mut outgoing, || {
+            client.poll_transmit()
+        })
+        .await;
         while let Some(event) = client.poll_event() {
             if let PppoeClientEvent::Discovery(DiscoveryEvent::ScanComplete { results }) = event {
                 return Ok(results);
@@ -1813,7 +1845,8 @@ async fn serve(
     let (lookup_tx, mut lookup_rx) =
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
     let (verify_tx, mut verify_rx) = mpsc::channel::<(SessionRequest, Verified)>(LOOKUP_QUEUE);
-    let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, Vec<u8>)>(TUN_QUEUE);
+    let (tun_tx, mut tun_rx) = mpsc::channel::<(UnitId, PacketBatch)>(TUN_QUEUE);
+    let batches = BatchPool::default();
     let mut extras: BTreeMap<u16, SessionExtra> = BTreeMap::new();
     let mut units: BTreeMap<UnitId, UnitExtra> = BTreeMap::new();
     let mut board = StatusBoard::for_worker(status, Arc::clone(&worker.rows), index, count);
@@ -1821,15 +1854,18 @@ async fn serve(
     let mut frame_buf = vec![0u8; BUFFER_LEN];
     let mut discovery_buf = vec![0u8; BUFFER_LEN];
     let mut segments = Segments::new();
+    let mut outgoing = Vec::new();
+    let mut queued = queued_frames(&socket);
     let mut to_tun = TunCoalescer::default();
     let mut padi_report = PadiReport::default();
     tokio::pin!(shutdown);
     let mut closing_since: Option<Instant> = None;
     let mut socket_error = None;
     loop {
-        for frame in take_frames(|| server.poll_transmit()) {
-            send_frame(&socket, &mut capture, &frame).await;
-        }
+        send_frames(&socket, &mut capture, &mut outgoing, || {
+            server.poll_transmit()
+        })
+        .await;
         while let Some(event) = server.poll_event() {
             touched_sessions(&server, &event, &mut touched);
             match event {
@@ -1931,8 +1967,12 @@ async fn serve(
                     match interfaces.create(&options.tun_prefix, local, peer, mtu) {
                         Ok((tun, index)) => {
                             let tun = Arc::new(tun);
-                            let reader =
-                                tokio::spawn(read_tun(Arc::clone(&tun), unit, tun_tx.clone()));
+                            let reader = tokio::spawn(read_tun(
+                                Arc::clone(&tun),
+                                unit,
+                                tun_tx.clone(),
+                                batches.clone(),
+                            ));
                             let interface = SessionInterface { tun, reader, index };
                             let extra = units.entry(unit).or_default();
                             if let Some((local, peer)) = extra.ipv6 {
@@ -2043,10 +2083,11 @@ async fn serve(
                 _ => {}
             }
         }
+        let received_at = now();
         while let Some((unit, datagram)) = server.poll_datagram() {
             let (Datagram::Ipv4(packet) | Datagram::Ipv6(packet)) = datagram;
             let packet = match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
-                Some((_, session)) => match session.receive(now(), packet) {
+                Some((_, session)) => match session.receive(received_at, packet) {
                     Admission::Now(packet) => packet,
                     Admission::Queued => {
                         nas.deadlines.set(unit, session.poll_timeout());
@@ -2062,9 +2103,10 @@ async fn serve(
         to_tun.flush(&units).await;
         board.refresh(&mut touched, &server, &extras, &units);
         if closing_since.is_some() && server.session_count() == 0 {
-            for frame in take_frames(|| server.poll_transmit()) {
-                send_frame(&socket, &mut capture, &frame).await;
-            }
+            send_frames(&socket, &mut capture, &mut outgoing, || {
+                server.poll_transmit()
+            })
+            .await;
             break;
         }
         let deadline = [server.poll_timeout(), nas.deadlines.next()]
@@ -2089,38 +2131,56 @@ async fn serve(
                         break;
                     }
                 };
+                let now = now();
                 let frame = &frame_buf[..len];
                 record(&mut capture, frame);
-                server.handle_input(now(), frame);
+                server.handle_input(now, frame);
                 // What else is queued, so its packets coalesce for the TUN devices.
-                let queued = take_queued(&socket, &mut frame_buf, &mut capture, |frame| {
-                    server.handle_input(now(), frame);
+                let queued = take_queued(&socket, &mut queued, &mut capture, |frame| {
+                    server.handle_input(now, frame);
                 });
                 if let Err(error) = queued {
                     socket_error = Some(error);
                     break;
                 }
             }
-            Some((unit, mut read)) = tun_rx.recv() => {
-                let Some(mtu) = server.mtu(unit) else { continue };
-                let offload = units
-                    .get(&unit)
-                    .and_then(|e| e.interface.as_ref())
-                    .is_some_and(|i| i.tun.has_offload());
+            Some((unit, mut batch)) = tun_rx.recv() => {
                 let now = now();
-                for_each_tun_packet(offload, &mut read, mtu, &mut segments, |packet| {
-                    if options.clamp_mss {
-                        clamp(packet, mtu);
+                let mut from_tun = |unit: UnitId, batch: &mut PacketBatch| {
+                    let Some(mtu) = server.mtu(unit) else { return };
+                    let offload = units
+                        .get(&unit)
+                        .and_then(|e| e.interface.as_ref())
+                        .is_some_and(|i| i.tun.has_offload());
+                    for index in 0..batch.len() {
+                        let Some(read) = batch.get_mut(index) else { continue };
+                        for_each_tun_packet(offload, read, mtu, &mut segments, |packet| {
+                            if options.clamp_mss {
+                                clamp(packet, mtu);
+                            }
+                            match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
+                                Some((_, session)) => match session.transmit_slice(now, packet) {
+                                    Admission::Now(packet) => {
+                                        send_to_unit(&mut server, now, unit, packet);
+                                    }
+                                    Admission::Queued => {
+                                        nas.deadlines.set(unit, session.poll_timeout());
+                                    }
+                                    Admission::Dropped(_) => {}
+                                },
+                                None => send_to_unit(&mut server, now, unit, packet),
+                            }
+                        });
                     }
-                    match units.get_mut(&unit).and_then(|e| e.nas.as_mut()) {
-                        Some((_, session)) => match session.transmit(now, packet.to_vec()) {
-                            Admission::Now(packet) => send_to_unit(&mut server, now, unit, &packet),
-                            Admission::Queued => nas.deadlines.set(unit, session.poll_timeout()),
-                            Admission::Dropped(_) => {}
-                        },
-                        None => send_to_unit(&mut server, now, unit, packet),
-                    }
-                });
+                };
+                from_tun(unit, &mut batch);
+                batches.put(batch);
+                // What else the devices have read, so that the frames leave together.
+                for _ in 1..RECEIVE_BATCH {
+                    let Ok((unit, mut batch)) = tun_rx.try_recv() else { break };
+                    from_tun(unit, &mut batch);
+                    batches.put(batch);
+                }
             }
             Some((request, entry)) = lookup_rx.recv() => {
                 answer_secret(&mut server, policy.as_mut(), &mut nas, &request, entry);
@@ -2552,13 +2612,45 @@ fn configure_session_interface(
     Ok(tun)
 }
 
-/// Reads a session's TUN device (with no buffer of its own while it waits: see
-/// [`TunDevice::recv_packet`]).
-async fn read_tun(tun: Arc<TunDevice>, unit: UnitId, out: mpsc::Sender<(UnitId, Vec<u8>)>) {
+/// Batches of TUN packets the server loop has emptied, for the `read_tun` tasks to fill again
+/// (all on the loop's thread: the lock is never contended).
+#[derive(Clone, Default)]
+struct BatchPool(Arc<Mutex<Vec<PacketBatch>>>);
+
+impl BatchPool {
+    /// Emptied batches kept, at most (each keeps the memory of its largest read).
+    const KEPT: usize = 64;
+
+    /// An emptied batch, or a new one.
+    fn take(&self) -> PacketBatch {
+        lock(&self.0).pop().unwrap_or_default()
+    }
+
+    /// Empties `batch` and keeps it for [`take`](Self::take).
+    fn put(&self, mut batch: PacketBatch) {
+        batch.clear();
+        let mut kept = lock(&self.0);
+        if kept.len() < Self::KEPT {
+            kept.push(batch);
+        }
+    }
+}
+
+/// Reads a session's TUN device, what is queued in batches (with no buffer of its own while it
+/// waits: see [`TunDevice::recv_batch`]).
+async fn read_tun(
+    tun: Arc<TunDevice>,
+    unit: UnitId,
+    out: mpsc::Sender<(UnitId, PacketBatch)>,
+    batches: BatchPool,
+) {
     loop {
-        match tun.recv_packet().await {
-            Ok(packet) => {
-                if out.send((unit, packet)).await.is_err() {
+        // What the device holds, up to a batch, in a batch the loop has emptied before: one
+        // message for all of it, and no allocation in steady state.
+        let mut batch = batches.take();
+        match tun.recv_batch(&mut batch, RECEIVE_BATCH).await {
+            Ok(_) => {
+                if out.send((unit, batch)).await.is_err() {
                     return;
                 }
             }

@@ -172,11 +172,6 @@ impl TunDevice {
     ///
     /// Errors of `read(2)` other than `EAGAIN`.
     pub async fn recv_packet(&self) -> io::Result<Vec<u8>> {
-        thread_local! {
-            // The largest packet, and the virtio-net header of a device with offloads.
-            static SCRATCH: RefCell<Vec<u8>> =
-                RefCell::new(vec![0; 65_536 + crate::offload::VNET_HDR_LEN]);
-        }
         loop {
             let mut guard = self.fd.readable().await?;
             let read = guard.try_io(|fd| {
@@ -188,6 +183,70 @@ impl TunDevice {
             match read {
                 Ok(result) => return result,
                 Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Takes the next packet if one is already waiting, without waiting for one: `Ok(None)` when
+    /// none is. Lets a loop woken by [`recv`](Self::recv) read what else is queued before it
+    /// acts (and send the frames of all of it in one batch).
+    ///
+    /// # Errors
+    ///
+    /// Errors of `read(2)` other than `EAGAIN`.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self
+            .fd
+            .try_io(tokio::io::Interest::READABLE, |file| (&*file).read(buf))
+        {
+            Ok(len) => Ok(Some(len)),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Waits for the next IP packet, then takes what else is already queued, appending each to
+    /// `batch` (through the thread's scratch buffer, as [`recv_packet`](Self::recv_packet)
+    /// does): at most `max_packets`, and no more once `batch` holds [`PacketBatch::FULL`]
+    /// bytes. Returns how many were appended (at least one). One allocation for many packets
+    /// where [`recv_packet`](Self::recv_packet) makes one each.
+    ///
+    /// Cancel safe, like [`recv`](Self::recv): a packet read is in `batch`.
+    ///
+    /// # Errors
+    ///
+    /// Errors of `read(2)` other than `EAGAIN` (packets appended before it stay in `batch`).
+    pub async fn recv_batch(
+        &self,
+        batch: &mut PacketBatch,
+        max_packets: usize,
+    ) -> io::Result<usize> {
+        let before = batch.len();
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut drained = false;
+            let result = SCRATCH.with_borrow_mut(|buf| {
+                let mut file = guard.get_inner();
+                while batch.len() - before < max_packets.max(1)
+                    && batch.byte_len() < PacketBatch::FULL
+                {
+                    match file.read(buf) {
+                        Ok(len) => batch.push(&buf[..len]),
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                            drained = true;
+                            break;
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+                Ok(batch.len() - before)
+            });
+            if drained {
+                guard.clear_ready();
+            }
+            match result {
+                Ok(0) => continue,
+                other => return other,
             }
         }
     }
@@ -213,6 +272,95 @@ impl TunDevice {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+thread_local! {
+    /// Where [`TunDevice::recv_packet`] and [`TunDevice::recv_batch`] read: the largest packet,
+    /// and the virtio-net header of a device with offloads; one per thread.
+    static SCRATCH: RefCell<Vec<u8>> =
+        RefCell::new(vec![0; 65_536 + crate::offload::VNET_HDR_LEN]);
+}
+
+/// IP packets read from a TUN device ([`TunDevice::recv_batch`]), back to back in one buffer.
+///
+/// ```
+/// use ppp_tokio::tun::PacketBatch;
+///
+/// let mut batch = PacketBatch::default();
+/// batch.push(&[0x45, 0, 0, 20]);
+/// batch.push(&[0x60, 0]);
+/// assert_eq!(batch.len(), 2);
+/// assert_eq!(batch.get(1), Some(&[0x60, 0][..]));
+/// if let Some(packet) = batch.get_mut(0) {
+///     packet[1] = 0x10;
+/// }
+/// assert_eq!(batch.iter().next(), Some(&[0x45, 0x10, 0, 20][..]));
+/// batch.clear();
+/// assert!(batch.is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PacketBatch {
+    bytes: Vec<u8>,
+    /// Where each packet ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl PacketBatch {
+    /// Bytes after which [`TunDevice::recv_batch`] reads no more into a batch.
+    pub const FULL: usize = 64 * 1024;
+
+    /// The number of packets.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The bytes of all packets together.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Appends a copy of `packet`.
+    pub fn push(&mut self, packet: &[u8]) {
+        self.bytes.extend_from_slice(packet);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Packet `index`.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let (start, end) = self.bounds(index)?;
+        self.bytes.get(start..end)
+    }
+
+    /// Packet `index`, to change in place.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut [u8]> {
+        let (start, end) = self.bounds(index)?;
+        self.bytes.get_mut(start..end)
+    }
+
+    /// The packets in the order they were read.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).filter_map(|index| self.get(index))
+    }
+
+    /// Forgets every packet (keeps the memory).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    fn bounds(&self, index: usize) -> Option<(usize, usize)> {
+        let end = *self.ends.get(index)?;
+        let start = match index.checked_sub(1) {
+            Some(previous) => *self.ends.get(previous)?,
+            None => 0,
+        };
+        Some((start, end))
     }
 }
 

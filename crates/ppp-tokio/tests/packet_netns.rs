@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ppp_tokio::netns::{self, NetNs};
 use ppp_tokio::packet::{
-    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, format_mac,
+    ETHERTYPE_PPPOE_DISCOVERY, ETHERTYPE_PPPOE_SESSION, PacketSocket, ReceivedFrames, format_mac,
 };
 
 /// The whole test must finish within this.
@@ -237,6 +237,106 @@ fn pppoe_frames_cross_a_veth_pair_and_nothing_else_does() {
             // Nothing else is queued on either side: no own frames, no kernel traffic.
             assert_nothing_pending(&client_socket).await;
             assert_nothing_pending(&server_socket).await;
+        })
+        .await
+        .expect("the test timed out");
+    });
+}
+
+/// `send_batch` (sendmmsg) and `try_recv_batch` (recvmmsg): 150 session frames of different
+/// lengths go out in one call, in order, but for one too short for Ethernet and one beyond the
+/// MTU, which are reported with their index while the rest still go; the receiver takes them in
+/// batches, byte for byte and in order.
+#[test]
+fn frames_cross_in_batches() {
+    if netns::skip_without_netns("frames_cross_in_batches") {
+        return;
+    }
+    let client = NetNs::create("ppp-pkt-bc").expect("client namespace");
+    let server = NetNs::create("ppp-pkt-bs").expect("server namespace");
+    netns::veth_pair(&client, "veth-bc", &server, "veth-bs").expect("veth pair");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.handle().clone();
+    let bind_in = |netns: &NetNs, ifname: &'static str| {
+        netns
+            .run(|| {
+                let _entered = handle.enter();
+                PacketSocket::bind_ethertype(ifname, ETHERTYPE_PPPOE_SESSION)
+            })
+            .expect("enter namespace")
+            .expect("bind packet socket")
+    };
+    let sender = bind_in(&client, "veth-bc");
+    let receiver = bind_in(&server, "veth-bs");
+    // Room for the whole burst: nothing reads while it is sent.
+    receiver
+        .set_receive_buffer(4 << 20)
+        .expect("receive buffer");
+    let (client_mac, server_mac) = (sender.mac(), receiver.mac());
+    const FRAMES: usize = 150;
+    const TOO_SHORT: usize = 5;
+    const TOO_LONG: usize = 77;
+    let frames: Vec<Vec<u8>> = (0..FRAMES)
+        .map(|i| match i {
+            TOO_SHORT => vec![0; 10],
+            TOO_LONG => frame(server_mac, client_mac, ETHERTYPE_PPPOE_SESSION, &[7; 1600]),
+            _ => {
+                // A session header, then the index and filler up to a length of its own.
+                let mut payload = vec![0x11, 0x00, 0x12, 0x34, 0x00, 0x00];
+                payload.extend_from_slice(&(i as u16).to_be_bytes());
+                payload.resize(8 + (i * 97) % 1400, i as u8);
+                frame(server_mac, client_mac, ETHERTYPE_PPPOE_SESSION, &payload)
+            }
+        })
+        .collect();
+    let expected: Vec<&Vec<u8>> = frames
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != TOO_SHORT && *i != TOO_LONG)
+        .map(|(_, frame)| frame)
+        .collect();
+    runtime.block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let mut failed = Vec::new();
+            let sent = sender
+                .send_batch(&frames, |index, error| failed.push((index, error.kind())))
+                .await;
+            assert_eq!(sent, FRAMES - 2);
+            assert_eq!(failed.len(), 2, "{failed:?}");
+            assert_eq!(failed[0], (TOO_SHORT, io::ErrorKind::InvalidInput));
+            assert_eq!(failed[1].0, TOO_LONG);
+
+            let mut received: Vec<Vec<u8>> = Vec::new();
+            let mut batches = 0;
+            let mut batch = ReceivedFrames::new(64, 1600);
+            let mut first = vec![0; 2048];
+            while received.len() < expected.len() {
+                let len = tokio::time::timeout(FRAME_TIMEOUT, receiver.recv(&mut first))
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("{} frames of {} received", received.len(), expected.len())
+                    })
+                    .expect("recv");
+                received.push(first[..len].to_vec());
+                loop {
+                    let count = receiver.try_recv_batch(&mut batch).expect("recvmmsg");
+                    assert_eq!(count, batch.len());
+                    if count == 0 {
+                        break;
+                    }
+                    batches += 1;
+                    received.extend(batch.iter().map(<[u8]>::to_vec));
+                }
+            }
+            assert_eq!(received.len(), expected.len());
+            for (i, (got, want)) in received.iter().zip(&expected).enumerate() {
+                assert_eq!(got, *want, "frame {i} differs");
+            }
+            assert!(batches > 0, "no frame was waiting behind the first");
+            assert_nothing_pending(&receiver).await;
         })
         .await
         .expect("the test timed out");

@@ -230,3 +230,56 @@ fn ping_through_a_tun_device() {
         "the device goes with its descriptor: {links}"
     );
 }
+
+/// `recv_batch` and `try_recv`: 40 UDP datagrams sent to the peer while nobody reads the device
+/// come out in order, the first ones in one batch (at most the number asked for), the rest with
+/// `try_recv`, and then `try_recv` finds nothing without waiting.
+#[test]
+fn queued_packets_come_out_in_batches() {
+    if netns::skip_without_netns("queued_packets_come_out_in_batches") {
+        return;
+    }
+    const DATAGRAMS: usize = 40;
+    const BATCH: usize = 25;
+    let netns = NetNs::create("ppp-tunb").expect("namespace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.handle().clone();
+    let (tun, udp) = netns
+        .run(|| {
+            let _entered = handle.enter();
+            let tun = TunDevice::create(Some("ppptunb"))?;
+            netconfig::disable_ipv6_address_generation(tun.name())?;
+            netconfig::set_up(tun.name())?;
+            netconfig::add_point_to_point_ipv4(tun.name(), LOCAL, PEER)?;
+            let udp = std::net::UdpSocket::bind((LOCAL, 0))?;
+            std::io::Result::Ok((tun, udp))
+        })
+        .expect("enter namespace")
+        .expect("TUN device and UDP socket");
+    for i in 0..DATAGRAMS {
+        udp.send_to(&[i as u8; 16], (PEER, 9)).expect("send");
+    }
+    // The UDP payload of an IPv4 packet without options.
+    let payload = |packet: &[u8]| packet[28..].to_vec();
+    runtime.block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let mut batch = ppp_tokio::tun::PacketBatch::default();
+            let count = tun.recv_batch(&mut batch, BATCH).await.expect("recv_batch");
+            assert_eq!(count, BATCH, "all were queued");
+            assert_eq!(batch.len(), BATCH);
+            let mut payloads: Vec<Vec<u8>> = batch.iter().map(payload).collect();
+            let mut buf = vec![0; 2048];
+            while let Some(len) = tun.try_recv(&mut buf).expect("try_recv") {
+                payloads.push(payload(&buf[..len]));
+            }
+            let expected: Vec<Vec<u8>> = (0..DATAGRAMS).map(|i| vec![i as u8; 16]).collect();
+            assert_eq!(payloads, expected);
+            assert_eq!(tun.try_recv(&mut buf).expect("try_recv"), None);
+        })
+        .await
+        .expect("the test timed out");
+    });
+}

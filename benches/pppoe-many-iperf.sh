@@ -1,0 +1,151 @@
+#!/bin/bash
+# N PPPoE sessions in aggregate against one, in the same run (issue 17): one access-concentrator
+# (release build, CHAP, `--data-plane tun`) on a bridge in its own network namespace, N client
+# namespaces each joined to the bridge by a veth pair and running pppoe-client; then iperf3
+# through one session alone and through all N at once (one iperf3 server per session, on ports
+# 5201.. in the AC's namespace), TCP up (client to AC) and down (-R), and optionally UDP with
+# 64-byte payloads each way. Aggregates are the sums of the receivers' rates; the AC's CPU from
+# /proc/PID/stat (user + system, percent of one core, CLK_TCK 100) and per Gbit/s, the
+# clients' CPU summed. Needs root, iperf3, python3. Documentation addresses only: the AC is
+# 192.0.2.1, the sessions get 192.0.2.2-254 (so N <= 250).
+#
+#   cargo build --release -p ppp-stack --example pppoe-client --example access-concentrator
+#   benches/pppoe-many-iperf.sh target/release/examples [N=100] [SECONDS=10] [udp]
+#
+# Bounded: every program started here is killed and every namespace deleted on exit (a trap),
+# session setup gives up after 60 s plus 0.2 s per session, each iperf3 client is run under
+# `timeout`.
+set -u
+BIN=$1; N=${2:-100}; T=${3:-10}; UDP=${4:-}
+if [ "$N" -lt 1 ] || [ "$N" -gt 250 ]; then echo "N must be 1..250" >&2; exit 2; fi
+P=pm$$                       # namespace prefix, unique to this run
+AC=$P-ac
+D=$(mktemp -d)
+PIDS=()                      # every background program, killed by cleanup
+NAMESPACES=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  sleep 1
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$D"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add $AC; NAMESPACES+=($AC)
+ip -n $AC link set lo up
+ip -n $AC link add br0 type bridge
+ip -n $AC link set br0 up
+for i in $(seq 1 $N); do
+  ns=$P-c$i
+  ip netns add $ns; NAMESPACES+=($ns)
+  ip -n $ns link set lo up
+  ip link add veth-c netns $ns type veth peer name vb$i netns $AC
+  ip -n $AC link set vb$i master br0
+  ip -n $AC link set vb$i up
+  ip -n $ns link set veth-c up
+done
+cat > $D/ac.toml <<EOT
+interfaces = ["br0"]
+ac-name = "bench-ac"
+authentication = ["chap"]
+keepalive-timeout = 60
+max-sessions = $((N + 10))
+padi-limit = 0
+[[secrets]]
+name = "alice"
+password = "alice secret"
+[profiles.default]
+local-address = "192.0.2.1"
+remote-address = "clients"
+[pools]
+clients = ["192.0.2.2-192.0.2.254"]
+EOT
+ip netns exec $AC $BIN/access-concentrator --config $D/ac.toml --data-plane tun 2>$D/ac.log &
+ACPID=$!; PIDS+=($ACPID)
+sleep 1
+for i in $(seq 1 $N); do
+  ip netns exec $P-c$i $BIN/pppoe-client --interface veth-c --user alice \
+    --password "alice secret" --allow chap --no-reconnect --tun-name pppoe-c \
+    --data-plane tun 2>$D/client$i.log &
+  PIDS+=($!); CLPIDS[$i]=$!
+  sleep 0.02
+done
+# Wait (bounded) for every session's address.
+ADDR=()
+deadline=$(( $(date +%s) + 60 + N / 5 ))
+for i in $(seq 1 $N); do
+  while :; do
+    a=$(ip -n $P-c$i -4 -o addr show pppoe-c 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+    [ -n "$a" ] && { ADDR[$i]=$a; break; }
+    if [ "$(date +%s)" -ge $deadline ]; then
+      echo "session $i did not come up within the setup bound" >&2; tail -5 $D/client$i.log >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+done
+echo "$N sessions up (AC RSS $(awk '/VmRSS/{print $2}' /proc/$ACPID/status) kB)"
+for i in $(seq 1 $N); do
+  ip netns exec $AC iperf3 -s -p $((5200 + i)) >/dev/null 2>&1 &
+  PIDS+=($!)
+done
+sleep 1
+
+cpu() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
+clients_cpu() { local s=0 i; for i in $(seq 1 $1); do s=$((s + $(cpu ${CLPIDS[$i]}))); done; echo $s; }
+# phase LABEL SESSIONS ARGS: iperf3 in sessions 1..SESSIONS at once.
+phase() {
+  local label=$1 n=$2 args=$3 i
+  local a0=$(cpu $ACPID) c0=$(clients_cpu $n) t0=$(date +%s.%N)
+  local waits=()
+  for i in $(seq 1 $n); do
+    timeout $((T + 30)) ip netns exec $P-c$i iperf3 -c 192.0.2.1 -p $((5200 + i)) -t $T -J \
+      $args > $D/$label-$i.json 2>/dev/null &
+    waits+=($!); PIDS+=($!)
+  done
+  wait "${waits[@]}"
+  local a1=$(cpu $ACPID) c1=$(clients_cpu $n) t1=$(date +%s.%N)
+  python3 - "$label" "$n" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" "$D" <<'PY'
+import json, sys
+lab, n = sys.argv[1], int(sys.argv[2])
+a0, a1, c0, c1, t0, t1 = map(float, sys.argv[3:9]); d = sys.argv[9]
+el = t1 - t0; ac = (a1 - a0) / 100 / el * 100; cl = (c1 - c0) / 100 / el * 100
+rates, pps, retr, failed = [], [], 0, 0
+for i in range(1, n + 1):
+    try:
+        j = json.load(open(f"{d}/{lab}-{i}.json")); e = j["end"]
+        if j["start"]["test_start"]["protocol"] == "UDP":
+            u = e.get("sum_received", e["sum"])
+            pps.append((u["packets"] - u["lost_packets"]) / u["seconds"])
+        else:
+            rates.append(e["sum_received"]["bits_per_second"] / 1e9)
+            retr += e["sum_sent"].get("retransmits") or 0
+    except Exception:
+        failed += 1
+cpu = f"AC CPU {ac:.0f}%, clients' CPU {cl:.0f}% (wall {el:.1f} s)"
+bad = f", {failed} iperf3 runs failed" if failed else ""
+if rates:
+    tot = sum(rates)
+    per = f", AC {ac / tot:.0f}% of a core per Gbit/s" if tot > 0 else ""
+    print(f"{lab}: {n} sessions, {tot:.2f} Gbit/s in aggregate (per session min {min(rates):.3f} "
+          f"max {max(rates):.3f}), retransmits {retr}, {cpu}{per}{bad}")
+elif pps:
+    print(f"{lab}: {n} sessions, {sum(pps):.0f} packets/s received in aggregate (per session "
+          f"min {min(pps):.0f} max {max(pps):.0f}), {cpu}{bad}")
+else:
+    print(f"{lab}: {n} sessions, no result{bad}")
+PY
+}
+phase tcp-up-1 1 ""
+phase tcp-up-$N $N ""
+phase tcp-down-1 1 "-R"
+phase tcp-down-$N $N "-R"
+if [ "$UDP" = udp ]; then
+  phase udp64-up-1 1 "-u -b 0 -l 64"
+  phase udp64-up-$N $N "-u -b 0 -l 64"
+  phase udp64-down-1 1 "-u -b 0 -l 64 -R"
+  phase udp64-down-$N $N "-u -b 0 -l 64 -R"
+fi
