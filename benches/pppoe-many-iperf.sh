@@ -10,7 +10,7 @@
 # 192.0.2.1, the sessions get 192.0.2.2-254 (so N <= 250).
 #
 #   cargo build --release -p ppp-stack --example pppoe-client --example access-concentrator
-#   benches/pppoe-many-iperf.sh target/release/examples [N=100] [SECONDS=10] [udp]
+#   [AC_ARGS="--workers 1"] benches/pppoe-many-iperf.sh target/release/examples [N=100] [SECONDS=10] [udp]
 #
 # Bounded: every program started here is killed and every namespace deleted on exit (a trap),
 # session setup gives up after 60 s plus 0.2 s per session, each iperf3 client is run under
@@ -63,7 +63,7 @@ remote-address = "clients"
 [pools]
 clients = ["192.0.2.2-192.0.2.254"]
 EOT
-ip netns exec $AC $BIN/access-concentrator --config $D/ac.toml --data-plane tun 2>$D/ac.log &
+ip netns exec $AC $BIN/access-concentrator --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
 ACPID=$!; PIDS+=($ACPID)
 sleep 1
 for i in $(seq 1 $N); do
