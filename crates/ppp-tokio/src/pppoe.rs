@@ -86,7 +86,7 @@ const TUN_QUEUE: usize = 1024;
 const RECEIVE_BUFFER: usize = 8 << 20;
 /// Blocks of the PADI ring the AC reads in one pass of its loop (each up to 64 KiB of PADIs,
 /// about 450).
-pub(crate) const PADI_BLOCKS: usize = 4;
+const PADI_BLOCKS: usize = 4;
 /// Secret lookups under way at once, at most (beyond, requests wait in the channel).
 const LOOKUP_QUEUE: usize = 256;
 
@@ -1774,33 +1774,13 @@ async fn serve(
     // Session frames, PADRs and PADTs, and PADIs in queues of their own: a discovery flood
     // fills only its own, and the loop serves session frames first.
     // With several workers, each has sockets of its own that take only its clients' frames,
-    // and worker 0 takes every PADI.
+    // and worker 0 takes every PADI (`bind_discovery`).
     let socket = PacketSocket::bind_filtered(
         &options.interface,
         ETHERTYPE_PPPOE_SESSION,
         &shard_filter(&ethertype_filter(ETHERTYPE_PPPOE_SESSION), index, count),
     )?;
-    let (discovery, mut padis) = if count > 1 {
-        let discovery = PacketSocket::bind_filtered(
-            &options.interface,
-            ETHERTYPE_PPPOE_DISCOVERY,
-            &shard_filter(&discovery_except_padi_filter(), index, count),
-        )?;
-        let padis = (index == 0)
-            .then(|| {
-                PacketRing::bind(
-                    &options.interface,
-                    ETHERTYPE_PPPOE_DISCOVERY,
-                    &padi_filter(),
-                    RingConfig::default(),
-                )
-            })
-            .transpose()?;
-        (discovery, padis)
-    } else {
-        let (discovery, padis) = bind_discovery(&options.interface)?;
-        (discovery, Some(padis))
-    };
+    let (discovery, mut padis) = bind_discovery(&options.interface, index, count)?;
     for (which, socket) in [("session", &socket), ("discovery", &discovery)] {
         match socket.set_receive_buffer(RECEIVE_BUFFER) {
             Ok(size) => debug!("{}: {which} receive buffer {size} bytes", options.interface),
@@ -2305,7 +2285,10 @@ async fn serve(
 
 /// PADIs from the ring, up to [`PADI_BLOCKS`] blocks, each given to `take`; never, without a
 /// ring (a worker other than the first).
-async fn recv_padis(padis: Option<&mut PacketRing>, take: impl FnMut(&[u8])) -> io::Result<()> {
+pub(crate) async fn recv_padis(
+    padis: Option<&mut PacketRing>,
+    take: impl FnMut(&[u8]),
+) -> io::Result<()> {
     match padis {
         Some(padis) => padis.recv(PADI_BLOCKS, take).await.map(|_| ()),
         None => std::future::pending().await,
@@ -2316,19 +2299,29 @@ async fn recv_padis(padis: Option<&mut PacketRing>, take: impl FnMut(&[u8])) -> 
 /// also sends), and a receive ring for PADIs, so that a PADI flood neither fills the queue the
 /// PADRs wait in nor outruns the AC (a ring costs it a fraction of a core at the rate one
 /// sender reaches, where reading PADIs one `recv` each could not keep up and the kernel dropped
-/// clients' PADIs with the flood's).
-pub(crate) fn bind_discovery(interface: &str) -> io::Result<(PacketSocket, PacketRing)> {
+/// clients' PADIs with the flood's). For worker `index` of `count` ([`ServerOptions::workers`]):
+/// the PADR/PADT socket takes only that worker's clients ([`shard_filter`]), and only worker 0
+/// has the PADI ring.
+pub(crate) fn bind_discovery(
+    interface: &str,
+    index: u16,
+    count: u16,
+) -> io::Result<(PacketSocket, Option<PacketRing>)> {
     let discovery = PacketSocket::bind_filtered(
         interface,
         ETHERTYPE_PPPOE_DISCOVERY,
-        &discovery_except_padi_filter(),
+        &shard_filter(&discovery_except_padi_filter(), index, count),
     )?;
-    let padis = PacketRing::bind(
-        interface,
-        ETHERTYPE_PPPOE_DISCOVERY,
-        &padi_filter(),
-        RingConfig::default(),
-    )?;
+    let padis = (index == 0)
+        .then(|| {
+            PacketRing::bind(
+                interface,
+                ETHERTYPE_PPPOE_DISCOVERY,
+                &padi_filter(),
+                RingConfig::default(),
+            )
+        })
+        .transpose()?;
     Ok((discovery, padis))
 }
 

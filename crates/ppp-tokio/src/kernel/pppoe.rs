@@ -35,9 +35,9 @@ use super::{KernelInput, KernelLink, KernelSupport, PppChannel, PppUnit, PppoeSo
 use crate::netconfig::{self, IpFamily};
 use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
 use crate::pppoe::{
-    ClientExit, ClientOptions, EthernetCapture, PADI_BLOCKS, PadiReport, ServerOptions,
-    SessionPolicy, SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot,
-    StatusBoard, bind_discovery, method_name, touched_sessions, update_client_status,
+    ClientExit, ClientOptions, EthernetCapture, PadiReport, ServerOptions, SessionPolicy,
+    SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard,
+    bind_discovery, method_name, recv_padis, touched_sessions, update_client_status,
 };
 use crate::{now, sleep_until};
 
@@ -620,7 +620,7 @@ pub async fn run_server(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     // Discovery only (session frames belong to the kernel), PADIs apart, as on the TUN path.
-    let (socket, mut padis) = bind_discovery(&options.interface)?;
+    let (socket, mut padis) = bind_discovery(&options.interface, 0, 1)?;
     let mac = MacAddr(socket.mac());
     let mut capture = options
         .pcap
@@ -872,7 +872,7 @@ pub async fn run_server(
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
             }
-            received = padis.recv(PADI_BLOCKS, |frame| {
+            received = recv_padis(padis.as_mut(), |frame| {
                 record(&mut capture, frame);
                 server.handle_input(now(), frame);
             }) => {
