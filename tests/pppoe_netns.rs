@@ -84,6 +84,15 @@ fn client_options(method: &str) -> ClientOptions {
     file.to_options().expect("client options")
 }
 
+/// Our client with CHAP and no TUN device, from Ethernet address `mac` (several clients on one
+/// interface).
+fn client_at(mac: MacAddr) -> ClientOptions {
+    let mut options = client_options("chap");
+    options.no_tun = true;
+    options.mac = Some(mac);
+    options
+}
+
 /// Debug logs of the runtimes into the test output when `PPPOE_TEST_LOG=1`.
 fn logs() {
     if std::env::var("PPPOE_TEST_LOG").is_ok_and(|v| v == "1") {
@@ -562,10 +571,8 @@ fn max_sessions_and_one_session_per_host() {
     });
     let mut clients = Vec::new();
     for n in 0..6u8 {
-        let mut options = client_options("chap");
-        options.no_tun = true;
         let mac = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x10, n]);
-        options.mac = Some(mac);
+        let mut options = client_at(mac);
         options.discovery.padi_attempts = 2;
         options.discovery.padr_attempts = 2;
         let (status, stop, handle) = start_client(&client_ns, options);
@@ -613,10 +620,7 @@ fn max_sessions_and_one_session_per_host() {
 
     // One session per host: a new client with the MAC of a connected one.
     let (first_status, _first_stop, first, first_mac) = running.remove(0);
-    let mut options = client_options("chap");
-    options.no_tun = true;
-    options.mac = Some(first_mac);
-    let (second_status, second_stop, second) = start_client(&client_ns, options);
+    let (second_status, second_stop, second) = start_client(&client_ns, client_at(first_mac));
     wait_until("the replacing session", Duration::from_secs(20), || {
         snapshot(&second_status).active_links == 1
     });
@@ -665,10 +669,8 @@ fn workers_split_clients_and_share_one_session_limit() {
         options.workers = 3;
     });
     let start = |last: u8, attempts: u32| {
-        let mut options = client_options("chap");
-        options.no_tun = true;
         let mac = MacAddr([0x02, 0x00, 0x5e, 0x00, 0x11, last]);
-        options.mac = Some(mac);
+        let mut options = client_at(mac);
         options.discovery.padi_attempts = attempts;
         options.discovery.padr_attempts = attempts;
         let (status, stop, handle) = start_client(&client_ns, options);
@@ -1131,10 +1133,10 @@ fn only_one_refuses_or_replaces_a_second_login() {
             options.no_tun = true;
         });
         let client = |n: u8| {
-            let mut options = client_options("chap");
-            options.no_tun = true;
-            options.mac = Some(MacAddr([0x02, 0x00, 0x5e, 0x00, 0x20, n]));
-            start_client(&client_ns, options)
+            start_client(
+                &client_ns,
+                client_at(MacAddr([0x02, 0x00, 0x5e, 0x00, 0x20, n])),
+            )
         };
         let (first_status, first_stop, first) = client(1);
         wait_until("the first session", Duration::from_secs(20), || {
