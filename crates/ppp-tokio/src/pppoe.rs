@@ -2935,17 +2935,16 @@ mod tests {
         }
     }
 
-    /// The board changes one row per session touched, whatever the number of rows, and stays
-    /// the same set as a plain map after any sequence of puts and removals.
-    #[test]
-    fn status_board_changes_only_the_rows_touched() {
-        let shared: SharedServerSnapshot = Arc::new(Mutex::new(vec![row(9999)]));
-        let mut board = StatusBoard::new(Arc::clone(&shared));
-        assert!(lock(&shared).is_empty(), "a new board starts empty");
+    /// 20,000 random puts and removals of the sessions `id_of` draws; what the board should now
+    /// list (session → state).
+    fn churn(
+        board: &mut StatusBoard,
+        random: &Random,
+        id_of: impl Fn(u32) -> u16,
+    ) -> BTreeMap<u16, String> {
         let mut model = BTreeMap::new();
-        let random = Random::seeded(7);
         for step in 0..20_000u32 {
-            let id = (random.u32() % 500) as u16;
+            let id = id_of(random.u32());
             if random.u32().is_multiple_of(3) {
                 board.remove(id);
                 model.remove(&id);
@@ -2956,11 +2955,28 @@ mod tests {
                 board.put(snapshot);
             }
         }
-        let list = lock(&shared).clone();
-        let seen: BTreeMap<u16, String> = list
+        model
+    }
+
+    /// The list as it is, and as a map session → state.
+    fn listed(shared: &SharedServerSnapshot) -> (Vec<SessionSnapshot>, BTreeMap<u16, String>) {
+        let list = lock(shared).clone();
+        let seen = list
             .iter()
             .map(|s| (s.session_id, s.state.clone()))
             .collect();
+        (list, seen)
+    }
+
+    /// The board changes one row per session touched, whatever the number of rows, and stays
+    /// the same set as a plain map after any sequence of puts and removals.
+    #[test]
+    fn status_board_changes_only_the_rows_touched() {
+        let shared: SharedServerSnapshot = Arc::new(Mutex::new(vec![row(9999)]));
+        let mut board = StatusBoard::new(Arc::clone(&shared));
+        assert!(lock(&shared).is_empty(), "a new board starts empty");
+        let model = churn(&mut board, &Random::seeded(7), |draw| (draw % 500) as u16);
+        let (list, seen) = listed(&shared);
         assert_eq!(seen.len(), list.len(), "one row per session");
         assert_eq!(seen, model);
         for (id, row) in lock(&board.rows).iter() {
@@ -2992,20 +3008,9 @@ mod tests {
                         StatusBoard::for_worker(Arc::clone(&shared), Arc::clone(&rows), index, 2);
                     scope.spawn(move || {
                         let random = Random::seeded(u64::from(index) + 20);
-                        let mut model = BTreeMap::new();
-                        for step in 0..20_000u32 {
-                            // This worker's ids only: ≡ index (mod 2).
-                            let id = (random.u32() % 250) as u16 * 2 + index;
-                            if random.u32().is_multiple_of(3) {
-                                board.remove(id);
-                                model.remove(&id);
-                            } else {
-                                let mut snapshot = row(id);
-                                snapshot.state = step.to_string();
-                                model.insert(id, snapshot.state.clone());
-                                board.put(snapshot);
-                            }
-                        }
+                        // This worker's ids only: ≡ index (mod 2).
+                        let model =
+                            churn(&mut board, &random, |draw| (draw % 250) as u16 * 2 + index);
                         (board, model)
                     })
                 })
@@ -3017,11 +3022,7 @@ mod tests {
                 boards.push(board);
                 models.push(model);
             }
-            let list = lock(&shared).clone();
-            let seen: BTreeMap<u16, String> = list
-                .iter()
-                .map(|s| (s.session_id, s.state.clone()))
-                .collect();
+            let (list, seen) = listed(&shared);
             let mut all = models[0].clone();
             all.extend(models[1].clone());
             assert_eq!((seen.len(), &seen), (list.len(), &all));
@@ -3031,10 +3032,7 @@ mod tests {
             boards[1].clear();
             models
         });
-        let left: BTreeMap<u16, String> = lock(&shared)
-            .iter()
-            .map(|s| (s.session_id, s.state.clone()))
-            .collect();
+        let (_, left) = listed(&shared);
         assert_eq!(left, models[0], "worker 1's rows gone, worker 0's kept");
     }
 
