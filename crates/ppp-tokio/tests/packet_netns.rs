@@ -19,6 +19,31 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(30);
 const FRAME_TIMEOUT: Duration = Duration::from_secs(3);
 const BROADCAST: [u8; 6] = [0xFF; 6];
 
+/// A current-thread runtime for the sockets of a test.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Binds a packet socket with `bind` inside `netns` (socket calls act in the calling thread's
+/// namespace), registered with `runtime`.
+fn bind_in(
+    runtime: &tokio::runtime::Runtime,
+    netns: &NetNs,
+    bind: impl FnOnce() -> io::Result<PacketSocket> + Send,
+) -> PacketSocket {
+    let handle = runtime.handle().clone();
+    netns
+        .run(|| {
+            let _entered = handle.enter();
+            bind()
+        })
+        .expect("enter namespace")
+        .expect("bind packet socket")
+}
+
 fn frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(60);
     frame.extend_from_slice(&dst);
@@ -98,22 +123,9 @@ fn pppoe_frames_cross_a_veth_pair_and_nothing_else_does() {
         .ip(&["addr", "add", "192.0.2.2/24", "dev", "veth-ps"])
         .expect("server address");
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let handle = runtime.handle().clone();
-    let bind_in = |netns: &NetNs, ifname: &'static str| {
-        netns
-            .run(|| {
-                let _entered = handle.enter();
-                PacketSocket::bind(ifname)
-            })
-            .expect("enter namespace")
-            .expect("bind packet socket")
-    };
-    let client_socket = bind_in(&client, "veth-pc");
-    let server_socket = bind_in(&server, "veth-ps");
+    let runtime = runtime();
+    let client_socket = bind_in(&runtime, &client, || PacketSocket::bind("veth-pc"));
+    let server_socket = bind_in(&runtime, &server, || PacketSocket::bind("veth-ps"));
 
     // MAC and MTU as `ip` sees them.
     assert_eq!(
@@ -129,6 +141,7 @@ fn pppoe_frames_cross_a_veth_pair_and_nothing_else_does() {
     assert_ne!(client_socket.mac(), server_socket.mac());
     assert_eq!(client_socket.ifname(), "veth-pc");
     // Binding to an interface of the other namespace fails: the socket is in its own.
+    let handle = runtime.handle().clone();
     let wrong_namespace = client.run(|| {
         let _entered = handle.enter();
         PacketSocket::bind("veth-ps")
@@ -255,22 +268,13 @@ fn frames_cross_in_batches() {
     let client = NetNs::create("ppp-pkt-bc").expect("client namespace");
     let server = NetNs::create("ppp-pkt-bs").expect("server namespace");
     netns::veth_pair(&client, "veth-bc", &server, "veth-bs").expect("veth pair");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let handle = runtime.handle().clone();
-    let bind_in = |netns: &NetNs, ifname: &'static str| {
-        netns
-            .run(|| {
-                let _entered = handle.enter();
-                PacketSocket::bind_ethertype(ifname, ETHERTYPE_PPPOE_SESSION)
-            })
-            .expect("enter namespace")
-            .expect("bind packet socket")
-    };
-    let sender = bind_in(&client, "veth-bc");
-    let receiver = bind_in(&server, "veth-bs");
+    let runtime = runtime();
+    let sender = bind_in(&runtime, &client, || {
+        PacketSocket::bind_ethertype("veth-bc", ETHERTYPE_PPPOE_SESSION)
+    });
+    let receiver = bind_in(&runtime, &server, || {
+        PacketSocket::bind_ethertype("veth-bs", ETHERTYPE_PPPOE_SESSION)
+    });
     // Room for the whole burst: nothing reads while it is sent.
     receiver
         .set_receive_buffer(4 << 20)
@@ -355,22 +359,9 @@ fn measure_packet_socket_rates() {
     let client = NetNs::create("ppp-pkt-mc").expect("client namespace");
     let server = NetNs::create("ppp-pkt-ms").expect("server namespace");
     netns::veth_pair(&client, "veth-mc", &server, "veth-ms").expect("veth pair");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let handle = runtime.handle().clone();
-    let bind_in = |netns: &NetNs, ifname: &'static str| {
-        netns
-            .run(|| {
-                let _entered = handle.enter();
-                PacketSocket::bind(ifname)
-            })
-            .expect("enter namespace")
-            .expect("bind packet socket")
-    };
-    let client_socket = bind_in(&client, "veth-mc");
-    let server_socket = bind_in(&server, "veth-ms");
+    let runtime = runtime();
+    let client_socket = bind_in(&runtime, &client, || PacketSocket::bind("veth-mc"));
+    let server_socket = bind_in(&runtime, &server, || PacketSocket::bind("veth-ms"));
     let (client_mac, server_mac) = (client_socket.mac(), server_socket.mac());
     runtime.block_on(async {
         tokio::time::timeout(TEST_TIMEOUT, async {
