@@ -16,6 +16,7 @@
 # session setup gives up after 60 s plus 0.2 s per session, each iperf3 client is run under
 # `timeout`.
 set -u
+. "$(dirname "$0")/pppoe-bench-lib.sh"
 BIN=$1; N=${2:-100}; T=${3:-10}; UDP=${4:-}
 if [ "$N" -lt 1 ] || [ "$N" -gt 250 ]; then echo "N must be 1..250" >&2; exit 2; fi
 P=pm$$                       # namespace prefix, unique to this run
@@ -47,22 +48,7 @@ for i in $(seq 1 $N); do
   ip -n $AC link set vb$i up
   ip -n $ns link set veth-c up
 done
-cat > $D/ac.toml <<EOT
-interfaces = ["br0"]
-ac-name = "bench-ac"
-authentication = ["chap"]
-keepalive-timeout = 60
-max-sessions = $((N + 10))
-padi-limit = 0
-[[secrets]]
-name = "alice"
-password = "alice secret"
-[profiles.default]
-local-address = "192.0.2.1"
-remote-address = "clients"
-[pools]
-clients = ["192.0.2.2-192.0.2.254"]
-EOT
+ac_config $D/ac.toml br0 192.0.2.2-192.0.2.254 "max-sessions = $((N + 10))" "padi-limit = 0"
 ip netns exec $AC $BIN/access-concentrator --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
 ACPID=$!; PIDS+=($ACPID)
 sleep 1
@@ -94,7 +80,6 @@ for i in $(seq 1 $N); do
 done
 sleep 1
 
-cpu() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
 clients_cpu() { local s=0 i; for i in $(seq 1 $1); do s=$((s + $(cpu ${CLPIDS[$i]}))); done; echo $s; }
 # phase LABEL SESSIONS ARGS: iperf3 in sessions 1..SESSIONS at once.
 phase() {

@@ -19,6 +19,7 @@
 # own (on a small machine iperf3's receiver, starved of CPU, loses some of those at its
 # socket: UdpRcvbufErrors).
 set -u
+. "$(dirname "$0")/pppoe-bench-lib.sh"
 BIN=$1; OFF=$2; T=${3:-10}; UDP_RATE=${4:-0}
 C=pppoe-bench-c; S=pppoe-bench-s
 ip netns del $C 2>/dev/null; ip netns del $S 2>/dev/null
@@ -28,20 +29,7 @@ ip -n $C link set lo up; ip -n $S link set lo up
 ip -n $C link set veth-c up; ip -n $S link set veth-s up
 ip -n $C addr add 198.51.100.2/24 dev veth-c; ip -n $S addr add 198.51.100.1/24 dev veth-s
 D=$(mktemp -d); mkdir -p $D
-cat > $D/ac.toml <<EOT
-interfaces = ["veth-s"]
-ac-name = "bench-ac"
-authentication = ["chap"]
-keepalive-timeout = 60
-[[secrets]]
-name = "alice"
-password = "alice secret"
-[profiles.default]
-local-address = "192.0.2.1"
-remote-address = "clients"
-[pools]
-clients = ["192.0.2.100-192.0.2.199"]
-EOT
+ac_config $D/ac.toml veth-s 192.0.2.100-192.0.2.199
 SW=""; [ "$OFF" = off ] && SW="--no-tun-offload"
 ip netns exec $S $BIN/access-concentrator --config $D/ac.toml --data-plane tun $SW 2>$D/ac.log & ACP=$!
 sleep 1
@@ -50,7 +38,6 @@ for i in $(seq 1 100); do ip -n $C addr show pppoe-c 2>/dev/null | grep -q 192.0
 sleep 1
 # ip netns exec execs directly, so the pid is the program's
 ACPID=$ACP; CLPID=$CLP
-cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 run() { # label, args
   ip netns exec $S iperf3 -s -1 >/dev/null 2>&1 & sleep 0.5
   # The TUN devices' counters (the AC's session device and the client's), before and after.
