@@ -1615,11 +1615,13 @@ pub async fn run_server(
     status: SharedServerSnapshot,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let workers = worker_count(&options, policy.as_ref());
-    if workers <= 1 {
-        lock(&status).clear();
+    lock(&status).clear();
+    let policies = worker_policies(&options, policy.as_ref());
+    if policies.is_empty() {
         return serve(options, secrets, policy, status, shutdown, Worker::alone()).await;
     }
+    // At most MAX_WORKERS.
+    let workers = u16::try_from(policies.len() + 1).unwrap_or(u16::MAX);
     info!("{}: {workers} worker threads", options.interface);
     // One AAA for all workers (its registry behind `only-one`).
     if options.aaa.is_none() {
@@ -1629,7 +1631,6 @@ pub async fn run_server(
     let group = AcGroup::new(workers, &random, Instant::now());
     let numbers = Arc::new(Mutex::new(InterfaceNumbers::default()));
     let rows = Arc::new(Mutex::new(HashMap::new()));
-    lock(&status).clear();
     let worker = |index: u16| Worker {
         member: group.member(index),
         numbers: Arc::clone(&numbers),
@@ -1644,10 +1645,7 @@ pub async fn run_server(
         }
     };
     let mut threads = Vec::new();
-    for index in 1..workers {
-        let Some(policy) = policy.for_worker() else {
-            break;
-        };
+    for (index, policy) in (1..workers).zip(policies) {
         let (done, finished) = oneshot::channel();
         let (options, secrets, status) =
             (options.clone(), Arc::clone(&secrets), Arc::clone(&status));
@@ -1688,8 +1686,7 @@ pub async fn run_server(
         }
         stop.send_replace(true);
     };
-    let (result, ()) = tokio::join!(first, until);
-    let mut result = result;
+    let (mut result, ()) = tokio::join!(first, until);
     for finished in threads {
         let outcome = finished
             .await
@@ -1704,29 +1701,30 @@ pub async fn run_server(
 /// Most worker threads of one server.
 const MAX_WORKERS: usize = 64;
 
-/// How many workers serve `options` ([`ServerOptions::workers`] unless something needs one).
-fn worker_count(options: &ServerOptions, policy: &dyn SessionPolicy) -> u16 {
+/// The policies of workers 1, 2, ... of `options` ([`ServerOptions::workers`], taken from
+/// `policy`); none when one worker serves (asked for, or something needs it: logged).
+fn worker_policies(
+    options: &ServerOptions,
+    policy: &dyn SessionPolicy,
+) -> Vec<Box<dyn SessionPolicy>> {
     let wanted = options.workers.clamp(1, MAX_WORKERS);
     if wanted == 1 {
-        return 1;
+        return Vec::new();
     }
     let why = if options.link.lcp.mrru.is_some() {
-        Some("Multilink bundles join the links of one worker only")
+        "Multilink bundles join the links of one worker only"
     } else if options.pcap.is_some() {
-        Some("a capture file takes every frame in one order")
-    } else if policy.for_worker().is_none() {
-        Some("the session policy cannot be shared between threads")
+        "a capture file takes every frame in one order"
+    } else if let Some(policies) = (1..wanted).map(|_| policy.for_worker()).collect() {
+        return policies;
     } else {
-        None
+        "the session policy cannot be shared between threads"
     };
-    if let Some(why) = why {
-        info!(
-            "{}: one worker thread instead of {wanted}: {why}",
-            options.interface
-        );
-        return 1;
-    }
-    u16::try_from(wanted).unwrap_or(1)
+    info!(
+        "{}: one worker thread instead of {wanted}: {why}",
+        options.interface
+    );
+    Vec::new()
 }
 
 /// Which worker of a server a loop is, and what the workers share.
