@@ -857,6 +857,47 @@ impl NasSession {
         self.clock.activity(now);
     }
 
+    /// On the kernel data path, where the session's datagrams never pass through
+    /// [`receive`](Self::receive) and [`transmit`](Self::transmit): what the kernel counted on
+    /// the session's interface (`counters`, the totals since the interface was created, from
+    /// [`RouteSocket::link_counters`](crate::rtnl::RouteSocket::link_counters) with received =
+    /// input), and when its data path last carried a packet (`last_traffic`, from the unit's
+    /// `PPPIOCGIDLE`), which moves the idle deadline. Call it before
+    /// [`handle_timeout`](Self::handle_timeout) and before taking an accounting record. A
+    /// session that also passes packets itself would count them twice.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ppp_radius::{AcctAuthentic, AcctSessionId, Counters, SessionContext};
+    /// use ppp_tokio::aaa::{NasSession, SessionAccount, SessionLimits};
+    ///
+    /// let start = Instant::now();
+    /// let mut limits = SessionLimits::default();
+    /// limits.idle_timeout = Some(Duration::from_secs(30));
+    /// let account = SessionAccount {
+    ///     user: "alice".into(),
+    ///     acct_session_id: AcctSessionId::random(&ppp_core::Random::seeded(1)),
+    ///     context: SessionContext::default(),
+    ///     authentic: AcctAuthentic::LOCAL,
+    ///     class: Vec::new(),
+    /// };
+    /// let mut session = NasSession::new(start, account, limits, None);
+    /// session.start(start, None);
+    /// assert_eq!(session.poll_timeout(), Some(start + Duration::from_secs(30)));
+    /// // At the idle deadline the kernel says the interface carried a packet 5 s ago.
+    /// let now = start + Duration::from_secs(30);
+    /// let kernel = Counters { input_octets: 840, input_packets: 10, ..Counters::default() };
+    /// session.observe_kernel(now, kernel, now - Duration::from_secs(5));
+    /// session.handle_timeout(now);
+    /// assert!(session.poll_event().is_none());
+    /// assert_eq!(session.poll_timeout(), Some(start + Duration::from_secs(55)));
+    /// assert_eq!(session.counters(), kernel);
+    /// ```
+    pub fn observe_kernel(&mut self, now: Instant, counters: Counters, last_traffic: Instant) {
+        self.counters = counters;
+        self.clock.activity(last_traffic.min(now));
+    }
+
     /// Packets dropped because a shaper's queue was full (both directions).
     pub fn dropped(&self) -> u64 {
         self.rx.stats().dropped + self.tx.stats().dropped

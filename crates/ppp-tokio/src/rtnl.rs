@@ -1,6 +1,7 @@
-//! rtnetlink for the access concentrator's session interfaces: configuring a TUN device
-//! (MTU, link up, point-to-point IPv4 address, netdev group) and deleting all of a server's
-//! devices at once, without spawning a process.
+//! rtnetlink for the servers' session interfaces: configuring a TUN device (MTU, link up,
+//! point-to-point IPv4 address, netdev group), reading an interface's counters (accounting on
+//! the kernel data path) and deleting all of a server's devices at once, without spawning a
+//! process.
 //!
 //! [`crate::netconfig`] runs `ip` for each change, which is right for a client's one interface
 //! but costs two to four process spawns per session on a server (a few milliseconds each, and
@@ -62,6 +63,19 @@ pub struct PointToPoint {
     pub local: Ipv4Addr,
     /// The peer's address (`/32`; the kernel adds the host route).
     pub peer: Ipv4Addr,
+}
+
+/// What moved through an interface, from the kernel's 64-bit counters (`IFLA_STATS64`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Octets received.
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Octets sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
 }
 
 /// A blocking rtnetlink socket whose requests are answered at once (see the module docs).
@@ -179,6 +193,91 @@ impl RouteSocket {
         results.pop().unwrap_or(Ok(()))
     }
 
+    /// The counters of device `index` (`RTM_GETLINK`): what the kernel moved through it, for
+    /// accounting a session whose datagrams never cross this process (the kernel data path).
+    ///
+    /// # Errors
+    ///
+    /// The kernel's refusal (`ENODEV` for a device gone), or a reply without counters.
+    pub fn link_counters(&mut self, index: u32) -> io::Result<LinkCounters> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let sequence = self.sequence;
+        let mut request = LinkMessage::default();
+        request.header.index = index;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        header.sequence_number = sequence;
+        let mut message = NetlinkMessage::new(
+            header,
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetLink(request)),
+        );
+        message.finalize();
+        let mut out = vec![0; message.buffer_len()];
+        message.serialize(&mut out);
+        self.socket.send(&out, 0)?;
+        loop {
+            // The kernel answers while it handles `send`: an empty socket means no answer.
+            let len = self
+                .socket
+                .recv(&mut &mut self.buf[..], libc::MSG_DONTWAIT)?;
+            let mut offset = 0;
+            while offset < len {
+                let Ok(frame) = NetlinkBuffer::new_checked(&self.buf[offset..len]) else {
+                    break;
+                };
+                let length = frame.length() as usize;
+                if length == 0 {
+                    break;
+                }
+                let ours = frame.sequence_number() == sequence;
+                let parsed =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..len]);
+                offset += (length + 3) & !3;
+                if !ours {
+                    continue;
+                }
+                match parsed {
+                    Ok(NetlinkMessage {
+                        payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)),
+                        ..
+                    }) => {
+                        return link
+                            .attributes
+                            .iter()
+                            .find_map(|attribute| match attribute {
+                                LinkAttribute::Stats64(stats) => Some(LinkCounters {
+                                    rx_bytes: stats.rx_bytes,
+                                    rx_packets: stats.rx_packets,
+                                    tx_bytes: stats.tx_bytes,
+                                    tx_packets: stats.tx_packets,
+                                }),
+                                _ => None,
+                            })
+                            .ok_or_else(|| {
+                                io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    "the kernel's link reply has no counters",
+                                )
+                            });
+                    }
+                    Ok(NetlinkMessage {
+                        payload: NetlinkPayload::Error(error),
+                        ..
+                    }) => {
+                        return Err(match error.code {
+                            Some(code) => io::Error::from_raw_os_error(-code.get()),
+                            None => io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "the kernel acknowledged a link query without answering it",
+                            ),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// Sends `requests` in one datagram and returns each one's outcome, in order.
     fn batch(
         &mut self,
@@ -259,6 +358,23 @@ mod tests {
             .expect_err("group 0");
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(rtnl.sequence, 0, "nothing sent");
+    }
+
+    #[test]
+    fn the_loopback_devices_counters_are_read_and_a_missing_device_is_an_error() {
+        let mut rtnl = RouteSocket::open().expect("socket");
+        // `lo` is device 1 in every network namespace; reading needs no privilege.
+        let before = rtnl.link_counters(1).expect("lo's counters");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = socket.local_addr().expect("address");
+        for _ in 0..3 {
+            socket.send_to(&[0u8; 100], to).expect("send");
+        }
+        let after = rtnl.link_counters(1).expect("lo's counters");
+        assert!(after.tx_packets >= before.tx_packets + 3, "{before:?} -> {after:?}");
+        assert!(after.tx_bytes >= before.tx_bytes + 300, "{before:?} -> {after:?}");
+        let error = rtnl.link_counters(0x7fff_0000).expect_err("no such device");
+        assert_eq!(error.raw_os_error(), Some(libc::ENODEV), "{error}");
     }
 
     #[test]

@@ -127,11 +127,264 @@ pub struct CallOutcome {
     pub was_up: bool,
 }
 
+/// A call on a connected tty in the kernel's PPP line discipline, driven by the caller's own
+/// loop (a server that verifies callers through RADIUS, say); [`run_call`] is the simplest
+/// such loop. The loop:
+///
+/// 1. [`poll_event`](Self::poll_event) until `None`: it sends what the link has to send, tells
+///    the kernel and the interface what each event changes (MRU, ACCM, CCP, addresses, routes)
+///    and hands the event on;
+/// 2. waits for the first of [`recv`](Self::recv) (a control frame for the link, or the line
+///    hanging up), the link's [`poll_timeout`](Link::poll_timeout), and its own inputs;
+/// 3. at the end, [`finish`](Self::finish) takes the interface down and puts the tty back.
+///
+/// Datagrams never reach the loop: the kernel carries them. How much it carried and when it
+/// last did are [`counters`](Self::counters) and [`last_traffic`](Self::last_traffic).
+///
+/// ```no_run
+/// # async fn call(tty: &std::fs::File, mut link: ppp_link::Link) -> std::io::Result<()> {
+/// use ppp_tokio::kernel::serial::{CallOptions, KernelCall};
+/// use ppp_link::LinkEvent;
+///
+/// let mut call = KernelCall::start(tty, CallOptions::default(), false)?;
+/// let now = std::time::Instant::now;
+/// link.open(now());
+/// link.up(now());
+/// 'call: loop {
+///     while let Some(event) = call.poll_event(&mut link) {
+///         if let LinkEvent::LinkDown { .. } = event {
+///             break 'call;
+///         }
+///     }
+///     let deadline = link.poll_timeout();
+///     let timer = async {
+///         match deadline {
+///             Some(at) => tokio::time::sleep_until(at.into()).await,
+///             None => std::future::pending().await,
+///         }
+///     };
+///     tokio::select! {
+///         up = call.recv(&mut link) => if !up? { break 'call },
+///         () = timer => link.handle_timeout(now()),
+///     }
+/// }
+/// call.finish();
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct KernelCall {
+    kernel: Option<KernelLink>,
+    discipline: Option<PppLineDiscipline>,
+    configured: Configured,
+    options: CallOptions,
+    name: String,
+    buf: Vec<u8>,
+    ip_up: bool,
+    was_up: bool,
+}
+
+impl KernelCall {
+    /// Switches the connected tty `tty` (kept open by the caller) to the PPP line discipline
+    /// and connects its channel to a new unit (named `options.interface`, or `pppN`); `ccp`
+    /// when the link may negotiate CCP (the unit watches it). Open the link afterwards.
+    ///
+    /// # Errors
+    ///
+    /// The tty cannot take the PPP discipline, or `/dev/ppp` fails (the tty is back in its
+    /// discipline then).
+    pub fn start(tty: &impl AsRawFd, options: CallOptions, ccp: bool) -> io::Result<KernelCall> {
+        let discipline = PppLineDiscipline::set(super::sys::borrow_fd(tty))?;
+        let kernel = match start_kernel(&discipline, options.interface.as_deref(), ccp) {
+            Ok(kernel) => kernel,
+            Err(error) => {
+                discipline.restore().ok();
+                return Err(error);
+            }
+        };
+        let name = kernel.interface().to_owned();
+        info!(
+            "serial line in the kernel on {name} (channel {})",
+            kernel.channel_index()
+        );
+        Ok(KernelCall {
+            kernel: Some(kernel),
+            discipline: Some(discipline),
+            configured: Configured::default(),
+            options,
+            name,
+            buf: vec![0u8; BUFFER_LEN],
+            ip_up: false,
+            was_up: false,
+        })
+    }
+
+    /// The interface carrying the call.
+    pub fn interface(&self) -> &str {
+        &self.name
+    }
+
+    /// The unit (its index is the interface's, for [`RouteSocket::link_counters`]).
+    ///
+    /// [`RouteSocket::link_counters`]: crate::rtnl::RouteSocket::link_counters
+    pub fn unit(&self) -> &PppUnit {
+        self.kernel().unit()
+    }
+
+    /// Whether a network protocol came up during the call.
+    pub fn was_up(&self) -> bool {
+        self.was_up
+    }
+
+    fn kernel(&self) -> &KernelLink {
+        self.kernel.as_ref().expect("the kernel link is there until finish")
+    }
+
+    fn kernel_mut(&mut self) -> &mut KernelLink {
+        self.kernel.as_mut().expect("the kernel link is there until finish")
+    }
+
+    /// Sends the link's frames, then takes its next event, applies what it changes to the
+    /// kernel and (unless `no_configure`) to the interface, and returns it; `None` when the
+    /// link has nothing more to say. A failure of the kernel closes the link (logged).
+    pub fn poll_event(&mut self, link: &mut Link) -> Option<LinkEvent> {
+        while let Some(frame) = link.poll_transmit() {
+            let kernel = self.kernel_mut();
+            if !kernel.has_mppe_keys()
+                && let Some(keys) = keys_of(Some(link.control()))
+            {
+                kernel.set_mppe_keys(keys);
+            }
+            if let Err(error) = kernel.send(&frame) {
+                warn!("{}: {error}", self.name);
+                link.close(now(), CloseReason::Other("kernel data path failed".into()));
+            }
+        }
+        // Datagrams never come here: the kernel keeps them.
+        while link.poll_datagram().is_some() {}
+        let event = link.poll_event()?;
+        if let Err(error) = self.kernel_mut().apply(&event) {
+            warn!("{}: {error}", self.name);
+            link.close(now(), CloseReason::Other("kernel data path failed".into()));
+        }
+        self.configure(link, &event);
+        Some(event)
+    }
+
+    fn configure(&mut self, link: &Link, event: &LinkEvent) {
+        let name = &self.name;
+        let options = &self.options;
+        match event {
+            LinkEvent::IpUp { local, peer, dns } => {
+                self.was_up = true;
+                self.ip_up = true;
+                if !options.no_configure {
+                    let resolv = options
+                        .resolv_conf
+                        .as_deref()
+                        .map(|path| (path, dns.as_slice()));
+                    let mtu = link.mtu().unwrap_or(1500);
+                    if let Err(error) = self.configured.ip_up(
+                        name,
+                        (*local, *peer),
+                        mtu,
+                        options.default_route,
+                        resolv,
+                    ) {
+                        warn!("{name}: interface not configured: {error}");
+                    }
+                }
+            }
+            LinkEvent::IpDown => {
+                self.ip_up = false;
+                self.configured.ip_down(name);
+            }
+            LinkEvent::Ipv6Up { local, peer } => {
+                self.was_up = true;
+                if !options.no_configure {
+                    self.configured.ipv6_up(name, *local, *peer);
+                }
+            }
+            LinkEvent::Ipv6Down => self.configured.ipv6_down(name),
+            LinkEvent::CcpUp(_) | LinkEvent::CcpDown if self.ip_up && !options.no_configure => {
+                if let Some(mtu) = link.mtu() {
+                    follow_mtu(name, mtu);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Waits for the next control frame from the kernel and gives it to `link`; `Ok(false)`
+    /// when the line hung up (the link was told it is down: drain
+    /// [`poll_event`](Self::poll_event), then [`finish`](Self::finish)). Cancel safe.
+    ///
+    /// # Errors
+    ///
+    /// Reading the channel or the unit fails.
+    pub async fn recv(&mut self, link: &mut Link) -> io::Result<bool> {
+        let kernel = self.kernel.as_mut().expect("the kernel link is there until finish");
+        match kernel.recv(&mut self.buf).await? {
+            KernelInput::Frame(len) => {
+                link.handle_input(now(), &self.buf[..len]);
+                Ok(true)
+            }
+            KernelInput::ChannelClosed => {
+                info!("{}: the line hung up", self.name);
+                link.down(now());
+                Ok(false)
+            }
+        }
+    }
+
+    /// When the interface last carried a data packet either way (`PPPIOCGIDLE`, in whole
+    /// seconds before `now`).
+    ///
+    /// # Errors
+    ///
+    /// The ioctl fails.
+    pub fn last_traffic(&self, now: Instant) -> io::Result<Instant> {
+        let idle = self.kernel().idle()?;
+        let quiet = Duration::from_secs(idle.transmit.min(idle.receive));
+        Ok(now.checked_sub(quiet).unwrap_or(now))
+    }
+
+    /// What the kernel moved through the interface so far, through `rtnl` (an rtnetlink
+    /// socket of this network namespace): received is what came from the peer.
+    ///
+    /// # Errors
+    ///
+    /// The kernel's refusal.
+    pub fn counters(
+        &self,
+        rtnl: &mut crate::rtnl::RouteSocket,
+    ) -> io::Result<crate::rtnl::LinkCounters> {
+        rtnl.link_counters(self.unit().index())
+    }
+
+    /// Takes the interface's configuration away, removes the unit and puts the tty back in
+    /// its previous discipline.
+    pub fn finish(mut self) {
+        self.configured.tear_down(&self.name);
+        if let Some(kernel) = self.kernel.take() {
+            drop(kernel.disconnect());
+        }
+        if let Some(discipline) = self.discipline.take()
+            && let Err(error) = discipline.restore()
+        {
+            debug!("restoring the line discipline: {error}");
+        }
+        debug!("{}: removed", self.name);
+    }
+}
+
 /// Runs `link` (configured by [`serial_link_config`], not yet opened) on the connected tty
-/// `tty` (a serial port stream, kept open by the caller) in the kernel's PPP line discipline until the link goes down, the line hangs up, or
-/// `shutdown` completes (then the link is closed and the Terminate-Ack awaited a few seconds).
-/// `on_event` hears what the call does. The tty is back in its previous discipline when this
-/// returns, the unit and its interface are gone.
+/// `tty` (a serial port stream, kept open by the caller) in the kernel's PPP line discipline
+/// until the link goes down, the line hangs up, or `shutdown` completes (then the link is
+/// closed and the Terminate-Ack awaited a few seconds). `on_event` hears what the call does.
+/// The tty is back in its previous discipline when this returns, the unit and its interface
+/// are gone. A loop that needs more (verifying the peer elsewhere, timers of its own) drives
+/// a [`KernelCall`] itself.
 ///
 /// # Errors
 ///
@@ -144,30 +397,12 @@ pub async fn run_call(
     mut on_event: impl FnMut(CallEvent),
 ) -> io::Result<CallOutcome> {
     let ccp = link.config().ccp.is_some();
-    let discipline = PppLineDiscipline::set(super::sys::borrow_fd(tty))?;
-    let started = start_kernel(&discipline, options.interface.as_deref(), ccp);
-    let mut kernel = match started {
-        Ok(kernel) => kernel,
-        Err(error) => {
-            discipline.restore().ok();
-            return Err(error);
-        }
-    };
-    let name = kernel.interface().to_owned();
-    info!(
-        "serial line in the kernel on {name} (channel {})",
-        kernel.channel_index()
-    );
+    let mut call = KernelCall::start(tty, options.clone(), ccp)?;
     on_event(CallEvent::InKernel {
-        interface: name.clone(),
+        interface: call.interface().to_owned(),
     });
-    let result = drive(&mut kernel, link, options, shutdown, &mut on_event).await;
-    let unit = kernel.disconnect();
-    drop(unit);
-    if let Err(error) = discipline.restore() {
-        debug!("restoring the line discipline: {error}");
-    }
-    debug!("{name}: removed");
+    let result = drive(&mut call, link, shutdown, &mut on_event).await;
+    call.finish();
     result
 }
 
@@ -185,83 +420,26 @@ fn start_kernel(
 }
 
 async fn drive(
-    kernel: &mut KernelLink,
+    call: &mut KernelCall,
     link: &mut Link,
-    options: &CallOptions,
     shutdown: impl Future<Output = ()>,
     on_event: &mut impl FnMut(CallEvent),
 ) -> io::Result<CallOutcome> {
-    let name = kernel.interface().to_owned();
-    let mut configured = Configured::default();
-    let mut buf = vec![0u8; BUFFER_LEN];
     let mut closing: Option<Instant> = None;
-    let mut was_up = false;
-    let mut ip_up = false;
     tokio::pin!(shutdown);
     link.open(now());
     link.up(now());
     let end = 'call: loop {
-        while let Some(frame) = link.poll_transmit() {
-            if !kernel.has_mppe_keys()
-                && let Some(keys) = keys_of(Some(link.control()))
-            {
-                kernel.set_mppe_keys(keys);
-            }
-            if let Err(error) = kernel.send(&frame) {
-                warn!("{name}: {error}");
-                link.close(now(), CloseReason::Other("kernel data path failed".into()));
-            }
-        }
-        while let Some(event) = link.poll_event() {
-            if let Err(error) = kernel.apply(&event) {
-                warn!("{name}: {error}");
-                link.close(now(), CloseReason::Other("kernel data path failed".into()));
-            }
+        while let Some(event) = call.poll_event(link) {
             match event {
-                LinkEvent::IpUp { local, peer, dns } => {
-                    let mtu = link.mtu().unwrap_or(1500);
-                    was_up = true;
-                    ip_up = true;
-                    if !options.no_configure {
-                        let resolv = options
-                            .resolv_conf
-                            .as_deref()
-                            .map(|path| (path, dns.as_slice()));
-                        if let Err(error) = configured.ip_up(
-                            &name,
-                            (local, peer),
-                            mtu,
-                            options.default_route,
-                            resolv,
-                        ) {
-                            warn!("{name}: interface not configured: {error}");
-                        }
-                    }
-                    on_event(CallEvent::IpUp {
-                        local,
-                        peer,
-                        dns,
-                        mtu,
-                    });
-                }
-                LinkEvent::IpDown => {
-                    ip_up = false;
-                    configured.ip_down(&name);
-                    on_event(CallEvent::IpDown);
-                }
-                LinkEvent::Ipv6Up { local, peer } => {
-                    was_up = true;
-                    if !options.no_configure {
-                        configured.ipv6_up(&name, local, peer);
-                    }
-                    on_event(CallEvent::Ipv6Up { local, peer });
-                }
-                LinkEvent::Ipv6Down => configured.ipv6_down(&name),
-                LinkEvent::CcpUp(_) | LinkEvent::CcpDown if ip_up && !options.no_configure => {
-                    if let Some(mtu) = link.mtu() {
-                        follow_mtu(&name, mtu);
-                    }
-                }
+                LinkEvent::IpUp { local, peer, dns } => on_event(CallEvent::IpUp {
+                    local,
+                    peer,
+                    dns,
+                    mtu: link.mtu().unwrap_or(1500),
+                }),
+                LinkEvent::IpDown => on_event(CallEvent::IpDown),
+                LinkEvent::Ipv6Up { local, peer } => on_event(CallEvent::Ipv6Up { local, peer }),
                 LinkEvent::LinkDown { reason } => {
                     break 'call match closing {
                         Some(_) => CallEnd::Shutdown,
@@ -271,8 +449,6 @@ async fn drive(
                 _ => {}
             }
         }
-        // Datagrams never come here: the kernel keeps them.
-        while link.poll_datagram().is_some() {}
         let deadline = match closing {
             Some(since) => Some(
                 link.poll_timeout()
@@ -281,17 +457,12 @@ async fn drive(
             None => link.poll_timeout(),
         };
         tokio::select! {
-            input = kernel.recv(&mut buf) => match input? {
-                KernelInput::Frame(len) => link.handle_input(now(), &buf[..len]),
-                KernelInput::ChannelClosed => {
-                    info!("{name}: the line hung up");
-                    link.down(now());
-                    while link.poll_event().is_some() {}
-                    break 'call match closing {
-                        Some(_) => CallEnd::Shutdown,
-                        None => CallEnd::HungUp,
-                    };
-                }
+            up = call.recv(link) => if !up? {
+                while link.poll_event().is_some() {}
+                break 'call match closing {
+                    Some(_) => CallEnd::Shutdown,
+                    None => CallEnd::HungUp,
+                };
             },
             () = sleep_until(deadline) => {
                 let now = now();
@@ -306,8 +477,10 @@ async fn drive(
             }
         }
     };
-    configured.tear_down(&name);
-    Ok(CallOutcome { end, was_up })
+    Ok(CallOutcome {
+        end,
+        was_up: call.was_up(),
+    })
 }
 
 #[cfg(test)]
