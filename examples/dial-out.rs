@@ -28,7 +28,7 @@ use ppp_stack::dialout::status::{query_control, serve_control};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, LineConfig, ServerConfig,
     ServerIo, ServerOptions, SharedStatus, UseEncryption, run_bundle_client, run_client,
-    run_kernel_client, run_multiport_server, run_server,
+    run_kernel_client, run_kernel_server, run_multiport_server, run_server,
 };
 use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, FlowControl, PortConfig, SimulatedModem, bridge_modem};
@@ -226,9 +226,15 @@ struct ServerArgs {
     /// The control socket for `monitor`.
     #[arg(long)]
     control_socket: Option<PathBuf>,
-    /// Write a pcap of the PPP packets (every call, in order).
+    /// Write a pcap of the PPP packets (every call, in order; not on the kernel data path).
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// Who carries the callers' datagrams: the kernel's PPP line discipline (a `pppN`
+    /// interface per call, where the kernel has PPP), this process (which then only answers
+    /// pings to its own address), or `auto` (the kernel's when it can); see
+    /// docs/data-plane.md.
+    #[arg(long, default_value = "auto")]
+    data_plane: ppp_tokio::kernel::DataPlane,
 }
 
 fn main() -> ExitCode {
@@ -748,14 +754,55 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
         random,
     };
     let exit = if lines.len() > 1 {
+        if args.data_plane == ppp_tokio::kernel::DataPlane::Kernel {
+            return Err(DialOutError::Config(
+                "--data-plane kernel: several lines (Multilink) need the user-space data path"
+                    .into(),
+            ));
+        }
         run_multiport_server(&config, ports, io, status, options).await?
     } else {
         let port = ports
             .pop()
             .ok_or_else(|| DialOutError::Config("no port".into()))?;
-        run_server(&config, port, io, status, options).await?
+        match server_data_plane(args.data_plane, &config)? {
+            Some(support) => run_kernel_server(&config, port, io, status, options, support).await?,
+            None => run_server(&config, port, io, status, options).await?,
+        }
     };
     Ok(exit.exit_status())
+}
+
+/// Picks the data path of the server's calls (one line): the kernel's PPP line discipline
+/// unless the configuration needs what only this process does (Multilink, rate limits) or the
+/// kernel lacks PPP; logs which and why. `None`: this process.
+fn server_data_plane(
+    requested: ppp_tokio::kernel::DataPlane,
+    config: &ServerConfig,
+) -> Result<Option<ppp_tokio::kernel::KernelSupport>, DialOutError> {
+    use ppp_tokio::kernel::{Lower, Needs, choose};
+    let tun_only = if config.mrru.is_some() {
+        Some("Multilink (mrru)".to_owned())
+    } else if config.has_rate_limit() {
+        Some("rate-limit".to_owned())
+    } else {
+        None
+    };
+    let needs = Needs {
+        tun_only,
+        mppe_required: config.profile.use_encryption == UseEncryption::Required,
+    };
+    let choice = choose(requested, Lower::Serial, &needs)
+        .map_err(|error| DialOutError::Config(error.to_string()))?;
+    match choice.support() {
+        Some(_) => info!("{}", choice.reason()),
+        // The server has no TUN device: its own path carries only what it answers itself.
+        None => info!(
+            "{} (the server has no TUN device: it answers pings to its own address)",
+            choice.reason()
+        ),
+    }
+    Ok(choice.support().cloned())
 }
 
 /// `--port` given once replaces the file's `port`, given several times its `[[line]]`s.

@@ -18,6 +18,12 @@
 //! - `dialout-kernel`, `dialout-tun`: our `dial-out dial --null-modem` on `/dev/ttyS2` in the
 //!   peer namespace against pppd on `/dev/ttyS1` here; the host joins the two serial ports
 //!   byte for byte (a null-modem cable).
+//! - `dialin-kernel`: the other way round: our `dial-out server --null-modem --once` on
+//!   `/dev/ttyS1` here, pppd dialling in from `/dev/ttyS2` in the peer namespace (CHAP). The
+//!   call's datagrams go through the server's `pppN`; its profile's `idle-timeout` (8 s) ends
+//!   the call once iperf3 is done, which only works if the server reads the unit's idle time
+//!   from the kernel, and the call's accounting line must count the iperf3 upload, which only
+//!   the kernel's interface counters saw.
 //!
 //! By default only the kernel-mode parts run (CI's time budget); `PPP_KERNEL_PATH_PARTS=all`
 //! adds the TUN-mode ones, or names the parts to run. Pings go both ways, iperf3 runs 3 s each
@@ -59,10 +65,11 @@ enum Part {
     ClientTun,
     DialoutKernel,
     DialoutTun,
+    DialinKernel,
 }
 
 impl Part {
-    const ALL: [Part; 7] = [
+    const ALL: [Part; 8] = [
         Part::AcKernel,
         Part::AcTun,
         Part::AcKernelMppe,
@@ -70,6 +77,7 @@ impl Part {
         Part::ClientTun,
         Part::DialoutKernel,
         Part::DialoutTun,
+        Part::DialinKernel,
     ];
 
     fn tag(self) -> &'static str {
@@ -81,13 +89,18 @@ impl Part {
             Part::ClientTun => "client-tun",
             Part::DialoutKernel => "dialout-kernel",
             Part::DialoutTun => "dialout-tun",
+            Part::DialinKernel => "dialin-kernel",
         }
     }
 
     fn kernel(self) -> bool {
         matches!(
             self,
-            Part::AcKernel | Part::AcKernelMppe | Part::ClientKernel | Part::DialoutKernel
+            Part::AcKernel
+                | Part::AcKernelMppe
+                | Part::ClientKernel
+                | Part::DialoutKernel
+                | Part::DialinKernel
         )
     }
 
@@ -105,6 +118,7 @@ impl Part {
             Part::DialoutKernel | Part::DialoutTun => {
                 format!("dialout_vs_pppd {} {mode}", self.tag())
             }
+            Part::DialinKernel => format!("pppd_dials_in {} {mode}", self.tag()),
         }
     }
 }
@@ -328,6 +342,50 @@ dialout_vs_pppd() {{
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
 }}
 
+# pppd_dials_in TAG MODE: our dial-out server on ttyS1 here, pppd calling from ttyS2 in the
+# peer namespace; the server's idle-timeout ends the call after the measurements.
+pppd_dials_in() {{
+    stty -F /dev/ttyS1 raw -echo 115200
+    stty -F /dev/ttyS2 raw -echo 115200
+    cat >/tmp/dialin.toml <<EOF
+name = "dialin"
+baud-rate = 115200
+flow-control = "none"
+ignore-dcd = true
+authentication = ["chap"]
+lcp-echo-interval = 0
+[profile]
+local-address = "192.0.2.1"
+remote-address = "192.0.2.2"
+dns-server = ["198.51.100.53"]
+idle-timeout = "8s"
+[[secret]]
+name = "{USER}"
+password = "{PASSWORD}"
+EOF
+    $P/dial-out server --config /tmp/dialin.toml --port /dev/ttyS1 --null-modem --once \
+        --data-plane $2 -v >/log/$1-ours.log 2>&1 &
+    ours=$!
+    sleep 1
+    peer pppd /dev/ttyS2 115200 local nocrtscts nolock nodetach debug logfd 2 noauth \
+        user {USER} password {PASSWORD} noipdefault >/log/$1-pppd.log 2>&1 &
+    ready=0; out=none; in=none; idle=0
+    if wait_for 60 peer_has_peer_addr 192.0.2.2; then
+        ready=1
+        sleep 1
+        peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
+        ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
+        measure $1 192.0.2.1 -n 64K
+        # Quiet from here: the idle timeout ends the call and `--once` the server.
+        n=0
+        while [ $n -lt 40 ] && kill -0 $ours 2>/dev/null; do sleep 0.5; n=$((n + 1)); done
+        kill -0 $ours 2>/dev/null || idle=1
+    fi
+    stop_ours
+    gone pppd
+    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in idle_end=$idle"
+}}
+
 {calls}
 kill $PEER 2>/dev/null
 echo PPPTEST-PARTS-DONE
@@ -440,7 +498,45 @@ fn check_logs(outcome: &GuestOutcome, part: Part) -> Result<(), String> {
     {
         return Err("pppd did not log MPPE 128-bit stateless compression enabled".into());
     }
+    if part == Part::DialinKernel {
+        check_dialin(outcome, &ours)?;
+    }
     Ok(())
+}
+
+/// The dial-in server ended the quiet call by its idle timeout (the kernel's idle time) and
+/// accounted at least the 64 KiB each way that iperf3 moved (the kernel's counters).
+fn check_dialin(outcome: &GuestOutcome, ours: &str) -> Result<(), String> {
+    let marker = format!("PPPTEST-PART {} ", Part::DialinKernel.tag());
+    let ended = outcome
+        .console
+        .lines()
+        .any(|l| l.starts_with(&marker) && l.contains("idle_end=1"));
+    if !ended || !ours.contains("closing the call (Idle timeout)") {
+        return Err(format!(
+            "the server did not end the quiet call by its idle timeout:\n{ours}"
+        ));
+    }
+    let (input, output) = accounted_octets(ours)
+        .ok_or_else(|| format!("the server logged no accounting line:\n{ours}"))?;
+    if input < 65_536 || output < 65_536 {
+        return Err(format!(
+            "the call was accounted {input} octets in and {output} out, less than iperf3's 64 KiB each way"
+        ));
+    }
+    Ok(())
+}
+
+/// The octets in and out of the server's `user "..." accounted: N s, IN octets in, OUT out`.
+fn accounted_octets(log: &str) -> Option<(u64, u64)> {
+    let line = log.lines().find(|l| l.contains("accounted: "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // The number in front of the first `word`.
+    let number_before = |word: &str| -> Option<u64> {
+        let at = words.iter().position(|w| *w == word)?;
+        words.get(at.checked_sub(1)?)?.parse().ok()
+    };
+    Some((number_before("octets")?, number_before("out")?))
 }
 
 fn kernel_data_path(suite: Suite) {
@@ -509,6 +605,13 @@ fn kernel_data_path(suite: Suite) {
                 Err(failures.join("\n"))
             }
         });
+}
+
+#[test]
+fn accounting_lines_are_read() {
+    let log = "2026 INFO user \"alice\" accounted: 31 s, 70123 octets in, 69001 out\n";
+    assert_eq!(accounted_octets(log), Some((70_123, 69_001)));
+    assert_eq!(accounted_octets("nothing"), None);
 }
 
 #[test]

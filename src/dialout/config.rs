@@ -785,6 +785,12 @@ impl ServerConfig {
         self.aaa.use_radius && self.radius.is_some()
     }
 
+    /// Whether the file sets a rate limit (the profile's or a `[[secret]]`'s), which only the
+    /// user-space data path enforces.
+    pub fn has_rate_limit(&self) -> bool {
+        self.profile.rate_limit.is_some() || self.secret.iter().any(|s| s.rate_limit.is_some())
+    }
+
     /// What a user may do: its secret's own limits, then the profile's.
     pub fn limits_for(&self, user: &str) -> ppp_tokio::aaa::SessionLimits {
         let profile = crate::profile::Limits {

@@ -6,7 +6,8 @@
 //! - [`client`]: [`run_client`], the dial / PPP / hang-up / redial loop.
 //! - [`bundle`]: [`run_bundle_client`], several ports in one Multilink bundle, each line dialled
 //!   and redialled on its own.
-//! - [`server`]: [`run_server`], answering calls and authenticating callers.
+//! - [`server`]: [`run_server`] and [`run_kernel_server`], answering calls and authenticating
+//!   callers.
 //! - [`multiport`]: [`run_multiport_server`], the server on several ports: calls go into one
 //!   `LinkTable`, so a second call of the same peer joins its Multilink bundle.
 //! - [`status`]: the `monitor` values and the control socket.
@@ -29,7 +30,7 @@ pub use client::{ClientEvent, ClientExit, ClientIo, ClientOptions, run_client, r
 pub use config::{ClientConfig, LineConfig, Profile, ServerConfig, UseEncryption};
 pub use multiport::run_multiport_server;
 pub use ppp_link::Random;
-pub use server::{ServerEvent, ServerExit, ServerIo, ServerOptions, run_server};
+pub use server::{ServerEvent, ServerExit, ServerIo, ServerOptions, run_kernel_server, run_server};
 pub use status::{MemberStatus, SharedStatus, Status};
 
 use std::fmt;

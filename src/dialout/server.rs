@@ -6,19 +6,23 @@
 //! call ends; then wait for the next one.
 
 use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ppp_auth::{SecretToken, SecretsBackend, Verdict};
+use ppp_auth::{SecretRequest, SecretToken, SecretsBackend, SecretsTable, Verdict, VerifyRequest};
 use ppp_link::{Datagram, Link, LinkEvent, Random};
 use ppp_modem::{Answerer, ModemEvent};
 use ppp_radius::limits::Admission;
-use ppp_radius::{NasPortType, SessionContext, TerminateCause};
+use ppp_radius::{Counters, NasPortType, SessionContext, TerminateCause};
 use ppp_tokio::aaa::{
     Aaa, AaaCommand, AaaOptions, AttachedServer, Grant, NasSession, OnlyOneCheck,
     RegisteredSession, SessionAccount, Verified, clock_close_reason, link_terminate_cause,
 };
+use ppp_tokio::kernel::KernelSupport;
+use ppp_tokio::kernel::serial::{self as kernel_serial, CallOptions, KernelCall};
 use ppp_tokio::radius::{DaeListener, RadiusService};
+use ppp_tokio::rtnl::RouteSocket;
 use ppp_tokio::serial::{self, ModemControl, ModemPort, SessionEvent};
 use ppp_tokio::{Capture, icmp};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -195,6 +199,8 @@ fn call_terminate_cause(reason: &CallEnd) -> TerminateCause {
 /// One call's AAA: who was accepted (until IPCP is up), then its enforcement and accounting.
 struct CallAaa {
     port: u32,
+    /// The call runs on the kernel data path, which cannot enforce a rate limit.
+    kernel: bool,
     accepted: Option<(
         SessionAccount,
         ppp_tokio::aaa::SessionLimits,
@@ -215,6 +221,15 @@ impl CallAaa {
         let mut limits = config.limits_for(user);
         if let Some(authorization) = grant.authorization() {
             limits = limits.with_authorization(authorization);
+        }
+        if self.kernel
+            && let Some(limit) = limits.rate_limit
+        {
+            warn!(
+                "user \"{user}\" refused: its rate limit {limit} cannot be enforced on the kernel \
+                 data path (run with --data-plane tun)"
+            );
+            return false;
         }
         match aaa
             .attached
@@ -327,7 +342,8 @@ async fn next_packet(channel: Option<&mut mpsc::Receiver<Vec<u8>>>) -> Option<Ve
     }
 }
 
-/// Serves calls on `port` until told to stop (or after one call with `once`).
+/// Serves calls on `port` until told to stop (or after one call with `once`), each call's
+/// datagrams through this process ([`ServerIo`]).
 ///
 /// # Errors
 ///
@@ -344,41 +360,264 @@ pub async fn run_server<S>(
 where
     S: AsyncRead + AsyncWrite + ModemControl + Unpin,
 {
+    serve_port(config, port, io, status, options, None).await
+}
+
+/// [`run_server`] on the kernel data path (docs/data-plane.md): once a call is answered, the
+/// tty goes into the kernel's PPP line discipline and the call runs on a `pppN` interface
+/// ([`KernelCall`]), which carries the caller's datagrams (the host routes them like any
+/// interface's; `io.outbound`, `io.inbound` and `answer-ping` are not used). Authentication,
+/// RADIUS, `only-one`, the session and idle timeouts, accounting (from the interface's
+/// counters) and Disconnect/CoA work as on [`run_server`]; a rate limit cannot be enforced
+/// here, so a caller granted one is refused, and a CoA that sets one is not applied.
+/// `options.pcap` is not written (no frame crosses this process in a form worth recording).
+///
+/// # Errors
+///
+/// As [`run_server`].
+pub async fn run_kernel_server<S>(
+    config: &ServerConfig,
+    port: S,
+    io: ServerIo,
+    status: SharedStatus,
+    options: ServerOptions,
+    support: KernelSupport,
+) -> Result<ServerExit, DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + AsRawFd + Unpin,
+{
+    let path = KernelPath {
+        support,
+        descriptor: |port: &S| port.as_raw_fd(),
+    };
+    serve_port(config, port, io, status, options, Some(path)).await
+}
+
+/// The kernel data path of a server run: what the kernel has, and the port's descriptor (the
+/// tty that goes into the PPP line discipline).
+struct KernelPath<S> {
+    support: KernelSupport,
+    descriptor: fn(&S) -> RawFd,
+}
+
+/// A port's descriptor, for [`KernelCall::start`].
+struct Tty(RawFd);
+
+impl AsRawFd for Tty {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+async fn serve_port<S>(
+    config: &ServerConfig,
+    port: S,
+    io: ServerIo,
+    status: SharedStatus,
+    options: ServerOptions,
+    kernel: Option<KernelPath<S>>,
+) -> Result<ServerExit, DialOutError>
+where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+{
     let secrets = Arc::new(config.secrets()?);
     config.link_config()?;
     let mut aaa = ServerAaa::start(config).await?;
-    let result = serve(config, port, io, status, options, secrets, &mut aaa).await;
+    let (verdicts_tx, verdicts) = mpsc::unbounded_channel();
+    let mut server = Served {
+        config,
+        secrets,
+        status,
+        verdicts_tx,
+        verdicts,
+    };
+    let result = serve(&mut server, port, io, options, kernel, &mut aaa).await;
     aaa.finish().await;
     result
 }
 
+/// A verification's answer: the token it answers, the outcome, the user.
+type Verification = (SecretToken, Verified, String);
+
+/// What every call of a server run shares, and how both data paths handle the link's
+/// authentication events and the AAA's commands.
+struct Served<'a> {
+    config: &'a ServerConfig,
+    secrets: Arc<SecretsTable>,
+    status: SharedStatus,
+    verdicts_tx: mpsc::UnboundedSender<Verification>,
+    verdicts: mpsc::UnboundedReceiver<Verification>,
+}
+
+impl Served<'_> {
+    /// The link wants a local secret: looked up, then checked against `only-one`.
+    fn secret_needed(
+        &self,
+        aaa: &ServerAaa,
+        call: &mut CallAaa,
+        link: &mut Link,
+        request: &SecretRequest,
+    ) {
+        let mut entry = self.secrets.lookup_now(&request.client, &request.server);
+        match &entry {
+            None => warn!("no secret for \"{}\"", request.client),
+            Some(found) => {
+                if !call.accept(
+                    aaa,
+                    self.config,
+                    &request.client,
+                    &Grant::Local(found.clone()),
+                ) {
+                    entry = None;
+                }
+            }
+        }
+        if let Err(error) = link.provide_secret(serial::now(), request.token, entry) {
+            debug!("secret answer not taken: {error}");
+        }
+    }
+
+    /// The link wants a response verified elsewhere (RADIUS): asked in a task, answered
+    /// through `verdicts`.
+    fn verify_needed(&self, aaa: &ServerAaa, request: VerifyRequest) {
+        let aaa = aaa.aaa.clone();
+        let secrets: Arc<dyn SecretsBackend> = self.secrets.clone();
+        let context = call_context(self.config);
+        let tx = self.verdicts_tx.clone();
+        tokio::spawn(async move {
+            let verified = aaa.verify(&request, &context, secrets.as_ref()).await;
+            let _ = tx.send((request.token, verified, request.peer_name.clone()));
+        });
+    }
+
+    /// A verification came back: `only-one` and the granted address, then the verdict to the
+    /// link.
+    fn verified(
+        &self,
+        aaa: &ServerAaa,
+        call: &mut CallAaa,
+        link: &mut Link,
+        (token, verified, user): Verification,
+    ) {
+        let mut verdict = verified.verdict;
+        if let (Verdict::Accept(_), Some(grant)) = (&verdict, verified.grant.as_ref()) {
+            if call.accept(aaa, self.config, &user, grant) {
+                if let Some(address) = grant.peer_address() {
+                    link.set_peer_address(address);
+                }
+            } else {
+                verdict = Verdict::reject();
+            }
+        } else if let Verdict::Accept(_) = verdict {
+            verdict = Verdict::reject();
+        }
+        if let Err(error) = link.provide_verdict(serial::now(), token, verdict) {
+            debug!("verdict not taken: {error}");
+        }
+    }
+
+    /// The caller authenticated.
+    fn authenticated(&self, aaa: &ServerAaa, call: &CallAaa, peer_name: Option<String>) {
+        // The link already logged "peer authenticated as ...".
+        call.authenticated(aaa);
+        self.status.lock().peer_name.clone_from(&peer_name);
+    }
+
+    /// IPCP is up: the call's accounting starts, the status shows it.
+    fn ip_up(
+        &self,
+        aaa: &ServerAaa,
+        call: &mut CallAaa,
+        link: &Link,
+        local: Ipv4Addr,
+        peer: Ipv4Addr,
+    ) {
+        // The link logged "IPCP up: local ... remote ...".
+        call.ip_up(aaa, peer);
+        let mut guard = self.status.lock();
+        guard.address = Some(local);
+        guard.peer_address = Some(peer);
+        guard.mtu = link.mtu();
+        guard.mru = link.lcp_negotiated().map(|n| n.our_mru);
+        guard.connected_since = Some(serial::now());
+    }
+}
+
+/// Carries out a command of the AAA (Disconnect, CoA) on the call it names.
+fn obey(call: &mut CallAaa, link: &mut Link, command: AaaCommand) {
+    match command {
+        AaaCommand::Close { port, reason, done } => {
+            let ours = port == call.port;
+            if ours {
+                info!("closing the call ({reason})");
+                link.close(serial::now(), reason);
+            }
+            if let Some(done) = done {
+                let _ = done.send(ours);
+            }
+        }
+        AaaCommand::Change { port, change, done } => {
+            let mut applied = port == call.port && call.nas.is_some();
+            if applied
+                && call.kernel
+                && let Some(limit) = change.rate_limit
+            {
+                warn!(
+                    "CoA not applied: its rate limit {limit} cannot be enforced on the kernel data path"
+                );
+                applied = false;
+            }
+            if applied && let Some(nas) = call.nas.as_mut() {
+                nas.apply(serial::now(), &change);
+                if let Some(limit) = change.rate_limit {
+                    info!("rate limit now {limit} (CoA)");
+                }
+            }
+            let _ = done.send(applied);
+        }
+        _ => {}
+    }
+}
+
 async fn serve<S>(
-    config: &ServerConfig,
+    server: &mut Served<'_>,
     mut port: S,
     mut io: ServerIo,
-    status: SharedStatus,
     options: ServerOptions,
-    secrets: Arc<ppp_auth::SecretsTable>,
+    kernel: Option<KernelPath<S>>,
     aaa: &mut ServerAaa,
 ) -> Result<ServerExit, DialOutError>
 where
     S: AsyncRead + AsyncWrite + ModemControl + Unpin,
 {
+    let config = server.config;
+    let status = server.status.clone();
     let random = options.random;
     let mut capture = match &options.pcap {
+        Some(_) if kernel.is_some() => {
+            warn!("kernel data path: --pcap records nothing (the kernel frames the calls)");
+            None
+        }
         Some(path) => {
             Some(Capture::create(path).map_err(|error| crate::cli::named(path.display(), error))?)
         }
         None => None,
     };
+    let kernel_link_config = match &kernel {
+        Some(path) => Some((
+            kernel_serial::serial_link_config(&path.support, &config.link_config()?),
+            path.descriptor,
+        )),
+        None => None,
+    };
+    let events = io.events.clone();
     let emit = |event: ServerEvent| {
-        let _ = io.events.send(event);
+        let _ = events.send(event);
     };
     let mut observe = |event: &ModemEvent| match event {
         ModemEvent::Urc(urc) => debug!("modem: {urc:?}"),
         other => debug!("modem: {other:?}"),
     };
-    let (verdicts_tx, mut verdicts) = mpsc::unbounded_channel::<(SecretToken, Verified, String)>();
     let mut calls: u32 = 0;
     loop {
         if *io.shutdown.borrow() {
@@ -411,206 +650,58 @@ where
         emit(ServerEvent::Answered {
             rate: connected.rate,
         });
-        let link = Link::new(config.link_config()?, random.clone());
-        let mut session = modem.into_session(link, connected);
-        session.watch_dcd(!config.ignore_dcd);
-        if let Some(capture) = capture.take() {
-            session.set_capture(capture);
-        }
         calls = calls.wrapping_add(1);
         let mut call = CallAaa {
             port: calls,
+            kernel: kernel.is_some(),
             accepted: None,
             nas: None,
         };
         // Stale verdicts of an earlier call are dropped (their tokens would be refused too).
-        while verdicts.try_recv().is_ok() {}
-        let mut local = Ipv4Addr::UNSPECIFIED;
-        let mut was_up = false;
-        let reason = loop {
-            let deadline = call.nas.as_ref().and_then(NasSession::poll_timeout);
-            let next = tokio::select! {
-                next = session.next() => next,
-                _ = io.shutdown.changed() => break CallEnd::Shutdown,
-                packet = next_packet(io.outbound.as_mut()) => {
-                    match packet {
-                        Some(packet) => match call.nas.as_mut() {
-                            Some(nas) => {
-                                if let Admission::Now(packet) = nas.transmit(serial::now(), packet) {
-                                    send_packet(session.link_mut(), &packet);
-                                }
-                            }
-                            None => send_packet(session.link_mut(), &packet),
-                        },
-                        None => io.outbound = None,
-                    }
-                    continue;
-                }
-                Some((token, verified, user)) = verdicts.recv() => {
-                    let mut verdict = verified.verdict;
-                    if let (Verdict::Accept(_), Some(grant)) = (&verdict, verified.grant.as_ref()) {
-                        if call.accept(aaa, config, &user, grant) {
-                            if let Some(address) = grant.peer_address() {
-                                session.link_mut().set_peer_address(address);
-                            }
-                        } else {
-                            verdict = Verdict::reject();
-                        }
-                    } else if let Verdict::Accept(_) = verdict {
-                        verdict = Verdict::reject();
-                    }
-                    if let Err(error) = session.link_mut().provide_verdict(serial::now(), token, verdict) {
-                        debug!("verdict not taken: {error}");
-                    }
-                    continue;
-                }
-                Some(command) = aaa.attached.recv() => {
-                    match command {
-                        AaaCommand::Close { port, reason, done } => {
-                            let ours = port == call.port;
-                            if ours {
-                                info!("closing the call ({reason})");
-                                session.link_mut().close(serial::now(), reason);
-                            }
-                            if let Some(done) = done {
-                                let _ = done.send(ours);
-                            }
-                        }
-                        AaaCommand::Change { port, change, done } => {
-                            let applied = port == call.port && call.nas.as_mut().is_some_and(|nas| {
-                                nas.apply(serial::now(), &change);
-                                true
-                            });
-                            if applied && let Some(limit) = change.rate_limit {
-                                info!("rate limit now {limit} (CoA)");
-                            }
-                            let _ = done.send(applied);
-                        }
-                        _ => {}
-                    }
-                    continue;
-                }
-                () = sleep_until(deadline) => {
-                    let now = serial::now();
-                    let Some(nas) = call.nas.as_mut() else { continue };
-                    let mut inbound = Vec::new();
-                    while let Some(packet) = nas.poll_received(now) {
-                        inbound.push(packet);
-                    }
-                    while let Some(packet) = nas.poll_transmitted(now) {
-                        send_packet(session.link_mut(), &packet);
-                    }
-                    nas.handle_timeout(now);
-                    while let Some(event) = nas.poll_event() {
-                        match clock_close_reason(event) {
-                            Some(reason) => {
-                                info!("closing the call ({reason})");
-                                session.link_mut().close(now, reason);
-                            }
-                            None => aaa.aaa.account(nas.interim(now)),
-                        }
-                    }
-                    for packet in inbound {
-                        deliver(config, &io, &mut session, &mut call, local, packet);
-                    }
-                    continue;
-                }
-            };
-            match next {
-                Err(error) => break CallEnd::LineError(error.to_string()),
-                Ok(SessionEvent::Link(event)) => match event {
-                    LinkEvent::SecretNeeded(request) => {
-                        let mut entry = secrets.lookup_now(&request.client, &request.server);
-                        match &entry {
-                            None => warn!("no secret for \"{}\"", request.client),
-                            Some(found) => {
-                                if !call.accept(
-                                    aaa,
-                                    config,
-                                    &request.client,
-                                    &Grant::Local(found.clone()),
-                                ) {
-                                    entry = None;
-                                }
-                            }
-                        }
-                        if let Err(error) =
-                            session
-                                .link_mut()
-                                .provide_secret(serial::now(), request.token, entry)
-                        {
-                            debug!("secret answer not taken: {error}");
-                        }
-                    }
-                    LinkEvent::VerifyNeeded(request) => {
-                        let aaa = aaa.aaa.clone();
-                        let secrets: Arc<dyn SecretsBackend> = secrets.clone();
-                        let context = call_context(config);
-                        let tx = verdicts_tx.clone();
-                        tokio::spawn(async move {
-                            let verified = aaa.verify(&request, &context, secrets.as_ref()).await;
-                            let _ = tx.send((request.token, verified, request.peer_name.clone()));
-                        });
-                    }
-                    LinkEvent::Authenticated { peer_name } => {
-                        // The link already logged "peer authenticated as ...".
-                        call.authenticated(aaa);
-                        status.lock().peer_name.clone_from(&peer_name);
-                        emit(ServerEvent::Authenticated { peer_name });
-                    }
-                    LinkEvent::IpUp {
-                        local: ours, peer, ..
-                    } => {
-                        // The link logged "IPCP up: local ... remote ...".
-                        local = ours;
-                        was_up = true;
-                        call.ip_up(aaa, peer);
-                        {
-                            let mut guard = status.lock();
-                            guard.address = Some(ours);
-                            guard.peer_address = Some(peer);
-                            guard.mtu = session.link().mtu();
-                            guard.mru = session.link().lcp_negotiated().map(|n| n.our_mru);
-                            guard.connected_since = Some(serial::now());
-                        }
-                        emit(ServerEvent::IpUp { local: ours, peer });
-                    }
-                    LinkEvent::Ipv6Up { .. } => was_up = true,
-                    LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
-                    LinkEvent::Phase(phase) => debug!("phase {phase}"),
-                    other => debug!("link: {other:?}"),
-                },
-                Ok(SessionEvent::Datagram(datagram)) => {
-                    let (Datagram::Ipv4(packet) | Datagram::Ipv6(packet)) = datagram;
-                    let packet = match call.nas.as_mut() {
-                        Some(nas) => match nas.receive(serial::now(), packet) {
-                            Admission::Now(packet) => packet,
-                            _ => continue,
-                        },
-                        None => packet,
-                    };
-                    deliver(config, &io, &mut session, &mut call, local, packet);
-                }
-                Ok(SessionEvent::CarrierLost(reason)) => warn!("carrier lost ({reason})"),
-                Ok(SessionEvent::Closed) => break CallEnd::CarrierLost,
-                Ok(_) => {}
+        while server.verdicts.try_recv().is_ok() {}
+        let (reason, was_up) = if let Some((link_config, descriptor)) = &kernel_link_config {
+            let mut link = Link::new(link_config.clone(), random.clone());
+            let (stream, machine) = modem.into_parts();
+            let tty = Tty(descriptor(&stream));
+            let (reason, was_up) =
+                kernel_call(server, aaa, &mut io, &tty, &mut link, &mut call).await;
+            call.end(aaa, &reason);
+            status.lock().call_ended();
+            let mut modem = ModemPort::new(stream, machine);
+            if let Err(error) = modem
+                .hang_up(reason.close_reason(), Duration::from_secs(10), &mut observe)
+                .await
+            {
+                warn!("hang-up: {error}");
             }
+            port = modem.into_parts().0;
+            (reason, was_up)
+        } else {
+            let link = Link::new(config.link_config()?, random.clone());
+            let mut session = modem.into_session(link, connected);
+            session.watch_dcd(!config.ignore_dcd);
+            if let Some(capture) = capture.take() {
+                session.set_capture(capture);
+            }
+            let (reason, was_up) =
+                user_space_call(server, aaa, &mut io, &mut session, &mut call).await;
+            call.end(aaa, &reason);
+            status.lock().call_ended();
+            let hung_up = session
+                .hang_up(
+                    reason.close_reason(),
+                    Duration::from_secs(4),
+                    Duration::from_secs(10),
+                    &mut observe,
+                )
+                .await;
+            capture = hung_up.capture;
+            if let Err(error) = hung_up.result {
+                warn!("hang-up: {error}");
+            }
+            port = hung_up.port.into_parts().0;
+            (reason, was_up)
         };
-        call.end(aaa, &reason);
-        status.lock().call_ended();
-        let hung_up = session
-            .hang_up(
-                reason.close_reason(),
-                Duration::from_secs(4),
-                Duration::from_secs(10),
-                &mut observe,
-            )
-            .await;
-        let modem = hung_up.port;
-        capture = hung_up.capture;
-        if let Err(error) = hung_up.result {
-            warn!("hang-up: {error}");
-        }
         if let CallEnd::Link(_) = reason {
             // The link logged "link down: ..." with the same words.
             debug!("call ended: {reason}");
@@ -620,7 +711,6 @@ where
         emit(ServerEvent::CallEnded {
             reason: reason.clone(),
         });
-        port = modem.into_parts().0;
         if reason == CallEnd::Shutdown {
             return Ok(ServerExit::Shutdown);
         }
@@ -632,6 +722,268 @@ where
             };
         }
     }
+}
+
+/// One answered call whose datagrams cross this process: until it ends, and whether a network
+/// protocol came up.
+async fn user_space_call<S, M>(
+    server: &mut Served<'_>,
+    aaa: &mut ServerAaa,
+    io: &mut ServerIo,
+    session: &mut serial::OnlineSession<S, M>,
+    call: &mut CallAaa,
+) -> (CallEnd, bool)
+where
+    S: AsyncRead + AsyncWrite + ModemControl + Unpin,
+    M: serial::ModemMachine,
+{
+    let config = server.config;
+    let mut local = Ipv4Addr::UNSPECIFIED;
+    let mut was_up = false;
+    let reason = loop {
+        let deadline = call.nas.as_ref().and_then(NasSession::poll_timeout);
+        let next = tokio::select! {
+            next = session.next() => next,
+            _ = io.shutdown.changed() => break CallEnd::Shutdown,
+            packet = next_packet(io.outbound.as_mut()) => {
+                match packet {
+                    Some(packet) => match call.nas.as_mut() {
+                        Some(nas) => {
+                            if let Admission::Now(packet) = nas.transmit(serial::now(), packet) {
+                                send_packet(session.link_mut(), &packet);
+                            }
+                        }
+                        None => send_packet(session.link_mut(), &packet),
+                    },
+                    None => io.outbound = None,
+                }
+                continue;
+            }
+            Some(verification) = server.verdicts.recv() => {
+                server.verified(aaa, call, session.link_mut(), verification);
+                continue;
+            }
+            Some(command) = aaa.attached.recv() => {
+                obey(call, session.link_mut(), command);
+                continue;
+            }
+            () = sleep_until(deadline) => {
+                let now = serial::now();
+                let Some(nas) = call.nas.as_mut() else { continue };
+                let mut inbound = Vec::new();
+                while let Some(packet) = nas.poll_received(now) {
+                    inbound.push(packet);
+                }
+                while let Some(packet) = nas.poll_transmitted(now) {
+                    send_packet(session.link_mut(), &packet);
+                }
+                nas.handle_timeout(now);
+                while let Some(event) = nas.poll_event() {
+                    match clock_close_reason(event) {
+                        Some(reason) => {
+                            info!("closing the call ({reason})");
+                            session.link_mut().close(now, reason);
+                        }
+                        None => aaa.aaa.account(nas.interim(now)),
+                    }
+                }
+                for packet in inbound {
+                    deliver(config, io, session, call, local, packet);
+                }
+                continue;
+            }
+        };
+        match next {
+            Err(error) => break CallEnd::LineError(error.to_string()),
+            Ok(SessionEvent::Link(event)) => match event {
+                LinkEvent::SecretNeeded(request) => {
+                    server.secret_needed(aaa, call, session.link_mut(), &request);
+                }
+                LinkEvent::VerifyNeeded(request) => server.verify_needed(aaa, request),
+                LinkEvent::Authenticated { peer_name } => {
+                    server.authenticated(aaa, call, peer_name.clone());
+                    let _ = io.events.send(ServerEvent::Authenticated { peer_name });
+                }
+                LinkEvent::IpUp {
+                    local: ours, peer, ..
+                } => {
+                    local = ours;
+                    was_up = true;
+                    server.ip_up(aaa, call, session.link(), ours, peer);
+                    let _ = io.events.send(ServerEvent::IpUp { local: ours, peer });
+                }
+                LinkEvent::Ipv6Up { .. } => was_up = true,
+                LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
+                LinkEvent::Phase(phase) => debug!("phase {phase}"),
+                other => debug!("link: {other:?}"),
+            },
+            Ok(SessionEvent::Datagram(datagram)) => {
+                let (Datagram::Ipv4(packet) | Datagram::Ipv6(packet)) = datagram;
+                let packet = match call.nas.as_mut() {
+                    Some(nas) => match nas.receive(serial::now(), packet) {
+                        Admission::Now(packet) => packet,
+                        _ => continue,
+                    },
+                    None => packet,
+                };
+                deliver(config, io, session, call, local, packet);
+            }
+            Ok(SessionEvent::CarrierLost(reason)) => warn!("carrier lost ({reason})"),
+            Ok(SessionEvent::Closed) => break CallEnd::CarrierLost,
+            Ok(_) => {}
+        }
+    };
+    (reason, was_up)
+}
+
+/// How long a closing kernel-path call waits for the caller's Terminate-Ack.
+const KERNEL_CLOSE_GRACE: Duration = Duration::from_secs(4);
+
+/// One answered call on the kernel data path (see [`run_kernel_server`]): until it ends, and
+/// whether a network protocol came up. The session's timers read the interface's counters
+/// and idle time from the kernel when they are due, and before every accounting record.
+async fn kernel_call(
+    server: &mut Served<'_>,
+    aaa: &mut ServerAaa,
+    io: &mut ServerIo,
+    tty: &Tty,
+    link: &mut Link,
+    call: &mut CallAaa,
+) -> (CallEnd, bool) {
+    let options = CallOptions {
+        interface: None,
+        no_configure: false,
+        default_route: None,
+        resolv_conf: None,
+    };
+    let mut kernel = match KernelCall::start(tty, options, link.config().ccp.is_some()) {
+        Ok(kernel) => kernel,
+        Err(error) => {
+            warn!("putting the line into the kernel failed: {error}");
+            return (CallEnd::LineError(error.to_string()), false);
+        }
+    };
+    let mut rtnl = match RouteSocket::open() {
+        Ok(rtnl) => Some(rtnl),
+        Err(error) => {
+            warn!("no rtnetlink socket: the call's counters stay at zero: {error}");
+            None
+        }
+    };
+    let mut closing: Option<Instant> = None;
+    link.open(serial::now());
+    link.up(serial::now());
+    let reason = 'call: loop {
+        while let Some(event) = kernel.poll_event(link) {
+            match event {
+                LinkEvent::SecretNeeded(request) => {
+                    server.secret_needed(aaa, call, link, &request);
+                }
+                LinkEvent::VerifyNeeded(request) => server.verify_needed(aaa, request),
+                LinkEvent::Authenticated { peer_name } => {
+                    server.authenticated(aaa, call, peer_name.clone());
+                    let _ = io.events.send(ServerEvent::Authenticated { peer_name });
+                }
+                LinkEvent::IpUp { local, peer, .. } => {
+                    server.ip_up(aaa, call, link, local, peer);
+                    let _ = io.events.send(ServerEvent::IpUp { local, peer });
+                }
+                LinkEvent::LinkDown { reason } => {
+                    break 'call match closing {
+                        Some(_) => CallEnd::Shutdown,
+                        None => CallEnd::Link(reason),
+                    };
+                }
+                LinkEvent::Phase(phase) => debug!("phase {phase}"),
+                other => debug!("link: {other:?}"),
+            }
+        }
+        let link_deadline = match closing {
+            Some(since) => Some(link.poll_timeout().map_or(since + KERNEL_CLOSE_GRACE, |t| {
+                t.min(since + KERNEL_CLOSE_GRACE)
+            })),
+            None => link.poll_timeout(),
+        };
+        let nas_deadline = call.nas.as_ref().and_then(NasSession::poll_timeout);
+        tokio::select! {
+            up = kernel.recv(link) => match up {
+                Ok(true) => {}
+                Ok(false) => {
+                    while link.poll_event().is_some() {}
+                    break 'call match closing {
+                        Some(_) => CallEnd::Shutdown,
+                        None => CallEnd::CarrierLost,
+                    };
+                }
+                Err(error) => break 'call CallEnd::LineError(error.to_string()),
+            },
+            () = sleep_until(link_deadline) => {
+                let now = serial::now();
+                if closing.is_some_and(|since| now >= since + KERNEL_CLOSE_GRACE) {
+                    break 'call CallEnd::Shutdown;
+                }
+                link.handle_timeout(now);
+            }
+            _ = io.shutdown.changed(), if closing.is_none() => {
+                closing = Some(serial::now());
+                link.close(serial::now(), CallEnd::Shutdown.close_reason());
+            }
+            Some(verification) = server.verdicts.recv() => {
+                server.verified(aaa, call, link, verification);
+            }
+            Some(command) = aaa.attached.recv() => {
+                observe_kernel(&kernel, rtnl.as_mut(), call);
+                obey(call, link, command);
+            }
+            () = sleep_until(nas_deadline) => {
+                let now = serial::now();
+                observe_kernel(&kernel, rtnl.as_mut(), call);
+                let Some(nas) = call.nas.as_mut() else { continue };
+                nas.handle_timeout(now);
+                while let Some(event) = nas.poll_event() {
+                    match clock_close_reason(event) {
+                        Some(reason) => {
+                            info!("closing the call ({reason})");
+                            link.close(now, reason);
+                        }
+                        None => aaa.aaa.account(nas.interim(now)),
+                    }
+                }
+            }
+        }
+    };
+    // The Stop record counts what the interface carried up to here.
+    observe_kernel(&kernel, rtnl.as_mut(), call);
+    let was_up = kernel.was_up();
+    kernel.finish();
+    (reason, was_up)
+}
+
+/// Gives the call's session what the kernel counted on its interface and when it last
+/// carried a packet.
+fn observe_kernel(kernel: &KernelCall, rtnl: Option<&mut RouteSocket>, call: &mut CallAaa) {
+    let Some(nas) = call.nas.as_mut() else {
+        return;
+    };
+    let now = serial::now();
+    let counters = match rtnl.map(|rtnl| kernel.counters(rtnl)) {
+        Some(Ok(counters)) => Counters {
+            input_octets: counters.rx_bytes,
+            input_packets: counters.rx_packets,
+            output_octets: counters.tx_bytes,
+            output_packets: counters.tx_packets,
+        },
+        Some(Err(error)) => {
+            debug!("{}: counters not read: {error}", kernel.interface());
+            nas.counters()
+        }
+        None => nas.counters(),
+    };
+    let last_traffic = kernel.last_traffic(now).unwrap_or_else(|error| {
+        debug!("{}: idle time not read: {error}", kernel.interface());
+        now
+    });
+    nas.observe_kernel(now, counters, last_traffic);
 }
 
 /// Hands a datagram from the caller to the host (or answers a ping to our own address).

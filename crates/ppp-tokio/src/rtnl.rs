@@ -193,17 +193,18 @@ impl RouteSocket {
         results.pop().unwrap_or(Ok(()))
     }
 
-    /// The counters of device `index` (`RTM_GETLINK`): what the kernel moved through it, for
-    /// accounting a session whose datagrams never cross this process (the kernel data path).
+    /// The counters of the interface named `name` (`RTM_GETLINK`): what the kernel moved
+    /// through it, for accounting a session whose datagrams never cross this process (the
+    /// kernel data path).
     ///
     /// # Errors
     ///
     /// The kernel's refusal (`ENODEV` for a device gone), or a reply without counters.
-    pub fn link_counters(&mut self, index: u32) -> io::Result<LinkCounters> {
+    pub fn link_counters(&mut self, name: &str) -> io::Result<LinkCounters> {
         self.sequence = self.sequence.wrapping_add(1);
         let sequence = self.sequence;
         let mut request = LinkMessage::default();
-        request.header.index = index;
+        request.attributes = vec![LinkAttribute::IfName(name.to_owned())];
         let mut header = NetlinkHeader::default();
         header.flags = NLM_F_REQUEST;
         header.sequence_number = sequence;
@@ -363,17 +364,25 @@ mod tests {
     #[test]
     fn the_loopback_devices_counters_are_read_and_a_missing_device_is_an_error() {
         let mut rtnl = RouteSocket::open().expect("socket");
-        // `lo` is device 1 in every network namespace; reading needs no privilege.
-        let before = rtnl.link_counters(1).expect("lo's counters");
+        // Every network namespace has `lo`; reading needs no privilege.
+        let before = rtnl.link_counters("lo").expect("lo's counters");
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         let to = socket.local_addr().expect("address");
         for _ in 0..3 {
             socket.send_to(&[0u8; 100], to).expect("send");
         }
-        let after = rtnl.link_counters(1).expect("lo's counters");
-        assert!(after.tx_packets >= before.tx_packets + 3, "{before:?} -> {after:?}");
-        assert!(after.tx_bytes >= before.tx_bytes + 300, "{before:?} -> {after:?}");
-        let error = rtnl.link_counters(0x7fff_0000).expect_err("no such device");
+        let after = rtnl.link_counters("lo").expect("lo's counters");
+        assert!(
+            after.tx_packets >= before.tx_packets + 3,
+            "{before:?} -> {after:?}"
+        );
+        assert!(
+            after.tx_bytes >= before.tx_bytes + 300,
+            "{before:?} -> {after:?}"
+        );
+        let error = rtnl
+            .link_counters("no-such-ppp9")
+            .expect_err("no such device");
         assert_eq!(error.raw_os_error(), Some(libc::ENODEV), "{error}");
     }
 

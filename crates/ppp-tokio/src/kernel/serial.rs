@@ -224,9 +224,7 @@ impl KernelCall {
         &self.name
     }
 
-    /// The unit (its index is the interface's, for [`RouteSocket::link_counters`]).
-    ///
-    /// [`RouteSocket::link_counters`]: crate::rtnl::RouteSocket::link_counters
+    /// The unit.
     pub fn unit(&self) -> &PppUnit {
         self.kernel().unit()
     }
@@ -237,11 +235,15 @@ impl KernelCall {
     }
 
     fn kernel(&self) -> &KernelLink {
-        self.kernel.as_ref().expect("the kernel link is there until finish")
+        self.kernel
+            .as_ref()
+            .expect("the kernel link is there until finish")
     }
 
     fn kernel_mut(&mut self) -> &mut KernelLink {
-        self.kernel.as_mut().expect("the kernel link is there until finish")
+        self.kernel
+            .as_mut()
+            .expect("the kernel link is there until finish")
     }
 
     /// Sends the link's frames, then takes its next event, applies what it changes to the
@@ -323,7 +325,10 @@ impl KernelCall {
     ///
     /// Reading the channel or the unit fails.
     pub async fn recv(&mut self, link: &mut Link) -> io::Result<bool> {
-        let kernel = self.kernel.as_mut().expect("the kernel link is there until finish");
+        let kernel = self
+            .kernel
+            .as_mut()
+            .expect("the kernel link is there until finish");
         match kernel.recv(&mut self.buf).await? {
             KernelInput::Frame(len) => {
                 link.handle_input(now(), &self.buf[..len]);
@@ -359,7 +364,7 @@ impl KernelCall {
         &self,
         rtnl: &mut crate::rtnl::RouteSocket,
     ) -> io::Result<crate::rtnl::LinkCounters> {
-        rtnl.link_counters(self.unit().index())
+        rtnl.link_counters(&self.name)
     }
 
     /// Takes the interface's configuration away, removes the unit and puts the tty back in
