@@ -524,8 +524,7 @@ async fn dial(args: DialArgs) -> Result<ExitStatus, DialOutError> {
 }
 
 /// Picks the data path of a call: the kernel's PPP line discipline unless the configuration
-/// needs what only the TUN path has (several lines, dial-on-demand, idle-timeout) or the kernel
-/// lacks PPP;
+/// needs what only the TUN path has (several lines, dial-on-demand) or the kernel lacks PPP;
 /// logs which and why. `None`: TUN.
 fn data_plane_choice(
     requested: ppp_tokio::kernel::DataPlane,
@@ -536,9 +535,6 @@ fn data_plane_choice(
         Some("Multilink over several lines".to_owned())
     } else if config.dial_on_demand {
         Some("dial-on-demand".to_owned())
-    } else if config.idle_timeout().is_some() {
-        // The kernel path's call loop does not watch the unit's idle time yet.
-        Some("idle-timeout".to_owned())
     } else {
         None
     };

@@ -17,13 +17,16 @@
 //!   `-k` in trixie's 4.0), CHAP;
 //! - `dialout-kernel`, `dialout-tun`: our `dial-out dial --null-modem` on `/dev/ttyS2` in the
 //!   peer namespace against pppd on `/dev/ttyS1` here; the host joins the two serial ports
-//!   byte for byte (a null-modem cable).
+//!   byte for byte (a null-modem cable);
 //! - `dialin-kernel`: the other way round: our `dial-out server --null-modem --once` on
 //!   `/dev/ttyS1` here, pppd dialling in from `/dev/ttyS2` in the peer namespace (CHAP). The
-//!   call's datagrams go through the server's `pppN`; its profile's `idle-timeout` (8 s) ends
-//!   the call once iperf3 is done, which only works if the server reads the unit's idle time
-//!   from the kernel, and the call's accounting line must count at least what iperf3's
-//!   receivers got each way, which only the kernel's interface counters saw.
+//!   call's datagrams go through the server's `pppN`, and the call's accounting line must
+//!   count at least what iperf3's receivers got each way, which only the kernel's interface
+//!   counters saw.
+//!
+//! In the serial parts our side has an 8-s idle timeout, which must end the call (and our
+//! program) once iperf3 is done; on the kernel path that only works if the unit's idle time
+//! is read from the kernel.
 //!
 //! By default only the kernel-mode parts run (CI's time budget); `PPP_KERNEL_PATH_PARTS=all`
 //! adds the TUN-mode ones, or names the parts to run. Pings go both ways, iperf3 runs 3 s each
@@ -227,6 +230,13 @@ stop_ours() {{
     gone ld-linux-x86-64.so.2
 }}
 
+# wait_until_gone PID: waits (20 s at most) for PID to end by itself; fails if it did not.
+wait_until_gone() {{
+    n=0
+    while [ $n -lt 40 ] && kill -0 $1 2>/dev/null; do sleep 0.5; n=$((n + 1)); done
+    ! kill -0 $1 2>/dev/null
+}}
+
 # stop PID...: SIGTERM, then wait (10 s at most) for them to end.
 stop() {{
     kill "$@" 2>/dev/null
@@ -325,21 +335,23 @@ dialout_vs_pppd() {{
     theirs=$!
     sleep 1
     peer $P/dial-out dial --port /dev/ttyS2 --null-modem --ignore-dcd --flow-control none \
-        --user {USER} --password {PASSWORD} --keepalive-timeout 0 --data-plane $2 -v \
-        >/log/$1-ours.log 2>&1 &
+        --user {USER} --password {PASSWORD} --keepalive-timeout 0 --idle-timeout 8 \
+        --data-plane $2 -v >/log/$1-ours.log 2>&1 &
     ours=$!
-    ready=0; out=none; in=none
+    ready=0; out=none; in=none; idle=0
     if wait_for 60 has_peer_addr 192.0.2.1; then
         ready=1
         sleep 1
         peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
         ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1 -n 64K
+        # Quiet from here: our idle timeout ends the call, and the client.
+        wait_until_gone $ours && idle=1
     fi
     stop_ours
     stop $theirs
     gone pppd
-    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
+    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in idle_end=$idle"
 }}
 
 # pppd_dials_in TAG MODE: our dial-out server on ttyS1 here, pppd calling from ttyS2 in the
@@ -377,9 +389,7 @@ EOF
         ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1 -n 64K
         # Quiet from here: the idle timeout ends the call and `--once` the server.
-        n=0
-        while [ $n -lt 40 ] && kill -0 $ours 2>/dev/null; do sleep 0.5; n=$((n + 1)); done
-        kill -0 $ours 2>/dev/null || idle=1
+        wait_until_gone $ours && idle=1
     fi
     stop_ours
     gone pppd
@@ -498,25 +508,34 @@ fn check_logs(outcome: &GuestOutcome, part: Part) -> Result<(), String> {
     {
         return Err("pppd did not log MPPE 128-bit stateless compression enabled".into());
     }
+    if matches!(
+        part,
+        Part::DialoutKernel | Part::DialoutTun | Part::DialinKernel
+    ) {
+        // Our side's idle timeout ended the quiet call, and with it the program.
+        let marker = format!("PPPTEST-PART {} ", part.tag());
+        let ended = outcome
+            .console
+            .lines()
+            .any(|l| l.starts_with(&marker) && l.contains("idle_end=1"));
+        let (said, status) = match part {
+            Part::DialinKernel => ("closing the call (Idle timeout)", "exit status 0"),
+            _ => ("idle timeout", "exit status 12"),
+        };
+        if !ended || !ours.contains(said) || !ours.contains(status) {
+            return Err(format!(
+                "our idle timeout did not end the quiet call ({said:?}, {status:?}):\n{ours}"
+            ));
+        }
+    }
     if part == Part::DialinKernel {
-        check_dialin(outcome, &ours)?;
+        check_dialin_accounting(outcome, &ours)?;
     }
     Ok(())
 }
 
-/// The dial-in server ended the quiet call by its idle timeout (the kernel's idle time) and
-/// accounted at least the 64 KiB each way that iperf3 moved (the kernel's counters).
-fn check_dialin(outcome: &GuestOutcome, ours: &str) -> Result<(), String> {
-    let marker = format!("PPPTEST-PART {} ", Part::DialinKernel.tag());
-    let ended = outcome
-        .console
-        .lines()
-        .any(|l| l.starts_with(&marker) && l.contains("idle_end=1"));
-    if !ended || !ours.contains("closing the call (Idle timeout)") {
-        return Err(format!(
-            "the server did not end the quiet call by its idle timeout:\n{ours}"
-        ));
-    }
+/// The dial-in server accounted at least what iperf3's receivers got (the kernel's counters).
+fn check_dialin_accounting(outcome: &GuestOutcome, ours: &str) -> Result<(), String> {
     let (input, output) = accounted_octets(ours)
         .ok_or_else(|| format!("the server logged no accounting line:\n{ours}"))?;
     // What iperf3's receivers got (the sender's 64 KiB may not all cross the slow line before

@@ -804,8 +804,8 @@ pub(crate) fn log_modem_event(event: &ModemEvent) {
 /// [`run_client`] on the kernel data path (docs/data-plane.md): the line is dialled as there;
 /// once it is connected, the tty goes into the kernel's PPP line discipline and the call runs
 /// on a `pppN` unit ([`ppp_tokio::kernel::serial::run_call`]), so datagrams never cross this
-/// process (`io.outbound` and `io.inbound` stay unused). Not for bundles or dial-on-demand,
-/// which need the TUN path.
+/// process (`io.outbound` and `io.inbound` stay unused); `idle-timeout` reads the unit's idle
+/// time from the kernel. Not for bundles or dial-on-demand, which need the TUN path.
 ///
 /// # Errors
 ///
@@ -834,6 +834,7 @@ where
             .add_default_route
             .then_some(config.default_route_distance),
         resolv_conf: config.resolv_conf.clone().filter(|_| config.use_peer_dns),
+        idle_timeout: config.idle_timeout(),
     };
     let mut attempt = 0u32;
     let mut shutdown = io.shutdown.clone();
@@ -909,6 +910,7 @@ where
                         match outcome.end {
                             kernel_serial::CallEnd::Link(reason) => CallEnd::Link(reason),
                             kernel_serial::CallEnd::Shutdown => CallEnd::Shutdown,
+                            kernel_serial::CallEnd::IdleTimeout => CallEnd::IdleTimeout,
                             _ => CallEnd::CarrierLost,
                         },
                         outcome.was_up,

@@ -855,6 +855,8 @@ async fn kernel_call(
         no_configure: false,
         default_route: None,
         resolv_conf: None,
+        // The call's session (NasSession) keeps the idle timeout, with RADIUS's and CoA's.
+        idle_timeout: None,
     };
     let mut kernel = match KernelCall::start(tty, options, link.config().ccp.is_some()) {
         Ok(kernel) => kernel,

@@ -73,6 +73,10 @@ pub struct CallOptions {
     pub default_route: Option<u32>,
     /// Write the peer's DNS servers to this file once IPCP is up.
     pub resolv_conf: Option<PathBuf>,
+    /// [`run_call`] closes the link when the interface carried no data packet either way for
+    /// this long since IPCP came up (pppd's `idle`; the unit's `PPPIOCGIDLE`, in whole
+    /// seconds) and ends with [`CallEnd::IdleTimeout`].
+    pub idle_timeout: Option<Duration>,
 }
 
 /// How a call ended.
@@ -85,6 +89,8 @@ pub enum CallEnd {
     HungUp,
     /// The caller asked to stop.
     Shutdown,
+    /// No data packet for [`CallOptions::idle_timeout`]: we closed the link.
+    IdleTimeout,
 }
 
 /// What a call reports while it runs (for the program's status and events).
@@ -430,54 +436,77 @@ async fn drive(
     shutdown: impl Future<Output = ()>,
     on_event: &mut impl FnMut(CallEvent),
 ) -> io::Result<CallOutcome> {
-    let mut closing: Option<Instant> = None;
+    let mut closing: Option<(Instant, CallEnd)> = None;
+    // The idle clock: from IPCP up, moved by the kernel's last data packet when it is due.
+    let mut idle = IdleClock::new(call.options.idle_timeout);
     tokio::pin!(shutdown);
     link.open(now());
     link.up(now());
     let end = 'call: loop {
         while let Some(event) = call.poll_event(link) {
             match event {
-                LinkEvent::IpUp { local, peer, dns } => on_event(CallEvent::IpUp {
-                    local,
-                    peer,
-                    dns,
-                    mtu: link.mtu().unwrap_or(1500),
-                }),
-                LinkEvent::IpDown => on_event(CallEvent::IpDown),
+                LinkEvent::IpUp { local, peer, dns } => {
+                    idle.start(now());
+                    on_event(CallEvent::IpUp {
+                        local,
+                        peer,
+                        dns,
+                        mtu: link.mtu().unwrap_or(1500),
+                    });
+                }
+                LinkEvent::IpDown => {
+                    idle.stop();
+                    on_event(CallEvent::IpDown);
+                }
                 LinkEvent::Ipv6Up { local, peer } => on_event(CallEvent::Ipv6Up { local, peer }),
                 LinkEvent::LinkDown { reason } => {
                     break 'call match closing {
-                        Some(_) => CallEnd::Shutdown,
+                        Some((_, end)) => end,
                         None => CallEnd::Link(reason),
                     };
                 }
                 _ => {}
             }
         }
-        let deadline = match closing {
-            Some(since) => Some(
+        let deadline = match &closing {
+            Some((since, _)) => Some(
                 link.poll_timeout()
-                    .map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)),
+                    .map_or(*since + CLOSE_GRACE, |t| t.min(*since + CLOSE_GRACE)),
             ),
             None => link.poll_timeout(),
         };
+        let idle_deadline = idle.deadline().filter(|_| closing.is_none());
         tokio::select! {
             up = call.recv(link) => if !up? {
                 while link.poll_event().is_some() {}
                 break 'call match closing {
-                    Some(_) => CallEnd::Shutdown,
+                    Some((_, end)) => end,
                     None => CallEnd::HungUp,
                 };
             },
             () = sleep_until(deadline) => {
                 let now = now();
-                if closing.is_some_and(|since| now >= since + CLOSE_GRACE) {
-                    break 'call CallEnd::Shutdown;
+                if let Some((since, end)) = &closing
+                    && now >= *since + CLOSE_GRACE
+                {
+                    break 'call end.clone();
                 }
                 link.handle_timeout(now);
             }
+            () = sleep_until(idle_deadline) => {
+                let now = now();
+                match call.last_traffic(now) {
+                    Ok(last) => idle.traffic(last),
+                    Err(error) => debug!("{}: idle time not read: {error}", call.interface()),
+                }
+                if idle.expired(now) {
+                    info!("{}: idle timeout: closing the link", call.interface());
+                    closing = Some((now, CallEnd::IdleTimeout));
+                    link.close(now, CloseReason::IdleTimeout);
+                }
+            }
             () = &mut shutdown, if closing.is_none() => {
-                closing = Some(now());
+                closing = Some((now(), CallEnd::Shutdown));
                 link.close(now(), CloseReason::UserRequest);
             }
         }
@@ -488,9 +517,76 @@ async fn drive(
     })
 }
 
+/// pppd's `idle` on the kernel path: when the interface last carried data (never before IPCP
+/// came up), and whether that is longer ago than the timeout.
+#[derive(Clone, Copy, Debug)]
+struct IdleClock {
+    timeout: Option<Duration>,
+    last: Option<Instant>,
+}
+
+impl IdleClock {
+    fn new(timeout: Option<Duration>) -> Self {
+        IdleClock {
+            timeout: timeout.filter(|t| !t.is_zero()),
+            last: None,
+        }
+    }
+
+    /// IPCP is up: the clock runs from `now`.
+    fn start(&mut self, now: Instant) {
+        self.last = Some(now);
+    }
+
+    /// IPCP went down: no idle time counts.
+    fn stop(&mut self) {
+        self.last = None;
+    }
+
+    /// The kernel says data last moved at `at` (earlier traffic does not move the clock back).
+    fn traffic(&mut self, at: Instant) {
+        if let Some(last) = &mut self.last {
+            *last = (*last).max(at);
+        }
+    }
+
+    /// When to look again.
+    fn deadline(&self) -> Option<Instant> {
+        Some(self.last? + self.timeout?)
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.deadline().is_some_and(|at| now >= at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_idle_clock_runs_from_ipcp_up_and_follows_the_kernels_last_packet() {
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut clock = IdleClock::new(Some(10 * second));
+        assert_eq!(clock.deadline(), None, "not before IPCP is up");
+        clock.start(start);
+        assert_eq!(clock.deadline(), Some(start + 10 * second));
+        // At the deadline the kernel reports a packet 3 s ago: look again 10 s after it.
+        clock.traffic(start + 7 * second);
+        assert!(!clock.expired(start + 10 * second));
+        assert_eq!(clock.deadline(), Some(start + 17 * second));
+        // A report older than what is known (whole seconds) changes nothing.
+        clock.traffic(start + 5 * second);
+        assert_eq!(clock.deadline(), Some(start + 17 * second));
+        assert!(clock.expired(start + 17 * second));
+        clock.stop();
+        assert_eq!(clock.deadline(), None, "IPCP down");
+        assert_eq!(IdleClock::new(Some(Duration::ZERO)).deadline(), None);
+        let mut off = IdleClock::new(None);
+        off.start(start);
+        assert!(!off.expired(start + 1000 * second));
+    }
 
     #[test]
     fn serial_calls_use_sync_framing_and_the_16_bit_fcs() {
