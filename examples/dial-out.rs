@@ -27,8 +27,8 @@ use ppp_stack::dialout::net::{DEMAND_LOCAL, DEMAND_PEER, TunLink};
 use ppp_stack::dialout::status::{query_control, serve_control};
 use ppp_stack::dialout::{
     ClientConfig, ClientEvent, ClientIo, ClientOptions, DialOutError, LineConfig, ServerConfig,
-    ServerIo, ServerOptions, SharedStatus, UseEncryption, run_bundle_client, run_client,
-    run_kernel_client, run_kernel_server, run_multiport_server, run_server,
+    ServerEvent, ServerIo, ServerOptions, SharedStatus, UseEncryption, run_bundle_client,
+    run_client, run_kernel_client, run_kernel_server, run_multiport_server, run_server,
 };
 use ppp_tokio::icmp;
 use ppp_tokio::serial::{self, FlowControl, PortConfig, SimulatedModem, bridge_modem};
@@ -230,11 +230,14 @@ struct ServerArgs {
     #[arg(long)]
     pcap: Option<PathBuf>,
     /// Who carries the callers' datagrams: the kernel's PPP line discipline (a `pppN`
-    /// interface per call, where the kernel has PPP), this process (which then only answers
-    /// pings to its own address), or `auto` (the kernel's when it can); see
-    /// docs/data-plane.md.
+    /// interface per call, where the kernel has PPP), a TUN device through this process, or
+    /// `auto` (the kernel's when it can); see docs/data-plane.md.
     #[arg(long, default_value = "auto")]
     data_plane: ppp_tokio::kernel::DataPlane,
+    /// No TUN device (no root needed) on the user-space path: callers reach only this
+    /// server, which answers pings to its own address itself (`answer-ping`).
+    #[arg(long)]
+    no_tun: bool,
 }
 
 fn main() -> ExitCode {
@@ -735,11 +738,33 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
         Some(path) => Some(serve_control(path, status.clone())?),
         None => None,
     };
-    let (events, mut events_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move { while events_rx.recv().await.is_some() {} });
+    // The data path (kernel or TUN): see docs/data-plane.md.
+    let kernel = if lines.len() > 1 {
+        if args.data_plane == ppp_tokio::kernel::DataPlane::Kernel {
+            return Err(DialOutError::Config(
+                "--data-plane kernel: several lines (Multilink) need the TUN data path".into(),
+            ));
+        }
+        None
+    } else {
+        server_data_plane(args.data_plane, &config, args.no_tun)?
+    };
+    let (outbound, inbound, tun) = if args.no_tun || kernel.is_some() {
+        (None, None, None)
+    } else {
+        let (tun, outbound, inbound) = TunLink::create(config.interface.as_deref(), config.max_mtu)
+            .map_err(|error| {
+                let name = config.interface.as_deref().unwrap_or("(a new one)");
+                ppp_stack::cli::named(format_args!("TUN device {name}"), error)
+            })?;
+        info!("interface {}", tun.name());
+        (Some(outbound), Some(inbound), Some(tun))
+    };
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let network = tokio::spawn(follow_server_events(events_rx, tun));
     let io = ServerIo {
-        outbound: None,
-        inbound: None,
+        outbound,
+        inbound,
         events,
         shutdown: shutdown_switch().1,
     };
@@ -749,32 +774,48 @@ async fn server(args: ServerArgs) -> Result<ExitStatus, DialOutError> {
         pcap: args.pcap,
         random,
     };
-    let exit = if lines.len() > 1 {
-        if args.data_plane == ppp_tokio::kernel::DataPlane::Kernel {
-            return Err(DialOutError::Config(
-                "--data-plane kernel: several lines (Multilink) need the user-space data path"
-                    .into(),
-            ));
-        }
-        run_multiport_server(&config, ports, io, status, options).await?
+    let result = if lines.len() > 1 {
+        run_multiport_server(&config, ports, io, status, options).await
     } else {
         let port = ports
             .pop()
             .ok_or_else(|| DialOutError::Config("no port".into()))?;
-        match server_data_plane(args.data_plane, &config)? {
-            Some(support) => run_kernel_server(&config, port, io, status, options, support).await?,
-            None => run_server(&config, port, io, status, options).await?,
+        match kernel {
+            Some(support) => run_kernel_server(&config, port, io, status, options, support).await,
+            None => run_server(&config, port, io, status, options).await,
         }
     };
-    Ok(exit.exit_status())
+    let _ = network.await;
+    Ok(result?.exit_status())
+}
+
+/// The server's TUN device follows its calls: the addresses and MTU of the call that is up,
+/// none between calls.
+async fn follow_server_events(
+    mut events: mpsc::UnboundedReceiver<ServerEvent>,
+    mut tun: Option<TunLink>,
+) {
+    while let Some(event) = events.recv().await {
+        let Some(tun) = tun.as_mut() else { continue };
+        match event {
+            ServerEvent::IpUp { local, peer, mtu } => {
+                if let Err(error) = tun.set_addresses(local, peer, mtu) {
+                    warn!("setting the addresses: {error}");
+                }
+            }
+            ServerEvent::CallEnded { .. } => tun.clear_addresses(),
+            _ => {}
+        }
+    }
 }
 
 /// Picks the data path of the server's calls (one line): the kernel's PPP line discipline
-/// unless the configuration needs what only this process does (Multilink, rate limits) or the
-/// kernel lacks PPP; logs which and why. `None`: this process.
+/// unless the configuration needs what only the TUN path does (Multilink, rate limits) or the
+/// kernel lacks PPP; logs which and why. `None`: TUN (or none with `--no-tun`).
 fn server_data_plane(
     requested: ppp_tokio::kernel::DataPlane,
     config: &ServerConfig,
+    no_tun: bool,
 ) -> Result<Option<ppp_tokio::kernel::KernelSupport>, DialOutError> {
     use ppp_tokio::kernel::{Lower, Needs, choose};
     let tun_only = if config.mrru.is_some() {
@@ -791,12 +832,11 @@ fn server_data_plane(
     let choice = choose(requested, Lower::Serial, &needs)
         .map_err(|error| DialOutError::Config(error.to_string()))?;
     match choice.support() {
-        Some(_) => info!("{}", choice.reason()),
-        // The server has no TUN device: its own path carries only what it answers itself.
-        None => info!(
-            "{} (the server has no TUN device: it answers pings to its own address)",
+        None if no_tun => info!(
+            "{} (--no-tun: no TUN device; the server answers pings to its own address)",
             choice.reason()
         ),
+        _ => info!("{}", choice.reason()),
     }
     Ok(choice.support().cloned())
 }

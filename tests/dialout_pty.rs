@@ -153,6 +153,7 @@ async fn server_binary_on_a_pty_null_modem() {
         .args([
             "server",
             "--null-modem",
+            "--no-tun",
             "--once",
             "-v",
             "--port",
@@ -453,7 +454,8 @@ async fn server_once_exits_11_when_the_caller_fails_to_authenticate() {
     let secrets = dir.join("chap-secrets");
     std::fs::write(&secrets, "carol * \"s3cret\" 198.51.100.33\n").expect("secrets");
     let server = tokio::process::Command::new(&dial_out)
-        .args(["server", "--null-modem", "--once", "--port", &slave_path])
+        .args(["server", "--null-modem", "--no-tun", "--once"])
+        .args(["--port", &slave_path])
         .args(["--flow-control", "none"])
         .arg("--chap-secrets")
         .arg(&secrets)
@@ -520,7 +522,14 @@ async fn errors_name_their_object_and_exit_by_cause() {
             &pcap,
         ),
         (
-            &["server", "--port", &pty, "--control-socket", &socket],
+            &[
+                "server",
+                "--port",
+                &pty,
+                "--no-tun",
+                "--control-socket",
+                &socket,
+            ],
             1,
             &socket,
         ),

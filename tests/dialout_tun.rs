@@ -1,7 +1,8 @@
 //! Root only (skips otherwise): the real `dial-out` binary in a network namespace with a TUN
 //! device, on a pty to the simulated modem and our ppp-server; the real `ping` through the TUN,
 //! the default route with `default-route-distance` as its metric, the peer's DNS servers in the
-//! `--resolv-conf` file, and a clean hang-up on SIGINT.
+//! `--resolv-conf` file, and a clean hang-up on SIGINT. And the other way round: the real
+//! `dial-out server` with its TUN device in a namespace, called by our client, pinging it.
 
 #[path = "dialout_support.rs"]
 mod support;
@@ -113,6 +114,147 @@ async fn dial_out_tun_ping_in_a_namespace() {
     );
     assert!(output.status.success(), "dial-out exit: {}", output.status);
     assert!(!resolv.exists(), "resolv.conf must be removed on exit");
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(slave);
+}
+
+/// The dial-in server's TUN data path: the real `dial-out server --data-plane tun` in a network
+/// namespace, our client (in this process, on the other end of the pty) calling it; the
+/// namespace's `ping` to the caller's address goes out through the server's TUN device, and
+/// the client answers it.
+#[tokio::test]
+async fn dial_in_server_routes_a_caller_through_its_tun_device() {
+    use ppp_link::Datagram;
+    use ppp_stack::dialout::SharedStatus;
+    use ppp_stack::dialout::{ClientConfig, ClientEvent, ClientIo, ClientOptions, run_client};
+    use ppp_tokio::icmp;
+    use tokio::sync::{mpsc, watch};
+    use tokio_serial::SerialPort as _;
+
+    if skip_without_netns("dial_in_server_routes_a_caller_through_its_tun_device") {
+        return;
+    }
+    let Some(dial_out) = example("dial-out") else {
+        eprintln!("skipping: build the example first (cargo build --example dial-out)");
+        return;
+    };
+    let netns = NetNs::create("dialin").expect("namespace");
+    let (master, slave) = tokio_serial::SerialStream::pair().expect("pty pair");
+    let slave_path = slave.name().expect("pty name");
+    let dir = std::env::temp_dir().join(format!("dial-in-tun-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        "null-modem = true\nflow-control = \"none\"\nonce = true\ninterface = \"dialin-test0\"\n\
+         authentication = [\"chap\"]\nlcp-echo-interval = 0\n\
+         [profile]\nlocal-address = \"198.51.100.1\"\nremote-address = \"198.51.100.2\"\n\
+         [[secret]]\nname = \"alice\"\npassword = \"wonderland\"\n",
+    )
+    .expect("config file");
+    let server = tokio::process::Command::from(netns.command(&dial_out))
+        .args([
+            "server",
+            "-v",
+            "--data-plane",
+            "tun",
+            "--port",
+            &slave_path,
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn dial-out server");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let client = ClientConfig::parse(
+        "port = \"pty\"\nnull-modem = true\nuser = \"alice\"\npassword = \"wonderland\"\n",
+    )
+    .expect("client config");
+    let (outbound, outbound_rx) = mpsc::channel(16);
+    let (inbound_tx, mut inbound) = mpsc::channel(16);
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (stop, shutdown) = watch::channel(false);
+    let io = ClientIo {
+        outbound: outbound_rx,
+        inbound: inbound_tx,
+        events: events_tx,
+        shutdown,
+    };
+    let options = ClientOptions {
+        pcap: None,
+        random: Some(ppp_link::Random::seeded(3)),
+    };
+    let client =
+        tokio::spawn(
+            async move { run_client(&client, master, io, SharedStatus::new(), options).await },
+        );
+    // The caller answers every echo request the server's side sends it.
+    let caller = std::net::Ipv4Addr::new(198, 51, 100, 2);
+    let answering = tokio::spawn(async move {
+        let mut answered = 0u32;
+        while let Some(datagram) = inbound.recv().await {
+            if let Datagram::Ipv4(packet) = datagram
+                && let Some(reply) = icmp::echo_reply(&packet, caller)
+            {
+                answered += 1;
+                let _ = outbound.send(reply).await;
+            }
+        }
+        answered
+    });
+    let up = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, ClientEvent::IpUp { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(up, Ok(true), "the call did not come up");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let addr = netns
+        .ip(&["addr", "show", "dev", "dialin-test0"])
+        .unwrap_or_default();
+    let ping = tokio::process::Command::from(netns.command("ping"))
+        .args(["-c", "3", "-W", "2", "198.51.100.2"])
+        .output()
+        .await
+        .expect("ping");
+    let ping_out = String::from_utf8_lossy(&ping.stdout).into_owned();
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(20), client).await;
+    let output = tokio::time::timeout(Duration::from_secs(20), server.wait_with_output())
+        .await
+        .expect("the server did not end with its call (--once)")
+        .expect("server output");
+    let answered = answering.await.expect("answering task");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let addr_after = netns
+        .ip(&["addr", "show", "dev", "dialin-test0"])
+        .unwrap_or_default();
+    println!(
+        "--- addr ---\n{addr}\n--- ping ---\n{ping_out}\n--- dial-out server stderr ---\n{stderr}"
+    );
+    assert!(
+        stderr.contains("TUN data path (--data-plane tun)") && stderr.contains("dialin-test0"),
+        "{stderr}"
+    );
+    assert!(
+        addr.contains("inet 198.51.100.1 peer 198.51.100.2"),
+        "{addr}"
+    );
+    assert!(ping_out.contains("3 received"), "{ping_out}");
+    assert_eq!(answered, 3, "the caller answered every echo request");
+    assert!(output.status.success(), "server exit: {}", output.status);
+    assert!(
+        !addr_after.contains("198.51.100.1"),
+        "the TUN device keeps no address after the call: {addr_after}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     drop(slave);
 }

@@ -577,6 +577,8 @@ pub struct ServerConfig {
     pub lcp_echo_interval: u64,
     /// Answer pings to our own address ourselves (when there is no TUN device).
     pub answer_ping: bool,
+    /// The TUN device's name on the user-space data path (default: the kernel's choice).
+    pub interface: Option<String>,
     /// The control socket for `monitor`.
     pub control_socket: Option<PathBuf>,
     /// Serve one call, then exit.
@@ -634,6 +636,7 @@ impl Default for ServerConfig {
             max_mtu: default_mru(),
             lcp_echo_interval: 10,
             answer_ping: true,
+            interface: None,
             control_socket: None,
             once: false,
             mrru: None,

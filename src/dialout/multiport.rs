@@ -154,15 +154,17 @@ where
                     },
                     LinesEvent::Core(TableEvent::Network { unit, event }) => match event {
                         LinkEvent::IpUp { local: ours, peer, .. } => {
+                            let mtu = driver.core().mtu(unit);
                             {
                                 let mut guard = status.lock();
                                 guard.address = Some(ours);
                                 guard.peer_address = Some(peer);
-                                guard.mtu = driver.core().mtu(unit);
+                                guard.mtu = mtu;
                                 guard.connected_since = Some(serial::now());
                                 "connected".clone_into(&mut guard.status);
                             }
-                            emit(ServerEvent::IpUp { local: ours, peer });
+                            let mtu = mtu.unwrap_or(config.max_mtu);
+                            emit(ServerEvent::IpUp { local: ours, peer, mtu });
                         }
                         other => debug!("{unit}: {other:?}"),
                     },

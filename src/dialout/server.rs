@@ -54,6 +54,8 @@ pub enum ServerEvent {
         local: Ipv4Addr,
         /// The caller's address.
         peer: Ipv4Addr,
+        /// The interface MTU the link allows.
+        mtu: u16,
     },
     /// The call ended.
     CallEnded {
@@ -810,7 +812,12 @@ where
                     local = ours;
                     was_up = true;
                     server.ip_up(aaa, call, session.link(), ours, peer);
-                    let _ = io.events.send(ServerEvent::IpUp { local: ours, peer });
+                    let mtu = session.link().mtu().unwrap_or(config.max_mtu);
+                    let _ = io.events.send(ServerEvent::IpUp {
+                        local: ours,
+                        peer,
+                        mtu,
+                    });
                 }
                 LinkEvent::Ipv6Up { .. } => was_up = true,
                 LinkEvent::LinkDown { reason } => break CallEnd::Link(reason),
@@ -888,7 +895,8 @@ async fn kernel_call(
                 }
                 LinkEvent::IpUp { local, peer, .. } => {
                     server.ip_up(aaa, call, link, local, peer);
-                    let _ = io.events.send(ServerEvent::IpUp { local, peer });
+                    let mtu = link.mtu().unwrap_or(server.config.max_mtu);
+                    let _ = io.events.send(ServerEvent::IpUp { local, peer, mtu });
                 }
                 LinkEvent::LinkDown { reason } => {
                     break 'call match closing {
