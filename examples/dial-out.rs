@@ -533,22 +533,32 @@ fn data_plane_choice(
     requested: ppp_tokio::kernel::DataPlane,
     config: &ClientConfig,
 ) -> Result<Option<ppp_tokio::kernel::KernelSupport>, DialOutError> {
-    use ppp_tokio::kernel::{Lower, Needs, choose};
     let tun_only = if config.is_bundle() {
-        Some("Multilink over several lines".to_owned())
+        Some("Multilink over several lines")
     } else if config.dial_on_demand {
-        Some("dial-on-demand".to_owned())
+        Some("dial-on-demand")
     } else {
         None
     };
-    let needs = Needs {
-        tun_only,
-        mppe_required: config.profile.use_encryption == UseEncryption::Required,
-    };
-    let choice = choose(requested, Lower::Serial, &needs)
-        .map_err(|error| DialOutError::Config(error.to_string()))?;
+    let choice = choose_serial(requested, tun_only, config.profile.use_encryption)?;
     info!("{}", choice.reason());
     Ok(choice.support().cloned())
+}
+
+/// The data path of a serial line: `tun_only` names what rules the kernel's out; required
+/// encryption needs the kernel's `ppp_mppe`.
+fn choose_serial(
+    requested: ppp_tokio::kernel::DataPlane,
+    tun_only: Option<&str>,
+    encryption: UseEncryption,
+) -> Result<ppp_tokio::kernel::Choice, DialOutError> {
+    use ppp_tokio::kernel::{Lower, Needs, choose};
+    let needs = Needs {
+        tun_only: tun_only.map(str::to_owned),
+        mppe_required: encryption == UseEncryption::Required,
+    };
+    choose(requested, Lower::Serial, &needs)
+        .map_err(|error| DialOutError::Config(error.to_string()))
 }
 
 /// `--ping`: how many replies are wanted, how long each echo waits, how long all may take.
@@ -817,20 +827,14 @@ fn server_data_plane(
     config: &ServerConfig,
     no_tun: bool,
 ) -> Result<Option<ppp_tokio::kernel::KernelSupport>, DialOutError> {
-    use ppp_tokio::kernel::{Lower, Needs, choose};
     let tun_only = if config.mrru.is_some() {
-        Some("Multilink (mrru)".to_owned())
+        Some("Multilink (mrru)")
     } else if config.has_rate_limit() {
-        Some("rate-limit".to_owned())
+        Some("rate-limit")
     } else {
         None
     };
-    let needs = Needs {
-        tun_only,
-        mppe_required: config.profile.use_encryption == UseEncryption::Required,
-    };
-    let choice = choose(requested, Lower::Serial, &needs)
-        .map_err(|error| DialOutError::Config(error.to_string()))?;
+    let choice = choose_serial(requested, tun_only, config.profile.use_encryption)?;
     match choice.support() {
         None if no_tun => info!(
             "{} (--no-tun: no TUN device; the server answers pings to its own address)",

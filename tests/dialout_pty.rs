@@ -11,9 +11,11 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ppp_stack::dialout::{ServerEvent, SharedStatus};
-use support::{PtyRig, assert_operator_logs, example, pty_rig, pty_rig_with, server_config};
-use tokio::sync::{mpsc, watch};
+use ppp_stack::dialout::ServerEvent;
+use support::{
+    Caller, PtyRig, assert_operator_logs, call_on, example, pty_rig, pty_rig_with, server_config,
+};
+use tokio::sync::mpsc;
 use tokio_serial::SerialPort as _;
 
 /// The lines an operator sees without `-v` (INFO, WARN, ERROR), joined.
@@ -128,7 +130,7 @@ async fn dial_out_binary_over_a_pty() {
 
 #[tokio::test]
 async fn server_binary_on_a_pty_null_modem() {
-    use ppp_stack::dialout::{ClientConfig, ClientEvent, ClientIo, ClientOptions, run_client};
+    use ppp_stack::dialout::ClientEvent;
     let Some(dial_out) = example("dial-out") else {
         eprintln!(
             "skipping server_binary_on_a_pty_null_modem: build the example first (cargo build --example dial-out)"
@@ -173,27 +175,17 @@ async fn server_binary_on_a_pty_null_modem() {
     // Give the server a moment to open the port before the client talks.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let client = ClientConfig::parse(
+    let Caller {
+        task: client_task,
+        outbound,
+        mut inbound,
+        mut events,
+        shutdown,
+    } = call_on(
         "port = \"pty\"\nnull-modem = true\nuser = \"carol\"\npassword = \"s3cret\"\n",
-    )
-    .expect("client config");
-    let (outbound, outbound_rx) = mpsc::channel(4);
-    let (inbound_tx, mut inbound) = mpsc::channel(4);
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let client_task = tokio::spawn(async move {
-        let io = ClientIo {
-            outbound: outbound_rx,
-            inbound: inbound_tx,
-            events: events_tx,
-            shutdown: shutdown_rx,
-        };
-        let options = ClientOptions {
-            pcap: None,
-            random: Some(ppp_link::Random::seeded(1)),
-        };
-        run_client(&client, master, io, SharedStatus::new(), options).await
-    });
+        master,
+        1,
+    );
     let local = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(event) = events.recv().await {
             if let ClientEvent::IpUp { local, .. } = event {
@@ -442,7 +434,6 @@ async fn dial_flags_reach_the_link() {
 
 #[tokio::test]
 async fn server_once_exits_11_when_the_caller_fails_to_authenticate() {
-    use ppp_stack::dialout::{ClientConfig, ClientIo, ClientOptions, run_client};
     let Some(dial_out) = example("dial-out") else {
         eprintln!("skipping: build the example first (cargo build --example dial-out)");
         return;
@@ -465,30 +456,15 @@ async fn server_once_exits_11_when_the_caller_fails_to_authenticate() {
         .spawn()
         .expect("spawn dial-out server");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = ClientConfig::parse(
+    let caller = call_on(
         "port = \"pty\"\nnull-modem = true\nuser = \"carol\"\npassword = \"wrong\"\n",
-    )
-    .expect("client config");
-    let (_outbound, outbound_rx) = mpsc::channel(4);
-    let (inbound_tx, _inbound) = mpsc::channel(4);
-    let (events_tx, _events) = mpsc::unbounded_channel();
-    let (_shutdown, shutdown_rx) = watch::channel(false);
-    let io = ClientIo {
-        outbound: outbound_rx,
-        inbound: inbound_tx,
-        events: events_tx,
-        shutdown: shutdown_rx,
-    };
-    let options = ClientOptions {
-        pcap: None,
-        random: Some(ppp_link::Random::seeded(2)),
-    };
-    let result = tokio::time::timeout(
-        Duration::from_secs(30),
-        run_client(&client, master, io, SharedStatus::new(), options),
-    )
-    .await
-    .expect("client hung");
+        master,
+        2,
+    );
+    let result = tokio::time::timeout(Duration::from_secs(30), caller.task)
+        .await
+        .expect("client hung")
+        .expect("client task");
     assert_eq!(result.expect_err("rejected").exit_status().code(), 19);
     let output = tokio::time::timeout(Duration::from_secs(20), server.wait_with_output())
         .await

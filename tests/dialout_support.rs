@@ -241,6 +241,59 @@ pub fn rig(sims: Vec<SimConfig>, client: ClientConfig, server: ServerConfig) -> 
     }
 }
 
+/// Our client calling on a port of its own (the master end of a pty, say), with the test
+/// holding the other ends of its [`ClientIo`].
+pub struct Caller {
+    /// The client's run.
+    pub task: JoinHandle<Result<ClientExit, DialOutError>>,
+    /// Packets for the client to send.
+    pub outbound: mpsc::Sender<Vec<u8>>,
+    /// Datagrams the client received.
+    pub inbound: mpsc::Receiver<Datagram>,
+    /// What the client reports.
+    pub events: mpsc::UnboundedReceiver<ClientEvent>,
+    /// Set to hang up.
+    pub shutdown: watch::Sender<bool>,
+}
+
+/// Starts our client (`config`, random numbers seeded with `seed`) on `port`.
+pub fn call_on<S>(config: &str, port: S, seed: u64) -> Caller
+where
+    S: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + ppp_tokio::serial::ModemControl
+        + Unpin
+        + Send
+        + 'static,
+{
+    let client = ClientConfig::parse(config).expect("client config");
+    let (outbound, outbound_rx) = mpsc::channel(16);
+    let (inbound_tx, inbound) = mpsc::channel(16);
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let io = ClientIo {
+        outbound: outbound_rx,
+        inbound: inbound_tx,
+        events: events_tx,
+        shutdown: shutdown_rx,
+    };
+    let options = ClientOptions {
+        pcap: None,
+        random: Some(ppp_link::Random::seeded(seed)),
+    };
+    let task =
+        tokio::spawn(
+            async move { run_client(&client, port, io, SharedStatus::new(), options).await },
+        );
+    Caller {
+        task,
+        outbound,
+        inbound,
+        events,
+        shutdown,
+    }
+}
+
 /// The next client event matching `matches`, within `limit` (virtual time); panics with the
 /// events seen otherwise.
 pub async fn expect_client_event(

@@ -125,10 +125,9 @@ async fn dial_out_tun_ping_in_a_namespace() {
 #[tokio::test]
 async fn dial_in_server_routes_a_caller_through_its_tun_device() {
     use ppp_link::Datagram;
-    use ppp_stack::dialout::SharedStatus;
-    use ppp_stack::dialout::{ClientConfig, ClientEvent, ClientIo, ClientOptions, run_client};
+    use ppp_stack::dialout::ClientEvent;
     use ppp_tokio::icmp;
-    use tokio::sync::{mpsc, watch};
+    use support::{Caller, call_on};
     use tokio_serial::SerialPort as _;
 
     if skip_without_netns("dial_in_server_routes_a_caller_through_its_tun_device") {
@@ -170,28 +169,17 @@ async fn dial_in_server_routes_a_caller_through_its_tun_device() {
         .expect("spawn dial-out server");
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let client = ClientConfig::parse(
+    let Caller {
+        task: client,
+        outbound,
+        mut inbound,
+        mut events,
+        shutdown: stop,
+    } = call_on(
         "port = \"pty\"\nnull-modem = true\nuser = \"alice\"\npassword = \"wonderland\"\n",
-    )
-    .expect("client config");
-    let (outbound, outbound_rx) = mpsc::channel(16);
-    let (inbound_tx, mut inbound) = mpsc::channel(16);
-    let (events_tx, mut events) = mpsc::unbounded_channel();
-    let (stop, shutdown) = watch::channel(false);
-    let io = ClientIo {
-        outbound: outbound_rx,
-        inbound: inbound_tx,
-        events: events_tx,
-        shutdown,
-    };
-    let options = ClientOptions {
-        pcap: None,
-        random: Some(ppp_link::Random::seeded(3)),
-    };
-    let client =
-        tokio::spawn(
-            async move { run_client(&client, master, io, SharedStatus::new(), options).await },
-        );
+        master,
+        3,
+    );
     // The caller answers every echo request the server's side sends it.
     let caller = std::net::Ipv4Addr::new(198, 51, 100, 2);
     let answering = tokio::spawn(async move {

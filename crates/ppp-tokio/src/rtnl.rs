@@ -201,82 +201,34 @@ impl RouteSocket {
     ///
     /// The kernel's refusal (`ENODEV` for a device gone), or a reply without counters.
     pub fn link_counters(&mut self, name: &str) -> io::Result<LinkCounters> {
-        self.sequence = self.sequence.wrapping_add(1);
-        let sequence = self.sequence;
         let mut request = LinkMessage::default();
         request.attributes = vec![LinkAttribute::IfName(name.to_owned())];
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST;
-        header.sequence_number = sequence;
-        let mut message = NetlinkMessage::new(
-            header,
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetLink(request)),
-        );
-        message.finalize();
-        let mut out = vec![0; message.buffer_len()];
-        message.serialize(&mut out);
-        self.socket.send(&out, 0)?;
-        loop {
-            // The kernel answers while it handles `send`: an empty socket means no answer.
-            let len = self
-                .socket
-                .recv(&mut &mut self.buf[..], libc::MSG_DONTWAIT)?;
-            let mut offset = 0;
-            while offset < len {
-                let Ok(frame) = NetlinkBuffer::new_checked(&self.buf[offset..len]) else {
-                    break;
-                };
-                let length = frame.length() as usize;
-                if length == 0 {
-                    break;
-                }
-                let ours = frame.sequence_number() == sequence;
-                let parsed =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..len]);
-                offset += (length + 3) & !3;
-                if !ours {
-                    continue;
-                }
-                match parsed {
-                    Ok(NetlinkMessage {
-                        payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)),
-                        ..
-                    }) => {
-                        return link
-                            .attributes
-                            .iter()
-                            .find_map(|attribute| match attribute {
-                                LinkAttribute::Stats64(stats) => Some(LinkCounters {
-                                    rx_bytes: stats.rx_bytes,
-                                    rx_packets: stats.rx_packets,
-                                    tx_bytes: stats.tx_bytes,
-                                    tx_packets: stats.tx_packets,
-                                }),
-                                _ => None,
-                            })
-                            .ok_or_else(|| {
-                                io::Error::new(
-                                    io::ErrorKind::InvalidData,
-                                    "the kernel's link reply has no counters",
-                                )
-                            });
-                    }
-                    Ok(NetlinkMessage {
-                        payload: NetlinkPayload::Error(error),
-                        ..
-                    }) => {
-                        return Err(match error.code {
-                            Some(code) => io::Error::from_raw_os_error(-code.get()),
-                            None => io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                "the kernel acknowledged a link query without answering it",
-                            ),
-                        });
-                    }
-                    _ => {}
-                }
+        let sequence = self.send(vec![(RouteNetlinkMessage::GetLink(request), NLM_F_REQUEST)])?;
+        let mut answer = None;
+        self.read_replies(sequence, |slot, message| {
+            if slot != 0 {
+                return false;
             }
-        }
+            answer = match message {
+                Some(NetlinkMessage {
+                    payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)),
+                    ..
+                }) => Some(counters_of(&link)),
+                Some(NetlinkMessage {
+                    payload: NetlinkPayload::Error(error),
+                    ..
+                }) => Some(Err(match error.code {
+                    Some(code) => io::Error::from_raw_os_error(-code.get()),
+                    None => io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the kernel acknowledged a link query without answering it",
+                    ),
+                })),
+                _ => None,
+            };
+            answer.is_some()
+        })?;
+        answer.unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::InvalidData)))
     }
 
     /// Sends `requests` in one datagram and returns each one's outcome, in order.
@@ -284,6 +236,30 @@ impl RouteSocket {
         &mut self,
         requests: Vec<(RouteNetlinkMessage, u16)>,
     ) -> io::Result<Vec<io::Result<()>>> {
+        let count = requests.len();
+        let first = self.send(requests)?;
+        let mut results: Vec<Option<io::Result<()>>> = (0..count).map(|_| None).collect();
+        self.read_replies(first, |slot, message| {
+            if let (
+                Some(result),
+                Some(NetlinkMessage {
+                    payload: NetlinkPayload::Error(error),
+                    ..
+                }),
+            ) = (results.get_mut(slot), message)
+            {
+                *result = Some(match error.code {
+                    None => Ok(()),
+                    Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+                });
+            }
+            results.iter().all(Option::is_some)
+        })?;
+        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
+    }
+
+    /// Sends `requests` in one datagram, numbered from the returned sequence number on.
+    fn send(&mut self, requests: Vec<(RouteNetlinkMessage, u16)>) -> io::Result<u32> {
         let first = self.sequence.wrapping_add(1);
         let mut out = Vec::new();
         for (request, flags) in requests {
@@ -297,12 +273,21 @@ impl RouteSocket {
             out.resize(start + message.buffer_len(), 0);
             message.serialize(&mut out[start..]);
         }
-        let count = self.sequence.wrapping_sub(first).wrapping_add(1) as usize;
         self.socket.send(&out, 0)?;
-        let mut results: Vec<Option<io::Result<()>>> = (0..count).map(|_| None).collect();
-        while results.iter().any(Option::is_none) {
-            // The kernel acknowledged while it handled `send`; nothing left means a lost
-            // acknowledgement (a full receive buffer), not one still to come.
+        Ok(first)
+    }
+
+    /// Hands each message the kernel sent back to `take`, with its request's place counted from
+    /// sequence number `first` (`None` for one that does not parse), until `take` says it has
+    /// all it waits for. The kernel answered while it handled `send`: nothing left to read
+    /// means an answer was lost (a full receive buffer), not one still to come, and is an
+    /// error (`WouldBlock`).
+    fn read_replies(
+        &mut self,
+        first: u32,
+        mut take: impl FnMut(usize, Option<NetlinkMessage<RouteNetlinkMessage>>) -> bool,
+    ) -> io::Result<()> {
+        loop {
             let len = self
                 .socket
                 .recv(&mut &mut self.buf[..], libc::MSG_DONTWAIT)?;
@@ -315,28 +300,37 @@ impl RouteSocket {
                 if length == 0 {
                     break;
                 }
-                let sequence = frame.sequence_number();
-                let parsed =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..len]);
+                let slot = frame.sequence_number().wrapping_sub(first) as usize;
+                let message =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[offset..len]).ok();
                 offset += (length + 3) & !3;
-                let slot = sequence.wrapping_sub(first) as usize;
-                let Some(result) = results.get_mut(slot) else {
-                    continue;
-                };
-                if let Ok(NetlinkMessage {
-                    payload: NetlinkPayload::Error(error),
-                    ..
-                }) = parsed
-                {
-                    *result = Some(match error.code {
-                        None => Ok(()),
-                        Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
-                    });
+                if take(slot, message) {
+                    return Ok(());
                 }
             }
         }
-        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
     }
+}
+
+/// The counters in a link message (`IFLA_STATS64`).
+fn counters_of(link: &LinkMessage) -> io::Result<LinkCounters> {
+    link.attributes
+        .iter()
+        .find_map(|attribute| match attribute {
+            LinkAttribute::Stats64(stats) => Some(LinkCounters {
+                rx_bytes: stats.rx_bytes,
+                rx_packets: stats.rx_packets,
+                tx_bytes: stats.tx_bytes,
+                tx_packets: stats.tx_packets,
+            }),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the kernel's link reply has no counters",
+            )
+        })
 }
 
 #[cfg(test)]
