@@ -1,5 +1,5 @@
-//! TUN offloads in user space: the virtio-net header, TCP segmentation (GSO) and coalescing
-//! (GRO), without I/O.
+//! TUN offloads in user space: the virtio-net header, TCP and UDP segmentation (GSO) and
+//! coalescing (GRO), without I/O.
 //!
 //! A TUN device opened with `IFF_VNET_HDR` and offloads enabled (`TUNSETOFFLOAD` with
 //! `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`) hands user space TCP *super-packets* of up to 64 KiB,
@@ -22,6 +22,11 @@
 //!   into one super-packet with a `TCPV4`/`TCPV6` header, `NEEDS_CSUM` and the pseudo-header sum
 //!   in the checksum field, as the kernel expects of a packet with a partial checksum. Anything
 //!   else passes through unchanged behind a `NONE` header (the kernel checks its checksums);
+//! - where the kernel has UDP segmentation on TUN (Linux 6.2, `TUN_F_USO4`/`USO6`), UDP is
+//!   handled the same way: [`segment`] cuts a `UDP_L4` super-packet into its datagrams and a
+//!   [`Coalescer::with_udp`] merges consecutive datagrams of a flow into one, so that a stream
+//!   of small datagrams crosses the TUN device in one write per up to
+//!   [`MAX_UDP_SEGMENTS`] instead of one each;
 //! - [`clamp_syn_mss`] lowers the MSS option of SYNs to what the MTU carries
 //!   ([`pppoe_discovery::mss::clamp_mss`]), so peers rarely need segmenting at all.
 //!
@@ -107,6 +112,14 @@ pub const MAX_PACKET_LEN: usize = 65_535;
 
 /// IP protocol number of TCP.
 const TCP: u8 = 6;
+/// IP protocol number of UDP.
+const UDP: u8 = 17;
+/// Length of a UDP header.
+const UDP_HEADER_LEN: usize = 8;
+/// Where the checksum sits in a UDP header.
+const UDP_CHECKSUM_OFFSET: usize = 6;
+/// The most datagrams one UDP super-packet may hold (the kernel's `UDP_MAX_SEGMENTS`).
+pub const MAX_UDP_SEGMENTS: usize = 64;
 /// TCP flags (byte 13 of the header).
 const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
@@ -130,7 +143,8 @@ pub enum GsoType {
     Udp,
     /// `VIRTIO_NET_HDR_GSO_TCPV6` (4): an IPv6 TCP super-packet.
     TcpV6,
-    /// `VIRTIO_NET_HDR_GSO_UDP_L4` (5): UDP segmentation offload (not handled here).
+    /// `VIRTIO_NET_HDR_GSO_UDP_L4` (5): a UDP super-packet: datagrams of `gso_size` bytes of
+    /// data each (the last may be shorter) behind one IP and UDP header.
     UdpL4,
     /// Any other value (below 0x80).
     Unknown(u8),
@@ -273,6 +287,19 @@ pub enum OffloadError {
     /// A super-packet that is not TCP (or is behind an IPv6 header this module does not walk).
     #[error("GSO packet is not TCP (or has an unsupported IPv6 extension header)")]
     NotTcp,
+    /// A `UDP_L4` super-packet that is not plain UDP (IPv4 without options, IPv6 without
+    /// extension headers, the UDP length as the IP length says).
+    #[error("UDP GSO packet is not plain UDP over IPv4 or IPv6")]
+    NotUdp,
+    /// A `UDP_L4` super-packet whose datagrams (`gso_size` bytes of data each) do not fit the
+    /// MTU: datagrams cannot be cut smaller.
+    #[error("UDP GSO datagrams of {size} bytes do not fit the MTU {mtu}")]
+    DatagramTooBig {
+        /// One datagram's IP length.
+        size: usize,
+        /// The MTU asked for.
+        mtu: u16,
+    },
     /// An IP fragment as a super-packet.
     #[error("GSO packet is an IP fragment")]
     Fragment,
@@ -284,7 +311,7 @@ pub enum OffloadError {
         /// The packet's IP version.
         version: u8,
     },
-    /// A segmentation this module does not do (UDP, unknown).
+    /// A segmentation this module does not do (UDP fragmentation, unknown).
     #[error("GSO type {0:?} not supported")]
     UnsupportedGso(GsoType),
     /// A super-packet with `gso_size` 0.
@@ -414,6 +441,10 @@ impl Segments {
 ///   IP header (with IPv4 options or IPv6 hop-by-hop and destination options headers) and TCP
 ///   header (with its options) copied into each and fixed up; checksums computed from scratch,
 ///   whatever the super-packet's checksum field held. Bytes after the IP length are dropped.
+/// - `GSO_UDP_L4`: one datagram per `gso_size` bytes of data (the last may be shorter), with
+///   the IP and UDP headers copied and fixed up (IPv4 identifiers counting up from the
+///   super-packet's) and full UDP checksums; plain IPv4 or IPv6 only, and every datagram must
+///   fit `mtu` (datagrams are never cut smaller).
 ///
 /// # Errors
 ///
@@ -429,6 +460,7 @@ pub fn segment(
     let result = match header.gso_type {
         GsoType::None => segment_single(header, packet, mtu, out),
         GsoType::TcpV4 | GsoType::TcpV6 => segment_tcp(header, packet, mtu, out),
+        GsoType::UdpL4 => segment_udp(header, packet, mtu, out),
         other => Err(OffloadError::UnsupportedGso(other)),
     };
     if result.is_err() {
@@ -639,12 +671,108 @@ fn segment_tcp(
 /// The sum of the TCP pseudo-header (not folded) of the packet `p` (IPv4 or IPv6, by its first
 /// nibble, with the addresses of its fixed header), for a TCP segment of `tcp_len` bytes.
 fn pseudo_header_sum(p: &[u8], tcp_len: usize) -> u64 {
+    pseudo_header_sum_of(p, TCP, tcp_len)
+}
+
+/// [`pseudo_header_sum`] for `protocol` (TCP or UDP) and `len` bytes of it.
+fn pseudo_header_sum_of(p: &[u8], protocol: u8, len: usize) -> u64 {
     let addresses = if p[0] >> 4 == 4 {
         &p[12..20]
     } else {
         &p[8..40]
     };
-    sum_words(addresses, u64::from(TCP) + tcp_len as u64)
+    sum_words(addresses, u64::from(protocol) + len as u64)
+}
+
+/// Where the UDP header of a plain UDP packet starts (IPv4 without options and unfragmented,
+/// or IPv6 without extension headers; the IP and UDP lengths as long as the packet), `None`
+/// for anything else.
+fn plain_udp(packet: &[u8]) -> Option<usize> {
+    let ip_header_len = match packet.first()? >> 4 {
+        4 if packet.len() >= 20 + UDP_HEADER_LEN
+            && packet[0] & 0x0F == 5
+            && packet[9] == UDP
+            && usize::from(u16::from_be_bytes([packet[2], packet[3]])) == packet.len()
+            && u16::from_be_bytes([packet[6], packet[7]]) & 0x3FFF == 0 =>
+        {
+            20
+        }
+        6 if packet.len() >= 40 + UDP_HEADER_LEN
+            && packet[6] == UDP
+            && 40 + usize::from(u16::from_be_bytes([packet[4], packet[5]])) == packet.len() =>
+        {
+            40
+        }
+        _ => return None,
+    };
+    let udp = &packet[ip_header_len..];
+    (usize::from(u16::from_be_bytes([udp[4], udp[5]])) == udp.len()).then_some(ip_header_len)
+}
+
+/// A UDP super-packet.
+fn segment_udp(
+    header: &VirtioNetHdr,
+    packet: &[u8],
+    mtu: u16,
+    out: &mut Segments,
+) -> Result<usize, OffloadError> {
+    // The UDP length of a super-packet is its whole length, which may not fit 16 bits: take
+    // the IP length as the truth and check the UDP one only where it can hold it.
+    let ip_header_len = match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 && packet[0] & 0x0F == 5 && packet[9] == UDP => 20,
+        Some(6) if packet.len() >= 40 && packet[6] == UDP => 40,
+        Some(4 | 6) => return Err(OffloadError::NotUdp),
+        _ => return Err(OffloadError::NotIp),
+    };
+    let version = packet[0] >> 4;
+    let ip_len = if version == 4 {
+        if u16::from_be_bytes([packet[6], packet[7]]) & 0x3FFF != 0 {
+            return Err(OffloadError::Fragment);
+        }
+        usize::from(u16::from_be_bytes([packet[2], packet[3]]))
+    } else {
+        40 + usize::from(u16::from_be_bytes([packet[4], packet[5]]))
+    };
+    let headers_len = ip_header_len + UDP_HEADER_LEN;
+    if ip_len < headers_len || ip_len > packet.len() {
+        return Err(OffloadError::Malformed);
+    }
+    if header.gso_size == 0 {
+        return Err(OffloadError::ZeroSegmentSize);
+    }
+    let segment_size = usize::from(header.gso_size);
+    let (headers, data) = packet[..ip_len].split_at(headers_len);
+    let largest = headers_len + segment_size.min(data.len());
+    if largest > usize::from(mtu) {
+        return Err(OffloadError::DatagramTooBig { size: largest, mtu });
+    }
+    let id = u16::from_be_bytes([headers[4], headers[5]]);
+    let count = data.len().div_ceil(segment_size).max(1);
+    for (index, offset) in (0..count).map(|i| (i, i * segment_size)) {
+        let chunk = &data[offset..(offset + segment_size).min(data.len())];
+        let range = out.push(headers, chunk);
+        let p = &mut out.buf[range];
+        let len = p.len();
+        if version == 4 {
+            p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            p[4..6].copy_from_slice(&id.wrapping_add(index as u16).to_be_bytes());
+            set_ipv4_checksum(p, ip_header_len);
+        } else {
+            p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+        }
+        let udp = ip_header_len;
+        let udp_len = len - udp;
+        p[udp + 4..udp + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        p[udp + UDP_CHECKSUM_OFFSET..udp + UDP_CHECKSUM_OFFSET + 2].fill(0);
+        let sum = match !fold(sum_words(&p[udp..], pseudo_header_sum_of(p, UDP, udp_len))) {
+            // A computed 0 goes as all ones: 0 means "no checksum" in UDP.
+            0 => 0xFFFF,
+            sum => sum,
+        };
+        p[udp + UDP_CHECKSUM_OFFSET..udp + UDP_CHECKSUM_OFFSET + 2]
+            .copy_from_slice(&sum.to_be_bytes());
+    }
+    Ok(count)
 }
 
 /// Recomputes the IPv4 header checksum.
@@ -737,17 +865,60 @@ impl Candidate {
     }
 }
 
+/// A UDP datagram a [`Coalescer`] may merge (when it merges UDP): plain UDP ([`plain_udp`])
+/// with data, a non-zero UDP checksum that is right, and (IPv4) a right header checksum.
+#[derive(Clone, Copy, Debug)]
+struct UdpCandidate {
+    version: u8,
+    ip_header_len: usize,
+    id: u16,
+    data_len: usize,
+}
+
+impl UdpCandidate {
+    fn of(packet: &[u8]) -> Option<UdpCandidate> {
+        let ip_header_len = plain_udp(packet)?;
+        let version = packet[0] >> 4;
+        if version == 4 && fold(sum_words(&packet[..20], 0)) != 0xFFFF {
+            return None;
+        }
+        let udp = &packet[ip_header_len..];
+        let data_len = udp.len() - UDP_HEADER_LEN;
+        if data_len == 0
+            || udp[UDP_CHECKSUM_OFFSET..UDP_CHECKSUM_OFFSET + 2] == [0, 0]
+            || fold(sum_words(udp, pseudo_header_sum_of(packet, UDP, udp.len()))) != 0xFFFF
+        {
+            return None;
+        }
+        Some(UdpCandidate {
+            version,
+            ip_header_len,
+            id: u16::from_be_bytes([packet[4], packet[5]]),
+            data_len,
+        })
+    }
+}
+
 /// A flow a [`Coalescer`] may still extend.
 #[derive(Clone, Copy, Debug)]
 struct OpenFlow {
     /// Index of its frame.
     frame: usize,
-    /// The sequence number the next segment must have.
-    next_seq: u32,
-    /// The IPv4 identifier of the last segment merged.
+    /// What the next packet must be to carry the flow on.
+    next: Next,
+    /// The IPv4 identifier of the last packet merged.
     last_id: u16,
-    /// The data length of the first segment: every one but the last has it.
+    /// The data length of the first packet: every one but the last has it.
     segment_size: usize,
+}
+
+/// How an open flow goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// TCP: the sequence number the next segment must have.
+    Tcp(u32),
+    /// UDP: how many datagrams the super-packet holds.
+    Udp(usize),
 }
 
 /// Merges the TCP segments received from the peer into super-packets for a TUN device with
@@ -771,6 +942,14 @@ struct OpenFlow {
 /// goes out byte for byte as it came behind a header of zeros (`GSO_NONE`, no flags: the kernel
 /// checks its checksums).
 ///
+/// With [`with_udp`](Self::with_udp), UDP datagrams are merged the same way (GRO for UDP):
+/// consecutive datagrams of a flow (same addresses and ports, plain IPv4 or IPv6, the same IP
+/// header fields but for lengths, identifier and checksum, IPv4 identifiers counting up), each
+/// with as much data as the first (or less, then it is the last), right non-zero checksums, at
+/// most [`MAX_UDP_SEGMENTS`] and 64 KiB, become one `UDP_L4` super-packet with `gso_size` the
+/// first's data length, `NEEDS_CSUM` and the pseudo-header's sum in the UDP checksum field; the
+/// kernel cuts it back into the same datagrams.
+///
 /// Frames are kept across [`clear`](Self::clear) and reused: no allocation in steady state.
 #[derive(Clone, Debug, Default)]
 pub struct Coalescer {
@@ -779,12 +958,30 @@ pub struct Coalescer {
     used: usize,
     /// Flows that may grow, oldest first.
     open: Vec<OpenFlow>,
+    /// Whether UDP datagrams are merged too.
+    udp: bool,
 }
 
 impl Coalescer {
-    /// An empty coalescer.
+    /// An empty coalescer (TCP only).
     pub fn new() -> Coalescer {
         Coalescer::default()
+    }
+
+    /// An empty coalescer that merges UDP datagrams too when `udp`: only for a TUN device
+    /// whose kernel takes `UDP_L4` super-packets
+    /// ([`TunDevice::takes_udp_gso`](crate::tun::TunDevice::takes_udp_gso)).
+    pub fn with_udp(udp: bool) -> Coalescer {
+        Coalescer {
+            udp,
+            ..Coalescer::default()
+        }
+    }
+
+    /// Turns merging UDP on or off for the packets pushed from now on (for a coalescer that
+    /// serves one device after another, between their batches).
+    pub fn set_udp(&mut self, udp: bool) {
+        self.udp = udp;
     }
 
     /// How many frames there are.
@@ -813,13 +1010,20 @@ impl Coalescer {
     /// kept as it is. A packet longer than [`MAX_PACKET_LEN`] is kept too (the kernel will
     /// refuse it).
     pub fn push(&mut self, packet: &[u8]) {
+        if self.udp
+            && let Some(candidate) = UdpCandidate::of(packet)
+        {
+            self.push_udp(&candidate, packet);
+            return;
+        }
         let Some(candidate) = Candidate::of(packet) else {
             self.close_flow_of(packet);
             self.push_verbatim(packet);
             return;
         };
         if let Some(at) = self.open.iter().position(|flow| {
-            same_ports_and_addresses(&self.frames[flow.frame][VNET_HDR_LEN..], packet)
+            matches!(flow.next, Next::Tcp(_))
+                && same_ports_and_addresses(&self.frames[flow.frame][VNET_HDR_LEN..], packet)
         }) {
             let flow = self.open[at];
             if self.extends(&flow, &candidate, packet) {
@@ -835,10 +1039,96 @@ impl Coalescer {
             }
             self.open.push(OpenFlow {
                 frame: self.used - 1,
-                next_seq: candidate.seq.wrapping_add(candidate.data_len as u32),
+                next: Next::Tcp(candidate.seq.wrapping_add(candidate.data_len as u32)),
                 last_id: candidate.id,
                 segment_size: candidate.data_len,
             });
+        }
+    }
+
+    /// [`push`](Self::push) of a UDP candidate.
+    fn push_udp(&mut self, candidate: &UdpCandidate, packet: &[u8]) {
+        if let Some(at) = self.open.iter().position(|flow| {
+            matches!(flow.next, Next::Udp(_))
+                && same_udp_flow(&self.frames[flow.frame][VNET_HDR_LEN..], packet)
+        }) {
+            let flow = self.open[at];
+            if self.extends_udp(&flow, candidate, packet) {
+                self.merge_udp(at, candidate, packet);
+                return;
+            }
+            self.open.remove(at);
+        }
+        self.push_verbatim(packet);
+        if self.open.len() == MAX_OPEN_FLOWS {
+            self.open.remove(0);
+        }
+        self.open.push(OpenFlow {
+            frame: self.used - 1,
+            next: Next::Udp(1),
+            last_id: candidate.id,
+            segment_size: candidate.data_len,
+        });
+    }
+
+    /// Whether `candidate` carries on the UDP `flow`'s super-packet.
+    fn extends_udp(&self, flow: &OpenFlow, candidate: &UdpCandidate, packet: &[u8]) -> bool {
+        let first = &self.frames[flow.frame][VNET_HDR_LEN..];
+        let datagrams = match flow.next {
+            Next::Udp(datagrams) => datagrams,
+            Next::Tcp(_) => return false,
+        };
+        let ip_same = if candidate.version == 4 {
+            first[..2] == packet[..2] && first[6..10] == packet[6..10]
+        } else {
+            first[..4] == packet[..4] && first[6..8] == packet[6..8]
+        };
+        ip_same
+            && datagrams < MAX_UDP_SEGMENTS
+            && candidate.data_len <= flow.segment_size
+            && (candidate.version == 6 || candidate.id == flow.last_id.wrapping_add(1))
+            && first.len() + candidate.data_len <= MAX_PACKET_LEN
+    }
+
+    /// Appends the data of `candidate` to the UDP super-packet of open flow `at`.
+    fn merge_udp(&mut self, at: usize, candidate: &UdpCandidate, packet: &[u8]) {
+        let flow = &mut self.open[at];
+        let frame = &mut self.frames[flow.frame];
+        let ip = candidate.ip_header_len;
+        frame.extend_from_slice(&packet[ip + UDP_HEADER_LEN..]);
+        let datagrams = match flow.next {
+            Next::Udp(datagrams) => datagrams + 1,
+            Next::Tcp(_) => 1,
+        };
+        flow.next = Next::Udp(datagrams);
+        flow.last_id = candidate.id;
+        let segment_size = flow.segment_size;
+        let ends = candidate.data_len < segment_size || datagrams == MAX_UDP_SEGMENTS;
+        let header = VirtioNetHdr {
+            flags: VirtioNetHdr::NEEDS_CSUM,
+            gso_type: GsoType::UdpL4,
+            ecn: false,
+            hdr_len: (ip + UDP_HEADER_LEN) as u16,
+            gso_size: segment_size as u16,
+            csum_start: ip as u16,
+            csum_offset: UDP_CHECKSUM_OFFSET as u16,
+        };
+        frame[..VNET_HDR_LEN].copy_from_slice(&header.to_bytes());
+        let p = &mut frame[VNET_HDR_LEN..];
+        let len = p.len();
+        if candidate.version == 4 {
+            p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            set_ipv4_checksum(p, ip);
+        } else {
+            p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+        }
+        let udp_len = len - ip;
+        p[ip + 4..ip + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        let partial = fold(pseudo_header_sum_of(p, UDP, udp_len));
+        p[ip + UDP_CHECKSUM_OFFSET..ip + UDP_CHECKSUM_OFFSET + 2]
+            .copy_from_slice(&partial.to_be_bytes());
+        if ends {
+            self.open.remove(at);
         }
     }
 
@@ -854,17 +1144,23 @@ impl Coalescer {
         frame.extend_from_slice(packet);
     }
 
-    /// Ends the super-packet of the flow `packet` (TCP, not a candidate) belongs to, if any.
+    /// Ends the super-packet of the flow `packet` (TCP or UDP, not a candidate) belongs to, if
+    /// any.
     fn close_flow_of(&mut self, packet: &[u8]) {
         let frames = &self.frames;
-        self.open
-            .retain(|flow| !same_ports_and_addresses(&frames[flow.frame][VNET_HDR_LEN..], packet));
+        self.open.retain(|flow| {
+            let first = &frames[flow.frame][VNET_HDR_LEN..];
+            match flow.next {
+                Next::Tcp(_) => !same_ports_and_addresses(first, packet),
+                Next::Udp(_) => !same_udp_flow(first, packet),
+            }
+        });
     }
 
     /// Whether `candidate` carries on `flow`'s super-packet.
     fn extends(&self, flow: &OpenFlow, candidate: &Candidate, packet: &[u8]) -> bool {
         let frame = &self.frames[flow.frame];
-        candidate.seq == flow.next_seq
+        flow.next == Next::Tcp(candidate.seq)
             && candidate.data_len <= flow.segment_size
             && (candidate.version == 6 || candidate.id == flow.last_id.wrapping_add(1))
             && frame.len() - VNET_HDR_LEN + candidate.data_len <= MAX_PACKET_LEN
@@ -877,7 +1173,7 @@ impl Coalescer {
         let frame = &mut self.frames[flow.frame];
         let (ip, tcp) = (candidate.ip_header_len, candidate.tcp_header_len);
         frame.extend_from_slice(&packet[ip + tcp..]);
-        flow.next_seq = flow.next_seq.wrapping_add(candidate.data_len as u32);
+        flow.next = Next::Tcp(candidate.seq.wrapping_add(candidate.data_len as u32));
         flow.last_id = candidate.id;
         let segment_size = flow.segment_size;
         let ends = candidate.flags & PSH != 0 || candidate.data_len < segment_size;
@@ -929,6 +1225,30 @@ fn same_ports_and_addresses(first: &[u8], packet: &[u8]) -> bool {
         && first.get(addresses.clone()) == packet.get(addresses)
         && first.get(tcp_at..tcp_at + 4)
             == packet.get(layout.ip_header_len..layout.ip_header_len + 4)
+}
+
+/// Whether `packet` is UDP between the same addresses and ports as `first` (a UDP candidate, so
+/// plain UDP). `packet` may be anything; an IPv6 packet behind extension headers or an IPv4
+/// fragment after the first never matches.
+fn same_udp_flow(first: &[u8], packet: &[u8]) -> bool {
+    let Some(version) = packet.first().map(|b| b >> 4) else {
+        return false;
+    };
+    let (addresses, udp_at) = match version {
+        4 if packet.len() >= 20
+            && packet[9] == UDP
+            && u16::from_be_bytes([packet[6], packet[7]]) & 0x1FFF == 0 =>
+        {
+            (12..20, usize::from(packet[0] & 0x0F) * 4)
+        }
+        6 if packet.len() >= 40 && packet[6] == UDP => (8..40, 40),
+        _ => return false,
+    };
+    let first_udp_at = if version == 4 { 20 } else { 40 };
+    first.first().map(|b| b >> 4) == Some(version)
+        && first.get(addresses.clone()) == packet.get(addresses)
+        && first.get(first_udp_at..first_udp_at + 4).is_some()
+        && first.get(first_udp_at..first_udp_at + 4) == packet.get(udp_at..udp_at + 4)
 }
 
 /// Whether the headers of `packet` (a candidate of the same flow) equal those of `first` but

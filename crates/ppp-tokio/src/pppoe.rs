@@ -489,8 +489,8 @@ impl ClientInterface {
         netconfig::set_up(&name)?;
         netconfig::add_point_to_point_ipv4(&name, local, peer)?;
         let mut interface = ClientInterface {
+            coalescer: Coalescer::with_udp(tun.takes_udp_gso()),
             tun,
-            coalescer: Coalescer::new(),
             default_route: None,
             resolv_conf: None,
         };
@@ -2405,6 +2405,7 @@ async fn deliver(
     if interface.tun.has_offload() && to_tun.unit != Some(unit) {
         to_tun.flush(units).await;
         to_tun.unit = Some(unit);
+        to_tun.coalescer.set_udp(interface.tun.takes_udp_gso());
     }
     write_tun(&interface.tun, &mut to_tun.coalescer, &packet).await;
 }

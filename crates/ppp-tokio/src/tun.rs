@@ -52,6 +52,7 @@ pub struct TunDevice {
     name: String,
     index: u32,
     offload: bool,
+    udp_gso: bool,
 }
 
 impl TunDevice {
@@ -78,8 +79,9 @@ impl TunDevice {
     /// read and written is preceded by a 10-byte virtio-net header
     /// ([`crate::offload::VirtioNetHdr`], little-endian), and the kernel hands over TCP
     /// super-packets of up to 64 KiB with their checksums left to finish (`IFF_VNET_HDR`,
-    /// `TUNSETVNETHDRSZ` 10, `TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`) and
-    /// takes such super-packets back. See [`crate::offload`] for cutting them to the link's
+    /// `TUNSETVNETHDRSZ` 10, `TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`, and
+    /// `TUN_F_USO4 | TUN_F_USO6` for UDP where the kernel has them: see
+    /// [`takes_udp_gso`](Self::takes_udp_gso)) and takes such super-packets back. See [`crate::offload`] for cutting them to the link's
     /// MTU and merging received segments. Read with a buffer of at least
     /// [`offload::VNET_HDR_LEN`](crate::offload::VNET_HDR_LEN) +
     /// [`offload::MAX_PACKET_LEN`](crate::offload::MAX_PACKET_LEN) bytes.
@@ -111,18 +113,25 @@ impl TunDevice {
         }
         request.ifr_ifru.ifru_flags = flags as libc::c_short;
         set_interface(&file, &mut request)?;
-        if offload {
-            enable_offloads(&file)?;
-        }
+        let udp_gso = offload && enable_offloads(&file)?;
         let name = interface_name(&request);
         let index = interface_index(&name)?;
-        debug!("{name}: TUN device created (index {index}, offloads {offload})");
+        debug!("{name}: TUN device created (index {index}, offloads {offload}, UDP GSO {udp_gso})");
         Ok(TunDevice {
             fd: register(file)?,
             name,
             index,
             offload,
+            udp_gso,
         })
+    }
+
+    /// Whether the device takes and gives UDP super-packets (`GSO_UDP_L4`, `TUN_F_USO4 |
+    /// TUN_F_USO6`: Linux 6.2 and later) besides TCP ones: only with offloads, where the kernel
+    /// knows them. [`crate::offload::Coalescer::with_udp`] may merge datagrams for it, and its
+    /// reads may hold UDP super-packets ([`crate::offload::segment`] cuts them).
+    pub fn takes_udp_gso(&self) -> bool {
+        self.udp_gso
     }
 
     /// Whether the device was created with offloads ([`create_with_offload`]): packets come and
@@ -383,11 +392,15 @@ fn set_interface(file: &File, request: &mut libc::ifreq) -> io::Result<()> {
     Ok(())
 }
 
+/// `TUN_F_USO4` and `TUN_F_USO6` (linux/if_tun.h, Linux 6.2): UDP segmentation offload.
+const TUN_F_USO4: libc::c_uint = 0x20;
+const TUN_F_USO6: libc::c_uint = 0x40;
+
 /// The virtio-net header's length, little-endian byte order on every host, and the offloads
-/// (checksums, TCP segmentation over IPv4 and IPv6) of a TUN device opened with
-/// `IFF_VNET_HDR`.
+/// (checksums, TCP segmentation over IPv4 and IPv6, and UDP segmentation where the kernel has
+/// it) of a TUN device opened with `IFF_VNET_HDR`. Returns whether UDP segmentation is on.
 #[allow(unsafe_code)]
-fn enable_offloads(file: &File) -> io::Result<()> {
+fn enable_offloads(file: &File) -> io::Result<bool> {
     let check = |result: libc::c_int| {
         if result < 0 {
             Err(io::Error::last_os_error())
@@ -417,15 +430,22 @@ fn enable_offloads(file: &File) -> io::Result<()> {
         })?;
     }
     let offloads = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
-    // SAFETY: `file` is an open TUN descriptor; TUNSETOFFLOAD takes its argument by value (an
-    // `unsigned long` of flags) and dereferences nothing.
-    check(unsafe {
-        libc::ioctl(
-            file.as_raw_fd(),
-            libc::TUNSETOFFLOAD,
-            libc::c_ulong::from(offloads),
-        )
-    })
+    let set_offloads = |offloads: libc::c_uint| {
+        // SAFETY: `file` is an open TUN descriptor; TUNSETOFFLOAD takes its argument by value
+        // (an `unsigned long` of flags) and dereferences nothing.
+        check(unsafe {
+            libc::ioctl(
+                file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(offloads),
+            )
+        })
+    };
+    // A kernel that does not know the UDP flags refuses them all (EINVAL): then without.
+    if set_offloads(offloads | TUN_F_USO4 | TUN_F_USO6).is_ok() {
+        return Ok(true);
+    }
+    set_offloads(offloads).map(|()| false)
 }
 
 #[cfg(test)]

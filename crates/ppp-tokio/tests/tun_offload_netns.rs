@@ -639,3 +639,104 @@ fn coalesced_super_packets_forwarded_by_the_kernel_have_valid_checksums() {
         assert!(received == data, "the data forwarded");
     }
 }
+
+/// A UDP datagram from the peer (192.0.2.2:40001) to the namespace's socket, checksums complete.
+fn peer_datagram(id: u16, port: u16, data: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + data.len();
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&PEER.octets());
+    p.extend_from_slice(&LOCAL.octets());
+    let sum = !checksum(&[&p]);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut udp = 40001u16.to_be_bytes().to_vec();
+    udp.extend_from_slice(&port.to_be_bytes());
+    udp.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(data);
+    let pseudo = [
+        &PEER.octets()[..],
+        &LOCAL.octets(),
+        &[0, 17],
+        &(udp_len as u16).to_be_bytes(),
+    ]
+    .concat();
+    let sum = match !checksum(&[&pseudo, &udp]) {
+        0 => 0xFFFF,
+        sum => sum,
+    };
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&udp);
+    p
+}
+
+/// Where the kernel has UDP segmentation offload (`TUN_F_USO4`, Linux 6.2): datagrams from the
+/// peer merged by a `Coalescer::with_udp` into `UDP_L4` super-packets are taken by the TUN
+/// device and reach a socket in the namespace as the same datagrams, in order.
+#[test]
+fn coalesced_udp_super_packets_reach_a_socket_as_the_same_datagrams() {
+    const NAME: &str = "coalesced_udp_super_packets_reach_a_socket_as_the_same_datagrams";
+    if netns::skip_without_netns(NAME) {
+        return;
+    }
+    const PORT: u16 = 5004;
+    const COUNT: usize = 200;
+    let netns = NetNs::create("ppp-ugro").expect("namespace");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let handle = runtime.handle().clone();
+    let (tun, socket) = netns
+        .run(|| {
+            let _entered = handle.enter();
+            let tun = TunDevice::create_with_offload(Some("pppugro0"))?;
+            netconfig::set_mtu(tun.name(), u32::from(MTU))?;
+            netconfig::disable_ipv6_address_generation(tun.name())?;
+            netconfig::set_up(tun.name())?;
+            netconfig::add_point_to_point_ipv4(tun.name(), LOCAL, PEER)?;
+            let socket = std::net::UdpSocket::bind((LOCAL, PORT))?;
+            socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+            std::io::Result::Ok((tun, socket))
+        })
+        .expect("enter namespace")
+        .expect("create and configure the TUN device");
+    if !tun.takes_udp_gso() {
+        eprintln!("skipping {NAME}: this kernel has no UDP segmentation offload on TUN");
+        return;
+    }
+    // 64-byte datagrams but every 50th, which is shorter and ends a super-packet.
+    let sent: Vec<Vec<u8>> = (0..COUNT)
+        .map(|i| {
+            let len = if i % 50 == 49 { 20 } else { 64 };
+            (0..len).map(|j| (i * 3 + j) as u8).collect()
+        })
+        .collect();
+    let mut coalescer = Coalescer::with_udp(true);
+    for (i, data) in sent.iter().enumerate() {
+        coalescer.push(&peer_datagram(0x100 + i as u16, PORT, data));
+    }
+    let super_packets = coalescer
+        .frames()
+        .filter(|frame| VirtioNetHdr::split(frame).expect("header").0.gso_type == GsoType::UdpL4)
+        .count();
+    assert_eq!(coalescer.len(), 4, "one super-packet per 50 datagrams");
+    assert_eq!(super_packets, 4);
+    runtime.block_on(async {
+        for frame in coalescer.frames() {
+            tun.send(frame)
+                .await
+                .expect("the kernel takes a UDP super-packet");
+        }
+    });
+    let mut buf = [0u8; 2048];
+    for (i, data) in sent.iter().enumerate() {
+        let (len, from) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|error| panic!("datagram {i} of {COUNT}: {error}"));
+        assert_eq!(from, SocketAddr::from((PEER, 40001)));
+        assert_eq!(&buf[..len], data.as_slice(), "datagram {i}");
+    }
+}
