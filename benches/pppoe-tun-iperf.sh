@@ -15,9 +15,10 @@
 # programs' CPU per packet compares builds even on a machine whose other load varies. Besides
 # what iperf3 received, a UDP run reports what the programs carried, from the TUN devices'
 # counters: packets the sending side's program read from its TUN device (and those the
-# kernel dropped at that device's full queue) and packets the other program wrote into its
-# own (on a small machine iperf3's receiver, starved of CPU, loses some of those at its
-# socket: UdpRcvbufErrors).
+# kernel dropped at that device's full queue), the writes the other program made into its own
+# (one per datagram, or one per UDP super-packet where the device takes them: GSO_UDP_L4), and
+# the datagrams that reached the receiving namespace's UDP sockets (/proc/net/snmp InDatagrams +
+# RcvbufErrors: on a small machine iperf3's receiver, starved of CPU, loses some at its socket).
 set -u
 . "$(dirname "$0")/pppoe-bench-lib.sh"
 BIN=$1; OFF=$2; T=${3:-10}; UDP_RATE=${4:-0}
@@ -42,12 +43,16 @@ run() { # label, args
   ip netns exec $S iperf3 -s -1 >/dev/null 2>&1 & sleep 0.5
   # The TUN devices' counters (the AC's session device and the client's), before and after.
   tuns() { ip -n $S -j -s link show type tun; ip -n $C -j -s link show type tun; }
+  # Datagrams delivered to UDP sockets (or dropped at a full one) in each namespace.
+  udp_in() { for ns in $S $C; do ip netns exec $ns awk '/^Udp:/ && $2 ~ /^[0-9]/ {print $2 + $6}' /proc/net/snmp; done | paste -sd' '; }
+  local u0; u0=$(udp_in)
   tuns > $D/tun0-$3.json
   local a0=$(cpu $ACPID) c0=$(cpu $CLPID) t0=$(date +%s.%N)
   ip netns exec $C iperf3 -c $1 -t $T -J $2 > $D/iperf-$3.json
   local a1=$(cpu $ACPID) c1=$(cpu $CLPID) t1=$(date +%s.%N)
   tuns > $D/tun1-$3.json
-  python3 - "$D/iperf-$3.json" "$3" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" "$D/tun0-$3.json" "$D/tun1-$3.json" <<'PY'
+  local u1; u1=$(udp_in)
+  python3 - "$D/iperf-$3.json" "$3" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" "$D/tun0-$3.json" "$D/tun1-$3.json" "$u0" "$u1" <<'PY'
 import json,sys
 j=json.load(open(sys.argv[1])); lab=sys.argv[2]
 a0,a1,c0,c1,t0,t1=map(float,sys.argv[3:9]); hz=100; el=t1-t0
@@ -57,6 +62,9 @@ def tuns(path):
     pick=lambda a: (json.loads(a) or [{}])[0].get('stats64',{})
     return pick(ac), pick(cl)
 (ac0,cl0),(ac1,cl1)=tuns(sys.argv[9]),tuns(sys.argv[10])
+# Datagrams that reached UDP sockets per second: (AC's namespace, client's namespace).
+(sa0,sc0),(sa1,sc1)=[tuple(map(int,x.split())) for x in sys.argv[11:13]]
+ac_udp,cl_udp=(sa1-sa0)/el,(sc1-sc0)/el
 d=lambda a,b,k,f: (b.get(k,{}).get(f,0)-a.get(k,{}).get(f,0))/el
 e=j['end']; cpu=f"AC CPU {(a1-a0)/hz/el*100:.0f}%, client CPU {(c1-c0)/hz/el*100:.0f}%"
 if j['start']['test_start']['protocol'] != 'UDP':
@@ -68,9 +76,9 @@ else:
     # What the programs carried: read from one TUN device (tx: the kernel to the program;
     # tx dropped: its queue was full) and written into the other (rx).
     if j['start']['test_start'].get('reverse'):
-        path=f"AC read {d(ac0,ac1,'tx','packets'):.0f}/s from its TUN ({d(ac0,ac1,'tx','dropped'):.0f}/s dropped at its queue), client wrote {d(cl0,cl1,'rx','packets'):.0f}/s"
+        path=f"AC read {d(ac0,ac1,'tx','packets'):.0f}/s from its TUN ({d(ac0,ac1,'tx','dropped'):.0f}/s dropped at its queue), client wrote {d(cl0,cl1,'rx','packets'):.0f} frames/s, {cl_udp:.0f} datagrams/s reached its sockets"
     else:
-        path=f"client read {d(cl0,cl1,'tx','packets'):.0f}/s from its TUN ({d(cl0,cl1,'tx','dropped'):.0f}/s dropped at its queue), AC wrote {d(ac0,ac1,'rx','packets'):.0f}/s"
+        path=f"client read {d(cl0,cl1,'tx','packets'):.0f}/s from its TUN ({d(cl0,cl1,'tx','dropped'):.0f}/s dropped at its queue), AC wrote {d(ac0,ac1,'rx','packets'):.0f} frames/s, {ac_udp:.0f} datagrams/s reached its sockets"
     print(f"{lab}: {got/u['seconds']:.0f} packets/s received of {u['packets']/u['seconds']:.0f} sent ({u['lost_packets']} lost); {path}; {cpu}")
 PY
   wait $! 2>/dev/null
