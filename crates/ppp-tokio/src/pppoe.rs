@@ -89,7 +89,9 @@ const LOOKUP_QUEUE: usize = 256;
 pub(crate) mod nas;
 
 pub use nas::session_context;
-use nas::{ServerAaa, UnitAaa, UnitsAaa, answer_secret, answer_verdict, close_command, lookup_secret};
+use nas::{
+    ServerAaa, UnitAaa, UnitsAaa, answer_secret, answer_verdict, close_command, lookup_secret,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -1640,8 +1642,11 @@ async fn serve(
                             let extra = units.entry(unit).or_default();
                             if let Some((local, peer)) = extra.ipv6 {
                                 add_link_local(interface.tun.name(), local, peer);
-                                let prefix =
-                                    extra.aaa.nas.as_ref().and_then(|(_, n)| n.framed_ipv6_prefix());
+                                let prefix = extra
+                                    .aaa
+                                    .nas
+                                    .as_ref()
+                                    .and_then(|(_, n)| n.framed_ipv6_prefix());
                                 if let Some((prefix, len)) = prefix {
                                     route_prefix(interface.tun.name(), prefix, len);
                                 }
@@ -1668,7 +1673,11 @@ async fn serve(
                     extra.ipv6 = Some((local, peer));
                     if let Some(interface) = extra.interface.as_ref() {
                         add_link_local(interface.tun.name(), local, peer);
-                        let prefix = extra.aaa.nas.as_ref().and_then(|(_, n)| n.framed_ipv6_prefix());
+                        let prefix = extra
+                            .aaa
+                            .nas
+                            .as_ref()
+                            .and_then(|(_, n)| n.framed_ipv6_prefix());
                         if let Some((prefix, len)) = prefix {
                             route_prefix(interface.tun.name(), prefix, len);
                         }
@@ -2090,7 +2099,7 @@ fn send_to_unit(server: &mut PppoeServer, now: Instant, unit: UnitId, packet: &[
 }
 
 /// Routes a RADIUS Framed-IPv6-Prefix to a session's interface.
-fn route_prefix(name: &str, prefix: Ipv6Addr, len: u8) {
+pub(crate) fn route_prefix(name: &str, prefix: Ipv6Addr, len: u8) {
     let destination = format!("{prefix}/{len}");
     match netconfig::ip(&["-6", "route", "replace", destination.as_str(), "dev", name]) {
         Ok(_) => info!("{name}: routing {destination}"),

@@ -78,6 +78,19 @@ pub struct LinkCounters {
     pub tx_packets: u64,
 }
 
+/// A session's accounting counters from its interface's, the interface facing the user:
+/// received is the user's input (Acct-Input-*), sent its output.
+impl From<LinkCounters> for ppp_radius::Counters {
+    fn from(counters: LinkCounters) -> Self {
+        ppp_radius::Counters {
+            input_octets: counters.rx_bytes,
+            input_packets: counters.rx_packets,
+            output_octets: counters.tx_bytes,
+            output_packets: counters.tx_packets,
+        }
+    }
+}
+
 /// A blocking rtnetlink socket whose requests are answered at once (see the module docs).
 #[derive(Debug)]
 pub struct RouteSocket {
@@ -371,8 +384,14 @@ mod tests {
             socket.send_to(&[0u8; 100], to).expect("send");
         }
         let after = rtnl.link_counters(1).expect("lo's counters");
-        assert!(after.tx_packets >= before.tx_packets + 3, "{before:?} -> {after:?}");
-        assert!(after.tx_bytes >= before.tx_bytes + 300, "{before:?} -> {after:?}");
+        assert!(
+            after.tx_packets >= before.tx_packets + 3,
+            "{before:?} -> {after:?}"
+        );
+        assert!(
+            after.tx_bytes >= before.tx_bytes + 300,
+            "{before:?} -> {after:?}"
+        );
         let error = rtnl.link_counters(0x7fff_0000).expect_err("no such device");
         assert_eq!(error.raw_os_error(), Some(libc::ENODEV), "{error}");
     }

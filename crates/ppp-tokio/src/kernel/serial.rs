@@ -237,11 +237,15 @@ impl KernelCall {
     }
 
     fn kernel(&self) -> &KernelLink {
-        self.kernel.as_ref().expect("the kernel link is there until finish")
+        self.kernel
+            .as_ref()
+            .expect("the kernel link is there until finish")
     }
 
     fn kernel_mut(&mut self) -> &mut KernelLink {
-        self.kernel.as_mut().expect("the kernel link is there until finish")
+        self.kernel
+            .as_mut()
+            .expect("the kernel link is there until finish")
     }
 
     /// Sends the link's frames, then takes its next event, applies what it changes to the
@@ -323,7 +327,10 @@ impl KernelCall {
     ///
     /// Reading the channel or the unit fails.
     pub async fn recv(&mut self, link: &mut Link) -> io::Result<bool> {
-        let kernel = self.kernel.as_mut().expect("the kernel link is there until finish");
+        let kernel = self
+            .kernel
+            .as_mut()
+            .expect("the kernel link is there until finish");
         match kernel.recv(&mut self.buf).await? {
             KernelInput::Frame(len) => {
                 link.handle_input(now(), &self.buf[..len]);
@@ -344,9 +351,7 @@ impl KernelCall {
     ///
     /// The ioctl fails.
     pub fn last_traffic(&self, now: Instant) -> io::Result<Instant> {
-        let idle = self.kernel().idle()?;
-        let quiet = Duration::from_secs(idle.transmit.min(idle.receive));
-        Ok(now.checked_sub(quiet).unwrap_or(now))
+        self.kernel().last_traffic(now)
     }
 
     /// What the kernel moved through the interface so far, through `rtnl` (an rtnetlink
@@ -359,7 +364,7 @@ impl KernelCall {
         &self,
         rtnl: &mut crate::rtnl::RouteSocket,
     ) -> io::Result<crate::rtnl::LinkCounters> {
-        rtnl.link_counters(self.unit().index())
+        self.kernel().counters(rtnl)
     }
 
     /// Takes the interface's configuration away, removes the unit and puts the tty back in

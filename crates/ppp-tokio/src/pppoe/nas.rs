@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend, Verdict, VerifyRequest};
-use ppp_link::pppoe::{PppoeServer, SessionEnd, UnitId};
 use ppp_link::CloseReason;
+use ppp_link::pppoe::{PppoeServer, SessionEnd, UnitId};
 use ppp_radius::{Authorization, Change, NasPortType, SessionContext, TerminateCause};
 use pppoe_discovery::MacAddr;
 use tokio::sync::{mpsc, oneshot};
@@ -572,4 +572,3 @@ pub(crate) fn answer_verdict(
         debug!("session {session_id:#06x}: verdict not taken: {error}");
     }
 }
-
