@@ -171,7 +171,10 @@ fn aaa_needs_tun(file: &AcFile) -> Option<String> {
         .profiles
         .values()
         .any(|profile| profile.rate_limit.is_some())
-        || file.secrets.iter().any(|secret| secret.rate_limit.is_some());
+        || file
+            .secrets
+            .iter()
+            .any(|secret| secret.rate_limit.is_some());
     limited.then(|| "a rate limit".to_owned())
 }
 

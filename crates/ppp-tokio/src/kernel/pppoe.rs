@@ -1149,6 +1149,67 @@ fn session_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ppp_auth::{AuthProtocol, SecretRequest};
+    use ppp_ccp::{CcpConfig, Encryption};
+
+    /// A policy that turns MPPE and Deflate on for everyone.
+    struct Compressing;
+
+    impl SessionPolicy for Compressing {
+        fn decide(&mut self, _: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision {
+            SessionDecision {
+                entry,
+                ccp: Some(Some(compressing())),
+                ..SessionDecision::default()
+            }
+        }
+
+        fn decide_radius(&mut self, _: &SessionRequest, _: &Authorization) -> SessionDecision {
+            SessionDecision {
+                ccp: Some(Some(compressing())),
+                ..SessionDecision::default()
+            }
+        }
+    }
+
+    fn compressing() -> CcpConfig {
+        let mut ccp = CcpConfig::default();
+        ccp.encryption = Encryption::Yes;
+        ccp.compression = true;
+        ccp
+    }
+
+    /// The policy's CCP for a session, local or RADIUS, is cut to what the kernel runs.
+    #[test]
+    fn decisions_get_the_kernels_ccp() {
+        let request = SessionRequest {
+            session_id: 1,
+            client_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            service_name: String::new(),
+            secret: SecretRequest {
+                client: "alice".into(),
+                server: "ac".into(),
+                method: AuthProtocol::Pap,
+                token: ppp_auth::SecretToken(1),
+            },
+        };
+        let mut support = KernelSupport::default();
+        support.deflate = true;
+        let mut policy = KernelPolicy {
+            policy: Box::new(Compressing),
+            support,
+        };
+        let local = policy.decide(&request, Some(SecretEntry::new("pw")));
+        let radius = policy.decide_radius(&request, &Authorization::default());
+        for decision in [local, radius] {
+            let ccp = decision.ccp.flatten().expect("Deflate stays");
+            assert_eq!(ccp.encryption, Encryption::No, "no ppp_mppe, no MPPE");
+            assert!(ccp.compression);
+        }
+        policy.support.deflate = false;
+        let local = policy.decide(&request, None);
+        assert_eq!(local.ccp, Some(None), "nothing left: CCP off");
+    }
 
     #[test]
     fn session_frames_unwrap_and_wrap() {

@@ -572,3 +572,207 @@ pub(crate) fn answer_verdict(
         debug!("session {session_id:#06x}: verdict not taken: {error}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ppp_link::{DownReason, LinkConfig, Random};
+    use ppp_radius::{AcctAuthentic, AcctSessionId, Counters, RateLimit};
+    use pppoe_discovery::AcConfig;
+
+    use super::*;
+    use crate::aaa::{AaaOptions, OnlySession};
+
+    impl UnitsAaa for HashMap<UnitId, UnitAaa> {
+        fn unit_aaa(&mut self, unit: UnitId) -> Option<&mut UnitAaa> {
+            self.get_mut(&unit)
+        }
+    }
+
+    /// A loop's AAA: the TUN loop's (`enforces_rate_limits`) or the kernel loop's.
+    fn server_aaa(enforces_rate_limits: bool) -> ServerAaa {
+        let aaa = Aaa::with_random(AaaOptions::local(), Random::seeded(7));
+        ServerAaa::new(aaa, "eth1", enforces_rate_limits)
+    }
+
+    fn pppoe_server() -> PppoeServer {
+        PppoeServer::new(
+            AcConfig::default(),
+            LinkConfig::pppoe(),
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            Random::seeded(1),
+        )
+    }
+
+    fn rate(text: &str) -> RateLimit {
+        text.parse().expect("a rate limit")
+    }
+
+    fn limited(rate_limit: Option<RateLimit>) -> SessionLimits {
+        SessionLimits {
+            rate_limit,
+            session_timeout: Some(Duration::from_secs(3600)),
+            ..SessionLimits::default()
+        }
+    }
+
+    fn accept(nas: &mut ServerAaa, session_id: u16, user: &str, limits: SessionLimits) -> bool {
+        let grant = Grant::Radius(Authorization::default());
+        nas.accept(session_id, user, SessionContext::default(), &grant, limits)
+    }
+
+    fn nas_session(start: Instant, limits: SessionLimits, interim: Option<Duration>) -> NasSession {
+        let account = SessionAccount {
+            user: "alice".into(),
+            acct_session_id: AcctSessionId::random(&Random::seeded(2)),
+            context: SessionContext::default(),
+            authentic: AcctAuthentic::LOCAL,
+            class: Vec::new(),
+        };
+        let mut session = NasSession::new(start, account, limits, interim);
+        session.start(start, None);
+        session
+    }
+
+    /// The kernel path cannot shape: a user granted a rate limit (a profile's, a secret's,
+    /// RADIUS's) is refused there, and let in on the TUN path; without one it is let in on
+    /// both.
+    #[test]
+    fn a_rate_limit_is_refused_where_it_cannot_be_enforced() {
+        let mut kernel = server_aaa(false);
+        assert!(!accept(
+            &mut kernel,
+            1,
+            "alice",
+            limited(Some(rate("2M/1M")))
+        ));
+        assert!(
+            kernel.authorized.is_empty(),
+            "nothing kept for a refused user"
+        );
+        assert!(accept(&mut kernel, 2, "bob", limited(None)));
+        let mut tun = server_aaa(true);
+        assert!(accept(&mut tun, 1, "alice", limited(Some(rate("2M/1M")))));
+    }
+
+    /// `only-one` holds on the kernel path as on the TUN path (the same registry).
+    #[test]
+    fn only_one_refuses_a_second_login() {
+        let mut nas = server_aaa(false);
+        let once = SessionLimits {
+            only_one: OnlySession::RefuseSecond,
+            ..SessionLimits::default()
+        };
+        assert!(accept(&mut nas, 1, "alice", once));
+        nas.authenticated(1);
+        assert!(!accept(&mut nas, 2, "alice", once));
+        assert!(accept(&mut nas, 3, "bob", once));
+        // Gone, the first session no longer counts.
+        let mut units: HashMap<UnitId, UnitAaa> = HashMap::new();
+        let end = SessionEnd::Link(DownReason::Closed(CloseReason::AdminReset));
+        nas.session_down(&mut units, 1, &end);
+        assert!(accept(&mut nas, 2, "alice", once));
+    }
+
+    /// A CoA that sets a rate limit is not applied on the kernel path (none of it: the
+    /// session timeout it carries too stays as it was) and answers false (NAKed); one without
+    /// is applied. On the TUN path both are.
+    #[test]
+    fn a_coa_setting_a_rate_limit_is_refused_where_it_cannot_be_enforced() {
+        let server = pppoe_server();
+        let mut units: HashMap<UnitId, UnitAaa> = HashMap::new();
+        let mut with_rate = Change::default();
+        with_rate.rate_limit = Some(rate("4M/4M"));
+        with_rate.session_timeout = Some(Duration::from_secs(60));
+        let mut without = Change::default();
+        without.idle_timeout = Some(Duration::from_secs(300));
+
+        let mut kernel = server_aaa(false);
+        assert!(accept(&mut kernel, 1, "alice", limited(None)));
+        assert!(!kernel.change(&server, &mut units, 1, &with_rate));
+        let pending = kernel.authorized[&1].limits;
+        assert_eq!(pending.rate_limit, None);
+        assert_eq!(pending.session_timeout, Some(Duration::from_secs(3600)));
+        assert!(kernel.change(&server, &mut units, 1, &without));
+        assert_eq!(
+            kernel.authorized[&1].limits.idle_timeout,
+            Some(Duration::from_secs(300))
+        );
+        // No such session: NAKed either way.
+        assert!(!kernel.change(&server, &mut units, 9, &without));
+
+        let mut tun = server_aaa(true);
+        assert!(accept(&mut tun, 1, "alice", limited(None)));
+        assert!(tun.change(&server, &mut units, 1, &with_rate));
+        assert_eq!(tun.authorized[&1].limits.rate_limit, Some(rate("4M/4M")));
+    }
+
+    /// The kernel loop's timers: what the kernel says about the last traffic (read into the
+    /// session before the timers run) keeps the idle timeout away, or lets it end the session;
+    /// interim updates go out with the kernel's counters; the deadline is set again.
+    #[test]
+    fn timers_run_on_the_kernels_idle_time() {
+        let start = Instant::now();
+        let mut nas = server_aaa(false);
+        let unit = UnitId::Link(1);
+        let limits = SessionLimits {
+            idle_timeout: Some(Duration::from_secs(30)),
+            ..SessionLimits::default()
+        };
+        let mut session = nas_session(start, limits, Some(Duration::from_secs(20)));
+        // At 20 s the interim update is due; traffic 2 s ago.
+        let now = start + Duration::from_secs(20);
+        let counters = Counters {
+            input_octets: 1000,
+            input_packets: 10,
+            output_octets: 5000,
+            output_packets: 8,
+        };
+        session.observe_kernel(now, counters, now - Duration::from_secs(2));
+        assert_eq!(nas.timers_due(unit, &mut session, now), None);
+        assert_eq!(session.interim(now).counters, Some(counters));
+        // The idle deadline moved to 18 s + 30 s, before the next interim update at 40 s.
+        assert_eq!(nas.deadlines.next(), Some(start + Duration::from_secs(40)));
+        let idle_due = start + Duration::from_secs(48);
+        let later = start + Duration::from_secs(40);
+        session.observe_kernel(later, counters, later - Duration::from_secs(22));
+        assert_eq!(nas.timers_due(unit, &mut session, later), None);
+        assert_eq!(nas.deadlines.next(), Some(idle_due));
+        // Nothing since: idle at 48 s.
+        session.observe_kernel(idle_due, counters, idle_due - Duration::from_secs(30));
+        assert_eq!(
+            nas.timers_due(unit, &mut session, idle_due),
+            Some(CloseReason::IdleTimeout)
+        );
+        assert!(session.poll_event().is_none());
+    }
+
+    /// A unit gone before its session said why waits for the reason; the Stop then goes out
+    /// and nothing is left behind.
+    #[test]
+    fn a_unit_gone_first_waits_for_its_sessions_reason() {
+        let start = Instant::now();
+        let mut nas = server_aaa(false);
+        let unit = UnitId::Link(1);
+        let mut extra = UnitAaa {
+            nas: Some((1, nas_session(start, SessionLimits::default(), None))),
+            end: None,
+        };
+        nas.deadlines
+            .set(unit, Some(start + Duration::from_secs(5)));
+        nas.unit_down(unit, &mut extra);
+        assert!(extra.nas.is_none());
+        assert!(nas.deadlines.is_empty());
+        assert_eq!(nas.ending.len(), 1);
+        let mut units: HashMap<UnitId, UnitAaa> = HashMap::new();
+        let end = SessionEnd::Link(DownReason::PeerTerminated {
+            message: String::new(),
+        });
+        nas.session_down(&mut units, 1, &end);
+        assert!(nas.ending.is_empty());
+        // A second unit_down (the kernel loop calls it at SessionDown too) does nothing.
+        nas.unit_down(unit, &mut extra);
+        assert!(nas.ending.is_empty());
+    }
+}
