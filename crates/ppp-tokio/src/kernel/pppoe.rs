@@ -1173,10 +1173,11 @@ mod tests {
     }
 
     fn compressing() -> CcpConfig {
-        let mut ccp = CcpConfig::default();
-        ccp.encryption = Encryption::Yes;
-        ccp.compression = true;
-        ccp
+        CcpConfig {
+            encryption: Encryption::Yes,
+            compression: true,
+            ..CcpConfig::default()
+        }
     }
 
     /// The policy's CCP for a session, local or RADIUS, is cut to what the kernel runs.
@@ -1193,8 +1194,10 @@ mod tests {
                 token: ppp_auth::SecretToken(1),
             },
         };
-        let mut support = KernelSupport::default();
-        support.deflate = true;
+        let support = KernelSupport {
+            deflate: true,
+            ..KernelSupport::default()
+        };
         let mut policy = KernelPolicy {
             policy: Box::new(Compressing),
             support,
