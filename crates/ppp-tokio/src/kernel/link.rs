@@ -248,12 +248,14 @@ impl KernelLink {
 
     /// What the kernel moved through the unit's interface so far, through `rtnl` (an
     /// rtnetlink socket of this network namespace): received is what came from the peer.
+    /// (The interface is looked up by name: its index is not the unit's number.)
     ///
     /// # Errors
     ///
-    /// The kernel's refusal.
+    /// No such interface in this namespace, or the kernel's refusal.
     pub fn counters(&self, rtnl: &mut RouteSocket) -> io::Result<LinkCounters> {
-        rtnl.link_counters(self.unit.index())
+        let index = crate::packet::interface_index(self.interface())?;
+        rtnl.link_counters(index)
     }
 
     /// Gives a session on this link what the kernel counted on its interface and when the
