@@ -543,7 +543,10 @@ fn check_limits(outcome: &GuestOutcome, ours: &str) -> Result<(), String> {
     // "... accounted: 45 s, 123456 octets in, 654321 out (Session-Timeout)": the pings and
     // iperf3 runs crossed the kernel's interface, so both counters are well above zero.
     match accounted_octets(accounted) {
-        Some((input, output)) if input > 100_000 && output > 100_000 => Ok(()),
+        Some((input, output)) if input > 100_000 && output > 100_000 => {
+            eprintln!("ac-kernel-limits: {accounted}");
+            Ok(())
+        }
         _ => Err(format!(
             "the accounting line does not count the kernel's traffic: {accounted}"
         )),
