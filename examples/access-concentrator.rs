@@ -162,31 +162,20 @@ fn data_plane_choice(
     Ok(choice)
 }
 
-/// The AAA settings the kernel data path's server loop does not apply yet (it authenticates
-/// against the local secrets and the address policy only): with any of them the AC keeps the
-/// TUN path, where they are enforced, rather than dropping them silently.
+/// What of the AAA only the TUN path can apply: rate limits (the kernel path's loop applies
+/// RADIUS, timeouts, `only-one` and accounting too, but cannot shape). With a profile's or a
+/// secret's rate limit the AC keeps the TUN path, where it is enforced, rather than refusing
+/// those users; a rate limit RADIUS grants on the kernel path refuses that session (logged).
 fn aaa_needs_tun(file: &AcFile) -> Option<String> {
-    use ppp_stack::profile::OnlyOne;
-    if file.aaa.use_radius || file.radius.is_some() {
-        return Some("RADIUS".to_owned());
-    }
-    let limited = |rate: bool, session: bool, idle: bool| rate || session || idle;
-    if file.profiles.values().any(|profile| {
-        limited(
-            profile.rate_limit.is_some(),
-            profile.session_timeout.is_some(),
-            profile.idle_timeout.is_some(),
-        ) || matches!(profile.only_one, OnlyOne::Yes | OnlyOne::Replace)
-    }) || file.secrets.iter().any(|secret| {
-        limited(
-            secret.rate_limit.is_some(),
-            secret.session_timeout.is_some(),
-            secret.idle_timeout.is_some(),
-        )
-    }) {
-        return Some("rate limits, session/idle timeouts or only-one".to_owned());
-    }
-    None
+    let limited = file
+        .profiles
+        .values()
+        .any(|profile| profile.rate_limit.is_some())
+        || file
+            .secrets
+            .iter()
+            .any(|secret| secret.rate_limit.is_some());
+    limited.then(|| "a rate limit".to_owned())
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -12,6 +12,10 @@
 //!   on `ac0` against pppd's `rp-pppoe.so` in the peer namespace;
 //! - `ac-kernel-mppe`: the same in kernel mode with MPPE-128 required on both sides: the keys
 //!   go to the kernel's `ppp_mppe` (`PPPIOCSCOMPRESS`), pppd logs MPPE enabled;
+//! - `ac-kernel-limits`: the same in kernel mode with a profile's `session-timeout` (45 s) and
+//!   `only-one = "yes"`: a second pppd logging in as the same user while the first is up is
+//!   refused, and the first session ends at its timeout, accounted (`Session-Timeout`) with
+//!   the octets the kernel counted on its `pppN`;
 //! - `client-kernel`, `client-tun`: our `pppoe-client` in the peer namespace against
 //!   rp-pppoe's `pppoe-server` on `ac0` (user mode in bookworm's rp-pppoe 3.15, kernel mode
 //!   `-k` in trixie's 4.0), CHAP;
@@ -64,6 +68,7 @@ enum Part {
     AcKernel,
     AcTun,
     AcKernelMppe,
+    AcKernelLimits,
     ClientKernel,
     ClientTun,
     DialoutKernel,
@@ -72,10 +77,11 @@ enum Part {
 }
 
 impl Part {
-    const ALL: [Part; 8] = [
+    const ALL: [Part; 9] = [
         Part::AcKernel,
         Part::AcTun,
         Part::AcKernelMppe,
+        Part::AcKernelLimits,
         Part::ClientKernel,
         Part::ClientTun,
         Part::DialoutKernel,
@@ -88,6 +94,7 @@ impl Part {
             Part::AcKernel => "ac-kernel",
             Part::AcTun => "ac-tun",
             Part::AcKernelMppe => "ac-kernel-mppe",
+            Part::AcKernelLimits => "ac-kernel-limits",
             Part::ClientKernel => "client-kernel",
             Part::ClientTun => "client-tun",
             Part::DialoutKernel => "dialout-kernel",
@@ -101,6 +108,7 @@ impl Part {
             self,
             Part::AcKernel
                 | Part::AcKernelMppe
+                | Part::AcKernelLimits
                 | Part::ClientKernel
                 | Part::DialoutKernel
                 | Part::DialinKernel
@@ -115,6 +123,7 @@ impl Part {
             Part::AcKernelMppe => {
                 format!("ac_vs_pppd {} {mode} required require-mppe-128", self.tag())
             }
+            Part::AcKernelLimits => format!("ac_limits_vs_pppd {}", self.tag()),
             Part::ClientKernel | Part::ClientTun => {
                 format!("client_vs_pppoe_server {} {mode}", self.tag())
             }
@@ -289,6 +298,60 @@ EOF
     gone pppd
     stop_ours
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
+}}
+
+# not_running PID: the process is gone.
+not_running() {{ ! kill -0 "$1" 2>/dev/null; }}
+
+# ac_limits_vs_pppd TAG: our access concentrator in kernel mode with a session timeout and
+# only-one against pppd's rp-pppoe plugin: a second login of the user while the first session
+# is up is refused; the first ends at its session timeout (45 s from IPCP up).
+ac_limits_vs_pppd() {{
+    cat >/tmp/ac.toml <<EOF
+interfaces = ["ac0"]
+ac-name = "our-ac"
+services = ["internet"]
+authentication = ["mschap2"]
+default-profile = "default"
+keepalive-timeout = 0
+[[secrets]]
+name = "{USER}"
+password = "{PASSWORD}"
+[profiles.default]
+local-address = "192.0.2.1"
+remote-address = "clients"
+session-timeout = 45
+idle-timeout = 300
+only-one = "yes"
+[pools]
+clients = ["192.0.2.100-192.0.2.199"]
+EOF
+    $P/access-concentrator --config /tmp/ac.toml --control /tmp/ac.sock --data-plane kernel -v \
+        >/log/$1-ours.log 2>&1 &
+    ours=$!
+    sleep 1
+    peer pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet user {USER} \
+        password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug logfd 2 \
+        >/log/$1-pppd.log 2>&1 &
+    theirs=$!
+    ready=0; out=none; in=none; second=none; ended=0
+    if wait_for 60 peer_has_peer_addr 192.0.2.100; then
+        ready=1
+        sleep 1
+        peer ping -c 3 -W 3 192.0.2.1 >/log/$1-ping-out.log 2>&1; out=$?
+        ping -c 3 -W 3 192.0.2.100 >/log/$1-ping-in.log 2>&1; in=$?
+        measure $1 192.0.2.1
+        $P/access-concentrator --control /tmp/ac.sock sessions >/log/$1-sessions.log 2>&1
+        peer timeout 30 pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet \
+            user {USER} password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug \
+            logfd 2 >/log/$1-pppd2.log 2>&1
+        second=$?
+        wait_for 90 not_running $theirs && ended=1
+    fi
+    killall pppd 2>/dev/null
+    gone pppd
+    stop_ours
+    echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in second=$second ended=$ended"
 }}
 
 # client_vs_pppoe_server TAG MODE: rp-pppoe's pppoe-server here, our client in the peer
@@ -493,7 +556,10 @@ fn check_logs(outcome: &GuestOutcome, part: Part) -> Result<(), String> {
     if !ours.contains(expected_path) {
         return Err(format!("our program did not log {expected_path:?}"));
     }
-    if matches!(part, Part::AcKernel | Part::AcTun | Part::AcKernelMppe) {
+    if matches!(
+        part,
+        Part::AcKernel | Part::AcTun | Part::AcKernelMppe | Part::AcKernelLimits
+    ) {
         // The `sessions` listing (kept one row per event) shows the peer's session.
         let sessions = outcome
             .file(&format!("{}-sessions.log", part.tag()))
@@ -530,6 +596,9 @@ fn check_logs(outcome: &GuestOutcome, part: Part) -> Result<(), String> {
     }
     if part == Part::DialinKernel {
         check_dialin_accounting(outcome, &ours)?;
+    }
+    if part == Part::AcKernelLimits {
+        check_limits(outcome, &ours)?;
     }
     Ok(())
 }
@@ -587,6 +656,44 @@ fn accounted_octets(log: &str) -> Option<(u64, u64)> {
         words.get(at.checked_sub(1)?)?.parse().ok()
     };
     Some((number_before("octets")?, number_before("out")?))
+}
+
+/// `ac-kernel-limits`: the second login refused (only-one), the first session closed at its
+/// session timeout and accounted with what the kernel counted.
+fn check_limits(outcome: &GuestOutcome, ours: &str) -> Result<(), String> {
+    let marker = format!("PPPTEST-PART {} ", Part::AcKernelLimits.tag());
+    let line = outcome
+        .console
+        .lines()
+        .find(|l| l.starts_with(&marker))
+        .unwrap_or_default();
+    if !ours.contains("refused: it has a session up (only-one)") {
+        return Err("our AC did not refuse the second login (only-one)".into());
+    }
+    if line.contains("second=0") {
+        return Err("the second pppd came up (only-one)".into());
+    }
+    if !line.contains("ended=1") {
+        return Err("the first session did not end within 90 s of the checks".into());
+    }
+    if !ours.contains("closing (Session timeout)") {
+        return Err("our AC did not close the session at its session timeout".into());
+    }
+    let accounted = ours
+        .lines()
+        .find(|l| l.contains("accounted:") && l.contains("Session-Timeout"))
+        .ok_or("no accounting line with Session-Timeout in our AC's log")?;
+    // "... accounted: 45 s, 123456 octets in, 654321 out (Session-Timeout)": the pings and
+    // iperf3 runs crossed the kernel's interface, so both counters are well above zero.
+    match accounted_octets(accounted) {
+        Some((input, output)) if input > 100_000 && output > 100_000 => {
+            eprintln!("ac-kernel-limits: {accounted}");
+            Ok(())
+        }
+        _ => Err(format!(
+            "the accounting line does not count the kernel's traffic: {accounted}"
+        )),
+    }
 }
 
 fn kernel_data_path(suite: Suite) {
@@ -662,6 +769,11 @@ fn accounting_lines_are_read() {
     let log = "2026 INFO user \"alice\" accounted: 31 s, 70123 octets in, 69001 out\n";
     assert_eq!(accounted_octets(log), Some((70_123, 69_001)));
     assert_eq!(accounted_octets("nothing"), None);
+    // The access concentrator's, with the Acct-Terminate-Cause after it.
+    let line = "2026-12-07T15:00:00Z  INFO link 0x1 user \"alice\" accounted: 45 s, 1234567 \
+                octets in, 7654321 out (Session-Timeout)";
+    assert_eq!(accounted_octets(line), Some((1_234_567, 7_654_321)));
+    assert_eq!(accounted_octets("accounted: nothing"), None);
     let iperf = "[  5]   0.00-0.36   sec  11.3 KBytes  0.26 Mbits/sec                  receiver";
     assert_eq!(iperf_received_bytes(iperf), Some(11_520));
     assert_eq!(iperf_received_bytes("no receiver"), None);

@@ -14,7 +14,7 @@ use ppp_auth::{SecretRequest, SecretToken, SecretsBackend, SecretsTable, Verdict
 use ppp_link::{Datagram, Link, LinkEvent, Random};
 use ppp_modem::{Answerer, ModemEvent};
 use ppp_radius::limits::Admission;
-use ppp_radius::{Counters, NasPortType, SessionContext, TerminateCause};
+use ppp_radius::{NasPortType, SessionContext, TerminateCause};
 use ppp_tokio::aaa::{
     Aaa, AaaCommand, AaaOptions, AttachedServer, Grant, NasSession, OnlyOneCheck,
     RegisteredSession, SessionAccount, Verified, clock_close_reason, link_terminate_cause,
@@ -972,28 +972,9 @@ async fn kernel_call(
 /// Gives the call's session what the kernel counted on its interface and when it last
 /// carried a packet.
 fn observe_kernel(kernel: &KernelCall, rtnl: Option<&mut RouteSocket>, call: &mut CallAaa) {
-    let Some(nas) = call.nas.as_mut() else {
-        return;
-    };
-    let now = serial::now();
-    let counters = match rtnl.map(|rtnl| kernel.counters(rtnl)) {
-        Some(Ok(counters)) => Counters {
-            input_octets: counters.rx_bytes,
-            input_packets: counters.rx_packets,
-            output_octets: counters.tx_bytes,
-            output_packets: counters.tx_packets,
-        },
-        Some(Err(error)) => {
-            debug!("{}: counters not read: {error}", kernel.interface());
-            nas.counters()
-        }
-        None => nas.counters(),
-    };
-    let last_traffic = kernel.last_traffic(now).unwrap_or_else(|error| {
-        debug!("{}: idle time not read: {error}", kernel.interface());
-        now
-    });
-    nas.observe_kernel(now, counters, last_traffic);
+    if let Some(nas) = call.nas.as_mut() {
+        kernel.observe(serial::now(), rtnl, nas);
+    }
 }
 
 /// Hands a datagram from the caller to the host (or answers a ping to our own address).

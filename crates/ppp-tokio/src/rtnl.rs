@@ -78,6 +78,19 @@ pub struct LinkCounters {
     pub tx_packets: u64,
 }
 
+/// What the kernel counted on a session's interface, as RADIUS accounts it: received is what
+/// came from the user (input).
+impl From<LinkCounters> for ppp_radius::Counters {
+    fn from(counters: LinkCounters) -> Self {
+        ppp_radius::Counters {
+            input_octets: counters.rx_bytes,
+            input_packets: counters.rx_packets,
+            output_octets: counters.tx_bytes,
+            output_packets: counters.tx_packets,
+        }
+    }
+}
+
 /// A blocking rtnetlink socket whose requests are answered at once (see the module docs).
 #[derive(Debug)]
 pub struct RouteSocket {

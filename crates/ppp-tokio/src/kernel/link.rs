@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ppp_ccp::MppeKeys;
 use ppp_link::LinkEvent;
@@ -9,6 +10,8 @@ use tracing::{debug, warn};
 
 use super::device::{Idle, PppChannel, PppUnit};
 use super::sync::{KernelOp, Route, UnitSync, split_protocol};
+use crate::aaa::NasSession;
+use crate::rtnl::{LinkCounters, RouteSocket};
 
 /// What [`KernelLink::recv`] got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,6 +232,49 @@ impl KernelLink {
     /// The ioctl fails.
     pub fn idle(&self) -> io::Result<Idle> {
         self.unit.idle()
+    }
+
+    /// When the interface last carried a data packet either way (`PPPIOCGIDLE`, in whole
+    /// seconds before `now`).
+    ///
+    /// # Errors
+    ///
+    /// The ioctl fails.
+    pub fn last_traffic(&self, now: Instant) -> io::Result<Instant> {
+        let idle = self.idle()?;
+        let quiet = Duration::from_secs(idle.transmit.min(idle.receive));
+        Ok(now.checked_sub(quiet).unwrap_or(now))
+    }
+
+    /// What the kernel moved through the unit's interface so far, through `rtnl` (an
+    /// rtnetlink socket of this network namespace): received is what came from the peer.
+    /// (The interface is asked for by name: its index is not the unit's number.)
+    ///
+    /// # Errors
+    ///
+    /// No such interface in this namespace, or the kernel's refusal.
+    pub fn counters(&self, rtnl: &mut RouteSocket) -> io::Result<LinkCounters> {
+        rtnl.link_counters(self.interface())
+    }
+
+    /// Gives a session on this link what the kernel counted on its interface and when the
+    /// interface last carried a packet ([`NasSession::observe_kernel`]): call it before the
+    /// session's timers and before each of its accounting records. What cannot be read (no
+    /// `rtnl`, a refusal: logged at DEBUG) stays as the session had it.
+    pub fn observe(&self, now: Instant, rtnl: Option<&mut RouteSocket>, nas: &mut NasSession) {
+        let counters = match rtnl.map(|rtnl| self.counters(rtnl)) {
+            Some(Ok(counters)) => counters.into(),
+            Some(Err(error)) => {
+                debug!("{}: counters not read: {error}", self.interface());
+                nas.counters()
+            }
+            None => nas.counters(),
+        };
+        let last_traffic = self.last_traffic(now).unwrap_or_else(|error| {
+            debug!("{}: idle time not read: {error}", self.interface());
+            now
+        });
+        nas.observe_kernel(now, counters, last_traffic);
     }
 
     /// Waits for the next frame from the channel or the unit (see [`KernelReader::recv`]).

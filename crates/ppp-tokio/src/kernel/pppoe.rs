@@ -12,7 +12,10 @@
 //! The options, snapshots and exits are those of [`crate::pppoe`]; what differs: no TCP MSS
 //! clamping in user space (use the firewall's `TCPMSS` target, as with pppd and accel-ppp),
 //! no Multilink (`mrru` needs the TUN path), and CCP only as the kernel's modules allow
-//! ([`KernelSupport::kernel_ccp`]).
+//! ([`KernelSupport::kernel_ccp`]). The access concentrator applies the AAA of the TUN path
+//! (the same code: RADIUS, `only-one`, Session-Timeout and Idle-Timeout, accounting, Disconnect
+//! and CoA) with the counters and idle time the kernel keeps for each unit; it cannot enforce
+//! rate limits, so a session granted one is refused and a CoA setting one is not applied.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,21 +27,30 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ppp_auth::{SecretEntry, SecretsBackend};
 use ppp_ccp::MppeKeys;
-use ppp_link::pppoe::{PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent, UnitId};
-use ppp_link::{CloseReason, Link, LinkEvent, Random};
+use ppp_link::pppoe::{
+    PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent, SessionEnd, UnitId,
+};
+use ppp_link::{CloseReason, DownReason, Link, LinkEvent, Random};
+use ppp_radius::{Authorization, TerminateCause};
 use pppoe_discovery::{DiscoveryEvent, MacAddr};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::{KernelInput, KernelLink, KernelSupport, PppChannel, PppUnit, PppoeSocket};
+use crate::aaa::{Aaa, AaaCommand, AaaOptions, Verified};
 use crate::netconfig::{self, IpFamily};
 use crate::packet::{ETHERTYPE_PPPOE_SESSION, PacketSocket};
-use crate::pppoe::{
-    ClientExit, ClientOptions, EthernetCapture, PadiReport, ServerOptions, SessionPolicy,
-    SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot, StatusBoard,
-    bind_discovery, method_name, recv_padis, touched_sessions, update_client_status,
+use crate::pppoe::nas::{
+    ServerAaa, UnitAaa, UnitsAaa, answer_secret, answer_verdict, close_command, lookup_secret,
 };
+use crate::pppoe::{
+    ClientExit, ClientOptions, EthernetCapture, PadiReport, ServerOptions, SessionDecision,
+    SessionPolicy, SessionRequest, SessionSnapshot, SharedClientSnapshot, SharedServerSnapshot,
+    StatusBoard, bind_discovery, method_name, recv_padis, route_prefix, touched_sessions,
+    update_client_status,
+};
+use crate::rtnl::RouteSocket;
 use crate::{now, sleep_until};
 
 /// Largest frame read at once.
@@ -560,6 +572,8 @@ struct ServerKernel {
     configured: Configured,
     user: Option<String>,
     started: SystemTime,
+    /// Enforcement and accounting of its unit, from IPCP up.
+    aaa: UnitAaa,
 }
 
 impl ServerKernel {
@@ -567,11 +581,70 @@ impl ServerKernel {
         self.session.link.interface()
     }
 
+    /// Reads the kernel's counters and idle time into the unit's session, if it has one.
+    fn observe(&mut self, now: Instant, rtnl: Option<&mut RouteSocket>) {
+        if let Some((_, nas)) = self.aaa.nas.as_mut() {
+            self.session.link.observe(now, rtnl, nas);
+        }
+    }
+
     fn tear_down(mut self) {
         self.reader.abort();
         let name = self.name().to_owned();
         self.configured.tear_down(&name);
         debug!("{name}: removed");
+    }
+}
+
+/// A session's own unit is its only one (no Multilink on this path).
+impl UnitsAaa for HashMap<u16, ServerKernel> {
+    fn unit_aaa(&mut self, unit: UnitId) -> Option<&mut UnitAaa> {
+        match unit {
+            UnitId::Link(id) => self.get_mut(&id).map(|k| &mut k.aaa),
+            UnitId::Bundle(_) => None,
+        }
+    }
+}
+
+/// The unit a session's ending leaves behind: its Stop record with the kernel's last counters
+/// (the reason known, or kept until it is), before the unit is removed.
+fn session_gone(
+    nas: &mut ServerAaa,
+    rtnl: Option<&mut RouteSocket>,
+    id: u16,
+    kernel: &mut ServerKernel,
+) {
+    kernel.observe(now(), rtnl);
+    nas.unit_down(UnitId::Link(id), &mut kernel.aaa);
+}
+
+/// A policy's decisions with their CCP as the kernel can run it
+/// ([`KernelSupport::kernel_ccp`]).
+struct KernelPolicy {
+    policy: Box<dyn SessionPolicy>,
+    support: KernelSupport,
+}
+
+impl KernelPolicy {
+    fn kernel(&self, mut decision: SessionDecision) -> SessionDecision {
+        decision.ccp = decision.ccp.map(|ccp| self.support.kernel_ccp(ccp));
+        decision
+    }
+}
+
+impl SessionPolicy for KernelPolicy {
+    fn decide(&mut self, request: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision {
+        let decision = self.policy.decide(request, entry);
+        self.kernel(decision)
+    }
+
+    fn decide_radius(
+        &mut self,
+        request: &SessionRequest,
+        authorization: &Authorization,
+    ) -> SessionDecision {
+        let decision = self.policy.decide_radius(request, authorization);
+        self.kernel(decision)
     }
 }
 
@@ -606,7 +679,10 @@ async fn read_kernel(
 
 /// [`crate::pppoe::run_server`] on the kernel data path: every session gets a PPPoE socket, a
 /// channel and a unit (`pppN`, numbered by the kernel; `options.tun_prefix` is not used);
-/// `support` is what [`KernelSupport::probe`] found (it decides CCP).
+/// `support` is what [`KernelSupport::probe`] found (it decides CCP). `options.aaa` applies as
+/// on the TUN path (RADIUS, `only-one`, timeouts, accounting with the kernel's counters,
+/// dynamic authorization), except rate limits, which the kernel cannot enforce here: a
+/// session granted one is refused, a CoA setting one NAKed (both logged).
 ///
 /// # Errors
 ///
@@ -615,7 +691,7 @@ pub async fn run_server(
     options: ServerOptions,
     support: KernelSupport,
     secrets: Arc<dyn SecretsBackend>,
-    mut policy: Box<dyn SessionPolicy>,
+    policy: Box<dyn SessionPolicy>,
     status: SharedServerSnapshot,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -641,7 +717,18 @@ pub async fn run_server(
             options.workers
         );
     }
-    let link_config = support.link_config(&options.link);
+    let aaa = match options.aaa.clone() {
+        Some(aaa) => aaa,
+        None => Aaa::new(AaaOptions::default())?,
+    };
+    let mut link_config = support.link_config(&options.link);
+    if aaa.uses_radius() {
+        link_config.auth.authenticator = link_config.auth.authenticator.clone().external();
+    }
+    let mut policy = KernelPolicy {
+        policy,
+        support: support.clone(),
+    };
     let random = Random::from_os().map_err(io::Error::other)?;
     let mut server = PppoeServer::new(options.ac.clone(), link_config, mac, random);
     info!(
@@ -650,8 +737,18 @@ pub async fn run_server(
         options.interface,
         options.ac.services.join("\", \"")
     );
+    // The sessions' counters, for accounting (without it they stay at zero).
+    let mut rtnl = match RouteSocket::open() {
+        Ok(rtnl) => Some(rtnl),
+        Err(error) => {
+            warn!("no rtnetlink socket: the sessions' accounting counters stay at zero: {error}");
+            None
+        }
+    };
+    let mut nas = ServerAaa::new(aaa, &options.interface, false);
     let (lookup_tx, mut lookup_rx) =
         mpsc::channel::<(SessionRequest, Option<SecretEntry>)>(LOOKUP_QUEUE);
+    let (verify_tx, mut verify_rx) = mpsc::channel::<(SessionRequest, Verified)>(LOOKUP_QUEUE);
     let (kernel_tx, mut kernel_rx) = mpsc::channel::<(u16, FromKernel)>(KERNEL_QUEUE);
     let mut sessions: HashMap<u16, ServerKernel> = HashMap::new();
     // The `sessions` listing, one row refreshed per session an event touched (never rebuilt
@@ -702,6 +799,7 @@ pub async fn run_server(
                                 configured: Configured::default(),
                                 user: None,
                                 started: SystemTime::now(),
+                                aaa: UnitAaa::default(),
                             },
                         );
                     }
@@ -744,28 +842,17 @@ pub async fn run_server(
                 PppoeServerEvent::Link {
                     session_id,
                     event: LinkEvent::SecretNeeded(request),
-                } => {
-                    let Some(record) = server.access_concentrator().session(session_id) else {
-                        continue;
-                    };
-                    let session_request = SessionRequest {
-                        session_id,
-                        client_mac: record.client_mac(),
-                        service_name: record.service_name().to_owned(),
-                        secret: request,
-                    };
-                    let backend = Arc::clone(&secrets);
-                    let answer = lookup_tx.clone();
-                    tokio::spawn(async move {
-                        let entry = session_request.secret.resolve(backend.as_ref()).await;
-                        answer.send((session_request, entry)).await.ok();
-                    });
-                }
+                } => lookup_secret(&server, session_id, request, &secrets, &lookup_tx),
+                PppoeServerEvent::Link {
+                    session_id,
+                    event: LinkEvent::VerifyNeeded(request),
+                } => nas.verify_needed(&server, session_id, request, &secrets, &verify_tx),
                 PppoeServerEvent::Link { session_id, event } => {
-                    if let LinkEvent::Authenticated { peer_name } = &event
-                        && let Some(kernel) = sessions.get_mut(&session_id)
-                    {
-                        kernel.user.clone_from(peer_name);
+                    if let LinkEvent::Authenticated { peer_name } = &event {
+                        if let Some(kernel) = sessions.get_mut(&session_id) {
+                            kernel.user.clone_from(peer_name);
+                        }
+                        nas.authenticated(session_id);
                     }
                     apply(&mut server, &mut sessions, session_id, &event);
                 }
@@ -784,6 +871,7 @@ pub async fn run_server(
                                 "{name}: session {session_id:#06x} user \"{}\" up: local {local}, remote {peer}",
                                 kernel.user.as_deref().unwrap_or_default()
                             );
+                            nas.unit_up(&server, &mut kernel.aaa, UnitId::Link(session_id), peer);
                             if options.no_tun {
                                 continue;
                             }
@@ -804,6 +892,14 @@ pub async fn run_server(
                         LinkEvent::IpDown => kernel.configured.ip_down(&name),
                         LinkEvent::Ipv6Up { local, peer } if !options.no_tun => {
                             kernel.configured.ipv6_up(&name, local, peer);
+                            let prefix = kernel
+                                .aaa
+                                .nas
+                                .as_ref()
+                                .and_then(|(_, n)| n.framed_ipv6_prefix());
+                            if let Some((prefix, len)) = prefix {
+                                route_prefix(&name, prefix, len);
+                            }
                         }
                         LinkEvent::Ipv6Down => kernel.configured.ipv6_down(&name),
                         LinkEvent::CcpUp(_) | LinkEvent::CcpDown
@@ -814,6 +910,14 @@ pub async fn run_server(
                             }
                         }
                         _ => {}
+                    }
+                }
+                PppoeServerEvent::UnitDown {
+                    unit: UnitId::Link(session_id),
+                } => {
+                    // Before its session reported why it ended: the Stop waits for the reason.
+                    if let Some(kernel) = sessions.get_mut(&session_id) {
+                        session_gone(&mut nas, rtnl.as_mut(), session_id, kernel);
                     }
                 }
                 PppoeServerEvent::SessionDown {
@@ -828,7 +932,10 @@ pub async fn run_server(
                     info!(
                         "session {session_id:#06x} from {client_mac} user \"{user}\" down: {reason}"
                     );
-                    if let Some(kernel) = sessions.remove(&session_id) {
+                    nas.session_down(&mut sessions, session_id, &reason);
+                    if let Some(mut kernel) = sessions.remove(&session_id) {
+                        // The unit goes with the session: its Stop now, with the last counters.
+                        session_gone(&mut nas, rtnl.as_mut(), session_id, &mut kernel);
                         kernel.tear_down();
                     }
                 }
@@ -851,13 +958,15 @@ pub async fn run_server(
             }
             break;
         }
+        let deadline = [server.poll_timeout(), nas.deadlines.next()]
+            .into_iter()
+            .flatten()
+            .min();
         let deadline = match closing_since {
-            Some(since) => Some(
-                server
-                    .poll_timeout()
-                    .map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)),
-            ),
-            None => server.poll_timeout(),
+            Some(since) => {
+                Some(deadline.map_or(since + CLOSE_GRACE, |t| t.min(since + CLOSE_GRACE)))
+            }
+            None => deadline,
         };
         tokio::select! {
             received = socket.recv(&mut frame_buf) => {
@@ -899,7 +1008,28 @@ pub async fn run_server(
                 }
             }
             Some((request, entry)) = lookup_rx.recv() => {
-                answer_secret(&mut server, &support, policy.as_mut(), &request, entry);
+                answer_secret(&mut server, &mut policy, &mut nas, &request, entry);
+            }
+            Some((request, verified)) = verify_rx.recv() => {
+                answer_verdict(&mut server, &mut policy, &mut nas, &request, verified);
+            }
+            Some(command) = nas.attached.recv() => {
+                match command {
+                    AaaCommand::Close { port, reason, done } => {
+                        close_command(&mut server, port, reason, done);
+                    }
+                    AaaCommand::Change { port, change, done } => {
+                        let id = u16::try_from(port).ok();
+                        // An Idle-Timeout set now counts from the kernel's last traffic.
+                        if let Some(kernel) = id.and_then(|id| sessions.get_mut(&id)) {
+                            kernel.observe(now(), rtnl.as_mut());
+                        }
+                        let applied =
+                            id.is_some_and(|id| nas.change(&server, &mut sessions, id, &change));
+                        let _ = done.send(applied);
+                        touched.extend(id);
+                    }
+                }
             }
             () = sleep_until(deadline) => {
                 let now = now();
@@ -907,6 +1037,17 @@ pub async fn run_server(
                     break;
                 }
                 server.handle_timeout(now);
+                for unit in nas.deadlines.take_due(now) {
+                    let UnitId::Link(session_id) = unit else { continue };
+                    let Some(kernel) = sessions.get_mut(&session_id) else { continue };
+                    // The timers and the Interim-Updates see what the kernel counted.
+                    kernel.observe(now, rtnl.as_mut());
+                    let Some((_, session)) = kernel.aaa.nas.as_mut() else { continue };
+                    if let Some(reason) = nas.timers_due(unit, session, now) {
+                        info!("{unit}: closing ({reason})");
+                        server.close_unit(now, unit, reason);
+                    }
+                }
             }
             () = &mut shutdown, if closing_since.is_none() => {
                 info!("access concentrator shutting down");
@@ -915,9 +1056,14 @@ pub async fn run_server(
             }
         }
     }
-    for (_, kernel) in sessions.drain() {
+    for (session_id, mut kernel) in sessions.drain() {
+        if kernel.aaa.nas.is_some() && kernel.aaa.end.is_none() {
+            kernel.aaa.end = Some(SessionEnd::Link(DownReason::Closed(CloseReason::Shutdown)));
+        }
+        session_gone(&mut nas, rtnl.as_mut(), session_id, &mut kernel);
         kernel.tear_down();
     }
+    nas.stop_all(TerminateCause::NAS_REBOOT);
     board.clear();
     match socket_error {
         Some(error) => Err(error),
@@ -941,52 +1087,6 @@ fn apply(
             now(),
             session_id,
             CloseReason::Other("kernel data path failed".into()),
-        );
-    }
-}
-
-/// Sets the session's IPCP, IPv6CP and CCP (as the kernel can run it) from the policy, then
-/// answers its secret request.
-fn answer_secret(
-    server: &mut PppoeServer,
-    support: &KernelSupport,
-    policy: &mut dyn SessionPolicy,
-    request: &SessionRequest,
-    entry: Option<SecretEntry>,
-) {
-    let Some(session) = server.session(request.session_id) else {
-        return;
-    };
-    if session.client_mac() != request.client_mac {
-        return;
-    }
-    let decision = policy.decide(request, entry);
-    if decision.entry.is_none() {
-        info!(
-            "session {:#06x}: no secret for user \"{}\"",
-            request.session_id, request.secret.client
-        );
-    }
-    if let Some(unit) = server.session_unit_mut(request.session_id) {
-        if let Some(ipcp) = decision.ipcp {
-            unit.set_ipcp(ipcp);
-        }
-        if let Some(ccp) = decision.ccp {
-            unit.set_ccp(support.kernel_ccp(ccp));
-        }
-        if let Some(ipv6cp) = decision.ipv6cp {
-            unit.set_ipv6cp(ipv6cp);
-        }
-    }
-    if let Err(error) = server.provide_secret(
-        now(),
-        request.session_id,
-        request.secret.token,
-        decision.entry,
-    ) {
-        debug!(
-            "session {:#06x}: secret answer not taken: {error}",
-            request.session_id
         );
     }
 }
@@ -1037,7 +1137,9 @@ fn session_snapshot(
         encoding: encoding(unit.and_then(|u| u.ccp_negotiated())),
         bundle: None,
         rate_limit: None,
-        acct_session_id: None,
+        acct_session_id: kernel
+            .and_then(|k| k.aaa.nas.as_ref())
+            .map(|(_, n)| n.account().acct_session_id.to_string()),
         ccp_resyncs: unit
             .and_then(|u| u.network().ccp())
             .map_or(0, ppp_ccp::CcpSession::renegotiations),
@@ -1047,6 +1149,70 @@ fn session_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ppp_auth::{AuthProtocol, SecretRequest};
+    use ppp_ccp::{CcpConfig, Encryption};
+
+    /// A policy that turns MPPE and Deflate on for everyone.
+    struct Compressing;
+
+    impl SessionPolicy for Compressing {
+        fn decide(&mut self, _: &SessionRequest, entry: Option<SecretEntry>) -> SessionDecision {
+            SessionDecision {
+                entry,
+                ccp: Some(Some(compressing())),
+                ..SessionDecision::default()
+            }
+        }
+
+        fn decide_radius(&mut self, _: &SessionRequest, _: &Authorization) -> SessionDecision {
+            SessionDecision {
+                ccp: Some(Some(compressing())),
+                ..SessionDecision::default()
+            }
+        }
+    }
+
+    fn compressing() -> CcpConfig {
+        CcpConfig {
+            encryption: Encryption::Yes,
+            compression: true,
+            ..CcpConfig::default()
+        }
+    }
+
+    /// The policy's CCP for a session, local or RADIUS, is cut to what the kernel runs.
+    #[test]
+    fn decisions_get_the_kernels_ccp() {
+        let request = SessionRequest {
+            session_id: 1,
+            client_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            service_name: String::new(),
+            secret: SecretRequest {
+                client: "alice".into(),
+                server: "ac".into(),
+                method: AuthProtocol::Pap,
+                token: ppp_auth::SecretToken(1),
+            },
+        };
+        let support = KernelSupport {
+            deflate: true,
+            ..KernelSupport::default()
+        };
+        let mut policy = KernelPolicy {
+            policy: Box::new(Compressing),
+            support,
+        };
+        let local = policy.decide(&request, Some(SecretEntry::new("pw")));
+        let radius = policy.decide_radius(&request, &Authorization::default());
+        for decision in [local, radius] {
+            let ccp = decision.ccp.flatten().expect("Deflate stays");
+            assert_eq!(ccp.encryption, Encryption::No, "no ppp_mppe, no MPPE");
+            assert!(ccp.compression);
+        }
+        policy.support.deflate = false;
+        let local = policy.decide(&request, None);
+        assert_eq!(local.ccp, Some(None), "nothing left: CCP off");
+    }
 
     #[test]
     fn session_frames_unwrap_and_wrap() {

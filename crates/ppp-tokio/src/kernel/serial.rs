@@ -355,9 +355,7 @@ impl KernelCall {
     ///
     /// The ioctl fails.
     pub fn last_traffic(&self, now: Instant) -> io::Result<Instant> {
-        let idle = self.kernel().idle()?;
-        let quiet = Duration::from_secs(idle.transmit.min(idle.receive));
-        Ok(now.checked_sub(quiet).unwrap_or(now))
+        self.kernel().last_traffic(now)
     }
 
     /// What the kernel moved through the interface so far, through `rtnl` (an rtnetlink
@@ -370,7 +368,18 @@ impl KernelCall {
         &self,
         rtnl: &mut crate::rtnl::RouteSocket,
     ) -> io::Result<crate::rtnl::LinkCounters> {
-        rtnl.link_counters(&self.name)
+        self.kernel().counters(rtnl)
+    }
+
+    /// Gives the call's session what the kernel counted and when the interface last carried
+    /// a packet ([`KernelLink::observe`]).
+    pub fn observe(
+        &self,
+        now: Instant,
+        rtnl: Option<&mut crate::rtnl::RouteSocket>,
+        nas: &mut crate::aaa::NasSession,
+    ) {
+        self.kernel().observe(now, rtnl, nas);
     }
 
     /// Takes the interface's configuration away, removes the unit and puts the tty back in
