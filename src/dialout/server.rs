@@ -263,17 +263,8 @@ impl CallAaa {
 
     fn authenticated(&self, aaa: &ServerAaa) {
         if let Some((account, _, _)) = &self.accepted {
-            aaa.attached.register(
-                self.port,
-                RegisteredSession {
-                    user: account.user.clone(),
-                    acct_session_id: account.acct_session_id.to_string(),
-                    framed_ip_address: None,
-                    nas_port_id: account.context.nas_port_id.clone(),
-                    nas_port: account.context.nas_port,
-                    calling_station_id: account.context.calling_station_id.clone(),
-                },
-            );
+            aaa.attached
+                .register(self.port, RegisteredSession::of(account));
         }
     }
 

@@ -172,6 +172,18 @@ pub struct RegisteredSession {
 }
 
 impl RegisteredSession {
+    /// The session `account` names, before IPCP gave it an address.
+    pub fn of(account: &SessionAccount) -> RegisteredSession {
+        RegisteredSession {
+            user: account.user.clone(),
+            acct_session_id: account.acct_session_id.to_string(),
+            framed_ip_address: None,
+            nas_port_id: account.context.nas_port_id.clone(),
+            nas_port: account.context.nas_port,
+            calling_station_id: account.context.calling_station_id.clone(),
+        }
+    }
+
     fn identity(&self) -> SessionIdentity<'_> {
         SessionIdentity {
             acct_session_id: &self.acct_session_id,

@@ -1113,16 +1113,8 @@ impl Coalescer {
             csum_start: ip as u16,
             csum_offset: UDP_CHECKSUM_OFFSET as u16,
         };
-        frame[..VNET_HDR_LEN].copy_from_slice(&header.to_bytes());
-        let p = &mut frame[VNET_HDR_LEN..];
-        let len = p.len();
-        if candidate.version == 4 {
-            p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            set_ipv4_checksum(p, ip);
-        } else {
-            p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
-        }
-        let udp_len = len - ip;
+        let p = seal(frame, &header, candidate.version, ip);
+        let udp_len = p.len() - ip;
         p[ip + 4..ip + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
         let partial = fold(pseudo_header_sum_of(p, UDP, udp_len));
         p[ip + UDP_CHECKSUM_OFFSET..ip + UDP_CHECKSUM_OFFSET + 2]
@@ -1190,15 +1182,8 @@ impl Coalescer {
             csum_start: ip as u16,
             csum_offset: TCP_CHECKSUM_OFFSET as u16,
         };
-        frame[..VNET_HDR_LEN].copy_from_slice(&header.to_bytes());
-        let p = &mut frame[VNET_HDR_LEN..];
+        let p = seal(frame, &header, candidate.version, ip);
         let len = p.len();
-        if candidate.version == 4 {
-            p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            set_ipv4_checksum(p, ip);
-        } else {
-            p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
-        }
         // The latest window, PSH if this segment had it.
         p[ip + 13] |= candidate.flags & PSH;
         p[ip + 14..ip + 16].copy_from_slice(&packet[ip + 14..ip + 16]);
@@ -1209,6 +1194,26 @@ impl Coalescer {
             self.open.remove(at);
         }
     }
+}
+
+/// Puts `header` in front of a super-packet that grew and sets its IP length (and the IPv4
+/// header checksum) to its new size; returns the packet.
+fn seal<'f>(
+    frame: &'f mut [u8],
+    header: &VirtioNetHdr,
+    version: u8,
+    ip_header_len: usize,
+) -> &'f mut [u8] {
+    frame[..VNET_HDR_LEN].copy_from_slice(&header.to_bytes());
+    let p = &mut frame[VNET_HDR_LEN..];
+    let len = p.len();
+    if version == 4 {
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        set_ipv4_checksum(p, ip_header_len);
+    } else {
+        p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+    }
+    p
 }
 
 /// Whether `packet` is TCP between the same addresses and ports as `first` (a candidate, so

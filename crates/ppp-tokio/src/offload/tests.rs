@@ -469,7 +469,11 @@ fn segments_of(tcp: &Tcp, gso_size: u16, mtu: u16) -> Vec<Vec<u8>> {
 }
 
 fn coalesce(packets: &[Vec<u8>]) -> Vec<(VirtioNetHdr, Vec<u8>)> {
-    let mut coalescer = Coalescer::new();
+    frames_of(Coalescer::new(), packets)
+}
+
+/// What `coalescer` makes of `packets`: each frame's header and packet.
+fn frames_of(mut coalescer: Coalescer, packets: &[Vec<u8>]) -> Vec<(VirtioNetHdr, Vec<u8>)> {
     for p in packets {
         coalescer.push(p);
     }
@@ -1028,17 +1032,7 @@ fn datagrams(v6: bool, count: usize, size: usize, last: usize) -> Vec<Vec<u8>> {
 }
 
 fn coalesce_udp(packets: &[Vec<u8>]) -> Vec<(VirtioNetHdr, Vec<u8>)> {
-    let mut coalescer = Coalescer::with_udp(true);
-    for p in packets {
-        coalescer.push(p);
-    }
-    coalescer
-        .frames()
-        .map(|frame| {
-            let (header, packet) = VirtioNetHdr::split(frame).unwrap();
-            (header, packet.to_vec())
-        })
-        .collect()
+    frames_of(Coalescer::with_udp(true), packets)
 }
 
 #[test]

@@ -178,17 +178,8 @@ impl ServerAaa {
             return;
         };
         let account = &authorized.account;
-        self.attached.register(
-            u32::from(session_id),
-            RegisteredSession {
-                user: account.user.clone(),
-                acct_session_id: account.acct_session_id.to_string(),
-                framed_ip_address: None,
-                nas_port_id: account.context.nas_port_id.clone(),
-                nas_port: account.context.nas_port,
-                calling_station_id: account.context.calling_station_id.clone(),
-            },
-        );
+        self.attached
+            .register(u32::from(session_id), RegisteredSession::of(account));
     }
 
     /// A unit's IPCP is up: the first of its sessions that was accepted starts enforcement
