@@ -1,16 +1,18 @@
 //! The TUN offloads (`ppp_tokio::offload`) on arbitrary input: a virtio-net header and a packet
-//! as a TUN read would give them, through segmentation, then the segments through coalescing.
+//! as a TUN read would give them, through segmentation, then the segments through coalescing
+//! (TCP and UDP).
 //!
 //! What must hold: no panic; the header's 10 bytes emit back as they came; a refused packet
 //! leaves the output as it was; every segment fits the MTU; a super-packet's segments have right
-//! IPv4 header and TCP checksums and carry the super-packet's data in order; a packet without
+//! IPv4 header and TCP (or UDP) checksums and carry the super-packet's data in order; a packet without
 //! offloads passes unchanged; coalesced frames are at most 64 KiB plus the header and no more
 //! than the segments; and segmenting the coalesced frames again at the same MTU gives exactly the
 //! segments (coalescing loses and invents nothing).
 //!
 //! Input: `[mtu hi, mtu lo, flags]` + 10-byte header + packet. Flags bit 0: set the IP length
 //! fields to the packet's length; bit 1: set the header's GSO type to TCP of the packet's IP
-//! version (the fuzzer would rarely find either by itself).
+//! version; bit 2 (instead of bit 1): to `UDP_L4` (the fuzzer would rarely find these by
+//! itself).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -67,6 +69,24 @@ fn checksums_ok(p: &[u8]) -> bool {
     fold(pseudo + sum(&p[start..])) == 0xFFFF
 }
 
+/// Whether a datagram's IPv4 header checksum (if IPv4) and UDP checksum (not 0) verify.
+fn udp_checksums_ok(p: &[u8]) -> bool {
+    let start = if p[0] >> 4 == 4 { 20 } else { 40 };
+    if p.len() < start + 8 || p[start + 6..start + 8] == [0, 0] {
+        return false;
+    }
+    let udp_len = (p.len() - start) as u64;
+    let pseudo = if start == 20 {
+        if fold(sum(&p[..20])) != 0xFFFF {
+            return false;
+        }
+        sum(&p[12..20]) + 17 + udp_len
+    } else {
+        sum(&p[8..40]) + 17 + udp_len
+    };
+    fold(pseudo + sum(&p[start..])) == 0xFFFF
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&[hi, lo, flags], rest)) = data.split_first_chunk::<3>() else {
         return;
@@ -99,6 +119,9 @@ fuzz_target!(|data: &[u8]| {
             GsoType::TcpV4
         };
         header.gso_size = header.gso_size.max(1);
+    } else if flags & 4 != 0 {
+        header.gso_type = GsoType::UdpL4;
+        header.gso_size = header.gso_size.max(1);
     }
 
     let mut segments = Segments::with_headroom(usize::from(flags >> 4));
@@ -127,11 +150,24 @@ fuzz_target!(|data: &[u8]| {
             data.extend_from_slice(&p[headers..]);
         }
         assert_eq!(data, packet[headers..ip_len], "data kept in order");
+    } else if header.gso_type == GsoType::UdpL4 {
+        let headers = if version == Some(4) { 28 } else { 48 };
+        let ip_len = if version == Some(4) {
+            usize::from(u16::from_be_bytes([packet[2], packet[3]]))
+        } else {
+            40 + usize::from(u16::from_be_bytes([packet[4], packet[5]]))
+        };
+        let mut data = Vec::new();
+        for p in segments.iter() {
+            assert!(udp_checksums_ok(p), "datagram checksums");
+            data.extend_from_slice(&p[headers..]);
+        }
+        assert_eq!(data, packet[headers..ip_len], "data kept in order");
     } else if header.flags & VirtioNetHdr::NEEDS_CSUM == 0 {
         assert_eq!(segments.get(0), Some(packet.as_slice()), "passed unchanged");
     }
 
-    let mut coalescer = Coalescer::new();
+    let mut coalescer = Coalescer::with_udp(true);
     for p in segments.iter() {
         coalescer.push(p);
     }
