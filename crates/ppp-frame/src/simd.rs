@@ -2058,24 +2058,27 @@ mod x86 {
             Some((k, register)) => (k, register, (k.width / 8) as usize),
             None => (&crate::fcs::FCS16_FOLD, 0, 0),
         };
+        // Payloads that [`frame_avx512`] takes (it hands shorter ones on to [`frame_avx2`], but
+        // a call later).
+        let long = frame.payload.len() > SHORT_FOLD_MAX;
         macro_rules! dispatch {
             ($(($kind:ident, $width:literal)),*) => {
                 match (tier, kind(shape), width) {
                     (Tier::Portable, ..) => 0,
-                    (Tier::Avx512, PAIR, 2) => {
+                    (Tier::Avx512, PAIR, 2) if long => {
                         // SAFETY: the Avx512 tier has AVX-512 F/BW/VL, AVX2, VPCLMULQDQ and
                         // everything Sse has.
                         unsafe { frame_avx512::<PAIR, 2>(tier, shape, frame, k, register, out) }
                     }
-                    (Tier::Avx512, PAIR, 4) => {
+                    (Tier::Avx512, PAIR, 4) if long => {
                         // SAFETY: as above.
                         unsafe { frame_avx512::<PAIR, 4>(tier, shape, frame, k, register, out) }
                     }
-                    (Tier::Avx512, CONTROLS, 2) => {
+                    (Tier::Avx512, CONTROLS, 2) if long => {
                         // SAFETY: as above.
                         unsafe { frame_avx512::<CONTROLS, 2>(tier, shape, frame, k, register, out) }
                     }
-                    (Tier::Avx512, CONTROLS, 4) => {
+                    (Tier::Avx512, CONTROLS, 4) if long => {
                         // SAFETY: as above.
                         unsafe { frame_avx512::<CONTROLS, 4>(tier, shape, frame, k, register, out) }
                     }
@@ -2084,8 +2087,6 @@ mod x86 {
                             // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
                             unsafe { frame_sse::<$kind, $width>(tier, shape, frame, k, register, out) }
                         }
-                        // (AVX-512 with PAIR and CONTROLS and an FCS is taken above.)
-                        #[allow(unreachable_patterns)]
                         (Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512, $kind, $width) => {
                             // SAFETY: tiers from Avx2 up have AVX2 and everything Sse has.
                             unsafe { frame_avx2::<$kind, $width>(tier, shape, frame, k, register, out) }
@@ -2356,9 +2357,8 @@ mod x86 {
         // needs an escape goes there whole. (Not the first step: that is where a packet's
         // headers are, whose addresses, sequence numbers and checksums need one in about one
         // frame in six, with nothing after them.)
-        if let Some((h0, h1)) = chunks
-            .get(1)
-            .and_then(|c| Some((c.first_chunk::<64>()?, c.last_chunk::<64>()?)))
+        if let Some(second) = chunks.get(1)
+            && let (Some(h0), Some(h1)) = (second.first_chunk::<64>(), second.last_chunk::<64>())
             && members(load512(h0)) | members(load512(h1)) != 0
         {
             return frame_avx2::<KIND, W>(tier, shape, frame, k, register, out);
