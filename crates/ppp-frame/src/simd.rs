@@ -32,6 +32,12 @@
 //! The stuffing loops prefetch the data 1 KiB ahead (into the next frame when frames follow each
 //! other in memory): without it the loads of a working set larger than L2 stalled the encoder at
 //! about 55% of the speed of the bare FCS pass.
+//! On [`Tier::Avx512`] a whole frame whose payload is longer than [`crate::fcs::SHORT_FOLD_MAX`]
+//! (and whose second 128 bytes need no escape: escape-dense data goes to the 256-bit kernel) is
+//! written by one kernel, `frame_avx512`: 128-byte steps up to the last 1 to 128 bytes, which are
+//! read with masked loads, and an FCS whose whole blocks are all folded onto the end of the last
+//! one at once, one multiplication deep (then [`x86`]'s `finish` takes the partial block), where
+//! the end of the payload used to be a chain of multiplications that the next frame waited on.
 //!
 //! [`unstuff_into`] does the reverse for the decoder: a 128-, 32- or 16-byte block with no flag,
 //! escape or ACCM character is copied; otherwise bytes after an escape get bit 5 flipped (a byte
