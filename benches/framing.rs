@@ -504,16 +504,28 @@ type Runner<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 /// Times the runners of one cell in interleaved rounds (each round runs every runner once, in
 /// turn, so that a burst of load elsewhere on the machine hits them alike) and prints, per
 /// runner, the best and the median throughput over the rounds in MB/s (10^6 bytes per second).
+///
+/// Each round runs the runners in an order of its own (shuffled with a fixed seed), so that each
+/// follows each of the others about equally often: what ran just before matters. On an AMD EPYC
+/// (Zen 5) a SIMD runner that came right after the 10 ms of the byte-at-a-time baseline ran up
+/// to 40% slower than after another runner (`fcs-only` measured 28 GB/s there against 45 GB/s
+/// after `ppp-frame-portable`), and a fixed order timed `ppp-frame` (always right after the
+/// baseline) against `fcs-only` (always after the portable code) on unequal terms.
 fn interleave(cell: &str, bytes: usize, rounds: usize, runners: &mut [Runner<'_>]) {
     let mut times = vec![Vec::with_capacity(rounds); runners.len()];
     for (_, run) in runners.iter_mut() {
         run(); // warm up
     }
+    let mut order: Vec<usize> = (0..runners.len()).collect();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for _ in 0..rounds {
-        for ((_, run), times) in runners.iter_mut().zip(&mut times) {
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        for &i in &order {
             let start = std::time::Instant::now();
-            run();
-            times.push(start.elapsed().as_secs_f64());
+            (runners[i].1)();
+            times[i].push(start.elapsed().as_secs_f64());
         }
     }
     for ((name, _), times) in runners.iter().zip(&mut times) {

@@ -1680,10 +1680,22 @@ mod tests {
                     [rng.next_u64() as usize % 10]
             })
             .collect();
+        // Like a packet: random headers, then text with escapes only here and there (none in
+        // bytes 128 to 255, so that the AVX-512 frame kernel keeps it).
+        let headed: Vec<u8> = (0..len)
+            .map(|i| match (i, rng.next_u64() % 64) {
+                (0..64, _) => specials[i],
+                (128..256, _) | (_, 3..) => b'a' + (i % 26) as u8,
+                (_, 0) => 0x7E,
+                (_, 1) => 0x7D,
+                (_, _) => (rng.next_u64() % 0x20) as u8,
+            })
+            .collect();
         vec![
             random,
             sparse,
             specials,
+            headed,
             vec![0x7E; len],
             vec![0x7D; len],
             vec![0x41; len],
@@ -1719,7 +1731,12 @@ mod tests {
     #[test]
     fn every_path_encodes_the_same() {
         let mut rng = SimRng::new(1);
-        let lengths: Vec<usize> = (0..=300).chain([511, 512, 513, 1500, 4099]).collect();
+        // Up to 300, then every length of a 128-byte step more (every length of the AVX-512
+        // kernel's last step), then longer ones.
+        let lengths: Vec<usize> = (0..=300)
+            .chain(385..=512)
+            .chain([513, 1500, 4099])
+            .collect();
         for (n, mut config) in encoder_configs().into_iter().enumerate() {
             config.acfc = n % 2 == 1;
             config.pfc = n % 4 >= 2;

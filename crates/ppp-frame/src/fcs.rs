@@ -185,6 +185,11 @@ pub(crate) struct FoldConstants {
     /// `fold[i]` folds over `FOLD_DISTANCES[i]` bits: `[x^(D+63) mod P, x^(D-1) mod P]`, both
     /// bit-reversed into 64 bits; lane 0 multiplies the earlier (low-address) half.
     pub(crate) fold: [[u64; 2]; FOLD_DISTANCES.len()],
+    /// `fold` backwards, then zeros: `by_lane[j]` folds over `2048 - 128·j` bits for `j < 16`
+    /// and is zero from 16 on. Four consecutive entries are the constants of four consecutive
+    /// 16-byte blocks, each folded over its own distance to a common end (the block that ends
+    /// there gets zero), so 64 bytes of them load as one vector.
+    pub(crate) by_lane: [[u64; 2]; 32],
     /// `floor(x^(64+w) / P)` without its `x^64` term, bit-reversed.
     pub(crate) mu: u64,
     /// Bits 0 to 63 of `floor(x^(128+w) / P)`, bit-reversed.
@@ -239,10 +244,17 @@ impl FoldConstants {
             ];
             i += 1;
         }
+        let mut by_lane = [[0u64; 2]; 32];
+        let mut j = 0;
+        while j < FOLD_DISTANCES.len() {
+            by_lane[j] = fold[FOLD_DISTANCES.len() - 1 - j];
+            j += 1;
+        }
         let mu2 = quotient_low(128 + width, poly, width);
         FoldConstants {
             width,
             fold,
+            by_lane,
             mu: (quotient_low(64 + width, poly, width) as u64).reverse_bits(),
             mu2_low: (mu2 as u64).reverse_bits(),
             mu2_high: (((mu2 >> 64) as u64) & ((1u64 << width) - 1)).reverse_bits(),

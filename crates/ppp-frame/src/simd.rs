@@ -32,6 +32,12 @@
 //! The stuffing loops prefetch the data 1 KiB ahead (into the next frame when frames follow each
 //! other in memory): without it the loads of a working set larger than L2 stalled the encoder at
 //! about 55% of the speed of the bare FCS pass.
+//! On [`Tier::Avx512`] a whole frame whose payload is longer than [`crate::fcs::SHORT_FOLD_MAX`]
+//! (and whose second 128 bytes need no escape: escape-dense data goes to the 256-bit kernel) is
+//! written by one kernel, `frame_avx512`: 128-byte steps up to the last 1 to 128 bytes, which are
+//! read with masked loads, and an FCS whose whole blocks are all folded onto the end of the last
+//! one at once, one multiplication deep (then [`x86`]'s `finish` takes the partial block), where
+//! the end of the payload used to be a chain of multiplications that the next frame waited on.
 //!
 //! [`unstuff_into`] does the reverse for the decoder: a 128-, 32- or 16-byte block with no flag,
 //! escape or ACCM character is copied; otherwise bytes after an escape get bit 5 flipped (a byte
@@ -911,9 +917,9 @@ mod x86 {
 
     // ----- Stuffing (encoder) and unstuffing (decoder) -----
 
-    /// Spare room [`stuff`] wants in the output past twice the data, so that the blocks near the
-    /// end still get whole windows.
-    pub(super) const SLACK: usize = 128;
+    /// Spare room [`super::encode_frame_into_vec`] reserves past the frame's worst case: the
+    /// frame kernels store whole windows (up to 256 bytes in [`frame_avx512`]) near the end.
+    pub(super) const SLACK: usize = 256;
 
     /// The classification a kernel is compiled for (its `KIND` parameter): [`Shape::Pair`].
     const PAIR: u8 = 0;
@@ -2058,10 +2064,30 @@ mod x86 {
             Some((k, register)) => (k, register, (k.width / 8) as usize),
             None => (&crate::fcs::FCS16_FOLD, 0, 0),
         };
+        // Payloads that [`frame_avx512`] takes (it hands shorter ones on to [`frame_avx2`], but
+        // a call later).
+        let long = frame.payload.len() > SHORT_FOLD_MAX;
         macro_rules! dispatch {
             ($(($kind:ident, $width:literal)),*) => {
                 match (tier, kind(shape), width) {
                     (Tier::Portable, ..) => 0,
+                    (Tier::Avx512, PAIR, 2) if long => {
+                        // SAFETY: the Avx512 tier has AVX-512 F/BW/VL, AVX2, VPCLMULQDQ and
+                        // everything Sse has.
+                        unsafe { frame_avx512::<PAIR, 2>(tier, shape, frame, k, register, out) }
+                    }
+                    (Tier::Avx512, PAIR, 4) if long => {
+                        // SAFETY: as above.
+                        unsafe { frame_avx512::<PAIR, 4>(tier, shape, frame, k, register, out) }
+                    }
+                    (Tier::Avx512, CONTROLS, 2) if long => {
+                        // SAFETY: as above.
+                        unsafe { frame_avx512::<CONTROLS, 2>(tier, shape, frame, k, register, out) }
+                    }
+                    (Tier::Avx512, CONTROLS, 4) if long => {
+                        // SAFETY: as above.
+                        unsafe { frame_avx512::<CONTROLS, 4>(tier, shape, frame, k, register, out) }
+                    }
                     $(
                         (Tier::Sse, $kind, $width) => {
                             // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
@@ -2247,6 +2273,246 @@ mod x86 {
         Set256::new,
         emit_payload_avx2
     );
+
+    /// Loads the bytes of `data[at..at + 64]` flagged in `mask` (bit `i` for byte `at + i`) and
+    /// zeros elsewhere; flags past the end of `data` are dropped.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn load512_masked(data: &[u8], at: usize, mask: u64) -> __m512i {
+        let available = data.len().saturating_sub(at);
+        let mask = mask
+            & u64::MAX
+                .checked_shr(64u32.saturating_sub(available.min(64) as u32))
+                .unwrap_or(0);
+        if available == 0 || mask == 0 {
+            return _mm512_setzero_si512();
+        }
+        // SAFETY: `at < data.len()`, so the pointer is inside `data`; the masked load reads
+        // only the flagged bytes, which all lie inside `data` (the mask was cut to the bytes
+        // available), and bytes not flagged are neither read nor able to fault.
+        unsafe { _mm512_maskz_loadu_epi8(mask, data.as_ptr().add(at).cast()) }
+    }
+
+    /// Loads four consecutive folding pairs of [`FoldConstants::by_lane`] from `j` on (clamped
+    /// to the last four), one per 128-bit lane.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn by_lane(k: &FoldConstants, j: usize) -> __m512i {
+        let j = j.min(k.by_lane.len() - 4);
+        match k.by_lane.get(j..).and_then(|p| p.first_chunk::<4>()) {
+            // SAFETY: `pairs` is 64 readable bytes; the load has no alignment requirement.
+            Some(pairs) => unsafe { _mm512_loadu_si512(pairs.as_ptr().cast()) },
+            None => _mm512_setzero_si512(),
+        }
+    }
+
+    /// Each 128-bit lane of `v` folded over the distance of the pair in the same lane of `pairs`.
+    #[inline]
+    #[target_feature(enable = "avx512f,vpclmulqdq")]
+    fn fold512_lanes(v: __m512i, pairs: __m512i) -> __m512i {
+        _mm512_xor_si512(
+            _mm512_clmulepi64_epi128(v, pairs, 0x00),
+            _mm512_clmulepi64_epi128(v, pairs, 0x11),
+        )
+    }
+
+    /// The whole-frame encoder of [`Tier::Avx512`] for the sets tested as ranges ([`PAIR`],
+    /// [`CONTROLS`]) with an FCS (`W` 2 or 4), for payloads longer than [`SHORT_FOLD_MAX`]
+    /// (others go to [`frame_avx2`]): the header, then the payload in one pass of 128-byte steps
+    /// (two 512-bit loads folded into two accumulators 64 bytes apart, classified into mask
+    /// registers, stored with two stores when nothing is escaped) up to its last 1 to 128
+    /// bytes, which are loaded with masked loads and stored the same way. Their whole 16-byte
+    /// blocks and the eight blocks of the accumulators are then folded onto the end at once,
+    /// each over its own distance (one multiplication deep, where block-by-block folding of
+    /// the end was a chain of them that the next frame waited behind), and the last partial
+    /// block goes through [`finish`]. Then the FCS and the closing flag.
+    #[target_feature(
+        enable = "avx512f,avx512bw,avx512vl,avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt"
+    )]
+    fn frame_avx512<const KIND: u8, const W: usize>(
+        tier: Tier,
+        shape: &Shape,
+        frame: &FrameParts<'_>,
+        k: &FoldConstants,
+        register: u32,
+        out: &mut [MaybeUninit<u8>],
+    ) -> usize {
+        let payload = frame.payload;
+        if W == 0 || payload.len() <= SHORT_FOLD_MAX {
+            return frame_avx2::<KIND, W>(tier, shape, frame, k, register, out);
+        }
+        let set = &Set128::new(shape);
+        let bias = _mm512_broadcast_i32x4(set.bias);
+        let limit = _mm512_broadcast_i32x4(set.limit);
+        let controls = _mm512_set1_epi8(0x1F);
+        // Bit i set when byte i of `v` is in the set.
+        let members = |v: __m512i| -> u64 {
+            let range = _mm512_cmplt_epi8_mask(_mm512_add_epi8(v, bias), limit);
+            if KIND == CONTROLS {
+                range | _mm512_cmple_epu8_mask(v, controls)
+            } else {
+                range
+            }
+        };
+        // Whole 128-byte steps over all but the last 1 to 128 bytes (at least two steps).
+        let steps = (payload.len() - 1) / 128;
+        let (chunks, _) = payload.as_chunks::<128>();
+        let chunks = chunks.get(..steps).unwrap_or_default();
+        // Escape-dense data (random data at ACCM 0xFFFFFFFF, runs of flags) is stuffed faster by
+        // the 256-bit kernel, whose masks come from vector compares: a payload whose second step
+        // needs an escape goes there whole. (Not the first step: that is where a packet's
+        // headers are, whose addresses, sequence numbers and checksums need one in about one
+        // frame in six, with nothing after them.)
+        if let Some(second) = chunks.get(1)
+            && let (Some(h0), Some(h1)) = (second.first_chunk::<64>(), second.last_chunk::<64>())
+            && members(load512(h0)) | members(load512(h1)) != 0
+        {
+            return frame_avx2::<KIND, W>(tier, shape, frame, k, register, out);
+        }
+        // The opening flag and the header, escaped beforehand.
+        if let Some(win) = window::<16>(out, 0) {
+            store128_at(win, 0, load128(frame.head));
+        }
+        let mut w = frame.head_len.min(16);
+        let k1024 = _mm512_broadcast_i32x4(pair::<1024>(k));
+        let mut acc = [
+            _mm512_zextsi128_si512(_mm_cvtsi32_si128(register as i32)),
+            _mm512_setzero_si512(),
+        ];
+        // Steps so far, and those with something to escape: while escapes are rare one branch
+        // tests all 128 bytes; once they are common (random data), a branch per 32 bytes
+        // mispredicts less.
+        let (mut taken, mut dirty) = (0u32, 0u32);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let Some(win) = window::<256>(out, w) else {
+                break;
+            };
+            let (halves, _) = chunk.as_chunks::<64>();
+            let (Some(h0), Some(h1)) = (halves.first(), halves.get(1)) else {
+                break;
+            };
+            prefetch(chunk.as_ptr().wrapping_add(PREFETCH_AHEAD));
+            let v = [load512(h0), load512(h1)];
+            acc = if i == 0 {
+                [_mm512_xor_si512(v[0], acc[0]), v[1]]
+            } else {
+                [fold512(acc[0], k1024, v[0]), fold512(acc[1], k1024, v[1])]
+            };
+            let m = [members(v[0]), members(v[1])];
+            taken += 1;
+            if dirty * 4 <= taken && m[0] | m[1] == 0 {
+                store512_at(win, 0, v[0]);
+                store512_at(win, 64, v[1]);
+                w += 128;
+            } else {
+                dirty += u32::from(m[0] | m[1] != 0);
+                w += emit128_avx512(v, m, win);
+            }
+        }
+        // The last 1 to 128 bytes.
+        let done = chunks.len() * 128;
+        let tail = payload.get(done..).unwrap_or_default();
+        let rem = tail.len();
+        let masks = [
+            u64::MAX
+                .checked_shr(64u32.saturating_sub(rem as u32))
+                .unwrap_or(0),
+            u64::MAX
+                .checked_shr(128u32.saturating_sub(rem as u32))
+                .unwrap_or(0),
+        ];
+        let v = [
+            load512_masked(tail, 0, masks[0]),
+            load512_masked(tail, 64, masks[1]),
+        ];
+        let m = [members(v[0]) & masks[0], members(v[1]) & masks[1]];
+        if let Some(win) = window::<256>(out, w) {
+            if m[0] | m[1] == 0 {
+                store512_at(win, 0, v[0]);
+                store512_at(win, 64, v[1]);
+            } else {
+                emit128_avx512(v, m, win);
+            }
+            w += rem + (m[0].count_ones() + m[1].count_ones()) as usize;
+        }
+        // The FCS: the accumulators' eight blocks and the tail's whole blocks (`whole`), in
+        // lanes 0 to 15 of [acc[0], acc[1], b[0], b[1]], each folded over its distance to the end
+        // of the last whole block (lane 7 + whole, which is taken as it is).
+        let whole = rem / 16;
+        let block_lanes = u32::MAX.checked_shr(32 - 2 * whole as u32).unwrap_or(0);
+        let b = [
+            _mm512_maskz_mov_epi64(block_lanes as u8, v[0]),
+            _mm512_maskz_mov_epi64((block_lanes >> 8) as u8, v[1]),
+        ];
+        let last = 0b11u32 << (2 * (7 + whole));
+        let first = 9 - whole;
+        let folded = _mm512_ternarylogic_epi64(
+            fold512_lanes(acc[0], by_lane(k, first)),
+            fold512_lanes(acc[1], by_lane(k, first + 4)),
+            _mm512_ternarylogic_epi64(
+                fold512_lanes(b[0], by_lane(k, first + 8)),
+                fold512_lanes(b[1], by_lane(k, first + 12)),
+                _mm512_maskz_mov_epi64((last >> 8) as u8, acc[1]),
+                0x96,
+            ),
+            0x96,
+        );
+        let folded = _mm512_ternarylogic_epi64(
+            folded,
+            _mm512_maskz_mov_epi64((last >> 16) as u8, b[0]),
+            _mm512_maskz_mov_epi64((last >> 24) as u8, b[1]),
+            0x96,
+        );
+        let halves = _mm256_xor_si256(
+            _mm512_castsi512_si256(folded),
+            _mm512_extracti64x4_epi64::<1>(folded),
+        );
+        let x = _mm_xor_si128(
+            _mm256_castsi256_si128(halves),
+            _mm256_extracti128_si256::<1>(halves),
+        );
+        let (register, _) = finish(k, x, payload, done + 16 * whole);
+        // The FCS, least significant byte first, and the closing flag.
+        let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
+        let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
+        let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
+        if let Some(win) = window::<16>(out, w) {
+            if KIND == PAIR && mask == 0 {
+                // As in the other frame kernels: a predicted branch, not a data dependency of
+                // the next frame's stores on this frame's FCS.
+                store64_at(win, 0, v);
+                w += W + 1;
+            } else {
+                expand8(v, mask, win, 0);
+                w += W + 1 + mask.count_ones() as usize;
+            }
+        }
+        w
+    }
+
+    /// Writes the 128 bytes `v` with the bytes flagged in `m` escaped into `win`, 32 bytes at a
+    /// time through [`emit32`]; returns how many bytes that is.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,popcnt")]
+    fn emit128_avx512(v: [__m512i; 2], m: [u64; 2], win: &mut [MaybeUninit<u8>; 256]) -> usize {
+        let quarters = [
+            _mm512_castsi512_si256(v[0]),
+            _mm512_extracti64x4_epi64::<1>(v[0]),
+            _mm512_castsi512_si256(v[1]),
+            _mm512_extracti64x4_epi64::<1>(v[1]),
+        ];
+        let masks = [
+            m[0] as u32,
+            (m[0] >> 32) as u32,
+            m[1] as u32,
+            (m[1] >> 32) as u32,
+        ];
+        let mut at = 0;
+        for (y, m) in quarters.into_iter().zip(masks) {
+            at += emit32(y, m, win, at);
+        }
+        at
+    }
 
     /// The flag sequence.
     pub(super) const FLAG: u8 = 0x7E;
