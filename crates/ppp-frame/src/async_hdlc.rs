@@ -204,6 +204,9 @@ pub struct AsyncEncoder {
     path: Path,
     /// How the SIMD kernels test for members of `escapes` and of `default_escapes`.
     shapes: [Shape; 2],
+    /// The whole-frame SIMD kernels for `shapes` and the FCS on `path` (none: portable tier or
+    /// reference path), chosen once.
+    frame_encoders: [Option<simd::FrameEncoder>; 2],
     /// The last header framed, escaped, with its FCS register (a link's header rarely changes).
     head: Option<Head>,
 }
@@ -264,6 +267,7 @@ impl AsyncEncoder {
             kernels: Kernels::Auto,
             path: Kernels::Auto.path(),
             shapes: [ByteSet::EMPTY.shape(); 2],
+            frame_encoders: [None; 2],
             head: None,
         };
         encoder.set_config(encoder.config.clone());
@@ -275,6 +279,7 @@ impl AsyncEncoder {
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         self.kernels = kernels;
         self.path = kernels.path();
+        self.choose_frame_encoders();
         self
     }
 
@@ -287,6 +292,7 @@ impl AsyncEncoder {
     #[cfg(test)]
     fn with_path(mut self, path: Path) -> Self {
         self.path = path;
+        self.choose_frame_encoders();
         self
     }
 
@@ -311,6 +317,22 @@ impl AsyncEncoder {
         self.shapes = [self.escapes.shape(), self.default_escapes.shape()];
         self.config = config;
         self.head = None;
+        self.choose_frame_encoders();
+    }
+
+    /// Chooses the whole-frame SIMD kernels for the escape sets, FCS and path in use.
+    fn choose_frame_encoders(&mut self) {
+        let fold = match self.config.fcs {
+            FcsKind::Fcs16 => Some(&fcs::FCS16_FOLD),
+            FcsKind::Fcs32 => Some(&fcs::FCS32_FOLD),
+            FcsKind::Null => None,
+        };
+        self.frame_encoders = match self.path {
+            Path::Fast(tier) => self
+                .shapes
+                .map(|shape| simd::frame_encoder(tier, &shape, fold)),
+            Path::Reference => [None; 2],
+        };
     }
 
     /// Marks the line as idle: the next frame starts with its own opening flag.
@@ -354,25 +376,15 @@ impl AsyncEncoder {
                     return;
                 }
             }
-            let fcs = match self.config.fcs {
-                FcsKind::Fcs16 => Some((&fcs::FCS16_FOLD, head.register)),
-                FcsKind::Fcs32 => Some((&fcs::FCS32_FOLD, head.register)),
-                FcsKind::Null => None,
-            };
-            let frame = simd::FrameParts {
-                head: &head.bytes[open],
-                head_len: usize::from(head.lens[open]),
-                payload,
-                fcs,
-            };
-            if tier != Tier::Portable
-                && simd::encode_frame_into_vec(
-                    tier,
-                    &self.shapes[usize::from(default_set)],
-                    &frame,
-                    out,
-                )
-            {
+            if let Some(encoder) = &self.frame_encoders[usize::from(default_set)] {
+                let frame = simd::FrameParts {
+                    head: &head.bytes[open],
+                    head_len: usize::from(head.lens[open]),
+                    payload,
+                    register: head.register,
+                };
+                let shape = &self.shapes[usize::from(default_set)];
+                simd::encode_frame_into_vec(encoder, shape, &frame, out);
                 self.open_flag = false;
                 return;
             }

@@ -260,40 +260,87 @@ pub(crate) struct FrameParts<'a> {
     pub(crate) head_len: usize,
     /// The information field.
     pub(crate) payload: &'a [u8],
-    /// The FCS: its folding constants and the register after the header. None: no FCS.
-    pub(crate) fcs: Option<(&'a FoldConstants, u32)>,
+    /// The FCS register after the header (unused without an FCS).
+    pub(crate) register: u32,
 }
 
-/// Appends a whole frame to `out`: the opening flag if asked for, header, payload and FCS with
-/// every byte of `escapes` escaped, the closing flag; the payload escaped and its FCS folded in
-/// one pass. Returns `false`, having written nothing, if no kernel applies (portable tier).
-#[inline]
-pub(crate) fn encode_frame_into_vec(
+/// A whole-frame kernel chosen once for a tier, an escape set and an FCS (see
+/// [`frame_encoder`]), so that a frame pays for no dispatch on them: for 64-byte frames the
+/// per-frame match on tier, set and FCS width cost about a tenth of the encoding.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameEncoder {
+    /// The tier the kernel was chosen for, already clamped to what the CPU supports.
+    tier: Tier,
+    /// The FCS folding constants; none: no FCS.
+    fold: Option<&'static FoldConstants>,
+    /// The kernel for payloads of up to [`crate::fcs::SHORT_FOLD_MAX`] bytes.
+    #[cfg(target_arch = "x86_64")]
+    short: x86::FrameKernel,
+    /// The kernel for longer payloads.
+    #[cfg(target_arch = "x86_64")]
+    long: x86::FrameKernel,
+}
+
+/// The whole-frame encoder for frames escaped with `escapes` and carrying the FCS of `fold`
+/// (none: no FCS), using no tier above `max`; `None` if no kernel applies (portable tier).
+pub(crate) fn frame_encoder(
     max: Tier,
     escapes: &Shape,
-    frame: &FrameParts<'_>,
-    out: &mut Vec<u8>,
-) -> bool {
+    fold: Option<&'static FoldConstants>,
+) -> Option<FrameEncoder> {
     #[cfg(target_arch = "x86_64")]
     {
         let tier = max.min(tier_for_tests_or_cpu());
-        if tier == Tier::Portable {
-            return false;
-        }
+        let width = fold.map_or(0, |k| (k.width / 8) as usize);
+        let (short, long) = x86::frame_kernels(tier, escapes, width)?;
+        Some(FrameEncoder {
+            tier,
+            fold,
+            short,
+            long,
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (max, escapes, fold);
+        None
+    }
+}
+
+/// Appends a whole frame to `out` with the kernel of `encoder`: the opening flag if asked for,
+/// header, payload and FCS with every byte of `escapes` (the set `encoder` was made for)
+/// escaped, the closing flag; the payload escaped and its FCS folded in one pass.
+#[inline]
+pub(crate) fn encode_frame_into_vec(
+    encoder: &FrameEncoder,
+    escapes: &Shape,
+    frame: &FrameParts<'_>,
+    out: &mut Vec<u8>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
         // The head, everything else escaped (payload, an FCS of up to four bytes), the closing
         // flag, slack.
         out.reserve(16 + 2 * (frame.payload.len() + 4) + 1 + x86::SLACK);
         let len = out.len();
         let spare = out.spare_capacity_mut();
-        let written = x86::encode_frame(tier, escapes, frame, spare);
+        // Without an FCS the constants are never read; any will do.
+        let k = encoder.fold.unwrap_or(&crate::fcs::FCS16_FOLD);
+        let kernel = if frame.payload.len() > crate::fcs::SHORT_FOLD_MAX {
+            encoder.long
+        } else {
+            encoder.short
+        };
+        // SAFETY: `frame_encoder` chose the kernel for `encoder.tier`, which it clamped to what
+        // the running CPU supports (and which is not the portable tier): the kernel's target
+        // features are all present. The kernel writes inside `spare` only.
+        let written = unsafe { kernel(encoder.tier, escapes, frame, k, frame.register, spare) };
         // SAFETY: the kernel initialised the first `written` bytes of the spare capacity.
         unsafe { out.set_len(len + written) };
-        true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (max, escapes, frame, out);
-        false
+        let _ = (encoder, escapes, frame, out);
     }
 }
 
@@ -2052,57 +2099,61 @@ mod x86 {
         dispatch!(PAIR, CONTROLS, NIBBLES)
     }
 
-    /// `tier` must not exceed what the CPU supports (the callers clamp it).
-    pub(super) fn encode_frame(
+    /// A whole-frame kernel: `(tier, escape set, frame, FCS constants, FCS register after the
+    /// header, output)` to the bytes written. Unsafe to call: the CPU must have the kernel's
+    /// target features (see [`frame_kernel`]).
+    pub(super) type FrameKernel = unsafe fn(
+        Tier,
+        &Shape,
+        &FrameParts<'_>,
+        &FoldConstants,
+        u32,
+        &mut [MaybeUninit<u8>],
+    ) -> usize;
+
+    /// The whole-frame kernels for `tier` (which must not exceed what the CPU supports: the
+    /// caller clamps it), escape set `shape` and an FCS of `width` bytes (0, 2 or 4), for
+    /// payloads of up to [`SHORT_FOLD_MAX`] bytes and for longer ones; `None` for the portable
+    /// tier. On [`Tier::Avx512`] `frame_avx512` takes the long FCS-16 and FCS-32 frames with the
+    /// two-byte and the control-character sets.
+    pub(super) fn frame_kernels(
         tier: Tier,
         shape: &Shape,
-        frame: &FrameParts<'_>,
-        out: &mut [MaybeUninit<u8>],
-    ) -> usize {
-        // The FCS width in bytes, and its constants (any will do without an FCS).
-        let (k, register, width) = match frame.fcs {
-            Some((k, register)) => (k, register, (k.width / 8) as usize),
-            None => (&crate::fcs::FCS16_FOLD, 0, 0),
-        };
-        // Payloads that [`frame_avx512`] takes (it hands shorter ones on to [`frame_avx2`], but
-        // a call later).
-        let long = frame.payload.len() > SHORT_FOLD_MAX;
-        macro_rules! dispatch {
+        width: usize,
+    ) -> Option<(FrameKernel, FrameKernel)> {
+        let short = frame_kernel(tier.min(Tier::Avx2Vpclmul), shape, width)?;
+        Some((short, frame_kernel(tier, shape, width).unwrap_or(short)))
+    }
+
+    /// The kernel of [`frame_kernels`] for one tier (the first one listed that applies).
+    fn frame_kernel(tier: Tier, shape: &Shape, width: usize) -> Option<FrameKernel> {
+        macro_rules! choose {
             ($(($kind:ident, $width:literal)),*) => {
                 match (tier, kind(shape), width) {
-                    (Tier::Portable, ..) => 0,
-                    (Tier::Avx512, PAIR, 2) if long => {
-                        // SAFETY: the Avx512 tier has AVX-512 F/BW/VL, AVX2, VPCLMULQDQ and
-                        // everything Sse has.
-                        unsafe { frame_avx512::<PAIR, 2>(tier, shape, frame, k, register, out) }
+                    (Tier::Portable, ..) => None,
+                    (Tier::Avx512, PAIR, 2) => Some(frame_avx512::<PAIR, 2> as FrameKernel),
+                    (Tier::Avx512, PAIR, 4) => Some(frame_avx512::<PAIR, 4> as FrameKernel),
+                    (Tier::Avx512, CONTROLS, 2) => {
+                        Some(frame_avx512::<CONTROLS, 2> as FrameKernel)
                     }
-                    (Tier::Avx512, PAIR, 4) if long => {
-                        // SAFETY: as above.
-                        unsafe { frame_avx512::<PAIR, 4>(tier, shape, frame, k, register, out) }
-                    }
-                    (Tier::Avx512, CONTROLS, 2) if long => {
-                        // SAFETY: as above.
-                        unsafe { frame_avx512::<CONTROLS, 2>(tier, shape, frame, k, register, out) }
-                    }
-                    (Tier::Avx512, CONTROLS, 4) if long => {
-                        // SAFETY: as above.
-                        unsafe { frame_avx512::<CONTROLS, 4>(tier, shape, frame, k, register, out) }
+                    (Tier::Avx512, CONTROLS, 4) => {
+                        Some(frame_avx512::<CONTROLS, 4> as FrameKernel)
                     }
                     $(
                         (Tier::Sse, $kind, $width) => {
-                            // SAFETY: the Sse tier has PCLMULQDQ, SSSE3, SSE4.1 and POPCNT.
-                            unsafe { frame_sse::<$kind, $width>(tier, shape, frame, k, register, out) }
+                            Some(frame_sse::<$kind, $width> as FrameKernel)
                         }
+                        // (AVX-512 with PAIR and CONTROLS and an FCS is taken above.)
+                        #[allow(unreachable_patterns)]
                         (Tier::Avx2 | Tier::Avx2Vpclmul | Tier::Avx512, $kind, $width) => {
-                            // SAFETY: tiers from Avx2 up have AVX2 and everything Sse has.
-                            unsafe { frame_avx2::<$kind, $width>(tier, shape, frame, k, register, out) }
+                            Some(frame_avx2::<$kind, $width> as FrameKernel)
                         }
                     )*
-                    _ => 0,
+                    _ => None,
                 }
             };
         }
-        dispatch!(
+        choose!(
             (PAIR, 2),
             (PAIR, 4),
             (PAIR, 0),
