@@ -2115,19 +2115,13 @@ mod x86 {
     /// caller clamps it), escape set `shape` and an FCS of `width` bytes (0, 2 or 4), for
     /// payloads of up to [`SHORT_FOLD_MAX`] bytes and for longer ones; `None` for the portable
     /// tier. On [`Tier::Avx512`] `frame_avx512` takes the long FCS-16 and FCS-32 frames with the
-    /// two-byte and the control-character sets, and `frame_short_avx512` those of 16 to 64 bytes.
+    /// two-byte and the control-character sets.
     pub(super) fn frame_kernels(
         tier: Tier,
         shape: &Shape,
         width: usize,
     ) -> Option<(FrameKernel, FrameKernel)> {
-        let short = match (tier, kind(shape), width) {
-            (Tier::Avx512, PAIR, 2) => frame_short_avx512::<PAIR, 2> as FrameKernel,
-            (Tier::Avx512, PAIR, 4) => frame_short_avx512::<PAIR, 4> as FrameKernel,
-            (Tier::Avx512, CONTROLS, 2) => frame_short_avx512::<CONTROLS, 2> as FrameKernel,
-            (Tier::Avx512, CONTROLS, 4) => frame_short_avx512::<CONTROLS, 4> as FrameKernel,
-            _ => frame_kernel(tier.min(Tier::Avx2Vpclmul), shape, width)?,
-        };
+        let short = frame_kernel(tier.min(Tier::Avx2Vpclmul), shape, width)?;
         Some((short, frame_kernel(tier, shape, width).unwrap_or(short)))
     }
 
@@ -2529,80 +2523,6 @@ mod x86 {
             _mm256_extracti128_si256::<1>(halves),
         );
         let (register, _) = finish(k, x, payload, done + 16 * whole);
-        // The FCS, least significant byte first, and the closing flag.
-        let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
-        let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
-        let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
-        if let Some(win) = window::<16>(out, w) {
-            if KIND == PAIR && mask == 0 {
-                // As in the other frame kernels: a predicted branch, not a data dependency of
-                // the next frame's stores on this frame's FCS.
-                store64_at(win, 0, v);
-                w += W + 1;
-            } else {
-                expand8(v, mask, win, 0);
-                w += W + 1 + mask.count_ones() as usize;
-            }
-        }
-        w
-    }
-
-    /// The whole-frame encoder of [`Tier::Avx512`] for payloads of 16 to 64 bytes (others go to
-    /// `frame_avx2`) with the two-byte and the control-character sets and an FCS: the payload
-    /// is read with one masked load, classified into a mask register and, with nothing to
-    /// escape, stored as it is (64 bytes, of which the FCS and the following frames overwrite
-    /// what is past the payload), else escaped 32 bytes at a time through [`emit32`]; its FCS
-    /// is folded in one step ([`fold_short_width`]). Where `frame_avx2` loops over 32- and
-    /// 16-byte blocks, with a bounds check and a branch each, and then a shifted last block,
-    /// this is a straight line. (Reading the whole 128 bytes of `frame_avx512`'s tail instead
-    /// was slower at 64 bytes, and so was folding the FCS from the loaded vector moved to its
-    /// end with AVX-512 VBMI2's `vpexpandb`.)
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,pclmulqdq,ssse3,sse4.1,popcnt")]
-    fn frame_short_avx512<const KIND: u8, const W: usize>(
-        tier: Tier,
-        shape: &Shape,
-        frame: &FrameParts<'_>,
-        k: &FoldConstants,
-        register: u32,
-        out: &mut [MaybeUninit<u8>],
-    ) -> usize {
-        let payload = frame.payload;
-        let rem = payload.len();
-        if W == 0 || !(16..=64).contains(&rem) {
-            return frame_avx2::<KIND, W>(tier, shape, frame, k, register, out);
-        }
-        let set = &Set128::new(shape);
-        let bias = _mm512_broadcast_i32x4(set.bias);
-        let limit = _mm512_broadcast_i32x4(set.limit);
-        let controls = _mm512_set1_epi8(0x1F);
-        // Bit i set when byte i of `v` is in the set.
-        let members = |v: __m512i| -> u64 {
-            let range = _mm512_cmplt_epi8_mask(_mm512_add_epi8(v, bias), limit);
-            if KIND == CONTROLS {
-                range | _mm512_cmple_epu8_mask(v, controls)
-            } else {
-                range
-            }
-        };
-        // The opening flag and the header, escaped beforehand.
-        if let Some(win) = window::<16>(out, 0) {
-            store128_at(win, 0, load128(frame.head));
-        }
-        let mut w = frame.head_len.min(16);
-        let mask = u64::MAX >> (64 - rem);
-        let v = load512_masked(payload, 0, mask);
-        let m = members(v) & mask;
-        // (`encode_frame_into_vec` reserves `SLACK` bytes past the frame: the window is there.)
-        if let Some(win) = window::<128>(out, w) {
-            if m == 0 {
-                store512_at(win, 0, v);
-            } else {
-                let n = emit32(_mm512_castsi512_si256(v), m as u32, win, 0);
-                emit32(_mm512_extracti64x4_epi64::<1>(v), (m >> 32) as u32, win, n);
-            }
-            w += rem + m.count_ones() as usize;
-        }
-        let register = fold_short_width(k, 8 * W as u32, register, payload);
         // The FCS, least significant byte first, and the closing flag.
         let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
         let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
