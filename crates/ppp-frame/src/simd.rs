@@ -38,6 +38,8 @@
 //! read with masked loads, and an FCS whose whole blocks are all folded onto the end of the last
 //! one at once, one multiplication deep (then [`x86`]'s `finish` takes the partial block), where
 //! the end of the payload used to be a chain of multiplications that the next frame waited on.
+//! The kernel of a frame is chosen once per encoder configuration ([`frame_encoder`]), not per
+//! frame.
 //!
 //! [`unstuff_into`] does the reverse for the decoder: a 128-, 32- or 16-byte block with no flag,
 //! escape or ACCM character is copied; otherwise bytes after an escape get bit 5 flipped (a byte
