@@ -1212,6 +1212,37 @@ mod x86 {
         table
     };
 
+    /// Ends a frame at `out[w..]`: the `W`-byte FCS of `register` (its complement, least
+    /// significant byte first) with its members of `set` escaped, then the closing flag.
+    /// Returns where the frame ends (`w` unchanged if fewer than 16 bytes are left).
+    #[inline]
+    #[target_feature(enable = "ssse3,popcnt")]
+    fn close_frame<const KIND: u8, const W: usize>(
+        set: &Set128,
+        register: u32,
+        out: &mut [MaybeUninit<u8>],
+        w: usize,
+    ) -> usize {
+        let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
+        let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
+        let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
+        let Some(win) = window::<16>(out, w) else {
+            return w;
+        };
+        if KIND == PAIR && mask == 0 {
+            // With two bytes to escape the FCS rarely has one: then the length is a constant,
+            // and the next frame's stores need not wait for the FCS (a predicted branch, not a
+            // data dependency).
+            store64_at(win, 0, v);
+            w + W + 1
+        } else {
+            // With the control characters, one FCS in four or more needs an escape: no branch
+            // to mispredict.
+            expand8(v, mask, win, 0);
+            w + W + 1 + mask.count_ones() as usize
+        }
+    }
+
     /// Writes the low 8 bytes of `v`, with those flagged in the low 8 bits of `mask` escaped, at
     /// `win[at..]`; returns how many bytes that is (8 to 16). Stores 16 bytes.
     #[inline]
@@ -2289,25 +2320,7 @@ mod x86 {
                         _ => register,
                     };
                 }
-                // The FCS, least significant byte first, and the closing flag.
-                let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
-                let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
-                let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
-                if let Some(win) = window::<16>(out, w) {
-                    if KIND == PAIR && mask == 0 {
-                        // With two bytes to escape the FCS rarely has one: then the length is
-                        // a constant, and the next frame's stores need not wait for the FCS
-                        // (a predicted branch, not a data dependency).
-                        store64_at(win, 0, v);
-                        w += W + 1;
-                    } else {
-                        // With the control characters, one FCS in four or more needs an escape:
-                        // no branch to mispredict.
-                        expand8(v, mask, win, 0);
-                        w += W + 1 + mask.count_ones() as usize;
-                    }
-                }
-                w
+                close_frame::<KIND, W>(set, register, out, w)
             }
         };
     }
@@ -2525,22 +2538,7 @@ mod x86 {
             _mm256_extracti128_si256::<1>(halves),
         );
         let (register, _) = finish(k, x, payload, done + 16 * whole);
-        // The FCS, least significant byte first, and the closing flag.
-        let fcs = u64::from(!register) & ((1u64 << (8 * W)) - 1);
-        let v = _mm_cvtsi64_si128((fcs | u64::from(FLAG) << (8 * W)) as i64);
-        let mask = mask128::<KIND>(set, v) & ((1u32 << W) - 1);
-        if let Some(win) = window::<16>(out, w) {
-            if KIND == PAIR && mask == 0 {
-                // As in the other frame kernels: a predicted branch, not a data dependency of
-                // the next frame's stores on this frame's FCS.
-                store64_at(win, 0, v);
-                w += W + 1;
-            } else {
-                expand8(v, mask, win, 0);
-                w += W + 1 + mask.count_ones() as usize;
-            }
-        }
-        w
+        close_frame::<KIND, W>(set, register, out, w)
     }
 
     /// Writes the 128 bytes `v` with the bytes flagged in `m` escaped into `win`, 32 bytes at a
