@@ -41,8 +41,12 @@ fuzz_target!(|data: &[u8]| {
         Kernels::SimdUpTo(4),
     ];
     for kernels in kernels_compared {
-        let mut decoder =
-            AsyncDecoder::new(DecoderConfig { accm, fcs, max_frame_len }).with_kernels(kernels);
+        let mut decoder = AsyncDecoder::new(DecoderConfig {
+            accm,
+            fcs,
+            max_frame_len,
+        })
+        .with_kernels(kernels);
         let mut results: Results = Vec::new();
         for piece in rest.chunks(chunk) {
             let mut input = piece;
@@ -57,12 +61,23 @@ fuzz_target!(|data: &[u8]| {
         outcomes.push((results, *decoder.stats()));
     }
     for (kernels, outcome) in kernels_compared.iter().zip(&outcomes) {
-        assert_eq!(outcome, &outcomes[0], "{kernels:?} and Reference decoders differ");
+        assert_eq!(
+            outcome, &outcomes[0],
+            "{kernels:?} and Reference decoders differ"
+        );
     }
-    let frames: Vec<(Protocol, Vec<u8>)> =
-        outcomes.swap_remove(0).0.into_iter().filter_map(Result::ok).collect();
+    let frames: Vec<(Protocol, Vec<u8>)> = outcomes
+        .swap_remove(0)
+        .0
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
     // Whatever came out goes back through the encoder and decoder unchanged.
-    let mut encoder = AsyncEncoder::new(EncoderConfig { accm, fcs, ..EncoderConfig::default() });
+    let mut encoder = AsyncEncoder::new(EncoderConfig {
+        accm,
+        fcs,
+        ..EncoderConfig::default()
+    });
     let mut wire = Vec::new();
     for (protocol, payload) in &frames {
         encoder.encode(*protocol, payload, &mut wire);
@@ -71,7 +86,11 @@ fuzz_target!(|data: &[u8]| {
         let again = sync::decode(&pppoe).expect("our own sync frame");
         assert_eq!((again.protocol, again.payload), (*protocol, &payload[..]));
     }
-    let mut decoder = AsyncDecoder::new(DecoderConfig { accm, fcs, max_frame_len: 1 << 20 });
+    let mut decoder = AsyncDecoder::new(DecoderConfig {
+        accm,
+        fcs,
+        max_frame_len: 1 << 20,
+    });
     let mut input = &wire[..];
     let mut again = Vec::new();
     while let Some(result) = decoder.decode(&mut input) {

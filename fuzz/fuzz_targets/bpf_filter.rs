@@ -13,19 +13,38 @@ use ppp_tokio::packet::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pkttype, frame)) = data.split_first() else { return };
+    let Some((&pkttype, frame)) = data.split_first() else {
+        return;
+    };
     let pkttype = u32::from(pkttype % 8);
     let verdict = FilterVerdict::of(&pppoe_filter(), frame, pkttype);
     let ethertype = frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]]));
     let wanted = matches!(ethertype, Some(0x8863 | 0x8864)) && pkttype != 4;
-    assert_eq!(matches!(verdict, FilterVerdict::Accept(_)), wanted, "{verdict:?} for type {ethertype:?} pkttype {pkttype}");
+    assert_eq!(
+        matches!(verdict, FilterVerdict::Accept(_)),
+        wanted,
+        "{verdict:?} for type {ethertype:?} pkttype {pkttype}"
+    );
 
-    let accepted = |program: &[_]| matches!(FilterVerdict::of(program, frame, pkttype), FilterVerdict::Accept(_));
+    let accepted = |program: &[_]| {
+        matches!(
+            FilterVerdict::of(program, frame, pkttype),
+            FilterVerdict::Accept(_)
+        )
+    };
     let padi = accepted(&padi_filter());
     let rest = accepted(&discovery_except_padi_filter());
     let discovery = ethertype == Some(0x8863) && pkttype != 4 && frame.len() > 15;
-    assert_eq!(padi, discovery && frame[15] == 0x09, "PADI filter, pkttype {pkttype}");
-    assert_eq!(rest, discovery && frame[15] != 0x09, "other discovery filter, pkttype {pkttype}");
+    assert_eq!(
+        padi,
+        discovery && frame[15] == 0x09,
+        "PADI filter, pkttype {pkttype}"
+    );
+    assert_eq!(
+        rest,
+        discovery && frame[15] != 0x09,
+        "other discovery filter, pkttype {pkttype}"
+    );
 
     // Worker threads: 1 to 8 workers (from the pkttype byte), each frame to one worker at most,
     // the one its source address names, and only what the unsteered filter accepts.

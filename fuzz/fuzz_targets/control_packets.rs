@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
         let bytes = packet.to_vec();
         // Bytes past the Length field are padding: emit gives back exactly the packet.
         assert_eq!(&bytes[..], &data[..bytes.len()]);
-        assert_eq!(ControlPacket::parse(&bytes).map(|p| p.to_vec()), Ok(bytes.clone()));
+        assert_eq!(
+            ControlPacket::parse(&bytes).map(|p| p.to_vec()),
+            Ok(bytes.clone())
+        );
     }
     let _ = describe_packet("LCP", data, &|o| describe_lcp_options(o));
     let _ = describe_packet("CCP", data, &|o| ppp_ccp::describe_ccp_options(o));

@@ -36,12 +36,18 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(fcs::portable::fcs16_update(init16, payload), reference16);
     assert_eq!(fcs::portable::fcs32_update(init32, payload), reference32);
     let set = ByteSet::EMPTY.with(f).with(g).with_accm(init32);
-    let naive = payload.iter().position(|x| set.contains(*x)).unwrap_or(payload.len());
+    let naive = payload
+        .iter()
+        .position(|x| set.contains(*x))
+        .unwrap_or(payload.len());
     assert_eq!(ppp_frame::scan::find_first(payload, &set), naive);
     assert_eq!(ppp_frame::scan::find_first_portable(payload, &set), naive);
     // Sets of one to three bytes (ACCM 0 is {0x7D, 0x7E}) take other searches than the above.
     let small = ByteSet::EMPTY.with(f).with(g);
-    let naive = payload.iter().position(|x| small.contains(*x)).unwrap_or(payload.len());
+    let naive = payload
+        .iter()
+        .position(|x| small.contains(*x))
+        .unwrap_or(payload.len());
     assert_eq!(ppp_frame::scan::find_first(payload, &small), naive);
     assert_eq!(ppp_frame::scan::find_first_portable(payload, &small), naive);
 
@@ -76,7 +82,9 @@ fuzz_target!(|data: &[u8]| {
         encoder.encode(second, half, &mut wire);
         // The first frame alone, and into a slice of exactly its length and one byte short.
         let mut alone = Vec::new();
-        AsyncEncoder::new(config.clone()).with_kernels(kernels).encode(protocol, payload, &mut alone);
+        AsyncEncoder::new(config.clone())
+            .with_kernels(kernels)
+            .encode(protocol, payload, &mut alone);
         let first_len = alone.len();
         assert_eq!(&wire[..first_len], &alone[..]);
         let mut exact = vec![0u8; first_len];

@@ -10,15 +10,26 @@ use libfuzzer_sys::fuzz_target;
 use ppp_tokio::ring::{block_frames, frames_into_block};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     if mode % 2 == 0 {
         let frames = block_frames(rest).count();
-        assert!(frames <= rest.len() / 48, "{frames} frames from {} bytes", rest.len());
+        assert!(
+            frames <= rest.len() / 48,
+            "{frames} frames from {} bytes",
+            rest.len()
+        );
         return;
     }
     let frames: Vec<&[u8]> = rest.split(|&b| b == 0xA5).collect();
-    let Some(block) = frames_into_block(&frames, 4096).or_else(|| frames_into_block(&frames, 65536)) else {
+    let Some(block) =
+        frames_into_block(&frames, 4096).or_else(|| frames_into_block(&frames, 65536))
+    else {
         return;
     };
-    assert!(block_frames(&block).eq(frames.iter().copied()), "the frames come back");
+    assert!(
+        block_frames(&block).eq(frames.iter().copied()),
+        "the frames come back"
+    );
 });
