@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use ppp_stack::dialout::ServerEvent;
 use support::{
-    Caller, PtyRig, assert_operator_logs, call_on, example, pty_rig, pty_rig_with, server_config,
+    Caller, PtyRig, assert_operator_logs, call_on, example, ip_up, pty_rig, pty_rig_with,
+    server_config,
 };
 use tokio::sync::mpsc;
 use tokio_serial::SerialPort as _;
@@ -130,7 +131,6 @@ async fn dial_out_binary_over_a_pty() {
 
 #[tokio::test]
 async fn server_binary_on_a_pty_null_modem() {
-    use ppp_stack::dialout::ClientEvent;
     let Some(dial_out) = example("dial-out") else {
         eprintln!(
             "skipping server_binary_on_a_pty_null_modem: build the example first (cargo build --example dial-out)"
@@ -186,17 +186,10 @@ async fn server_binary_on_a_pty_null_modem() {
         master,
         1,
     );
-    let local = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(event) = events.recv().await {
-            if let ClientEvent::IpUp { local, .. } = event {
-                return Some(local);
-            }
-        }
-        None
-    })
-    .await
-    .expect("no IPCP up")
-    .expect("client gone");
+    let local = ip_up(&mut events, Duration::from_secs(20))
+        .await
+        .expect("no IPCP up")
+        .expect("client gone");
     assert_eq!(local, std::net::Ipv4Addr::new(198, 51, 100, 33));
     let server_addr = std::net::Ipv4Addr::new(198, 51, 100, 1);
     outbound

@@ -256,6 +256,23 @@ pub struct Caller {
     pub shutdown: watch::Sender<bool>,
 }
 
+/// Our address once the client reports IPCP up (within `limit`, real time); `Ok(None)` if the
+/// client went away first.
+pub async fn ip_up(
+    events: &mut mpsc::UnboundedReceiver<ClientEvent>,
+    limit: Duration,
+) -> Result<Option<std::net::Ipv4Addr>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(limit, async {
+        while let Some(event) = events.recv().await {
+            if let ClientEvent::IpUp { local, .. } = event {
+                return Some(local);
+            }
+        }
+        None
+    })
+    .await
+}
+
 /// Starts our client (`config`, random numbers seeded with `seed`) on `port`.
 pub fn call_on<S>(config: &str, port: S, seed: u64) -> Caller
 where

@@ -125,9 +125,8 @@ async fn dial_out_tun_ping_in_a_namespace() {
 #[tokio::test]
 async fn dial_in_server_routes_a_caller_through_its_tun_device() {
     use ppp_link::Datagram;
-    use ppp_stack::dialout::ClientEvent;
     use ppp_tokio::icmp;
-    use support::{Caller, call_on};
+    use support::{Caller, call_on, ip_up};
     use tokio_serial::SerialPort as _;
 
     if skip_without_netns("dial_in_server_routes_a_caller_through_its_tun_device") {
@@ -194,16 +193,8 @@ async fn dial_in_server_routes_a_caller_through_its_tun_device() {
         }
         answered
     });
-    let up = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(event) = events.recv().await {
-            if matches!(event, ClientEvent::IpUp { .. }) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(up, Ok(true), "the call did not come up");
+    let up = ip_up(&mut events, Duration::from_secs(20)).await;
+    assert!(matches!(up, Ok(Some(_))), "the call did not come up");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let addr = netns
         .ip(&["addr", "show", "dev", "dialin-test0"])
