@@ -239,12 +239,8 @@ stop_ours() {{
     gone ld-linux-x86-64.so.2
 }}
 
-# wait_until_gone PID: waits (20 s at most) for PID to end by itself; fails if it did not.
-wait_until_gone() {{
-    n=0
-    while [ $n -lt 40 ] && kill -0 $1 2>/dev/null; do sleep 0.5; n=$((n + 1)); done
-    ! kill -0 $1 2>/dev/null
-}}
+# not_running PID: the process is gone.
+not_running() {{ ! kill -0 "$1" 2>/dev/null; }}
 
 # stop PID...: SIGTERM, then wait (10 s at most) for them to end.
 stop() {{
@@ -256,10 +252,16 @@ stop() {{
     done
 }}
 
-# ac_vs_pppd TAG MODE ENCRYPTION PPPD-OPTION: our access concentrator here, pppd's
-# rp-pppoe plugin in the peer namespace.
-ac_vs_pppd() {{
-    cat >/tmp/ac.toml <<EOF
+# pppd with rp-pppoe's plugin on cl0, as the user (run it in the peer namespace).
+PPPOE_PPPD="plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet user {USER} \
+    password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug logfd 2"
+
+# write_ac_config PROFILE-LINE...: /tmp/ac.toml for our access concentrator on ac0 (MS-CHAPv2,
+# the user's secret, addresses from 192.0.2.100 on), each argument one more line of its
+# default profile.
+write_ac_config() {{
+    {{
+        cat <<EOF
 interfaces = ["ac0"]
 ac-name = "our-ac"
 services = ["internet"]
@@ -272,18 +274,21 @@ password = "{PASSWORD}"
 [profiles.default]
 local-address = "192.0.2.1"
 remote-address = "clients"
-dns-server = ["198.51.100.53"]
-use-encryption = "$3"
-[pools]
-clients = ["192.0.2.100-192.0.2.199"]
 EOF
+        printf '%s\n' "$@"
+        printf '[pools]\nclients = ["192.0.2.100-192.0.2.199"]\n'
+    }} >/tmp/ac.toml
+}}
+
+# ac_vs_pppd TAG MODE ENCRYPTION PPPD-OPTION: our access concentrator here, pppd's
+# rp-pppoe plugin in the peer namespace.
+ac_vs_pppd() {{
+    write_ac_config 'dns-server = ["198.51.100.53"]' "use-encryption = \"$3\""
     $P/access-concentrator --config /tmp/ac.toml --control /tmp/ac.sock --data-plane $2 -v \
         >/log/$1-ours.log 2>&1 &
     ours=$!
     sleep 1
-    peer pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet user {USER} \
-        password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug logfd 2 $4 \
-        >/log/$1-pppd.log 2>&1 &
+    peer pppd $PPPOE_PPPD $4 >/log/$1-pppd.log 2>&1 &
     theirs=$!
     ready=0; out=none; in=none
     if wait_for 60 peer_has_peer_addr 192.0.2.100; then
@@ -300,39 +305,16 @@ EOF
     echo "PPPTEST-PART $1 ready=$ready ping_out=$out ping_in=$in"
 }}
 
-# not_running PID: the process is gone.
-not_running() {{ ! kill -0 "$1" 2>/dev/null; }}
-
 # ac_limits_vs_pppd TAG: our access concentrator in kernel mode with a session timeout and
 # only-one against pppd's rp-pppoe plugin: a second login of the user while the first session
 # is up is refused; the first ends at its session timeout (45 s from IPCP up).
 ac_limits_vs_pppd() {{
-    cat >/tmp/ac.toml <<EOF
-interfaces = ["ac0"]
-ac-name = "our-ac"
-services = ["internet"]
-authentication = ["mschap2"]
-default-profile = "default"
-keepalive-timeout = 0
-[[secrets]]
-name = "{USER}"
-password = "{PASSWORD}"
-[profiles.default]
-local-address = "192.0.2.1"
-remote-address = "clients"
-session-timeout = 45
-idle-timeout = 300
-only-one = "yes"
-[pools]
-clients = ["192.0.2.100-192.0.2.199"]
-EOF
+    write_ac_config 'session-timeout = 45' 'idle-timeout = 300' 'only-one = "yes"'
     $P/access-concentrator --config /tmp/ac.toml --control /tmp/ac.sock --data-plane kernel -v \
         >/log/$1-ours.log 2>&1 &
     ours=$!
     sleep 1
-    peer pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet user {USER} \
-        password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug logfd 2 \
-        >/log/$1-pppd.log 2>&1 &
+    peer pppd $PPPOE_PPPD >/log/$1-pppd.log 2>&1 &
     theirs=$!
     ready=0; out=none; in=none; second=none; ended=0
     if wait_for 60 peer_has_peer_addr 192.0.2.100; then
@@ -342,9 +324,7 @@ EOF
         ping -c 3 -W 3 192.0.2.100 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1
         $P/access-concentrator --control /tmp/ac.sock sessions >/log/$1-sessions.log 2>&1
-        peer timeout 30 pppd plugin rp-pppoe.so nic-cl0 rp_pppoe_service internet \
-            user {USER} password {PASSWORD} noipdefault noauth nodetach maxfail 1 debug \
-            logfd 2 >/log/$1-pppd2.log 2>&1
+        peer timeout 30 pppd $PPPOE_PPPD >/log/$1-pppd2.log 2>&1
         second=$?
         wait_for 90 not_running $theirs && ended=1
     fi
@@ -409,7 +389,7 @@ dialout_vs_pppd() {{
         ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1 -n 64K
         # Quiet from here: our idle timeout ends the call, and the client.
-        wait_until_gone $ours && idle=1
+        wait_for 20 not_running $ours && idle=1
     fi
     stop_ours
     stop $theirs
@@ -452,7 +432,7 @@ EOF
         ping -c 3 -W 3 192.0.2.2 >/log/$1-ping-in.log 2>&1; in=$?
         measure $1 192.0.2.1 -n 64K
         # Quiet from here: the idle timeout ends the call and `--once` the server.
-        wait_until_gone $ours && idle=1
+        wait_for 20 not_running $ours && idle=1
     fi
     stop_ours
     gone pppd
