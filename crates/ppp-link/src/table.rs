@@ -13,6 +13,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use foldhash::fast::FixedState;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -113,6 +115,12 @@ struct Unit<K> {
     compact: bool,
 }
 
+/// The table's maps. Keys come from the wire (the peer's address and session), so the hash is
+/// keyed with a seed from the table's `Random` (the OS's entropy in the programs); foldhash is
+/// several times faster than std's SipHash here, and a table is looked up several times per
+/// frame.
+type Map<K, V> = HashMap<K, V, FixedState>;
+
 /// Many links, each under a network layer of its own or a Multilink bundle's, sans-IO.
 ///
 /// Inputs: [`add_link`](Self::add_link), [`handle_input`](Self::handle_input) or
@@ -177,12 +185,12 @@ pub struct LinkTable<K> {
     random: Random,
     /// Links in a bundle, and which (a link under its own network layer is found as
     /// `UnitId::Link(key)` in `units`, so it needs no entry here).
-    bundled: HashMap<K, u32>,
+    bundled: Map<K, u32>,
     /// Links in the table.
     count: usize,
-    units: HashMap<UnitId<K>, Box<Unit<K>>>,
+    units: Map<UnitId<K>, Box<Unit<K>>>,
     /// Which bundle each peer's links join.
-    bundles: HashMap<BundleKey, u32>,
+    bundles: Map<BundleKey, u32>,
     next_bundle: u32,
     bundles_made: u64,
     timers: BinaryHeap<Reverse<(Instant, UnitId<K>)>>,
@@ -204,12 +212,14 @@ impl<K> fmt::Debug for LinkTable<K> {
 impl<K: Copy + Eq + Hash + Ord + fmt::Debug + fmt::LowerHex> LinkTable<K> {
     /// An empty table; its links draw magic numbers and challenges from `random`.
     pub fn new(random: Random) -> Self {
+        let seed = random.u64();
+        let map = || FixedState::with_seed(seed);
         LinkTable {
             random,
-            bundled: HashMap::new(),
+            bundled: Map::with_hasher(map()),
             count: 0,
-            units: HashMap::new(),
-            bundles: HashMap::new(),
+            units: Map::with_hasher(map()),
+            bundles: Map::with_hasher(map()),
             next_bundle: 1,
             bundles_made: 0,
             timers: BinaryHeap::new(),
