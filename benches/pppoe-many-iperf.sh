@@ -15,6 +15,14 @@
 # Bounded: every program started here is killed and every namespace deleted on exit (a trap),
 # session setup gives up after 60 s plus 0.2 s per session, each iperf3 client is run under
 # `timeout`.
+#
+# With GSO_RATE set (datagrams/s in all), four more phases carry 64-byte UDP datagrams from one
+# process of benches/udp-gso.py (UDP segmentation offload out, UDP GRO in; its sockets opened
+# in each namespace), so that neither iperf3 nor 3N processes set the aggregate: one session,
+# then all N sharing the same offered rate, each way. GSO_ONLY=1 runs only those; DEBUG_COUNTS=1
+# also prints, per phase, how the interfaces' packet counters moved (where datagrams were lost).
+#
+#   GSO_ONLY=1 GSO_RATE=600000 benches/pppoe-many-iperf.sh target/release/examples 100 5
 set -u
 . "$(dirname "$0")/pppoe-bench-lib.sh"
 BIN=$1; N=${2:-100}; T=${3:-10}; UDP=${4:-}
@@ -49,7 +57,10 @@ for i in $(seq 1 $N); do
   ip -n $ns link set veth-c up
 done
 ac_config $D/ac.toml br0 192.0.2.2-192.0.2.254 "max-sessions = $((N + 10))" "padi-limit = 0"
-ip netns exec $AC $BIN/access-concentrator --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
+# AC_NICE (default 0; -10 gives the AC the CPU before the simulated clients): on a small machine
+# N client processes, each as entitled to the CPU as the AC's one worker per core, starve it,
+# and its packet sockets overflow; clients on their own machines would not.
+ip netns exec $AC nice -n ${AC_NICE:-0} $BIN/access-concentrator --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
 ACPID=$!; PIDS+=($ACPID)
 sleep 1
 for i in $(seq 1 $N); do
@@ -74,11 +85,13 @@ for i in $(seq 1 $N); do
   done
 done
 echo "$N sessions up (AC RSS $(awk '/VmRSS/{print $2}' /proc/$ACPID/status) kB)"
-for i in $(seq 1 $N); do
-  ip netns exec $AC iperf3 -s -p $((5200 + i)) >/dev/null 2>&1 &
-  PIDS+=($!)
-done
-sleep 1
+if [ -z "${GSO_ONLY:-}" ]; then
+  for i in $(seq 1 $N); do
+    ip netns exec $AC iperf3 -s -p $((5200 + i)) >/dev/null 2>&1 &
+    PIDS+=($!)
+  done
+  sleep 1
+fi
 
 clients_cpu() { local s=0 i; for i in $(seq 1 $1); do s=$((s + $(cpu ${CLPIDS[$i]}))); done; echo $s; }
 # phase LABEL SESSIONS ARGS: iperf3 in sessions 1..SESSIONS at once.
@@ -124,11 +137,75 @@ else:
     print(f"{lab}: {n} sessions, no result{bad}")
 PY
 }
+# counts N: packet counters (debugging aid, DEBUG_COUNTS=1): clients' TUN and veth, AC's.
+counts() {
+  local i
+  for i in $(seq 1 $1); do ip -n $P-c$i -s -j link show; done | python3 -c "
+import json,sys
+t={}
+for line in sys.stdin:
+    for x in json.loads(line):
+        for k in ('rx','tx'):
+            for f in ('packets','dropped'):
+                key=x['ifname']+'.'+k+'.'+f; t[key]=t.get(key,0)+x.get('stats64',{}).get(k,{}).get(f,0)
+for k,v in t.items():
+    if not k.startswith('lo'): print('clients.'+k, v, 0)"
+  ip -d -n $AC -s -j link show | python3 -c "
+import json,sys
+t={}
+for x in json.load(sys.stdin):
+    name='tun' if x.get('linkinfo',{}).get('info_kind')=='tun' or x['ifname'].startswith('ppp') else x['ifname']
+    if name.startswith('vb'): name='vb'
+    for k in ('rx','tx'):
+        for f in ('packets','dropped'):
+            key=name+'.'+k+'.'+f; t[key]=t.get(key,0)+x.get('stats64',{}).get(k,{}).get(f,0)
+for k,v in t.items():
+    if not k.startswith('lo'): print('ac.'+k, v, 0)"
+}
+# gso_phase LABEL SESSIONS up|down: the light UDP load through sessions 1..SESSIONS at once.
+gso_phase() {
+  local label=$1 n=$2 dir=$3 i senders=() receivers=()
+  for i in $(seq 1 $n); do
+    if [ "$dir" = up ]; then
+      senders+=("$P-c$i:192.0.2.1")
+    else
+      senders+=("$AC:${ADDR[$i]}"); receivers+=("$P-c$i:${ADDR[$i]}")
+    fi
+  done
+  [ "$dir" = up ] && receivers=("$AC:192.0.2.1")
+  python3 "$(dirname "$0")/udp-gso.py" recv-many $T "${receivers[@]}" > $D/$label-recv & local rp=$!
+  PIDS+=($rp)
+  sleep 0.5
+  [ -n "${DEBUG_COUNTS:-}" ] && counts $n > $D/$label-c0
+  local a0=$(cpu $ACPID) c0=$(clients_cpu $n) t0=$(date +%s.%N)
+  local sent; sent=$(timeout $((T + 30)) python3 "$(dirname "$0")/udp-gso.py" send-many $T $GSO_RATE "${senders[@]}")
+  local a1=$(cpu $ACPID) c1=$(clients_cpu $n) t1=$(date +%s.%N)
+  wait $rp
+  [ -n "${DEBUG_COUNTS:-}" ] && { counts $n > $D/$label-c1; paste $D/$label-c0 $D/$label-c1 | awk '{printf "%s +%d  ", $1, $5-$2} END {print ""}'; }
+  python3 - "$label" "$n" "$sent" "$(cat $D/$label-recv)" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" <<'PY'
+import re, sys
+lab, n, sent, got = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+a0, a1, c0, c1, t0, t1 = map(float, sys.argv[5:11]); el = t1 - t0
+count = int(re.search(r"received (\d+)", got).group(1)); rate = re.search(r"([0-9]+)/s", got).group(1)
+ac = (a1 - a0) / 100 / el * 100; cl = (c1 - c0) / 100 / el * 100
+print(f"{lab}: {n} sessions, {rate} datagrams/s received in aggregate ({sent}); AC CPU {ac:.0f}% "
+      f"({(a1 - a0) / 100 / max(count, 1) * 1e6:.2f} us/datagram), clients' CPU {cl:.0f}% "
+      f"({(c1 - c0) / 100 / max(count, 1) * 1e6:.2f} us/datagram)")
+PY
+}
+if [ -z "${GSO_ONLY:-}" ]; then
 phase tcp-up-1 1 ""
 phase tcp-up-$N $N ""
 phase tcp-down-1 1 "-R"
 phase tcp-down-$N $N "-R"
-if [ "$UDP" = udp ]; then
+fi
+if [ -n "${GSO_RATE:-}" ]; then
+  gso_phase udp64-gso-up-1 1 up
+  gso_phase udp64-gso-up-$N $N up
+  gso_phase udp64-gso-down-1 1 down
+  gso_phase udp64-gso-down-$N $N down
+fi
+if [ "$UDP" = udp ] && [ -z "${GSO_ONLY:-}" ]; then
   phase udp64-up-1 1 "-u -b 0 -l 64"
   phase udp64-up-$N $N "-u -b 0 -l 64"
   phase udp64-down-1 1 "-u -b 0 -l 64 -R"

@@ -10,6 +10,8 @@
 #   benches/pppoe-tun-iperf.sh target/release/examples on 10    # offloads (the default)
 #   benches/pppoe-tun-iperf.sh target/release/examples off 10   # --no-tun-offload
 #   benches/pppoe-tun-iperf.sh target/release/examples on 10 51.2M  # UDP at 100,000 packets/s
+#   GSO_RATE=520000 benches/pppoe-tun-iperf.sh target/release/examples on 5  # and a light load
+#   GSO_ONLY=1 GSO_RATE=520000 benches/pppoe-tun-iperf.sh target/release/examples on 5  # that alone
 #
 # The UDP runs send as fast as iperf3 can (-b 0) unless a rate is given: at a fixed rate the
 # programs' CPU per packet compares builds even on a machine whose other load varies. Besides
@@ -19,6 +21,12 @@
 # (one per datagram, or one per UDP super-packet where the device takes them: GSO_UDP_L4), and
 # the datagrams that reached the receiving namespace's UDP sockets (/proc/net/snmp InDatagrams +
 # RcvbufErrors: on a small machine iperf3's receiver, starved of CPU, loses some at its socket).
+#
+# With GSO_RATE set (datagrams/s), two more runs carry 64-byte UDP datagrams each way from
+# benches/udp-gso.py: sent with UDP segmentation offload and received with UDP GRO, so that the
+# load generator costs little per datagram and the programs set the rate. The PPPoE session
+# still carries one frame per datagram. Reported: datagrams/s sent and received, each program's
+# CPU and its CPU time per datagram received.
 set -u
 . "$(dirname "$0")/pppoe-bench-lib.sh"
 BIN=$1; OFF=$2; T=${3:-10}; UDP_RATE=${4:-0}
@@ -83,12 +91,35 @@ else:
 PY
   wait $! 2>/dev/null
 }
+if [ -z "${GSO_ONLY:-}" ]; then
 run 192.0.2.1 "" "pppoe-up-$OFF"
 run 192.0.2.1 "-R" "pppoe-down-$OFF"
 # UDP with 64-byte payloads, as fast as iperf3 sends them, each way.
 run 192.0.2.1 "-u -b $UDP_RATE -l 64" "pppoe-udp64-up-$OFF"
 run 192.0.2.1 "-u -b $UDP_RATE -l 64 -R" "pppoe-udp64-down-$OFF"
-if [ "$OFF" = on ]; then
+fi
+# The light UDP load: send namespace, receive namespace, destination, label.
+gso_run() {
+  ip netns exec $2 python3 "$(dirname "$0")/udp-gso.py" recv $3 $T > $D/gso-recv-$4 & local rp=$!
+  sleep 0.5
+  local a0=$(cpu $ACPID) c0=$(cpu $CLPID) t0=$(date +%s.%N)
+  local sent; sent=$(ip netns exec $1 python3 "$(dirname "$0")/udp-gso.py" send $3 $T $GSO_RATE)
+  local a1=$(cpu $ACPID) c1=$(cpu $CLPID) t1=$(date +%s.%N)
+  wait $rp
+  python3 - "$4" "$sent" "$(cat $D/gso-recv-$4)" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" <<'PY'
+import re,sys
+lab,sent,got=sys.argv[1:4]; a0,a1,c0,c1,t0,t1=map(float,sys.argv[4:10]); el=t1-t0; hz=100
+n=int(re.search(r"received (\d+)",got).group(1)); rate=re.search(r"([0-9]+)/s",got).group(1)
+us=lambda ticks: ticks/hz/max(n,1)*1e6
+print(f"{lab}: {rate} datagrams/s received ({sent}); AC CPU {(a1-a0)/hz/el*100:.0f}% ({us(a1-a0):.2f} us/datagram), client CPU {(c1-c0)/hz/el*100:.0f}% ({us(c1-c0):.2f} us/datagram)")
+PY
+}
+if [ -n "${GSO_RATE:-}" ]; then
+  CADDR=$(ip -n $C -4 -o addr show pppoe-c | awk '{print $4}' | cut -d/ -f1)
+  gso_run $C $S 192.0.2.1 "pppoe-udp64-gso-up-$OFF"
+  gso_run $S $C $CADDR "pppoe-udp64-gso-down-$OFF"
+fi
+if [ "$OFF" = on ] && [ -z "${GSO_ONLY:-}" ]; then
   run 198.51.100.1 "" "veth-up"
   run 198.51.100.1 "-R" "veth-down"
 fi
