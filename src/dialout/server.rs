@@ -14,7 +14,7 @@ use ppp_auth::{SecretRequest, SecretToken, SecretsBackend, SecretsTable, Verdict
 use ppp_link::{Datagram, Link, LinkEvent, Random};
 use ppp_modem::{Answerer, ModemEvent};
 use ppp_radius::limits::Admission;
-use ppp_radius::{NasPortType, SessionContext, TerminateCause};
+use ppp_radius::{ErrorCause, NasPortType, SessionContext, TerminateCause};
 use ppp_tokio::aaa::{
     Aaa, AaaCommand, AaaOptions, AttachedServer, Grant, NasSession, OnlyOneCheck,
     RegisteredSession, SessionAccount, Verified, clock_close_reason, link_terminate_cause,
@@ -550,23 +550,25 @@ fn obey(call: &mut CallAaa, link: &mut Link, command: AaaCommand) {
             }
         }
         AaaCommand::Change { port, change, done } => {
-            let mut applied = port == call.port && call.nas.is_some();
-            if applied
-                && call.kernel
+            let outcome = if port != call.port || call.nas.is_none() {
+                Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND)
+            } else if call.kernel
                 && let Some(limit) = change.rate_limit
             {
                 warn!(
                     "CoA not applied: its rate limit {limit} cannot be enforced on the kernel data path"
                 );
-                applied = false;
-            }
-            if applied && let Some(nas) = call.nas.as_mut() {
+                Err(ErrorCause::UNSUPPORTED_ATTRIBUTE)
+            } else if let Some(nas) = call.nas.as_mut() {
                 nas.apply(serial::now(), &change);
                 if let Some(limit) = change.rate_limit {
                     info!("rate limit now {limit} (CoA)");
                 }
-            }
-            let _ = done.send(applied);
+                Ok(())
+            } else {
+                Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND)
+            };
+            let _ = done.send(outcome);
         }
         _ => {}
     }

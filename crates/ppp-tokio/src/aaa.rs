@@ -149,8 +149,11 @@ pub enum AaaCommand {
         port: u32,
         /// What changes.
         change: Change,
-        /// Answered with whether the session existed.
-        done: oneshot::Sender<bool>,
+        /// Answered with `Ok` once the change is applied, or with why it is not:
+        /// [`ErrorCause::SESSION_CONTEXT_NOT_FOUND`] when the server has no such session,
+        /// [`ErrorCause::UNSUPPORTED_ATTRIBUTE`] when it sets something the session cannot
+        /// have (a rate limit on the kernel data path). Nothing of a refused change is applied.
+        done: oneshot::Sender<Result<(), ErrorCause>>,
     },
 }
 
@@ -482,8 +485,9 @@ impl Aaa {
     /// Admin-Reset) and is ACKed; a CoA-Request changes their rate limit, Session-Timeout,
     /// Idle-Timeout or interim interval; a request that selects nothing is NAKed with
     /// Session-Context-Not-Found (503), one that changes nothing with
-    /// Unsupported-Attribute (401). Forged requests never get here: the listener drops and
-    /// counts them.
+    /// Unsupported-Attribute (401), and one that no selected session could take with the cause
+    /// its server gave (Unsupported-Attribute for a rate limit on the kernel data path).
+    /// Forged requests never get here: the listener drops and counts them.
     pub async fn serve_dae(self, mut listener: DaeListener) {
         while let Some(request) = listener.recv().await {
             let (selector, change) = match &request.event {
@@ -513,18 +517,25 @@ impl Aaa {
                     let Some(server) = registry.servers.get(&key.server) else {
                         continue;
                     };
-                    let (done, answer) = oneshot::channel();
-                    let command = match &change {
-                        None => AaaCommand::Close {
-                            port: key.port,
-                            reason: CloseReason::AdminReset,
-                            done: Some(done),
-                        },
-                        Some(change) => AaaCommand::Change {
-                            port: key.port,
-                            change: change.clone(),
-                            done,
-                        },
+                    let (command, answer) = match &change {
+                        None => {
+                            let (done, answer) = oneshot::channel();
+                            let command = AaaCommand::Close {
+                                port: key.port,
+                                reason: CloseReason::AdminReset,
+                                done: Some(done),
+                            };
+                            (command, Answer::Closed(answer))
+                        }
+                        Some(change) => {
+                            let (done, answer) = oneshot::channel();
+                            let command = AaaCommand::Change {
+                                port: key.port,
+                                change: change.clone(),
+                                done,
+                            };
+                            (command, Answer::Changed(answer))
+                        }
                     };
                     if server.send(command).is_ok() {
                         answers.push(answer);
@@ -532,9 +543,15 @@ impl Aaa {
                 }
             }
             let mut acted = 0;
+            // Why nothing was done, if a server said more than "no such session".
+            let mut refused = None;
             for answer in answers {
-                if let Ok(Ok(true)) = tokio::time::timeout(Duration::from_secs(2), answer).await {
-                    acted += 1;
+                match answer.outcome().await {
+                    Ok(()) => acted += 1,
+                    Err(cause) if cause != ErrorCause::SESSION_CONTEXT_NOT_FOUND => {
+                        refused.get_or_insert(cause);
+                    }
+                    Err(_) => {}
                 }
             }
             let what = if change.is_some() {
@@ -546,8 +563,35 @@ impl Aaa {
                 info!("dynamic authorization: {what} applied to {acted} session(s)");
                 request.respond(DaeOutcome::Ack);
             } else {
-                request.respond(DaeOutcome::Nak(ErrorCause::SESSION_CONTEXT_NOT_FOUND));
+                let cause = refused.unwrap_or(ErrorCause::SESSION_CONTEXT_NOT_FOUND);
+                info!("dynamic authorization: {what} refused ({cause})");
+                request.respond(DaeOutcome::Nak(cause));
             }
+        }
+    }
+}
+
+/// A server's answer to one command of [`Aaa::serve_dae`], on its way.
+enum Answer {
+    Closed(oneshot::Receiver<bool>),
+    Changed(oneshot::Receiver<Result<(), ErrorCause>>),
+}
+
+impl Answer {
+    /// The answer; a server that does not answer within 2 s, or drops the command, has no
+    /// such session.
+    async fn outcome(self) -> Result<(), ErrorCause> {
+        let wait = Duration::from_secs(2);
+        let missing = ErrorCause::SESSION_CONTEXT_NOT_FOUND;
+        match self {
+            Answer::Closed(answer) => match tokio::time::timeout(wait, answer).await {
+                Ok(Ok(true)) => Ok(()),
+                _ => Err(missing),
+            },
+            Answer::Changed(answer) => match tokio::time::timeout(wait, answer).await {
+                Ok(Ok(outcome)) => outcome,
+                _ => Err(missing),
+            },
         }
     }
 }

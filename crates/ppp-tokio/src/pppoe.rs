@@ -50,7 +50,7 @@ use ppp_link::pppoe::{
 };
 use ppp_link::{CloseReason, Datagram, DownReason, Link, LinkConfig, LinkEvent, Random};
 use ppp_radius::limits::Admission;
-use ppp_radius::{Authorization, TerminateCause};
+use ppp_radius::{Authorization, ErrorCause, TerminateCause};
 use pppoe_discovery::mss::{clamp_mss, mss_for_mtu_v4, mss_for_mtu_v6};
 use pppoe_discovery::{
     AcConfig, AcGroup, AcMember, ClientConfig, DiscoveryEvent, MacAddr, ScanResult,
@@ -1866,9 +1866,10 @@ async fn serve(
                         close_command(&mut server, port, reason, done);
                     }
                     AaaCommand::Change { port, change, done } => {
-                        let applied = u16::try_from(port)
-                            .is_ok_and(|id| nas.change(&server, &mut units, id, &change));
-                        let _ = done.send(applied);
+                        let outcome = u16::try_from(port)
+                            .map_err(|_| ErrorCause::SESSION_CONTEXT_NOT_FOUND)
+                            .and_then(|id| nas.change(&server, &mut units, id, &change));
+                        let _ = done.send(outcome);
                         if let Ok(id) = u16::try_from(port) {
                             touched.push(id);
                         }

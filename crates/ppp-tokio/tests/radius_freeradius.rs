@@ -17,6 +17,7 @@ use ppp_radius::{
     DaeEvent, DaeOutcome, NasIdentity, NasPortType, RateLimit, RxTx, ServerConfig, SessionContext,
     TerminateCause,
 };
+use ppp_tokio::aaa::{Aaa, AaaCommand, AaaOptions, RegisteredSession};
 use ppp_tokio::freeradius::{self, FreeRadius, Mode, SECRET};
 use ppp_tokio::radius::{DaeListener, RadiusService, ServiceConfig};
 use tokio::io::AsyncWriteExt;
@@ -571,6 +572,84 @@ async fn radclient_disconnect_and_coa() {
     let stats = listener.stats();
     assert!(stats.forged >= 1, "{stats:?}");
     assert_eq!((stats.acks, stats.naks), (2, 1));
+}
+
+/// `Aaa::serve_dae` answers a CoA with the cause its server gave: a server that cannot take a
+/// rate limit (the kernel data path) refuses it, and radclient sees a CoA-NAK with
+/// Unsupported-Attribute, not Session-Context-Not-Found; a CoA the server takes is ACKed.
+#[tokio::test]
+async fn serve_dae_naks_a_coa_with_the_servers_cause() {
+    if freeradius::skip("serve_dae_naks_a_coa_with_the_servers_cause") {
+        return;
+    }
+    let dae_secret = "dae-test-secret";
+    let client = DaeClient {
+        address: "127.0.0.1".parse().unwrap(),
+        secret: dae_secret.into(),
+    };
+    let listener = DaeListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        DaeConfig::new(vec![client], nas()),
+    )
+    .await
+    .unwrap();
+    let to = listener.local_addr();
+    let aaa = Aaa::with_random(AaaOptions::local(), Random::seeded(5));
+    let mut attached = aaa.attach();
+    attached.register(
+        7,
+        RegisteredSession {
+            user: "alice".into(),
+            acct_session_id: "4F2A9C0D11E2B377".into(),
+            framed_ip_address: None,
+            nas_port_id: None,
+            nas_port: Some(7),
+            calling_station_id: None,
+        },
+    );
+    tokio::spawn(aaa.clone().serve_dae(listener));
+    // The server: a rate limit is refused as the kernel data path refuses it; the rest applies.
+    let server = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(command) = attached.recv().await {
+            if let AaaCommand::Change { port, change, done } = command {
+                seen.push(port);
+                let outcome = match change.rate_limit {
+                    Some(_) => Err(ppp_radius::ErrorCause::UNSUPPORTED_ATTRIBUTE),
+                    None => Ok(()),
+                };
+                let _ = done.send(outcome);
+                if seen.len() == 2 {
+                    return seen;
+                }
+            }
+        }
+        seen
+    });
+
+    let out = radclient(
+        to,
+        "coa",
+        dae_secret,
+        "User-Name = \"alice\", Mikrotik-Rate-Limit = \"4M/2M\", Message-Authenticator = 0x00\n",
+    )
+    .await;
+    assert!(out.contains("Received CoA-NAK"), "{out}");
+    assert!(out.contains("Unsupported-Attribute"), "{out}");
+
+    let out = radclient(
+        to,
+        "coa",
+        dae_secret,
+        "User-Name = \"alice\", Session-Timeout = 120, Message-Authenticator = 0x00\n",
+    )
+    .await;
+    assert!(out.contains("Received CoA-ACK"), "{out}");
+    let seen = tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen, [7, 7]);
 }
 
 /// The load figure: 1,000 PAP authentications started at once through FreeRADIUS (threaded,

@@ -31,7 +31,7 @@ use ppp_link::pppoe::{
     PppoeClient, PppoeClientEvent, PppoeServer, PppoeServerEvent, SessionEnd, UnitId,
 };
 use ppp_link::{CloseReason, DownReason, Link, LinkEvent, Random};
-use ppp_radius::{Authorization, TerminateCause};
+use ppp_radius::{Authorization, ErrorCause, TerminateCause};
 use pppoe_discovery::{DiscoveryEvent, MacAddr};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -1024,9 +1024,10 @@ pub async fn run_server(
                         if let Some(kernel) = id.and_then(|id| sessions.get_mut(&id)) {
                             kernel.observe(now(), rtnl.as_mut());
                         }
-                        let applied =
-                            id.is_some_and(|id| nas.change(&server, &mut sessions, id, &change));
-                        let _ = done.send(applied);
+                        let outcome = id
+                            .ok_or(ErrorCause::SESSION_CONTEXT_NOT_FOUND)
+                            .and_then(|id| nas.change(&server, &mut sessions, id, &change));
+                        let _ = done.send(outcome);
                         touched.extend(id);
                     }
                 }

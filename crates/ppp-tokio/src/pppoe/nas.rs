@@ -18,7 +18,7 @@ use std::time::Instant;
 use ppp_auth::{SecretEntry, SecretRequest, SecretsBackend, Verdict, VerifyRequest};
 use ppp_link::CloseReason;
 use ppp_link::pppoe::{PppoeServer, SessionEnd, UnitId};
-use ppp_radius::{Authorization, Change, NasPortType, SessionContext, TerminateCause};
+use ppp_radius::{Authorization, Change, ErrorCause, NasPortType, SessionContext, TerminateCause};
 use pppoe_discovery::MacAddr;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -314,16 +314,17 @@ impl ServerAaa {
         close
     }
 
-    /// A CoA for a session: its running unit's limits, or those it will start with. False
-    /// (the CoA is NAKed) when there is no such session, or when it sets a rate limit the
-    /// loop cannot enforce (then nothing of it is applied).
+    /// A CoA for a session: its running unit's limits, or those it will start with. The
+    /// CoA is NAKed with Session-Context-Not-Found when there is no such session, and with
+    /// Unsupported-Attribute when it sets a rate limit the loop cannot enforce (then nothing of
+    /// it is applied).
     pub(crate) fn change(
         &mut self,
         server: &PppoeServer,
         units: &mut impl UnitsAaa,
         session_id: u16,
         change: &Change,
-    ) -> bool {
+    ) -> Result<(), ErrorCause> {
         if !self.enforces_rate_limits
             && let Some(limit) = change.rate_limit
         {
@@ -331,7 +332,7 @@ impl ServerAaa {
                 "session {session_id:#06x}: CoA not applied: its rate limit {limit} cannot be \
                  enforced on the kernel data path"
             );
-            return false;
+            return Err(ErrorCause::UNSUPPORTED_ATTRIBUTE);
         }
         let now = now();
         if let Some(unit) = server.session_unit(session_id)
@@ -346,10 +347,10 @@ impl ServerAaa {
                 info!("{unit}: session timeout now {} s (CoA)", timeout.as_secs());
             }
             self.deadlines.set(unit, nas.poll_timeout());
-            return true;
+            return Ok(());
         }
         let Some(pending) = self.authorized.get_mut(&session_id) else {
-            return false;
+            return Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND);
         };
         if change.rate_limit.is_some() {
             pending.limits.rate_limit = change.rate_limit;
@@ -360,7 +361,7 @@ impl ServerAaa {
         if change.idle_timeout.is_some() {
             pending.limits.idle_timeout = change.idle_timeout;
         }
-        true
+        Ok(())
     }
 
     /// A session's authenticator (external mode) asks for a verdict: the secrets, then RADIUS,
@@ -681,21 +682,27 @@ mod tests {
 
         let mut kernel = server_aaa(false);
         assert!(accept(&mut kernel, 1, "alice", limited(None)));
-        assert!(!kernel.change(&server, &mut units, 1, &with_rate));
+        assert_eq!(
+            kernel.change(&server, &mut units, 1, &with_rate),
+            Err(ErrorCause::UNSUPPORTED_ATTRIBUTE)
+        );
         let pending = kernel.authorized[&1].limits;
         assert_eq!(pending.rate_limit, None);
         assert_eq!(pending.session_timeout, Some(Duration::from_secs(3600)));
-        assert!(kernel.change(&server, &mut units, 1, &without));
+        assert_eq!(kernel.change(&server, &mut units, 1, &without), Ok(()));
         assert_eq!(
             kernel.authorized[&1].limits.idle_timeout,
             Some(Duration::from_secs(300))
         );
         // No such session: NAKed either way.
-        assert!(!kernel.change(&server, &mut units, 9, &without));
+        assert_eq!(
+            kernel.change(&server, &mut units, 9, &without),
+            Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND)
+        );
 
         let mut tun = server_aaa(true);
         assert!(accept(&mut tun, 1, "alice", limited(None)));
-        assert!(tun.change(&server, &mut units, 1, &with_rate));
+        assert_eq!(tun.change(&server, &mut units, 1, &with_rate), Ok(()));
         assert_eq!(tun.authorized[&1].limits.rate_limit, Some(rate("4M/4M")));
     }
 
