@@ -221,8 +221,10 @@ pub(crate) enum Shape {
 /// the signed bytes, where it is below `limit`; for [`Shape::Nibbles`], the tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SetOps {
-    bias: u8,
-    limit: i8,
+    /// The bias in every byte (loaded as it is into a 128- or 256-bit vector).
+    bias: [u8; 32],
+    /// The limit in every byte.
+    limit: [u8; 32],
     tables: NibbleTables,
 }
 
@@ -244,8 +246,8 @@ impl SetOps {
         let lo = if a < b { a } else { b };
         let span = if a.abs_diff(b) == 0 { 0 } else { 1 };
         SetOps {
-            bias: 0x80u8.wrapping_sub(lo),
-            limit: -127 + span,
+            bias: [0x80u8.wrapping_sub(lo); 32],
+            limit: [(-127 + span) as u8; 32],
             tables,
         }
     }
@@ -1052,9 +1054,10 @@ mod x86 {
         #[inline]
         #[target_feature(enable = "sse2")]
         fn load(ops: &SetOps) -> Self {
+            let (bias, limit) = (&ops.bias, &ops.limit);
             Set128 {
-                bias: _mm_set1_epi8(ops.bias as i8),
-                limit: _mm_set1_epi8(ops.limit),
+                bias: bias.first_chunk().map_or(_mm_setzero_si128(), load128),
+                limit: limit.first_chunk().map_or(_mm_setzero_si128(), load128),
                 low: load128(&ops.tables.low),
                 high: load128(&ops.tables.high),
                 bits: load128(&HIGH_NIBBLE_BITS),
@@ -1094,6 +1097,18 @@ mod x86 {
     }
 
     impl Set256 {
+        /// The operands worked out beforehand.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn load(ops: &SetOps) -> Self {
+            let tables = Set128::load(ops);
+            Set256 {
+                bias: load256(&ops.bias),
+                limit: load256(&ops.limit),
+                ..Set256::new(&tables)
+            }
+        }
+
         #[inline]
         #[target_feature(enable = "avx2")]
         fn new(set: &Set128) -> Self {
@@ -2191,19 +2206,23 @@ mod x86 {
         Some((short, frame_kernel(tier, shape, width).unwrap_or(short)))
     }
 
-    /// [`frame_short_avx2`] for `shape` and an FCS of `width` bytes, on tiers from
-    /// [`Tier::Avx2`] up.
+    /// The short-payload encoder ([`frame_short_kernel`]) for `shape` and an FCS of `width`
+    /// bytes, on tiers from [`Tier::Avx2`] up.
     fn short_kernel(tier: Tier, shape: &Shape, width: usize) -> Option<FrameKernel> {
         macro_rules! choose {
             ($(($kind:ident, $width:literal)),*) => {
-                match (kind(shape), width) {
-                    $(($kind, $width) => Some(frame_short_avx2::<$kind, $width> as FrameKernel),)*
+                match (tier, kind(shape), width) {
+                    $(
+                        (Tier::Avx2, $kind, $width) => {
+                            Some(frame_short_avx2::<$kind, $width> as FrameKernel)
+                        }
+                        (Tier::Avx2Vpclmul | Tier::Avx512, $kind, $width) => {
+                            Some(frame_short_vpclmul::<$kind, $width> as FrameKernel)
+                        }
+                    )*
                     _ => None,
                 }
             };
-        }
-        if tier < Tier::Avx2 {
-            return None;
         }
         choose!(
             (PAIR, 2),
@@ -2321,97 +2340,162 @@ mod x86 {
         }};
     }
 
-    /// The whole-frame encoder of [`Tier::Avx2`] and up for payloads of 16 to [`SHORT_FOLD_MAX`]
-    /// bytes (others go to [`frame_avx2`]), a function of its own so that it needs few registers
-    /// and no stack: the payload escaped 32 bytes at a time and its FCS folded in the same pass,
-    /// all into one window of `out` (one bounds check for the frame).
+    /// Folds the 32 bytes `$y` (blocks `j` and `j + 1`) into the 256-bit accumulator `$acc`, of
+    /// which only lane 0 is used, with 128-bit multiplications and the pairs `$pairs`.
+    macro_rules! fold_pairs_128 {
+        ($acc:expr, $y:expr, $pairs:expr) => {{
+            let [p0, p1] = $pairs;
+            let (y, acc): (__m256i, __m256i) = ($y, $acc);
+            let lo = _mm256_castsi256_si128(y);
+            let hi = _mm256_extracti128_si256::<1>(y);
+            _mm256_xor_si256(
+                acc,
+                _mm256_zextsi128_si256(_mm_xor_si128(
+                    fold128(lo, load_pair(p0)),
+                    fold128(hi, load_pair(p1)),
+                )),
+            )
+        }};
+    }
+
+    /// [`fold_pairs_128`] with 256-bit multiplications: both lanes of `$acc` are used.
+    macro_rules! fold_pairs_256 {
+        ($acc:expr, $y:expr, $pairs:expr) => {{
+            let (y, acc): (__m256i, __m256i) = ($y, $acc);
+            let pairs = load_pairs256($pairs);
+            _mm256_xor_si256(
+                acc,
+                _mm256_xor_si256(
+                    _mm256_clmulepi64_epi128(y, pairs, 0x00),
+                    _mm256_clmulepi64_epi128(y, pairs, 0x11),
+                ),
+            )
+        }};
+    }
+
+    /// Two folding multiplier pairs as one 256-bit value.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn load_pairs256(pairs: &[[u64; 2]; 2]) -> __m256i {
+        // SAFETY: `pairs` is 32 readable bytes; the load has no alignment requirement.
+        unsafe { _mm256_loadu_si256(pairs.as_ptr().cast()) }
+    }
+
+    /// Defines the whole-frame encoder for payloads of 16 to [`SHORT_FOLD_MAX`] bytes of a tier
+    /// from [`Tier::Avx2`] up (others go to [`frame_avx2`]), with `$fold` folding 32 bytes into
+    /// the accumulator: a function of its own, so that it needs few registers and no stack. The
+    /// payload is escaped 32 bytes at a time and its FCS folded in the same pass, all into one
+    /// window of `out` (one bounds check for the frame).
     ///
     /// The FCS takes the payload's whole 16-byte blocks from the front, each folded over its own
     /// distance to the end of the last one ([`FoldConstants::by_lane`], one multiplication
     /// deep), then the last 1 to 15 bytes through [`finish`]. (For a 64-byte payload that is
     /// half the instructions of [`fold_short_width`], whose blocks end at the end of the payload
     /// and need shifting into place.)
-    #[target_feature(enable = "avx2,pclmulqdq,ssse3,sse4.1,popcnt")]
-    fn frame_short_avx2<const KIND: u8, const W: usize>(
-        encoder: &FrameEncoder,
-        frame: &FrameParts<'_>,
-        out: &mut [MaybeUninit<u8>],
-    ) -> usize {
-        let data = frame.payload;
-        if !(16..=SHORT_FOLD_MAX).contains(&data.len()) {
-            return frame_avx2::<KIND, W>(encoder, frame, out);
-        }
-        // (Always there: `encode_frame_into_vec` reserves it.)
-        let Some(win) = window::<SHORT_WINDOW>(out, 0) else {
-            return frame_avx2::<KIND, W>(encoder, frame, out);
-        };
-        let k = encoder.k;
-        let set = &Set128::load(&encoder.ops);
-        let wide = &Set256::new(set);
-        // The opening flag and the header, escaped beforehand.
-        store128_at(win, 0, load128(frame.head));
-        let mut w = frame.head_len.min(16);
-        let (chunks, rest) = data.as_chunks::<32>();
-        // Block 0 of the `whole` whole blocks goes over 128·(whole - 1) bits, with
-        // `by_lane[17 - whole]`; the last one gets `by_lane[16]`, zero, and is added as it is.
-        let whole = data.len() / 16;
-        let lanes = k.by_lane.get(17 - whole..).unwrap_or_default();
-        let (lanes, _) = lanes.as_chunks::<2>();
-        // The register goes into the first bytes.
-        let mut first = _mm_cvtsi32_si128(frame.register as i32);
-        let mut acc = _mm_setzero_si128();
-        let mut last = first;
-        for (chunk, pairs) in chunks.iter().zip(lanes) {
-            let y = load256(chunk);
-            w += emit32(y, mask256::<KIND>(wide, y), win, w);
-            if W > 0 {
-                let [p0, p1] = pairs;
-                let lo = _mm_xor_si128(_mm256_castsi256_si128(y), first);
-                last = _mm256_extracti128_si256::<1>(y);
-                first = _mm_setzero_si128();
-                acc = _mm_xor_si128(
-                    acc,
-                    _mm_xor_si128(fold128(lo, load_pair(p0)), fold128(last, load_pair(p1))),
-                );
+    macro_rules! frame_short_kernel {
+        ($(#[$attr:meta])* $name:ident, $features:literal, $fold:ident) => {
+            $(#[$attr])*
+            #[target_feature(enable = $features)]
+            fn $name<const KIND: u8, const W: usize>(
+                encoder: &FrameEncoder,
+                frame: &FrameParts<'_>,
+                out: &mut [MaybeUninit<u8>],
+            ) -> usize {
+                let data = frame.payload;
+                if !(16..=SHORT_FOLD_MAX).contains(&data.len()) {
+                    return frame_avx2::<KIND, W>(encoder, frame, out);
+                }
+                // (Always there: `encode_frame_into_vec` reserves it.)
+                let Some(win) = window::<SHORT_WINDOW>(out, 0) else {
+                    return frame_avx2::<KIND, W>(encoder, frame, out);
+                };
+                let k = encoder.k;
+                let set = &Set128::load(&encoder.ops);
+                let wide = &Set256::load(&encoder.ops);
+                // The opening flag and the header, escaped beforehand.
+                store128_at(win, 0, load128(frame.head));
+                let mut w = frame.head_len.min(16);
+                let (chunks, rest) = data.as_chunks::<32>();
+                // Block 0 of the `whole` whole blocks goes over 128·(whole - 1) bits, with
+                // `by_lane[17 - whole]`; the last one gets `by_lane[16]`, zero, and is added
+                // as it is.
+                let whole = data.len() / 16;
+                let lanes = k.by_lane.get(17 - whole..).unwrap_or_default();
+                let (lanes, _) = lanes.as_chunks::<2>();
+                // The register goes into the first bytes.
+                let mut first = _mm256_zextsi128_si256(_mm_cvtsi32_si128(frame.register as i32));
+                let mut acc = _mm256_setzero_si256();
+                let mut last = _mm256_castsi256_si128(first);
+                for (chunk, pairs) in chunks.iter().zip(lanes) {
+                    let y = load256(chunk);
+                    w += emit32(y, mask256::<KIND>(wide, y), win, w);
+                    if W > 0 {
+                        acc = $fold!(acc, _mm256_xor_si256(y, first), pairs);
+                        last = _mm256_extracti128_si256::<1>(y);
+                        first = _mm256_setzero_si256();
+                    }
+                }
+                let (blocks, tail) = rest.as_chunks::<16>();
+                if let Some(b) = blocks.first() {
+                    let v = load128(b);
+                    w += emit16(v, mask128::<KIND>(set, v), win, w);
+                    last = v;
+                }
+                // The last few bytes: the last 16 bytes of `data` shifted down so that the new
+                // ones come first, their escape mask with them.
+                let tail = tail.len();
+                if tail > 0
+                    && let (Some(end), Some(shift)) = (
+                        data.last_chunk::<16>(),
+                        SHIFT_MASKS
+                            .get(32 - tail..)
+                            .and_then(|m| m.first_chunk::<16>()),
+                    )
+                {
+                    let v = load128(end);
+                    let mask = mask128::<KIND>(set, v) >> (16 - tail);
+                    emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, w);
+                    w += tail + mask.count_ones() as usize;
+                }
+                let register = if W > 0 {
+                    // The two lanes of the accumulator (the first block of a lane 1 holding
+                    // anything is the last block, its pair zero), and the last whole block as
+                    // it is, with the register if it is block 0.
+                    let x = _mm_xor_si128(
+                        _mm_xor_si128(
+                            _mm256_castsi256_si128(acc),
+                            _mm256_extracti128_si256::<1>(acc),
+                        ),
+                        _mm_xor_si128(last, _mm256_castsi256_si128(first)),
+                    );
+                    if tail > 0 {
+                        finish(k, x, data, 16 * whole).0
+                    } else {
+                        reduce128_width(k, 8 * W as u32, x)
+                    }
+                } else {
+                    frame.register
+                };
+                close_frame::<KIND, W>(set, register, win, w)
             }
-        }
-        let (blocks, tail) = rest.as_chunks::<16>();
-        if let Some(b) = blocks.first() {
-            let v = load128(b);
-            w += emit16(v, mask128::<KIND>(set, v), win, w);
-            last = v;
-        }
-        // The last few bytes: the last 16 bytes of `data` shifted down so that the new ones come
-        // first, their escape mask with them.
-        let tail = tail.len();
-        if tail > 0
-            && let (Some(end), Some(shift)) = (
-                data.last_chunk::<16>(),
-                SHIFT_MASKS
-                    .get(32 - tail..)
-                    .and_then(|m| m.first_chunk::<16>()),
-            )
-        {
-            let v = load128(end);
-            let mask = mask128::<KIND>(set, v) >> (16 - tail);
-            emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, w);
-            w += tail + mask.count_ones() as usize;
-        }
-        let register = if W > 0 {
-            // The last whole block as it is, with the register if it is block 0.
-            let x = _mm_xor_si128(acc, _mm_xor_si128(last, first));
-            if tail > 0 {
-                finish(k, x, data, 16 * whole).0
-            } else {
-                reduce128_width(k, 8 * W as u32, x)
-            }
-        } else {
-            frame.register
         };
-        close_frame::<KIND, W>(set, register, win, w)
     }
 
-    /// The window [`frame_short_avx2`] writes a frame into: the head, a payload of up to
+    frame_short_kernel!(
+        /// The short-payload encoder of [`Tier::Avx2`].
+        frame_short_avx2,
+        "avx2,pclmulqdq,ssse3,sse4.1,popcnt",
+        fold_pairs_128
+    );
+    frame_short_kernel!(
+        /// The short-payload encoder of [`Tier::Avx2Vpclmul`] and up: two blocks per
+        /// multiplication.
+        frame_short_vpclmul,
+        "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt",
+        fold_pairs_256
+    );
+
+    /// The window [`frame_short_kernel`] writes a frame into: the head, a payload of up to
     /// [`SHORT_FOLD_MAX`] bytes all escaped, and room for the whole-vector stores at its end
     /// and the FCS with the closing flag.
     const SHORT_WINDOW: usize = 16 + 2 * SHORT_FOLD_MAX + 64;
