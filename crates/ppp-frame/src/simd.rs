@@ -2340,25 +2340,29 @@ mod x86 {
         }};
     }
 
-    /// Folds the 32 bytes `$y` (blocks `j` and `j + 1`) into the 256-bit accumulator `$acc`, of
-    /// which only lane 0 is used, with 128-bit multiplications and the pairs `$pairs`.
+    /// Folds the 32 bytes `$y` (two blocks) into the 128-bit accumulator `$acc` with 128-bit
+    /// multiplications, each block with its pair of `$pairs`.
     macro_rules! fold_pairs_128 {
         ($acc:expr, $y:expr, $pairs:expr) => {{
             let [p0, p1] = $pairs;
-            let (y, acc): (__m256i, __m256i) = ($y, $acc);
+            let (y, acc): (__m256i, __m128i) = ($y, $acc);
             let lo = _mm256_castsi256_si128(y);
             let hi = _mm256_extracti128_si256::<1>(y);
-            _mm256_xor_si256(
+            _mm_xor_si128(
                 acc,
-                _mm256_zextsi128_si256(_mm_xor_si128(
-                    fold128(lo, load_pair(p0)),
-                    fold128(hi, load_pair(p1)),
-                )),
+                _mm_xor_si128(fold128(lo, load_pair(p0)), fold128(hi, load_pair(p1))),
             )
         }};
+        // The accumulator's initial value, and the accumulator as one 128-bit value.
+        (zero) => {
+            _mm_setzero_si128()
+        };
+        (narrow $acc:expr) => {
+            $acc
+        };
     }
 
-    /// [`fold_pairs_128`] with 256-bit multiplications: both lanes of `$acc` are used.
+    /// [`fold_pairs_128`] with 256-bit multiplications into a 256-bit accumulator.
     macro_rules! fold_pairs_256 {
         ($acc:expr, $y:expr, $pairs:expr) => {{
             let (y, acc): (__m256i, __m256i) = ($y, $acc);
@@ -2369,6 +2373,16 @@ mod x86 {
                     _mm256_clmulepi64_epi128(y, pairs, 0x00),
                     _mm256_clmulepi64_epi128(y, pairs, 0x11),
                 ),
+            )
+        }};
+        (zero) => {
+            _mm256_setzero_si256()
+        };
+        (narrow $acc:expr) => {{
+            let acc: __m256i = $acc;
+            _mm_xor_si128(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
             )
         }};
     }
@@ -2424,7 +2438,7 @@ mod x86 {
                 let (lanes, _) = lanes.as_chunks::<2>();
                 // The register goes into the first bytes.
                 let mut first = _mm256_zextsi128_si256(_mm_cvtsi32_si128(frame.register as i32));
-                let mut acc = _mm256_setzero_si256();
+                let mut acc = $fold!(zero);
                 let mut last = _mm256_castsi256_si128(first);
                 for (chunk, pairs) in chunks.iter().zip(lanes) {
                     let y = load256(chunk);
@@ -2462,10 +2476,7 @@ mod x86 {
                     // anything is the last block, its pair zero), and the last whole block as
                     // it is, with the register if it is block 0.
                     let x = _mm_xor_si128(
-                        _mm_xor_si128(
-                            _mm256_castsi256_si128(acc),
-                            _mm256_extracti128_si256::<1>(acc),
-                        ),
+                        $fold!(narrow acc),
                         _mm_xor_si128(last, _mm256_castsi256_si128(first)),
                     );
                     if tail > 0 {
