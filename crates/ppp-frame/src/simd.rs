@@ -38,8 +38,12 @@
 //! read with masked loads, and an FCS whose whole blocks are all folded onto the end of the last
 //! one at once, one multiplication deep (then [`x86`]'s `finish` takes the partial block), where
 //! the end of the payload used to be a chain of multiplications that the next frame waited on.
-//! The kernel of a frame is chosen once per encoder configuration ([`frame_encoder`]), not per
-//! frame.
+//! A frame whose payload has 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes is written, on tiers from
+//! [`Tier::Avx2`] up, by a kernel of its own (`frame_short_vpclmul`, `frame_short_avx2`): one
+//! window, one loop of 32-byte steps that escapes and folds two blocks per step (with one 256-bit
+//! carry-less multiplication pair where VPCLMULQDQ is there), each block over its own distance to
+//! the last one. The kernel of a frame is chosen once per encoder configuration
+//! ([`frame_encoder`]), not per frame, and so are the escape set's operands ([`SetOps`]).
 //!
 //! [`unstuff_into`] does the reverse for the decoder: a 128-, 32- or 16-byte block with no flag,
 //! escape or ACCM character is copied; otherwise bytes after an escape get bit 5 flipped (a byte
@@ -2206,8 +2210,8 @@ mod x86 {
         Some((short, frame_kernel(tier, shape, width).unwrap_or(short)))
     }
 
-    /// The short-payload encoder ([`frame_short_kernel`]) for `shape` and an FCS of `width`
-    /// bytes, on tiers from [`Tier::Avx2`] up.
+    /// The short-payload encoder ([`frame_short_avx2`], [`frame_short_vpclmul`]) for `shape` and
+    /// an FCS of `width` bytes, on tiers from [`Tier::Avx2`] up.
     fn short_kernel(tier: Tier, shape: &Shape, width: usize) -> Option<FrameKernel> {
         macro_rules! choose {
             ($(($kind:ident, $width:literal)),*) => {
@@ -2506,9 +2510,9 @@ mod x86 {
         fold_pairs_256
     );
 
-    /// The window [`frame_short_kernel`] writes a frame into: the head, a payload of up to
-    /// [`SHORT_FOLD_MAX`] bytes all escaped, and room for the whole-vector stores at its end
-    /// and the FCS with the closing flag.
+    /// The window [`frame_short_vpclmul`] and [`frame_short_avx2`] write a frame into: the head,
+    /// a payload of up to [`SHORT_FOLD_MAX`] bytes all escaped, and room for the whole-vector
+    /// stores at its end and the FCS with the closing flag.
     const SHORT_WINDOW: usize = 16 + 2 * SHORT_FOLD_MAX + 64;
 
     /// Defines the whole-frame encoder of a tier (see [`super::encode_frame_into_vec`], which
