@@ -1051,7 +1051,26 @@ mod x86 {
         #[inline]
         #[target_feature(enable = "sse2")]
         fn new(shape: &Shape) -> Self {
-            Set128::load(&SetOps::of(shape))
+            let (a, b, t) = match *shape {
+                Shape::Pair(a, b) | Shape::ControlsPlus(a, b) => (a, b, None),
+                Shape::Nibbles(t) => (0, 0, Some(t)),
+            };
+            // As in `SetOps::of`, without the detour through memory.
+            let (lo, span) = (a.min(b), a.abs_diff(b).min(1));
+            let bias = 0x80u8.wrapping_sub(lo);
+            let limit = (-127 + i16::from(span)) as i8;
+            let zero = [0u8; 16];
+            let t = t.unwrap_or(NibbleTables {
+                low: zero,
+                high: zero,
+            });
+            Set128 {
+                bias: _mm_set1_epi8(bias as i8),
+                limit: _mm_set1_epi8(limit),
+                low: load128(&t.low),
+                high: load128(&t.high),
+                bits: load128(&HIGH_NIBBLE_BITS),
+            }
         }
 
         /// The operands worked out beforehand.
