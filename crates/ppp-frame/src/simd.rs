@@ -38,8 +38,12 @@
 //! read with masked loads, and an FCS whose whole blocks are all folded onto the end of the last
 //! one at once, one multiplication deep (then [`x86`]'s `finish` takes the partial block), where
 //! the end of the payload used to be a chain of multiplications that the next frame waited on.
-//! The kernel of a frame is chosen once per encoder configuration ([`frame_encoder`]), not per
-//! frame.
+//! A frame whose payload has 16 to [`crate::fcs::SHORT_FOLD_MAX`] bytes is written, on tiers from
+//! [`Tier::Avx2`] up, by a kernel of its own (`frame_short_vpclmul`, `frame_short_avx2`): one
+//! window, one loop of 32-byte steps that escapes and folds two blocks per step (with one 256-bit
+//! carry-less multiplication pair where VPCLMULQDQ is there), each block over its own distance to
+//! the last one. The kernel of a frame is chosen once per encoder configuration
+//! ([`frame_encoder`]), not per frame, and so are the escape set's operands ([`SetOps`]).
 //!
 //! [`unstuff_into`] does the reverse for the decoder: a 128-, 32- or 16-byte block with no flag,
 //! escape or ACCM character is copied; otherwise bytes after an escape get bit 5 flipped (a byte
@@ -216,6 +220,43 @@ pub(crate) enum Shape {
     Nibbles(NibbleTables),
 }
 
+/// The operands the kernels test a [`Shape`] with, as bytes: for [`Shape::Pair`] and
+/// [`Shape::ControlsPlus`], `bias` added to a byte moves the range of the pair to the bottom of
+/// the signed bytes, where it is below `limit`; for [`Shape::Nibbles`], the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SetOps {
+    /// The bias in every byte (loaded as it is into a 128- or 256-bit vector).
+    bias: [u8; 32],
+    /// The limit in every byte.
+    limit: [u8; 32],
+    tables: NibbleTables,
+}
+
+impl SetOps {
+    /// The operands of `shape`.
+    pub(crate) const fn of(shape: &Shape) -> Self {
+        let (a, b, tables) = match *shape {
+            Shape::Pair(a, b) | Shape::ControlsPlus(a, b) => (
+                a,
+                b,
+                NibbleTables {
+                    low: [0; 16],
+                    high: [0; 16],
+                },
+            ),
+            Shape::Nibbles(t) => (0, 0, t),
+        };
+        // `[lo, lo + span]` moved to `[-128, -128 + span]`, all else above (span 0 or 1).
+        let lo = if a < b { a } else { b };
+        let span = if a.abs_diff(b) == 0 { 0 } else { 1 };
+        SetOps {
+            bias: [0x80u8.wrapping_sub(lo); 32],
+            limit: [(-127 + span) as u8; 32],
+            tables,
+        }
+    }
+}
+
 /// Writes `data` into `out` with every byte of the set `escapes` escaped (0x7D, then the byte XOR
 /// 0x20), and folds `data` into the CRC register `register` with the constants `fold` (none: no
 /// FCS). Returns the new register, the bytes of `data` consumed and the bytes of `out` written;
@@ -273,8 +314,12 @@ pub(crate) struct FrameParts<'a> {
 pub(crate) struct FrameEncoder {
     /// The tier the kernel was chosen for, already clamped to what the CPU supports.
     tier: Tier,
-    /// The FCS folding constants; none: no FCS.
-    fold: Option<&'static FoldConstants>,
+    /// The FCS folding constants (any, unused, without an FCS).
+    k: &'static FoldConstants,
+    /// The escape set.
+    shape: Shape,
+    /// The escape set's operands, worked out once here rather than in every frame.
+    ops: SetOps,
     /// The kernel for payloads of up to [`crate::fcs::SHORT_FOLD_MAX`] bytes.
     #[cfg(target_arch = "x86_64")]
     short: x86::FrameKernel,
@@ -297,7 +342,9 @@ pub(crate) fn frame_encoder(
         let (short, long) = x86::frame_kernels(tier, escapes, width)?;
         Some(FrameEncoder {
             tier,
-            fold,
+            k: fold.unwrap_or(&crate::fcs::FCS16_FOLD),
+            shape: *escapes,
+            ops: SetOps::of(escapes),
             short,
             long,
         })
@@ -310,12 +357,11 @@ pub(crate) fn frame_encoder(
 }
 
 /// Appends a whole frame to `out` with the kernel of `encoder`: the opening flag if asked for,
-/// header, payload and FCS with every byte of `escapes` (the set `encoder` was made for)
-/// escaped, the closing flag; the payload escaped and its FCS folded in one pass.
+/// header, payload and FCS with every byte of the set `encoder` was made for escaped, the closing
+/// flag; the payload escaped and its FCS folded in one pass.
 #[inline]
 pub(crate) fn encode_frame_into_vec(
     encoder: &FrameEncoder,
-    escapes: &Shape,
     frame: &FrameParts<'_>,
     out: &mut Vec<u8>,
 ) {
@@ -326,8 +372,6 @@ pub(crate) fn encode_frame_into_vec(
         out.reserve(16 + 2 * (frame.payload.len() + 4) + 1 + x86::SLACK);
         let len = out.len();
         let spare = out.spare_capacity_mut();
-        // Without an FCS the constants are never read; any will do.
-        let k = encoder.fold.unwrap_or(&crate::fcs::FCS16_FOLD);
         let kernel = if frame.payload.len() > crate::fcs::SHORT_FOLD_MAX {
             encoder.long
         } else {
@@ -336,13 +380,13 @@ pub(crate) fn encode_frame_into_vec(
         // SAFETY: `frame_encoder` chose the kernel for `encoder.tier`, which it clamped to what
         // the running CPU supports (and which is not the portable tier): the kernel's target
         // features are all present. The kernel writes inside `spare` only.
-        let written = unsafe { kernel(encoder.tier, escapes, frame, k, frame.register, spare) };
+        let written = unsafe { kernel(encoder, frame, spare) };
         // SAFETY: the kernel initialised the first `written` bytes of the spare capacity.
         unsafe { out.set_len(len + written) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (encoder, escapes, frame, out);
+        let _ = (encoder, frame, out);
     }
 }
 
@@ -410,7 +454,7 @@ pub(crate) fn unstuff_into(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{FrameParts, NibbleTables, Shape, Tier};
+    use super::{FrameEncoder, FrameParts, NibbleTables, SetOps, Shape, Tier};
     use crate::fcs::{FoldConstants, SHORT_FOLD_MAX, fold_index};
     use core::arch::x86_64::*;
     use core::mem::MaybeUninit;
@@ -967,8 +1011,13 @@ mod x86 {
     // ----- Stuffing (encoder) and unstuffing (decoder) -----
 
     /// Spare room [`super::encode_frame_into_vec`] reserves past the frame's worst case: the
-    /// frame kernels store whole windows (up to 256 bytes in [`frame_avx512`]) near the end.
-    pub(super) const SLACK: usize = 256;
+    /// frame kernels store whole windows (up to 256 bytes in [`frame_avx512`]) near the end,
+    /// and a frame with a short payload goes into one window of [`SHORT_WINDOW`] bytes.
+    pub(super) const SLACK: usize = if SHORT_WINDOW > 256 {
+        SHORT_WINDOW
+    } else {
+        256
+    };
 
     /// The classification a kernel is compiled for (its `KIND` parameter): [`Shape::Pair`].
     const PAIR: u8 = 0;
@@ -1006,7 +1055,7 @@ mod x86 {
                 Shape::Pair(a, b) | Shape::ControlsPlus(a, b) => (a, b, None),
                 Shape::Nibbles(t) => (0, 0, Some(t)),
             };
-            // `[lo, lo + span]` moved to `[-128, -128 + span]`, all else above (span 0 or 1).
+            // As in `SetOps::of`, without the detour through memory.
             let (lo, span) = (a.min(b), a.abs_diff(b).min(1));
             let bias = 0x80u8.wrapping_sub(lo);
             let limit = (-127 + i16::from(span)) as i8;
@@ -1020,6 +1069,20 @@ mod x86 {
                 limit: _mm_set1_epi8(limit),
                 low: load128(&t.low),
                 high: load128(&t.high),
+                bits: load128(&HIGH_NIBBLE_BITS),
+            }
+        }
+
+        /// The operands worked out beforehand.
+        #[inline]
+        #[target_feature(enable = "sse2")]
+        fn load(ops: &SetOps) -> Self {
+            let (bias, limit) = (&ops.bias, &ops.limit);
+            Set128 {
+                bias: bias.first_chunk().map_or(_mm_setzero_si128(), load128),
+                limit: limit.first_chunk().map_or(_mm_setzero_si128(), load128),
+                low: load128(&ops.tables.low),
+                high: load128(&ops.tables.high),
                 bits: load128(&HIGH_NIBBLE_BITS),
             }
         }
@@ -1057,6 +1120,18 @@ mod x86 {
     }
 
     impl Set256 {
+        /// The operands worked out beforehand.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn load(ops: &SetOps) -> Self {
+            let tables = Set128::load(ops);
+            Set256 {
+                bias: load256(&ops.bias),
+                limit: load256(&ops.limit),
+                ..Set256::new(&tables)
+            }
+        }
+
         #[inline]
         #[target_feature(enable = "avx2")]
         fn new(set: &Set128) -> Self {
@@ -2132,17 +2207,10 @@ mod x86 {
         dispatch!(PAIR, CONTROLS, NIBBLES)
     }
 
-    /// A whole-frame kernel: `(tier, escape set, frame, FCS constants, FCS register after the
-    /// header, output)` to the bytes written. Unsafe to call: the CPU must have the kernel's
-    /// target features (see [`frame_kernel`]).
-    pub(super) type FrameKernel = unsafe fn(
-        Tier,
-        &Shape,
-        &FrameParts<'_>,
-        &FoldConstants,
-        u32,
-        &mut [MaybeUninit<u8>],
-    ) -> usize;
+    /// A whole-frame kernel: `(encoder, frame, output)` to the bytes written. Unsafe to call:
+    /// the CPU must have the kernel's target features (see [`frame_kernel`]).
+    pub(super) type FrameKernel =
+        unsafe fn(&FrameEncoder, &FrameParts<'_>, &mut [MaybeUninit<u8>]) -> usize;
 
     /// The whole-frame kernels for `tier` (which must not exceed what the CPU supports: the
     /// caller clamps it), escape set `shape` and an FCS of `width` bytes (0, 2 or 4), for
@@ -2154,8 +2222,42 @@ mod x86 {
         shape: &Shape,
         width: usize,
     ) -> Option<(FrameKernel, FrameKernel)> {
-        let short = frame_kernel(tier.min(Tier::Avx2Vpclmul), shape, width)?;
+        let short = match short_kernel(tier, shape, width) {
+            Some(short) => short,
+            None => frame_kernel(tier.min(Tier::Avx2Vpclmul), shape, width)?,
+        };
         Some((short, frame_kernel(tier, shape, width).unwrap_or(short)))
+    }
+
+    /// The short-payload encoder ([`frame_short_avx2`], [`frame_short_vpclmul`]) for `shape` and
+    /// an FCS of `width` bytes, on tiers from [`Tier::Avx2`] up.
+    fn short_kernel(tier: Tier, shape: &Shape, width: usize) -> Option<FrameKernel> {
+        macro_rules! choose {
+            ($(($kind:ident, $width:literal)),*) => {
+                match (tier, kind(shape), width) {
+                    $(
+                        (Tier::Avx2, $kind, $width) => {
+                            Some(frame_short_avx2::<$kind, $width> as FrameKernel)
+                        }
+                        (Tier::Avx2Vpclmul | Tier::Avx512, $kind, $width) => {
+                            Some(frame_short_vpclmul::<$kind, $width> as FrameKernel)
+                        }
+                    )*
+                    _ => None,
+                }
+            };
+        }
+        choose!(
+            (PAIR, 2),
+            (PAIR, 4),
+            (PAIR, 0),
+            (CONTROLS, 2),
+            (CONTROLS, 4),
+            (CONTROLS, 0),
+            (NIBBLES, 2),
+            (NIBBLES, 4),
+            (NIBBLES, 0)
+        )
     }
 
     /// The kernel of [`frame_kernels`] for one tier (the first one listed that applies).
@@ -2261,6 +2363,177 @@ mod x86 {
         }};
     }
 
+    /// Folds the 32 bytes `$y` (two blocks) into the 128-bit accumulator `$acc` with 128-bit
+    /// multiplications, each block with its pair of `$pairs`.
+    macro_rules! fold_pairs_128 {
+        ($acc:expr, $y:expr, $pairs:expr) => {{
+            let [p0, p1] = $pairs;
+            let (y, acc): (__m256i, __m128i) = ($y, $acc);
+            let lo = _mm256_castsi256_si128(y);
+            let hi = _mm256_extracti128_si256::<1>(y);
+            _mm_xor_si128(
+                acc,
+                _mm_xor_si128(fold128(lo, load_pair(p0)), fold128(hi, load_pair(p1))),
+            )
+        }};
+        // The accumulator's initial value, and the accumulator as one 128-bit value.
+        (zero) => {
+            _mm_setzero_si128()
+        };
+        (narrow $acc:expr) => {
+            $acc
+        };
+    }
+
+    /// [`fold_pairs_128`] with 256-bit multiplications into a 256-bit accumulator.
+    macro_rules! fold_pairs_256 {
+        ($acc:expr, $y:expr, $pairs:expr) => {{
+            let (y, acc): (__m256i, __m256i) = ($y, $acc);
+            let pairs = load_pairs256($pairs);
+            _mm256_xor_si256(
+                acc,
+                _mm256_xor_si256(
+                    _mm256_clmulepi64_epi128(y, pairs, 0x00),
+                    _mm256_clmulepi64_epi128(y, pairs, 0x11),
+                ),
+            )
+        }};
+        (zero) => {
+            _mm256_setzero_si256()
+        };
+        (narrow $acc:expr) => {{
+            let acc: __m256i = $acc;
+            _mm_xor_si128(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            )
+        }};
+    }
+
+    /// Two folding multiplier pairs as one 256-bit value.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn load_pairs256(pairs: &[[u64; 2]; 2]) -> __m256i {
+        // SAFETY: `pairs` is 32 readable bytes; the load has no alignment requirement.
+        unsafe { _mm256_loadu_si256(pairs.as_ptr().cast()) }
+    }
+
+    /// Defines the whole-frame encoder for payloads of 16 to [`SHORT_FOLD_MAX`] bytes of a tier
+    /// from [`Tier::Avx2`] up (others go to [`frame_avx2`]), with `$fold` folding 32 bytes into
+    /// the accumulator: a function of its own, so that it needs few registers and no stack. The
+    /// payload is escaped 32 bytes at a time and its FCS folded in the same pass, all into one
+    /// window of `out` (one bounds check for the frame).
+    ///
+    /// The FCS takes the payload's whole 16-byte blocks from the front, each folded over its own
+    /// distance to the end of the last one ([`FoldConstants::by_lane`], one multiplication
+    /// deep), then the last 1 to 15 bytes through [`finish`]. (For a 64-byte payload that is
+    /// half the instructions of [`fold_short_width`], whose blocks end at the end of the payload
+    /// and need shifting into place.)
+    macro_rules! frame_short_kernel {
+        ($(#[$attr:meta])* $name:ident, $features:literal, $fold:ident) => {
+            $(#[$attr])*
+            #[target_feature(enable = $features)]
+            fn $name<const KIND: u8, const W: usize>(
+                encoder: &FrameEncoder,
+                frame: &FrameParts<'_>,
+                out: &mut [MaybeUninit<u8>],
+            ) -> usize {
+                let data = frame.payload;
+                if !(16..=SHORT_FOLD_MAX).contains(&data.len()) {
+                    return frame_avx2::<KIND, W>(encoder, frame, out);
+                }
+                // (Always there: `encode_frame_into_vec` reserves it.)
+                let Some(win) = window::<SHORT_WINDOW>(out, 0) else {
+                    return frame_avx2::<KIND, W>(encoder, frame, out);
+                };
+                let k = encoder.k;
+                let set = &Set128::load(&encoder.ops);
+                let wide = &Set256::load(&encoder.ops);
+                // The opening flag and the header, escaped beforehand.
+                store128_at(win, 0, load128(frame.head));
+                let mut w = frame.head_len.min(16);
+                let (chunks, rest) = data.as_chunks::<32>();
+                // Block 0 of the `whole` whole blocks goes over 128·(whole - 1) bits, with
+                // `by_lane[17 - whole]`; the last one gets `by_lane[16]`, zero, and is added
+                // as it is.
+                let whole = data.len() / 16;
+                let lanes = k.by_lane.get(17 - whole..).unwrap_or_default();
+                let (lanes, _) = lanes.as_chunks::<2>();
+                // The register goes into the first bytes.
+                let mut first = _mm256_zextsi128_si256(_mm_cvtsi32_si128(frame.register as i32));
+                let mut acc = $fold!(zero);
+                let mut last = _mm256_castsi256_si128(first);
+                for (chunk, pairs) in chunks.iter().zip(lanes) {
+                    let y = load256(chunk);
+                    w += emit32(y, mask256::<KIND>(wide, y), win, w);
+                    if W > 0 {
+                        acc = $fold!(acc, _mm256_xor_si256(y, first), pairs);
+                        last = _mm256_extracti128_si256::<1>(y);
+                        first = _mm256_setzero_si256();
+                    }
+                }
+                let (blocks, tail) = rest.as_chunks::<16>();
+                if let Some(b) = blocks.first() {
+                    let v = load128(b);
+                    w += emit16(v, mask128::<KIND>(set, v), win, w);
+                    last = v;
+                }
+                // The last few bytes: the last 16 bytes of `data` shifted down so that the new
+                // ones come first, their escape mask with them.
+                let tail = tail.len();
+                if tail > 0
+                    && let (Some(end), Some(shift)) = (
+                        data.last_chunk::<16>(),
+                        SHIFT_MASKS
+                            .get(32 - tail..)
+                            .and_then(|m| m.first_chunk::<16>()),
+                    )
+                {
+                    let v = load128(end);
+                    let mask = mask128::<KIND>(set, v) >> (16 - tail);
+                    emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, w);
+                    w += tail + mask.count_ones() as usize;
+                }
+                let register = if W > 0 {
+                    // The two lanes of the accumulator (the first block of a lane 1 holding
+                    // anything is the last block, its pair zero), and the last whole block as
+                    // it is, with the register if it is block 0.
+                    let x = _mm_xor_si128(
+                        $fold!(narrow acc),
+                        _mm_xor_si128(last, _mm256_castsi256_si128(first)),
+                    );
+                    if tail > 0 {
+                        finish(k, x, data, 16 * whole).0
+                    } else {
+                        reduce128_width(k, 8 * W as u32, x)
+                    }
+                } else {
+                    frame.register
+                };
+                close_frame::<KIND, W>(set, register, win, w)
+            }
+        };
+    }
+
+    frame_short_kernel!(
+        /// The short-payload encoder of [`Tier::Avx2`].
+        frame_short_avx2,
+        "avx2,pclmulqdq,ssse3,sse4.1,popcnt",
+        fold_pairs_128
+    );
+    frame_short_kernel!(
+        /// The short-payload encoder of [`Tier::Avx2Vpclmul`] and up: two blocks per
+        /// multiplication.
+        frame_short_vpclmul,
+        "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt",
+        fold_pairs_256
+    );
+
+    /// The window [`frame_short_vpclmul`] and [`frame_short_avx2`] write a frame into: the head,
+    /// a payload of up to [`SHORT_FOLD_MAX`] bytes all escaped, and room for the whole-vector
+    /// stores at its end and the FCS with the closing flag.
+    const SHORT_WINDOW: usize = 16 + 2 * SHORT_FOLD_MAX + 64;
+
     /// Defines the whole-frame encoder of a tier (see [`super::encode_frame_into_vec`], which
     /// sizes `out`); it returns the bytes written. Payloads up to [`SHORT_FOLD_MAX`] bytes are
     /// escaped here and their FCS folded in one step ([`fold_short`]); longer ones go through
@@ -2270,14 +2543,12 @@ mod x86 {
             $(#[$attr])*
             #[target_feature(enable = $features)]
             fn $name<const KIND: u8, const W: usize>(
-                tier: Tier,
-                shape: &Shape,
+                encoder: &FrameEncoder,
                 frame: &FrameParts<'_>,
-                k: &FoldConstants,
-                register: u32,
                 out: &mut [MaybeUninit<u8>],
             ) -> usize {
-                let set = &Set128::new(shape);
+                let (tier, shape, k) = (encoder.tier, &encoder.shape, encoder.k);
+                let set = &Set128::load(&encoder.ops);
                 let wide = &$widen(set);
                 // The opening flag and the header, escaped beforehand.
                 if let Some(win) = window::<16>(out, 0) {
@@ -2285,7 +2556,7 @@ mod x86 {
                 }
                 let mut w = frame.head_len.min(16);
                 let fold = (W > 0).then_some(k);
-                let mut register = register;
+                let mut register = frame.register;
                 let payload = frame.payload;
                 if (16..=SHORT_FOLD_MAX).contains(&payload.len()) {
                     w = $emit!(set, wide, payload, out, w);
@@ -2396,18 +2667,16 @@ mod x86 {
         enable = "avx512f,avx512bw,avx512vl,avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt"
     )]
     fn frame_avx512<const KIND: u8, const W: usize>(
-        tier: Tier,
-        shape: &Shape,
+        encoder: &FrameEncoder,
         frame: &FrameParts<'_>,
-        k: &FoldConstants,
-        register: u32,
         out: &mut [MaybeUninit<u8>],
     ) -> usize {
         let payload = frame.payload;
         if W == 0 || payload.len() <= SHORT_FOLD_MAX {
-            return frame_avx2::<KIND, W>(tier, shape, frame, k, register, out);
+            return frame_avx2::<KIND, W>(encoder, frame, out);
         }
-        let set = &Set128::new(shape);
+        let (k, register) = (encoder.k, frame.register);
+        let set = &Set128::load(&encoder.ops);
         let bias = _mm512_broadcast_i32x4(set.bias);
         let limit = _mm512_broadcast_i32x4(set.limit);
         let controls = _mm512_set1_epi8(0x1F);
@@ -2433,7 +2702,7 @@ mod x86 {
             && let (Some(h0), Some(h1)) = (second.first_chunk::<64>(), second.last_chunk::<64>())
             && members(load512(h0)) | members(load512(h1)) != 0
         {
-            return frame_avx2::<KIND, W>(tier, shape, frame, k, register, out);
+            return frame_avx2::<KIND, W>(encoder, frame, out);
         }
         // The opening flag and the header, escaped beforehand.
         if let Some(win) = window::<16>(out, 0) {
