@@ -12,6 +12,7 @@
 #   benches/pppoe-tun-iperf.sh target/release/examples on 10 51.2M  # UDP at 100,000 packets/s
 #   GSO_RATE=520000 benches/pppoe-tun-iperf.sh target/release/examples on 5  # and a light load
 #   GSO_ONLY=1 GSO_RATE=520000 benches/pppoe-tun-iperf.sh target/release/examples on 5  # that alone
+#   PIN=1 GSO_ONLY=1 GSO_RATE=600000 benches/pppoe-tun-iperf.sh target/release/examples on 5  # one CPU a side
 #
 # The UDP runs send as fast as iperf3 can (-b 0) unless a rate is given: at a fixed rate the
 # programs' CPU per packet compares builds even on a machine whose other load varies. Besides
@@ -40,9 +41,14 @@ ip -n $C addr add 198.51.100.2/24 dev veth-c; ip -n $S addr add 198.51.100.1/24 
 D=$(mktemp -d); mkdir -p $D
 ac_config $D/ac.toml veth-s 192.0.2.100-192.0.2.199
 SW=""; [ "$OFF" = off ] && SW="--no-tun-offload"
-ip netns exec $S $BIN/access-concentrator --config $D/ac.toml --data-plane tun $SW 2>$D/ac.log & ACP=$!
+# PIN=1: the client's side (the client and the light load in its namespace) on CPU 0, the AC's
+# (the AC with one worker, and the load in its namespace) on CPU 1, as on two hosts; otherwise
+# the scheduler shares both CPUs among everything.
+ON_C=(); ON_S=(); WORKERS=()
+if [ -n "${PIN:-}" ]; then ON_C=(taskset -c 0); ON_S=(taskset -c 1); WORKERS=(--workers 1); fi
+ip netns exec $S "${ON_S[@]}" $BIN/access-concentrator "${WORKERS[@]}" --config $D/ac.toml --data-plane tun $SW 2>$D/ac.log & ACP=$!
 sleep 1
-ip netns exec $C $BIN/pppoe-client --interface veth-c --user alice --password "alice secret" --allow chap --no-reconnect --tun-name pppoe-c --data-plane tun $SW 2>$D/client.log & CLP=$!
+ip netns exec $C "${ON_C[@]}" $BIN/pppoe-client --interface veth-c --user alice --password "alice secret" --allow chap --no-reconnect --tun-name pppoe-c --data-plane tun $SW 2>$D/client.log & CLP=$!
 for i in $(seq 1 100); do ip -n $C addr show pppoe-c 2>/dev/null | grep -q 192.0.2 && break; sleep 0.2; done
 sleep 1
 # ip netns exec execs directly, so the pid is the program's
@@ -100,10 +106,12 @@ run 192.0.2.1 "-u -b $UDP_RATE -l 64 -R" "pppoe-udp64-down-$OFF"
 fi
 # The light UDP load: send namespace, receive namespace, destination, label.
 gso_run() {
-  ip netns exec $2 python3 "$(dirname "$0")/udp-gso.py" recv $3 $T > $D/gso-recv-$4 & local rp=$!
+  local on_send=("${ON_C[@]}") on_recv=("${ON_S[@]}")
+  [ "$1" = $S ] && { on_send=("${ON_S[@]}"); on_recv=("${ON_C[@]}"); }
+  ip netns exec $2 "${on_recv[@]}" python3 "$(dirname "$0")/udp-gso.py" recv $3 $T > $D/gso-recv-$4 & local rp=$!
   sleep 0.5
   local a0=$(cpu $ACPID) c0=$(cpu $CLPID) t0=$(date +%s.%N)
-  local sent; sent=$(ip netns exec $1 python3 "$(dirname "$0")/udp-gso.py" send $3 $T $GSO_RATE)
+  local sent; sent=$(ip netns exec $1 "${on_send[@]}" python3 "$(dirname "$0")/udp-gso.py" send $3 $T $GSO_RATE)
   local a1=$(cpu $ACPID) c1=$(cpu $CLPID) t1=$(date +%s.%N)
   wait $rp
   python3 - "$4" "$sent" "$(cat $D/gso-recv-$4)" "$a0" "$a1" "$c0" "$c1" "$t0" "$t1" <<'PY'
