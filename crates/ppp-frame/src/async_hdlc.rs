@@ -226,6 +226,17 @@ struct Head {
 }
 
 impl Head {
+    /// The frame to encode: this header (with the opening flag if `open` is 1), then `payload`.
+    #[inline(always)]
+    fn parts<'a>(&'a self, open: usize, payload: &'a [u8]) -> simd::FrameParts<'a> {
+        simd::FrameParts {
+            head: &self.bytes[open],
+            head_len: usize::from(self.lens[open]),
+            payload,
+            register: self.register,
+        }
+    }
+
     fn new(key: (Protocol, bool), header: &[u8], escapes: &ByteSet, fcs: FcsKind) -> Self {
         let mut bytes = [[0u8; 16]; 2];
         bytes[1][0] = FLAG;
@@ -362,13 +373,7 @@ impl AsyncEncoder {
             && head.key == (protocol, default_set)
         {
             let open = usize::from(self.open_flag);
-            let frame = simd::FrameParts {
-                head: &head.bytes[open],
-                head_len: usize::from(head.lens[open]),
-                payload,
-                register: head.register,
-            };
-            simd::encode_frame_into_vec(encoder, &frame, out);
+            simd::encode_frame_into_vec(encoder, &head.parts(open, payload), out);
             self.open_flag = false;
             return;
         }
@@ -407,13 +412,7 @@ impl AsyncEncoder {
                 }
             }
             if let Some(encoder) = &self.frame_encoders[usize::from(default_set)] {
-                let frame = simd::FrameParts {
-                    head: &head.bytes[open],
-                    head_len: usize::from(head.lens[open]),
-                    payload,
-                    register: head.register,
-                };
-                simd::encode_frame_into_vec(encoder, &frame, out);
+                simd::encode_frame_into_vec(encoder, &head.parts(open, payload), out);
                 self.open_flag = false;
                 return;
             }

@@ -2229,6 +2229,24 @@ mod x86 {
         Some((short, frame_kernel(tier, shape, width).unwrap_or(short)))
     }
 
+    /// Invokes the selector macro `$choose` with every escape-set kind and FCS width a frame
+    /// kernel is instantiated for.
+    macro_rules! every_set_and_width {
+        ($choose:ident) => {
+            $choose!(
+                (PAIR, 2),
+                (PAIR, 4),
+                (PAIR, 0),
+                (CONTROLS, 2),
+                (CONTROLS, 4),
+                (CONTROLS, 0),
+                (NIBBLES, 2),
+                (NIBBLES, 4),
+                (NIBBLES, 0)
+            )
+        };
+    }
+
     /// The short-payload encoder ([`frame_short_avx2`], [`frame_short_vpclmul`]) for `shape` and
     /// an FCS of `width` bytes, on tiers from [`Tier::Avx2`] up.
     fn short_kernel(tier: Tier, shape: &Shape, width: usize) -> Option<FrameKernel> {
@@ -2247,17 +2265,7 @@ mod x86 {
                 }
             };
         }
-        choose!(
-            (PAIR, 2),
-            (PAIR, 4),
-            (PAIR, 0),
-            (CONTROLS, 2),
-            (CONTROLS, 4),
-            (CONTROLS, 0),
-            (NIBBLES, 2),
-            (NIBBLES, 4),
-            (NIBBLES, 0)
-        )
+        every_set_and_width!(choose)
     }
 
     /// The kernel of [`frame_kernels`] for one tier (the first one listed that applies).
@@ -2288,17 +2296,7 @@ mod x86 {
                 }
             };
         }
-        choose!(
-            (PAIR, 2),
-            (PAIR, 4),
-            (PAIR, 0),
-            (CONTROLS, 2),
-            (CONTROLS, 4),
-            (CONTROLS, 0),
-            (NIBBLES, 2),
-            (NIBBLES, 4),
-            (NIBBLES, 0)
-        )
+        every_set_and_width!(choose)
     }
 
     /// Writes the payload bytes `data` (16 to [`SHORT_FOLD_MAX`]) escaped into `out` from `w`
