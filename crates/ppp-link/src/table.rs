@@ -13,13 +13,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-
-use foldhash::fast::FixedState;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
+use foldhash::fast::FixedState;
 use ppp_auth::SecretToken;
 use ppp_core::{CloseReason, Random};
 use ppp_frame::Protocol;

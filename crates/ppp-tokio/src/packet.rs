@@ -715,21 +715,23 @@ impl PacketSocket {
         Ok(())
     }
 
-    /// Sends with `send` on the send-only socket if there is one, waiting while its buffer is
-    /// full; `None` without one.
-    async fn on_sender<T>(
-        &self,
-        mut send: impl FnMut(&Socket) -> io::Result<T>,
-    ) -> Option<io::Result<T>> {
-        let sender = self.sender.get()?;
-        loop {
-            match send(sender) {
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(error) = wait_writable(sender).await {
-                        return Some(Err(error));
+    /// Runs `send` on the socket frames go out on: the send-only one if there is one, waiting
+    /// while its buffer is full, else this one, whenever the reactor finds it writable.
+    async fn transmit<T>(&self, mut send: impl FnMut(&Socket) -> io::Result<T>) -> io::Result<T> {
+        if let Some(sender) = self.sender.get() {
+            loop {
+                match send(sender) {
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        wait_writable(sender).await?;
                     }
+                    result => return result,
                 }
-                result => return Some(result),
+            }
+        }
+        loop {
+            let mut guard = self.fd.writable().await?;
+            if let Ok(result) = guard.try_io(|fd| send(fd.get_ref())) {
+                return result;
             }
         }
     }
@@ -882,16 +884,7 @@ impl PacketSocket {
                 format!("an Ethernet frame of {} bytes", frame.len()),
             ));
         }
-        let sent = match self.on_sender(|sender| (&*sender).write(frame)).await {
-            Some(sent) => sent?,
-            None => loop {
-                let mut guard = self.fd.writable().await?;
-                match guard.try_io(|fd| fd.get_ref().write(frame)) {
-                    Ok(sent) => break sent?,
-                    Err(_would_block) => continue,
-                }
-            },
-        };
+        let sent = self.transmit(|socket| (&*socket).write(frame)).await?;
         if sent != frame.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -953,19 +946,8 @@ impl PacketSocket {
     /// least an Ethernet header) to one `sendmmsg(2)`; returns how many the kernel took (at
     /// least one) or the error of the first.
     async fn send_some<F: AsRef<[u8]>>(&self, frames: &[F]) -> io::Result<usize> {
-        if let Some(result) = self
-            .on_sender(|sender| send_messages(sender.as_raw_fd(), frames))
+        self.transmit(|socket| send_messages(socket.as_raw_fd(), frames))
             .await
-        {
-            return result;
-        }
-        loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| send_messages(fd.get_ref().as_raw_fd(), frames)) {
-                Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
     }
 }
 
