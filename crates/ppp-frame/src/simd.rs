@@ -1610,6 +1610,14 @@ mod x86 {
             }
             acc = Some(z);
         }
+        // (Less than a step left, unless the output ran short.)
+        if FOLD
+            && let Some(z) = acc
+            && data.len() - done < 128
+            && let Some(win) = window::<256>(out, w)
+        {
+            return stuff_rest_by_lane::<KIND>(k, set, wide, z, data, done, win, w);
+        }
         // The four accumulators folded into one, 32 bytes wide.
         let zero = _mm256_setzero_si256();
         let z = acc.map(|z| {
@@ -1622,6 +1630,89 @@ mod x86 {
             )
         });
         stuff_rest256::<KIND, FOLD>(k, register, set, wide, initial, z, data, done, out, w)
+    }
+
+    /// The end of [`stuff_vpclmul`] when it folded: `data[done..]` (less than a step) stuffed
+    /// into `win` (which starts at `w` of the output), and every 16-byte block from the eight of
+    /// the accumulators `z` to the last whole one of the data folded over its own distance to
+    /// the end of that last one ([`FoldConstants::by_lane`], one multiplication deep, where
+    /// folding block by block was a chain of them that the frame's FCS waited behind); the last
+    /// 1 to 15 bytes go through [`finish`]. Returns what the kernels return.
+    #[inline]
+    #[target_feature(enable = "avx2,vpclmulqdq,pclmulqdq,ssse3,sse4.1,popcnt")]
+    #[allow(clippy::too_many_arguments)]
+    fn stuff_rest_by_lane<const KIND: u8>(
+        k: &FoldConstants,
+        set: &Set128,
+        wide: &Set256,
+        z: [__m256i; 4],
+        data: &[u8],
+        done: usize,
+        win: &mut [MaybeUninit<u8>; 256],
+        w: usize,
+    ) -> (u32, usize, usize) {
+        let rest = data.get(done..).unwrap_or_default();
+        // Less than 128 bytes are left, so at most seven whole blocks, and their bytes all
+        // escaped fit the window with room for the whole-vector stores.
+        let whole = (rest.len() / 16).min(7);
+        // Block `b` (the accumulators' eight, then the data's) is folded with
+        // `by_lane[9 - whole + b]`; the last whole one gets `by_lane[16]`, zero, and is added
+        // as it is.
+        let (lanes, _) = k
+            .by_lane
+            .get(9 - whole..)
+            .unwrap_or_default()
+            .as_chunks::<2>();
+        let mut folded = _mm256_setzero_si256();
+        for (z, pairs) in z.iter().zip(lanes) {
+            folded = fold256(*z, load_pairs256(pairs), folded);
+        }
+        let (ys, _) = rest.as_chunks::<32>();
+        let ys = ys.get(..whole / 2).unwrap_or_default();
+        let mut at = 0;
+        for (y, pairs) in ys.iter().zip(lanes.get(4..).unwrap_or_default()) {
+            let v = load256(y);
+            folded = fold256(v, load_pairs256(pairs), folded);
+            at += emit32(v, mask256::<KIND>(wide, v), win, at);
+        }
+        let mut end = done + 32 * ys.len();
+        if whole % 2 == 1
+            && let Some(b) = data.get(end..).and_then(|d| d.first_chunk::<16>())
+        {
+            let v = load128(b);
+            at += emit16(v, mask128::<KIND>(set, v), win, at);
+            end += 16;
+        }
+        // The last whole block, as it is: the data's, or else the accumulators' last.
+        let last = match data.get(..end).and_then(|d| d.last_chunk::<16>()) {
+            Some(b) if whole > 0 => load128(b),
+            _ => _mm256_extracti128_si256::<1>(z[3]),
+        };
+        let x = _mm_xor_si128(
+            _mm_xor_si128(
+                _mm256_castsi256_si128(folded),
+                _mm256_extracti128_si256::<1>(folded),
+            ),
+            last,
+        );
+        // The last few bytes: the last 16 bytes of `data` shifted down so that the new ones
+        // come first, their escape mask with them.
+        let tail = data.len() - end;
+        if tail > 0
+            && let (Some(last), Some(shift)) = (
+                data.last_chunk::<16>(),
+                SHIFT_MASKS
+                    .get(32 - tail..)
+                    .and_then(|m| m.first_chunk::<16>()),
+            )
+        {
+            let v = load128(last);
+            let mask = mask128::<KIND>(set, v) >> (16 - tail);
+            emit16(_mm_shuffle_epi8(v, load128(shift)), mask, win, at);
+            at += tail + mask.count_ones() as usize;
+        }
+        let (register, done) = finish(k, x, data, end);
+        (register, done, w + at)
     }
 
     /// The end of the VPCLMULQDQ stuffing kernels: `data[done..]` (less than a step) stuffed
