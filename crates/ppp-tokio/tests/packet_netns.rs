@@ -27,6 +27,39 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Two namespaces, `ppp-pkt-<tag>c` (the client's) and `ppp-pkt-<tag>s` (the server's), joined
+/// by the veth pair `veth-<tag>c`/`veth-<tag>s`.
+fn veth_between_namespaces(tag: &str) -> (NetNs, NetNs) {
+    let client = NetNs::create(&format!("ppp-pkt-{tag}c")).expect("client namespace");
+    let server = NetNs::create(&format!("ppp-pkt-{tag}s")).expect("server namespace");
+    netns::veth_pair(
+        &client,
+        &format!("veth-{tag}c"),
+        &server,
+        &format!("veth-{tag}s"),
+    )
+    .expect("veth pair");
+    (client, server)
+}
+
+/// Packet sockets for PPPoE session frames on both ends of the pair [`veth_between_namespaces`]
+/// made for `tag`: the client's, then the server's.
+fn session_sockets(
+    runtime: &tokio::runtime::Runtime,
+    (client, server): (&NetNs, &NetNs),
+    tag: &str,
+) -> (PacketSocket, PacketSocket) {
+    let (client_if, server_if) = (format!("veth-{tag}c"), format!("veth-{tag}s"));
+    (
+        bind_in(runtime, client, || {
+            PacketSocket::bind_ethertype(&client_if, ETHERTYPE_PPPOE_SESSION)
+        }),
+        bind_in(runtime, server, || {
+            PacketSocket::bind_ethertype(&server_if, ETHERTYPE_PPPOE_SESSION)
+        }),
+    )
+}
+
 /// Binds a packet socket with `bind` inside `netns` (socket calls act in the calling thread's
 /// namespace), registered with `runtime`.
 fn bind_in(
@@ -110,9 +143,7 @@ fn pppoe_frames_cross_a_veth_pair_and_nothing_else_does() {
     if netns::skip_without_netns("pppoe_frames_cross_a_veth_pair_and_nothing_else_does") {
         return;
     }
-    let client = NetNs::create("ppp-pkt-c").expect("client namespace");
-    let server = NetNs::create("ppp-pkt-s").expect("server namespace");
-    netns::veth_pair(&client, "veth-pc", &server, "veth-ps").expect("veth pair");
+    let (client, server) = veth_between_namespaces("p");
     client
         .ip(&["link", "set", "dev", "veth-pc", "mtu", "1492"])
         .expect("client MTU");
@@ -265,16 +296,9 @@ fn frames_cross_in_batches() {
     if netns::skip_without_netns("frames_cross_in_batches") {
         return;
     }
-    let client = NetNs::create("ppp-pkt-bc").expect("client namespace");
-    let server = NetNs::create("ppp-pkt-bs").expect("server namespace");
-    netns::veth_pair(&client, "veth-bc", &server, "veth-bs").expect("veth pair");
+    let (client, server) = veth_between_namespaces("b");
     let runtime = runtime();
-    let sender = bind_in(&runtime, &client, || {
-        PacketSocket::bind_ethertype("veth-bc", ETHERTYPE_PPPOE_SESSION)
-    });
-    let receiver = bind_in(&runtime, &server, || {
-        PacketSocket::bind_ethertype("veth-bs", ETHERTYPE_PPPOE_SESSION)
-    });
+    let (sender, receiver) = session_sockets(&runtime, (&client, &server), "b");
     // Room for the whole burst: nothing reads while it is sent.
     receiver
         .set_receive_buffer(4 << 20)
@@ -356,9 +380,7 @@ fn a_full_send_buffer_is_waited_out() {
     if netns::skip_without_netns("a_full_send_buffer_is_waited_out") {
         return;
     }
-    let client = NetNs::create("ppp-pkt-wc").expect("client namespace");
-    let server = NetNs::create("ppp-pkt-ws").expect("server namespace");
-    netns::veth_pair(&client, "veth-wc", &server, "veth-ws").expect("veth pair");
+    let (client, server) = veth_between_namespaces("w");
     // A queue that holds far more than a socket's send buffer (about 200 KB): the sender, not
     // the queue, must give way.
     client
@@ -368,12 +390,7 @@ fn a_full_send_buffer_is_waited_out() {
         ])
         .expect("tc qdisc tbf");
     let runtime = runtime();
-    let sender = bind_in(&runtime, &client, || {
-        PacketSocket::bind_ethertype("veth-wc", ETHERTYPE_PPPOE_SESSION)
-    });
-    let receiver = bind_in(&runtime, &server, || {
-        PacketSocket::bind_ethertype("veth-ws", ETHERTYPE_PPPOE_SESSION)
-    });
+    let (sender, receiver) = session_sockets(&runtime, (&client, &server), "w");
     receiver
         .set_receive_buffer(8 << 20)
         .expect("receive buffer");
@@ -423,9 +440,7 @@ fn measure_packet_socket_rates() {
     if netns::skip_without_netns("measure_packet_socket_rates") {
         return;
     }
-    let client = NetNs::create("ppp-pkt-mc").expect("client namespace");
-    let server = NetNs::create("ppp-pkt-ms").expect("server namespace");
-    netns::veth_pair(&client, "veth-mc", &server, "veth-ms").expect("veth pair");
+    let (client, server) = veth_between_namespaces("m");
     let runtime = runtime();
     let client_socket = bind_in(&runtime, &client, || PacketSocket::bind("veth-mc"));
     let server_socket = bind_in(&runtime, &server, || PacketSocket::bind("veth-ms"));

@@ -476,22 +476,28 @@ async fn radclient(to: SocketAddr, kind: &str, secret: &str, input: &str) -> Str
     )
 }
 
+/// A DAE listener on a free loopback port that takes requests from 127.0.0.1 signed with
+/// `secret`.
+async fn dae_listener(secret: &str) -> DaeListener {
+    let client = DaeClient {
+        address: "127.0.0.1".parse().unwrap(),
+        secret: secret.into(),
+    };
+    DaeListener::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        DaeConfig::new(vec![client], nas()),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn radclient_disconnect_and_coa() {
     if freeradius::skip("radclient_disconnect_and_coa") {
         return;
     }
     let dae_secret = "dae-test-secret";
-    let client = DaeClient {
-        address: "127.0.0.1".parse().unwrap(),
-        secret: dae_secret.into(),
-    };
-    let mut listener = DaeListener::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        DaeConfig::new(vec![client], nas()),
-    )
-    .await
-    .unwrap();
+    let mut listener = dae_listener(dae_secret).await;
     let to = listener.local_addr();
 
     // Disconnect-Request for one session.
@@ -583,16 +589,7 @@ async fn serve_dae_naks_a_coa_with_the_servers_cause() {
         return;
     }
     let dae_secret = "dae-test-secret";
-    let client = DaeClient {
-        address: "127.0.0.1".parse().unwrap(),
-        secret: dae_secret.into(),
-    };
-    let listener = DaeListener::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        DaeConfig::new(vec![client], nas()),
-    )
-    .await
-    .unwrap();
+    let listener = dae_listener(dae_secret).await;
     let to = listener.local_addr();
     let aaa = Aaa::with_random(AaaOptions::local(), Random::seeded(5));
     let mut attached = aaa.attach();
