@@ -23,6 +23,7 @@
 # also prints, per phase, how the interfaces' packet counters moved (where datagrams were lost).
 #
 #   GSO_ONLY=1 GSO_RATE=600000 benches/pppoe-many-iperf.sh target/release/examples 100 5
+#   PIN=1 GSO_ONLY=1 GSO_RATE=400000 benches/pppoe-many-iperf.sh target/release/examples 100 5
 set -u
 . "$(dirname "$0")/pppoe-bench-lib.sh"
 BIN=$1; N=${2:-100}; T=${3:-10}; UDP=${4:-}
@@ -60,11 +61,16 @@ ac_config $D/ac.toml br0 192.0.2.2-192.0.2.254 "max-sessions = $((N + 10))" "pad
 # AC_NICE (default 0; -10 gives the AC the CPU before the simulated clients): on a small machine
 # N client processes, each as entitled to the CPU as the AC's one worker per core, starve it,
 # and its packet sockets overflow; clients on their own machines would not.
-ip netns exec $AC nice -n ${AC_NICE:-0} $BIN/access-concentrator --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
+# PIN=1: the AC (one worker) and the load in its namespace on CPU 1, every client and the load
+# in theirs on CPU 0, as when the clients are other machines: the N clients then share one CPU
+# and cannot take the AC's (compare N sessions with one at the AC, not the simulated clients).
+ON_C=(); ON_S=(); WORKERS=()
+if [ -n "${PIN:-}" ]; then ON_C=(taskset -c 0); ON_S=(taskset -c 1); WORKERS=(--workers 1); fi
+ip netns exec $AC nice -n ${AC_NICE:-0} "${ON_S[@]}" $BIN/access-concentrator "${WORKERS[@]}" --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
 ACPID=$!; PIDS+=($ACPID)
 sleep 1
 for i in $(seq 1 $N); do
-  ip netns exec $P-c$i $BIN/pppoe-client --interface veth-c --user alice \
+  ip netns exec $P-c$i "${ON_C[@]}" $BIN/pppoe-client --interface veth-c --user alice \
     --password "alice secret" --allow chap --no-reconnect --tun-name pppoe-c \
     --data-plane tun 2>$D/client$i.log &
   PIDS+=($!); CLPIDS[$i]=$!
@@ -87,7 +93,7 @@ done
 echo "$N sessions up (AC RSS $(awk '/VmRSS/{print $2}' /proc/$ACPID/status) kB)"
 if [ -z "${GSO_ONLY:-}" ]; then
   for i in $(seq 1 $N); do
-    ip netns exec $AC iperf3 -s -p $((5200 + i)) >/dev/null 2>&1 &
+    ip netns exec $AC "${ON_S[@]}" iperf3 -s -p $((5200 + i)) >/dev/null 2>&1 &
     PIDS+=($!)
   done
   sleep 1
@@ -100,7 +106,7 @@ phase() {
   local a0=$(cpu $ACPID) c0=$(clients_cpu $n) t0=$(date +%s.%N)
   local waits=()
   for i in $(seq 1 $n); do
-    timeout $((T + 30)) ip netns exec $P-c$i iperf3 -c 192.0.2.1 -p $((5200 + i)) -t $T -J \
+    timeout $((T + 30)) ip netns exec $P-c$i "${ON_C[@]}" iperf3 -c 192.0.2.1 -p $((5200 + i)) -t $T -J \
       $args > $D/$label-$i.json 2>/dev/null &
     waits+=($!); PIDS+=($!)
   done
@@ -173,12 +179,15 @@ gso_phase() {
     fi
   done
   [ "$dir" = up ] && receivers=("$AC:192.0.2.1")
-  python3 "$(dirname "$0")/udp-gso.py" recv-many $T "${receivers[@]}" > $D/$label-recv & local rp=$!
+  # (With PIN=1 each load process runs on its namespaces' side.)
+  local on_send=("${ON_C[@]}") on_recv=("${ON_S[@]}")
+  [ "$dir" = down ] && { on_send=("${ON_S[@]}"); on_recv=("${ON_C[@]}"); }
+  "${on_recv[@]}" python3 "$(dirname "$0")/udp-gso.py" recv-many $T "${receivers[@]}" > $D/$label-recv & local rp=$!
   PIDS+=($rp)
   sleep 0.5
   [ -n "${DEBUG_COUNTS:-}" ] && counts $n > $D/$label-c0
   local a0=$(cpu $ACPID) c0=$(clients_cpu $n) t0=$(date +%s.%N)
-  local sent; sent=$(timeout $((T + 30)) python3 "$(dirname "$0")/udp-gso.py" send-many $T $GSO_RATE "${senders[@]}")
+  local sent; sent=$(timeout $((T + 30)) "${on_send[@]}" python3 "$(dirname "$0")/udp-gso.py" send-many $T $GSO_RATE "${senders[@]}")
   local a1=$(cpu $ACPID) c1=$(clients_cpu $n) t1=$(date +%s.%N)
   wait $rp
   [ -n "${DEBUG_COUNTS:-}" ] && { counts $n > $D/$label-c1; paste $D/$label-c0 $D/$label-c1 | awk '{printf "%s +%d  ", $1, $5-$2} END {print ""}'; }
