@@ -35,6 +35,9 @@
 //! group's ratios, `FRAMING_INTERLEAVED=15 cargo bench --bench framing` times the same encode and
 //! decode cells in interleaved rounds instead (every implementation once per round) and prints
 //! the best and median throughput of each in MB/s; `FRAMING_FILTER=/64/` selects cells by name.
+//! `FRAMING_TIER=<level>` adds `ppp-frame-capped` to the encode cells: the same encoder held to
+//! a lower SIMD tier (1 SSE4.1, 2 AVX2, 3 AVX2 with VPCLMULQDQ), to compare its kernels with
+//! the ones the CPU picks.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
@@ -542,6 +545,9 @@ fn interleave(cell: &str, bytes: usize, rounds: usize, runners: &mut [Runner<'_>
 /// The encode and decode cells of the criterion benches, timed by [`interleave`]: run with
 /// `FRAMING_INTERLEAVED=<rounds>` (and optionally `FRAMING_FILTER=<substring of a cell name>`).
 fn interleaved(rounds: usize, filter: &str) {
+    let tier = std::env::var("FRAMING_TIER")
+        .ok()
+        .and_then(|level| level.parse::<u8>().ok());
     for size in SIZES {
         for input in inputs(size) {
             for (accm_name, accm) in ACCMS {
@@ -563,6 +569,11 @@ fn interleaved(rounds: usize, filter: &str) {
                             AsyncEncoder::new(config.clone()).with_kernels(kernels)
                         });
                         let [auto, portable] = &mut encoders;
+                        // FRAMING_TIER=<level>: the same encode capped at a lower SIMD tier, to
+                        // compare a tier's kernels with the ones the CPU picks.
+                        let mut capped = tier.map(|level| {
+                            AsyncEncoder::new(config.clone()).with_kernels(Kernels::SimdUpTo(level))
+                        });
                         let (input, out) = (&input, &out);
                         let mut runners: Vec<Runner<'_>> = vec![
                             (
@@ -608,6 +619,16 @@ fn interleaved(rounds: usize, filter: &str) {
                                 }),
                             ),
                         ];
+                        if let Some(capped) = &mut capped {
+                            runners.push((
+                                "ppp-frame-capped",
+                                Box::new(move || {
+                                    encode_set(black_box(input), &mut out.borrow_mut(), |p, o| {
+                                        capped.encode(Protocol::Ipv4, p, o)
+                                    })
+                                }),
+                            ));
+                        }
                         interleave(&cell, bytes, rounds, &mut runners);
                     }
                     let cell = format!("decode/{tail}");
