@@ -1,5 +1,5 @@
 # Shared by the PPPoE data-path benches (sourced, not run): the access concentrator's
-# configuration and a process's CPU time.
+# configuration, a process's CPU time and the CPUs each side runs on.
 
 # ac_config FILE INTERFACE POOL [KEY-LINE...]: a CHAP access concentrator on INTERFACE for the
 # user alice ("alice secret"), 192.0.2.1 on every session, client addresses from POOL
@@ -29,3 +29,11 @@ EOT
 
 # cpu PID: user + system CPU time in clock ticks (CLK_TCK 100), 0 once the process is gone.
 cpu() { awk '{print $14+$15}' /proc/$1/stat 2>/dev/null || echo 0; }
+
+# pin_sides: with PIN set, ON_C (the clients' side: prefix for its programs) is `taskset -c 0`,
+# ON_S (the AC's side) `taskset -c 1`, and WORKERS (the AC's options) `--workers 1`, as on two
+# hosts; without PIN all three are empty and the scheduler shares both CPUs among everything.
+pin_sides() {
+  ON_C=(); ON_S=(); WORKERS=()
+  if [ -n "${PIN:-}" ]; then ON_C=(taskset -c 0); ON_S=(taskset -c 1); WORKERS=(--workers 1); fi
+}

@@ -64,8 +64,7 @@ ac_config $D/ac.toml br0 192.0.2.2-192.0.2.254 "max-sessions = $((N + 10))" "pad
 # PIN=1: the AC (one worker) and the load in its namespace on CPU 1, every client and the load
 # in theirs on CPU 0, as when the clients are other machines: the N clients then share one CPU
 # and cannot take the AC's (compare N sessions with one at the AC, not the simulated clients).
-ON_C=(); ON_S=(); WORKERS=()
-if [ -n "${PIN:-}" ]; then ON_C=(taskset -c 0); ON_S=(taskset -c 1); WORKERS=(--workers 1); fi
+pin_sides
 ip netns exec $AC nice -n ${AC_NICE:-0} "${ON_S[@]}" $BIN/access-concentrator "${WORKERS[@]}" --config $D/ac.toml --data-plane tun ${AC_ARGS:-} 2>$D/ac.log &
 ACPID=$!; PIDS+=($ACPID)
 sleep 1

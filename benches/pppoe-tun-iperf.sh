@@ -42,10 +42,8 @@ D=$(mktemp -d); mkdir -p $D
 ac_config $D/ac.toml veth-s 192.0.2.100-192.0.2.199
 SW=""; [ "$OFF" = off ] && SW="--no-tun-offload"
 # PIN=1: the client's side (the client and the light load in its namespace) on CPU 0, the AC's
-# (the AC with one worker, and the load in its namespace) on CPU 1, as on two hosts; otherwise
-# the scheduler shares both CPUs among everything.
-ON_C=(); ON_S=(); WORKERS=()
-if [ -n "${PIN:-}" ]; then ON_C=(taskset -c 0); ON_S=(taskset -c 1); WORKERS=(--workers 1); fi
+# (the AC with one worker, and the load in its namespace) on CPU 1, as on two hosts.
+pin_sides
 ip netns exec $S "${ON_S[@]}" $BIN/access-concentrator "${WORKERS[@]}" --config $D/ac.toml --data-plane tun $SW 2>$D/ac.log & ACP=$!
 sleep 1
 ip netns exec $C "${ON_C[@]}" $BIN/pppoe-client --interface veth-c --user alice --password "alice secret" --allow chap --no-reconnect --tun-name pppoe-c --data-plane tun $SW 2>$D/client.log & CLP=$!
